@@ -1,0 +1,1 @@
+"""Payment-status service for M-PESA ticket sales through PayHero."""
