@@ -1,0 +1,100 @@
+"""The status document: the one shape every status route, SSE event and broker message uses.
+
+It carries no personal data (API.md): anyone holding an order id may read it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+PENDING = "pending"
+PROCESSING = "processing"
+COMPLETED = "completed"
+FAILED = "failed"
+CANCELLED = "cancelled"
+EXPIRED = "expired"
+
+STATUSES = frozenset({PENDING, PROCESSING, COMPLETED, FAILED, CANCELLED, EXPIRED})
+TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED, EXPIRED})
+
+DOCUMENT_FIELDS = (
+    "order_id",
+    "order_number",
+    "payment_status",
+    "amount",
+    "currency",
+    "version",
+    "updated_at",
+    "result_code",
+    "result_desc",
+    "receipt_number",
+    "tickets",
+)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def iso_from_ms(ms: int) -> str:
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """A status document with its JSON encoded once, however many waiters receive it."""
+
+    document: Mapping[str, Any]
+    json: str
+
+    @property
+    def order_id(self) -> str:
+        return str(self.document["order_id"])
+
+    @property
+    def version(self) -> int:
+        return int(self.document["version"])
+
+    @property
+    def payment_status(self) -> str:
+        return str(self.document["payment_status"])
+
+    @property
+    def terminal(self) -> bool:
+        return self.payment_status in TERMINAL
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> StatusUpdate:
+        return cls(document, json.dumps(document, separators=(",", ":")))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> StatusUpdate:
+        document = json.loads(raw)
+        if not isinstance(document, dict) or not all(k in document for k in DOCUMENT_FIELDS):
+            raise ValueError("not a status document")
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        return cls(document, text)
+
+
+def status_document(order: Mapping[str, Any], tickets: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """Build the public document from an `orders` row (and its tickets once completed)."""
+    completed = order["payment_status"] == COMPLETED
+    return {
+        "order_id": order["id"],
+        "order_number": order["order_number"],
+        "payment_status": order["payment_status"],
+        "amount": order["amount"],
+        "currency": order["currency"],
+        "version": order["version"],
+        "updated_at": iso_from_ms(order["updated_ms"]),
+        "result_code": order["result_code"],
+        "result_desc": order["result_desc"],
+        "receipt_number": order["receipt_number"] if completed else None,
+        "tickets": [dict(ticket) for ticket in tickets] if completed else [],
+    }

@@ -1,0 +1,81 @@
+"""Opening the database and bringing its schema up to date, idempotently, at start."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import sqlalchemy as sa
+from databases import Database
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from server.store.tables import metadata
+
+log = logging.getLogger("server.store")
+
+# Seconds a SQLite writer waits for the lock instead of failing with "database is locked".
+SQLITE_BUSY_TIMEOUT = 15.0
+
+SCHEMA_VERSION_TABLE = "schema_version"
+# Postgres advisory lock id, so several processes starting at once migrate one at a time.
+MIGRATION_LOCK_ID = 727_001
+
+
+def is_postgres(database: Database) -> bool:
+    return database.url.dialect.startswith("postgres")
+
+
+def dialect_of(database: Database) -> sa.engine.Dialect:
+    return postgresql.asyncpg.dialect() if is_postgres(database) else sqlite.dialect()  # type: ignore[no-untyped-call]
+
+
+def open_database(url: str) -> Database:
+    """A `databases.Database` for `url`; SQLite gets a busy timeout on every connection."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1].split("?", 1)[0]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # aiosqlite passes `timeout` to sqlite3.connect: the busy timeout of each connection.
+        return Database(url, timeout=SQLITE_BUSY_TIMEOUT)
+    return Database(url, min_size=2, max_size=20)
+
+
+def _create_statements(database: Database) -> list[str]:
+    dialect = dialect_of(database)
+    statements: list[str] = []
+    for table in metadata.sorted_tables:
+        statements.append(str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)))
+        for index in sorted(table.indexes, key=lambda ix: ix.name or ""):
+            statements.append(str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect)))
+    return statements
+
+
+# Each migration is a list of SQL statements for a database; it runs once, in order.
+# Migration 1 creates every table of `metadata` that is missing. Later ones alter.
+Migration = Callable[[Database], Sequence[str]]
+MIGRATIONS: list[Migration] = [_create_statements]
+
+
+async def migrate(database: Database) -> int:
+    """Create or upgrade the schema; safe to run from several processes at once."""
+    if not is_postgres(database):
+        # WAL lets readers go on while one writer commits; it is a property of the file.
+        await database.execute("PRAGMA journal_mode=WAL")
+    async with database.transaction():
+        if is_postgres(database):
+            await database.execute(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
+        await database.execute(
+            f"CREATE TABLE IF NOT EXISTS {SCHEMA_VERSION_TABLE} (version INTEGER NOT NULL)"
+        )
+        current = await database.fetch_val(f"SELECT MAX(version) FROM {SCHEMA_VERSION_TABLE}")
+        current = int(current or 0)
+        for number, migration in enumerate(MIGRATIONS, start=1):
+            if number <= current:
+                continue
+            for statement in migration(database):
+                await database.execute(statement)
+            await database.execute(f"INSERT INTO {SCHEMA_VERSION_TABLE} (version) VALUES ({number})")
+            log.info("schema migration %d applied", number)
+    return len(MIGRATIONS)

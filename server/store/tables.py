@@ -1,0 +1,65 @@
+"""The schema, as SQLAlchemy Core tables shared by SQLite and PostgreSQL.
+
+Timestamps are integer milliseconds since the epoch (UTC): they compare and index the
+same way on both databases, and the status document formats them as ISO 8601.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+customers = sa.Table(
+    "customers",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("email", sa.String(254), nullable=False, unique=True),
+    sa.Column("first_name", sa.String(100), nullable=False),
+    sa.Column("last_name", sa.String(100), nullable=False),
+    sa.Column("phone", sa.String(16), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+orders = sa.Table(
+    "orders",
+    metadata,
+    # At least 128 random bits, URL-safe: the only key a browser ever holds.
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("order_number", sa.String(16), nullable=False, unique=True),
+    sa.Column("customer_id", sa.String(32), sa.ForeignKey("customers.id"), nullable=True),
+    sa.Column("event_slug", sa.String(64), nullable=True),
+    sa.Column("ticket_type", sa.String(64), nullable=True),
+    sa.Column("quantity", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("amount", sa.Integer, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False, server_default="KES"),
+    sa.Column("payment_status", sa.String(16), nullable=False),
+    # Bumped by one in the same statement as every change: the SSE id and /wait cursor.
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("result_code", sa.Integer, nullable=True),
+    sa.Column("result_desc", sa.String(255), nullable=True),
+    sa.Column("receipt_number", sa.String(32), nullable=True),
+    sa.Column("payhero_reference", sa.String(64), nullable=True),
+    sa.Column("checkout_request_id", sa.String(64), nullable=True),
+    sa.Column("needs_review", sa.String(255), nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Index("ix_orders_updated_ms", "updated_ms"),
+    sa.Index("ix_orders_status_updated", "payment_status", "updated_ms"),
+    sa.Index("ix_orders_checkout_request_id", "checkout_request_id"),
+)
+
+# Every stored change of an order, for audit ("the change is recorded", DESIGN rule 5).
+order_changes = sa.Table(
+    "order_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.String(64), sa.ForeignKey("orders.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("from_status", sa.String(16), nullable=True),
+    sa.Column("to_status", sa.String(16), nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("note", sa.String(255), nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("order_id", "version", name="uq_order_changes_version"),
+)
