@@ -1,0 +1,31 @@
+"""Pub/sub backends behind one contract: in-process by default, Redis with `REDIS_URL`."""
+
+from __future__ import annotations
+
+from server.broker.base import (
+    Broker,
+    BrokerListener,
+    BrokerUnavailable,
+    latest_key,
+    status_channel,
+)
+from server.broker.memory import MemoryBroker
+
+
+def create_broker(redis_url: str | None) -> Broker:
+    if not redis_url:
+        return MemoryBroker()
+    from server.broker.redis import RedisBroker
+
+    return RedisBroker(redis_url)
+
+
+__all__ = [
+    "Broker",
+    "BrokerListener",
+    "BrokerUnavailable",
+    "MemoryBroker",
+    "create_broker",
+    "latest_key",
+    "status_channel",
+]

@@ -1,0 +1,221 @@
+"""Redis pub/sub broker: one subscriber connection per process, whatever the waiters.
+
+The subscriber stream is owned by one task. When Redis drops, that task reconnects with
+capped, jittered backoff, subscribes again to every live channel in one command, and tells
+the listener to resync, because whatever was published meanwhile is gone (DESIGN rule 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from server.broker.base import LATEST_TTL_SECONDS, Broker, BrokerListener, BrokerUnavailable
+
+log = logging.getLogger("server.broker")
+
+_DROPPED = (RedisConnectionError, RedisTimeoutError, OSError)
+# Channels per SUBSCRIBE when (re)subscribing everything at once.
+_RESUBSCRIBE_BATCH = 1000
+
+
+class RedisBroker(Broker):
+    kind = "redis"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        client_name: str | None = None,
+        reconnect_min: float = 0.1,
+        reconnect_max: float = 5.0,
+        confirm_timeout: float = 2.0,
+        max_connections: int = 16,
+    ) -> None:
+        self.client_name = client_name or f"payment-status:{os.getpid()}:{random.getrandbits(32):08x}"
+        self._url = url
+        self._reconnect_min = reconnect_min
+        self._reconnect_max = reconnect_max
+        self._confirm_timeout = confirm_timeout
+        self._max_connections = max_connections
+        self._client: aioredis.Redis | None = None
+        self._pubsub: Any = None
+        self._listener: BrokerListener | None = None
+        self._task: asyncio.Task[None] | None = None
+        # Channels this process wants, whether or not Redis currently knows it.
+        self._channels: set[str] = set()
+        self._confirmations: dict[str, asyncio.Future[None]] = {}
+        self._connected = asyncio.Event()
+        self._reconnects = 0
+
+    @property
+    def reconnects(self) -> int:
+        return self._reconnects
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def connect(self, listener: BrokerListener) -> None:
+        self._listener = listener
+        # No library retries: a dropped connection must surface here, where it is handled once.
+        self._client = aioredis.from_url(
+            self._url,
+            client_name=self.client_name,
+            max_connections=self._max_connections,
+            socket_connect_timeout=2.0,
+            socket_timeout=5.0,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
+        )
+        self._task = asyncio.create_task(self._run(), name="redis-subscriber")
+        # Give a healthy Redis a moment so the service starts subscribed; a dead one
+        # must not stop the service from starting (it serves from the store meanwhile).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._connected.wait(), timeout=2.0)
+        if not self.connected:
+            log.warning("redis unreachable at start; serving from the store until it is back")
+
+    async def disconnect(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._close_pubsub()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        self._channels.clear()
+
+    async def subscribe(self, channel: str) -> None:
+        self._channels.add(channel)
+        pubsub = self._pubsub
+        if pubsub is None or not self.connected:
+            return
+        future = self._confirmations.get(channel)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._confirmations[channel] = future
+        try:
+            await pubsub.subscribe(channel)
+            await asyncio.wait_for(asyncio.shield(future), self._confirm_timeout)
+        except (*_DROPPED, TimeoutError):
+            # The subscriber task sees the drop too, resubscribes and resyncs the waiter.
+            return
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._channels.discard(channel)
+        pubsub = self._pubsub
+        if pubsub is None or not self.connected:
+            return
+        with contextlib.suppress(*_DROPPED):
+            await pubsub.unsubscribe(channel)
+
+    async def publish(self, channel: str, message: str, *, latest: str | None = None) -> None:
+        if self._client is None:
+            raise BrokerUnavailable("broker not connected")
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.publish(channel, message)
+                if latest is not None:
+                    pipe.set(latest, message, ex=LATEST_TTL_SECONDS)
+                await pipe.execute()
+        except RedisError as exc:
+            raise BrokerUnavailable(str(exc)) from exc
+
+    async def get_latest(self, key: str) -> str | None:
+        if self._client is None:
+            return None
+        try:
+            value = await self._client.get(key)
+        except RedisError:
+            return None
+        return value.decode() if isinstance(value, bytes) else value
+
+    async def ping(self) -> bool:
+        if self._client is None or not self.connected:
+            return False
+        try:
+            return bool(await self._client.ping())
+        except RedisError:
+            return False
+
+    async def _close_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        self._connected.clear()
+        for future in self._confirmations.values():
+            if not future.done():
+                future.set_result(None)
+        self._confirmations.clear()
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+    async def _open_pubsub(self) -> None:
+        assert self._client is not None
+        pubsub = self._client.pubsub()
+        # `ping` makes the connection now, so a dead Redis fails here, not in the loop.
+        await pubsub.ping()
+        channels = sorted(self._channels)
+        for start in range(0, len(channels), _RESUBSCRIBE_BATCH):
+            await pubsub.subscribe(*channels[start : start + _RESUBSCRIBE_BATCH])
+        self._pubsub = pubsub
+        self._connected.set()
+
+    async def _run(self) -> None:
+        delay = self._reconnect_min
+        first = True
+        while True:
+            try:
+                await self._open_pubsub()
+                log.info(
+                    "redis subscriber %s (%d channels)",
+                    "connected" if first else "reconnected",
+                    len(self._channels),
+                )
+                delay = self._reconnect_min
+                if self._listener is not None:
+                    # Even on the first connection: waiters may have come while Redis was down.
+                    self._listener.resync()
+                first = False
+                await self._read_forever()
+            except asyncio.CancelledError:
+                raise
+            except _DROPPED as exc:
+                if self.connected or first:
+                    log.warning("redis subscriber lost: %s; reconnecting", exc)
+                await self._close_pubsub()
+                self._reconnects += 1
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, self._reconnect_max)
+
+    async def _read_forever(self) -> None:
+        pubsub = self._pubsub
+        while True:
+            message = await pubsub.get_message(timeout=None)
+            if message is None:
+                continue
+            kind = message["type"]
+            channel = message["channel"]
+            if isinstance(channel, bytes):
+                channel = channel.decode()
+            if kind == "message":
+                data = message["data"]
+                if self._listener is not None:
+                    self._listener.deliver(channel, data.decode() if isinstance(data, bytes) else data)
+            elif kind == "subscribe":
+                future = self._confirmations.pop(channel, None)
+                if future is not None and not future.done():
+                    future.set_result(None)
