@@ -1,0 +1,48 @@
+"""Liveness and readiness, for the platform's router and the operator."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from server.services import services
+
+CHECK_TIMEOUT = 2.0
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+
+async def readyz(request: Request) -> Response:
+    svc = services(request)
+    try:
+        await asyncio.wait_for(svc.database.fetch_val("SELECT 1"), CHECK_TIMEOUT)
+        database = "ok"
+    except Exception:
+        database = "unavailable"
+    try:
+        broker_ok = await asyncio.wait_for(svc.broker.ping(), CHECK_TIMEOUT)
+    except Exception:
+        broker_ok = False
+    broker = "ok" if broker_ok else "degraded"
+    body = {
+        "status": "ok" if database == "ok" and broker_ok else "degraded",
+        "database": database,
+        "store": svc.settings.store_kind,
+        "broker": broker,
+        "broker_kind": svc.broker.kind,
+    }
+    # Without its database the service cannot answer; without the broker it still can,
+    # through the store's safety net, so that is reported but keeps the process in rotation.
+    status = 200 if database == "ok" else 503
+    return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+routes = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+]

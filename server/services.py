@@ -1,0 +1,29 @@
+"""What the app holds for its lifetime: built in the lifespan, handed to routes as state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from databases import Database
+from starlette.requests import Request
+
+from server.broker import Broker
+from server.settings import Settings
+from server.status.changes import StatusChanges
+from server.status.hub import StatusHub
+from server.store.orders import OrderReader
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database: Database
+    broker: Broker
+    reader: OrderReader
+    hub: StatusHub
+    changes: StatusChanges
+
+
+def services(request: Request) -> Services:
+    found: Services = request.state.services
+    return found

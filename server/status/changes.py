@@ -1,0 +1,208 @@
+"""The one way an order's status changes: commit (bumping `version`), then publish.
+
+Every transition goes through `StatusChanges.apply`. The state rules of DESIGN rule 5 live
+in `ALLOWED_FROM`: the conditional UPDATE only matches an order in an allowed state, so
+duplicate or concurrent deliveries change it once, on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from databases import Database
+
+from server.status.document import (
+    CANCELLED,
+    COMPLETED,
+    EXPIRED,
+    FAILED,
+    PENDING,
+    PROCESSING,
+    StatusUpdate,
+    now_ms,
+)
+from server.status.hub import StatusHub
+from server.store.orders import OrderReader
+from server.store.tables import order_changes, orders
+
+log = logging.getLogger("server.status")
+
+# Which states each target may be entered from. Failures never overwrite `completed`;
+# a success overwrites any other terminal state, because the customer has paid.
+ALLOWED_FROM: Mapping[str, frozenset[str]] = {
+    PROCESSING: frozenset({PENDING}),
+    COMPLETED: frozenset({PENDING, PROCESSING, FAILED, CANCELLED, EXPIRED}),
+    FAILED: frozenset({PENDING, PROCESSING}),
+    CANCELLED: frozenset({PENDING, PROCESSING}),
+    EXPIRED: frozenset({PENDING, PROCESSING}),
+}
+
+# Columns a change may set besides the status itself.
+SETTABLE = frozenset(
+    {
+        "result_code",
+        "result_desc",
+        "receipt_number",
+        "payhero_reference",
+        "checkout_request_id",
+        "needs_review",
+    }
+)
+
+ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
+
+
+class OrderNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Change:
+    to_status: str
+    source: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.to_status not in ALLOWED_FROM:
+            raise ValueError(f"no transition into {self.to_status!r}")
+        unknown = set(self.fields) - SETTABLE
+        if unknown:
+            raise ValueError(f"a change cannot set {sorted(unknown)}")
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    applied: bool
+    update: StatusUpdate
+    previous_status: str | None
+
+
+# Runs inside the change's transaction, after the order row is updated: the place for
+# writes that must commit with the change (tickets, outbox rows).
+TransitionHook = Callable[[Database, Mapping[str, Any], str | None, Change], Awaitable[None]]
+
+
+def new_order_id() -> str:
+    # 144 random bits, URL-safe: unguessable (DESIGN rule 7).
+    return secrets.token_urlsafe(18)
+
+
+def new_order_number() -> str:
+    return "ORD-" + "".join(secrets.choice(ORDER_NUMBER_ALPHABET) for _ in range(6))
+
+
+class StatusChanges:
+    def __init__(self, database: Database, reader: OrderReader, hub: StatusHub) -> None:
+        self.database = database
+        self.reader = reader
+        self.hub = hub
+        self.hooks: list[TransitionHook] = []
+
+    async def apply(self, order_id: str, change: Change) -> ChangeResult:
+        """Apply `change` if the rules allow it; either way return the order's status."""
+        stamp = now_ms()
+        allowed = sorted(ALLOWED_FROM[change.to_status])
+        statement = (
+            orders.update()
+            .where(orders.c.id == order_id, orders.c.payment_status.in_(allowed))
+            .values(
+                payment_status=change.to_status,
+                version=orders.c.version + 1,
+                updated_ms=stamp,
+                **change.fields,
+            )
+            .returning(*orders.c)
+        )
+        previous: str | None = None
+        async with self.database.transaction():
+            # The UPDATE comes first so a SQLite transaction takes the write lock at once
+            # (waiting on the busy timeout) instead of failing to upgrade a read later.
+            row = await self.database.fetch_one(statement)
+            if row is not None:
+                updated = dict(row._mapping)
+                previous = await self.database.fetch_val(
+                    sa.select(order_changes.c.to_status).where(
+                        order_changes.c.order_id == order_id,
+                        order_changes.c.version == updated["version"] - 1,
+                    )
+                )
+                await self.database.execute(
+                    order_changes.insert().values(
+                        order_id=order_id,
+                        version=updated["version"],
+                        from_status=previous,
+                        to_status=change.to_status,
+                        source=change.source,
+                        note=change.note,
+                        created_ms=stamp,
+                    )
+                )
+                for hook in self.hooks:
+                    await hook(self.database, updated, previous, change)
+        if row is None:
+            current = await self.reader.get(order_id)
+            if current is None:
+                raise OrderNotFound(order_id)
+            log.info(
+                "status unchanged order=%s status=%s wanted=%s source=%s",
+                order_id,
+                current.payment_status,
+                change.to_status,
+                change.source,
+            )
+            return ChangeResult(False, current, current.payment_status)
+        update = (await self.reader.documents([updated]))[0]
+        log.info(
+            "status changed order=%s %s -> %s version=%d source=%s",
+            order_id,
+            previous,
+            change.to_status,
+            update.version,
+            change.source,
+        )
+        await self.hub.publish(update)
+        return ChangeResult(True, update, previous)
+
+    async def create(self, values: Mapping[str, Any], *, source: str = "checkout") -> StatusUpdate:
+        """Store a new order at version 1 (`pending`) with a fresh id and order number.
+
+        Call inside the caller's transaction when other rows must commit with it.
+        """
+        stamp = now_ms()
+        order_id = values.get("id") or new_order_id()
+        row = {
+            "currency": "KES",
+            "quantity": 1,
+            **values,
+            "id": order_id,
+            "order_number": values.get("order_number") or new_order_number(),
+            "payment_status": PENDING,
+            "version": 1,
+            "created_ms": stamp,
+            "updated_ms": stamp,
+        }
+        async with self.database.transaction():
+            await self.database.execute(orders.insert().values(**row))
+            await self.database.execute(
+                order_changes.insert().values(
+                    order_id=order_id,
+                    version=1,
+                    from_status=None,
+                    to_status=PENDING,
+                    source=source,
+                    created_ms=stamp,
+                )
+            )
+        return await self._document(order_id)
+
+    async def _document(self, order_id: str) -> StatusUpdate:
+        update = await self.reader.get(order_id)
+        if update is None:  # pragma: no cover - the row was just written
+            raise OrderNotFound(order_id)
+        return update

@@ -1,0 +1,287 @@
+"""The status hub: the one pub/sub core that both SSE streams and `/wait` requests use.
+
+- One broker subscription per order channel, reference-counted by the local watches on it
+  (DESIGN rule 4). Subscribing and leaving are reconciled under a per-channel lock, so an
+  SSE stream and a `/wait` arriving or leaving together cannot leave the channel wrong.
+- A watch is registered before its owner reads the store (rule 2), and carries versions
+  (rule 3): an update is handed on only when it is newer than what the watch has.
+- The store is the truth (rule 1). One slow task per process, not one per waiter, asks the
+  store which orders changed recently and refreshes the watched ones; after a broker
+  reconnect every watched order is re-read in batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict, deque
+from collections.abc import Coroutine
+from datetime import datetime
+from typing import Any
+
+from server.broker import Broker, BrokerUnavailable, latest_key, status_channel
+from server.broker.base import STATUS_CHANNEL_PREFIX
+from server.status.document import StatusUpdate, now_ms
+from server.store.orders import OrderReader
+
+log = logging.getLogger("server.hub")
+
+
+class Watch:
+    """One waiter's view of one order: the updates newer than what it has seen."""
+
+    __slots__ = ("_closed", "_future", "_hub", "_pending", "channel", "order_id", "version")
+
+    def __init__(self, hub: StatusHub, order_id: str) -> None:
+        self._hub = hub
+        self.order_id = order_id
+        self.channel = status_channel(order_id)
+        self.version = 0
+        self._pending: deque[StatusUpdate] = deque()
+        self._future: asyncio.Future[None] | None = None
+        self._closed = False
+
+    def seed(self, current: StatusUpdate) -> None:
+        """Record the version read from the store; queued updates not newer are dropped."""
+        while self._pending and self._pending[0].version <= current.version:
+            self._pending.popleft()
+        self.version = max(self.version, current.version)
+
+    def push(self, update: StatusUpdate) -> bool:
+        if update.version <= self.version:
+            return False
+        self.version = update.version
+        self._pending.append(update)
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(None)
+        return True
+
+    async def next(self, timeout: float | None) -> StatusUpdate | None:
+        """The next newer update, or None when `timeout` seconds pass first."""
+        if not self._pending:
+            future = asyncio.get_running_loop().create_future()
+            self._future = future
+            try:
+                await asyncio.wait_for(future, timeout)
+            except TimeoutError:
+                return None
+            finally:
+                self._future = None
+        return self._pending.popleft() if self._pending else None
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._hub._leave(self)
+
+
+class StatusHub:
+    def __init__(self, broker: Broker, reader: OrderReader, *, safety_net_interval: float = 5.0) -> None:
+        self.broker = broker
+        self.reader = reader
+        self.safety_net_interval = safety_net_interval
+        self._watches: dict[str, set[Watch]] = {}
+        self._subscribed: set[str] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._lock_users: defaultdict[str, int] = defaultdict(int)
+        self._background: set[asyncio.Task[None]] = set()
+        self._safety_net: asyncio.Task[None] | None = None
+        self._resync_pending = False
+        # Counters read by /metrics and the benchmarks.
+        self.published = 0
+        self.publish_failures = 0
+        self.delivered = 0
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.broker.connect(self)
+        self._safety_net = asyncio.create_task(self._run_safety_net(), name="status-safety-net")
+
+    async def stop(self) -> None:
+        tasks = [t for t in [self._safety_net, *self._background] if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.broker.disconnect()
+
+    # -- watching ----------------------------------------------------------------------
+
+    @property
+    def watch_count(self) -> int:
+        return sum(len(watches) for watches in self._watches.values())
+
+    @property
+    def channel_count(self) -> int:
+        return len(self._watches)
+
+    async def watch(self, order_id: str) -> Watch:
+        """Register a watch and return once the broker has the channel: read the store after."""
+        watch = Watch(self, order_id)
+        self._watches.setdefault(watch.channel, set()).add(watch)
+        if watch.channel not in self._subscribed:
+            await self._reconcile(watch.channel)
+        return watch
+
+    def _leave(self, watch: Watch) -> None:
+        watches = self._watches.get(watch.channel)
+        if watches is None:
+            return
+        watches.discard(watch)
+        if not watches:
+            del self._watches[watch.channel]
+            # Not awaited: a waiter leaving (often cancelled) must not wait on the broker.
+            self._spawn(self._reconcile(watch.channel))
+
+    async def _reconcile(self, channel: str) -> None:
+        """Make the broker's subscription match whether any local watch wants `channel`."""
+        lock = self._locks.get(channel)
+        if lock is None:
+            lock = self._locks[channel] = asyncio.Lock()
+        self._lock_users[channel] += 1
+        try:
+            async with lock:
+                wanted = channel in self._watches
+                if wanted and channel not in self._subscribed:
+                    await self.broker.subscribe(channel)
+                    self._subscribed.add(channel)
+                elif not wanted and channel in self._subscribed:
+                    self._subscribed.discard(channel)
+                    await self.broker.unsubscribe(channel)
+        finally:
+            self._lock_users[channel] -= 1
+            if self._lock_users[channel] == 0:
+                del self._lock_users[channel]
+                del self._locks[channel]
+
+    # -- publishing and fan-out --------------------------------------------------------
+
+    async def publish(self, update: StatusUpdate) -> None:
+        """Announce a committed change: local watches at once, then the broker.
+
+        A broker failure is logged, not raised: the change is already committed and the
+        safety net will deliver it (DESIGN rule 1).
+        """
+        self.fan_out(update)
+        try:
+            await self.broker.publish(
+                status_channel(update.order_id), update.json, latest=latest_key(update.order_id)
+            )
+            self.published += 1
+        except BrokerUnavailable as exc:
+            self.publish_failures += 1
+            log.warning(
+                "publish failed order=%s version=%d: %s; waiters elsewhere rely on the safety net",
+                update.order_id,
+                update.version,
+                exc,
+            )
+
+    def fan_out(self, update: StatusUpdate) -> int:
+        watches = self._watches.get(status_channel(update.order_id))
+        if not watches:
+            return 0
+        notified = sum(1 for watch in list(watches) if watch.push(update))
+        if notified:
+            self.delivered += notified
+            delay_ms = max(0, now_ms() - _updated_ms(update))
+            log.info(
+                "waiters notified order=%s status=%s version=%d count=%d delay_ms=%d",
+                update.order_id,
+                update.payment_status,
+                update.version,
+                notified,
+                delay_ms,
+            )
+        return notified
+
+    # BrokerListener
+    def deliver(self, channel: str, message: str) -> None:
+        watches = self._watches.get(channel)
+        if not watches:
+            return
+        try:
+            update = StatusUpdate.from_json(message)
+        except ValueError:
+            log.warning("ignored a malformed message on %s", channel)
+            return
+        if channel != STATUS_CHANNEL_PREFIX + update.order_id:
+            log.warning("ignored a message for %s on %s", update.order_id, channel)
+            return
+        self.fan_out(update)
+
+    # BrokerListener
+    def resync(self) -> None:
+        if not self._resync_pending:
+            self._resync_pending = True
+            self._spawn(self._resync_all())
+
+    async def _resync_all(self) -> None:
+        self._resync_pending = False
+        order_ids = [channel.removeprefix(STATUS_CHANNEL_PREFIX) for channel in self._watches]
+        if order_ids:
+            await self.refresh(order_ids)
+
+    async def refresh(self, order_ids: list[str]) -> int:
+        """Re-read these orders from the store and hand newer versions to their watches."""
+        notified = 0
+        for update in await self.reader.get_many(order_ids):
+            notified += self.fan_out(update)
+        return notified
+
+    async def _run_safety_net(self) -> None:
+        # Overlap the windows generously: a change's timestamp is taken before its commit,
+        # and other hosts' clocks may differ a little. Versions make re-reads harmless.
+        margin_ms = int(max(2 * self.safety_net_interval, 10.0) * 1000)
+        last_ms = now_ms()
+        while True:
+            await asyncio.sleep(self.safety_net_interval)
+            started_ms = now_ms()
+            try:
+                await self.check_store(since_ms=last_ms - margin_ms)
+                last_ms = started_ms
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("safety-net read failed; retrying in %.1fs", self.safety_net_interval)
+
+    async def check_store(self, *, since_ms: int) -> int:
+        """One safety-net pass: refresh watched orders the store has newer versions of."""
+        if not self._watches:
+            return 0
+        changed = await self.reader.versions_changed_since(since_ms)
+        stale = [
+            order_id
+            for order_id, version in changed.items()
+            if any(w.version < version for w in self._watches.get(status_channel(order_id), ()))
+        ]
+        if not stale:
+            return 0
+        started = time.perf_counter()
+        notified = await self.refresh(stale)
+        if notified:
+            log.info(
+                "safety net delivered %d missed change(s) to %d waiter(s) in %.1f ms",
+                len(stale),
+                notified,
+                (time.perf_counter() - started) * 1000,
+            )
+        return notified
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def _updated_ms(update: StatusUpdate) -> int:
+    stamp = str(update.document.get("updated_at", ""))
+    try:
+        return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return now_ms()
