@@ -1,0 +1,145 @@
+"""Real Redis and PostgreSQL for the tests, isolated per run, and a Redis server of our own.
+
+A backend that cannot be reached fails the run (never a silent skip), unless the developer
+opts out with ALLOW_SKIP_BACKENDS=1, in which case the skip names what is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def missing(what: str, detail: str) -> None:
+    message = f"{what} is not reachable ({detail}); start it or set its TEST_* URL"
+    if os.environ.get("ALLOW_SKIP_BACKENDS") == "1":
+        pytest.skip(message)
+    pytest.fail(message, pytrace=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def check_redis(url: str = REDIS_URL) -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        missing("Redis", f"{url}: {exc}")
+
+
+async def _create_database(admin_url: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url, timeout=5)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def _drop_database(admin_url: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url, timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine to completion from sync code, even inside a running event loop."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+class PostgresDatabases:
+    """Creates one database per test that asks, on the shared server, and drops them all."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.created: list[str] = []
+        self.prefix = f"ps_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+    def check(self) -> None:
+        try:
+            run_sync(asyncio.wait_for(_drop_database(self.admin_url, self.prefix + "_probe"), 10))
+        except Exception as exc:
+            missing("PostgreSQL", f"{self.admin_url}: {exc}")
+
+    def new_url(self) -> str:
+        name = f"{self.prefix}_{len(self.created)}"
+        run_sync(_create_database(self.admin_url, name))
+        self.created.append(name)
+        base = self.admin_url.rsplit("/", 1)[0]
+        return f"{base}/{name}"
+
+    def drop_all(self) -> None:
+        for name in self.created:
+            run_sync(_drop_database(self.admin_url, name))
+
+
+class OwnRedis:
+    """A redis-server on a port of our own, so a test can stop and restart it."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.dir = tmp
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            missing("redis-server", "not installed")
+        args = [
+            str(binary),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        self.process = subprocess.Popen(
+            args, cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError(f"own redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None

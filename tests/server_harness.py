@@ -1,0 +1,59 @@
+"""A real uvicorn server on a free port, in the test's own event loop.
+
+Streaming has to be tested over real sockets: httpx's ASGI transport buffers whole bodies,
+so an endless SSE stream would hang there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import uvicorn
+
+from server.app import create_app
+from server.services import Services
+from server.settings import Settings
+
+
+@dataclass
+class RunningServer:
+    base_url: str
+    services: Services
+    server: uvicorn.Server
+
+
+@contextlib.asynccontextmanager
+async def run_server(settings: Settings) -> AsyncIterator[RunningServer]:
+    app = create_app(settings)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        await until(lambda: server.started or task.done(), timeout=20)
+        if task.done():
+            task.result()
+            raise RuntimeError("server stopped during start")
+        yield RunningServer(f"http://127.0.0.1:{port}", app.state.services, server)
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 10)
+        sock.close()
+
+
+async def until(condition: Callable[[], bool], *, timeout: float = 10.0, interval: float = 0.005) -> None:
+    """Wait for a condition the code under test makes true (a watch registered, a server up)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(interval)

@@ -1,0 +1,83 @@
+"""One contract, two backends: what the hub relies on from any broker."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from server.broker import Broker, MemoryBroker, latest_key, status_channel
+from server.broker.redis import RedisBroker
+from tests.helpers import Collector
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def broker(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Broker, Collector]]:
+    backend: Broker
+    if request.param == "redis":
+        backend = RedisBroker(request.getfixturevalue("redis_url"))
+    else:
+        backend = MemoryBroker()
+    collector = Collector()
+    await backend.connect(collector)
+    yield backend, collector
+    await backend.disconnect()
+
+
+def channel() -> str:
+    # Random order ids keep concurrent runs on one Redis apart.
+    return status_channel(uuid.uuid4().hex)
+
+
+async def test_a_subscribed_channel_receives_what_is_published(broker: tuple[Broker, Collector]) -> None:
+    backend, collector = broker
+    name = channel()
+    await backend.subscribe(name)
+    await backend.publish(name, '{"v": 1}')
+    assert await asyncio.wait_for(collector.messages.get(), 5) == (name, '{"v": 1}')
+
+
+async def test_other_and_unsubscribed_channels_are_not_delivered(broker: tuple[Broker, Collector]) -> None:
+    backend, collector = broker
+    kept, left, never = channel(), channel(), channel()
+    await backend.subscribe(kept)
+    await backend.subscribe(left)
+    await backend.unsubscribe(left)
+    await backend.publish(never, "never")
+    await backend.publish(left, "left")
+    await backend.publish(kept, "kept")
+    # Messages on one connection arrive in order: once "kept" is here, the others would be too.
+    assert await asyncio.wait_for(collector.messages.get(), 5) == (kept, "kept")
+    assert collector.messages.empty()
+
+
+async def test_publish_caches_the_latest_message(broker: tuple[Broker, Collector]) -> None:
+    backend, _ = broker
+    key = latest_key(uuid.uuid4().hex)
+    assert await backend.get_latest(key) is None
+    await backend.publish(channel(), "first", latest=key)
+    await backend.publish(channel(), "second", latest=key)
+    assert await backend.get_latest(key) == "second"
+
+
+async def test_the_latest_cache_expires_after_60_seconds(redis_url: str) -> None:
+    import redis.asyncio as aioredis
+
+    backend = RedisBroker(redis_url)
+    await backend.connect(Collector())
+    key = latest_key(uuid.uuid4().hex)
+    try:
+        await backend.publish(channel(), "doc", latest=key)
+        client = aioredis.from_url(redis_url)
+        ttl = await client.ttl(key)
+        await client.aclose()
+        assert 0 < ttl <= 60
+    finally:
+        await backend.disconnect()
+
+
+async def test_ping_reports_a_live_broker(broker: tuple[Broker, Collector]) -> None:
+    backend, _ = broker
+    assert await backend.ping()

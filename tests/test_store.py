@@ -1,0 +1,100 @@
+"""The store on SQLite and PostgreSQL alike: schema, versions and the state rules."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import sqlalchemy as sa
+
+from server.app import open_services
+from server.services import Services
+from server.settings import Settings
+from server.status.changes import Change
+from server.status.document import CANCELLED, COMPLETED, EXPIRED, FAILED, PENDING, PROCESSING
+from server.store.database import migrate
+from server.store.tables import order_changes
+from tests.helpers import move, new_order
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(
+    request: pytest.FixtureRequest, make_settings: Callable[..., Settings]
+) -> AsyncIterator[Services]:
+    async with open_services(make_settings(request.param, "memory")) as svc:
+        yield svc
+
+
+async def test_schema_creation_is_idempotent(store: Services) -> None:
+    order = await new_order(store)
+    await migrate(store.database)
+    await migrate(store.database)
+    assert (await store.reader.get(order.order_id)) == order
+
+
+async def test_a_new_order_starts_pending_at_version_1(store: Services) -> None:
+    order = await new_order(store, amount=500)
+    assert order.version == 1
+    assert order.document["payment_status"] == PENDING
+    assert order.document["amount"] == 500 and order.document["currency"] == "KES"
+    assert len(order.order_id) >= 22  # 128+ random bits, URL-safe
+    assert order.document["order_number"].startswith("ORD-")
+
+
+async def test_every_change_bumps_the_version_by_one_and_is_recorded(store: Services) -> None:
+    order = await new_order(store)
+    processing = await move(store, order.order_id, PROCESSING, checkout_request_id="ws_CO_1")
+    completed = await move(store, order.order_id, COMPLETED, receipt_number="SAE3YULR0Y", result_code=0)
+    assert (processing.version, completed.version) == (2, 3)
+    assert completed.document["receipt_number"] == "SAE3YULR0Y"
+    rows = await store.database.fetch_all(
+        sa.select(order_changes).where(order_changes.c.order_id == order.order_id).order_by("version")
+    )
+    assert [(r.from_status, r.to_status, r.version) for r in rows] == [
+        (None, PENDING, 1),
+        (PENDING, PROCESSING, 2),
+        (PROCESSING, COMPLETED, 3),
+    ]
+
+
+@pytest.mark.parametrize("late", [FAILED, CANCELLED, EXPIRED])
+async def test_failures_never_overwrite_completed(store: Services, late: str) -> None:
+    order = await new_order(store)
+    await move(store, order.order_id, COMPLETED)
+    result = await store.changes.apply(order.order_id, Change(late, source="test"))
+    assert not result.applied
+    assert result.update.payment_status == COMPLETED and result.update.version == 2
+
+
+async def test_a_success_after_expiry_still_completes(store: Services) -> None:
+    order = await new_order(store)
+    await move(store, order.order_id, PROCESSING)
+    await move(store, order.order_id, EXPIRED)
+    result = await store.changes.apply(order.order_id, Change(COMPLETED, source="test"))
+    assert result.applied and result.previous_status == EXPIRED
+    assert result.update.payment_status == COMPLETED and result.update.version == 4
+
+
+async def test_concurrent_identical_changes_apply_once(store: Services) -> None:
+    order = await new_order(store)
+    await move(store, order.order_id, PROCESSING)
+    results = await asyncio.gather(
+        *(store.changes.apply(order.order_id, Change(COMPLETED, source="test")) for _ in range(10))
+    )
+    assert sum(r.applied for r in results) == 1
+    final = await store.reader.get(order.order_id)
+    assert final is not None and final.version == 3
+
+
+async def test_concurrent_writers_wait_instead_of_failing(store: Services) -> None:
+    # On SQLite this is WAL plus the busy timeout; "database is locked" would fail it.
+    orders = await asyncio.gather(*(new_order(store) for _ in range(40)))
+    await asyncio.gather(*(move(store, o.order_id, PROCESSING) for o in orders))
+    stored = await store.reader.get_many([o.order_id for o in orders])
+    assert sorted(u.version for u in stored) == [2] * 40
+
+
+async def test_sqlite_runs_in_wal_mode(make_settings: Callable[..., Settings]) -> None:
+    async with open_services(make_settings("sqlite", "memory")) as svc:
+        assert (await svc.database.fetch_val("PRAGMA journal_mode")).lower() == "wal"
