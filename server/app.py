@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 from typing import TypedDict
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from server.broker import create_broker
 from server.errors import EXCEPTION_HANDLERS
 from server.logs import configure_logging, mask_url
+from server.metrics import CountRequests, RequestCounts
 from server.routes import all_routes
 from server.services import Services
 from server.settings import Settings
@@ -25,6 +27,7 @@ log = logging.getLogger("server.app")
 
 class State(TypedDict):
     services: Services
+    requests: RequestCounts
 
 
 @asynccontextmanager
@@ -63,15 +66,18 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
+    routes = all_routes()
+    requests = RequestCounts(routes)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         async with open_services(settings) as services:
             app.state.services = services  # for tests and tools holding the app
-            yield {"services": services}
+            yield {"services": services, "requests": requests}
 
     return Starlette(
-        routes=all_routes(),
+        routes=routes,
+        middleware=[Middleware(CountRequests, counts=requests)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
