@@ -1,0 +1,176 @@
+"""Start the service exactly as the Procfile's `web:` line does, in a process of its own.
+
+The benchmark must measure what a platform runs, so the command is read from the Procfile
+at run time (a change there is benchmarked without touching this file), run through `sh`
+with `PORT` set, and `exec`'d so that the pid we hold is uvicorn's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.http import Connection, HttpError
+from bench.metrics import Metrics, parse_metrics
+from bench.system import REPO, raise_nofile, rss_kb
+
+HOST = "127.0.0.1"
+# Random each run: the callback URL's secret, which the bench must know to send callbacks.
+CALLBACK_TOKEN = "bench-" + os.urandom(16).hex()
+
+
+def procfile_web_command(procfile: Path = REPO / "Procfile") -> str:
+    for line in procfile.read_text().splitlines():
+        match = re.match(r"^web:\s*(.+)$", line)
+        if match:
+            return match.group(1)
+    raise RuntimeError(f"no web: line in {procfile}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def service_env(
+    *,
+    port: int,
+    data_dir: Path,
+    database_url: str | None,
+    redis_url: str | None,
+    extra: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of a service process: the bench's own, plus what the service reads."""
+    env = dict(os.environ)
+    # The venv's uvicorn, whichever python runs the bench.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("REDIS_URL", None)
+    env.update(
+        {
+            "PORT": str(port),
+            "DATA_DIR": str(data_dir),
+            "DATABASE_URL": database_url or f"sqlite+aiosqlite:///{data_dir / 'payments.sqlite3'}",
+            "CALLBACK_TOKEN": CALLBACK_TOKEN,
+            "PUBLIC_BASE_URL": f"http://{HOST}:{port}",
+            "PAYHERO_MODE": "sandbox",
+            "LOG_LEVEL": env.get("BENCH_LOG_LEVEL", "INFO"),
+        }
+    )
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    env.update(extra or {})
+    return env
+
+
+class Service:
+    """One service process on a free port, with a data directory of its own."""
+
+    def __init__(
+        self,
+        *,
+        database_url: str | None = None,
+        redis_url: str | None = None,
+        env: dict[str, str] | None = None,
+        data_dir: Path | None = None,
+        name: str = "service",
+    ) -> None:
+        self.name = name
+        self.port = free_port()
+        self._own_dir = data_dir is None
+        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="payment-status-bench-"))
+        self.env = service_env(
+            port=self.port, data_dir=self.data_dir, database_url=database_url, redis_url=redis_url, extra=env
+        )
+        self.log_path = self.data_dir / f"{name}.log"
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def database_url(self) -> str:
+        return self.env["DATABASE_URL"]
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def rss_kb(self) -> int:
+        return rss_kb(self.pid)
+
+    async def start(self, timeout: float = 60.0) -> None:
+        command = procfile_web_command()
+        with self.log_path.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                "sh",
+                "-c",
+                f"exec {command}",
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Inherited through exec: uvicorn may hold 15,000 sockets.
+                preexec_fn=raise_nofile,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.returncode is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                response = await self.get("/readyz", timeout=5)
+                if response[0] == 200:
+                    return
+            except (OSError, HttpError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} not ready after {timeout}s:\n{self.log_tail()}")
+            await asyncio.sleep(0.1)
+
+    async def get(self, path: str, timeout: float = 30.0) -> tuple[int, bytes]:
+        connection = await Connection.open(HOST, self.port)
+        try:
+            response = await connection.request("GET", path, timeout=timeout)
+            return response.status, response.body
+        finally:
+            connection.close()
+
+    async def metrics(self) -> Metrics:
+        status, body = await self.get("/metrics")
+        if status != 200:
+            raise RuntimeError(f"/metrics answered {status}")
+        return parse_metrics(body.decode())
+
+    async def stop(self, *, keep_data: bool = False) -> None:
+        process = self.process
+        if process is not None and process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), 20)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        if self._own_dir and not keep_data:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def log_errors(self) -> list[str]:
+        """Lines of the service log at ERROR or worse, or with a traceback."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return []
+        return [line for line in text.splitlines() if "ERROR" in line or "Traceback" in line]
