@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from server.routes import health, metrics, orders
+from server.routes import checkout, health, metrics, orders, payhero
 
 
 def all_routes() -> list[BaseRoute]:
-    return [*health.routes, *metrics.routes, *orders.routes]
+    return [*health.routes, *metrics.routes, *checkout.routes, *orders.routes, *payhero.routes]
