@@ -10,24 +10,13 @@ The rows match what `POST /api/orders` stores in sandbox mode: `processing`, ver
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 
+from bench.orders import Order
 from server.status.changes import new_order_id, new_order_number
 from server.status.document import now_ms
 from server.store.database import migrate, open_database
 
 AMOUNT = 300
-
-
-@dataclass(frozen=True)
-class Order:
-    order_id: str
-    order_number: str
-    version: int = 2
-
-    @property
-    def checkout_request_id(self) -> str:
-        return f"ws_CO_SANDBOX_{self.order_number}"
 
 
 def new_orders(count: int) -> list[Order]:

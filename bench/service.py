@@ -8,6 +8,7 @@ with `PORT` set, and `exec`'d so that the pid we hold is uvicorn's own.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -26,6 +27,21 @@ from bench.system import REPO, raise_nofile, rss_kb
 HOST = "127.0.0.1"
 # Random each run: the callback URL's secret, which the bench must know to send callbacks.
 CALLBACK_TOKEN = "bench-" + os.urandom(16).hex()
+
+
+def bench_catalogue(data_dir: Path, capacity: int = 10_000_000) -> Path:
+    """The demo event with room for every order a benchmark makes (it has 500 seats otherwise)."""
+    path = data_dir / "bench-catalogue.json"
+    ticket = {
+        "slug": "early-bird",
+        "name": "Early Bird",
+        "price": 300,
+        "currency": "KES",
+        "capacity": capacity,
+    }
+    event = {"slug": "demo-fest", "name": "Benchmark Fest", "starts_at": "2026-12-12T16:00:00+03:00"}
+    path.write_text(json.dumps({"events": [{**event, "venue": "loopback", "ticket_types": [ticket]}]}))
+    return path
 
 
 def procfile_web_command(procfile: Path = REPO / "Procfile") -> str:
@@ -65,6 +81,9 @@ def service_env(
             "PUBLIC_BASE_URL": f"http://{HOST}:{port}",
             "PAYHERO_MODE": "sandbox",
             "LOG_LEVEL": env.get("BENCH_LOG_LEVEL", "INFO"),
+            "CATALOGUE_FILE": str(bench_catalogue(data_dir)),
+            # No order may expire while a benchmark still waits on it.
+            "PAYMENT_EXPIRY": "3600",
         }
     )
     if redis_url:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from bench.http import Connection, HttpError, Response
-from bench.seed import Order
+from bench.orders import Order
 from bench.service import HOST, Service
 from bench.sse import SSEParser
 
