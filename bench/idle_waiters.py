@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from bench import runner
-from bench.report import table, write_results
+from bench.report import table
 from bench.seed import seed_orders
 from bench.service import Service
 from bench.system import cpu_seconds
@@ -133,23 +133,14 @@ def print_report(payload: dict[str, Any]) -> None:
     print(table("Idle waiters: one uvicorn process, half SSE, half /wait", columns, rows))
 
 
-def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.idle_waiters", description=__doc__.split("\n")[0])
+def cli(argv: list[str] | None = None) -> runner.Payload:
+    parser = runner.parser("idle_waiters", __doc__)
     parser.add_argument("--sizes", default="1000,5000,10000,15000", help="waiter counts, e.g. 1000,5k,15k")
     parser.add_argument("--repeat", type=int, default=1, help="runs per size (a fresh service each)")
     parser.add_argument("--hold", type=float, default=25.0, help="seconds each /wait asks to be held")
     parser.add_argument("--batch", type=int, default=500, help="waiters opened per ramp step")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds to wait before reading RSS")
-    return parser.parse_args(argv)
-
-
-def cli(argv: list[str] | None = None) -> dict[str, Any]:
-    args = parse(argv)
-    payload = runner.run(main(args))
-    print_report(payload)
-    path = write_results("idle_waiters", payload)
-    print(f"\nresults: {path}")
-    return payload
+    return runner.cli("idle_waiters", parser, main, print_report, argv)
 
 
 if __name__ == "__main__":

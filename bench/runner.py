@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
+from bench.report import write_results
 from bench.system import raise_nofile
 
 T = TypeVar("T")
@@ -28,3 +31,32 @@ def sizes(text: str) -> list[int]:
         part = part.strip().lower()
         found.append(int(float(part[:-1]) * 1000) if part.endswith("k") else int(part))
     return found
+
+
+Payload = dict[str, Any]
+
+
+def parser(scenario: str, doc: str | None) -> argparse.ArgumentParser:
+    """The scenario's argument parser, with the options every scenario shares."""
+    found = argparse.ArgumentParser(
+        prog=f"python -m bench.{scenario}",
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    found.add_argument("--out", type=Path, default=None, help="results folder (default bench/results)")
+    return found
+
+
+def cli(
+    scenario: str,
+    arguments: argparse.ArgumentParser,
+    main: Callable[[argparse.Namespace], Coroutine[Any, Any, Payload]],
+    report: Callable[[Payload], None],
+    argv: list[str] | None = None,
+) -> Payload:
+    """Parse, run, print the table, write the JSON: the whole of every scenario's command."""
+    args = arguments.parse_args(argv)
+    payload = run(main(args))
+    report(payload)
+    print(f"\nresults: {write_results(scenario, payload, out=args.out)}", flush=True)
+    return payload

@@ -19,7 +19,7 @@ from typing import Any
 from bench import runner
 from bench.orders import Tally, create_orders, send_callbacks
 from bench.postgres import temporary_database
-from bench.report import summary_ms, table, write_results
+from bench.report import summary_ms, table
 from bench.service import Service
 from bench.system import cpu_seconds
 
@@ -101,21 +101,13 @@ def print_report(payload: dict[str, Any]) -> None:
     print(table("Order and callback throughput: one service process", columns, rows))
 
 
-def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__.split("\n")[0])
+def cli(argv: list[str] | None = None) -> runner.Payload:
+    parser = runner.parser("throughput", __doc__)
     parser.add_argument("--stores", default="sqlite,postgres", help="sqlite, postgres or both")
     parser.add_argument("--orders", type=int, default=2000, help="orders (and callbacks) per store")
     parser.add_argument("--connections", type=int, default=16, help="client connections sending at once")
     parser.add_argument("--repeat", type=int, default=1, help="runs per store (a fresh service each)")
-    return parser.parse_args(argv)
-
-
-def cli(argv: list[str] | None = None) -> dict[str, Any]:
-    args = parse(argv)
-    payload = runner.run(main(args))
-    print_report(payload)
-    print(f"\nresults: {write_results('throughput', payload)}")
-    return payload
+    return runner.cli("throughput", parser, main, print_report, argv)
 
 
 if __name__ == "__main__":
