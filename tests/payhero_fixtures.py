@@ -12,7 +12,8 @@ from server.payhero.fake import FakePayHero
 from server.settings import Settings
 from tests.server_harness import serve_app
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "payhero" / "callbacks"
+# Copies of shared/payhero/callbacks/, so a clone tests the same samples wherever it lives.
+SAMPLES = Path(__file__).resolve().parent / "payhero_samples"
 TOKEN = "t" * 16 + "0123456789abcdef0123456789"
 
 
