@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from server.broker import create_broker
 from server.catalogue import Catalogue
 from server.errors import EXCEPTION_HANDLERS
+from server.fulfilment import install_fulfilment
 from server.logs import configure_logging, mask_url
 from server.orders.checkout import Checkout
 from server.orders.seats import seats_follow_status
@@ -27,6 +28,7 @@ from server.status.changes import StatusChanges
 from server.status.hub import StatusHub
 from server.store.database import migrate, open_database
 from server.store.orders import OrderReader
+from server.tickets.issuing import load_tickets
 
 log = logging.getLogger("server.app")
 
@@ -46,13 +48,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         await migrate(database)
         await catalogue.sync_inventory(database)
         broker = create_broker(settings.redis_url)
-        reader = OrderReader(database)
+        reader = OrderReader(database, ticket_loader=load_tickets)
         hub = StatusHub(broker, reader, safety_net_interval=settings.safety_net_interval)
         await hub.start()
         stack.push_async_callback(hub.stop)
         payhero, sandbox = await stack.enter_async_context(open_payhero(settings))
         changes = StatusChanges(database, reader, hub)
         changes.hooks.append(seats_follow_status)
+        fulfilment = install_fulfilment(settings, database, catalogue, changes)
         log.info(
             "store=%s (%s) broker=%s%s payhero=%s",
             settings.store_kind,
@@ -74,6 +77,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             callbacks=CallbackProcessor(
                 database, changes, hub, payhero, verify_success=settings.payhero_verify_callbacks
             ),
+            gate=fulfilment.gate,
             sandbox=sandbox,
         )
 

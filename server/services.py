@@ -17,6 +17,7 @@ from server.settings import Settings
 from server.status.changes import StatusChanges
 from server.status.hub import StatusHub
 from server.store.orders import OrderReader
+from server.tickets.gate import Gate
 
 
 @dataclass
@@ -31,6 +32,8 @@ class Services:
     payhero: PayHeroClient
     checkout: Checkout
     callbacks: CallbackProcessor
+    # Fulfilment: the gate's verify and check-in.
+    gate: Gate
     # The simulated PayHero and customer, in sandbox mode only.
     sandbox: FakePayHero | None = None
 

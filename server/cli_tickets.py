@@ -1,0 +1,85 @@
+"""Command-line tools for fulfilment: `verify-ticket CODE` for the gate.
+
+It reads the same settings as the service (environment and `.env`), so they find the
+same database, signing key and mail server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+from databases import Database
+
+from server.catalogue import Catalogue
+from server.fulfilment import build_gate
+from server.logs import configure_logging
+from server.settings import Settings
+from server.store.database import migrate, open_database
+from server.tickets.gate import NotGenuine, TicketCheck
+
+# Exit codes: 0 genuine, 1 not genuine.
+NOT_OK = 1
+
+
+@asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[Database]:
+    database = open_database(settings.database_url)
+    await database.connect()
+    try:
+        await migrate(database)
+        yield database
+    finally:
+        await database.disconnect()
+
+
+def _describe(check: TicketCheck) -> str:
+    body = check.body()
+    checked = f"yes, at {body['checked_in_at']}" if check.checked_in_ms is not None else "no"
+    return "\n".join(
+        [
+            "GENUINE ticket",
+            f"  event:       {check.event_name} ({check.event_slug})",
+            f"  ticket type: {check.ticket_type_name} ({check.ticket_type})",
+            f"  ticket id:   {check.ticket_id}",
+            f"  checked in:  {checked}",
+        ]
+    )
+
+
+async def verify_ticket(settings: Settings, code: str, as_json: bool) -> int:
+    async with _database(settings) as database:
+        gate = build_gate(settings, database, Catalogue.load(settings.catalogue_file))
+        try:
+            check = await gate.verify(code)
+        except NotGenuine:
+            print(json.dumps({"genuine": False}) if as_json else "NOT VALID: this code is not a valid ticket")
+            return NOT_OK
+    print(json.dumps(check.body()) if as_json else _describe(check))
+    return 0
+
+
+def _run(
+    make: Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]],
+) -> Callable[[argparse.Namespace], int]:
+    def command(args: argparse.Namespace) -> int:
+        settings = Settings.from_env()
+        configure_logging(settings.log_level, settings.log_format)
+        return asyncio.run(make(settings, args))
+
+    return command
+
+
+def register(subparsers: Any) -> None:
+    """Add `verify-ticket` to `python -m server`'s subcommands."""
+    verify = subparsers.add_parser(
+        "verify-ticket",
+        help="tell whether a ticket code is genuine, for which event, and if it was checked in",
+    )
+    verify.add_argument("code", help="the code read from the ticket's QR")
+    verify.add_argument("--json", action="store_true", help="print the answer as JSON")
+    verify.set_defaults(func=_run(lambda settings, args: verify_ticket(settings, args.code, args.json)))
