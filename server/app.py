@@ -78,13 +78,15 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 database, changes, hub, payhero, verify_success=settings.payhero_verify_callbacks
             ),
             gate=fulfilment.gate,
+            outbox=fulfilment.outbox,
             sandbox=sandbox,
         )
 
 
 @asynccontextmanager
 async def background_work(services: Services) -> AsyncIterator[None]:
-    """Tasks that run beside the requests: replaying stored callbacks, expiring payments."""
+    """Tasks that run beside the requests: replaying stored callbacks, expiring payments,
+    delivering the e-mail outbox."""
     settings = services.settings
     expiry = ExpiryWorker(
         services.database,
@@ -96,6 +98,7 @@ async def background_work(services: Services) -> AsyncIterator[None]:
     tasks = [
         asyncio.create_task(services.callbacks.replay_unprocessed(), name="callback-replay"),
         asyncio.create_task(expiry.run(), name="payment-expiry"),
+        asyncio.create_task(services.outbox.run(), name="outbox-delivery"),
     ]
     try:
         yield

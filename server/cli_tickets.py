@@ -1,6 +1,7 @@
-"""Command-line tools for fulfilment: `verify-ticket CODE` for the gate.
+"""Command-line tools for fulfilment: `verify-ticket CODE` for the gate, `deliver-emails`
+to send what the outbox holds and exit (a cron job, or after an SMTP outage).
 
-It reads the same settings as the service (environment and `.env`), so they find the
+Both read the same settings as the service (environment and `.env`), so they find the
 same database, signing key and mail server.
 """
 
@@ -16,13 +17,13 @@ from typing import Any
 from databases import Database
 
 from server.catalogue import Catalogue
-from server.fulfilment import build_gate
+from server.fulfilment import build_gate, build_outbox_worker
 from server.logs import configure_logging
 from server.settings import Settings
 from server.store.database import migrate, open_database
 from server.tickets.gate import NotGenuine, TicketCheck
 
-# Exit codes: 0 genuine, 1 not genuine.
+# Exit codes: 0 genuine / everything sent, 1 not genuine / some e-mails failed.
 NOT_OK = 1
 
 
@@ -63,6 +64,16 @@ async def verify_ticket(settings: Settings, code: str, as_json: bool) -> int:
     return 0
 
 
+async def deliver_emails(settings: Settings) -> int:
+    async with _database(settings) as database:
+        worker = build_outbox_worker(settings, database)
+        # Rows waiting out a backoff go too: whoever runs this wants them tried now.
+        report = await worker.deliver_due(include_waiting=True)
+        pending = await worker.pending()
+    print(f"sent {report.sent}, failed {report.failed}, still pending {pending}")
+    return NOT_OK if report.failed else 0
+
+
 def _run(
     make: Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]],
 ) -> Callable[[argparse.Namespace], int]:
@@ -75,7 +86,7 @@ def _run(
 
 
 def register(subparsers: Any) -> None:
-    """Add `verify-ticket` to `python -m server`'s subcommands."""
+    """Add `verify-ticket` and `deliver-emails` to `python -m server`'s subcommands."""
     verify = subparsers.add_parser(
         "verify-ticket",
         help="tell whether a ticket code is genuine, for which event, and if it was checked in",
@@ -83,3 +94,7 @@ def register(subparsers: Any) -> None:
     verify.add_argument("code", help="the code read from the ticket's QR")
     verify.add_argument("--json", action="store_true", help="print the answer as JSON")
     verify.set_defaults(func=_run(lambda settings, args: verify_ticket(settings, args.code, args.json)))
+    deliver = subparsers.add_parser(
+        "deliver-emails", help="send every e-mail waiting in the outbox, then exit"
+    )
+    deliver.set_defaults(func=_run(lambda settings, args: deliver_emails(settings)))
