@@ -1,21 +1,27 @@
-"""`python -m server <command>`: the service's command line. Each area registers its own
-subcommands (`register(subparsers)`), and each sets `func(args) -> exit code`."""
+"""The service's command line: `python -m server <command>`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from server import cli_tickets
+from server import cli_simulate, cli_tickets
+from server.settings import Settings, SettingsError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m server", description="payment-status tools")
+    parser = argparse.ArgumentParser(prog="python -m server")
     subparsers = parser.add_subparsers(dest="command", required=True)
+    cli_simulate.register(subparsers)
     cli_tickets.register(subparsers)
     args = parser.parse_args(argv)
-    code: int = args.func(args)
-    return code
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    result: int = args.handler(args, settings)
+    return result
 
 
 if __name__ == "__main__":

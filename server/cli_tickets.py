@@ -76,16 +76,18 @@ async def deliver_emails(settings: Settings) -> int:
 
 def _run(
     make: Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]],
-) -> Callable[[argparse.Namespace], int]:
-    def command(args: argparse.Namespace) -> int:
-        settings = Settings.from_env()
+) -> Callable[[argparse.Namespace, Settings], int]:
+    """A `handler(args, settings)` for `python -m server`, which has read the settings."""
+
+    def command(args: argparse.Namespace, settings: Settings) -> int:
+        # The worker's log lines say where each e-mail went; masked like the service's.
         configure_logging(settings.log_level, settings.log_format)
         return asyncio.run(make(settings, args))
 
     return command
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `verify-ticket` and `deliver-emails` to `python -m server`'s subcommands."""
     verify = subparsers.add_parser(
         "verify-ticket",
@@ -93,8 +95,8 @@ def register(subparsers: Any) -> None:
     )
     verify.add_argument("code", help="the code read from the ticket's QR")
     verify.add_argument("--json", action="store_true", help="print the answer as JSON")
-    verify.set_defaults(func=_run(lambda settings, args: verify_ticket(settings, args.code, args.json)))
+    verify.set_defaults(handler=_run(lambda settings, args: verify_ticket(settings, args.code, args.json)))
     deliver = subparsers.add_parser(
         "deliver-emails", help="send every e-mail waiting in the outbox, then exit"
     )
-    deliver.set_defaults(func=_run(lambda settings, args: deliver_emails(settings)))
+    deliver.set_defaults(handler=_run(lambda settings, args: deliver_emails(settings)))
