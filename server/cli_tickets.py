@@ -29,7 +29,7 @@ NOT_OK = 1
 
 @asynccontextmanager
 async def _database(settings: Settings) -> AsyncIterator[Database]:
-    database = open_database(settings.database_url)
+    database = open_database(settings.database_url, busy_timeout=settings.sqlite_busy_timeout)
     await database.connect()
     try:
         await migrate(database)
