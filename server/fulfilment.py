@@ -43,6 +43,7 @@ def build_outbox_worker(settings: Settings, database: Database) -> OutboxWorker:
         retry_base=settings.outbox_retry_base,
         retry_max=settings.outbox_retry_max,
         lease=settings.outbox_lease,
+        crash_point=settings.crash_point,
     )
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
+from server.faults import crash_if
 from server.logs import mask_email
 from server.mail.compose import Composer
 from server.mail.transport import MailSender, SendFailed
@@ -60,6 +61,7 @@ class OutboxWorker:
         retry_base: float,
         retry_max: float,
         lease: float,
+        crash_point: str | None = None,
     ) -> None:
         self.database = database
         self.composer = composer
@@ -68,6 +70,7 @@ class OutboxWorker:
         self.retry_base = retry_base
         self.retry_max = retry_max
         self.lease_ms = int(lease * 1000)
+        self.crash_point = crash_point
         self._wake = asyncio.Event()
 
     def notify(self) -> None:
@@ -142,6 +145,7 @@ class OutboxWorker:
 
     async def _deliver(self, row: Mapping[str, Any]) -> bool:
         where = f"kind={row['kind']} order={row['order_id'] or '-'} to={mask_email(row['recipient'])}"
+        crash_if(self.crash_point, "before-email-sent")
         try:
             # Rendering the QR PNGs is CPU work: a thread keeps the event loop answering.
             message = await asyncio.to_thread(self.composer.compose, row)
