@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from server.broker import create_broker
 from server.catalogue import Catalogue
 from server.errors import EXCEPTION_HANDLERS
+from server.fulfilment import install_fulfilment
 from server.logs import configure_logging, mask_url
 from server.metrics import CountRequests, RequestCounts
 from server.orders.checkout import Checkout
@@ -25,10 +26,12 @@ from server.payments.expiry import ExpiryWorker
 from server.routes import all_routes
 from server.services import Services
 from server.settings import Settings
+from server.shutdown import drain_on_shutdown_signal
 from server.status.changes import StatusChanges
 from server.status.hub import StatusHub
 from server.store.database import migrate, open_database
 from server.store.orders import OrderReader
+from server.tickets.issuing import load_tickets
 
 log = logging.getLogger("server.app")
 
@@ -42,20 +45,27 @@ class State(TypedDict):
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """Connect the store, the broker and PayHero; close them in reverse order."""
     catalogue = Catalogue.load(settings.catalogue_file)
-    database = open_database(settings.database_url)
+    database = open_database(settings.database_url, busy_timeout=settings.sqlite_busy_timeout)
     await database.connect()
     async with AsyncExitStack() as stack:
         stack.push_async_callback(database.disconnect)
         await migrate(database)
         await catalogue.sync_inventory(database)
         broker = create_broker(settings.redis_url)
-        reader = OrderReader(database)
-        hub = StatusHub(broker, reader, safety_net_interval=settings.safety_net_interval)
+        reader = OrderReader(database, ticket_loader=load_tickets)
+        hub = StatusHub(
+            broker,
+            reader,
+            safety_net_interval=settings.safety_net_interval,
+            max_watches=settings.max_waiters,
+            max_watches_per_order=settings.max_waiters_per_order,
+        )
         await hub.start()
         stack.push_async_callback(hub.stop)
         payhero, sandbox = await stack.enter_async_context(open_payhero(settings))
         changes = StatusChanges(database, reader, hub)
         changes.hooks.append(seats_follow_status)
+        fulfilment = install_fulfilment(settings, database, catalogue, changes)
         log.info(
             "store=%s (%s) broker=%s%s payhero=%s",
             settings.store_kind,
@@ -75,15 +85,23 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             payhero=payhero,
             checkout=Checkout(database, catalogue, changes, payhero, settings.callback_url),
             callbacks=CallbackProcessor(
-                database, changes, hub, payhero, verify_success=settings.payhero_verify_callbacks
+                database,
+                changes,
+                hub,
+                payhero,
+                verify_success=settings.payhero_verify_callbacks,
+                crash_point=settings.crash_point,
             ),
+            gate=fulfilment.gate,
+            outbox=fulfilment.outbox,
             sandbox=sandbox,
         )
 
 
 @asynccontextmanager
 async def background_work(services: Services) -> AsyncIterator[None]:
-    """Tasks that run beside the requests: replaying stored callbacks, expiring payments."""
+    """Tasks that run beside the requests: replaying stored callbacks, expiring payments,
+    delivering the e-mail outbox."""
     settings = services.settings
     expiry = ExpiryWorker(
         services.database,
@@ -95,6 +113,7 @@ async def background_work(services: Services) -> AsyncIterator[None]:
     tasks = [
         asyncio.create_task(services.callbacks.replay_unprocessed(), name="callback-replay"),
         asyncio.create_task(expiry.run(), name="payment-expiry"),
+        asyncio.create_task(services.outbox.run(), name="outbox-delivery"),
     ]
     try:
         yield
@@ -116,7 +135,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         async with open_services(settings) as services, background_work(services):
             app.state.services = services  # for tests and tools holding the app
-            yield {"services": services, "requests": requests}
+            # On SIGTERM, before uvicorn waits for open requests to finish, end every wait:
+            # held long polls answer with the current status and streams close cleanly.
+            with drain_on_shutdown_signal(services.hub.drain):
+                yield {"services": services, "requests": requests}
 
     return Starlette(
         routes=routes,

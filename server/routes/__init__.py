@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from server.routes import checkout, health, metrics, orders, payhero
+from server.routes import checkout, health, metrics, orders, payhero, tickets
 
 
 def all_routes() -> list[BaseRoute]:
-    return [*health.routes, *metrics.routes, *checkout.routes, *orders.routes, *payhero.routes]
+    return [
+        *health.routes,
+        *metrics.routes,
+        *checkout.routes,
+        *orders.routes,
+        *payhero.routes,
+        *tickets.routes,
+    ]
