@@ -24,6 +24,7 @@ from server.payhero.gateway import open_payhero
 from server.payments.callbacks import CallbackProcessor
 from server.payments.expiry import ExpiryWorker
 from server.routes import all_routes
+from server.routes.held import HeldRoutesFastPath
 from server.services import Services
 from server.settings import Settings
 from server.shutdown import drain_on_shutdown_signal
@@ -142,7 +143,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     return Starlette(
         routes=routes,
-        middleware=[Middleware(CountRequests, counts=requests)],
+        middleware=[Middleware(CountRequests, counts=requests), Middleware(HeldRoutesFastPath)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from server.errors import ApiError
-from server.routes.params import optional_version, timeout_seconds
+from server.routes.held import EVENTS_PATH, WAIT_PATH, events_endpoint, unknown_order, wait_endpoint
 from server.services import services
-from server.status.waiting import Stream, open_stream, wait_for_change
 
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _unknown(order_id: str) -> ApiError:
-    return ApiError(404, "order_not_found", "No order has this id.", order_id=order_id)
 
 
 def _json(body: str) -> Response:
@@ -30,59 +21,13 @@ async def get_order(request: Request) -> Response:
     order_id = request.path_params["order_id"]
     update = await services(request).reader.get(order_id)
     if update is None:
-        raise _unknown(order_id)
+        raise unknown_order(order_id)
     return _json(update.json)
-
-
-async def wait_order(request: Request) -> Response:
-    order_id = request.path_params["order_id"]
-    svc = services(request)
-    since = optional_version(request.query_params.get("since"), "since")
-    timeout = timeout_seconds(
-        request.query_params.get("timeout"),
-        default=svc.settings.wait_timeout,
-        cap=svc.settings.wait_timeout_max,
-    )
-    result = await wait_for_change(svc.hub, order_id, since=since, timeout=timeout)
-    if result is None:
-        raise _unknown(order_id)
-    body = {**result.update.document, "timed_out": result.timed_out}
-    return JSONResponse(body, headers=NO_STORE)
-
-
-async def order_events(request: Request) -> Response:
-    order_id = request.path_params["order_id"]
-    svc = services(request)
-    last_event_id = optional_version(
-        request.headers.get("last-event-id") or request.query_params.get("last_event_id"),
-        "Last-Event-ID",
-    )
-    stream = await open_stream(
-        svc.hub, order_id, last_event_id=last_event_id, max_lifetime=svc.settings.sse_max_lifetime
-    )
-    if stream is None:
-        raise _unknown(order_id)
-    if stream.finished:
-        stream.close()
-        # 204 tells a reconnecting EventSource to stop: it already has the final status.
-        return Response(status_code=204, headers=NO_STORE)
-    return EventSourceResponse(
-        _events(stream, svc.settings.sse_retry_ms),
-        ping=svc.settings.sse_ping_interval,
-        # A client that stopped reading is dropped instead of holding its buffers forever.
-        send_timeout=svc.settings.sse_send_timeout,
-        headers=NO_STORE,
-    )
-
-
-async def _events(stream: Stream, retry_ms: int) -> AsyncIterator[ServerSentEvent]:
-    yield ServerSentEvent(retry=retry_ms)
-    async for update in stream.updates():
-        yield ServerSentEvent(data=update.json, event="status", id=str(update.version))
 
 
 routes = [
     Route("/api/orders/{order_id}", get_order, methods=["GET"]),
-    Route("/api/orders/{order_id}/wait", wait_order, methods=["GET"]),
-    Route("/api/orders/{order_id}/events", order_events, methods=["GET"]),
+    # Bare ASGI apps, usually reached through HeldRoutesFastPath (server/routes/held.py).
+    Route(WAIT_PATH, wait_endpoint, methods=["GET"]),
+    Route(EVENTS_PATH, events_endpoint, methods=["GET"]),
 ]
