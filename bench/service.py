@@ -113,6 +113,8 @@ class Service:
         )
         self.log_path = self.data_dir / f"{name}.log"
         self.process: asyncio.subprocess.Process | None = None
+        # Replaces the Procfile command's `uvicorn` (profilers wrap it); None: run it as is.
+        self.command_prefix: str | None = None
 
     @property
     def database_url(self) -> str:
@@ -128,6 +130,8 @@ class Service:
 
     async def start(self, timeout: float = 60.0) -> None:
         command = procfile_web_command()
+        if self.command_prefix is not None:
+            command = command.replace("uvicorn", self.command_prefix, 1)
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
                 "sh",

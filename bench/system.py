@@ -54,7 +54,7 @@ def machine() -> dict[str, Any]:
         if line.startswith("MemTotal:"):
             mem_kb = int(line.split()[1])
     versions = {}
-    for package in ["starlette", "uvicorn", "uvloop", "httptools", "sse-starlette", "databases", "aiosqlite"]:
+    for package in ["starlette", "uvicorn", "uvloop", "httptools", "databases", "aiosqlite"]:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
