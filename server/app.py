@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TypedDict
 
 from starlette.applications import Starlette
 
 from server.broker import create_broker
+from server.catalogue import Catalogue
 from server.errors import EXCEPTION_HANDLERS
 from server.logs import configure_logging, mask_url
+from server.orders.checkout import Checkout
+from server.orders.seats import seats_follow_status
+from server.payhero.gateway import open_payhero
+from server.payments.callbacks import CallbackProcessor
+from server.payments.expiry import ExpiryWorker
 from server.routes import all_routes
 from server.services import Services
 from server.settings import Settings
@@ -29,35 +37,70 @@ class State(TypedDict):
 
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
-    """Connect the store and the broker, and close them in reverse order."""
+    """Connect the store, the broker and PayHero; close them in reverse order."""
+    catalogue = Catalogue.load(settings.catalogue_file)
     database = open_database(settings.database_url)
     await database.connect()
-    try:
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(database.disconnect)
         await migrate(database)
+        await catalogue.sync_inventory(database)
         broker = create_broker(settings.redis_url)
         reader = OrderReader(database)
         hub = StatusHub(broker, reader, safety_net_interval=settings.safety_net_interval)
         await hub.start()
-        try:
-            log.info(
-                "store=%s (%s) broker=%s%s",
-                settings.store_kind,
-                mask_url(settings.database_url),
-                broker.kind,
-                f" ({mask_url(settings.redis_url)})" if settings.redis_url else " (in-process)",
-            )
-            yield Services(
-                settings=settings,
-                database=database,
-                broker=broker,
-                reader=reader,
-                hub=hub,
-                changes=StatusChanges(database, reader, hub),
-            )
-        finally:
-            await hub.stop()
+        stack.push_async_callback(hub.stop)
+        payhero, sandbox = await stack.enter_async_context(open_payhero(settings))
+        changes = StatusChanges(database, reader, hub)
+        changes.hooks.append(seats_follow_status)
+        log.info(
+            "store=%s (%s) broker=%s%s payhero=%s",
+            settings.store_kind,
+            mask_url(settings.database_url),
+            broker.kind,
+            f" ({mask_url(settings.redis_url)})" if settings.redis_url else " (in-process)",
+            "sandbox" if sandbox else settings.payhero_base_url,
+        )
+        yield Services(
+            settings=settings,
+            database=database,
+            broker=broker,
+            reader=reader,
+            hub=hub,
+            changes=changes,
+            catalogue=catalogue,
+            payhero=payhero,
+            checkout=Checkout(database, catalogue, changes, payhero, settings.callback_url),
+            callbacks=CallbackProcessor(
+                database, changes, hub, payhero, verify_success=settings.payhero_verify_callbacks
+            ),
+            sandbox=sandbox,
+        )
+
+
+@asynccontextmanager
+async def background_work(services: Services) -> AsyncIterator[None]:
+    """Tasks that run beside the requests: replaying stored callbacks, expiring payments."""
+    settings = services.settings
+    expiry = ExpiryWorker(
+        services.database,
+        services.changes,
+        services.payhero,
+        expiry_seconds=settings.payment_expiry,
+        interval=settings.expiry_check_interval,
+    )
+    tasks = [
+        asyncio.create_task(services.callbacks.replay_unprocessed(), name="callback-replay"),
+        asyncio.create_task(expiry.run(), name="payment-expiry"),
+    ]
+    try:
+        yield
     finally:
-        await database.disconnect()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -66,7 +109,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
-        async with open_services(settings) as services:
+        async with open_services(settings) as services, background_work(services):
             app.state.services = services  # for tests and tools holding the app
             yield {"services": services}
 

@@ -8,6 +8,11 @@ from databases import Database
 from starlette.requests import Request
 
 from server.broker import Broker
+from server.catalogue import Catalogue
+from server.orders.checkout import Checkout
+from server.payhero.client import PayHeroClient
+from server.payhero.fake import FakePayHero
+from server.payments.callbacks import CallbackProcessor
 from server.settings import Settings
 from server.status.changes import StatusChanges
 from server.status.hub import StatusHub
@@ -22,6 +27,12 @@ class Services:
     reader: OrderReader
     hub: StatusHub
     changes: StatusChanges
+    catalogue: Catalogue
+    payhero: PayHeroClient
+    checkout: Checkout
+    callbacks: CallbackProcessor
+    # The simulated PayHero and customer, in sandbox mode only.
+    sandbox: FakePayHero | None = None
 
 
 def services(request: Request) -> Services:

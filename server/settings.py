@@ -7,14 +7,17 @@ naming the variable, never later inside a request.
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 DEFAULT_DATA_DIR = Path("data")
+DEFAULT_CATALOGUE = Path(__file__).parent / "data" / "catalogue.json"
+MIN_TOKEN_LENGTH = 32
 
 
 class SettingsError(ValueError):
@@ -113,10 +116,33 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"
     log_requests: bool = False
+    # Payments (PayHero). Sandbox: the service plays PayHero and the customer.
+    payhero_mode: str = "sandbox"
+    payhero_base_url: str = "https://backend.payhero.co.ke"
+    payhero_username: str | None = field(default=None, repr=False)
+    payhero_password: str | None = field(default=None, repr=False)
+    payhero_channel_id: int | None = None
+    payhero_timeout: float = 15.0
+    payhero_verify_callbacks: bool = False
+    sandbox_delay: float = 3.0
+    callback_token: str = field(default="", repr=False)
+    public_base_url: str = ""
+    callback_max_bytes: int = 64 * 1024
+    payment_expiry: float = 180.0
+    expiry_check_interval: float = 15.0
+    catalogue_file: Path = DEFAULT_CATALOGUE
 
     @property
     def store_kind(self) -> str:
         return "postgresql" if self.database_url.startswith("postgresql") else "sqlite"
+
+    @property
+    def sandbox(self) -> bool:
+        return self.payhero_mode == "sandbox"
+
+    @property
+    def callback_url(self) -> str:
+        return f"{self.public_base_url}/api/payhero/callback/{self.callback_token}"
 
     @property
     def broker_kind(self) -> str:
@@ -142,8 +168,10 @@ class Settings:
         log_level = env.get("LOG_LEVEL", "INFO").upper()
         if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise SettingsError(f"LOG_LEVEL={log_level!r} is not valid: use DEBUG, INFO, WARNING or ERROR")
+        port = _parse(env, "PORT", 8000, _port)
+        payments = _payment_settings(env, data_dir, port)
         return cls(
-            port=_parse(env, "PORT", 8000, _port),
+            port=port,
             data_dir=data_dir,
             database_url=_parse(env, "DATABASE_URL", default_db, normalise_database_url),
             redis_url=_parse(env, "REDIS_URL", None, _redis_url),
@@ -155,4 +183,83 @@ class Settings:
             log_level=log_level,
             log_format=_parse(env, "LOG_FORMAT", "text", _log_format),
             log_requests=_parse(env, "LOG_REQUESTS", False, _bool),
+            **payments,
         )
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError("must be a number, 0 or more")
+    return value
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a whole number greater than 0")
+    return value
+
+
+def _http_url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return raw.rstrip("/")
+
+
+def _sandbox_token(data_dir: Path) -> str:
+    """A random callback secret kept under the data dir, so `simulate` can find it."""
+    path = data_dir / "callback_token"
+    if path.is_file():
+        token = path.read_text(encoding="utf-8").strip()
+        if len(token) >= MIN_TOKEN_LENGTH:
+            return token
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    path.write_text(token, encoding="utf-8")
+    path.chmod(0o600)
+    return token
+
+
+def _payment_settings(env: Mapping[str, str], data_dir: Path, port: int) -> dict[str, Any]:
+    username = env.get("PAYHERO_API_USERNAME") or None
+    password = env.get("PAYHERO_API_PASSWORD") or None
+    default_mode = "live" if username and password else "sandbox"
+    mode = (env.get("PAYHERO_MODE") or default_mode).strip().lower()
+    if mode not in {"sandbox", "live"}:
+        raise SettingsError(f"PAYHERO_MODE={mode!r} is not valid: use sandbox or live")
+    channel_id = _parse(env, "PAYHERO_CHANNEL_ID", None, _positive_int)
+    token = env.get("CALLBACK_TOKEN", "").strip()
+    public_base_url = _parse(env, "PUBLIC_BASE_URL", "", _http_url)
+    if mode == "live":
+        missing = [
+            name
+            for name, value in [
+                ("PAYHERO_API_USERNAME", username),
+                ("PAYHERO_API_PASSWORD", password),
+                ("PAYHERO_CHANNEL_ID", channel_id),
+                ("PUBLIC_BASE_URL", public_base_url),
+                ("CALLBACK_TOKEN", token),
+            ]
+            if not value
+        ]
+        if missing:
+            raise SettingsError(f"PAYHERO_MODE=live needs {', '.join(missing)}")
+    if token and len(token) < MIN_TOKEN_LENGTH:
+        raise SettingsError(f"CALLBACK_TOKEN must be at least {MIN_TOKEN_LENGTH} characters")
+    return {
+        "payhero_mode": mode,
+        "payhero_base_url": _parse(env, "PAYHERO_BASE_URL", "https://backend.payhero.co.ke", _http_url),
+        "payhero_username": username,
+        "payhero_password": password,
+        "payhero_channel_id": channel_id,
+        "payhero_timeout": _parse(env, "PAYHERO_TIMEOUT", 15.0, _positive_float),
+        "payhero_verify_callbacks": _parse(env, "PAYHERO_VERIFY_CALLBACKS", False, _bool),
+        "sandbox_delay": _parse(env, "SANDBOX_DELAY", 3.0, _non_negative_float),
+        "callback_token": token or _sandbox_token(data_dir),
+        "public_base_url": public_base_url or f"http://127.0.0.1:{port}",
+        "callback_max_bytes": _parse(env, "CALLBACK_MAX_BYTES", 64 * 1024, _positive_int),
+        "payment_expiry": _parse(env, "PAYMENT_EXPIRY", 180.0, _positive_float),
+        "expiry_check_interval": _parse(env, "EXPIRY_CHECK_INTERVAL", 15.0, _positive_float),
+        "catalogue_file": Path(env.get("CATALOGUE_FILE") or DEFAULT_CATALOGUE),
+    }

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from server.routes import health, orders, pages
+from server.routes import checkout, health, orders, pages, payhero
 
 
 def all_routes() -> list[BaseRoute]:
-    return [*health.routes, *orders.routes, *pages.routes()]
+    return [*health.routes, *checkout.routes, *orders.routes, *payhero.routes, *pages.routes()]

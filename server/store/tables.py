@@ -63,3 +63,40 @@ order_changes = sa.Table(
     sa.Column("created_ms", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("order_id", "version", name="uq_order_changes_version"),
 )
+
+# Seats per ticket type: `sold` only grows through a conditional UPDATE that checks capacity.
+ticket_inventory = sa.Table(
+    "ticket_inventory",
+    metadata,
+    sa.Column("event_slug", sa.String(64), primary_key=True),
+    sa.Column("ticket_type", sa.String(64), primary_key=True),
+    sa.Column("capacity", sa.Integer, nullable=False),
+    sa.Column("sold", sa.Integer, nullable=False, server_default="0"),
+)
+
+tickets = sa.Table(
+    "tickets",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("order_id", sa.String(64), sa.ForeignKey("orders.id"), nullable=False, index=True),
+    sa.Column("event_slug", sa.String(64), nullable=False),
+    sa.Column("ticket_type", sa.String(64), nullable=False),
+    # Signed when the order completes (fulfilment); empty before.
+    sa.Column("code", sa.String(255), nullable=True, unique=True),
+    sa.Column("checked_in_ms", sa.BigInteger, nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+# Every callback body exactly as received, before anything else (DESIGN rule 6).
+payhero_callbacks = sa.Table(
+    "payhero_callbacks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("received_ms", sa.BigInteger, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("order_id", sa.String(64), nullable=True),
+    # Null until applied; then what it did: applied, duplicate, ignored:<why>, invalid:<why>.
+    sa.Column("outcome", sa.String(64), nullable=True),
+    sa.Column("processed_ms", sa.BigInteger, nullable=True),
+    sa.Index("ix_payhero_callbacks_unprocessed", "processed_ms"),
+)

@@ -1,0 +1,124 @@
+"""Events and ticket types on sale, loaded at start from a data file in the repo.
+
+Prices and names come from the file; seats sold live in the database (`ticket_inventory`)
+so capacity holds across processes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from databases import Database
+
+from server.store.tables import ticket_inventory
+
+
+class CatalogueError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class TicketType:
+    slug: str
+    name: str
+    price: int
+    currency: str
+    capacity: int
+
+
+@dataclass(frozen=True)
+class Event:
+    slug: str
+    name: str
+    starts_at: str
+    venue: str
+    ticket_types: dict[str, TicketType]
+
+
+class Catalogue:
+    def __init__(self, events: dict[str, Event]) -> None:
+        self.events = events
+
+    @classmethod
+    def load(cls, path: Path) -> Catalogue:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            events = {}
+            for item in raw["events"]:
+                types = {
+                    t["slug"]: TicketType(
+                        slug=str(t["slug"]),
+                        name=str(t["name"]),
+                        price=int(t["price"]),
+                        currency=str(t.get("currency", "KES")),
+                        capacity=int(t["capacity"]),
+                    )
+                    for t in item["ticket_types"]
+                }
+                events[item["slug"]] = Event(
+                    slug=str(item["slug"]),
+                    name=str(item["name"]),
+                    starts_at=str(item["starts_at"]),
+                    venue=str(item.get("venue", "")),
+                    ticket_types=types,
+                )
+        except (OSError, KeyError, TypeError, ValueError) as exc:
+            raise CatalogueError(f"catalogue {path} is not valid: {exc}") from exc
+        return cls(events)
+
+    def find(self, event_slug: str, ticket_slug: str) -> tuple[Event, TicketType] | None:
+        event = self.events.get(event_slug)
+        if event is None or ticket_slug not in event.ticket_types:
+            return None
+        return event, event.ticket_types[ticket_slug]
+
+    async def sync_inventory(self, database: Database) -> None:
+        """Create missing inventory rows and apply capacity changes; never touch `sold`."""
+        for event in self.events.values():
+            for ticket in event.ticket_types.values():
+                key = (ticket_inventory.c.event_slug == event.slug) & (
+                    ticket_inventory.c.ticket_type == ticket.slug
+                )
+                updated = await database.fetch_val(
+                    ticket_inventory.update()
+                    .where(key)
+                    .values(capacity=ticket.capacity)
+                    .returning(ticket_inventory.c.capacity)
+                )
+                if updated is None:
+                    await database.execute(
+                        ticket_inventory.insert().values(
+                            event_slug=event.slug, ticket_type=ticket.slug, capacity=ticket.capacity, sold=0
+                        )
+                    )
+
+    async def listing(self, database: Database) -> list[dict[str, Any]]:
+        """`GET /api/events`: what is on sale and how many seats are left."""
+        rows = await database.fetch_all(sa.select(ticket_inventory))
+        left = {
+            (m["event_slug"], m["ticket_type"]): max(0, m["capacity"] - m["sold"])
+            for m in (r._mapping for r in rows)
+        }
+        return [
+            {
+                "slug": event.slug,
+                "name": event.name,
+                "starts_at": event.starts_at,
+                "venue": event.venue,
+                "ticket_types": [
+                    {
+                        "slug": t.slug,
+                        "name": t.name,
+                        "price": t.price,
+                        "currency": t.currency,
+                        "available": left.get((event.slug, t.slug), 0),
+                    }
+                    for t in event.ticket_types.values()
+                ],
+            }
+            for event in self.events.values()
+        ]

@@ -1,0 +1,68 @@
+"""Seats: reserved when an order is placed, given back when it fails, never oversold.
+
+Reserving is one conditional UPDATE (`sold + n <= capacity`), so concurrent checkouts on
+SQLite or PostgreSQL cannot both take the last seat. A payment that lands after its order
+gave its seats back takes them again even past capacity (the customer has paid), and the
+order is flagged for review instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from databases import Database
+
+from server.status.changes import Change
+from server.status.document import CANCELLED, COMPLETED, EXPIRED, FAILED
+from server.store.tables import orders, ticket_inventory
+
+log = logging.getLogger("server.orders")
+
+RELEASING = frozenset({FAILED, CANCELLED, EXPIRED})
+
+
+def _row(event_slug: str, ticket_type: str) -> Any:
+    return (ticket_inventory.c.event_slug == event_slug) & (ticket_inventory.c.ticket_type == ticket_type)
+
+
+async def reserve(database: Database, event_slug: str, ticket_type: str, quantity: int) -> bool:
+    """Take `quantity` seats if that many are left. Call inside the order's transaction."""
+    sold = await database.fetch_val(
+        ticket_inventory.update()
+        .where(
+            _row(event_slug, ticket_type), ticket_inventory.c.sold + quantity <= ticket_inventory.c.capacity
+        )
+        .values(sold=ticket_inventory.c.sold + quantity)
+        .returning(ticket_inventory.c.sold)
+    )
+    return sold is not None
+
+
+async def seats_follow_status(
+    database: Database, order: Mapping[str, Any], previous: str | None, change: Change
+) -> None:
+    """Transition hook: give seats back on failure; take them again for a late payment."""
+    if not order.get("event_slug") or not order.get("ticket_type"):
+        return
+    key = _row(order["event_slug"], order["ticket_type"])
+    quantity = int(order["quantity"])
+    if change.to_status in RELEASING and previous not in RELEASING:
+        await database.execute(
+            ticket_inventory.update().where(key).values(sold=ticket_inventory.c.sold - quantity)
+        )
+    elif change.to_status == COMPLETED and previous in RELEASING:
+        row = await database.fetch_one(
+            ticket_inventory.update()
+            .where(key)
+            .values(sold=ticket_inventory.c.sold + quantity)
+            .returning(ticket_inventory.c.sold, ticket_inventory.c.capacity)
+        )
+        over = 0 if row is None else row._mapping["sold"] - row._mapping["capacity"]
+        if over > 0:
+            note = f"paid after {previous}: {over} seat(s) over capacity"
+            await database.execute(
+                orders.update().where(orders.c.id == order["id"]).values(needs_review=note)
+            )
+            log.warning("order %s needs review: %s", order["id"], note)

@@ -1,0 +1,106 @@
+"""Parsing PayHero's callback strictly, while accepting what PayHero really sends.
+
+Integrations see `status` as a boolean and as a string, and `ResultCode` / `Amount` as
+numbers and as numeric strings (shared/payhero/README.md); anything else is rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from server.status.document import CANCELLED, COMPLETED, EXPIRED, FAILED
+
+_REFERENCE = re.compile(r"^[A-Za-z0-9_\-:.]{1,64}$")
+_RECEIPT = re.compile(r"^[A-Z0-9]{6,32}$")
+
+CANCELLED_CODES = frozenset({1032, 1031})
+EXPIRED_CODES = frozenset({1037, 1019})
+
+
+class CallbackInvalid(ValueError):
+    """The body is not a PayHero callback; the message says which part is wrong."""
+
+
+@dataclass(frozen=True)
+class PayHeroCallback:
+    external_reference: str
+    checkout_request_id: str
+    result_code: int
+    result_desc: str
+    receipt_number: str | None
+    amount: int | None
+    status: bool | None
+
+    @property
+    def target_status(self) -> str:
+        """0 paid; 1032/1031 cancelled; 1037/1019 expired; every other code failed."""
+        if self.result_code == 0:
+            return COMPLETED
+        if self.result_code in CANCELLED_CODES:
+            return CANCELLED
+        if self.result_code in EXPIRED_CODES:
+            return EXPIRED
+        return FAILED
+
+
+def _integer(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        raise CallbackInvalid(f"{name} must be a number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"-?\d{1,12}(\.0+)?", value.strip()):
+        return int(float(value.strip()))
+    raise CallbackInvalid(f"{name} must be a whole number")
+
+
+def _status(value: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in {"true", "success", "successful", "1"}:
+            return True
+        if lowered in {"false", "failed", "failure", "0", "cancelled"}:
+            return False
+    raise CallbackInvalid("status must be a boolean or a success/failure word")
+
+
+def _reference(response: dict[str, Any], name: str) -> str:
+    value = response.get(name)
+    if not isinstance(value, str) or not _REFERENCE.match(value.strip()):
+        raise CallbackInvalid(f"response.{name} is missing or malformed")
+    return value.strip()
+
+
+def parse_callback(body: bytes) -> PayHeroCallback:
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise CallbackInvalid("body is not JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("response"), dict):
+        raise CallbackInvalid("body has no `response` object")
+    response: dict[str, Any] = data["response"]
+    if "ResultCode" not in response:
+        raise CallbackInvalid("response.ResultCode is missing")
+    result_code = _integer(response["ResultCode"], "response.ResultCode")
+    description = response.get("ResultDesc", "")
+    if not isinstance(description, str):
+        raise CallbackInvalid("response.ResultDesc must be text")
+    receipt = response.get("MpesaReceiptNumber") or None
+    if receipt is not None and (not isinstance(receipt, str) or not _RECEIPT.match(receipt.strip())):
+        raise CallbackInvalid("response.MpesaReceiptNumber is malformed")
+    amount = response.get("Amount")
+    return PayHeroCallback(
+        external_reference=_reference(response, "ExternalReference"),
+        checkout_request_id=_reference(response, "CheckoutRequestID"),
+        result_code=result_code,
+        result_desc=description.strip()[:255],
+        receipt_number=receipt.strip() if isinstance(receipt, str) else None,
+        amount=None if amount in (None, "") else _integer(amount, "response.Amount"),
+        status=_status(data.get("status")),
+    )

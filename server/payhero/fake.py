@@ -1,0 +1,245 @@
+"""A PayHero of our own: a small Starlette app that speaks PayHero's shapes.
+
+Sandbox mode puts it behind the real `PayHeroClient` (through httpx's ASGI transport), and
+it plays the customer too: after `answer_delay` it POSTs a PayHero-shaped callback to the
+push's `callback_url` over real HTTP, so the whole path runs as in production. Tests serve
+it the same way, or on a real port, and can make it refuse or stall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+log = logging.getLogger("server.payhero.sandbox")
+
+# ResultCode and ResultDesc for each simulated answer, as M-PESA words them.
+RESULTS: dict[str, tuple[int, str]] = {
+    "success": (0, "The service request is processed successfully."),
+    "cancelled": (1032, "Request cancelled by user"),
+    "insufficient": (1, "The balance is insufficient for the transaction."),
+    "unreachable": (1037, "DS timeout user cannot be reached"),
+    "wrong-pin": (2001, "The initiator information is invalid."),
+}
+
+# The sandbox customer's answer, picked by the phone number's last four digits (API.md).
+PHONE_SUFFIX_RESULTS: dict[str, str | None] = {
+    "1032": "cancelled",
+    "0001": "insufficient",
+    "1037": "unreachable",
+    "2001": "wrong-pin",
+    "9999": None,  # never answers
+}
+
+
+def sandbox_result(phone: str) -> str | None:
+    return PHONE_SUFFIX_RESULTS.get(phone[-4:], "success")
+
+
+def new_receipt() -> str:
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
+    return "S" + "".join(secrets.choice(alphabet) for _ in range(9))
+
+
+def callback_body(
+    *,
+    result: str,
+    external_reference: str,
+    checkout_request_id: str,
+    amount: int,
+    phone: str,
+    receipt: str | None = None,
+) -> dict[str, Any]:
+    """A callback exactly as PayHero sends it (see shared/payhero/callbacks/)."""
+    code, description = RESULTS[result]
+    paid = code == 0
+    return {
+        "forward_url": "",
+        "response": {
+            "Amount": amount,
+            "CheckoutRequestID": checkout_request_id,
+            "ExternalReference": external_reference,
+            "MerchantRequestID": f"{secrets.randbelow(9000) + 1000}-{secrets.randbelow(10**8):08d}-1",
+            "MpesaReceiptNumber": (receipt or new_receipt()) if paid else "",
+            "Phone": "+" + phone.lstrip("+"),
+            "ResultCode": code,
+            "ResultDesc": description,
+            "Status": "Success" if paid else "Failed",
+        },
+        "status": paid,
+    }
+
+
+@dataclass
+class Push:
+    amount: int
+    phone: str
+    external_reference: str
+    callback_url: str
+    reference: str
+    checkout_request_id: str
+    result: str | None
+    status: str = "QUEUED"
+    receipt: str | None = None
+    callbacks_sent: int = 0
+
+
+@dataclass
+class FakePayHero:
+    username: str
+    password: str
+    channel_id: int
+    # Seconds before the simulated customer answers; None: the test sends callbacks itself.
+    answer_delay: float | None = None
+    sandbox_names: bool = True
+    refuse_with: tuple[int, str] | None = None
+    stall_seconds: float = 0.0
+    pushes: dict[str, Push] = field(default_factory=dict)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._http: httpx.AsyncClient | None = None
+        self.app = Starlette(
+            routes=[
+                Route("/api/v2/payments", self._payments, methods=["POST"]),
+                Route("/api/v2/transaction-status", self._transaction_status, methods=["GET"]),
+            ]
+        )
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+        if self._http is not None:
+            await self._http.aclose()
+
+    def _authorised(self, request: Request) -> bool:
+        expected = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        given = request.headers.get("authorization", "")
+        return secrets.compare_digest(given, f"Basic {expected}")
+
+    async def _payments(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return JSONResponse({"error_message": "Invalid API credentials"}, status_code=401)
+        if self.stall_seconds:
+            await asyncio.sleep(self.stall_seconds)
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"error_message": "Invalid JSON"}, status_code=400)
+        self.requests.append(body)
+        problem = _check_push(body, self.channel_id)
+        if problem:
+            return JSONResponse({"error_message": problem}, status_code=400)
+        if self.refuse_with is not None:
+            status, message = self.refuse_with
+            return JSONResponse({"success": False, "error_message": message}, status_code=status)
+        external = body["external_reference"]
+        if self.sandbox_names:
+            reference, checkout = f"SANDBOX-{external}", f"ws_CO_SANDBOX_{external}"
+        else:
+            reference, checkout = secrets.token_hex(5).upper(), f"ws_CO_{secrets.randbelow(10**20):020d}"
+        push = Push(
+            amount=body["amount"],
+            phone=body["phone_number"],
+            external_reference=external,
+            callback_url=body["callback_url"],
+            reference=reference,
+            checkout_request_id=checkout,
+            result=sandbox_result(body["phone_number"]),
+        )
+        self.pushes[reference] = push
+        if self.answer_delay is not None and push.result is not None:
+            task = asyncio.create_task(self._answer_later(push, self.answer_delay))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return JSONResponse(
+            {"success": True, "status": "QUEUED", "reference": reference, "CheckoutRequestID": checkout},
+            status_code=201,
+        )
+
+    async def _transaction_status(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return JSONResponse({"error_message": "Invalid API credentials"}, status_code=401)
+        push = self.pushes.get(request.query_params.get("reference", ""))
+        if push is None:
+            return JSONResponse({"error_message": "Transaction not found"}, status_code=404)
+        return JSONResponse(
+            {
+                "transaction_date": "",
+                "provider": "m-pesa",
+                "success": push.status == "SUCCESS",
+                "status": push.status,
+                "reference": push.reference,
+                "CheckoutRequestID": push.checkout_request_id,
+                "provider_reference": push.receipt or "",
+                "third_party_reference": push.receipt or "",
+            }
+        )
+
+    def settle(self, push: Push, result: str) -> dict[str, Any]:
+        """Decide the customer's answer and return the callback PayHero would send."""
+        push.result = result
+        push.status = "SUCCESS" if result == "success" else "FAILED"
+        if result == "success":
+            push.receipt = push.receipt or new_receipt()
+        return callback_body(
+            result=result,
+            external_reference=push.external_reference,
+            checkout_request_id=push.checkout_request_id,
+            amount=push.amount,
+            phone=push.phone,
+            receipt=push.receipt,
+        )
+
+    async def _answer_later(self, push: Push, delay: float) -> None:
+        await asyncio.sleep(delay)
+        assert push.result is not None
+        body = self.settle(push, push.result)
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=10.0)
+        try:
+            response = await self._http.post(push.callback_url, json=body)
+            push.callbacks_sent += 1
+            log.info(
+                "sandbox customer answered %s for %s: callback got %d",
+                push.result,
+                push.external_reference,
+                response.status_code,
+            )
+        except httpx.HTTPError as exc:
+            log.warning("sandbox callback for %s failed: %s", push.external_reference, exc)
+
+
+def _check_push(body: Any, channel_id: int) -> str | None:
+    if not isinstance(body, dict):
+        return "Request body must be a JSON object"
+    if not isinstance(body.get("amount"), int) or body["amount"] <= 0:
+        return "amount must be a positive integer"
+    phone = body.get("phone_number")
+    if not isinstance(phone, str) or not phone.isdigit() or len(phone) not in (10, 12):
+        return "phone_number is invalid"
+    if body.get("channel_id") != channel_id:
+        return "channel_id does not belong to this account"
+    if body.get("provider") != "m-pesa":
+        return "provider must be m-pesa"
+    if not isinstance(body.get("external_reference"), str) or not body["external_reference"]:
+        return "external_reference is required"
+    url = body.get("callback_url")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        return "callback_url must be an http(s) URL"
+    return None

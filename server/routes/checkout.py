@@ -1,0 +1,66 @@
+"""Catalogue and checkout: `GET /api/events`, `POST /api/orders`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from server.errors import ApiError
+from server.orders.checkout import PushFailed
+from server.orders.validation import CheckoutInvalid, parse_checkout
+from server.routes.bodies import read_body
+from server.services import services
+from server.status.document import StatusUpdate
+
+MAX_ORDER_BODY = 8 * 1024
+
+
+async def list_events(request: Request) -> Response:
+    svc = services(request)
+    return JSONResponse(await svc.catalogue.listing(svc.database))
+
+
+def _order_body(update: StatusUpdate) -> dict[str, Any]:
+    order_id = update.order_id
+    return {
+        **update.document,
+        "status_url": f"/payment/{order_id}",
+        "events_url": f"/api/orders/{order_id}/events",
+        "wait_url": f"/api/orders/{order_id}/wait",
+    }
+
+
+async def create_order(request: Request) -> Response:
+    svc = services(request)
+    raw = await read_body(request, MAX_ORDER_BODY)
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        raise ApiError(400, "invalid_json", "The body must be a JSON object.") from None
+    try:
+        checkout = parse_checkout(body, svc.catalogue)
+        update = await svc.checkout.place(checkout)
+    except CheckoutInvalid as exc:
+        raise ApiError(422, "validation_error", "Some fields need fixing.", fields=exc.fields) from exc
+    except PushFailed as exc:
+        return JSONResponse(
+            {
+                **_order_body(exc.update),
+                "error": "payment_provider_error",
+                "message": f"M-PESA could not be asked for the payment: {exc.reason}",
+            },
+            status_code=502,
+        )
+    return JSONResponse(
+        _order_body(update), status_code=201, headers={"Location": f"/api/orders/{update.order_id}"}
+    )
+
+
+routes = [
+    Route("/api/events", list_events, methods=["GET"]),
+    Route("/api/orders", create_order, methods=["POST"]),
+]
