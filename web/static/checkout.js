@@ -3,9 +3,8 @@
 // server's 422 found them.
 
 import { FORM_FIELDS, formatMoney, loadForm, log, rememberOrder, saveForm } from "./common.js";
-import { nationalNumber, validate } from "./validate.js";
+import { MAX_QUANTITY, nationalNumber, serverMessage, validate } from "./validate.js";
 
-const MAX_PER_ORDER = 10;
 const PAY_LABEL = "Pay with M-PESA";
 
 const form = document.getElementById("checkout");
@@ -39,7 +38,7 @@ function chosenType() {
 
 function maxQuantity() {
   const available = Number(chosenType()?.available);
-  return Number.isFinite(available) ? Math.max(0, Math.min(MAX_PER_ORDER, available)) : MAX_PER_ORDER;
+  return Number.isFinite(available) ? Math.max(0, Math.min(MAX_QUANTITY, available)) : MAX_QUANTITY;
 }
 
 function eventLabel(item) {
@@ -132,7 +131,10 @@ async function submit(event) {
       leaving = true;
       window.location.assign(body.status_url);
     } else if (response.status === 422) {
-      showErrors(body.fields ?? {}, body.message ?? "Please correct the fields marked in red.");
+      const fields = Object.fromEntries(
+        Object.entries(body.fields ?? {}).map(([name, message]) => [name, serverMessage(name, message)]),
+      );
+      showErrors(fields, "Please correct the fields marked in red.");
       if (!body.fields) formError.textContent = body.message ?? "Please check the form.";
     } else if (response.status === 502) {
       formError.textContent =

@@ -1,22 +1,35 @@
 // The checkout's field rules, the same ones the server answers with a 422 `fields` map.
 // Checking here first saves the customer a round trip; the server still decides.
 
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+// The same patterns as server/orders/validation.py.
+const EMAIL =
+  /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+const NAME = /^\p{L}[\p{L}\p{M} '\u2019.-]*$/u;
+const PHONE = /^(?:\+?254|0)?([17]\d{8})$/;
 const MAX_NAME = 100;
+export const MAX_QUANTITY = 10;
 
 // Kenyan mobile numbers: 07XXXXXXXX / 01XXXXXXXX, 2547…/2541…, +2547…/+2541… (API.md),
 // and the 9 digits after +254, which is what the field asks for. Returns those 9 digits.
 export function nationalNumber(raw) {
-  let digits = String(raw ?? "").replace(/[\s\-().]/g, "");
-  if (digits.startsWith("+")) {
-    if (!digits.startsWith("+254")) return null;
-    digits = digits.slice(4);
-  } else if (digits.startsWith("254") && digits.length === 12) {
-    digits = digits.slice(3);
-  } else if (digits.startsWith("0") && digits.length === 10) {
-    digits = digits.slice(1);
-  }
-  return /^[17]\d{8}$/.test(digits) ? digits : null;
+  const match = PHONE.exec(String(raw ?? "").replace(/[\s\-().]/g, ""));
+  return match ? match[1] : null;
+}
+
+const LABELS = {
+  event: "Event",
+  ticket_type: "Ticket",
+  quantity: "Quantity",
+  email: "E-mail",
+  first_name: "First name",
+  last_name: "Last name",
+  phone: "Phone number",
+};
+
+// The server words a field error as a predicate ("is required"): give it its subject.
+export function serverMessage(name, message) {
+  const text = String(message ?? "");
+  return LABELS[name] && /^[a-z]/.test(text) ? `${LABELS[name]} ${text}.` : text;
 }
 
 // `maxQuantity` comes from the chosen ticket type's `available` (capped by the page).
@@ -37,6 +50,7 @@ export function validate(values, maxQuantity) {
     const text = String(values[name] ?? "").trim();
     if (!text) errors[name] = `Enter your ${label}.`;
     else if (text.length > MAX_NAME) errors[name] = `Your ${label} is too long (${MAX_NAME} letters at most).`;
+    else if (!NAME.test(text)) errors[name] = `Use letters, spaces, hyphens or apostrophes in your ${label}.`;
   }
   if (!String(values.phone ?? "").trim()) {
     errors.phone = "Enter the phone number that pays with M-PESA.";
