@@ -6,15 +6,23 @@ import { formatMoney, retryHref } from "./common.js";
 // How long M-PESA's prompt stays on the phone before it gives up.
 export const PIN_PROMPT_MS = 60000;
 
-// result_code -> why, in words. 1032/1031 (cancelled) and 1019 (expired) get views of their own.
+// result_code -> why, in words. The service files 1032/1031 as `cancelled` and 1037/1019 as
+// `expired` (the prompt timed out); the words follow the code whatever the status says.
+const UNREACHABLE = "We could not reach your phone: it may be off or out of network, or the prompt timed out.";
 const FAILURE_REASONS = {
   1: (amount) => `Your M-PESA balance was not enough to pay ${amount}.`,
   2001: () => "The M-PESA PIN entered was wrong, so the payment did not go through.",
-  1037: () => "We could not reach your phone: it may be off or out of network, or the prompt timed out.",
+  1037: () => UNREACHABLE,
   1001: () => "Another M-PESA payment was in progress on your phone. Wait a minute, then try again.",
 };
 const CANCELLED_CODES = new Set([1031, 1032]);
-const EXPIRED_CODES = new Set([1019]);
+const EXPIRED_REASONS = {
+  1037: `${UNREACHABLE} No money was taken.`,
+  1019: "The M-PESA prompt expired before the PIN was entered. No money was taken.",
+};
+// Expired by the service itself: nobody answered, so a late payment is still possible.
+const EXPIRED_UNANSWERED =
+  "M-PESA did not confirm the payment in time. If money left your account after all, your tickets will be e-mailed to you.";
 
 const BADGES = {
   loading: "…", pending: "…", processing: "…", waiting: "!",
@@ -98,20 +106,17 @@ export class StatusView {
     const status = doc.payment_status;
 
     if (status === "completed") {
-      this.render("completed", "Payment received", `Thank you! ${amount} is paid and your tickets are ready.`);
-      byId("ticket-list").replaceChildren(...(doc.tickets ?? []).map(ticketItem));
-      byId("tickets").hidden = !(doc.tickets ?? []).length;
+      const tickets = Array.isArray(doc.tickets) ? doc.tickets : [];
+      const where = tickets.length ? "Your tickets are below." : "Your tickets are on their way to your e-mail.";
+      this.render("completed", "Payment received", `Thank you! ${amount} is paid. ${where}`);
+      byId("ticket-list").replaceChildren(...tickets.map(ticketItem));
+      byId("tickets").hidden = !tickets.length;
     } else if (status === "cancelled" || (status === "failed" && CANCELLED_CODES.has(code))) {
       this.render("cancelled", "Payment cancelled", "The M-PESA prompt was cancelled, so no money was taken.", {
         retry: true,
       });
-    } else if (status === "expired" || (status === "failed" && EXPIRED_CODES.has(code))) {
-      this.render(
-        "expired",
-        "Payment request expired",
-        "M-PESA did not confirm the payment in time. If money left your account after all, your tickets will be e-mailed to you.",
-        { retry: true },
-      );
+    } else if (status === "expired") {
+      this.render("expired", "Payment request expired", EXPIRED_REASONS[code] ?? EXPIRED_UNANSWERED, { retry: true });
     } else if (status === "failed") {
       const reason = FAILURE_REASONS[code]?.(amount) ?? doc.result_desc ?? "M-PESA did not accept the payment.";
       this.render("failed", "Payment failed", `${reason} No money was taken.`, { retry: true });
