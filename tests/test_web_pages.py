@@ -8,11 +8,12 @@ screenshot (`make screenshots` writes them to docs/screenshots/).
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from server.settings import Settings
 from server.status.changes import Change
@@ -112,6 +113,33 @@ async def test_aborted_stream_falls_back_to_long_polling(browser: Browser, live:
     await expect_paid(page, live, order_id)
     assert seen.logged("SSE failed before its first event: falling back to long polling")
     assert len(seen.requests_to("/events")) == 1 and seen.requests_to("/wait")
+
+
+async def test_stream_failing_again_and_again_mid_way_falls_back(
+    browser: Browser, live: RunningServer
+) -> None:
+    streams = 0
+
+    async def flaky_stream(route: Route) -> None:
+        # The first connection brings the current status, then drops; every reconnection fails.
+        nonlocal streams
+        streams += 1
+        if streams > 1:
+            await route.abort()
+            return
+        order_id = route.request.url.split("/")[-2]
+        event = (
+            f"retry: 200\nevent: status\nid: 2\ndata: {json.dumps(await final_document(live, order_id))}\n\n"
+        )
+        await route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=event)
+
+    page, seen = await phone_page(browser)
+    await page.route("**/api/orders/*/events", flaky_stream)
+    order_id = await buy(page, live.base_url)
+    await expect_paid(page, live, order_id)
+    assert seen.logged("SSE connected") and seen.logged("SSE error 1/3")
+    assert seen.logged("SSE failed 3 times in a row: falling back to long polling")
+    assert streams == 3 and seen.requests_to("/wait")
 
 
 async def test_buffering_proxy_makes_the_page_fall_back_within_seconds(
