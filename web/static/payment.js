@@ -16,7 +16,10 @@ if (known && isTerminal(known)) {
   const tracker = new StatusTracker(
     orderId,
     {
-      onStatus: (doc) => view.show(doc),
+      onStatus: (doc) => {
+        view.show(doc);
+        if (isTerminal(doc)) view.transport("");
+      },
       onAttempt: (attempt, of) => view.transport(`Checking with M-PESA (${attempt} of ${of})`),
       onStillWaiting: () => view.stillWaiting(),
       onNotFound: () => view.notFound(),
@@ -29,6 +32,8 @@ if (known && isTerminal(known)) {
     log("checking again");
     view.checkingAgain();
     tracker.checkAgain();
+    // The button has just hidden itself: keep keyboard and screen-reader focus on the page.
+    document.getElementById("title").focus();
   };
   document.getElementById("check-again").addEventListener("click", checkAgain);
   // Customers switch to the M-PESA prompt and back: coming back is a good time to ask.
