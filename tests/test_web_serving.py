@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from server.routes import pages
 from server.settings import Settings
 from server.webfiles import WebFiles
 from tests.server_harness import run_server
@@ -105,3 +106,8 @@ def test_only_regular_files_inside_static_are_published(tmp_path: Path) -> None:
 
     (static / "app.js").write_text("2")
     assert WebFiles.load(tmp_path).version != files.version, "a changed asset gets a new URL"
+
+
+def test_an_app_without_its_pages_fails_at_start(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match=re.escape("web pages missing: index.html, payment.html")):
+        pages.routes(WebFiles.load(tmp_path))

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from server.errors import ApiError
-from server.webfiles import WebFile, WebFiles
+from server.webfiles import WEB_DIR, WebFile, WebFiles
 
 # No inline script or style anywhere; QR images are same-origin, `data:` covers the icon.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -52,8 +52,15 @@ def _send(request: Request, file: WebFile, cache_control: str) -> Response:
     return Response(file.body, media_type=file.media_type, headers=headers)
 
 
+PAGES = ("index.html", "payment.html")
+
+
 class Pages:
     def __init__(self, files: WebFiles) -> None:
+        # Checked when the app is built: a deploy without web/ fails at start, not per request.
+        missing = [name for name in PAGES if name not in files.pages]
+        if missing:
+            raise RuntimeError(f"web pages missing: {', '.join(missing)} (expected in {WEB_DIR})")
         self.files = files
 
     async def checkout(self, request: Request) -> Response:
