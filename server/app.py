@@ -23,6 +23,7 @@ from server.payments.expiry import ExpiryWorker
 from server.routes import all_routes
 from server.services import Services
 from server.settings import Settings
+from server.shutdown import drain_on_shutdown_signal
 from server.status.changes import StatusChanges
 from server.status.hub import StatusHub
 from server.store.database import migrate, open_database
@@ -39,7 +40,7 @@ class State(TypedDict):
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """Connect the store, the broker and PayHero; close them in reverse order."""
     catalogue = Catalogue.load(settings.catalogue_file)
-    database = open_database(settings.database_url)
+    database = open_database(settings.database_url, busy_timeout=settings.sqlite_busy_timeout)
     await database.connect()
     async with AsyncExitStack() as stack:
         stack.push_async_callback(database.disconnect)
@@ -47,7 +48,13 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         await catalogue.sync_inventory(database)
         broker = create_broker(settings.redis_url)
         reader = OrderReader(database)
-        hub = StatusHub(broker, reader, safety_net_interval=settings.safety_net_interval)
+        hub = StatusHub(
+            broker,
+            reader,
+            safety_net_interval=settings.safety_net_interval,
+            max_watches=settings.max_waiters,
+            max_watches_per_order=settings.max_waiters_per_order,
+        )
         await hub.start()
         stack.push_async_callback(hub.stop)
         payhero, sandbox = await stack.enter_async_context(open_payhero(settings))
@@ -72,7 +79,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             payhero=payhero,
             checkout=Checkout(database, catalogue, changes, payhero, settings.callback_url),
             callbacks=CallbackProcessor(
-                database, changes, hub, payhero, verify_success=settings.payhero_verify_callbacks
+                database,
+                changes,
+                hub,
+                payhero,
+                verify_success=settings.payhero_verify_callbacks,
+                crash_point=settings.crash_point,
             ),
             sandbox=sandbox,
         )
@@ -111,7 +123,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         async with open_services(settings) as services, background_work(services):
             app.state.services = services  # for tests and tools holding the app
-            yield {"services": services}
+            # On SIGTERM, before uvicorn waits for open requests to finish, end every wait:
+            # held long polls answer with the current status and streams close cleanly.
+            with drain_on_shutdown_signal(services.hub.drain):
+                yield {"services": services}
 
     return Starlette(
         routes=all_routes(),

@@ -113,6 +113,13 @@ class Settings:
     safety_net_interval: float = 5.0
     sse_ping_interval: float = 15.0
     sse_retry_ms: int = 3000
+    sse_send_timeout: float = 10.0
+    sse_max_lifetime: float = 1800.0
+    max_waiters: int = 20000
+    max_waiters_per_order: int = 500
+    sqlite_busy_timeout: float = 15.0
+    # Test-only fault injection: the process kills itself (SIGKILL) at this named point.
+    crash_point: str | None = None
     log_level: str = "INFO"
     log_format: str = "text"
     log_requests: bool = False
@@ -180,6 +187,12 @@ class Settings:
             safety_net_interval=_parse(env, "SAFETY_NET_INTERVAL", 5.0, _positive_float),
             sse_ping_interval=_parse(env, "SSE_PING_INTERVAL", 15.0, _positive_float),
             sse_retry_ms=_parse(env, "SSE_RETRY_MS", 3000, int),
+            sse_send_timeout=_parse(env, "SSE_SEND_TIMEOUT", 10.0, _positive_float),
+            sse_max_lifetime=_parse(env, "SSE_MAX_LIFETIME", 1800.0, _positive_float),
+            max_waiters=_parse(env, "MAX_WAITERS", 20000, _non_negative_int),
+            max_waiters_per_order=_parse(env, "MAX_WAITERS_PER_ORDER", 500, _non_negative_int),
+            sqlite_busy_timeout=_parse(env, "SQLITE_BUSY_TIMEOUT", 15.0, _positive_float),
+            crash_point=env.get("CRASH_POINT") or None,
             log_level=log_level,
             log_format=_parse(env, "LOG_FORMAT", "text", _log_format),
             log_requests=_parse(env, "LOG_REQUESTS", False, _bool),
@@ -191,6 +204,13 @@ def _non_negative_float(raw: str) -> float:
     value = float(raw)
     if not value >= 0:
         raise ValueError("must be a number, 0 or more")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be a whole number, 0 or more (0: no limit)")
     return value
 
 

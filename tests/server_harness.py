@@ -20,10 +20,15 @@ from server.services import Services
 from server.settings import Settings
 
 
-def bound_socket() -> tuple[socket.socket, int]:
-    """A socket bound to a free loopback port, handed to uvicorn so the port is known first."""
+def bound_socket(send_buffer: int | None = None) -> tuple[socket.socket, int]:
+    """A socket bound to a free loopback port, handed to uvicorn so the port is known first.
+
+    Accepted connections inherit `send_buffer` (SO_SNDBUF, which also stops autotuning).
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if send_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
     sock.bind(("127.0.0.1", 0))
     port: int = sock.getsockname()[1]
     return sock, port
@@ -53,8 +58,8 @@ class RunningServer:
 
 
 @contextlib.asynccontextmanager
-async def run_server(settings: Settings) -> AsyncIterator[RunningServer]:
-    sock, port = bound_socket()
+async def run_server(settings: Settings, *, send_buffer: int | None = None) -> AsyncIterator[RunningServer]:
+    sock, port = bound_socket(send_buffer)
     # The sandbox calls back to PUBLIC_BASE_URL: point it at this server's real port.
     settings = settings.with_overrides(port=port, public_base_url=f"http://127.0.0.1:{port}")
     app = create_app(settings)

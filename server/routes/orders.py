@@ -57,7 +57,9 @@ async def order_events(request: Request) -> Response:
         request.headers.get("last-event-id") or request.query_params.get("last_event_id"),
         "Last-Event-ID",
     )
-    stream = await open_stream(svc.hub, order_id, last_event_id=last_event_id)
+    stream = await open_stream(
+        svc.hub, order_id, last_event_id=last_event_id, max_lifetime=svc.settings.sse_max_lifetime
+    )
     if stream is None:
         raise _unknown(order_id)
     if stream.finished:
@@ -67,6 +69,8 @@ async def order_events(request: Request) -> Response:
     return EventSourceResponse(
         _events(stream, svc.settings.sse_retry_ms),
         ping=svc.settings.sse_ping_interval,
+        # A client that stopped reading is dropped instead of holding its buffers forever.
+        send_timeout=svc.settings.sse_send_timeout,
         headers=NO_STORE,
     )
 
