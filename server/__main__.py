@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from server import cli_simulate
+from server import cli_simulate, cli_tickets
 from server.settings import Settings, SettingsError
 
 
@@ -13,6 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m server")
     subparsers = parser.add_subparsers(dest="command", required=True)
     cli_simulate.register(subparsers)
+    cli_tickets.register(subparsers)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()

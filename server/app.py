@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from server.broker import create_broker
 from server.catalogue import Catalogue
 from server.errors import EXCEPTION_HANDLERS
+from server.fulfilment import install_fulfilment
 from server.logs import configure_logging, mask_url
 from server.orders.checkout import Checkout
 from server.orders.seats import seats_follow_status
@@ -28,6 +29,7 @@ from server.status.changes import StatusChanges
 from server.status.hub import StatusHub
 from server.store.database import migrate, open_database
 from server.store.orders import OrderReader
+from server.tickets.issuing import load_tickets
 
 log = logging.getLogger("server.app")
 
@@ -47,7 +49,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         await migrate(database)
         await catalogue.sync_inventory(database)
         broker = create_broker(settings.redis_url)
-        reader = OrderReader(database)
+        reader = OrderReader(database, ticket_loader=load_tickets)
         hub = StatusHub(
             broker,
             reader,
@@ -60,6 +62,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         payhero, sandbox = await stack.enter_async_context(open_payhero(settings))
         changes = StatusChanges(database, reader, hub)
         changes.hooks.append(seats_follow_status)
+        fulfilment = install_fulfilment(settings, database, catalogue, changes)
         log.info(
             "store=%s (%s) broker=%s%s payhero=%s",
             settings.store_kind,
@@ -86,13 +89,16 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 verify_success=settings.payhero_verify_callbacks,
                 crash_point=settings.crash_point,
             ),
+            gate=fulfilment.gate,
+            outbox=fulfilment.outbox,
             sandbox=sandbox,
         )
 
 
 @asynccontextmanager
 async def background_work(services: Services) -> AsyncIterator[None]:
-    """Tasks that run beside the requests: replaying stored callbacks, expiring payments."""
+    """Tasks that run beside the requests: replaying stored callbacks, expiring payments,
+    delivering the e-mail outbox."""
     settings = services.settings
     expiry = ExpiryWorker(
         services.database,
@@ -104,6 +110,7 @@ async def background_work(services: Services) -> AsyncIterator[None]:
     tasks = [
         asyncio.create_task(services.callbacks.replay_unprocessed(), name="callback-replay"),
         asyncio.create_task(expiry.run(), name="payment-expiry"),
+        asyncio.create_task(services.outbox.run(), name="outbox-delivery"),
     ]
     try:
         yield

@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from server.broker import Broker
 from server.catalogue import Catalogue
+from server.mail.delivery import OutboxWorker
 from server.orders.checkout import Checkout
 from server.payhero.client import PayHeroClient
 from server.payhero.fake import FakePayHero
@@ -17,6 +18,7 @@ from server.settings import Settings
 from server.status.changes import StatusChanges
 from server.status.hub import StatusHub
 from server.store.orders import OrderReader
+from server.tickets.gate import Gate
 
 
 @dataclass
@@ -31,6 +33,9 @@ class Services:
     payhero: PayHeroClient
     checkout: Checkout
     callbacks: CallbackProcessor
+    # Fulfilment: the gate's verify and check-in, and the e-mail outbox's worker.
+    gate: Gate
+    outbox: OutboxWorker
     # The simulated PayHero and customer, in sandbox mode only.
     sandbox: FakePayHero | None = None
 

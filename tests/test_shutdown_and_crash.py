@@ -14,6 +14,7 @@ from server.payhero.fake import callback_body
 from tests.helpers import SSEReader
 from tests.payhero_fixtures import ORDER, TOKEN
 from tests.process_harness import running_service
+from tests.server_harness import until
 
 
 def sandbox_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -102,3 +103,27 @@ async def test_kill_9_between_storing_and_applying_a_callback_loses_nothing(tmp_
             final = (await http.get(f"/api/orders/{order['order_id']}")).json()
     assert final["version"] == 3 and final["receipt_number"] == body["response"]["MpesaReceiptNumber"]
     assert "replayed 1 stored callback(s)" in second.log()
+
+
+async def test_kill_9_between_outbox_write_and_send_loses_no_email(tmp_path: Path) -> None:
+    env = sandbox_env(tmp_path, SANDBOX_DELAY="0.2", OUTBOX_LEASE="1", SMTP_TIMEOUT="0.5")
+    with running_service({**env, "CRASH_POINT": "before-email-sent"}, tmp_path, name="first") as first:
+        async with httpx.AsyncClient(base_url=first.base_url, timeout=30) as http:
+            order = (await http.post("/api/orders", json=ORDER)).json()
+        # The customer pays, the order commits with its outbox rows, and the worker dies
+        # holding the first row's lease, before anything was sent.
+        assert await asyncio.to_thread(first.wait, 30) == -signal.SIGKILL
+        assert "CRASH_POINT before-email-sent reached" in first.log()
+    outbox_dir = tmp_path / "data" / "outbox"
+    assert not list(outbox_dir.glob("*.eml"))
+
+    with running_service(env, tmp_path, name="second") as second:
+        async with httpx.AsyncClient(base_url=second.base_url, timeout=30) as http:
+            final = (await http.get(f"/api/orders/{order['order_id']}")).json()
+            # The other process's only outward sign is its log: wait for three sends there.
+            await until(lambda: second.log().count("e-mail sent") >= 3, timeout=30, interval=0.1)
+    assert final["payment_status"] == "completed" and final["version"] == 3
+    sent = [line for line in second.log().splitlines() if "e-mail sent" in line]
+    assert len(sent) == 3, second.log()
+    assert sorted(line.split("kind=")[1].split()[0] for line in sent) == ["receipt", "tickets", "welcome"]
+    assert len(list(outbox_dir.glob("*.eml"))) == 3

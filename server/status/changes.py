@@ -93,6 +93,11 @@ class ChangeResult:
 # writes that must commit with the change (tickets, outbox rows).
 TransitionHook = Callable[[Database, Mapping[str, Any], str | None, Change], Awaitable[None]]
 
+# Runs after the change is committed and published: the place to wake up work that must
+# only see committed rows (the outbox worker). Synchronous and quick: it must not delay
+# the caller (the webhook answers after commit and publish, not after SMTP).
+AfterCommit = Callable[["ChangeResult"], None]
+
 
 def new_order_id() -> str:
     # 144 random bits, URL-safe: unguessable (DESIGN rule 7).
@@ -109,6 +114,7 @@ class StatusChanges:
         self.reader = reader
         self.hub = hub
         self.hooks: list[TransitionHook] = []
+        self.after_commit: list[AfterCommit] = []
 
     async def apply(self, order_id: str, change: Change) -> ChangeResult:
         """Apply `change` if the rules allow it; either way return the order's status."""
@@ -173,7 +179,10 @@ class StatusChanges:
             change.source,
         )
         await self.hub.publish(update)
-        return ChangeResult(True, update, previous)
+        result = ChangeResult(True, update, previous)
+        for callback in self.after_commit:
+            callback(result)
+        return result
 
     async def create(self, values: Mapping[str, Any], *, source: str = "checkout") -> StatusUpdate:
         """Store a new order at version 1 (`pending`) with a fresh id and order number.

@@ -55,9 +55,14 @@ def _create_statements(database: Database) -> list[str]:
 
 
 # Each migration is a list of SQL statements for a database; it runs once, in order.
-# Migration 1 creates every table of `metadata` that is missing. Later ones alter.
+# Migration 1 creates every table of `metadata` that is missing. Later ones alter, or run
+# it again to add tables (IF NOT EXISTS makes that a no-op for a database made after them).
 Migration = Callable[[Database], Sequence[str]]
-MIGRATIONS: list[Migration] = [_create_statements]
+MIGRATIONS: list[Migration] = [
+    _create_statements,
+    # 2: the `outbox` table (fulfilment e-mails) for databases made before it existed.
+    _create_statements,
+]
 
 
 async def migrate(database: Database) -> int:
