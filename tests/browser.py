@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_playwright, expect
+import png
+import zxingcpp
+from playwright.async_api import Browser, ConsoleMessage, Locator, Page, Request, async_playwright, expect
 
 from tests.backends import missing
 
@@ -121,3 +123,15 @@ async def title_is(page: Page, text: str, timeout: float = 20_000) -> None:
 async def screenshot(page: Page, name: str) -> None:
     # Playwright makes the folder. Animations off: the picture shows the state, not a frame of the pulse.
     await page.screenshot(path=SCREENSHOT_DIR / f"{name}.png", full_page=True, animations="disabled")
+
+
+async def scan(element: Locator) -> list[str]:
+    """What a scanner reads in `element` as the browser drew it (ZXing, on a grey screenshot)."""
+    width, height, rows, info = png.Reader(bytes=await element.screenshot()).asDirect()
+    planes, top = info["planes"], (1 << info["bitdepth"]) - 1
+    grey = bytes(
+        sum(row[x * planes + c] for c in range(min(planes, 3))) * 255 // (min(planes, 3) * top)
+        for row in rows
+        for x in range(width)
+    )
+    return [code.text for code in zxingcpp.read_barcodes(memoryview(grey).cast("B", shape=(height, width)))]

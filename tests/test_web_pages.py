@@ -18,7 +18,17 @@ from playwright.async_api import Browser, Page, Route, expect
 from server.settings import Settings
 from server.status.changes import Change
 from server.status.document import EXPIRED
-from tests.browser import Buyer, buy, check_chromium, fill_checkout, launch, phone_page, screenshot, title_is
+from tests.browser import (
+    Buyer,
+    buy,
+    check_chromium,
+    fill_checkout,
+    launch,
+    phone_page,
+    scan,
+    screenshot,
+    title_is,
+)
 from tests.buffering_proxy import BufferingProxy
 from tests.server_harness import RunningServer, run_server, until
 
@@ -55,7 +65,7 @@ async def final_document(live: RunningServer, order_id: str) -> dict[str, object
     return body
 
 
-async def expect_paid(page: Page, live: RunningServer, order_id: str) -> None:
+async def expect_paid(page: Page, live: RunningServer, order_id: str, quantity: int = 1) -> None:
     """The success state: order number, amount, M-PESA receipt, one scannable QR per ticket."""
     await title_is(page, "Payment received")
     document = await final_document(live, order_id)
@@ -64,13 +74,16 @@ async def expect_paid(page: Page, live: RunningServer, order_id: str) -> None:
     await expect(page.locator("#amount")).to_have_text(f"KES {document['amount']}")
     await expect(page.locator("#receipt")).to_have_text(str(document["receipt_number"]))
     tickets = document["tickets"]
-    assert isinstance(tickets, list)
+    assert isinstance(tickets, list) and len(tickets) == quantity
     images = page.locator("#ticket-list img")
-    await expect(images).to_have_count(len(tickets))
-    for index in range(len(tickets)):
-        # Drawn at least 240 CSS px wide on a 360 px screen: a gate scanner reads that.
-        box = await images.nth(index).bounding_box()
+    await expect(images).to_have_count(quantity)
+    for index, ticket in enumerate(tickets):
+        image = images.nth(index)
+        await expect(image).to_have_js_property("complete", True)
+        # Drawn at least 240 CSS px wide on a 360 px screen, and a scanner reads what was drawn.
+        box = await image.bounding_box()
         assert box is not None and box["width"] >= 240
+        assert await scan(image) == [ticket["code"]]
 
 
 # --- SSE, and each way it can fail ------------------------------------------------------
