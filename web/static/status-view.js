@@ -31,6 +31,12 @@ const BADGES = {
 
 const byId = (id) => document.getElementById(id);
 
+// The document names a ticket type by its slug ("early-bird"): say it as words.
+function ticketLabel(slug) {
+  const words = String(slug ?? "").replace(/[-_]+/g, " ").trim();
+  return words ? words[0].toUpperCase() + words.slice(1) : "Ticket";
+}
+
 function ticketItem(ticket) {
   const item = document.createElement("li");
   const url = typeof ticket.qr_url === "string" && /^\/(?!\/)/.test(ticket.qr_url) ? ticket.qr_url : null;
@@ -50,7 +56,7 @@ function ticketItem(ticket) {
   }
   const kind = document.createElement("p");
   kind.className = "kind";
-  kind.textContent = ticket.ticket_type ?? "Ticket";
+  kind.textContent = ticketLabel(ticket.ticket_type);
   const code = document.createElement("p");
   code.className = "code";
   code.textContent = ticket.code ?? "";
