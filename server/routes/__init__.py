@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from server.routes import checkout, health, orders, payhero, tickets
+from server.routes import checkout, health, orders, pages, payhero, tickets
 
 
 def all_routes() -> list[BaseRoute]:
-    return [*health.routes, *checkout.routes, *orders.routes, *payhero.routes, *tickets.routes]
+    return [
+        *health.routes,
+        *checkout.routes,
+        *orders.routes,
+        *payhero.routes,
+        *tickets.routes,
+        *pages.routes(),
+    ]
