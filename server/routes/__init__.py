@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from server.routes import checkout, health, metrics, orders, payhero, tickets
+from server.routes import checkout, health, metrics, orders, pages, payhero, tickets
 
 
 def all_routes() -> list[BaseRoute]:
@@ -15,4 +15,5 @@ def all_routes() -> list[BaseRoute]:
         *orders.routes,
         *payhero.routes,
         *tickets.routes,
+        *pages.routes(),
     ]
