@@ -62,6 +62,7 @@ def render(services: Services, requests: RequestCounts) -> str:
         lines.append(f'http_requests_total{{method="{method}",route="{route}"}} {value}')
     for name, kind, help_text, value in [
         ("store_reads_total", "counter", "Order reads from the store.", services.reader.reads),
+        ("store_single_reads_total", "counter", "Reads of one order by id.", services.reader.single_reads),
         ("status_watches", "gauge", "Waiters (SSE streams and held /wait) now open.", hub.watch_count),
         ("status_channels", "gauge", "Order channels subscribed on the broker.", hub.channel_count),
         ("status_published_total", "counter", "Status changes published.", hub.published),

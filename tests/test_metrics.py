@@ -40,3 +40,4 @@ async def test_metrics_count_requests_by_route_reads_and_waiters(stack_settings:
     assert sample(text, "status_watches") == 1
     # One read for the GET and one for the held /wait, nothing else.
     assert sample(text, "store_reads_total") == reads_before + 2
+    assert sample(text, "store_single_reads_total") >= 2

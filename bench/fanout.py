@@ -1,0 +1,157 @@
+"""Scenario 2, fan-out latency: with thousands held, how soon does each payment reach its waiter?
+
+    python -m bench.fanout --held 10000 --complete 1000
+
+A fresh service (the Procfile's command) takes `--held` orders through `POST /api/orders`;
+each gets a waiter on its own connection, half SSE and half `/wait`, all held at once.
+Then one client completes `--complete` of them through the real callback route, one
+callback after the other on one connection (as fast as one client can: the next is sent
+when the last is answered). For each: callback sent -> status received by its waiter,
+both read on this process's clock. Also: time from the first callback sent until every
+completed order was delivered, and any waiter that got nothing, or an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from bench import runner
+from bench.orders import create_orders, send_callbacks
+from bench.postgres import temporary_database
+from bench.report import summary_ms, table
+from bench.service import Service
+from bench.system import cpu_seconds
+from bench.waiters import Received, Waiter, close_all, errors, open_waiters, split_kinds
+
+
+async def measure(held: int, complete: int, *, hold: float, store: str, connections: int) -> dict[str, Any]:
+    if store == "postgres":
+        async with temporary_database() as url:
+            return await _measure(held, complete, hold=hold, url=url, connections=connections)
+    return await _measure(held, complete, hold=hold, url=None, connections=connections)
+
+
+async def _measure(
+    held: int, complete: int, *, hold: float, url: str | None, connections: int
+) -> dict[str, Any]:
+    service = Service(database_url=url)
+    await service.start()
+    waiters: list[Waiter] = []
+    try:
+        orders, created = await create_orders(service.port, held, connections=16)
+        if created.failures:
+            raise RuntimeError(f"order creation failed: {created.failures[:3]}")
+        received: dict[str, float] = {}
+
+        def on_status(waiter: Waiter, status: Received) -> None:
+            if status.version > waiter.order.version:
+                received.setdefault(waiter.order.order_id, status.at)
+
+        plan = split_kinds(orders)
+        waiters = await open_waiters(service, plan, hold=hold, on_status=on_status)
+        await asyncio.sleep(2.0)  # let the ramp's last store reads and writes settle
+        held_on_server = int((await service.metrics())["status_watches"])
+        # Every n-th order, so the completed ones are half SSE, half /wait, spread over the ramp.
+        step = max(1, held // complete)
+        chosen = [w for w in waiters[::step]][:complete]
+        sent: dict[str, float] = {}
+        cpu = cpu_seconds(service.pid)
+        callbacks = await send_callbacks(
+            service.port, [w.order for w in chosen], connections=connections, sent_at=sent
+        )
+        # A waiter is finished once it has the terminal status (or has failed).
+        await asyncio.wait([w.finished for w in chosen if w.finished is not None], timeout=60)
+        cpu = cpu_seconds(service.pid) - cpu
+        latencies = {w.kind: [] for w in chosen}
+        for waiter in chosen:
+            at = received.get(waiter.order.order_id)
+            if at is not None:
+                latencies[waiter.kind].append(at - sent[waiter.order.order_id])
+        all_latencies = [x for values in latencies.values() for x in values]
+        missing = [w.order.order_id for w in chosen if w.order.order_id not in received]
+        last = max((received[o] for o in sent if o in received), default=float("nan"))
+        failed = errors(w for w in waiters if w not in chosen or w.error)
+        log_errors = service.log_errors()
+        return {
+            "held": held,
+            "held_on_server": held_on_server,
+            "completed": len(chosen),
+            "delivered": len(chosen) - len(missing),
+            "missing": missing[:10],
+            "errors": sum(failed.values()) + len(callbacks.failures) + len(missing) + len(log_errors),
+            "error_kinds": dict(failed),
+            "callback_failures": callbacks.failures[:10],
+            "log_errors": log_errors[:10],
+            "callbacks_per_second": len(chosen) / callbacks.seconds if callbacks.seconds else 0.0,
+            "all_delivered_s": last - min(sent.values()),
+            "latency_ms": summary_ms(all_latencies),
+            "latency_ms_by_kind": {kind: summary_ms(values) for kind, values in latencies.items()},
+            "latencies_ms": sorted(x * 1000 for x in all_latencies),
+            "callback_answer_ms": summary_ms(callbacks.latencies),
+            "server_cpu_s": cpu,
+            "rss_kb": service.rss_kb(),
+        }
+    finally:
+        close_all(waiters)
+        await service.stop()
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    results = []
+    for held in runner.sizes(args.held):
+        for attempt in range(args.repeat):
+            complete = min(args.complete, held)
+            result = await measure(
+                held, complete, hold=args.hold, store=args.store, connections=args.connections
+            )
+            result["attempt"] = attempt + 1
+            results.append(result)
+            lat = result["latency_ms"]
+            print(
+                f"  {held} held, run {attempt + 1}: p50 {lat.get('p50', float('nan')):.1f} ms "
+                f"p99 {lat.get('p99', float('nan')):.1f} ms errors={result['errors']}",
+                flush=True,
+            )
+    return {"store": args.store, "hold_s": args.hold, "connections": args.connections, "results": results}
+
+
+def print_report(payload: dict[str, Any]) -> None:
+    rows = []
+    for r in payload["results"]:
+        lat = r["latency_ms"]
+        rows.append(
+            [
+                r["held"],
+                r["attempt"],
+                r["completed"],
+                r["delivered"],
+                r["errors"],
+                r["callbacks_per_second"],
+                lat.get("p50", float("nan")),
+                lat.get("p90", float("nan")),
+                lat.get("p99", float("nan")),
+                lat.get("max", float("nan")),
+                r["all_delivered_s"],
+            ]
+        )
+    columns = ["held", "run", "completed", "delivered", "errors", "callbacks/s"]
+    columns += ["p50 ms", "p90 ms", "p99 ms", "max ms", "all delivered s"]
+    title = f"Fan-out: callback sent -> status received ({payload['store']}, {payload['connections']} sender)"
+    print(table(title, columns, rows))
+
+
+def cli(argv: list[str] | None = None) -> runner.Payload:
+    parser = runner.parser("fanout", __doc__)
+    parser.add_argument("--held", default="10000", help="waiters held, e.g. 10000 or 1000,5000,10000")
+    parser.add_argument("--complete", type=int, default=1000, help="orders completed by callback")
+    parser.add_argument("--hold", type=float, default=25.0, help="seconds each /wait asks to be held")
+    parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--connections", type=int, default=1, help="callback sender connections")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per size (a fresh service each)")
+    return runner.cli("fanout", parser, main, print_report, argv)
+
+
+if __name__ == "__main__":
+    cli()
