@@ -99,21 +99,19 @@ async def _measure(
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    results = []
-    for held in runner.sizes(args.held):
-        for attempt in range(args.repeat):
-            complete = min(args.complete, held)
-            result = await measure(
-                held, complete, hold=args.hold, store=args.store, connections=args.connections
-            )
-            result["attempt"] = attempt + 1
-            results.append(result)
-            lat = result["latency_ms"]
-            print(
-                f"  {held} held, run {attempt + 1}: p50 {lat.get('p50', float('nan')):.1f} ms "
-                f"p99 {lat.get('p99', float('nan')):.1f} ms errors={result['errors']}",
-                flush=True,
-            )
+    def progress(result: dict[str, Any]) -> str:
+        lat = result["latency_ms"]
+        nan = float("nan")
+        return f"p50 {lat.get('p50', nan):.1f} ms p99 {lat.get('p99', nan):.1f} ms errors={result['errors']}"
+
+    results = await runner.each_size(
+        args.held,
+        args.repeat,
+        lambda held: measure(
+            held, min(args.complete, held), hold=args.hold, store=args.store, connections=args.connections
+        ),
+        progress,
+    )
     return {"store": args.store, "hold_s": args.hold, "connections": args.connections, "results": results}
 
 

@@ -98,17 +98,12 @@ async def measure(size: int, *, hold: float, batch: int, settle_s: float) -> dic
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    results = []
-    for size in runner.sizes(args.sizes):
-        for attempt in range(args.repeat):
-            result = await measure(size, hold=args.hold, batch=args.batch, settle_s=args.settle)
-            result["attempt"] = attempt + 1
-            results.append(result)
-            print(
-                f"  {size} waiters (run {attempt + 1}): errors={result['errors']} "
-                f"{result['kb_per_waiter']:.1f} KB/waiter",
-                flush=True,
-            )
+    results = await runner.each_size(
+        args.sizes,
+        args.repeat,
+        lambda size: measure(size, hold=args.hold, batch=args.batch, settle_s=args.settle),
+        lambda result: f"errors={result['errors']} {result['kb_per_waiter']:.1f} KB/waiter",
+    )
     return {"hold_s": args.hold, "results": results}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -60,3 +60,20 @@ def cli(
     report(payload)
     print(f"\nresults: {write_results(scenario, payload, out=args.out)}", flush=True)
     return payload
+
+
+async def each_size(
+    sizes_text: str,
+    repeat: int,
+    measure: Callable[[int], Awaitable[Payload]],
+    progress: Callable[[Payload], str],
+) -> list[Payload]:
+    """`measure(size)` for every size, `repeat` times each (a fresh service every time)."""
+    results = []
+    for size in sizes(sizes_text):
+        for attempt in range(repeat):
+            result = await measure(size)
+            result["attempt"] = attempt + 1
+            results.append(result)
+            print(f"  {size} (run {attempt + 1}): {progress(result)}", flush=True)
+    return results
