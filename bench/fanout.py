@@ -18,78 +18,52 @@ import asyncio
 from typing import Any
 
 from bench import runner
-from bench.orders import create_orders, send_callbacks
+from bench.delivery import complete
+from bench.orders import new_orders
 from bench.postgres import temporary_database
 from bench.report import summary_ms, table
 from bench.service import Service
 from bench.system import cpu_seconds
-from bench.waiters import Received, Waiter, close_all, errors, open_waiters, split_kinds
+from bench.waiters import SSE, WAIT, FirstChanges, Waiter, close_all, open_waiters, split_kinds
 
 
-async def measure(held: int, complete: int, *, hold: float, store: str, connections: int) -> dict[str, Any]:
+async def measure(
+    held: int, to_complete: int, *, hold: float, store: str, connections: int
+) -> dict[str, Any]:
     if store == "postgres":
         async with temporary_database() as url:
-            return await _measure(held, complete, hold=hold, url=url, connections=connections)
-    return await _measure(held, complete, hold=hold, url=None, connections=connections)
+            return await _measure(held, to_complete, hold=hold, url=url, connections=connections)
+    return await _measure(held, to_complete, hold=hold, url=None, connections=connections)
 
 
 async def _measure(
-    held: int, complete: int, *, hold: float, url: str | None, connections: int
+    held: int, to_complete: int, *, hold: float, url: str | None, connections: int
 ) -> dict[str, Any]:
     service = Service(database_url=url)
     await service.start()
     waiters: list[Waiter] = []
     try:
-        orders, created = await create_orders(service.port, held, connections=16)
-        if created.failures:
-            raise RuntimeError(f"order creation failed: {created.failures[:3]}")
-        received: dict[str, float] = {}
-
-        def on_status(waiter: Waiter, status: Received) -> None:
-            if status.version > waiter.order.version:
-                received.setdefault(waiter.order.order_id, status.at)
-
-        plan = split_kinds(orders)
-        waiters = await open_waiters(service, plan, hold=hold, on_status=on_status)
+        orders = await new_orders(service.port, held)
+        heard = FirstChanges()
+        waiters = await open_waiters(service, split_kinds(orders), hold=hold, on_status=heard)
         await asyncio.sleep(2.0)  # let the ramp's last store reads and writes settle
         held_on_server = int((await service.metrics())["status_watches"])
         # Every n-th order, so the completed ones are half SSE, half /wait, spread over the ramp.
-        step = max(1, held // complete)
-        chosen = [w for w in waiters[::step]][:complete]
-        sent: dict[str, float] = {}
+        step = max(1, held // to_complete)
+        chosen = waiters[::step][:to_complete]
         cpu = cpu_seconds(service.pid)
-        callbacks = await send_callbacks(
-            service.port, [w.order for w in chosen], connections=connections, sent_at=sent
-        )
-        # A waiter is finished once it has the terminal status (or has failed).
-        await asyncio.wait([w.finished for w in chosen if w.finished is not None], timeout=60)
+        delivery = await complete(service.port, chosen, heard, connections=connections)
         cpu = cpu_seconds(service.pid) - cpu
-        latencies = {w.kind: [] for w in chosen}
-        for waiter in chosen:
-            at = received.get(waiter.order.order_id)
-            if at is not None:
-                latencies[waiter.kind].append(at - sent[waiter.order.order_id])
-        all_latencies = [x for values in latencies.values() for x in values]
-        missing = [w.order.order_id for w in chosen if w.order.order_id not in received]
+        received, sent = delivery.received, delivery.sent
         last = max((received[o] for o in sent if o in received), default=float("nan"))
-        failed = errors(w for w in waiters if w not in chosen or w.error)
-        log_errors = service.log_errors()
+        others = [w for w in waiters if w not in chosen or w.error]
         return {
             "held": held,
             "held_on_server": held_on_server,
-            "completed": len(chosen),
-            "delivered": len(chosen) - len(missing),
-            "missing": missing[:10],
-            "errors": sum(failed.values()) + len(callbacks.failures) + len(missing) + len(log_errors),
-            "error_kinds": dict(failed),
-            "callback_failures": callbacks.failures[:10],
-            "log_errors": log_errors[:10],
-            "callbacks_per_second": len(chosen) / callbacks.seconds if callbacks.seconds else 0.0,
+            **delivery.summary(others, service.log_errors()),
             "all_delivered_s": last - min(sent.values()),
-            "latency_ms": summary_ms(all_latencies),
-            "latency_ms_by_kind": {kind: summary_ms(values) for kind, values in latencies.items()},
-            "latencies_ms": sorted(x * 1000 for x in all_latencies),
-            "callback_answer_ms": summary_ms(callbacks.latencies),
+            "latency_ms_by_kind": {kind: summary_ms(delivery.latencies(kind)) for kind in (SSE, WAIT)},
+            "latencies_ms": sorted(x * 1000 for x in delivery.latencies()),
             "server_cpu_s": cpu,
             "rss_kb": service.rss_kb(),
         }

@@ -163,3 +163,11 @@ async def send_callbacks(
     await asyncio.gather(*(worker() for _ in range(connections)))
     tally.finished = time.perf_counter()
     return tally
+
+
+async def new_orders(port: int, count: int) -> list[Order]:
+    """`count` orders through the real route; any refusal stops the scenario."""
+    orders, tally = await create_orders(port, count, connections=16)
+    if tally.failures:
+        raise RuntimeError(f"order creation failed: {tally.failures[:3]}")
+    return orders

@@ -35,7 +35,7 @@ from typing import Any
 from bench import runner
 from bench.http import Connection
 from bench.metrics import delta, requests_total
-from bench.orders import CALLBACK_PATH, JSON, Order, callback_body, create_orders
+from bench.orders import CALLBACK_PATH, JSON, Order, callback_body, new_orders
 from bench.report import table
 from bench.service import HOST, Service
 from bench.sse import SSEParser
@@ -173,9 +173,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     await service.start()
     try:
         count = len(POLICIES) * len(OUTCOMES) * args.per_case
-        orders, created = await create_orders(service.port, count, connections=16)
-        if created.failures:
-            raise RuntimeError(f"order creation failed: {created.failures[:3]}")
+        orders = await new_orders(service.port, count)
         payments = [
             Payment(policy, outcome, orders.pop())
             for policy in POLICIES

@@ -21,11 +21,12 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from bench import runner
-from bench.orders import create_orders, send_callbacks
+from bench.delivery import complete
+from bench.orders import new_orders
 from bench.postgres import temporary_database
-from bench.report import summary_ms, table
+from bench.report import table
 from bench.service import Service
-from bench.waiters import Received, Waiter, close_all, errors, open_waiters, split_kinds
+from bench.waiters import FirstChanges, Waiter, close_all, open_waiters, split_kinds
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -50,21 +51,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         await b.start()
         waiters: list[Waiter] = []
         try:
-            orders, created = await create_orders(b.port, max(steps), connections=16)
-            if created.failures:
-                raise RuntimeError(f"order creation failed: {created.failures[:3]}")
-            received: dict[str, float] = {}
-
-            def on_status(waiter: Waiter, status: Received) -> None:
-                if status.version > waiter.order.version:
-                    received.setdefault(waiter.order.order_id, status.at)
-
+            orders = await new_orders(b.port, max(steps))
+            heard = FirstChanges()
             plan = split_kinds(orders)
             counts = []
             for step in steps:
-                waiters += await open_waiters(
-                    a, plan[len(waiters) : step], hold=args.hold, on_status=on_status
-                )
+                waiters += await open_waiters(a, plan[len(waiters) : step], hold=args.hold, on_status=heard)
                 await asyncio.sleep(1.0)
                 counts.append(
                     {
@@ -76,32 +68,17 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     }
                 )
                 print(f"  {counts[-1]}", flush=True)
-            sent: dict[str, float] = {}
-            callbacks = await send_callbacks(
-                b.port, [w.order for w in waiters], connections=args.connections, sent_at=sent
-            )
-            await asyncio.wait([w.finished for w in waiters if w.finished is not None], timeout=60)
-            latencies = [received[o] - sent[o] for o in sent if o in received]
+            delivery = await complete(b.port, waiters, heard, connections=args.connections)
             metrics_a, metrics_b = await a.metrics(), await b.metrics()
             log_errors = a.log_errors() + b.log_errors()
         finally:
             close_all(waiters)
             await a.stop()
             await b.stop()
-    missing = [w.order.order_id for w in waiters if w.order.order_id not in received]
-    failed = errors(waiters)
     return {
         "redis": args.redis,
         "steps": counts,
-        "completed": len(sent),
-        "delivered": len(sent) - len(missing),
-        "missing": missing[:10],
-        "errors": sum(failed.values()) + len(callbacks.failures) + len(missing) + len(log_errors),
-        "error_kinds": dict(failed),
-        "callback_failures": callbacks.failures[:10],
-        "log_errors": log_errors[:10],
-        "callbacks_per_second": len(sent) / callbacks.seconds if callbacks.seconds else 0.0,
-        "latency_ms": summary_ms(latencies),
+        **delivery.summary(waiters, log_errors),
         "published_by_b": metrics_b.get("status_published_total", 0.0),
         "delivered_on_a": metrics_a.get("status_delivered_total", 0.0),
     }

@@ -165,6 +165,17 @@ class Waiter:
             self.finished.set_result(None)
 
 
+class FirstChanges:
+    """`on_status` hook: when each order's waiter first got a status newer than the order had."""
+
+    def __init__(self) -> None:
+        self.at: dict[str, float] = {}
+
+    def __call__(self, waiter: Waiter, status: Received) -> None:
+        if status.version > waiter.order.version:
+            self.at.setdefault(waiter.order.order_id, status.at)
+
+
 def split_kinds(orders: Iterable[Order], *, sse_share: float = 0.5) -> list[tuple[str, Order]]:
     """Alternate SSE and /wait so that any prefix of the list is mixed too."""
     orders = list(orders)
