@@ -13,8 +13,9 @@ ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.
 
 
 @contextlib.asynccontextmanager
-async def temporary_database(admin_url: str = ADMIN_URL) -> AsyncIterator[str]:
+async def temporary_database(admin_url: str | None = None) -> AsyncIterator[str]:
     """Yields the URL of a fresh, empty database; drops it (connections and all) at the end."""
+    admin_url = admin_url or ADMIN_URL
     name = f"bench_{os.getpid()}_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(admin_url, timeout=10)
     try:

@@ -53,7 +53,7 @@ def machine() -> dict[str, Any]:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal:"):
             mem_kb = int(line.split()[1])
-    versions = {}
+    versions: dict[str, str | None] = {}
     for package in ["starlette", "uvicorn", "uvloop", "httptools", "databases", "aiosqlite"]:
         try:
             versions[package] = metadata.version(package)
