@@ -65,7 +65,17 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
 class _Compiled:
     """A statement shape compiled once, with what is needed to read its rows."""
 
-    __slots__ = ("column_maps", "compiled", "context", "metadata", "result_columns")
+    __slots__ = (
+        "column_maps",
+        "compiled",
+        "context",
+        "expanding",
+        "expands",
+        "metadata",
+        "processors",
+        "result_columns",
+        "texts",
+    )
 
     def __init__(self, compiled: Any, context: CompilationContext) -> None:
         self.compiled = compiled
@@ -73,6 +83,21 @@ class _Compiled:
         self.result_columns = compiled._result_columns
         self.column_maps = create_column_maps(self.result_columns)
         self.metadata: CursorResultMetaData | None = None
+        # IN (...) lists and other values rendered into the SQL at execution: the text
+        # then depends on the values, so those statements take SQLAlchemy's slower path.
+        self.expands = bool(compiled.post_compile_params or compiled.literal_execute_params)
+        self.processors: dict[str, Any] = dict(compiled._bind_processors)
+        # When every such value is an IN list, the text depends only on the lists' lengths:
+        # it is made once per combination of lengths, and the values are laid out here.
+        plain_lists = not compiled.literal_execute_params and all(
+            bind.expanding and not bind.literal_execute for bind in compiled.post_compile_params
+        )
+        self.expanding: frozenset[str] | None = (
+            frozenset(compiled.bind_names[bind] for bind in compiled.post_compile_params)
+            if plain_lists
+            else None
+        )
+        self.texts: dict[tuple[int, ...], str] = {}
 
 
 class SQLiteFile:
@@ -217,6 +242,18 @@ class LoopSQLiteConnection(SQLiteConnection):
         compiled = entry.compiled
         # The values come from this statement, mapped onto the cached compilation's names.
         extracted = None if key is None else key.bindparams
+        if not entry.expands:
+            params = compiled.construct_params(extracted_parameters=extracted)
+            processors = entry.processors
+            args = [
+                processors[name](params[name]) if name in processors else params[name]
+                for name in compiled.positiontup or ()
+            ]
+            return compiled.string, args, entry
+        if entry.expanding is not None:
+            return self._expand_lists(
+                entry, compiled.construct_params(extracted_parameters=extracted, escape_names=False)
+            )
         params = compiled.construct_params(extracted_parameters=extracted, escape_names=False)
         state = compiled.construct_expanded_state(params)
         processors, values = state.processors, state.parameters
@@ -225,6 +262,21 @@ class LoopSQLiteConnection(SQLiteConnection):
             for name in state.positiontup or ()
         ]
         return state.statement, args, entry
+
+    def _expand_lists(self, entry: _Compiled, params: dict[str, Any]) -> tuple[str, list[Any], _Compiled]:
+        compiled, expanding, processors = entry.compiled, entry.expanding, entry.processors
+        assert expanding is not None
+        names = compiled.positiontup or ()
+        lengths = tuple(len(params[name]) for name in names if name in expanding)
+        text = entry.texts.get(lengths)
+        if text is None:
+            text = entry.texts[lengths] = compiled.construct_expanded_state(params).statement
+        args: list[Any] = []
+        for name in names:
+            process = processors.get(name)
+            values = params[name] if name in expanding else (params[name],)
+            args.extend(process(value) if process else value for value in values)
+        return text, args, entry
 
     def _compiled(self, compiled: Any) -> _Compiled:
         # What `databases` needs to turn rows into Records, as its own backend builds it.
