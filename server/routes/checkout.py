@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -12,7 +11,7 @@ from starlette.routing import Route
 from server.errors import ApiError
 from server.orders.checkout import PushFailed
 from server.orders.validation import CheckoutInvalid, parse_checkout
-from server.routes.bodies import read_body
+from server.routes.bodies import parse_json, read_body
 from server.services import services
 from server.status.document import StatusUpdate
 
@@ -36,11 +35,7 @@ def _order_body(update: StatusUpdate) -> dict[str, Any]:
 
 async def create_order(request: Request) -> Response:
     svc = services(request)
-    raw = await read_body(request, MAX_ORDER_BODY)
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
-        raise ApiError(400, "invalid_json", "The body must be a JSON object.") from None
+    body = parse_json(await read_body(request, MAX_ORDER_BODY))
     try:
         checkout = parse_checkout(body, svc.catalogue)
         update = await svc.checkout.place(checkout)

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.errors import ApiError
-from server.routes.params import optional_version, timeout_seconds
+from server.routes.params import optional_version, order_id_shaped, timeout_seconds
 from server.services import services
 from server.status.waiting import Stream, open_stream, wait_for_change
 
@@ -21,13 +21,20 @@ def _unknown(order_id: str) -> ApiError:
     return ApiError(404, "order_not_found", "No order has this id.", order_id=order_id)
 
 
+def _order_id(request: Request) -> str:
+    order_id: str = request.path_params["order_id"]
+    if not order_id_shaped(order_id):
+        raise _unknown(order_id[:64])
+    return order_id
+
+
 def _json(body: str) -> Response:
     # Status documents arrive already encoded: send the bytes as they are.
     return Response(body, media_type="application/json", headers=NO_STORE)
 
 
 async def get_order(request: Request) -> Response:
-    order_id = request.path_params["order_id"]
+    order_id = _order_id(request)
     update = await services(request).reader.get(order_id)
     if update is None:
         raise _unknown(order_id)
@@ -35,7 +42,7 @@ async def get_order(request: Request) -> Response:
 
 
 async def wait_order(request: Request) -> Response:
-    order_id = request.path_params["order_id"]
+    order_id = _order_id(request)
     svc = services(request)
     since = optional_version(request.query_params.get("since"), "since")
     timeout = timeout_seconds(
@@ -51,7 +58,7 @@ async def wait_order(request: Request) -> Response:
 
 
 async def order_events(request: Request) -> Response:
-    order_id = request.path_params["order_id"]
+    order_id = _order_id(request)
     svc = services(request)
     last_event_id = optional_version(
         request.headers.get("last-event-id") or request.query_params.get("last_event_id"),

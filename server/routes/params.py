@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import math
+import re
 
 from server.errors import ApiError
 
 # Versions are SQL integers; anything larger is not a version this service handed out.
 MAX_VERSION = 2**31 - 1
+# Order ids are `secrets.token_urlsafe` output. Anything else cannot be one, and is turned
+# away before it reaches the database (PostgreSQL refuses a NUL byte with an error, a 500).
+_ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def order_id_shaped(raw: str) -> bool:
+    return _ORDER_ID.fullmatch(raw) is not None
 
 
 def optional_version(raw: str | None, name: str) -> int | None:
     if raw is None or raw.strip() == "":
         return None
     text = raw.strip()
-    if not text.isdigit() or len(text) > 10 or int(text) > MAX_VERSION:
+    # isascii() first: str.isdigit() also accepts '²' and other digits int() refuses (a 500).
+    if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) > MAX_VERSION:
         raise ApiError(
             400,
             "invalid_parameter",
