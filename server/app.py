@@ -11,11 +11,14 @@ from typing import TypedDict
 
 from starlette.applications import Starlette
 
+from server.abuse.windows import MemoryWindows, RedisWindows, Windows
 from server.broker import create_broker
 from server.catalogue import Catalogue
 from server.errors import EXCEPTION_HANDLERS
 from server.logs import configure_logging, mask_url
+from server.ops.middleware import build_middleware
 from server.orders.checkout import Checkout
+from server.orders.push_limits import PushLimits
 from server.orders.seats import seats_follow_status
 from server.payhero.gateway import open_payhero
 from server.payments.callbacks import CallbackProcessor
@@ -53,6 +56,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         payhero, sandbox = await stack.enter_async_context(open_payhero(settings))
         changes = StatusChanges(database, reader, hub)
         changes.hooks.append(seats_follow_status)
+        # Push limits hold across processes only through Redis; alone, memory is enough.
+        windows: Windows = RedisWindows(settings.redis_url) if settings.redis_url else MemoryWindows()
+        stack.push_async_callback(windows.aclose)
         log.info(
             "store=%s (%s) broker=%s%s payhero=%s",
             settings.store_kind,
@@ -73,6 +79,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             checkout=Checkout(database, catalogue, changes, payhero, settings.callback_url),
             callbacks=CallbackProcessor(
                 database, changes, hub, payhero, verify_success=settings.payhero_verify_callbacks
+            ),
+            push_limits=PushLimits(
+                windows,
+                per_phone=settings.push_limit_per_phone,
+                per_ip=settings.push_limit_per_ip,
+                window=settings.push_limit_window,
             ),
             sandbox=sandbox,
         )
@@ -115,6 +127,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     return Starlette(
         routes=all_routes(),
+        middleware=build_middleware(settings),
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from server.broker import Broker
 from server.catalogue import Catalogue
 from server.orders.checkout import Checkout
+from server.orders.push_limits import PushLimits
 from server.payhero.client import PayHeroClient
 from server.payhero.fake import FakePayHero
 from server.payments.callbacks import CallbackProcessor
@@ -31,6 +32,7 @@ class Services:
     payhero: PayHeroClient
     checkout: Checkout
     callbacks: CallbackProcessor
+    push_limits: PushLimits
     # The simulated PayHero and customer, in sandbox mode only.
     sandbox: FakePayHero | None = None
 
