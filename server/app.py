@@ -117,10 +117,16 @@ async def background_work(services: Services) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
-    configure_logging(settings.log_level, settings.log_format)
+
+    def set_up_logging() -> None:
+        configure_logging(settings.log_level, settings.log_format, secrets=settings.secret_values())
+
+    set_up_logging()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        # Again: a uvicorn.Config built after the app (tests, embedding) replaced the handlers.
+        set_up_logging()
         async with open_services(settings) as services, background_work(services):
             app.state.services = services  # for tests and tools holding the app
             yield {"services": services}
