@@ -16,6 +16,7 @@ from server.broker import create_broker
 from server.catalogue import Catalogue
 from server.errors import EXCEPTION_HANDLERS
 from server.logs import configure_logging, mask_url
+from server.ops.metrics import Metrics, Sources
 from server.ops.middleware import build_middleware
 from server.orders.checkout import Checkout
 from server.orders.push_limits import PushLimits
@@ -39,8 +40,9 @@ class State(TypedDict):
 
 
 @asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[Services]:
+async def open_services(settings: Settings, metrics: Metrics | None = None) -> AsyncIterator[Services]:
     """Connect the store, the broker and PayHero; close them in reverse order."""
+    metrics = metrics or Metrics()
     catalogue = Catalogue.load(settings.catalogue_file)
     database = open_database(settings.database_url)
     await database.connect()
@@ -51,6 +53,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         broker = create_broker(settings.redis_url)
         reader = OrderReader(database)
         hub = StatusHub(broker, reader, safety_net_interval=settings.safety_net_interval)
+        hub.on_fan_out = metrics.fan_out
         await hub.start()
         stack.push_async_callback(hub.stop)
         payhero, sandbox = await stack.enter_async_context(open_payhero(settings))
@@ -67,6 +70,15 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             f" ({mask_url(settings.redis_url)})" if settings.redis_url else " (in-process)",
             "sandbox" if sandbox else settings.payhero_base_url,
         )
+        push_limits = PushLimits(
+            windows,
+            per_phone=settings.push_limit_per_phone,
+            per_ip=settings.push_limit_per_ip,
+            window=settings.push_limit_window,
+        )
+        metrics.watch(
+            Sources(hub=hub, broker=broker, reader=reader, push_limits=push_limits, windows=windows)
+        )
         yield Services(
             settings=settings,
             database=database,
@@ -78,14 +90,15 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             payhero=payhero,
             checkout=Checkout(database, catalogue, changes, payhero, settings.callback_url),
             callbacks=CallbackProcessor(
-                database, changes, hub, payhero, verify_success=settings.payhero_verify_callbacks
+                database,
+                changes,
+                hub,
+                payhero,
+                verify_success=settings.payhero_verify_callbacks,
+                on_outcome=metrics.callback_outcome,
             ),
-            push_limits=PushLimits(
-                windows,
-                per_phone=settings.push_limit_per_phone,
-                per_ip=settings.push_limit_per_ip,
-                window=settings.push_limit_window,
-            ),
+            push_limits=push_limits,
+            metrics=metrics,
             sandbox=sandbox,
         )
 
@@ -117,6 +130,8 @@ async def background_work(services: Services) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
+    # One registry per app: several apps in one process (tests) must not share counters.
+    metrics = Metrics()
 
     def set_up_logging() -> None:
         configure_logging(settings.log_level, settings.log_format, secrets=settings.secret_values())
@@ -127,13 +142,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         # Again: a uvicorn.Config built after the app (tests, embedding) replaced the handlers.
         set_up_logging()
-        async with open_services(settings) as services, background_work(services):
+        async with open_services(settings, metrics) as services, background_work(services):
             app.state.services = services  # for tests and tools holding the app
             yield {"services": services}
 
     return Starlette(
         routes=all_routes(),
-        middleware=build_middleware(settings),
+        middleware=build_middleware(settings, metrics),
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

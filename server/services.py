@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from server.broker import Broker
 from server.catalogue import Catalogue
+from server.ops.metrics import Metrics
 from server.orders.checkout import Checkout
 from server.orders.push_limits import PushLimits
 from server.payhero.client import PayHeroClient
@@ -33,6 +34,7 @@ class Services:
     checkout: Checkout
     callbacks: CallbackProcessor
     push_limits: PushLimits
+    metrics: Metrics
     # The simulated PayHero and customer, in sandbox mode only.
     sandbox: FakePayHero | None = None
 

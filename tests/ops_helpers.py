@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 from databases import Database
 
+from server.settings import Settings
 from server.store.tables import customers, order_changes, orders, ticket_inventory, tickets
+from tests.server_harness import RunningServer, run_server
 
 # Every table a rejected request must leave as it was. `payhero_callbacks` is not one of
 # them: a callback body is stored as received, even a malformed one (DESIGN rule 6).
@@ -51,3 +56,10 @@ async def snapshot(database: Database) -> dict[str, list[str]]:
         rows = await database.fetch_all(table.select())
         found[table.name] = sorted(repr(tuple(row._mapping.values())) for row in rows)
     return found
+
+
+@contextlib.asynccontextmanager
+async def served(settings: Settings) -> AsyncIterator[tuple[RunningServer, httpx.AsyncClient]]:
+    """A real server for `settings` and an HTTP client pointed at it."""
+    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=20) as http:
+        yield live, http

@@ -264,3 +264,30 @@ async def test_callback_values_the_store_cannot_hold_are_refused(
     assert applied.status_code == 200 and applied.json()["payment_status"] == "cancelled"
     document = (await client.get(f"/api/orders/{order['order_id']}")).json()
     assert document["result_desc"] == "Request  cancelled by user"
+
+
+async def test_oversized_headers_get_a_json_431(live: RunningServer, client: httpx.AsyncClient) -> None:
+    filler = {f"X-Filler-{i}": "a" * 4000 for i in range(5)}
+    async with nothing_changes(live):
+        responses = [
+            await client.get("/api/events", headers=filler),
+            await client.post("/api/orders", json=checkout_body(), headers=filler),
+            await client.post(callback_path(live), content=b"{}", headers=filler),
+        ]
+    for response in responses:
+        assert_json_error(response, 431, "headers_too_large")
+
+
+@pytest.mark.parametrize("size", [100_000, 1_000_000])
+async def test_huge_headers_are_refused_and_the_server_carries_on(live: RunningServer, size: int) -> None:
+    # httptools (uvicorn[standard]) takes even a megabyte of headers and our 431 answers;
+    # h11 has its own limit and answers a plain-text 400 itself. Either way: a 4xx or a
+    # closed connection, and the server goes on serving.
+    head = f"GET /api/events HTTP/1.1\r\nHost: x\r\nX-Filler: {'a' * size}\r\nConnection: close"
+    try:
+        status, _, _ = await raw_request(live.base_url, head)
+        assert 400 <= status < 500
+    except (ConnectionError, IndexError):
+        pass  # the parser hung up before answering
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        assert (await http.get("/healthz")).status_code == 200

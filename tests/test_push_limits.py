@@ -21,7 +21,7 @@ import pytest
 from server.abuse.windows import MemoryWindows, Quota, RedisWindows, Refused, Taken, Windows
 from server.settings import Settings
 from tests.backends import free_port
-from tests.ops_helpers import checkout_body, snapshot
+from tests.ops_helpers import checkout_body, served, snapshot
 from tests.server_harness import RunningServer, run_server
 
 
@@ -160,20 +160,17 @@ def assert_limited(response: httpx.Response, limit: str) -> None:
 
 
 @pytest.fixture
-async def live(limited: Callable[..., Settings]) -> AsyncIterator[RunningServer]:
-    async with run_server(limited()) as running:
-        yield running
-
-
-@pytest.fixture
-async def client(live: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=live.base_url, timeout=20) as http:
-        yield http
+async def app(
+    limited: Callable[..., Settings],
+) -> AsyncIterator[tuple[RunningServer, httpx.AsyncClient]]:
+    async with served(limited()) as pair:
+        yield pair
 
 
 async def test_a_phone_gets_three_pushes_then_a_429_that_stores_nothing(
-    live: RunningServer, client: httpx.AsyncClient
+    app: tuple[RunningServer, httpx.AsyncClient],
 ) -> None:
+    live, client = app
     phone = random_phone()
     for _ in range(3):
         # From different addresses: the phone's own limit is what stops the fourth.
@@ -188,7 +185,10 @@ async def test_a_phone_gets_three_pushes_then_a_429_that_stores_nothing(
     assert (await post_order(client, random_phone(), random_address())).status_code == 201
 
 
-async def test_validation_errors_do_not_count_against_the_phone(client: httpx.AsyncClient) -> None:
+async def test_validation_errors_do_not_count_against_the_phone(
+    app: tuple[RunningServer, httpx.AsyncClient],
+) -> None:
+    _, client = app
     phone, address = random_phone(), random_address()
     for _ in range(5):
         response = await post_order(client, phone, address, email="not-an-email")
@@ -198,10 +198,7 @@ async def test_validation_errors_do_not_count_against_the_phone(client: httpx.As
 
 
 async def test_one_address_gets_its_limit_across_phones(limited: Callable[..., Settings]) -> None:
-    async with (
-        run_server(limited(push_limit_per_ip=2)) as live,
-        httpx.AsyncClient(base_url=live.base_url, timeout=20) as http,
-    ):
+    async with served(limited(push_limit_per_ip=2)) as (_, http):
         address = random_address()
         for _ in range(2):
             assert (await post_order(http, random_phone(), address)).status_code == 201
@@ -210,10 +207,7 @@ async def test_one_address_gets_its_limit_across_phones(limited: Callable[..., S
 
 
 async def test_zero_turns_both_limits_off(limited: Callable[..., Settings]) -> None:
-    async with (
-        run_server(limited(push_limit_per_phone=0, push_limit_per_ip=0)) as live,
-        httpx.AsyncClient(base_url=live.base_url, timeout=20) as http,
-    ):
+    async with served(limited(push_limit_per_phone=0, push_limit_per_ip=0)) as (_, http):
         phone, address = random_phone(), random_address()
         for _ in range(6):
             assert (await post_order(http, phone, address)).status_code == 201
@@ -235,7 +229,7 @@ async def test_a_checkout_that_sends_no_push_gives_its_place_back(
     }
     catalogue.write_text(json.dumps({"events": [event]}))
     settings = limited(push_limit_per_phone=2, catalogue_file=catalogue)
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=20) as http:
+    async with served(settings) as (_, http):
         phone, address = random_phone(), random_address()
         assert (await post_order(http, phone, address, ticket_type="last-seat")).status_code == 201
         sold_out = await post_order(http, phone, address, ticket_type="last-seat")
@@ -266,7 +260,7 @@ async def test_x_forwarded_for_from_an_untrusted_peer_is_ignored(
     # uvicorn reads FORWARDED_ALLOW_IPS itself; 127.0.0.1 (the test client) is not listed.
     monkeypatch.setenv("FORWARDED_ALLOW_IPS", "192.0.2.10")
     settings = make_settings("sqlite", "memory").with_overrides(push_limit_per_ip=2, sandbox_delay=30.0)
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=20) as http:
+    async with served(settings) as (_, http):
         for _ in range(2):
             assert (await post_order(http, random_phone(), random_address())).status_code == 201
         # A new X-Forwarded-For each time buys nothing: the address is the peer's.

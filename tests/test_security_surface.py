@@ -146,3 +146,9 @@ async def test_logs_carry_no_secrets_and_no_customer_details(
     assert mask_phone("254712345678") in output  # the checkout's line, masked
     access = [line["message"] for line in lines if line["logger"] == "uvicorn.access"]
     assert any("/api/payhero/callback/*** " in message for message in access), access
+    # LOG_REQUESTS: our own request lines, structured, with route templates instead of paths.
+    requests = [line for line in lines if line["logger"] == "server.access"]
+    assert {"POST /api/orders", "POST /api/payhero/callback/{token}"} <= {
+        f"{line['method']} {line['route']}" for line in requests
+    }
+    assert all(isinstance(line["status"], int) and line["duration_ms"] >= 0 for line in requests)

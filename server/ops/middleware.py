@@ -8,6 +8,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from server.errors import error_response
+from server.ops.metrics import Metrics
+from server.ops.requests import HeaderLimit, RequestObserver
 from server.settings import Settings
 
 
@@ -22,8 +24,12 @@ class JsonCORSMiddleware(CORSMiddleware):
         return error_response(400, "cors_refused", bytes(response.body).decode(), headers=headers)
 
 
-def build_middleware(settings: Settings) -> list[Middleware]:
-    stack: list[Middleware] = []
+def build_middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
+    # Outermost first: the observer sees (and counts) the answers of every layer inside it.
+    stack = [
+        Middleware(RequestObserver, metrics=metrics, log_requests=settings.log_requests),
+        Middleware(HeaderLimit),
+    ]
     if settings.cors_origins:
         # Closed unless configured: with no CORS headers a browser refuses other sites' reads.
         # No credentials: the API uses no cookies, so none are allowed across origins.

@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.errors import ApiError
+from server.ops.metrics import Metrics
 from server.routes.params import optional_version, order_id_shaped, timeout_seconds
 from server.services import services
 from server.status.waiting import Stream, open_stream, wait_for_change
@@ -50,7 +51,8 @@ async def wait_order(request: Request) -> Response:
         default=svc.settings.wait_timeout,
         cap=svc.settings.wait_timeout_max,
     )
-    result = await wait_for_change(svc.hub, order_id, since=since, timeout=timeout)
+    with svc.metrics.holding("long_poll"):
+        result = await wait_for_change(svc.hub, order_id, since=since, timeout=timeout)
     if result is None:
         raise _unknown(order_id)
     body = {**result.update.document, "timed_out": result.timed_out}
@@ -72,16 +74,17 @@ async def order_events(request: Request) -> Response:
         # 204 tells a reconnecting EventSource to stop: it already has the final status.
         return Response(status_code=204, headers=NO_STORE)
     return EventSourceResponse(
-        _events(stream, svc.settings.sse_retry_ms),
+        _events(stream, svc.settings.sse_retry_ms, svc.metrics),
         ping=svc.settings.sse_ping_interval,
         headers=NO_STORE,
     )
 
 
-async def _events(stream: Stream, retry_ms: int) -> AsyncIterator[ServerSentEvent]:
-    yield ServerSentEvent(retry=retry_ms)
-    async for update in stream.updates():
-        yield ServerSentEvent(data=update.json, event="status", id=str(update.version))
+async def _events(stream: Stream, retry_ms: int, metrics: Metrics) -> AsyncIterator[ServerSentEvent]:
+    with metrics.holding("sse"):
+        yield ServerSentEvent(retry=retry_ms)
+        async for update in stream.updates():
+            yield ServerSentEvent(data=update.json, event="status", id=str(update.version))
 
 
 routes = [
