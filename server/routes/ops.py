@@ -1,15 +1,16 @@
-"""The operator's routes: `GET /metrics` (Prometheus text format)."""
+"""The operator's routes: `GET /metrics` (Prometheus text format), `GET /openapi.json`."""
 
 from __future__ import annotations
 
 import hmac
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.errors import ApiError
 from server.ops.metrics import CONTENT_TYPE
+from server.ops.openapi import openapi_document
 from server.services import services
 
 
@@ -31,4 +32,11 @@ async def metrics(request: Request) -> Response:
     return Response(svc.metrics.render(), media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
 
-routes = [Route("/metrics", metrics, methods=["GET"])]
+async def openapi(request: Request) -> Response:
+    return JSONResponse(openapi_document())
+
+
+routes = [
+    Route("/metrics", metrics, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"]),
+]

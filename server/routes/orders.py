@@ -62,10 +62,10 @@ async def wait_order(request: Request) -> Response:
 async def order_events(request: Request) -> Response:
     order_id = _order_id(request)
     svc = services(request)
-    last_event_id = optional_version(
-        request.headers.get("last-event-id") or request.query_params.get("last_event_id"),
-        "Last-Event-ID",
-    )
+    # Both checked, so a bad one is a 400 whichever the client sent; the header wins.
+    header = optional_version(request.headers.get("last-event-id"), "Last-Event-ID")
+    query = optional_version(request.query_params.get("last_event_id"), "last_event_id")
+    last_event_id = header if header is not None else query
     stream = await open_stream(svc.hub, order_id, last_event_id=last_event_id)
     if stream is None:
         raise _unknown(order_id)
