@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck pytest clean
+.PHONY: run test lint typecheck pytest screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ pytest: $(STAMP_TEST)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# Refreshes the README's pictures: the browser tests save each page state at phone size.
+screenshots: $(STAMP_TEST)
+	SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest tests/test_web_pages.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

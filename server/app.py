@@ -15,6 +15,7 @@ from server.abuse.windows import MemoryWindows, RedisWindows, Windows
 from server.broker import create_broker
 from server.catalogue import Catalogue
 from server.errors import EXCEPTION_HANDLERS
+from server.fulfilment import install_fulfilment
 from server.logs import configure_logging, mask_url
 from server.ops.metrics import Metrics, Sources
 from server.ops.middleware import build_middleware
@@ -27,10 +28,12 @@ from server.payments.expiry import ExpiryWorker
 from server.routes import all_routes
 from server.services import Services
 from server.settings import Settings
+from server.shutdown import drain_on_shutdown_signal
 from server.status.changes import StatusChanges
 from server.status.hub import StatusHub
 from server.store.database import migrate, open_database
 from server.store.orders import OrderReader
+from server.tickets.issuing import load_tickets
 
 log = logging.getLogger("server.app")
 
@@ -44,21 +47,28 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
     """Connect the store, the broker and PayHero; close them in reverse order."""
     metrics = metrics or Metrics()
     catalogue = Catalogue.load(settings.catalogue_file)
-    database = open_database(settings.database_url)
+    database = open_database(settings.database_url, busy_timeout=settings.sqlite_busy_timeout)
     await database.connect()
     async with AsyncExitStack() as stack:
         stack.push_async_callback(database.disconnect)
         await migrate(database)
         await catalogue.sync_inventory(database)
         broker = create_broker(settings.redis_url)
-        reader = OrderReader(database)
-        hub = StatusHub(broker, reader, safety_net_interval=settings.safety_net_interval)
+        reader = OrderReader(database, ticket_loader=load_tickets)
+        hub = StatusHub(
+            broker,
+            reader,
+            safety_net_interval=settings.safety_net_interval,
+            max_watches=settings.max_waiters,
+            max_watches_per_order=settings.max_waiters_per_order,
+        )
         hub.on_fan_out = metrics.fan_out
         await hub.start()
         stack.push_async_callback(hub.stop)
         payhero, sandbox = await stack.enter_async_context(open_payhero(settings))
         changes = StatusChanges(database, reader, hub)
         changes.hooks.append(seats_follow_status)
+        fulfilment = install_fulfilment(settings, database, catalogue, changes)
         # Push limits hold across processes only through Redis; alone, memory is enough.
         windows: Windows = RedisWindows(settings.redis_url) if settings.redis_url else MemoryWindows()
         stack.push_async_callback(windows.aclose)
@@ -95,8 +105,11 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
                 hub,
                 payhero,
                 verify_success=settings.payhero_verify_callbacks,
+                crash_point=settings.crash_point,
                 on_outcome=metrics.callback_outcome,
             ),
+            gate=fulfilment.gate,
+            outbox=fulfilment.outbox,
             push_limits=push_limits,
             metrics=metrics,
             sandbox=sandbox,
@@ -105,7 +118,8 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
 
 @asynccontextmanager
 async def background_work(services: Services) -> AsyncIterator[None]:
-    """Tasks that run beside the requests: replaying stored callbacks, expiring payments."""
+    """Tasks that run beside the requests: replaying stored callbacks, expiring payments,
+    delivering the e-mail outbox."""
     settings = services.settings
     expiry = ExpiryWorker(
         services.database,
@@ -117,6 +131,7 @@ async def background_work(services: Services) -> AsyncIterator[None]:
     tasks = [
         asyncio.create_task(services.callbacks.replay_unprocessed(), name="callback-replay"),
         asyncio.create_task(expiry.run(), name="payment-expiry"),
+        asyncio.create_task(services.outbox.run(), name="outbox-delivery"),
     ]
     try:
         yield
@@ -144,7 +159,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         set_up_logging()
         async with open_services(settings, metrics) as services, background_work(services):
             app.state.services = services  # for tests and tools holding the app
-            yield {"services": services}
+            # On SIGTERM, before uvicorn waits for open requests to finish, end every wait:
+            # held long polls answer with the current status and streams close cleanly.
+            with drain_on_shutdown_signal(services.hub.drain):
+                yield {"services": services}
 
     return Starlette(
         routes=all_routes(),

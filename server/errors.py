@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
+import asyncpg
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from server.status.hub import HubUnavailable
+
 log = logging.getLogger("server.errors")
+
+STORE_RETRY_AFTER = 2
 
 _CODES = {
     400: "bad_request",
@@ -68,6 +74,33 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
 
+async def hub_unavailable_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HubUnavailable)
+    headers = {"Retry-After": str(exc.retry_after)}
+    return error_response(503, "unavailable", f"Try again shortly: {exc.reason}.", headers=headers)
+
+
+# What a store that is restarting, unreachable or locked raises (rather than a bug).
+STORE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    sqlite3.OperationalError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    # Raised while the pool resets a connection the server just dropped.
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    OSError,
+    TimeoutError,
+)
+
+
+async def store_unavailable_handler(request: Request, exc: Exception) -> Response:
+    log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
+    headers = {"Retry-After": str(STORE_RETRY_AFTER)}
+    message = "The service cannot reach its database right now; nothing was changed. Try again shortly."
+    return error_response(503, "store_unavailable", message, headers=headers)
+
+
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     # The traceback goes to the log, never to the client.
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -77,5 +110,7 @@ async def unexpected_error_handler(request: Request, exc: Exception) -> Response
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     ApiError: api_error_handler,
     HTTPException: http_error_handler,
+    HubUnavailable: hub_unavailable_handler,
+    **dict.fromkeys(STORE_UNAVAILABLE, store_unavailable_handler),
     Exception: unexpected_error_handler,
 }

@@ -28,6 +28,14 @@ def mask_phone(phone: str | None) -> str:
     return digits[:4] + "*" * (len(digits) - 7) + digits[-3:]
 
 
+def mask_email(email: str | None) -> str:
+    """`amina@example.com` -> `a****@example.com`: which mailbox provider, not whose mailbox."""
+    if not email or "@" not in email:
+        return "-"
+    local, _, domain = email.rpartition("@")
+    return local[:1] + "*" * max(len(local) - 1, 3) + "@" + domain
+
+
 def mask_url(url: str) -> str:
     """Hide the password of a `scheme://user:password@host/...` URL."""
     return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)

@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from server.broker import Broker
 from server.catalogue import Catalogue
+from server.mail.delivery import OutboxWorker
 from server.ops.metrics import Metrics
 from server.orders.checkout import Checkout
 from server.orders.push_limits import PushLimits
@@ -19,6 +20,7 @@ from server.settings import Settings
 from server.status.changes import StatusChanges
 from server.status.hub import StatusHub
 from server.store.orders import OrderReader
+from server.tickets.gate import Gate
 
 
 @dataclass
@@ -35,6 +37,9 @@ class Services:
     callbacks: CallbackProcessor
     push_limits: PushLimits
     metrics: Metrics
+    # Fulfilment: the gate's verify and check-in, and the e-mail outbox's worker.
+    gate: Gate
+    outbox: OutboxWorker
     # The simulated PayHero and customer, in sandbox mode only.
     sandbox: FakePayHero | None = None
 

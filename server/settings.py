@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -19,6 +21,7 @@ T = TypeVar("T")
 DEFAULT_DATA_DIR = Path("data")
 DEFAULT_CATALOGUE = Path(__file__).parent / "data" / "catalogue.json"
 MIN_TOKEN_LENGTH = 32
+DEFAULT_MAIL_FROM = "Tickets <tickets@localhost>"
 
 
 class SettingsError(ValueError):
@@ -115,6 +118,13 @@ class Settings:
     safety_net_interval: float = 5.0
     sse_ping_interval: float = 15.0
     sse_retry_ms: int = 3000
+    sse_send_timeout: float = 10.0
+    sse_max_lifetime: float = 1800.0
+    max_waiters: int = 20000
+    max_waiters_per_order: int = 500
+    sqlite_busy_timeout: float = 15.0
+    # Test-only fault injection: the process kills itself (SIGKILL) at this named point.
+    crash_point: str | None = None
     log_level: str = "INFO"
     log_format: str = "text"
     log_requests: bool = False
@@ -142,6 +152,19 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     # When set, /metrics wants `Authorization: Bearer <token>`.
     metrics_token: str | None = field(default=None, repr=False)
+    # Fulfilment: ticket codes are HMAC-signed with this key (DESIGN rule 7).
+    ticket_signing_key: str = field(default="", repr=False)
+    # E-mail: unset writes .eml files under DATA_DIR/outbox/; the URL may carry a password.
+    smtp_url: str | None = field(default=None, repr=False)
+    smtp_timeout: float = 30.0
+    mail_from: str = DEFAULT_MAIL_FROM
+    # The outbox worker: a slow poll beside the wake-up after each commit, retries that
+    # double from `outbox_retry_base` up to `outbox_retry_max`, and a lease that outlives
+    # one SMTP attempt so two processes never send the same row at the same time.
+    outbox_poll_interval: float = 30.0
+    outbox_retry_base: float = 5.0
+    outbox_retry_max: float = 3600.0
+    outbox_lease: float = 120.0
 
     @property
     def store_kind(self) -> str:
@@ -161,8 +184,8 @@ class Settings:
 
     def secret_values(self) -> tuple[str, ...]:
         """Every secret this process holds, for the log redaction to look for."""
-        candidates = [self.callback_token, self.payhero_password, self.metrics_token]
-        for url in (self.database_url, self.redis_url):
+        candidates = [self.callback_token, self.payhero_password, self.metrics_token, self.ticket_signing_key]
+        for url in (self.database_url, self.redis_url, self.smtp_url):
             password = urlsplit(url).password if url else None
             if password:
                 candidates += [password, unquote(password)]
@@ -190,6 +213,7 @@ class Settings:
             raise SettingsError(f"LOG_LEVEL={log_level!r} is not valid: use DEBUG, INFO, WARNING or ERROR")
         port = _parse(env, "PORT", 8000, _port)
         payments = _payment_settings(env, data_dir, port)
+        fulfilment = _fulfilment_settings(env, data_dir)
         return cls(
             port=port,
             data_dir=data_dir,
@@ -200,11 +224,18 @@ class Settings:
             safety_net_interval=_parse(env, "SAFETY_NET_INTERVAL", 5.0, _positive_float),
             sse_ping_interval=_parse(env, "SSE_PING_INTERVAL", 15.0, _positive_float),
             sse_retry_ms=_parse(env, "SSE_RETRY_MS", 3000, int),
+            sse_send_timeout=_parse(env, "SSE_SEND_TIMEOUT", 10.0, _positive_float),
+            sse_max_lifetime=_parse(env, "SSE_MAX_LIFETIME", 1800.0, _positive_float),
+            max_waiters=_parse(env, "MAX_WAITERS", 20000, _non_negative_int),
+            max_waiters_per_order=_parse(env, "MAX_WAITERS_PER_ORDER", 500, _non_negative_int),
+            sqlite_busy_timeout=_parse(env, "SQLITE_BUSY_TIMEOUT", 15.0, _positive_float),
+            crash_point=env.get("CRASH_POINT") or None,
             log_level=log_level,
             log_format=_parse(env, "LOG_FORMAT", "text", _log_format),
             log_requests=_parse(env, "LOG_REQUESTS", False, _bool),
             **payments,
             **_ops_settings(env),
+            **fulfilment,
         )
 
 
@@ -212,6 +243,13 @@ def _non_negative_float(raw: str) -> float:
     value = float(raw)
     if not value >= 0:
         raise ValueError("must be a number, 0 or more")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be a whole number, 0 or more (0: no limit)")
     return value
 
 
@@ -228,18 +266,33 @@ def _http_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
-def _sandbox_token(data_dir: Path) -> str:
-    """A random callback secret kept under the data dir, so `simulate` can find it."""
-    path = data_dir / "callback_token"
-    if path.is_file():
-        token = path.read_text(encoding="utf-8").strip()
-        if len(token) >= MIN_TOKEN_LENGTH:
-            return token
-    data_dir.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(32)
-    path.write_text(token, encoding="utf-8")
-    path.chmod(0o600)
-    return token
+def _kept_secret(data_dir: Path, name: str) -> str:
+    """A random secret made once and kept under the data dir (0600), so that every process
+    and command of this host (`simulate`, `verify-ticket`, a restart) finds the same one."""
+    path = data_dir / name
+    for _ in range(50):
+        if path.is_file():
+            token = path.read_text(encoding="utf-8").strip()
+            if len(token) >= MIN_TOKEN_LENGTH:
+                return token
+            if token:  # too short to be ours: replace it with a real one
+                path.unlink(missing_ok=True)
+            else:  # another process has just created it and is writing: read again
+                time.sleep(0.01)
+                continue
+        data_dir.mkdir(parents=True, exist_ok=True)
+        token = secrets.token_urlsafe(32)
+        # O_EXCL: of several processes starting at once exactly one writes, and the others
+        # read its secret (two signing keys would make each other's tickets look forged).
+        # 0600 from the first byte, never world-readable for a moment.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(token)
+        return token
+    raise SettingsError(f"{path} exists but holds no usable secret")
 
 
 def _payment_settings(env: Mapping[str, str], data_dir: Path, port: int) -> dict[str, Any]:
@@ -277,20 +330,13 @@ def _payment_settings(env: Mapping[str, str], data_dir: Path, port: int) -> dict
         "payhero_timeout": _parse(env, "PAYHERO_TIMEOUT", 15.0, _positive_float),
         "payhero_verify_callbacks": _parse(env, "PAYHERO_VERIFY_CALLBACKS", False, _bool),
         "sandbox_delay": _parse(env, "SANDBOX_DELAY", 3.0, _non_negative_float),
-        "callback_token": token or _sandbox_token(data_dir),
+        "callback_token": token or _kept_secret(data_dir, "callback_token"),
         "public_base_url": public_base_url or f"http://127.0.0.1:{port}",
         "callback_max_bytes": _parse(env, "CALLBACK_MAX_BYTES", 64 * 1024, _positive_int),
         "payment_expiry": _parse(env, "PAYMENT_EXPIRY", 180.0, _positive_float),
         "expiry_check_interval": _parse(env, "EXPIRY_CHECK_INTERVAL", 15.0, _positive_float),
         "catalogue_file": Path(env.get("CATALOGUE_FILE") or DEFAULT_CATALOGUE),
     }
-
-
-def _non_negative_int(raw: str) -> int:
-    value = int(raw)
-    if value < 0:
-        raise ValueError("must be a whole number, 0 or more (0 turns the limit off)")
-    return value
 
 
 def _origins(raw: str) -> tuple[str, ...]:
@@ -314,4 +360,43 @@ def _ops_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "push_limit_window": _parse(env, "PUSH_LIMIT_WINDOW", 600.0, _positive_float),
         "cors_origins": _parse(env, "CORS_ORIGINS", tuple[str, ...](), _origins),
         "metrics_token": env.get("METRICS_TOKEN", "").strip() or None,
+    }
+
+
+def _smtp_url(raw: str) -> str:
+    scheme, sep, rest = raw.partition("://")
+    if not sep or scheme.lower() not in {"smtp", "smtps"} or not rest.strip("/"):
+        raise ValueError("must look like smtp://user:pass@host:port or smtps://host:port")
+    return raw
+
+
+def _mail_from(raw: str) -> str:
+    _, address = parseaddr(raw)
+    if "@" not in address:
+        raise ValueError("must be an address like Tickets <tickets@example.org>")
+    return raw
+
+
+def _fulfilment_settings(env: Mapping[str, str], data_dir: Path) -> dict[str, Any]:
+    key = env.get("TICKET_SIGNING_KEY", "").strip()
+    if key and len(key) < MIN_TOKEN_LENGTH:
+        raise SettingsError(f"TICKET_SIGNING_KEY must be at least {MIN_TOKEN_LENGTH} characters")
+    retry_base = _parse(env, "OUTBOX_RETRY_BASE", 5.0, _positive_float)
+    retry_max = _parse(env, "OUTBOX_RETRY_MAX", max(3600.0, retry_base), _positive_float)
+    if retry_base > retry_max:
+        raise SettingsError(f"OUTBOX_RETRY_BASE={retry_base} is above OUTBOX_RETRY_MAX={retry_max}")
+    smtp_timeout = _parse(env, "SMTP_TIMEOUT", 30.0, _positive_float)
+    lease = _parse(env, "OUTBOX_LEASE", max(120.0, 4 * smtp_timeout), _positive_float)
+    if lease <= smtp_timeout:
+        # A lease shorter than one attempt would let a second process send the same row.
+        raise SettingsError(f"OUTBOX_LEASE={lease} must be longer than SMTP_TIMEOUT={smtp_timeout}")
+    return {
+        "ticket_signing_key": key or _kept_secret(data_dir, "ticket_signing_key"),
+        "smtp_url": _parse(env, "SMTP_URL", None, _smtp_url),
+        "smtp_timeout": smtp_timeout,
+        "mail_from": _parse(env, "MAIL_FROM", DEFAULT_MAIL_FROM, _mail_from),
+        "outbox_poll_interval": _parse(env, "OUTBOX_POLL_INTERVAL", 30.0, _positive_float),
+        "outbox_retry_base": retry_base,
+        "outbox_retry_max": retry_max,
+        "outbox_lease": lease,
     }

@@ -11,12 +11,43 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 
 from server.app import create_app
 from server.services import Services
 from server.settings import Settings
+
+
+def bound_socket(send_buffer: int | None = None) -> tuple[socket.socket, int]:
+    """A socket bound to a free loopback port, handed to uvicorn so the port is known first.
+
+    Accepted connections inherit `send_buffer` (SO_SNDBUF, which also stops autotuning).
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if send_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    return sock, port
+
+
+@contextlib.asynccontextmanager
+async def serve_app(app: Any) -> AsyncIterator[str]:
+    """Any ASGI app (the fake PayHero, a proxy) on a real port; yields its base URL."""
+    sock, port = bound_socket()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        await until(lambda: server.started or task.done(), timeout=20)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 10)
+        sock.close()
 
 
 @dataclass
@@ -27,11 +58,8 @@ class RunningServer:
 
 
 @contextlib.asynccontextmanager
-async def run_server(settings: Settings) -> AsyncIterator[RunningServer]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
+async def run_server(settings: Settings, *, send_buffer: int | None = None) -> AsyncIterator[RunningServer]:
+    sock, port = bound_socket(send_buffer)
     # The sandbox calls back to PUBLIC_BASE_URL: point it at this server's real port.
     settings = settings.with_overrides(port=port, public_base_url=f"http://127.0.0.1:{port}")
     app = create_app(settings)

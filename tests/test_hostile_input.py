@@ -199,8 +199,8 @@ async def test_invalid_utf8_is_a_json_400(live: RunningServer, client: httpx.Asy
             await client.post("/api/orders", content=utf16),
             await client.post(callback_path(live), content=bad),
         ]
-    assert_json_error(responses[0], 400, "invalid_encoding")
-    assert_json_error(responses[1], 400, "invalid_encoding")
+    assert_json_error(responses[0], 400, "invalid_json")
+    assert_json_error(responses[1], 400, "invalid_json")
     assert_json_error(responses[2], 400, "invalid_callback")
 
 

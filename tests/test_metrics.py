@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -14,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from server.app import create_app
 from server.settings import Settings
-from tests.backends import OwnRedis
+from tests.backends import OwnRedis, free_port
 from tests.helpers import SSEReader
 from tests.ops_helpers import callback_body, checkout_body, served
 from tests.server_harness import RunningServer, run_server, until
@@ -160,19 +159,21 @@ async def test_the_metrics_token_is_required_when_set(make_settings: Callable[..
         assert response.headers["www-authenticate"] == "Bearer"
 
 
-async def test_the_outbox_backlog_counts_undelivered_rows(
-    app: tuple[RunningServer, httpx.AsyncClient],
-) -> None:
-    live, client = app
-    database = live.services.database
-    # Stands in for issue 4's outbox table: only the delivery column matters here.
-    await database.execute("CREATE TABLE outbox (id INTEGER PRIMARY KEY, sent_ms BIGINT)")
-    await database.execute("INSERT INTO outbox (id, sent_ms) VALUES (1, NULL), (2, NULL), (3, 1700000000000)")
-    assert value(await scrape(client), "payment_status_outbox_backlog") == 2
-    await database.execute("DROP TABLE outbox")
-    await database.execute("CREATE TABLE outbox (id INTEGER PRIMARY KEY, state TEXT)")
-    assert math.isnan(value(await scrape(client), "payment_status_outbox_backlog"))
-    await database.execute("DROP TABLE outbox")
+async def test_the_outbox_backlog_counts_unsent_emails(make_settings: Callable[..., Settings]) -> None:
+    # A mail server that is not there: the paid order's e-mails wait in the outbox.
+    settings = make_settings().with_overrides(
+        sandbox_delay=30.0, smtp_url=f"smtp://127.0.0.1:{free_port()}", smtp_timeout=1.0
+    )
+    async with served(settings) as (live, http):
+        assert value(await scrape(http), "payment_status_outbox_backlog") == 0
+        order = (await http.post("/api/orders", json=checkout_body())).json()
+        callback = f"/api/payhero/callback/{live.services.settings.callback_token}"
+        paid = await http.post(callback, content=callback_body(order["order_number"]))
+        assert paid.json()["payment_status"] == "completed"
+        samples = await scrape(http)
+    # Welcome, tickets and receipt for a first paid order (issue 4).
+    assert value(samples, "payment_status_outbox_backlog") == 3
+    assert value(samples, "payment_status_outbox_oldest_seconds") >= 0
 
 
 async def test_broker_reconnects_and_outage_show(

@@ -98,3 +98,15 @@ async def test_concurrent_writers_wait_instead_of_failing(store: Services) -> No
 async def test_sqlite_runs_in_wal_mode(make_settings: Callable[..., Settings]) -> None:
     async with open_services(make_settings("sqlite", "memory")) as svc:
         assert (await svc.database.fetch_val("PRAGMA journal_mode")).lower() == "wal"
+
+
+async def test_a_taken_order_number_is_drawn_again(store: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.status import changes
+
+    first = await new_order(store)
+    numbers = iter([first.document["order_number"], "ORD-NEW001"])
+    monkeypatch.setattr(changes, "new_order_number", lambda: next(numbers))
+    async with store.database.transaction():  # as checkout does: the retry is a savepoint
+        second = await new_order(store)
+    assert second.document["order_number"] == "ORD-NEW001"
+    assert (await store.reader.get(first.order_id)) == first

@@ -124,8 +124,9 @@ class RedisBroker(Broker):
             await pubsub.unsubscribe(channel)
 
     async def publish(self, channel: str, message: str, *, latest: str | None = None) -> None:
-        if self._client is None:
-            raise BrokerUnavailable("broker not connected")
+        if self._client is None or not self.connected:
+            # Known down: fail at once instead of a connect attempt on the callback's path.
+            raise BrokerUnavailable("redis is down")
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 pipe.publish(channel, message)

@@ -88,7 +88,12 @@ class Metrics:
         )
         self.outbox_backlog = Gauge(
             PREFIX + "outbox_backlog",
-            "Outbox rows (e-mails) not yet delivered; NaN when they cannot be counted.",
+            "E-mails in the outbox not yet sent; NaN when the database did not answer.",
+            registry=self.registry,
+        )
+        self.outbox_oldest = Gauge(
+            PREFIX + "outbox_oldest_seconds",
+            "How long the oldest unsent e-mail has waited; 0 when none.",
             registry=self.registry,
         )
         self.broker_up = Gauge(
@@ -131,12 +136,15 @@ class Metrics:
 
     async def refresh(self, services: Services) -> None:
         """The values only an await can read: the outbox backlog and the broker's health."""
+        backlog: float
+        oldest: float
         try:
-            backlog = await asyncio.wait_for(outbox_backlog(services.database), PROBE_TIMEOUT)
+            backlog, oldest = await asyncio.wait_for(outbox_backlog(services.database), PROBE_TIMEOUT)
         except Exception as exc:
             log.warning("metrics: outbox backlog not readable: %s", exc)
-            backlog = None
-        self.outbox_backlog.set(math.nan if backlog is None else backlog)
+            backlog, oldest = math.nan, math.nan
+        self.outbox_backlog.set(backlog)
+        self.outbox_oldest.set(oldest)
         try:
             up = await asyncio.wait_for(services.broker.ping(), PROBE_TIMEOUT)
         except Exception:

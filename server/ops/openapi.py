@@ -36,6 +36,15 @@ _UNAVAILABLE = _error(
 )
 _NO_STORE = {"Cache-Control": {"schema": {"type": "string", "enum": ["no-store"]}}}
 
+_NAMED = {
+    "type": "object",
+    "required": ["slug", "name"],
+    "properties": {"slug": {"type": "string"}, "name": {"type": "string"}},
+}
+_PAGE_HEADERS = {"ETag": {"schema": {"type": "string"}}, "Cache-Control": {"schema": {"type": "string"}}}
+# Asset types the web folder serves (server/webfiles.py).
+_ASSET_TYPES = ["text/css", "text/javascript", "image/svg+xml", "image/png", "image/x-icon", "font/woff2"]
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -185,6 +194,19 @@ SCHEMAS: dict[str, Any] = {
             "ignored": {"type": "string", "description": "Why a well-formed callback changed nothing."},
         },
     },
+    "TicketCheck": {
+        "type": "object",
+        "description": "What the gate learns of a genuine code: the event and type, never the buyer.",
+        "required": ["genuine", "ticket_id", "event", "ticket_type", "checked_in", "checked_in_at"],
+        "properties": {
+            "genuine": {"type": "boolean", "enum": [True]},
+            "ticket_id": {"type": "string"},
+            "event": _NAMED,
+            "ticket_type": _NAMED,
+            "checked_in": {"type": "boolean"},
+            "checked_in_at": _NULLABLE_TEXT,
+        },
+    },
     "Ready": {
         "type": "object",
         "required": ["status", "database", "store", "broker", "broker_kind"],
@@ -224,7 +246,99 @@ def _order_operation(summary: str, responses: dict[str, Any], **extra: Any) -> d
     return operation
 
 
+_CODE_BODY = {
+    "type": "object",
+    "required": ["code"],
+    "properties": {"code": {"type": "string", "minLength": 1}},
+}
+
+
+def _page(summary: str, media_types: list[str], **extra: Any) -> dict[str, Any]:
+    content = {media_type: {"schema": {"type": "string", "format": "binary"}} for media_type in media_types}
+    responses = {
+        "200": {"description": "The file.", "headers": _PAGE_HEADERS, "content": content},
+        "304": {"description": "Unchanged since the ETag sent in If-None-Match."},
+        "431": _HEADERS_TOO_LARGE,
+        **extra.pop("responses", {}),
+    }
+    return {"get": {"summary": summary, "tags": ["pages"], "responses": responses, **extra}}
+
+
+def _qr(media_type: str) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": f"The ticket's QR code as {media_type}; only once the order is paid.",
+            "tags": ["tickets"],
+            "parameters": [
+                {
+                    "name": "ticket_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                }
+            ],
+            "responses": {
+                "200": {
+                    "description": "The image.",
+                    "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "404": _error("No paid ticket has this id."),
+                "431": _HEADERS_TOO_LARGE,
+                "503": _UNAVAILABLE,
+            },
+        }
+    }
+
+
 PATHS: dict[str, Any] = {
+    "/": _page("The checkout page.", ["text/html"]),
+    "/payment/{order_id}": _page(
+        "The payment status page; the same bytes for every order.",
+        ["text/html"],
+        parameters=[_ORDER_ID],
+        responses={"404": _error("Not shaped like an order id.")},
+    ),
+    "/static/{version}/{path}": _page(
+        "The pages' assets, under a version that changes with their content.",
+        _ASSET_TYPES,
+        parameters=[
+            {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}},
+            {"name": "path", "in": "path", "required": True, "schema": {"type": "string"}},
+        ],
+        responses={"404": _error("No such file (or not this version).")},
+    ),
+    "/api/tickets/verify": {
+        "get": {
+            "summary": "The gate asks whether a ticket code is genuine.",
+            "tags": ["tickets"],
+            "parameters": [{"name": "code", "in": "query", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": _json(_ref("TicketCheck"), "Genuine.", headers=_NO_STORE),
+                "400": _error("No code given."),
+                "404": _error("Not a valid ticket (one answer for every way a code can be wrong)."),
+                "431": _HEADERS_TOO_LARGE,
+                "503": _UNAVAILABLE,
+            },
+        }
+    },
+    "/api/tickets/check-in": {
+        "post": {
+            "summary": "The gate checks a ticket in, once.",
+            "tags": ["tickets"],
+            "requestBody": {"required": True, "content": {JSON: {"schema": _CODE_BODY}}},
+            "responses": {
+                "200": _json(_ref("TicketCheck"), "Checked in now.", headers=_NO_STORE),
+                "400": _error("Not a JSON object with a code."),
+                "404": _error("Not a valid ticket."),
+                "409": _error("Already checked in (`ticket` says when)."),
+                "413": _error("The body is larger than 1 KiB."),
+                "431": _HEADERS_TOO_LARGE,
+                "503": _UNAVAILABLE,
+            },
+        }
+    },
+    "/api/tickets/{ticket_id}/qr.png": _qr("image/png"),
+    "/api/tickets/{ticket_id}/qr.svg": _qr("image/svg+xml"),
     "/healthz": {
         "get": {
             "summary": "The process is alive.",

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
+from server.faults import crash_if
 from server.payhero.callback import CallbackInvalid, PayHeroCallback, parse_callback
 from server.payhero.client import PayHeroClient, PaymentProviderError
 from server.status.changes import Change, StatusChanges
@@ -49,6 +50,7 @@ class CallbackProcessor:
     verify_success: bool = False
     # Told (result, outcome) for every callback applied: /metrics' callback counter.
     on_outcome: Callable[[str, str], None] | None = None
+    crash_point: str | None = None
 
     async def receive(self, body: bytes) -> CallbackOutcome:
         """Store `body`, then apply it. Raises CallbackInvalid for a body that is no callback."""
@@ -57,6 +59,7 @@ class CallbackProcessor:
             .values(received_ms=now_ms(), body=body)
             .returning(payhero_callbacks.c.id)
         )
+        crash_if(self.crash_point, "after-callback-stored")
         return await self.apply_stored(int(inbox_id), body)
 
     async def apply_stored(self, inbox_id: int, body: bytes) -> CallbackOutcome:

@@ -34,7 +34,8 @@ def parse_json(raw: bytes) -> object:
         # Decoded here rather than by json.loads(bytes), which also guesses UTF-16 and -32.
         return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ApiError(400, "invalid_encoding", "The body must be UTF-8 encoded JSON.") from None
+        # The same code as for broken JSON: clients need not tell the two apart.
+        raise ApiError(400, "invalid_json", "The body must be UTF-8 encoded JSON.") from None
     except (ValueError, RecursionError):
         # RecursionError: a few thousand nested brackets fit well inside the size limit.
         raise ApiError(400, "invalid_json", "The body must be a JSON object.") from None

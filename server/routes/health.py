@@ -35,6 +35,8 @@ async def readyz(request: Request) -> Response:
         "store": svc.settings.store_kind,
         "broker": broker,
         "broker_kind": svc.broker.kind,
+        "waiters": svc.hub.watch_count,
+        "draining": svc.hub.draining,
     }
     # Without its database the service cannot answer; without the broker it still can,
     # through the store's safety net, so that is reported but keeps the process in rotation.

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from server.errors import ApiError
 from server.ops.metrics import Metrics
-from server.routes.params import optional_version, order_id_shaped, timeout_seconds
+from server.routes.params import opaque_id_shaped, optional_version, timeout_seconds
 from server.services import services
 from server.status.waiting import Stream, open_stream, wait_for_change
 
@@ -24,7 +24,7 @@ def _unknown(order_id: str) -> ApiError:
 
 def _order_id(request: Request) -> str:
     order_id: str = request.path_params["order_id"]
-    if not order_id_shaped(order_id):
+    if not opaque_id_shaped(order_id):
         raise _unknown(order_id[:64])
     return order_id
 
@@ -66,7 +66,9 @@ async def order_events(request: Request) -> Response:
     header = optional_version(request.headers.get("last-event-id"), "Last-Event-ID")
     query = optional_version(request.query_params.get("last_event_id"), "last_event_id")
     last_event_id = header if header is not None else query
-    stream = await open_stream(svc.hub, order_id, last_event_id=last_event_id)
+    stream = await open_stream(
+        svc.hub, order_id, last_event_id=last_event_id, max_lifetime=svc.settings.sse_max_lifetime
+    )
     if stream is None:
         raise _unknown(order_id)
     if stream.finished:
@@ -76,6 +78,8 @@ async def order_events(request: Request) -> Response:
     return EventSourceResponse(
         _events(stream, svc.settings.sse_retry_ms, svc.metrics),
         ping=svc.settings.sse_ping_interval,
+        # A client that stopped reading is dropped instead of holding its buffers forever.
+        send_timeout=svc.settings.sse_send_timeout,
         headers=NO_STORE,
     )
 

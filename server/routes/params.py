@@ -9,14 +9,14 @@ from server.errors import ApiError
 
 # Versions are SQL integers; anything larger is not a version this service handed out.
 MAX_VERSION = 2**31 - 1
-# Order ids are `secrets.token_urlsafe` output. Anything else cannot be one, and is turned
-# away before it reaches the database (PostgreSQL refuses a NUL byte with an error, a 500).
-_ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Order and ticket ids are `secrets.token_urlsafe` output. Anything else cannot be one, and is
+# turned away before it reaches the database (PostgreSQL refuses a NUL byte with an error, a 500).
+_OPAQUE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SECONDS = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?([eE][+-]?[0-9]{1,4})?")
 
 
-def order_id_shaped(raw: str) -> bool:
-    return _ORDER_ID.fullmatch(raw) is not None
+def opaque_id_shaped(raw: str) -> bool:
+    return _OPAQUE_ID.fullmatch(raw) is not None
 
 
 def optional_version(raw: str | None, name: str) -> int | None:

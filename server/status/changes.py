@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from databases import Database
 
@@ -54,6 +56,10 @@ SETTABLE = frozenset(
     }
 )
 
+# 30 random bits per number: collisions are rare, not impossible, so a few draws are allowed.
+ORDER_NUMBER_ATTEMPTS = 5
+UNIQUE_VIOLATIONS = (sqlite3.IntegrityError, asyncpg.UniqueViolationError)
+
 ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
 
 
@@ -87,6 +93,11 @@ class ChangeResult:
 # writes that must commit with the change (tickets, outbox rows).
 TransitionHook = Callable[[Database, Mapping[str, Any], str | None, Change], Awaitable[None]]
 
+# Runs after the change is committed and published: the place to wake up work that must
+# only see committed rows (the outbox worker). Synchronous and quick: it must not delay
+# the caller (the webhook answers after commit and publish, not after SMTP).
+AfterCommit = Callable[["ChangeResult"], None]
+
 
 def new_order_id() -> str:
     # 144 random bits, URL-safe: unguessable (DESIGN rule 7).
@@ -103,6 +114,7 @@ class StatusChanges:
         self.reader = reader
         self.hub = hub
         self.hooks: list[TransitionHook] = []
+        self.after_commit: list[AfterCommit] = []
 
     async def apply(self, order_id: str, change: Change) -> ChangeResult:
         """Apply `change` if the rules allow it; either way return the order's status."""
@@ -167,7 +179,10 @@ class StatusChanges:
             change.source,
         )
         await self.hub.publish(update)
-        return ChangeResult(True, update, previous)
+        result = ChangeResult(True, update, previous)
+        for callback in self.after_commit:
+            callback(result)
+        return result
 
     async def create(self, values: Mapping[str, Any], *, source: str = "checkout") -> StatusUpdate:
         """Store a new order at version 1 (`pending`) with a fresh id and order number.
@@ -176,29 +191,39 @@ class StatusChanges:
         """
         stamp = now_ms()
         order_id = values.get("id") or new_order_id()
-        row = {
-            "currency": "KES",
-            "quantity": 1,
-            **values,
-            "id": order_id,
-            "order_number": values.get("order_number") or new_order_number(),
-            "payment_status": PENDING,
-            "version": 1,
-            "created_ms": stamp,
-            "updated_ms": stamp,
-        }
-        async with self.database.transaction():
-            await self.database.execute(orders.insert().values(**row))
-            await self.database.execute(
-                order_changes.insert().values(
-                    order_id=order_id,
-                    version=1,
-                    from_status=None,
-                    to_status=PENDING,
-                    source=source,
-                    created_ms=stamp,
-                )
-            )
+        for attempt in range(1, ORDER_NUMBER_ATTEMPTS + 1):
+            row = {
+                "currency": "KES",
+                "quantity": 1,
+                **values,
+                "id": order_id,
+                "order_number": values.get("order_number") or new_order_number(),
+                "payment_status": PENDING,
+                "version": 1,
+                "created_ms": stamp,
+                "updated_ms": stamp,
+            }
+            try:
+                # Nested inside a caller's transaction this is a savepoint, so a collision
+                # rolls back only this insert and the next number can be tried.
+                async with self.database.transaction():
+                    await self.database.execute(orders.insert().values(**row))
+                    await self.database.execute(
+                        order_changes.insert().values(
+                            order_id=order_id,
+                            version=1,
+                            from_status=None,
+                            to_status=PENDING,
+                            source=source,
+                            created_ms=stamp,
+                        )
+                    )
+            except UNIQUE_VIOLATIONS:
+                if "order_number" in values or attempt == ORDER_NUMBER_ATTEMPTS:
+                    raise
+                log.warning("order number %s already taken; drawing another", row["order_number"])
+                continue
+            break
         return await self._document(order_id)
 
     async def _document(self, order_id: str) -> StatusUpdate:

@@ -29,10 +29,19 @@ from server.store.orders import OrderReader
 log = logging.getLogger("server.hub")
 
 
+class HubUnavailable(Exception):
+    """No more waiters now: the process is at its cap or shutting down."""
+
+    def __init__(self, reason: str, retry_after: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
 class Watch:
     """One waiter's view of one order: the updates newer than what it has seen."""
 
-    __slots__ = ("_closed", "_future", "_hub", "_pending", "channel", "order_id", "version")
+    __slots__ = ("_closed", "_ended", "_future", "_hub", "_pending", "channel", "order_id", "version")
 
     def __init__(self, hub: StatusHub, order_id: str) -> None:
         self._hub = hub
@@ -42,6 +51,8 @@ class Watch:
         self._pending: deque[StatusUpdate] = deque()
         self._future: asyncio.Future[None] | None = None
         self._closed = False
+        # Set when the server ends every wait at once (shutdown): `next` answers None at once.
+        self._ended = False
 
     def seed(self, current: StatusUpdate) -> None:
         """Record the version read from the store; queued updates not newer are dropped."""
@@ -59,9 +70,19 @@ class Watch:
             future.set_result(None)
         return True
 
+    def end(self) -> None:
+        self._ended = True
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
     async def next(self, timeout: float | None) -> StatusUpdate | None:
-        """The next newer update, or None when `timeout` seconds pass first."""
-        if not self._pending:
+        """The next newer update, or None when `timeout` passes or the wait is ended first."""
+        if not self._pending and not self._ended:
             future = asyncio.get_running_loop().create_future()
             self._future = future
             try:
@@ -79,10 +100,23 @@ class Watch:
 
 
 class StatusHub:
-    def __init__(self, broker: Broker, reader: OrderReader, *, safety_net_interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        reader: OrderReader,
+        *,
+        safety_net_interval: float = 5.0,
+        max_watches: int = 0,
+        max_watches_per_order: int = 0,
+    ) -> None:
         self.broker = broker
         self.reader = reader
         self.safety_net_interval = safety_net_interval
+        # 0 means no cap. Past a cap new waiters are refused (503) rather than slowing all.
+        self.max_watches = max_watches
+        self.max_watches_per_order = max_watches_per_order
+        self.draining = False
+        self._watch_count = 0
         self._watches: dict[str, set[Watch]] = {}
         self._subscribed: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
@@ -116,7 +150,7 @@ class StatusHub:
 
     @property
     def watch_count(self) -> int:
-        return sum(len(watches) for watches in self._watches.values())
+        return self._watch_count
 
     @property
     def channel_count(self) -> int:
@@ -124,8 +158,18 @@ class StatusHub:
 
     async def watch(self, order_id: str) -> Watch:
         """Register a watch and return once the broker has the channel: read the store after."""
+        if self.draining:
+            raise HubUnavailable("the service is restarting", retry_after=1)
+        if self.max_watches and self._watch_count >= self.max_watches:
+            raise HubUnavailable("too many waiters on this server", retry_after=5)
         watch = Watch(self, order_id)
-        self._watches.setdefault(watch.channel, set()).add(watch)
+        watches = self._watches.setdefault(watch.channel, set())
+        if self.max_watches_per_order and len(watches) >= self.max_watches_per_order:
+            if not watches:
+                del self._watches[watch.channel]
+            raise HubUnavailable("too many waiters on this order", retry_after=5)
+        watches.add(watch)
+        self._watch_count += 1
         if watch.channel not in self._subscribed:
             await self._reconcile(watch.channel)
         return watch
@@ -134,7 +178,9 @@ class StatusHub:
         watches = self._watches.get(watch.channel)
         if watches is None:
             return
-        watches.discard(watch)
+        if watch in watches:
+            watches.remove(watch)
+            self._watch_count -= 1
         if not watches:
             del self._watches[watch.channel]
             # Not awaited: a waiter leaving (often cancelled) must not wait on the broker.
@@ -160,6 +206,17 @@ class StatusHub:
             if self._lock_users[channel] == 0:
                 del self._lock_users[channel]
                 del self._locks[channel]
+
+    def drain(self) -> int:
+        """End every wait now and refuse new ones: held requests answer, streams close."""
+        self.draining = True
+        ended = 0
+        for watches in list(self._watches.values()):
+            for watch in list(watches):
+                watch.end()
+                ended += 1
+        log.info("draining: ended %d wait(s)", ended)
+        return ended
 
     # -- publishing and fan-out --------------------------------------------------------
 

@@ -59,6 +59,8 @@ class Stream:
     watch: Watch
     current: StatusUpdate
     last_event_id: int | None
+    # Seconds before the server ends the stream; the client reconnects with Last-Event-ID.
+    max_lifetime: float | None = None
 
     @property
     def finished(self) -> bool:
@@ -76,10 +78,12 @@ class Stream:
                 yield self.current
             if self.current.terminal:
                 return
+            deadline = None if self.max_lifetime is None else time.monotonic() + self.max_lifetime
             while True:
-                update = await self.watch.next(None)
-                if update is None:  # pragma: no cover - no timeout was given
-                    continue
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                update = await self.watch.next(remaining)
+                if update is None:  # lifetime over, or the server is shutting down
+                    return
                 yield update
                 if update.terminal:
                     return
@@ -90,7 +94,9 @@ class Stream:
         self.watch.close()
 
 
-async def open_stream(hub: StatusHub, order_id: str, *, last_event_id: int | None) -> Stream | None:
+async def open_stream(
+    hub: StatusHub, order_id: str, *, last_event_id: int | None, max_lifetime: float | None = None
+) -> Stream | None:
     watch = await hub.watch(order_id)
     try:
         current = await hub.reader.get(order_id)
@@ -101,4 +107,4 @@ async def open_stream(hub: StatusHub, order_id: str, *, last_event_id: int | Non
         watch.close()
         return None
     watch.seed(current)
-    return Stream(watch, current, last_event_id)
+    return Stream(watch, current, last_event_id, max_lifetime)

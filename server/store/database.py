@@ -15,8 +15,6 @@ from server.store.tables import metadata
 
 log = logging.getLogger("server.store")
 
-# Seconds a SQLite writer waits for the lock instead of failing with "database is locked".
-SQLITE_BUSY_TIMEOUT = 15.0
 
 SCHEMA_VERSION_TABLE = "schema_version"
 # Postgres advisory lock id, so several processes starting at once migrate one at a time.
@@ -31,14 +29,18 @@ def dialect_of(database: Database) -> sa.engine.Dialect:
     return postgresql.asyncpg.dialect() if is_postgres(database) else sqlite.dialect()  # type: ignore[no-untyped-call]
 
 
-def open_database(url: str) -> Database:
-    """A `databases.Database` for `url`; SQLite gets a busy timeout on every connection."""
+def open_database(url: str, *, busy_timeout: float = 15.0) -> Database:
+    """A `databases.Database` for `url`; SQLite gets a busy timeout on every connection.
+
+    With the busy timeout a SQLite writer waits for the lock instead of failing at once
+    with "database is locked"; past it the request gets a JSON 503.
+    """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # aiosqlite passes `timeout` to sqlite3.connect: the busy timeout of each connection.
-        return Database(url, timeout=SQLITE_BUSY_TIMEOUT)
+        return Database(url, timeout=busy_timeout)
     return Database(url, min_size=2, max_size=20)
 
 
@@ -53,9 +55,14 @@ def _create_statements(database: Database) -> list[str]:
 
 
 # Each migration is a list of SQL statements for a database; it runs once, in order.
-# Migration 1 creates every table of `metadata` that is missing. Later ones alter.
+# Migration 1 creates every table of `metadata` that is missing. Later ones alter, or run
+# it again to add tables (IF NOT EXISTS makes that a no-op for a database made after them).
 Migration = Callable[[Database], Sequence[str]]
-MIGRATIONS: list[Migration] = [_create_statements]
+MIGRATIONS: list[Migration] = [
+    _create_statements,
+    # 2: the `outbox` table (fulfilment e-mails) for databases made before it existed.
+    _create_statements,
+]
 
 
 async def migrate(database: Database) -> int:

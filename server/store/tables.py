@@ -100,3 +100,28 @@ payhero_callbacks = sa.Table(
     sa.Column("processed_ms", sa.BigInteger, nullable=True),
     sa.Index("ix_payhero_callbacks_unprocessed", "processed_ms"),
 )
+
+# E-mails to send, written in the transaction of the change that causes them and delivered
+# after commit (DESIGN rule 6). `key` makes a second write of the same e-mail a no-op.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # e.g. `order:{id}:receipt`, `customer:{id}:welcome`; also the seed of the Message-ID.
+    sa.Column("key", sa.String(160), nullable=False, unique=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("order_id", sa.String(64), sa.ForeignKey("orders.id"), nullable=True),
+    sa.Column("recipient", sa.String(254), nullable=False),
+    # What the templates need, as JSON, captured when the row was written.
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    # Retries: when the next attempt may start. Doubles after each failure.
+    sa.Column("next_attempt_ms", sa.BigInteger, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.String(255), nullable=True),
+    # A lease taken by a conditional UPDATE: whoever holds an unexpired one is sending it.
+    sa.Column("locked_until_ms", sa.BigInteger, nullable=True),
+    sa.Column("claim", sa.String(32), nullable=True),
+    sa.Column("sent_ms", sa.BigInteger, nullable=True),
+    sa.Index("ix_outbox_unsent", "sent_ms", "next_attempt_ms"),
+)

@@ -1,0 +1,28 @@
+"""The service's command line: `python -m server <command>`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from server import cli_simulate, cli_tickets
+from server.settings import Settings, SettingsError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m server")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    cli_simulate.register(subparsers)
+    cli_tickets.register(subparsers)
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    result: int = args.handler(args, settings)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

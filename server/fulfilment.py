@@ -1,0 +1,72 @@
+"""Wiring of fulfilment into the service: signed tickets and the e-mail outbox.
+
+Kept in one place so `open_services` adds it with one call and the command line builds
+the very same worker and gate.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from databases import Database
+
+from server.catalogue import Catalogue
+from server.logs import mask_url
+from server.mail.compose import Composer
+from server.mail.delivery import OutboxWorker
+from server.mail.outbox import OutboxWriter
+from server.mail.transport import EmlFileSender, build_sender
+from server.settings import Settings
+from server.status.changes import ChangeResult, StatusChanges
+from server.status.document import COMPLETED
+from server.tickets.codes import TicketSigner
+from server.tickets.gate import Gate
+from server.tickets.issuing import TicketIssuer
+
+log = logging.getLogger("server.fulfilment")
+
+
+@dataclass(frozen=True)
+class Fulfilment:
+    gate: Gate
+    outbox: OutboxWorker
+
+
+def build_outbox_worker(settings: Settings, database: Database) -> OutboxWorker:
+    sender = build_sender(settings.smtp_url, settings.smtp_timeout, settings.data_dir)
+    return OutboxWorker(
+        database,
+        Composer(settings.mail_from),
+        sender,
+        poll_interval=settings.outbox_poll_interval,
+        retry_base=settings.outbox_retry_base,
+        retry_max=settings.outbox_retry_max,
+        lease=settings.outbox_lease,
+        crash_point=settings.crash_point,
+    )
+
+
+def build_gate(settings: Settings, database: Database, catalogue: Catalogue) -> Gate:
+    return Gate(database, TicketSigner(settings.ticket_signing_key), catalogue)
+
+
+def install_fulfilment(
+    settings: Settings, database: Database, catalogue: Catalogue, changes: StatusChanges
+) -> Fulfilment:
+    """Register the hooks that run in a payment's transaction, and the wake-up after it."""
+    gate = build_gate(settings, database, catalogue)
+    worker = build_outbox_worker(settings, database)
+    # Order matters: codes first, so the tickets e-mail written next can carry them.
+    changes.hooks.append(TicketIssuer(gate.signer))
+    changes.hooks.append(OutboxWriter(catalogue))
+
+    def wake(result: ChangeResult) -> None:
+        if result.update.payment_status == COMPLETED:
+            worker.notify()
+
+    changes.after_commit.append(wake)
+    sender = worker.sender
+    where = str(sender.directory) if isinstance(sender, EmlFileSender) else mask_url(settings.smtp_url or "")
+    log.info("mail=%s (%s)", sender.kind, where)
+    return Fulfilment(gate, worker)

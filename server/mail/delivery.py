@@ -1,0 +1,207 @@
+"""Delivering the outbox after commit: at least once, never dropped, never two at a time.
+
+The worker wakes when a committed change has written rows (`notify`), and otherwise polls
+slowly, so rows written by another process, or left by one that died, go out too.
+
+Each row is claimed with a conditional UPDATE that takes a lease (`locked_until_ms`) and
+a claim token; only the holder of an unexpired lease sends, and only the holder may mark
+the row sent or failed. Two processes (or a `deliver-emails` run beside the service) thus
+never send the same row at the same time; a process that dies mid-send leaves a lease that
+runs out, and the row is sent again later, with the same Message-ID (at least once).
+
+A failure keeps the row and schedules it again after a delay that doubles from
+`retry_base` up to `retry_max`: nothing is ever dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from databases import Database
+
+from server.faults import crash_if
+from server.logs import mask_email
+from server.mail.compose import Composer
+from server.mail.transport import MailSender, SendFailed
+from server.status.document import now_ms
+from server.store.tables import outbox
+
+log = logging.getLogger("server.mail")
+
+BATCH = 50
+# Never spin: the shortest pause between two passes that found nothing to do.
+MIN_PAUSE = 0.01
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    sent: int = 0
+    failed: int = 0
+
+
+def backoff_seconds(attempts: int, base: float, cap: float) -> float:
+    """Delay before attempt `attempts + 1`: base, 2x, 4x ... capped."""
+    return float(min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        database: Database,
+        composer: Composer,
+        sender: MailSender,
+        *,
+        poll_interval: float,
+        retry_base: float,
+        retry_max: float,
+        lease: float,
+        crash_point: str | None = None,
+    ) -> None:
+        self.database = database
+        self.composer = composer
+        self.sender = sender
+        self.poll_interval = poll_interval
+        self.retry_base = retry_base
+        self.retry_max = retry_max
+        self.lease_ms = int(lease * 1000)
+        self.crash_point = crash_point
+        self._wake = asyncio.Event()
+
+    def notify(self) -> None:
+        """Rows were committed: deliver now instead of at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.deliver_due()
+                pause = await self._seconds_until_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox pass failed; trying again in %.0fs", self.poll_interval)
+                pause = self.poll_interval
+            try:
+                await asyncio.wait_for(self._wake.wait(), pause)
+            except TimeoutError:
+                pass
+            # Cleared before the pass: a notify during the pass makes the next wait return.
+            self._wake.clear()
+
+    async def deliver_due(self, *, include_waiting: bool = False) -> DeliveryReport:
+        """One pass over unsent rows; `include_waiting` also takes rows waiting out a
+        backoff (the `deliver-emails` command). Rows another process holds are skipped."""
+        sent = failed = 0
+        last_id = 0
+        while True:
+            now = now_ms()
+            query = (
+                sa.select(outbox.c.id)
+                .where(outbox.c.sent_ms.is_(None), outbox.c.id > last_id, self._free(now))
+                .order_by(outbox.c.id)
+                .limit(BATCH)
+            )
+            if not include_waiting:
+                query = query.where(outbox.c.next_attempt_ms <= now)
+            ids = [row._mapping["id"] for row in await self.database.fetch_all(query)]
+            if not ids:
+                return DeliveryReport(sent, failed)
+            for row_id in ids:
+                last_id = row_id
+                claimed = await self._claim(row_id)
+                if claimed is None:
+                    continue  # another process took it between our SELECT and UPDATE
+                if await self._deliver(claimed):
+                    sent += 1
+                else:
+                    failed += 1
+
+    async def pending(self) -> int:
+        count = await self.database.fetch_val(
+            sa.select(sa.func.count()).select_from(outbox).where(outbox.c.sent_ms.is_(None))
+        )
+        return int(count or 0)
+
+    @staticmethod
+    def _free(now: int) -> Any:
+        return sa.or_(outbox.c.locked_until_ms.is_(None), outbox.c.locked_until_ms < now)
+
+    async def _claim(self, row_id: int) -> Mapping[str, Any] | None:
+        now = now_ms()
+        claim = secrets.token_hex(8)
+        row = await self.database.fetch_one(
+            outbox.update()
+            .where(outbox.c.id == row_id, outbox.c.sent_ms.is_(None), self._free(now))
+            .values(locked_until_ms=now + self.lease_ms, claim=claim, attempts=outbox.c.attempts + 1)
+            .returning(*outbox.c)
+        )
+        return None if row is None else dict(row._mapping)
+
+    async def _deliver(self, row: Mapping[str, Any]) -> bool:
+        where = f"kind={row['kind']} order={row['order_id'] or '-'} to={mask_email(row['recipient'])}"
+        crash_if(self.crash_point, "before-email-sent")
+        try:
+            # Rendering the QR PNGs is CPU work: a thread keeps the event loop answering.
+            message = await asyncio.to_thread(self.composer.compose, row)
+            destination = await self.sender.send(message, str(row["key"]))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, SendFailed) else f"{type(exc).__name__}: {exc}"
+            delay = backoff_seconds(int(row["attempts"]), self.retry_base, self.retry_max)
+            # Only while the lease is ours: past it, another process may be on this row.
+            await self.database.execute(
+                outbox.update()
+                .where(outbox.c.id == row["id"], outbox.c.claim == row["claim"])
+                .values(
+                    locked_until_ms=None,
+                    claim=None,
+                    next_attempt_ms=now_ms() + int(delay * 1000),
+                    last_error=reason[:255],
+                )
+            )
+            # A SendFailed is the mail server's business; anything else is a bug: traceback.
+            log.log(
+                logging.WARNING if isinstance(exc, SendFailed) else logging.ERROR,
+                "e-mail not sent %s attempt=%d: %s; next try in %.1fs",
+                where,
+                row["attempts"],
+                reason,
+                delay,
+                exc_info=None if isinstance(exc, SendFailed) else exc,
+            )
+            return False
+        # Marked sent even if the lease ran out meanwhile: it *was* sent, and that stops
+        # another sender from picking it up again once its own attempt ends.
+        await self.database.execute(
+            outbox.update()
+            .where(outbox.c.id == row["id"], outbox.c.sent_ms.is_(None))
+            .values(sent_ms=now_ms(), locked_until_ms=None, claim=None, last_error=None)
+        )
+        log.info(
+            "e-mail sent %s attempt=%d via %s message-id=%s",
+            where,
+            row["attempts"],
+            destination,
+            message["Message-ID"],
+        )
+        return True
+
+    async def _seconds_until_due(self) -> float:
+        """How long until the earliest unsent row may be tried: sleep no longer than that."""
+        due = sa.case(
+            (outbox.c.locked_until_ms > outbox.c.next_attempt_ms, outbox.c.locked_until_ms),
+            else_=outbox.c.next_attempt_ms,
+        )
+        earliest = await self.database.fetch_val(
+            sa.select(sa.func.min(due)).where(outbox.c.sent_ms.is_(None))
+        )
+        if earliest is None:
+            return self.poll_interval
+        return min(self.poll_interval, max(MIN_PAUSE, (int(earliest) - now_ms()) / 1000))

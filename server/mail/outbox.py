@@ -1,0 +1,150 @@
+"""Writing the e-mails an order's payment causes, in the transaction of that payment.
+
+`OutboxWriter` is a transition hook (DESIGN rule 6): the rows commit with `completed` or
+not at all, so a crash can neither lose an e-mail of a paid order nor send one for an
+order that never got paid. Each row has a unique key, and `ON CONFLICT DO NOTHING` makes
+a second write of the same e-mail (a replay, a re-run hook, two first orders of the same
+customer at once) a no-op rather than a second e-mail or an aborted transaction.
+
+Rows carry what the templates need as JSON; rendering (and the QR images) happens later
+in the delivery worker, off the webhook's path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from databases import Database
+from sqlalchemy.dialects import postgresql, sqlite
+
+from server.catalogue import Catalogue
+from server.status.changes import Change
+from server.status.document import COMPLETED, iso_from_ms, now_ms
+from server.store.database import is_postgres
+from server.store.tables import customers, orders, outbox, tickets
+
+log = logging.getLogger("server.mail")
+
+WELCOME = "welcome"
+TICKETS = "tickets"
+RECEIPT = "receipt"
+KINDS = (WELCOME, TICKETS, RECEIPT)
+
+
+async def enqueue(
+    database: Database,
+    *,
+    key: str,
+    kind: str,
+    order_id: str | None,
+    recipient: str,
+    payload: Mapping[str, Any],
+) -> bool:
+    """Add one e-mail to the outbox unless one with `key` is there already; True if added."""
+    stamp = now_ms()
+    dialect_insert = postgresql.insert if is_postgres(database) else sqlite.insert
+    statement = (
+        dialect_insert(outbox)
+        .values(
+            key=key,
+            kind=kind,
+            order_id=order_id,
+            recipient=recipient,
+            payload=json.dumps(payload, separators=(",", ":")),
+            created_ms=stamp,
+            next_attempt_ms=stamp,
+            attempts=0,
+        )
+        .on_conflict_do_nothing(index_elements=[outbox.c.key])
+        .returning(outbox.c.id)
+    )
+    return await database.fetch_val(statement) is not None
+
+
+@dataclass(frozen=True)
+class OutboxWriter:
+    catalogue: Catalogue
+
+    async def __call__(
+        self, database: Database, order: Mapping[str, Any], previous: str | None, change: Change
+    ) -> None:
+        # Only a payment sends mail: cancelled, failed and expired orders get none.
+        if change.to_status != COMPLETED or not order.get("customer_id"):
+            return
+        row = await database.fetch_one(
+            sa.select(customers.c.email, customers.c.first_name).where(customers.c.id == order["customer_id"])
+        )
+        if row is None:
+            return
+        customer = row._mapping
+        common = self._common(order, customer["first_name"])
+        letters: list[tuple[str, str, dict[str, Any]]] = []
+        if await self._first_paid_order(database, order):
+            # Keyed by customer, not order: two first orders paid at once still welcome once.
+            letters.append((f"customer:{order['customer_id']}:welcome", WELCOME, common))
+        issued = await database.fetch_all(
+            sa.select(tickets.c.id, tickets.c.ticket_type, tickets.c.code)
+            .where(tickets.c.order_id == order["id"], tickets.c.code.is_not(None))
+            .order_by(tickets.c.created_ms, tickets.c.id)
+        )
+        if issued:
+            listed = [
+                {
+                    "ticket_id": t._mapping["id"],
+                    "ticket_type": t._mapping["ticket_type"],
+                    "code": t._mapping["code"],
+                }
+                for t in issued
+            ]
+            letters.append((f"order:{order['id']}:tickets", TICKETS, {**common, "tickets": listed}))
+        letters.append((f"order:{order['id']}:receipt", RECEIPT, common))
+        added = [
+            key
+            for key, kind, payload in letters
+            if await enqueue(
+                database,
+                key=key,
+                kind=kind,
+                order_id=order["id"],
+                recipient=customer["email"],
+                payload=payload,
+            )
+        ]
+        log.info(
+            "outbox order=%s e-mails queued=%s", order["id"], ",".join(k.rsplit(":", 1)[-1] for k in added)
+        )
+
+    def _common(self, order: Mapping[str, Any], first_name: str) -> dict[str, Any]:
+        found = self.catalogue.find(order.get("event_slug") or "", order.get("ticket_type") or "")
+        event, ticket_type = found if found is not None else (None, None)
+        return {
+            "order_id": order["id"],
+            "order_number": order["order_number"],
+            "first_name": first_name,
+            "event_name": event.name if event else (order.get("event_slug") or "your event"),
+            "event_starts_at": event.starts_at if event else "",
+            "venue": event.venue if event else "",
+            "ticket_type_name": ticket_type.name if ticket_type else (order.get("ticket_type") or ""),
+            "quantity": order["quantity"],
+            "amount": order["amount"],
+            "currency": order["currency"],
+            "receipt_number": order["receipt_number"] or "",
+            "paid_at": iso_from_ms(order["updated_ms"]),
+        }
+
+    async def _first_paid_order(self, database: Database, order: Mapping[str, Any]) -> bool:
+        other = await database.fetch_val(
+            sa.select(orders.c.id)
+            .where(
+                orders.c.customer_id == order["customer_id"],
+                orders.c.payment_status == COMPLETED,
+                orders.c.id != order["id"],
+            )
+            .limit(1)
+        )
+        return other is None

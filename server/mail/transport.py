@@ -1,0 +1,103 @@
+"""Where e-mails go: a real SMTP server (`SMTP_URL`), or `.eml` files for development.
+
+Both raise `SendFailed` for anything that should be tried again later; the worker owns
+retries, so a sender never loops or sleeps by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+
+from server.logs import mask_url
+
+
+class SendFailed(Exception):
+    """This attempt did not hand the e-mail over; the message says why (no secrets)."""
+
+
+class MailSender(Protocol):
+    kind: str
+
+    async def send(self, message: EmailMessage, key: str) -> str:
+        """Hand `message` over; return where it went, for the log."""
+        ...
+
+
+class SmtpSender:
+    """Through aiosmtplib: asyncio-native, so a slow mail server holds no thread, and kept
+    up to date. `smtp://` upgrades with STARTTLS whenever the server offers it;
+    `smtps://` speaks TLS from the first byte (port 465)."""
+
+    kind = "smtp"
+
+    def __init__(self, url: str, timeout: float) -> None:
+        parts = urlsplit(url)
+        self.implicit_tls = parts.scheme.lower() == "smtps"
+        self.hostname = parts.hostname or "localhost"
+        self.port = parts.port or (465 if self.implicit_tls else 25)
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        self.timeout = timeout
+        self.where = mask_url(url)
+
+    async def send(self, message: EmailMessage, key: str) -> str:
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=self.hostname,
+                port=self.port,
+                username=self.username,
+                password=self.password,
+                use_tls=self.implicit_tls,
+                # None: STARTTLS if the server offers it; never on top of implicit TLS.
+                start_tls=False if self.implicit_tls else None,
+                timeout=self.timeout,
+            )
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+            # The exception text names the server's answer, never our credentials.
+            raise SendFailed(f"{type(exc).__name__}: {exc}"[:255]) from exc
+        return f"{self.hostname}:{self.port}"
+
+
+def eml_name(key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", key).strip("_") + ".eml"
+
+
+class EmlFileSender:
+    """Without SMTP_URL: each e-mail becomes DATA_DIR/outbox/<key>.eml, which any mail app
+    opens. Named by outbox key, so a resend replaces the file instead of adding one."""
+
+    kind = "eml"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _write(self, data: bytes, key: str) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / eml_name(key)
+        partial = path.with_suffix(".eml.partial")
+        partial.write_bytes(data)
+        # Rename is atomic: a reader never sees half an e-mail.
+        os.replace(partial, path)
+        return path
+
+    async def send(self, message: EmailMessage, key: str) -> str:
+        try:
+            path = await asyncio.to_thread(self._write, message.as_bytes(), key)
+        except OSError as exc:
+            raise SendFailed(f"cannot write the .eml file: {exc}"[:255]) from exc
+        return str(path)
+
+
+def build_sender(smtp_url: str | None, timeout: float, data_dir: Path) -> MailSender:
+    if smtp_url:
+        return SmtpSender(smtp_url, timeout)
+    return EmlFileSender(data_dir / "outbox")

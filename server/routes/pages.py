@@ -1,0 +1,88 @@
+"""The customer's pages (`/`, `/payment/{order_id}`) and their static assets.
+
+The pages are the same bytes for every order: the status page reads the order id from its
+own URL, so nothing about an order or a customer is ever written into HTML.
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from server.errors import ApiError
+from server.webfiles import WEB_DIR, WebFile, WebFiles
+
+# No inline script or style anywhere; QR images are same-origin, `data:` covers the icon.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    # The status URL holds the order id: it must not travel to anyone in a Referer.
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+# Pages are revalidated on every visit (cheap: ETag), so a deploy is seen at once.
+PAGE_CACHE = "no-cache"
+ASSET_CACHE = "public, max-age=31536000, immutable"
+
+# Order ids are URL-safe base64 of at least 128 bits; anything else is not an order.
+ORDER_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def _send(request: Request, file: WebFile, cache_control: str) -> Response:
+    headers = {**SECURITY_HEADERS, "Cache-Control": cache_control, "ETag": file.etag}
+    if request.headers.get("if-none-match") == file.etag:
+        return Response(status_code=304, headers=headers)
+    return Response(file.body, media_type=file.media_type, headers=headers)
+
+
+PAGES = ("index.html", "payment.html")
+
+
+class Pages:
+    def __init__(self, files: WebFiles) -> None:
+        # Checked when the app is built: a deploy without web/ fails at start, not per request.
+        missing = [name for name in PAGES if name not in files.pages]
+        if missing:
+            raise RuntimeError(f"web pages missing: {', '.join(missing)} (expected in {WEB_DIR})")
+        self.files = files
+
+    async def checkout(self, request: Request) -> Response:
+        return _send(request, self.files.page("index.html"), PAGE_CACHE)
+
+    async def payment(self, request: Request) -> Response:
+        order_id = request.path_params["order_id"]
+        if not ORDER_ID.fullmatch(order_id):
+            raise ApiError(404, "order_not_found", "No order has this id.")
+        return _send(request, self.files.page("payment.html"), PAGE_CACHE)
+
+    async def static(self, request: Request) -> Response:
+        asset = self.files.asset(request.path_params["version"], request.path_params["path"])
+        if asset is None:
+            raise ApiError(404, "not_found", "No such file.")
+        return _send(request, asset, ASSET_CACHE)
+
+
+def routes(files: WebFiles | None = None) -> list[BaseRoute]:
+    pages = Pages(files or WebFiles.load())
+    return [
+        Route("/", pages.checkout, methods=["GET"]),
+        Route("/payment/{order_id}", pages.payment, methods=["GET"]),
+        Route("/static/{version}/{path:path}", pages.static, methods=["GET"]),
+    ]

@@ -1,0 +1,101 @@
+"""Ticket routes: the QR images, and the gate's verify and check-in. No personal data here:
+the answers name the event and ticket type, never the buyer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from server.errors import ApiError
+from server.routes.bodies import parse_json, read_body
+from server.routes.params import opaque_id_shaped
+from server.services import services
+from server.store.tables import tickets
+from server.tickets.codes import MAX_CODE_LENGTH
+from server.tickets.gate import AlreadyCheckedIn, NotGenuine
+from server.tickets.qr import qr_png, qr_svg
+
+NO_STORE = {"Cache-Control": "no-store"}
+MAX_CHECK_IN_BODY = 1024
+
+
+def _not_genuine() -> ApiError:
+    # One answer for every way a code can be wrong: a prober learns nothing from it.
+    return ApiError(
+        404, "ticket_not_valid", "This code is not a valid ticket.", genuine=False, headers=NO_STORE
+    )
+
+
+def _code(raw: object) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise ApiError(400, "invalid_parameter", "code is required", fields={"code": "is required"})
+    if len(raw) > MAX_CODE_LENGTH * 2:
+        raise _not_genuine()
+    return raw.strip()
+
+
+async def _qr(request: Request, render: Callable[[str], bytes], media_type: str) -> Response:
+    ticket_id = request.path_params["ticket_id"]
+    if not opaque_id_shaped(ticket_id):
+        # Never reaches the database: PostgreSQL answers a NUL byte with an error (a 500).
+        raise ApiError(404, "ticket_not_found", "No paid ticket has this id.", ticket_id=ticket_id[:64])
+    code = await services(request).database.fetch_val(
+        sa.select(tickets.c.code).where(tickets.c.id == ticket_id)
+    )
+    # An unpaid ticket has no code yet: it has no QR either, and gets the same 404.
+    if code is None:
+        raise ApiError(404, "ticket_not_found", "No paid ticket has this id.", ticket_id=ticket_id)
+    body = await asyncio.to_thread(render, code)
+    # A code never changes once issued; `private`: it is the ticket, keep it off shared caches.
+    return Response(body, media_type=media_type, headers={"Cache-Control": "private, max-age=86400"})
+
+
+async def ticket_qr_png(request: Request) -> Response:
+    return await _qr(request, qr_png, "image/png")
+
+
+async def ticket_qr_svg(request: Request) -> Response:
+    return await _qr(request, qr_svg, "image/svg+xml")
+
+
+async def verify_ticket(request: Request) -> Response:
+    code = _code(request.query_params.get("code"))
+    try:
+        check = await services(request).gate.verify(code)
+    except NotGenuine:
+        raise _not_genuine() from None
+    return JSONResponse(check.body(), headers=NO_STORE)
+
+
+async def check_in_ticket(request: Request) -> Response:
+    # parse_json: strict UTF-8, and a 400 for brackets nested past Python's recursion limit.
+    body = parse_json(await read_body(request, MAX_CHECK_IN_BODY))
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", 'The body must be a JSON object like {"code": "..."}.')
+    code = _code(body.get("code"))
+    try:
+        check = await services(request).gate.check_in(code)
+    except NotGenuine:
+        raise _not_genuine() from None
+    except AlreadyCheckedIn as exc:
+        raise ApiError(
+            409,
+            "already_checked_in",
+            f"This ticket was already checked in at {exc.check.body()['checked_in_at']}.",
+            ticket=exc.check.body(),
+            headers=NO_STORE,
+        ) from None
+    return JSONResponse(check.body(), headers=NO_STORE)
+
+
+routes = [
+    Route("/api/tickets/verify", verify_ticket, methods=["GET"]),
+    Route("/api/tickets/check-in", check_in_ticket, methods=["POST"]),
+    Route("/api/tickets/{ticket_id}/qr.png", ticket_qr_png, methods=["GET"]),
+    Route("/api/tickets/{ticket_id}/qr.svg", ticket_qr_svg, methods=["GET"]),
+]

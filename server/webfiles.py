@@ -1,0 +1,103 @@
+"""The files of `web/`, read once when the app is built and answered from memory.
+
+Static assets live under `/static/{version}/…`, where `version` is a hash of every asset's
+name and bytes: a changed file gets a new URL, so browsers may cache assets for a year
+(`immutable`) and still never run a stale script against a new page. One version for the
+whole folder (rather than one hash per file) keeps relative URLs working: a module imports
+`./transport.js` and lands on the same version.
+
+Requests are looked up in a dict built at start, so a request path never reaches the file
+system: `..`, encoded slashes and files added after start all simply miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+STATIC_PREFIX = "/static"
+# Written in the HTML where an asset URL starts: `{{static}}/app.css`.
+PLACEHOLDER = b"{{static}}"
+
+MEDIA_TYPES: Mapping[str, str] = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".woff2": "font/woff2",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WebFile:
+    body: bytes
+    media_type: str
+    etag: str
+
+
+def _web_file(body: bytes, suffix: str) -> WebFile:
+    etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+    return WebFile(body, MEDIA_TYPES[suffix], etag)
+
+
+def _read_assets(static_dir: Path) -> dict[str, WebFile]:
+    assets: dict[str, WebFile] = {}
+    if not static_dir.is_dir():
+        return assets
+    root = static_dir.resolve()
+    for path in sorted(static_dir.rglob("*")):
+        relative = path.relative_to(static_dir)
+        if any(part.startswith(".") for part in relative.parts) or path.suffix not in MEDIA_TYPES:
+            continue
+        # A symlink pointing out of web/static must not publish what it points at.
+        if not path.is_file() or not path.resolve().is_relative_to(root):
+            continue
+        assets[relative.as_posix()] = _web_file(path.read_bytes(), path.suffix)
+    return assets
+
+
+def _version(assets: Mapping[str, WebFile]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(assets):
+        digest.update(name.encode() + b"\0" + assets[name].body + b"\0")
+    return digest.hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class WebFiles:
+    version: str
+    pages: Mapping[str, WebFile]
+    assets: Mapping[str, WebFile]
+
+    @property
+    def static_base(self) -> str:
+        return f"{STATIC_PREFIX}/{self.version}"
+
+    def page(self, name: str) -> WebFile:
+        return self.pages[name]
+
+    def asset(self, version: str, path: str) -> WebFile | None:
+        """The asset at `path`, only under the current version.
+
+        An old version gets nothing rather than today's bytes: a year-long `immutable`
+        cache entry under yesterday's URL would otherwise hold a file that never had it.
+        """
+        if version != self.version:
+            return None
+        return self.assets.get(path)
+
+    @classmethod
+    def load(cls, root: Path = WEB_DIR) -> WebFiles:
+        assets = _read_assets(root / "static")
+        version = _version(assets)
+        base = f"{STATIC_PREFIX}/{version}".encode()
+        pages = {
+            path.name: _web_file(path.read_bytes().replace(PLACEHOLDER, base), ".html")
+            for path in sorted(root.glob("*.html"))
+        }
+        return cls(version=version, pages=pages, assets=assets)

@@ -1,0 +1,137 @@
+"""Headless Debian Chromium driven by Playwright, at phone size, with what the page did recorded.
+
+Never `playwright install`: the browser is the system's /usr/bin/chromium (`.ci/run` installs
+it), and the background-networking flags keep it from dialling out of this closed network.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import png
+import zxingcpp
+from playwright.async_api import Browser, ConsoleMessage, Locator, Page, Request, async_playwright, expect
+
+from tests.backends import missing
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# A common Android phone: the pages must work 360 px wide.
+PHONE = {
+    "viewport": {"width": 360, "height": 780},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
+# `make screenshots` points this at docs/screenshots; otherwise they go to a temp folder.
+SCREENSHOT_DIR = Path(os.environ.get("SCREENSHOT_DIR") or Path(tempfile.gettempdir()) / "payment-screenshots")
+
+# The routes that tell a page about its order (not the checkout's POST, not QR images).
+STATUS_PATH = re.compile(r"^/api/orders/[^/]+(?:/wait|/events)?$")
+
+
+def check_chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        missing("Chromium", f"no browser at {CHROMIUM}; .ci/run installs Debian's chromium")
+
+
+@asynccontextmanager
+async def launch() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@dataclass
+class Recorder:
+    """What the page said on its console and which status requests it made, in order."""
+
+    console: list[tuple[float, str]] = field(default_factory=list)
+    status_requests: list[str] = field(default_factory=list)
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        self.console.append((time.monotonic(), message.text))
+
+    def on_request(self, request: Request) -> None:
+        url = urlsplit(request.url)
+        if request.method == "GET" and STATUS_PATH.match(url.path):
+            self.status_requests.append(url.path + (f"?{url.query}" if url.query else ""))
+
+    def logged(self, text: str) -> list[float]:
+        """When each console line containing `text` was printed."""
+        return [at for at, line in self.console if text in line]
+
+    def requests_to(self, suffix: str) -> list[str]:
+        return [path for path in self.status_requests if path.split("?")[0].endswith(suffix)]
+
+
+async def phone_page(browser: Browser, *, without_event_source: bool = False) -> tuple[Page, Recorder]:
+    context = await browser.new_context(**PHONE)  # type: ignore[arg-type]
+    page = await context.new_page()
+    if without_event_source:
+        await page.add_init_script("delete window.EventSource")
+    recorder = Recorder()
+    page.on("console", recorder.on_console)
+    page.on("request", recorder.on_request)
+    return page, recorder
+
+
+@dataclass(frozen=True)
+class Buyer:
+    email: str = "amina@example.com"
+    first_name: str = "Amina"
+    last_name: str = "Otieno"
+    phone: str = "712345678"  # typed after the +254 prefix; the last 4 digits pick the sandbox outcome
+    ticket_type: str = "early-bird"
+    quantity: int = 1
+
+
+async def fill_checkout(page: Page, base_url: str, buyer: Buyer) -> None:
+    await page.goto(f"{base_url}/")
+    await expect(page.locator("#checkout")).to_be_visible()
+    await page.select_option("#ticket_type", buyer.ticket_type)
+    await page.fill("#quantity", str(buyer.quantity))
+    await page.fill("#email", buyer.email)
+    await page.fill("#first_name", buyer.first_name)
+    await page.fill("#last_name", buyer.last_name)
+    await page.fill("#phone", buyer.phone)
+
+
+async def buy(page: Page, base_url: str, buyer: Buyer | None = None) -> str:
+    """Check out as `buyer`; returns the order id from the status page's URL."""
+    await fill_checkout(page, base_url, buyer or Buyer())
+    await page.click("#pay")
+    await page.wait_for_url(re.compile(r"/payment/[A-Za-z0-9_-]+$"))
+    return page.url.rsplit("/", 1)[1]
+
+
+async def title_is(page: Page, text: str, timeout: float = 20_000) -> None:
+    await expect(page.locator("#title")).to_have_text(text, timeout=timeout)
+
+
+async def screenshot(page: Page, name: str) -> None:
+    # Playwright makes the folder. Animations off: the picture shows the state, not a frame of the pulse.
+    await page.screenshot(path=SCREENSHOT_DIR / f"{name}.png", full_page=True, animations="disabled")
+
+
+async def scan(element: Locator) -> list[str]:
+    """What a scanner reads in `element` as the browser drew it (ZXing, on a grey screenshot)."""
+    width, height, rows, info = png.Reader(bytes=await element.screenshot()).asDirect()
+    planes, top = info["planes"], (1 << info["bitdepth"]) - 1
+    grey = bytes(
+        sum(row[x * planes + c] for c in range(min(planes, 3))) * 255 // (min(planes, 3) * top)
+        for row in rows
+        for x in range(width)
+    )
+    return [code.text for code in zxingcpp.read_barcodes(memoryview(grey).cast("B", shape=(height, width)))]

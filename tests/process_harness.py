@@ -1,0 +1,88 @@
+"""The service as a platform runs it: the Procfile's web command in a process of its own.
+
+Needed where the test must signal or kill the process (SIGTERM, kill -9) for real.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.backends import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def procfile_command() -> str:
+    text = (ROOT / "Procfile").read_text()
+    match = re.search(r"^web:\s*(.+)$", text, re.MULTILINE)
+    assert match, "the Procfile has no web process"
+    return match.group(1)
+
+
+@dataclass
+class ServiceProcess:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def signal(self, sig: int) -> None:
+        # The shell execs uvicorn, so the shell's pid is uvicorn's.
+        os.kill(self.process.pid, sig)
+
+    def wait(self, timeout: float) -> int:
+        return self.process.wait(timeout=timeout)
+
+
+def start_service(env: Mapping[str, str], tmp: Path, *, name: str = "service") -> ServiceProcess:
+    port = free_port()
+    log_path = tmp / f"{name}-{port}.log"
+    full_env = {
+        **os.environ,
+        "PORT": str(port),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        **env,
+    }
+    process = subprocess.Popen(
+        ["sh", "-c", f"exec {procfile_command()}"],
+        cwd=ROOT,
+        env=full_env,
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"service exited at start:\n{log_path.read_text(errors='replace')}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return ServiceProcess(process, base_url, log_path)
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"service did not start:\n{log_path.read_text(errors='replace')}")
+
+
+@contextmanager
+def running_service(env: Mapping[str, str], tmp: Path, *, name: str = "service") -> Iterator[ServiceProcess]:
+    service = start_service(env, tmp, name=name)
+    try:
+        yield service
+    finally:
+        if service.process.poll() is None:
+            service.signal(signal.SIGKILL)
+            service.process.wait(timeout=10)

@@ -1,0 +1,190 @@
+"""The outbox on SQLite and PostgreSQL: written once per key, claimed by one sender at a
+time, retried with backoff and never dropped, and `deliver-emails` from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import logging
+from collections.abc import Callable
+from email.message import EmailMessage
+
+import pytest
+import sqlalchemy as sa
+
+from server.fulfilment import build_outbox_worker
+from server.mail.delivery import OutboxWorker, backoff_seconds
+from server.mail.outbox import enqueue
+from server.mail.transport import SendFailed
+from server.services import Services
+from server.settings import Settings
+from server.status.document import now_ms
+from server.store.database import SCHEMA_VERSION_TABLE, migrate, open_database
+from server.store.tables import outbox
+from tests.backends import free_port
+from tests.fulfilment_helpers import outbox_rows, paid_order, run_cli
+
+
+class Recorder:
+    """A mail server stand-in that remembers every hand-over, and can be told to fail."""
+
+    kind = "test"
+
+    def __init__(self, failing: bool = False) -> None:
+        self.keys: list[str] = []
+        self.failing = failing
+
+    async def send(self, message: EmailMessage, key: str) -> str:
+        await asyncio.sleep(0.005)  # a hand-over takes time: lets two workers overlap
+        if self.failing:
+            raise SendFailed("421 try again later")
+        self.keys.append(key)
+        return "recorder"
+
+
+def worker(services: Services, sender: Recorder, **knobs: float) -> OutboxWorker:
+    built = build_outbox_worker(services.settings, services.database)
+    built.sender = sender
+    for name, value in knobs.items():
+        setattr(built, name, value)
+    return built
+
+
+def test_backoff_doubles_from_the_base_up_to_the_cap() -> None:
+    assert [backoff_seconds(n, 5, 60) for n in range(1, 7)] == [5, 10, 20, 40, 60, 60]
+    assert backoff_seconds(500, 5, 3600) == 3600
+
+
+async def test_the_same_key_is_written_once(services: Services) -> None:
+    order = await paid_order(services, "amina@example.com")
+    before = await outbox_rows(services.database)
+    assert sorted(r["kind"] for r in before) == ["receipt", "tickets", "welcome"]
+    again = await enqueue(
+        services.database,
+        key=f"order:{order.order_id}:receipt",
+        kind="receipt",
+        order_id=order.order_id,
+        recipient="amina@example.com",
+        payload={},
+    )
+    assert again is False
+    assert await outbox_rows(services.database) == before
+
+
+async def test_two_workers_never_send_the_same_row(services: Services) -> None:
+    for number in range(4):
+        await paid_order(services, f"buyer{number}@example.com")
+    rows = await outbox_rows(services.database)
+    assert len(rows) == 12
+    # A second process: its own connection pool on the same database.
+    other_database = open_database(services.settings.database_url)
+    await other_database.connect()
+    try:
+        first, second = Recorder(), Recorder()
+        here = worker(services, first)
+        there = build_outbox_worker(services.settings, other_database)
+        there.sender = second
+        reports = await asyncio.gather(here.deliver_due(), there.deliver_due(), here.deliver_due())
+    finally:
+        await other_database.disconnect()
+    sent = first.keys + second.keys
+    assert sorted(sent) == sorted(r["key"] for r in rows)  # each row exactly once
+    assert sum(r.sent for r in reports) == 12
+    assert all(r["sent_ms"] is not None and r["attempts"] == 1 for r in await outbox_rows(services.database))
+
+
+async def test_a_row_leased_by_another_process_waits_for_the_lease(services: Services) -> None:
+    await paid_order(services, "amina@example.com")
+    leased = (await outbox_rows(services.database))[0]["id"]
+    # As if another process took it and is sending (or died while sending).
+    await services.database.execute(
+        outbox.update().where(outbox.c.id == leased).values(locked_until_ms=now_ms() + 60_000, claim="other")
+    )
+    sender = Recorder()
+    assert (await worker(services, sender).deliver_due(include_waiting=True)).sent == 2
+    await services.database.execute(
+        outbox.update().where(outbox.c.id == leased).values(locked_until_ms=now_ms() - 1)
+    )
+    assert (await worker(services, sender).deliver_due()).sent == 1  # the lease ran out
+    assert len(sender.keys) == 3 and len(set(sender.keys)) == 3
+
+
+async def test_a_failed_send_is_kept_and_retried_later_never_dropped(services: Services) -> None:
+    await paid_order(services, "amina@example.com")
+    failing = worker(services, Recorder(failing=True), retry_base=30.0, retry_max=300.0)
+    report = await failing.deliver_due()
+    assert (report.sent, report.failed) == (0, 3)
+    rows = await outbox_rows(services.database)
+    for row in rows:
+        assert row["sent_ms"] is None and row["attempts"] == 1 and row["last_error"] == "421 try again later"
+        assert row["locked_until_ms"] is None and row["next_attempt_ms"] >= now_ms() + 25_000
+    # Not due yet: a normal pass leaves them; a second failure doubles the wait.
+    assert (await failing.deliver_due()).failed == 0
+    await failing.deliver_due(include_waiting=True)
+    rows = await outbox_rows(services.database)
+    assert all(r["attempts"] == 2 and r["next_attempt_ms"] >= now_ms() + 55_000 for r in rows)
+    recovered = Recorder()
+    assert (await worker(services, recovered).deliver_due(include_waiting=True)).sent == 3
+    assert await failing.pending() == 0
+
+
+async def test_an_older_database_gets_the_outbox_table(
+    stack: tuple[str, str], make_settings: Callable[..., Settings]
+) -> None:
+    database = open_database(make_settings(*stack).database_url)
+    await database.connect()
+    try:
+        await migrate(database)
+        # Make it look like a database from before fulfilment: schema 1, no outbox.
+        await database.execute("DROP TABLE outbox")
+        await database.execute(f"DELETE FROM {SCHEMA_VERSION_TABLE} WHERE version > 1")
+        await migrate(database)
+        assert await database.fetch_val(sa.select(sa.func.count()).select_from(outbox)) == 0
+        versions = await database.fetch_all(f"SELECT version FROM {SCHEMA_VERSION_TABLE} ORDER BY version")
+        assert [v[0] for v in versions] == [1, 2]
+    finally:
+        await database.disconnect()
+
+
+async def test_deliver_emails_writes_eml_files_and_exits(services: Services) -> None:
+    order = await paid_order(services, "amina@example.com", quantity=2)
+    status, output = await run_cli(services.settings, "deliver-emails")
+    assert status == 0, output
+    assert "sent 3, failed 0, still pending 0" in output
+    files = sorted((services.settings.data_dir / "outbox").glob("*.eml"))
+    names = [f.name for f in files]
+    assert f"order_{order.order_id}_tickets.eml" in names and f"order_{order.order_id}_receipt.eml" in names
+    kinds = set()
+    for path in files:
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert message["To"] == "amina@example.com" and order.document["order_number"] in message.as_string()
+        kinds.add(str(message["Subject"]).split()[0])
+    assert kinds == {"Welcome,", "Your", "Receipt"}
+    status, output = await run_cli(services.settings, "deliver-emails")
+    assert status == 0 and "sent 0, failed 0, still pending 0" in output
+
+
+async def test_deliver_emails_exits_non_zero_when_the_mail_server_is_down(services: Services) -> None:
+    await paid_order(services, "amina@example.com")
+    nobody = {"SMTP_URL": f"smtp://127.0.0.1:{free_port()}"}
+    status, output = await run_cli(services.settings, "deliver-emails", extra_env=nobody)
+    assert status == 1 and "sent 0, failed 3, still pending 3" in output
+    assert all(r["sent_ms"] is None for r in await outbox_rows(services.database))  # kept
+
+
+async def test_the_logs_never_carry_a_full_address(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = logging.getLogger("server")
+    # The app's logging set-up stops propagation to the root: listen on "server" itself.
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="server"):
+            await paid_order(services, "amina.otieno@example.com")
+            await worker(services, Recorder()).deliver_due()
+            await worker(services, Recorder(failing=True)).deliver_due()
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert "e-mail sent" in caplog.text and "a***********@example.com" in caplog.text
+    assert "amina.otieno" not in caplog.text and "254712349999" not in caplog.text

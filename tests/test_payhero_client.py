@@ -1,0 +1,98 @@
+"""The PayHero client against our fake PayHero: shapes, auth, and errors at the boundary."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from server.payhero.client import (
+    PayHeroClient,
+    ProviderRefused,
+    ProviderUnavailable,
+    build_http_client,
+)
+from server.payhero.fake import FakePayHero
+from tests.backends import free_port
+from tests.payhero_fixtures import fake_payhero
+
+PUSH = {
+    "amount": 300,
+    "phone_number": "254712345678",
+    "external_reference": "ORD-ABC123",
+    "customer_name": "Amina Otieno",
+    "callback_url": "https://example.test/api/payhero/callback/secret",
+}
+
+
+def client_for(fake: FakePayHero, *, password: str = "api-secret", timeout: float = 5.0) -> PayHeroClient:
+    transport = httpx.ASGITransport(app=fake.app)
+    http = build_http_client(
+        base_url="http://payhero.test",
+        username="api-user",
+        password=password,
+        timeout=timeout,
+        transport=transport,
+    )
+    return PayHeroClient(http, channel_id=4242)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakePayHero]:
+    payhero = FakePayHero("api-user", "api-secret", 4242, sandbox_names=False)
+    yield payhero
+    await payhero.aclose()
+
+
+async def test_an_accepted_push_returns_payhero_references(fake: FakePayHero) -> None:
+    client = client_for(fake)
+    accepted = await client.initiate_stk_push(**PUSH)
+    assert accepted.checkout_request_id.startswith("ws_CO_")
+    assert fake.requests == [{**PUSH, "channel_id": 4242, "provider": "m-pesa"}]
+    status = await client.transaction_status(accepted.reference)
+    assert status.status == "QUEUED" and not status.succeeded
+
+
+async def test_wrong_credentials_are_a_refusal(fake: FakePayHero) -> None:
+    with pytest.raises(ProviderRefused, match="credentials"):
+        await client_for(fake, password="wrong").initiate_stk_push(**PUSH)
+
+
+async def test_a_refusal_carries_payheros_reason_and_is_not_retried(fake: FakePayHero) -> None:
+    fake.refuse_with = (400, "Insufficient float balance")
+    with pytest.raises(ProviderRefused, match="Insufficient float balance"):
+        await client_for(fake).initiate_stk_push(**PUSH)
+    assert len(fake.requests) == 1  # a retried push could charge twice
+
+
+async def test_a_server_error_is_unavailability(fake: FakePayHero) -> None:
+    fake.refuse_with = (503, "maintenance")
+    with pytest.raises(ProviderUnavailable):
+        await client_for(fake).initiate_stk_push(**PUSH)
+
+
+async def test_a_stalled_payhero_times_out() -> None:
+    # Served on a real port: timeouts are a property of real sockets, not of ASGI transport.
+    async with fake_payhero(stall_seconds=2) as (_, url):
+        http = build_http_client(base_url=url, username="api-user", password="api-secret", timeout=0.3)
+        with pytest.raises(ProviderUnavailable, match="in time"):
+            await PayHeroClient(http, channel_id=4242).initiate_stk_push(**PUSH)
+        await http.aclose()
+
+
+async def test_an_unreachable_payhero_is_unavailability() -> None:
+    http = build_http_client(
+        base_url=f"http://127.0.0.1:{free_port()}", username="u", password="p", timeout=2
+    )
+    with pytest.raises(ProviderUnavailable, match="reached"):
+        await PayHeroClient(http, channel_id=1).initiate_stk_push(**PUSH)
+    await http.aclose()
+
+
+async def test_transaction_status_reports_a_settled_payment(fake: FakePayHero) -> None:
+    client = client_for(fake)
+    accepted = await client.initiate_stk_push(**PUSH)
+    fake.settle(fake.pushes[accepted.reference], "success")
+    status = await client.transaction_status(accepted.reference)
+    assert status.succeeded and status.receipt_number == fake.pushes[accepted.reference].receipt

@@ -1,0 +1,216 @@
+"""Tickets: signed codes, their QR images, and the gate's verify and check-in."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from server.settings import Settings
+from server.status.document import COMPLETED, PROCESSING
+from server.store.tables import tickets
+from server.tickets.codes import TicketSigner, parse_code
+from tests.fulfilment_helpers import SILENT_PHONE, decode_qr, place, run_cli, settled
+from tests.server_harness import RunningServer, run_server
+
+KEY = "k" * 40
+PERSONAL = ("amina", "otieno", "example.com", "0712", "254712")
+
+
+def flip(text: str, index: int) -> str:
+    """`text` with one character changed, staying inside the code's alphabet."""
+    swapped = "B" if text[index] == "A" else "A"
+    return text[:index] + swapped + text[index + 1 :]
+
+
+def test_a_signed_code_verifies_and_any_changed_character_does_not() -> None:
+    signer = TicketSigner(KEY)
+    code = signer.sign("AbCdEfGhIjKlMnOp", "demo-fest", "early-bird")
+    parsed = parse_code(code)
+    assert parsed is not None and len(code) <= 40  # small enough for a low-version QR
+    assert signer.verify(parsed, "demo-fest", "early-bird")
+    for index in range(len(code)):
+        if code[index] == ".":
+            continue
+        changed = parse_code(flip(code, index))
+        assert changed is None or not signer.verify(changed, "demo-fest", "early-bird"), index
+
+
+def test_a_code_is_bound_to_its_event_ticket_type_and_key() -> None:
+    code = TicketSigner(KEY).sign("AbCdEfGhIjKlMnOp", "demo-fest", "early-bird")
+    parsed = parse_code(code)
+    assert parsed is not None
+    assert not TicketSigner(KEY).verify(parsed, "demo-fest", "regular")  # no upgrade
+    assert not TicketSigner(KEY).verify(parsed, "other-fest", "early-bird")
+    assert not TicketSigner("x" * 40).verify(parsed, "demo-fest", "early-bird")
+
+
+@pytest.mark.parametrize("junk", ["", ".", "abc", "a" * 200, "AbCdEfGhIjKlMnOp.short", "a b.c", "x.y.z"])
+def test_junk_is_not_even_parsed(junk: str) -> None:
+    assert parse_code(junk) is None
+
+
+@pytest.fixture
+async def live(stack_settings: Settings) -> AsyncIterator[RunningServer]:
+    async with run_server(stack_settings.with_overrides(sandbox_delay=0.2)) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(live: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+        yield http
+
+
+async def paid(client: httpx.AsyncClient, quantity: int = 2) -> dict[str, object]:
+    order = await place(client, "amina@example.com", quantity=quantity)
+    document = await settled(client, order["order_id"])
+    assert document["payment_status"] == COMPLETED
+    return document
+
+
+def no_personal_data(response: httpx.Response) -> None:
+    text = response.text.lower()
+    assert not [word for word in PERSONAL if word in text], text
+
+
+async def test_tickets_appear_in_the_status_document_only_once_completed(
+    live: RunningServer, client: httpx.AsyncClient
+) -> None:
+    order = await place(client, "amina@example.com", phone=SILENT_PHONE, quantity=2)
+    document = (await client.get(f"/api/orders/{order['order_id']}")).json()
+    assert document["payment_status"] == PROCESSING and document["tickets"] == []
+    rows = await live.services.database.fetch_all(
+        sa.select(tickets.c.id, tickets.c.code).where(tickets.c.order_id == order["order_id"])
+    )
+    assert len(rows) == 2 and all(r._mapping["code"] is None for r in rows)
+    unpaid = rows[0]._mapping["id"]
+    # No QR, and no valid code, for a ticket nobody has paid for yet.
+    response = await client.get(f"/api/tickets/{unpaid}/qr.png")
+    assert response.status_code == 404 and response.json()["error"] == "ticket_not_found"
+    forged = TicketSigner(live.services.settings.ticket_signing_key).sign(unpaid, "demo-fest", "early-bird")
+    assert (await client.get("/api/tickets/verify", params={"code": forged})).status_code == 404
+
+    sandbox = live.services.sandbox
+    assert sandbox is not None
+    push = sandbox.pushes[f"SANDBOX-{order['order_number']}"]
+    answer = await client.post(live.services.settings.callback_url, json=sandbox.settle(push, "success"))
+    assert answer.status_code == 200
+    document = (await client.get(f"/api/orders/{order['order_id']}")).json()
+    assert document["payment_status"] == COMPLETED
+    assert sorted(t["ticket_id"] for t in document["tickets"]) == sorted(r._mapping["id"] for r in rows)
+    for ticket in document["tickets"]:
+        assert set(ticket) == {"ticket_id", "ticket_type", "code", "qr_url"}
+        assert ticket["ticket_type"] == "early-bird"
+        assert ticket["qr_url"] == f"/api/tickets/{ticket['ticket_id']}/qr.png"
+        image = await client.get(ticket["qr_url"])
+        assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+        assert decode_qr(image.content) == [ticket["code"]]
+        svg = await client.get(ticket["qr_url"].replace(".png", ".svg"))
+        assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+        assert svg.text.lstrip().startswith("<?xml") and "<svg" in svg.text
+
+
+async def test_unknown_ticket_qr_is_a_json_404(client: httpx.AsyncClient) -> None:
+    for suffix in ("png", "svg"):
+        response = await client.get(f"/api/tickets/NoSuchTicket1234/qr.{suffix}")
+        assert response.status_code == 404 and response.json()["error"] == "ticket_not_found"
+
+
+async def test_genuine_verifies_tampered_is_rejected_and_check_in_happens_once(
+    live: RunningServer, client: httpx.AsyncClient
+) -> None:
+    document = await paid(client)
+    first, second = document["tickets"]  # type: ignore[misc]
+    code = first["code"]
+
+    genuine = await client.get("/api/tickets/verify", params={"code": code})
+    assert genuine.status_code == 200
+    assert genuine.json() == {
+        "genuine": True,
+        "ticket_id": first["ticket_id"],
+        "event": {"slug": "demo-fest", "name": "Demo Fest 2026"},
+        "ticket_type": {"slug": "early-bird", "name": "Early Bird"},
+        "checked_in": False,
+        "checked_in_at": None,
+    }
+    no_personal_data(genuine)
+
+    ticket_id, signature = code.split(".")
+    tampered = [
+        flip(code, len(code) - 1),  # one character of the signature
+        flip(code, 0),  # one character of the ticket id
+        f"{ticket_id}.{second['code'].split('.')[1]}",  # another ticket's signature
+        f"{ticket_id}.{signature}x",
+        TicketSigner("z" * 40).sign(ticket_id, "demo-fest", "early-bird"),  # someone else's key
+        TicketSigner(live.services.settings.ticket_signing_key).sign(ticket_id, "demo-fest", "regular"),
+    ]
+    for wrong in tampered:
+        response = await client.get("/api/tickets/verify", params={"code": wrong})
+        assert response.status_code == 404, wrong
+        assert response.json()["error"] == "ticket_not_valid" and response.json()["genuine"] is False
+        refused = await client.post("/api/tickets/check-in", json={"code": wrong})
+        assert refused.status_code == 404
+
+    # Five gates scan the same ticket at once: exactly one lets the holder in.
+    scans = await asyncio.gather(
+        *(client.post("/api/tickets/check-in", json={"code": code}) for _ in range(5))
+    )
+    assert sorted(s.status_code for s in scans) == [200, 409, 409, 409, 409]
+    admitted = next(s for s in scans if s.status_code == 200).json()
+    assert admitted["checked_in"] is True and admitted["checked_in_at"]
+    again = await client.post("/api/tickets/check-in", json={"code": code})
+    assert again.status_code == 409
+    body = again.json()
+    assert body["error"] == "already_checked_in" and admitted["checked_in_at"] in body["message"]
+    assert body["ticket"]["checked_in_at"] == admitted["checked_in_at"]
+    no_personal_data(again)
+    after = (await client.get("/api/tickets/verify", params={"code": code})).json()
+    assert after["checked_in"] is True and after["checked_in_at"] == admitted["checked_in_at"]
+    other = (await client.get("/api/tickets/verify", params={"code": second["code"]})).json()
+    assert other["checked_in"] is False  # one ticket of the order, not the whole order
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"not json", "invalid_json"),
+        (b"[1]", "invalid_json"),
+        (b'{"code": 5}', "invalid_parameter"),
+        (b"{}", "invalid_parameter"),
+    ],
+)
+async def test_bad_check_in_bodies_get_a_400_and_change_nothing(
+    live: RunningServer, client: httpx.AsyncClient, body: bytes, error: str
+) -> None:
+    await paid(client, quantity=1)
+    response = await client.post("/api/tickets/check-in", content=body)
+    assert response.status_code == 400 and response.json()["error"] == error
+    checked = await live.services.database.fetch_all(
+        sa.select(tickets).where(tickets.c.checked_in_ms.is_not(None))
+    )
+    assert checked == []
+
+
+async def test_verify_without_a_code_is_a_400(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/tickets/verify")
+    assert response.status_code == 400 and response.json()["error"] == "invalid_parameter"
+
+
+async def test_the_verify_ticket_command_tells_the_gate(
+    live: RunningServer, client: httpx.AsyncClient
+) -> None:
+    document = await paid(client, quantity=1)
+    code = document["tickets"][0]["code"]  # type: ignore[index]
+    status, output = await run_cli(live.services.settings, "verify-ticket", code)
+    assert status == 0, output
+    assert "GENUINE" in output and "Demo Fest 2026" in output and "Early Bird" in output
+    assert "checked in:  no" in output
+    await client.post("/api/tickets/check-in", json={"code": code})
+    status, output = await run_cli(live.services.settings, "verify-ticket", code)
+    assert status == 0 and "checked in:  yes" in output
+    status, output = await run_cli(live.services.settings, "verify-ticket", flip(code, len(code) - 1))
+    assert status == 1 and "NOT VALID" in output

@@ -1,0 +1,308 @@
+"""The pages in a real browser (headless Chromium) against the real service in sandbox mode.
+
+The sandbox plays PayHero and the customer: the phone's last four digits pick the answer
+(API.md), and its callback comes over real HTTP, so each test runs the whole path a
+customer's payment takes. Each state a customer can meet is saved as a phone-size
+screenshot (`make screenshots` writes them to docs/screenshots/).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, Route, expect
+
+from server.settings import Settings
+from server.status.changes import Change
+from server.status.document import EXPIRED
+from tests.browser import (
+    Buyer,
+    buy,
+    check_chromium,
+    fill_checkout,
+    launch,
+    phone_page,
+    scan,
+    screenshot,
+    title_is,
+)
+from tests.buffering_proxy import BufferingProxy
+from tests.server_harness import RunningServer, run_server, until
+
+# The sandbox customer answers after this long; short, but long enough to see "check your phone".
+SANDBOX_DELAY = 1.0
+
+
+@pytest.fixture
+def chromium() -> None:
+    check_chromium()
+
+
+@pytest.fixture
+async def browser(chromium: None) -> AsyncIterator[Browser]:
+    async with launch() as running:
+        yield running
+
+
+@pytest.fixture
+def sandbox_settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings("sqlite", "memory", sandbox_delay=SANDBOX_DELAY)
+
+
+@pytest.fixture
+async def live(sandbox_settings: Settings) -> AsyncIterator[RunningServer]:
+    async with run_server(sandbox_settings) as running:
+        yield running
+
+
+async def final_document(live: RunningServer, order_id: str) -> dict[str, object]:
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        response = await http.get(f"/api/orders/{order_id}")
+    body: dict[str, object] = response.json()
+    return body
+
+
+async def expect_paid(page: Page, live: RunningServer, order_id: str, quantity: int = 1) -> None:
+    """The success state: order number, amount, M-PESA receipt, one scannable QR per ticket."""
+    await title_is(page, "Payment received")
+    document = await final_document(live, order_id)
+    assert document["payment_status"] == "completed"
+    await expect(page.locator("#order-number")).to_have_text(str(document["order_number"]))
+    await expect(page.locator("#amount")).to_have_text(f"KES {document['amount']}")
+    await expect(page.locator("#receipt")).to_have_text(str(document["receipt_number"]))
+    tickets = document["tickets"]
+    assert isinstance(tickets, list) and len(tickets) == quantity
+    images = page.locator("#ticket-list img")
+    await expect(images).to_have_count(quantity)
+    for index, ticket in enumerate(tickets):
+        image = images.nth(index)
+        await expect(image).to_have_js_property("complete", True)
+        # Drawn at least 240 CSS px wide on a 360 px screen, and a scanner reads what was drawn.
+        box = await image.bounding_box()
+        assert box is not None and box["width"] >= 240
+        assert await scan(image) == [ticket["code"]]
+
+
+# --- SSE, and each way it can fail ------------------------------------------------------
+
+
+async def test_checkout_to_paid_over_one_event_stream(
+    browser: Browser, stack_settings: Settings, stack: tuple[str, str]
+) -> None:
+    async with run_server(stack_settings.with_overrides(sandbox_delay=SANDBOX_DELAY)) as live:
+        page, seen = await phone_page(browser)
+        await fill_checkout(page, live.base_url, Buyer())
+        if stack == ("sqlite", "memory"):
+            await screenshot(page, "checkout")
+        await page.click("#pay")
+        await page.wait_for_url("**/payment/*")
+        order_id = page.url.rsplit("/", 1)[1]
+        await expect_paid(page, live, order_id)
+        if stack == ("sqlite", "memory"):
+            await screenshot(page, "paid")
+    # One status request for the whole payment: the stream, which delivered the result.
+    assert seen.status_requests == [f"/api/orders/{order_id}/events"]
+    assert seen.logged("SSE connected")
+
+
+async def test_without_event_source_long_polling_takes_over(browser: Browser, live: RunningServer) -> None:
+    page, seen = await phone_page(browser, without_event_source=True)
+    order_id = await buy(page, live.base_url)
+    await expect_paid(page, live, order_id)
+    assert seen.logged("EventSource is not available")
+    assert not seen.requests_to("/events")
+    # The checkout's answer gave the page its cursor: one held wait brought the result.
+    assert 1 <= len(seen.status_requests) <= 2
+    assert all("/wait?since=" in path for path in seen.status_requests)
+
+
+async def test_aborted_stream_falls_back_to_long_polling(browser: Browser, live: RunningServer) -> None:
+    page, seen = await phone_page(browser)
+    await page.route("**/api/orders/*/events", lambda route: route.abort())
+    order_id = await buy(page, live.base_url)
+    await expect_paid(page, live, order_id)
+    assert seen.logged("SSE failed before its first event: falling back to long polling")
+    assert len(seen.requests_to("/events")) == 1 and seen.requests_to("/wait")
+
+
+async def test_stream_failing_again_and_again_mid_way_falls_back(
+    browser: Browser, live: RunningServer
+) -> None:
+    streams = 0
+
+    async def flaky_stream(route: Route) -> None:
+        # The first connection brings the current status, then drops; every reconnection fails.
+        nonlocal streams
+        streams += 1
+        if streams > 1:
+            await route.abort()
+            return
+        order_id = route.request.url.split("/")[-2]
+        event = (
+            f"retry: 200\nevent: status\nid: 2\ndata: {json.dumps(await final_document(live, order_id))}\n\n"
+        )
+        await route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=event)
+
+    page, seen = await phone_page(browser)
+    await page.route("**/api/orders/*/events", flaky_stream)
+    order_id = await buy(page, live.base_url)
+    await expect_paid(page, live, order_id)
+    assert seen.logged("SSE connected") and seen.logged("SSE error 1/3")
+    assert seen.logged("SSE failed 3 times in a row: falling back to long polling")
+    assert streams == 3 and seen.requests_to("/wait")
+
+
+async def test_buffering_proxy_makes_the_page_fall_back_within_seconds(
+    browser: Browser, sandbox_settings: Settings
+) -> None:
+    # The customer answers after the page's 4 s of patience: a buffering proxy only lets a
+    # stream through when it ends, so a quicker answer would arrive, late, over SSE itself.
+    async with run_server(sandbox_settings.with_overrides(sandbox_delay=6.0)) as live:
+        proxy = BufferingProxy(upstream_port=int(live.base_url.rsplit(":", 1)[1]))
+        base_url = await proxy.start()
+        try:
+            page, seen = await phone_page(browser)
+            order_id = await buy(page, base_url)
+            await expect_paid(page, live, order_id)
+        finally:
+            await proxy.stop()
+    opened, fell_back = seen.logged("SSE opening"), seen.logged("falling back to long polling")
+    assert len(opened) == 1 and len(fell_back) == 1
+    assert "a proxy may be buffering" in next(line for _, line in seen.console if "falling back" in line)
+    # "Within a few seconds": the page's 4 s, plus slack for a busy CI machine.
+    assert 3.5 <= fell_back[0] - opened[0] <= 8
+    assert proxy.held_bytes > 0, "the server did send events; the proxy kept them from the page"
+
+
+# --- Long polling's limits --------------------------------------------------------------
+
+
+async def test_no_callback_gives_four_attempts_then_still_waiting_and_check_again(
+    browser: Browser, make_settings: Callable[..., Settings]
+) -> None:
+    # The server holds each wait 1 s instead of 25 s; the page's own timings stay as shipped.
+    settings = make_settings(
+        "sqlite", "memory", sandbox_delay=SANDBOX_DELAY, wait_timeout=1.0, wait_timeout_max=1.0
+    )
+    async with run_server(settings) as live:
+        page, seen = await phone_page(browser, without_event_source=True)
+        order_id = await buy(page, live.base_url, Buyer(phone="712349999"))
+        await title_is(page, "Check your phone")
+        await expect(page.locator("#countdown")).to_contain_text("The prompt expires in")
+        await screenshot(page, "processing")
+
+        await title_is(page, "Still waiting for M-PESA", timeout=40_000)
+        assert len(seen.requests_to("/wait")) == 4
+        assert [len(seen.logged(f"long polling attempt {n}/4")) for n in (1, 2, 3, 4)] == [1, 1, 1, 1]
+        check_again = page.get_by_role("button", name="Check again")
+        await expect(check_again).to_be_visible()
+        await screenshot(page, "still-waiting")
+
+        await check_again.click()
+        await until(lambda: len(seen.logged("long polling attempt 1/4")) == 2)
+        await expect(check_again).to_be_hidden()
+        await until(lambda: len(seen.requests_to("/wait")) == 5)
+        # The new round is there to hear the order's end: here, the service gives up on it.
+        await live.services.changes.apply(order_id, Change(EXPIRED, source="test"))
+        await title_is(page, "Payment request expired")
+        await expect(page.get_by_role("link", name="Try again")).to_be_visible()
+        await screenshot(page, "expired")
+
+
+# --- The answers a customer can give ----------------------------------------------------
+
+
+async def test_cancelled_then_try_again_returns_to_a_prefilled_checkout(
+    browser: Browser, live: RunningServer
+) -> None:
+    buyer = Buyer(
+        email="wanjiru@example.com",
+        first_name="Wanjiru",
+        last_name="Kamau",
+        phone="0712341032",
+        ticket_type="regular",
+        quantity=2,
+    )
+    page, _ = await phone_page(browser)
+    order_id = await buy(page, live.base_url, buyer)
+    await title_is(page, "Payment cancelled")
+    await expect(page.locator("#message")).to_contain_text("no money was taken")
+    await screenshot(page, "cancelled")
+    assert order_id not in (await page.get_by_role("link", name="Try again").get_attribute("href") or "")
+
+    await page.get_by_role("link", name="Try again").click()
+    await page.wait_for_url(f"{live.base_url}/?*")
+    await expect(page.locator("#checkout")).to_be_visible()
+    assert "wanjiru" not in page.url.lower() and "1032" not in page.url, "no personal data in the URL"
+    await expect(page.locator("#ticket_type")).to_have_value("regular")
+    await expect(page.locator("#quantity")).to_have_value("2")
+    await expect(page.locator("#email")).to_have_value(buyer.email)
+    await expect(page.locator("#first_name")).to_have_value(buyer.first_name)
+    await expect(page.locator("#last_name")).to_have_value(buyer.last_name)
+    await expect(page.locator("#phone")).to_have_value(buyer.phone)
+    await expect(page.locator("#total")).to_have_text("KES 1,000")
+
+
+@pytest.mark.parametrize(
+    ("suffix", "title", "reason", "name"),
+    [
+        ("0001", "Payment failed", "balance was not enough to pay KES 300", "failed-insufficient-balance"),
+        ("2001", "Payment failed", "PIN entered was wrong", "failed-wrong-pin"),
+        # The service files "cannot be reached" (1037) as expired: the prompt timed out.
+        ("1037", "Payment request expired", "could not reach your phone", "expired-unreachable"),
+    ],
+)
+async def test_unsuccessful_payments_say_why_in_words(
+    browser: Browser, live: RunningServer, suffix: str, title: str, reason: str, name: str
+) -> None:
+    page, _ = await phone_page(browser)
+    await buy(page, live.base_url, Buyer(phone=f"71234{suffix}"))
+    await title_is(page, title)
+    await expect(page.locator("#message")).to_contain_text(reason)
+    await expect(page.get_by_role("link", name="Try again")).to_be_visible()
+    await screenshot(page, name)
+
+
+# --- The form ---------------------------------------------------------------------------
+
+
+async def test_checkout_shows_field_errors_from_the_page_and_from_the_server(
+    browser: Browser, live: RunningServer
+) -> None:
+    page, _ = await phone_page(browser)
+    posts: list[str] = []
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
+    await fill_checkout(page, live.base_url, Buyer(email="not-an-address", first_name="", phone="12345"))
+    await page.click("#pay")
+    await expect(page.locator("#email-error")).to_contain_text("does not look like an e-mail")
+    await expect(page.locator("#first_name-error")).to_have_text("Enter your first name.")
+    await expect(page.locator("#phone-error")).to_contain_text("9 digits after +254")
+    await expect(page.locator("#phone")).to_have_attribute("aria-invalid", "true")
+    await screenshot(page, "checkout-errors")
+    assert posts == [], "nothing is sent while the page itself sees a mistake"
+
+    # Fixed as they are typed once the customer has tried to pay.
+    await page.fill("#phone", "0712 345 678")
+    await expect(page.locator("#phone-error")).to_be_empty()
+
+    # What only the server knows (which events are on sale) comes back as its 422 `fields`.
+    await page.fill("#email", "amina@example.com")
+    await page.fill("#first_name", "Amina")
+    await page.eval_on_selector(
+        "#event", "select => { select.add(new Option('Gone', 'gone-fest')); select.value = 'gone-fest'; }"
+    )
+    await page.eval_on_selector("#ticket_type", "select => select.add(new Option('X', 'x', true, true))")
+    await page.click("#pay")
+    await expect(page.locator("#event-error")).to_have_text("Event is not an event on sale.")
+    assert len(posts) == 1
+    assert page.url == f"{live.base_url}/"
+
+
+async def test_unknown_order_says_so(browser: Browser, live: RunningServer) -> None:
+    page, _ = await phone_page(browser)
+    await page.goto(f"{live.base_url}/payment/{'x' * 24}")
+    await title_is(page, "We cannot find this payment")
+    await expect(page.get_by_role("link", name="Go to the checkout")).to_be_visible()

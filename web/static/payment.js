@@ -1,0 +1,44 @@
+// The status page at /payment/{order_id}: shows what the checkout already knows at once,
+// then follows the order until a final status (see transport.js for how).
+
+import { log, rememberedOrder } from "./common.js";
+import { StatusView } from "./status-view.js";
+import { StatusTracker, isTerminal } from "./transport.js";
+
+const orderId = decodeURIComponent(window.location.pathname.split("/").filter(Boolean).pop() ?? "");
+const view = new StatusView();
+const known = rememberedOrder(orderId);
+if (known) view.show(known);
+
+if (known && isTerminal(known)) {
+  log(`final status ${known.payment_status} already known`);
+} else {
+  const tracker = new StatusTracker(
+    orderId,
+    {
+      onStatus: (doc) => {
+        view.show(doc);
+        if (isTerminal(doc)) view.transport("");
+      },
+      onAttempt: (attempt, of) => view.transport(`Checking with M-PESA (${attempt} of ${of})`),
+      onStillWaiting: () => view.stillWaiting(),
+      onNotFound: () => view.notFound(),
+    },
+    { version: known ? known.version : 0 },
+  );
+
+  const checkAgain = () => {
+    if (tracker.finished || tracker.polling) return;
+    log("checking again");
+    view.checkingAgain();
+    tracker.checkAgain();
+    // The button has just hidden itself: keep keyboard and screen-reader focus on the page.
+    document.getElementById("title").focus();
+  };
+  document.getElementById("check-again").addEventListener("click", checkAgain);
+  // Customers switch to the M-PESA prompt and back: coming back is a good time to ask.
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && view.state === "waiting") checkAgain();
+  });
+  tracker.start();
+}
