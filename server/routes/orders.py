@@ -16,6 +16,8 @@ from server.services import services
 from server.status.waiting import Stream, open_stream, wait_for_change
 
 NO_STORE = {"Cache-Control": "no-store"}
+# Under the Procfile's --timeout-graceful-shutdown (10 s).
+SHUTDOWN_GRACE = 5.0
 
 
 def _unknown(order_id: str) -> ApiError:
@@ -80,6 +82,9 @@ async def order_events(request: Request) -> Response:
         ping=svc.settings.sse_ping_interval,
         # A client that stopped reading is dropped instead of holding its buffers forever.
         send_timeout=svc.settings.sse_send_timeout,
+        # sse-starlette cancels every stream soon after SIGTERM, cutting it mid-chunk; the
+        # grace lets our own drain (server/shutdown.py) end each one cleanly first.
+        shutdown_grace_period=SHUTDOWN_GRACE,
         headers=NO_STORE,
     )
 
