@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict, deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
@@ -128,6 +128,8 @@ class StatusHub:
         self.published = 0
         self.publish_failures = 0
         self.delivered = 0
+        # Told (waiters notified, delay in ms) once per change fanned out: /metrics' histogram.
+        self.on_fan_out: Callable[[int, int], None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -247,6 +249,8 @@ class StatusHub:
         if notified:
             self.delivered += notified
             delay_ms = max(0, now_ms() - _updated_ms(update))
+            if self.on_fan_out is not None:
+                self.on_fan_out(notified, delay_ms)
             log.info(
                 "waiters notified order=%s status=%s version=%d count=%d delay_ms=%d",
                 update.order_id,
