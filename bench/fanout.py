@@ -19,6 +19,7 @@ from typing import Any
 
 from bench import runner
 from bench.delivery import complete
+from bench.metrics import WATCHES
 from bench.orders import new_orders
 from bench.postgres import temporary_database
 from bench.report import summary_ms, table
@@ -47,7 +48,7 @@ async def _measure(
         heard = FirstChanges()
         waiters = await open_waiters(service, split_kinds(orders), hold=hold, on_status=heard)
         await asyncio.sleep(2.0)  # let the ramp's last store reads and writes settle
-        held_on_server = int((await service.metrics())["status_watches"])
+        held_on_server = int((await service.metrics())[WATCHES])
         # Every n-th order, so the completed ones are half SSE, half /wait, spread over the ramp.
         step = max(1, held // to_complete)
         chosen = waiters[::step][:to_complete]

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from bench import runner
+from bench.metrics import READS, WATCHES
 from bench.report import table
 from bench.seed import seed_orders
 from bench.service import Service
@@ -36,7 +37,7 @@ async def settle(service: Service, seconds: float) -> int:
 
 async def until_no_watches(service: Service, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
-    while (await service.metrics())["status_watches"] > 0:
+    while (await service.metrics())[WATCHES] > 0:
         if time.monotonic() > deadline:
             raise TimeoutError("warm-up waiters still held on the server")
         await asyncio.sleep(0.1)
@@ -69,7 +70,7 @@ async def measure(size: int, *, hold: float, batch: int, settle_s: float) -> dic
         rss_all = await settle(service, settle_s)
 
         metrics = await service.metrics()
-        held_server = int(metrics["status_watches"])
+        held_server = int(metrics[WATCHES])
         failed = errors(waiters)
         n_wait = size - half
         return {
@@ -90,7 +91,7 @@ async def measure(size: int, *, hold: float, batch: int, settle_s: float) -> dic
             "wait_ramp_s": wait_ramp,
             "server_cpu_s": cpu_seconds(service.pid) - cpu_base,
             "wait_requests": sum(w.requests for w in waiters if w.kind == WAIT),
-            "store_reads": metrics["store_reads_total"],
+            "store_reads": metrics[READS],
         }
     finally:
         close_all(waiters)

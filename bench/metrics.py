@@ -4,6 +4,15 @@ from __future__ import annotations
 
 Metrics = dict[str, float]
 
+# The service's names (server/ops/metrics.py): what the scenarios read.
+PREFIX = "payment_status_"
+WATCHES = PREFIX + "hub_watches"
+READS = PREFIX + "store_reads_total"
+SINGLE_READS = PREFIX + "store_single_reads_total"
+PUBLISHED = PREFIX + "notifications_published_total"
+DELIVERED = PREFIX + "notifications_delivered_total"
+REQUESTS = PREFIX + "http_requests_total"
+
 
 def parse_metrics(text: str) -> Metrics:
     """`name{labels} value` lines into a dict keyed by `name{labels}` exactly as written."""
@@ -17,10 +26,10 @@ def parse_metrics(text: str) -> Metrics:
 
 
 def requests_total(metrics: Metrics, route: str | None = None, method: str | None = None) -> float:
-    """Sum of `http_requests_total`, optionally for one route template and method."""
+    """Sum of the service's HTTP request counts, optionally for one route template and method."""
     total = 0.0
     for key, value in metrics.items():
-        if not key.startswith("http_requests_total{"):
+        if not key.startswith(REQUESTS + "{"):
             continue
         if route is not None and f'route="{route}"' not in key:
             continue

@@ -18,8 +18,8 @@ The three ways of waiting, as the old page and the new one behave:
   attempts (DESIGN.md), then "still waiting" (it stops asking);
 - sse: one `/events` stream until the final status.
 
-Counted on the client per payment, and on the service by route (`http_requests_total`) and
-in store reads of one order (`store_single_reads_total`), per way of waiting in total.
+Counted on the client per payment, and on the service by route (`/metrics`' HTTP requests)
+and in store reads of one order (`store_single_reads`), per way of waiting in total.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Any
 
 from bench import runner
 from bench.http import Connection
-from bench.metrics import delta, requests_total
+from bench.metrics import SINGLE_READS, delta, requests_total
 from bench.orders import CALLBACK_PATH, JSON, Order, callback_body, new_orders
 from bench.report import table
 from bench.service import HOST, Service
@@ -199,7 +199,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     }
     for p in payments:
         server[p.policy]["client_requests"] += p.requests
-    reads = used.get("store_single_reads_total", 0.0)
+    reads = used.get(SINGLE_READS, 0.0)
     rows: dict[str, dict[str, Any]] = defaultdict(dict)
     for (policy, outcome), group in _grouped(payments).items():
         learned = [p.learned_at for p in group if p.learned_at is not None]

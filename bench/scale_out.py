@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 
 from bench import runner
 from bench.delivery import complete
+from bench.metrics import DELIVERED, PUBLISHED, WATCHES
 from bench.orders import new_orders
 from bench.postgres import temporary_database
 from bench.report import table
@@ -61,7 +62,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 counts.append(
                     {
                         "waiters": len(waiters),
-                        "held_on_a": int((await a.metrics())["status_watches"]),
+                        "held_on_a": int((await a.metrics())[WATCHES]),
                         "redis_connections_a": await redis_connections(args.redis, a.pid),
                         "redis_connections_b": await redis_connections(args.redis, b.pid),
                         "rss_a_kb": a.rss_kb(),
@@ -79,8 +80,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "redis": args.redis,
         "steps": counts,
         **delivery.summary(waiters, log_errors),
-        "published_by_b": metrics_b.get("status_published_total", 0.0),
-        "delivered_on_a": metrics_a.get("status_delivered_total", 0.0),
+        "published_by_b": metrics_b.get(PUBLISHED, 0.0),
+        "delivered_on_a": metrics_a.get(DELIVERED, 0.0),
     }
 
 

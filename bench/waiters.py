@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from bench.http import Connection, HttpError, Response
+from bench.metrics import READS
 from bench.orders import Order
 from bench.service import HOST, Service
 from bench.sse import SSEParser
@@ -200,7 +201,7 @@ async def open_waiters(
     """
     plan = list(plan)
     waiters: list[Waiter] = []
-    reads = (await service.metrics())["store_reads_total"]
+    reads = (await service.metrics())[READS]
     deadline = time.monotonic() + timeout
     for start in range(0, len(plan), batch):
         chunk = [
@@ -211,9 +212,7 @@ async def open_waiters(
         waiters.extend(chunk)
         reads += sum(1 for w in chunk if w.error is None)
         while True:
-            if (await service.metrics())["store_reads_total"] >= reads and all(
-                w.held or w.error for w in chunk
-            ):
+            if (await service.metrics())[READS] >= reads and all(w.held or w.error for w in chunk):
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{len(waiters)} waiters not held after {timeout}s")

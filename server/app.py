@@ -12,13 +12,16 @@ from typing import TypedDict
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from server.abuse.windows import MemoryWindows, RedisWindows, Windows
 from server.broker import create_broker
 from server.catalogue import Catalogue
 from server.errors import EXCEPTION_HANDLERS
 from server.fulfilment import install_fulfilment
 from server.logs import configure_logging, mask_url
-from server.metrics import CountRequests, RequestCounts
+from server.ops.metrics import Metrics, Sources
+from server.ops.middleware import build_middleware
 from server.orders.checkout import Checkout
+from server.orders.push_limits import PushLimits
 from server.orders.seats import seats_follow_status
 from server.payhero.gateway import open_payhero
 from server.payments.callbacks import CallbackProcessor
@@ -39,12 +42,12 @@ log = logging.getLogger("server.app")
 
 class State(TypedDict):
     services: Services
-    requests: RequestCounts
 
 
 @asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[Services]:
+async def open_services(settings: Settings, metrics: Metrics | None = None) -> AsyncIterator[Services]:
     """Connect the store, the broker and PayHero; close them in reverse order."""
+    metrics = metrics or Metrics()
     catalogue = Catalogue.load(settings.catalogue_file)
     database = open_database(settings.database_url, busy_timeout=settings.sqlite_busy_timeout)
     await database.connect()
@@ -61,12 +64,16 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             max_watches=settings.max_waiters,
             max_watches_per_order=settings.max_waiters_per_order,
         )
+        hub.on_fan_out = metrics.fan_out
         await hub.start()
         stack.push_async_callback(hub.stop)
         payhero, sandbox = await stack.enter_async_context(open_payhero(settings))
         changes = StatusChanges(database, reader, hub)
         changes.hooks.append(seats_follow_status)
         fulfilment = install_fulfilment(settings, database, catalogue, changes)
+        # Push limits hold across processes only through Redis; alone, memory is enough.
+        windows: Windows = RedisWindows(settings.redis_url) if settings.redis_url else MemoryWindows()
+        stack.push_async_callback(windows.aclose)
         log.info(
             "store=%s (%s) broker=%s%s payhero=%s",
             settings.store_kind,
@@ -74,6 +81,15 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             broker.kind,
             f" ({mask_url(settings.redis_url)})" if settings.redis_url else " (in-process)",
             "sandbox" if sandbox else settings.payhero_base_url,
+        )
+        push_limits = PushLimits(
+            windows,
+            per_phone=settings.push_limit_per_phone,
+            per_ip=settings.push_limit_per_ip,
+            window=settings.push_limit_window,
+        )
+        metrics.watch(
+            Sources(hub=hub, broker=broker, reader=reader, push_limits=push_limits, windows=windows)
         )
         yield Services(
             settings=settings,
@@ -92,9 +108,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 payhero,
                 verify_success=settings.payhero_verify_callbacks,
                 crash_point=settings.crash_point,
+                on_outcome=metrics.callback_outcome,
             ),
             gate=fulfilment.gate,
             outbox=fulfilment.outbox,
+            push_limits=push_limits,
+            metrics=metrics,
             sandbox=sandbox,
         )
 
@@ -128,22 +147,29 @@ async def background_work(services: Services) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
-    configure_logging(settings.log_level, settings.log_format)
-    routes = all_routes()
-    requests = RequestCounts(routes)
+    # One registry per app: several apps in one process (tests) must not share counters.
+    metrics = Metrics()
+
+    def set_up_logging() -> None:
+        configure_logging(settings.log_level, settings.log_format, secrets=settings.secret_values())
+
+    set_up_logging()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
-        async with open_services(settings) as services, background_work(services):
+        # Again: a uvicorn.Config built after the app (tests, embedding) replaced the handlers.
+        set_up_logging()
+        async with open_services(settings, metrics) as services, background_work(services):
             app.state.services = services  # for tests and tools holding the app
             # On SIGTERM, before uvicorn waits for open requests to finish, end every wait:
             # held long polls answer with the current status and streams close cleanly.
             with drain_on_shutdown_signal(services.hub.drain):
-                yield {"services": services, "requests": requests}
+                yield {"services": services}
 
     return Starlette(
-        routes=routes,
-        middleware=[Middleware(CountRequests, counts=requests), Middleware(HeldRoutesFastPath)],
+        routes=all_routes(),
+        # Innermost: held /wait and /events go past the Router (server/routes/held.py).
+        middleware=[*build_middleware(settings, metrics), Middleware(HeldRoutesFastPath)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

@@ -19,11 +19,13 @@ STORE_RETRY_AFTER = 2
 
 _CODES = {
     400: "bad_request",
+    401: "unauthorized",
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
     422: "validation_error",
     429: "too_many_requests",
+    431: "headers_too_large",
     503: "unavailable",
 }
 

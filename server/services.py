@@ -10,7 +10,9 @@ from starlette.requests import Request
 from server.broker import Broker
 from server.catalogue import Catalogue
 from server.mail.delivery import OutboxWorker
+from server.ops.metrics import Metrics
 from server.orders.checkout import Checkout
+from server.orders.push_limits import PushLimits
 from server.payhero.client import PayHeroClient
 from server.payhero.fake import FakePayHero
 from server.payments.callbacks import CallbackProcessor
@@ -33,6 +35,8 @@ class Services:
     payhero: PayHeroClient
     checkout: Checkout
     callbacks: CallbackProcessor
+    push_limits: PushLimits
+    metrics: Metrics
     # Fulfilment: the gate's verify and check-in, and the e-mail outbox's worker.
     gate: Gate
     outbox: OutboxWorker

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
 
 T = TypeVar("T")
 
@@ -107,8 +108,9 @@ def _log_format(raw: str) -> str:
 class Settings:
     port: int = 8000
     data_dir: Path = DEFAULT_DATA_DIR
-    database_url: str = ""
-    redis_url: str | None = None
+    # Not in repr: platform URLs carry the database's and Redis's passwords.
+    database_url: str = field(default="", repr=False)
+    redis_url: str | None = field(default=None, repr=False)
     # Long-poll hold: under the 30 s first-byte limit of common platform routers.
     wait_timeout: float = 25.0
     wait_timeout_max: float = 28.0
@@ -141,6 +143,15 @@ class Settings:
     payment_expiry: float = 180.0
     expiry_check_interval: float = 15.0
     catalogue_file: Path = DEFAULT_CATALOGUE
+    # Abuse limits: STK pushes per phone number and per client address in a sliding window.
+    # 0 turns a limit off (load tests need that).
+    push_limit_per_phone: int = 3
+    push_limit_per_ip: int = 20
+    push_limit_window: float = 600.0
+    # Browser origins allowed to call the API from other sites; none unless configured.
+    cors_origins: tuple[str, ...] = ()
+    # When set, /metrics wants `Authorization: Bearer <token>`.
+    metrics_token: str | None = field(default=None, repr=False)
     # Fulfilment: ticket codes are HMAC-signed with this key (DESIGN rule 7).
     ticket_signing_key: str = field(default="", repr=False)
     # E-mail: unset writes .eml files under DATA_DIR/outbox/; the URL may carry a password.
@@ -170,6 +181,15 @@ class Settings:
     @property
     def broker_kind(self) -> str:
         return "redis" if self.redis_url else "memory"
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret this process holds, for the log redaction to look for."""
+        candidates = [self.callback_token, self.payhero_password, self.metrics_token, self.ticket_signing_key]
+        for url in (self.database_url, self.redis_url, self.smtp_url):
+            password = urlsplit(url).password if url else None
+            if password:
+                candidates += [password, unquote(password)]
+        return tuple(sorted({value for value in candidates if value}, key=len, reverse=True))
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -214,6 +234,7 @@ class Settings:
             log_format=_parse(env, "LOG_FORMAT", "text", _log_format),
             log_requests=_parse(env, "LOG_REQUESTS", False, _bool),
             **payments,
+            **_ops_settings(env),
             **fulfilment,
         )
 
@@ -315,6 +336,30 @@ def _payment_settings(env: Mapping[str, str], data_dir: Path, port: int) -> dict
         "payment_expiry": _parse(env, "PAYMENT_EXPIRY", 180.0, _positive_float),
         "expiry_check_interval": _parse(env, "EXPIRY_CHECK_INTERVAL", 15.0, _positive_float),
         "catalogue_file": Path(env.get("CATALOGUE_FILE") or DEFAULT_CATALOGUE),
+    }
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = []
+    for item in raw.split(","):
+        origin = item.strip().rstrip("/")
+        if not origin:
+            continue
+        if origin != "*":
+            parts = urlsplit(origin)
+            if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path or parts.query:
+                raise ValueError(f"{origin!r} is not an origin like https://shop.example.com")
+        origins.append(origin)
+    return tuple(origins)
+
+
+def _ops_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "push_limit_per_phone": _parse(env, "PUSH_LIMIT_PER_PHONE", 3, _non_negative_int),
+        "push_limit_per_ip": _parse(env, "PUSH_LIMIT_PER_IP", 20, _non_negative_int),
+        "push_limit_window": _parse(env, "PUSH_LIMIT_WINDOW", 600.0, _positive_float),
+        "cors_origins": _parse(env, "CORS_ORIGINS", tuple[str, ...](), _origins),
+        "metrics_token": env.get("METRICS_TOKEN", "").strip() or None,
     }
 
 

@@ -50,6 +50,7 @@ class RedisBroker(Broker):
         self._confirm_timeout = confirm_timeout
         self._max_connections = max_connections
         self._client: aioredis.Redis | None = None
+        self._subscriber_client: aioredis.Redis | None = None
         self._pubsub: Any = None
         self._listener: BrokerListener | None = None
         self._task: asyncio.Task[None] | None = None
@@ -69,16 +70,11 @@ class RedisBroker(Broker):
 
     async def connect(self, listener: BrokerListener) -> None:
         self._listener = listener
-        # No library retries: a dropped connection must surface here, where it is handled once.
-        self._client = aioredis.from_url(
-            self._url,
-            client_name=self.client_name,
-            max_connections=self._max_connections,
-            socket_connect_timeout=2.0,
-            socket_timeout=5.0,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=0,
-        )
+        # Commands retry once: after Redis restarts, the pool's idle connections are dead
+        # and the first command on each would fail. The one subscriber connection has no
+        # library retries: a drop must surface in `_run`, where it is handled once.
+        self._client = self._redis(retries=1, max_connections=self._max_connections)
+        self._subscriber_client = self._redis(retries=0, max_connections=1)
         self._task = asyncio.create_task(self._run(), name="redis-subscriber")
         # Give a healthy Redis a moment so the service starts subscribed; a dead one
         # must not stop the service from starting (it serves from the store meanwhile).
@@ -87,6 +83,17 @@ class RedisBroker(Broker):
         if not self.connected:
             log.warning("redis unreachable at start; serving from the store until it is back")
 
+    def _redis(self, *, retries: int, max_connections: int) -> aioredis.Redis:
+        return aioredis.from_url(
+            self._url,
+            client_name=self.client_name,
+            max_connections=max_connections,
+            socket_connect_timeout=2.0,
+            socket_timeout=5.0,
+            retry=Retry(NoBackoff(), retries),
+            health_check_interval=0,
+        )
+
     async def disconnect(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -94,9 +101,10 @@ class RedisBroker(Broker):
                 await self._task
             self._task = None
         await self._close_pubsub()
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        for client in (self._client, self._subscriber_client):
+            if client is not None:
+                await client.aclose()
+        self._client = self._subscriber_client = None
         self._channels.clear()
 
     async def subscribe(self, channel: str) -> None:
@@ -165,8 +173,8 @@ class RedisBroker(Broker):
                 await pubsub.aclose()
 
     async def _open_pubsub(self) -> None:
-        assert self._client is not None
-        pubsub = self._client.pubsub()
+        assert self._subscriber_client is not None
+        pubsub = self._subscriber_client.pubsub()
         # `ping` makes the connection now, so a dead Redis fails here, not in the loop.
         await pubsub.ping()
         channels = sorted(self._channels)

@@ -14,7 +14,9 @@ _EMAIL = re.compile(
 )
 _NAME = re.compile(r"^[^\W\d_](?:[^\W\d_]|[ '\u2019.-])*$")
 # Safaricom and Airtel mobile ranges: 07XXXXXXXX and 01XXXXXXXX, in every common form.
-_PHONE = re.compile(r"^(?:\+?254|0)?([17]\d{8})$")
+# ASCII digits only: `\d` alone takes Arabic-Indic and other digits, which PayHero cannot
+# dial and which would give one phone many spellings (and many push-limit keys).
+_PHONE = re.compile(r"^(?:\+?254|0)?([17]\d{8})$", re.ASCII)
 
 
 class CheckoutInvalid(ValueError):
@@ -70,7 +72,7 @@ def parse_checkout(body: Any, catalogue: Catalogue) -> CheckoutRequest:
         errors["quantity"] = f"must be a whole number from 1 to {MAX_QUANTITY}"
     else:
         text = str(raw_quantity).strip()
-        quantity = int(text) if text.isdigit() and len(text) <= 3 else 0
+        quantity = int(text) if text.isascii() and text.isdigit() and len(text) <= 3 else 0
         if not 1 <= quantity <= MAX_QUANTITY:
             errors["quantity"] = f"must be a whole number from 1 to {MAX_QUANTITY}"
 

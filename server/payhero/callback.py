@@ -16,6 +16,12 @@ from server.status.document import CANCELLED, COMPLETED, EXPIRED, FAILED
 _REFERENCE = re.compile(r"^[A-Za-z0-9_\-:.]{1,64}$")
 _RECEIPT = re.compile(r"^[A-Z0-9]{6,32}$")
 
+# Codes and amounts are stored in 32-bit integer columns; anything wider is no PayHero value
+# and would fail the UPDATE (a 500 after the body was stored) instead of being rejected here.
+MAX_INTEGER = 2**31 - 1
+# C0 controls other than tab and newlines, and DEL: PostgreSQL refuses NUL in text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
 CANCELLED_CODES = frozenset({1032, 1031})
 EXPIRED_CODES = frozenset({1037, 1019})
 
@@ -49,13 +55,29 @@ class PayHeroCallback:
 def _integer(value: Any, name: str) -> int:
     if isinstance(value, bool):
         raise CallbackInvalid(f"{name} must be a number")
+    number: int | None = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"-?\d{1,12}(\.0+)?", value.strip()):
-        return int(float(value.strip()))
-    raise CallbackInvalid(f"{name} must be a whole number")
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and re.fullmatch(r"-?\d{1,12}(\.0+)?", value.strip(), re.ASCII):
+        number = int(float(value.strip()))
+    if number is None:
+        raise CallbackInvalid(f"{name} must be a whole number")
+    if abs(number) > MAX_INTEGER:
+        raise CallbackInvalid(f"{name} is out of range")
+    return number
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise CallbackInvalid(f"{name} must be text")
+    try:
+        # A lone surrogate (legal in JSON's \u escapes) cannot be stored as UTF-8.
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CallbackInvalid(f"{name} is not valid Unicode text") from None
+    return _CONTROL.sub(" ", value).strip()[:255]
 
 
 def _status(value: Any) -> bool | None:
@@ -80,7 +102,8 @@ def _reference(response: dict[str, Any], name: str) -> str:
 def parse_callback(body: bytes) -> PayHeroCallback:
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # RecursionError: deeply nested brackets fit well inside the body size limit.
         raise CallbackInvalid("body is not JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("response"), dict):
         raise CallbackInvalid("body has no `response` object")
@@ -88,9 +111,7 @@ def parse_callback(body: bytes) -> PayHeroCallback:
     if "ResultCode" not in response:
         raise CallbackInvalid("response.ResultCode is missing")
     result_code = _integer(response["ResultCode"], "response.ResultCode")
-    description = response.get("ResultDesc", "")
-    if not isinstance(description, str):
-        raise CallbackInvalid("response.ResultDesc must be text")
+    description = _text(response.get("ResultDesc", ""), "response.ResultDesc")
     receipt = response.get("MpesaReceiptNumber") or None
     if receipt is not None and (not isinstance(receipt, str) or not _RECEIPT.match(receipt.strip())):
         raise CallbackInvalid("response.MpesaReceiptNumber is malformed")
@@ -99,7 +120,7 @@ def parse_callback(body: bytes) -> PayHeroCallback:
         external_reference=_reference(response, "ExternalReference"),
         checkout_request_id=_reference(response, "CheckoutRequestID"),
         result_code=result_code,
-        result_desc=description.strip()[:255],
+        result_desc=description,
         receipt_number=receipt.strip() if isinstance(receipt, str) else None,
         amount=None if amount in (None, "") else _integer(amount, "response.Amount"),
         status=_status(data.get("status")),

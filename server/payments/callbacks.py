@@ -8,6 +8,7 @@ died is applied again at start; the state rules make the second application a no
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,8 @@ class CallbackProcessor:
     hub: StatusHub
     payhero: PayHeroClient
     verify_success: bool = False
+    # Told (result, outcome) for every callback applied: /metrics' callback counter.
+    on_outcome: Callable[[str, str], None] | None = None
     crash_point: str | None = None
 
     async def receive(self, body: bytes) -> CallbackOutcome:
@@ -63,7 +66,7 @@ class CallbackProcessor:
         try:
             callback = parse_callback(body)
         except CallbackInvalid as exc:
-            await self._mark(inbox_id, f"invalid: {exc}"[:64], None)
+            await self._mark(inbox_id, f"invalid: {exc}"[:64], None, "unparsed")
             log.warning("callback %d rejected: %s", inbox_id, exc)
             raise
         log.info(
@@ -74,22 +77,22 @@ class CallbackProcessor:
             callback.result_code,
         )
         order = await self._order_for(callback)
-        if order is None:
-            return await self._ignore(inbox_id, None, "unknown_order")
-        if order["checkout_request_id"] != callback.checkout_request_id:
-            return await self._ignore(inbox_id, order["id"], "checkout_request_mismatch")
         target = callback.target_status
+        if order is None:
+            return await self._ignore(inbox_id, None, "unknown_order", target)
+        if order["checkout_request_id"] != callback.checkout_request_id:
+            return await self._ignore(inbox_id, order["id"], "checkout_request_mismatch", target)
         fields: dict[str, Any] = {"result_code": callback.result_code, "result_desc": callback.result_desc}
         if target == COMPLETED:
             problem = await self._success_problem(callback, order)
             if problem is not None:
-                return await self._ignore(inbox_id, order["id"], problem, review=True)
+                return await self._ignore(inbox_id, order["id"], problem, target, review=True)
             fields["receipt_number"] = callback.receipt_number
         result = await self.changes.apply(
             order["id"], Change(target, source="payhero-callback", fields=fields)
         )
         outcome = "applied" if result.applied else "duplicate"
-        await self._mark(inbox_id, outcome, order["id"])
+        await self._mark(inbox_id, outcome, order["id"], target)
         return CallbackOutcome(order["id"], payment_status=result.update.payment_status)
 
     async def replay_unprocessed(self) -> int:
@@ -151,15 +154,19 @@ class CallbackProcessor:
         return None
 
     async def _ignore(
-        self, inbox_id: int, order_id: str | None, reason: str, *, review: bool = False
+        self, inbox_id: int, order_id: str | None, reason: str, result: str, *, review: bool = False
     ) -> CallbackOutcome:
-        await self._mark(inbox_id, f"{'review' if review else 'ignored'}: {reason}", order_id)
+        await self._mark(inbox_id, f"{'review' if review else 'ignored'}: {reason}", order_id, result)
         log.info("callback %d ignored: %s order=%s", inbox_id, reason, order_id or "-")
         return CallbackOutcome(order_id, ignored=reason)
 
-    async def _mark(self, inbox_id: int, outcome: str, order_id: str | None) -> None:
+    async def _mark(self, inbox_id: int, outcome: str, order_id: str | None, result: str) -> None:
         await self.database.execute(
             payhero_callbacks.update()
             .where(payhero_callbacks.c.id == inbox_id)
             .values(outcome=outcome, order_id=order_id, processed_ms=now_ms())
         )
+        if self.on_outcome is not None:
+            # "invalid: <parser message>" has free text: one label value for all of them.
+            label = "invalid" if outcome.startswith("invalid") else outcome.replace(": ", ":")
+            self.on_outcome(result, label)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from server.routes import checkout, health, metrics, orders, pages, payhero, tickets
+from server.routes import checkout, health, ops, orders, pages, payhero, tickets
 
 
 def all_routes() -> list[BaseRoute]:
     return [
         *health.routes,
-        *metrics.routes,
+        *ops.routes,
         *checkout.routes,
         *orders.routes,
         *payhero.routes,

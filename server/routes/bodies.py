@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from starlette.requests import Request
 
 from server.errors import ApiError
@@ -13,7 +15,7 @@ def _too_large(limit: int) -> ApiError:
 
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
@@ -24,3 +26,16 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def parse_json(raw: bytes) -> object:
+    """The body as JSON, or a JSON 400. Strict UTF-8, as API.md says every body is."""
+    try:
+        # Decoded here rather than by json.loads(bytes), which also guesses UTF-16 and -32.
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        # The same code as for broken JSON: clients need not tell the two apart.
+        raise ApiError(400, "invalid_json", "The body must be UTF-8 encoded JSON.") from None
+    except (ValueError, RecursionError):
+        # RecursionError: a few thousand nested brackets fit well inside the size limit.
+        raise ApiError(400, "invalid_json", "The body must be a JSON object.") from None

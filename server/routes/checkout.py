@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -11,8 +10,9 @@ from starlette.routing import Route
 
 from server.errors import ApiError
 from server.orders.checkout import PushFailed
+from server.orders.push_limits import PushLimited
 from server.orders.validation import CheckoutInvalid, parse_checkout
-from server.routes.bodies import read_body
+from server.routes.bodies import parse_json, read_body
 from server.services import services
 from server.status.document import StatusUpdate
 
@@ -22,6 +22,19 @@ MAX_ORDER_BODY = 8 * 1024
 async def list_events(request: Request) -> Response:
     svc = services(request)
     return JSONResponse(await svc.catalogue.listing(svc.database))
+
+
+_LIMITED = {
+    "phone": "Too many payment prompts were sent to this phone number recently. Try again later.",
+    "ip": "Too many payment requests came from your network recently. Try again later.",
+}
+
+
+def _client_address(request: Request) -> str:
+    # uvicorn has already resolved this from X-Forwarded-For, trusting only the proxies in
+    # FORWARDED_ALLOW_IPS (`--proxy-headers`). Parsing the header here would let any
+    # client pick its own address, and with it a fresh allowance.
+    return request.client.host if request.client else "unknown"
 
 
 def _order_body(update: StatusUpdate) -> dict[str, Any]:
@@ -36,16 +49,22 @@ def _order_body(update: StatusUpdate) -> dict[str, Any]:
 
 async def create_order(request: Request) -> Response:
     svc = services(request)
-    raw = await read_body(request, MAX_ORDER_BODY)
+    body = parse_json(await read_body(request, MAX_ORDER_BODY))
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
-        raise ApiError(400, "invalid_json", "The body must be a JSON object.") from None
-    try:
+        # Validation first: a request with bad fields never counts against a push limit.
         checkout = parse_checkout(body, svc.catalogue)
-        update = await svc.checkout.place(checkout)
+        update = await svc.push_limits.place(svc.checkout, checkout, _client_address(request))
     except CheckoutInvalid as exc:
         raise ApiError(422, "validation_error", "Some fields need fixing.", fields=exc.fields) from exc
+    except PushLimited as exc:
+        raise ApiError(
+            429,
+            "too_many_requests",
+            _LIMITED[exc.limit],
+            headers={"Retry-After": str(exc.retry_after)},
+            limit=exc.limit,
+            retry_after=exc.retry_after,
+        ) from exc
     except PushFailed as exc:
         return JSONResponse(
             {

@@ -17,11 +17,12 @@ from collections.abc import Awaitable
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.errors import EXCEPTION_HANDLERS, ApiError
 from server.routes.event_stream import EventStream
-from server.routes.params import optional_version, timeout_seconds
+from server.routes.params import opaque_id_shaped, optional_version, timeout_seconds
 from server.services import Services
 from server.status.waiting import open_stream, wait_for_change
 
@@ -33,6 +34,13 @@ _HELD = re.compile(r"^/api/orders/([^/]+)/(wait|events)$")
 
 def unknown_order(order_id: str) -> ApiError:
     return ApiError(404, "order_not_found", "No order has this id.", order_id=order_id)
+
+
+def shaped_order_id(order_id: str) -> str:
+    """`order_id` if it could be one; else the 404 of an unknown order, before any read."""
+    if not opaque_id_shaped(order_id):
+        raise unknown_order(order_id[:64])
+    return order_id
 
 
 def _services(scope: Scope) -> Services:
@@ -80,6 +88,7 @@ class WaitEndpoint:
 
     async def serve(self, order_id: str, scope: Scope, receive: Receive, send: Send) -> None:
         try:
+            shaped_order_id(order_id)
             svc = _services(scope)
             query = _query(scope)
             since = optional_version(query.get("since"), "since")
@@ -87,7 +96,8 @@ class WaitEndpoint:
                 query.get("timeout"), default=svc.settings.wait_timeout, cap=svc.settings.wait_timeout_max
             )
             del query  # not kept alive for the whole hold
-            result = await wait_for_change(svc.hub, order_id, since=since, timeout=timeout)
+            with svc.metrics.holding("long_poll"):
+                result = await wait_for_change(svc.hub, order_id, since=since, timeout=timeout)
             if result is None:
                 raise unknown_order(order_id)
         except Exception as exc:
@@ -107,14 +117,16 @@ class EventsEndpoint:
 
     async def serve(self, order_id: str, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            settings = _services(scope).settings
-            last_event_id = optional_version(
-                _header(scope, b"last-event-id") or _query(scope).get("last_event_id"), "Last-Event-ID"
-            )
+            shaped_order_id(order_id)
+            svc = _services(scope)
+            settings = svc.settings
+            # Both checked, so a bad one is a 400 whichever the client sent; the header wins.
+            header = optional_version(_header(scope, b"last-event-id"), "Last-Event-ID")
+            query = optional_version(_query(scope).get("last_event_id"), "last_event_id")
             stream = await open_stream(
-                _services(scope).hub,
+                svc.hub,
                 order_id,
-                last_event_id=last_event_id,
+                last_event_id=header if header is not None else query,
                 max_lifetime=settings.sse_max_lifetime,
             )
             if stream is None:
@@ -136,11 +148,16 @@ class EventsEndpoint:
             send_timeout=settings.sse_send_timeout,
             headers=[NO_STORE],
         )
-        await response(scope, receive, send)
+        with svc.metrics.holding("sse"):
+            await response(scope, receive, send)
 
 
 wait_endpoint = WaitEndpoint()
 events_endpoint = EventsEndpoint()
+# Routes too: other methods get the Router's 405, and the request observer (server/ops)
+# labels a held request with its route template, set on the scope as the Router would.
+wait_route = Route(WAIT_PATH, wait_endpoint, methods=["GET"])
+events_route = Route(EVENTS_PATH, events_endpoint, methods=["GET"])
 
 
 class HeldRoutesFastPath:
@@ -158,6 +175,9 @@ class HeldRoutesFastPath:
             match = _HELD.match(scope["path"])
             if match is not None:
                 order_id, kind = match.groups()
-                endpoint = wait_endpoint if kind == "wait" else events_endpoint
-                return endpoint.serve(order_id, scope, receive, send)
+                if kind == "wait":
+                    scope["route"] = wait_route
+                    return wait_endpoint.serve(order_id, scope, receive, send)
+                scope["route"] = events_route
+                return events_endpoint.serve(order_id, scope, receive, send)
         return self.app(scope, receive, send)

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server.routes.held import EVENTS_PATH, WAIT_PATH, events_endpoint, unknown_order, wait_endpoint
+from server.routes.held import events_route, shaped_order_id, unknown_order, wait_route
 from server.services import services
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -18,7 +18,7 @@ def _json(body: str) -> Response:
 
 
 async def get_order(request: Request) -> Response:
-    order_id = request.path_params["order_id"]
+    order_id = shaped_order_id(request.path_params["order_id"])
     update = await services(request).reader.get(order_id)
     if update is None:
         raise unknown_order(order_id)
@@ -28,6 +28,6 @@ async def get_order(request: Request) -> Response:
 routes = [
     Route("/api/orders/{order_id}", get_order, methods=["GET"]),
     # Bare ASGI apps, usually reached through HeldRoutesFastPath (server/routes/held.py).
-    Route(WAIT_PATH, wait_endpoint, methods=["GET"]),
-    Route(EVENTS_PATH, events_endpoint, methods=["GET"]),
+    wait_route,
+    events_route,
 ]

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import math
+import re
 
 from server.errors import ApiError
 
 # Versions are SQL integers; anything larger is not a version this service handed out.
 MAX_VERSION = 2**31 - 1
+# Order and ticket ids are `secrets.token_urlsafe` output. Anything else cannot be one, and is
+# turned away before it reaches the database (PostgreSQL refuses a NUL byte with an error, a 500).
+_OPAQUE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_SECONDS = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?([eE][+-]?[0-9]{1,4})?")
+
+
+def opaque_id_shaped(raw: str) -> bool:
+    return _OPAQUE_ID.fullmatch(raw) is not None
 
 
 def optional_version(raw: str | None, name: str) -> int | None:
     if raw is None or raw.strip() == "":
         return None
     text = raw.strip()
-    if not text.isdigit() or len(text) > 10 or int(text) > MAX_VERSION:
+    # isascii() first: str.isdigit() also accepts '²' and other digits int() refuses (a 500).
+    if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) > MAX_VERSION:
         raise ApiError(
             400,
             "invalid_parameter",
@@ -28,10 +38,9 @@ def timeout_seconds(raw: str | None, *, default: float, cap: float) -> float:
     """The requested hold, capped by the server; absent means the default."""
     if raw is None or raw.strip() == "":
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
+    # A plain ASCII number only: float() alone also takes "1_0", fullwidth digits, "infinity".
+    text = raw.strip()
+    value = float(text) if _SECONDS.fullmatch(text) else math.nan
     if not math.isfinite(value) or value < 0:
         raise ApiError(
             400,

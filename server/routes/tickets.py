@@ -4,7 +4,6 @@ the answers name the event and ticket type, never the buyer."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -13,7 +12,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.errors import ApiError
-from server.routes.bodies import read_body
+from server.routes.bodies import parse_json, read_body
+from server.routes.params import opaque_id_shaped
 from server.services import services
 from server.store.tables import tickets
 from server.tickets.codes import MAX_CODE_LENGTH
@@ -41,6 +41,9 @@ def _code(raw: object) -> str:
 
 async def _qr(request: Request, render: Callable[[str], bytes], media_type: str) -> Response:
     ticket_id = request.path_params["ticket_id"]
+    if not opaque_id_shaped(ticket_id):
+        # Never reaches the database: PostgreSQL answers a NUL byte with an error (a 500).
+        raise ApiError(404, "ticket_not_found", "No paid ticket has this id.", ticket_id=ticket_id[:64])
     code = await services(request).database.fetch_val(
         sa.select(tickets.c.code).where(tickets.c.id == ticket_id)
     )
@@ -70,11 +73,8 @@ async def verify_ticket(request: Request) -> Response:
 
 
 async def check_in_ticket(request: Request) -> Response:
-    raw = await read_body(request, MAX_CHECK_IN_BODY)
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
-        raise ApiError(400, "invalid_json", 'The body must be a JSON object like {"code": "..."}.') from None
+    # parse_json: strict UTF-8, and a 400 for brackets nested past Python's recursion limit.
+    body = parse_json(await read_body(request, MAX_CHECK_IN_BODY))
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", 'The body must be a JSON object like {"code": "..."}.')
     code = _code(body.get("code"))

@@ -205,6 +205,8 @@ class StatusHub:
         self.published = 0
         self.publish_failures = 0
         self.delivered = 0
+        # Told (waiters notified, delay in ms) once per change fanned out: /metrics' histogram.
+        self.on_fan_out: Callable[[int, int], None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -326,6 +328,8 @@ class StatusHub:
         if notified:
             self.delivered += notified
             delay_ms = max(0, now_ms() - _updated_ms(update))
+            if self.on_fan_out is not None:
+                self.on_fan_out(notified, delay_ms)
             log.info(
                 "waiters notified order=%s status=%s version=%d count=%d delay_ms=%d",
                 update.order_id,

@@ -1,0 +1,204 @@
+"""Sliding-window counters: Redis when there is one (shared by every process), memory otherwise.
+
+Each key keeps a log of the moments it admitted something (a sorted set in Redis, a deque
+here) and admits at most `limit` in any `window` seconds. Unlike a fixed window reset on the
+clock, it allows no double burst around a boundary; and refused attempts are not logged, so
+hammering a limit does not lengthen the wait of whoever it protects.
+
+A take over several quotas is all-or-nothing: a push refused for its client address must not
+use up the phone number's allowance, and the other way round.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+log = logging.getLogger("server.abuse")
+
+# After Redis fails, this many seconds are counted in memory before Redis is tried again,
+# so an outage costs checkouts one failed attempt, not a connect timeout each.
+REDIS_RETRY_AFTER = 5.0
+# Memory windows sweep idle keys every this many takes.
+SWEEP_EVERY = 1024
+
+
+@dataclass(frozen=True)
+class Quota:
+    name: str  # what it limits, for the caller ("phone", "ip")
+    key: str
+    limit: int
+    window: float
+
+
+@dataclass(frozen=True)
+class Refused:
+    quota: Quota
+    retry_after: float  # seconds until one more would be admitted
+
+
+@dataclass(frozen=True)
+class Taken:
+    keys: tuple[str, ...]
+    member: str
+    local: bool = False  # counted in memory because Redis was unreachable
+
+
+class Windows(ABC):
+    @abstractmethod
+    async def take(self, quotas: Sequence[Quota]) -> Taken | Refused:
+        """Admit one under every quota, or none and say which quota refused."""
+
+    @abstractmethod
+    async def give_back(self, taken: Taken) -> None:
+        """Undo a take whose action did not happen after all."""
+
+    async def aclose(self) -> None:
+        return None
+
+
+class MemoryWindows(Windows):
+    """One process's windows: right for a single process, a fallback for several."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._logs: dict[str, deque[tuple[float, str]]] = {}
+        self._longest = 0.0
+        self._takes = 0
+
+    async def take(self, quotas: Sequence[Quota]) -> Taken | Refused:
+        now = self._clock()
+        refused: Refused | None = None
+        for quota in quotas:
+            entries = self._logs.get(quota.key)
+            if entries is None:
+                continue
+            while entries and entries[0][0] <= now - quota.window:
+                entries.popleft()
+            if len(entries) >= quota.limit:
+                # The entry whose expiry brings the count back under the limit.
+                wait = entries[len(entries) - quota.limit][0] + quota.window - now
+                if refused is None or wait > refused.retry_after:
+                    refused = Refused(quota, wait)
+        if refused is not None:
+            return refused
+        member = secrets.token_hex(8)
+        for quota in quotas:
+            self._logs.setdefault(quota.key, deque()).append((now, member))
+            self._longest = max(self._longest, quota.window)
+        self._takes += 1
+        if self._takes % SWEEP_EVERY == 0:
+            self._sweep(now)
+        return Taken(tuple(q.key for q in quotas), member, local=True)
+
+    async def give_back(self, taken: Taken) -> None:
+        for key in taken.keys:
+            entries = self._logs.get(key)
+            if entries is not None:
+                self._logs[key] = deque(e for e in entries if e[1] != taken.member)
+
+    def _sweep(self, now: float) -> None:
+        # Keys whose newest entry is older than any window: nothing in them counts any more.
+        idle = [
+            key for key, entries in self._logs.items() if not entries or entries[-1][0] <= now - self._longest
+        ]
+        for key in idle:
+            del self._logs[key]
+
+
+# Atomic across processes. KEYS: one per quota. ARGV: member, then limit and window (ms) per
+# key. Redis's own clock, so hosts with skewed clocks agree. Returns {refused index or 0, ms}.
+_TAKE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local refused, wait = 0, 0
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[2 * i])
+  local window = tonumber(ARGV[2 * i + 1])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local count = redis.call('ZCARD', key)
+  if count >= limit then
+    local edge = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+    local free_in = tonumber(edge[2]) + window - now
+    if free_in > wait then refused, wait = i, free_in end
+  end
+end
+if refused > 0 then return {refused, wait} end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, ARGV[1])
+  redis.call('PEXPIRE', key, tonumber(ARGV[2 * i + 1]))
+end
+return {0, 0}
+"""
+
+
+class RedisWindows(Windows):
+    """Windows every process shares; falls back to memory while Redis is unreachable."""
+
+    def __init__(self, url: str, *, timeout: float = 1.0) -> None:
+        # No library retries and short timeouts: a checkout must not wait long on a limiter.
+        self._client = aioredis.from_url(
+            url,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
+            max_connections=16,
+        )
+        self._script: Any = self._client.register_script(_TAKE)
+        self._fallback = MemoryWindows()
+        self._retry_at = 0.0
+        # Read by /metrics: how often Redis failed and memory counted instead.
+        self.fallbacks = 0
+
+    async def take(self, quotas: Sequence[Quota]) -> Taken | Refused:
+        if time.monotonic() < self._retry_at:
+            return await self._fallback.take(quotas)
+        member = secrets.token_hex(8)
+        args: list[Any] = [member]
+        for quota in quotas:
+            args += [quota.limit, max(1, int(quota.window * 1000))]
+        try:
+            refused, wait_ms = await self._script(keys=[q.key for q in quotas], args=args)
+        except (RedisError, OSError) as exc:
+            self._unreachable(exc)
+            return await self._fallback.take(quotas)
+        if int(refused) > 0:
+            return Refused(quotas[int(refused) - 1], int(wait_ms) / 1000)
+        return Taken(tuple(q.key for q in quotas), member)
+
+    async def give_back(self, taken: Taken) -> None:
+        if taken.local:
+            await self._fallback.give_back(taken)
+            return
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key in taken.keys:
+                    pipe.zrem(key, taken.member)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            # Only generosity is lost: the entry expires with its window.
+            log.warning("push limit: could not give back a take: %s", exc)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _unreachable(self, exc: Exception) -> None:
+        self.fallbacks += 1
+        self._retry_at = time.monotonic() + REDIS_RETRY_AFTER
+        log.warning(
+            "push limit: redis unreachable (%s); counting in this process for %.0fs",
+            exc,
+            REDIS_RETRY_AFTER,
+        )

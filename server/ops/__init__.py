@@ -1,0 +1,1 @@
+"""What operators see and hold: metrics, request logs, middleware, the API description."""

@@ -1,0 +1,229 @@
+"""Prometheus metrics of one app, in a registry of its own (several apps share a test process).
+
+The hot paths stay as they were: the hub, broker, reader and push limits keep plain integer
+counters, and `ServiceCollector` reads them when Prometheus scrapes. Only what has no
+counter of its own is recorded as it happens: HTTP responses (one cached child per route
+and status), callback outcomes (rare), and the fan-out delay (one observation per change
+delivered to this process's waiters, not per waiter).
+
+With WEB_CONCURRENCY > 1 each worker has its own numbers and a scrape reaches one of them;
+docs/OPERATIONS.md says how to read them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+from server.ops.outbox import outbox_backlog
+
+if TYPE_CHECKING:
+    from server.abuse.windows import Windows
+    from server.broker import Broker
+    from server.orders.push_limits import PushLimits
+    from server.services import Services
+    from server.status.hub import StatusHub
+    from server.store.orders import OrderReader
+
+log = logging.getLogger("server.metrics")
+
+PREFIX = "payment_status_"
+# What Prometheus has understood the longest; generate_latest writes this format.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# From "the local waiter was woken by our own publish" (milliseconds) to "the safety net found
+# it" (seconds): the buckets must show both.
+FAN_OUT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+TRANSPORTS = ("sse", "long_poll")
+# A scrape must answer even when the database hangs.
+PROBE_TIMEOUT = 2.0
+# Labels an attacker controls are folded into fixed values, or a fuzzer grows the registry.
+_METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+@dataclass
+class Sources:
+    """The long-lived objects whose own counters are read at scrape time."""
+
+    hub: StatusHub
+    broker: Broker
+    reader: OrderReader
+    push_limits: PushLimits
+    windows: Windows
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        for collector in (ProcessCollector, PlatformCollector, GCCollector):
+            collector(registry=self.registry)
+        self.http_requests = Counter(
+            PREFIX + "http_requests",
+            "HTTP responses started, by method, route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.callbacks = Counter(
+            PREFIX + "callbacks",
+            "PayHero callbacks by the result they carry and what applying them did.",
+            ["result", "outcome"],
+            registry=self.registry,
+        )
+        self.fan_out_delay = Histogram(
+            PREFIX + "fanout_delay_seconds",
+            "From a change's updated_at to this process's waiters being handed it.",
+            buckets=FAN_OUT_BUCKETS,
+            registry=self.registry,
+        )
+        self.outbox_backlog = Gauge(
+            PREFIX + "outbox_backlog",
+            "E-mails in the outbox not yet sent; NaN when the database did not answer.",
+            registry=self.registry,
+        )
+        self.outbox_oldest = Gauge(
+            PREFIX + "outbox_oldest_seconds",
+            "How long the oldest unsent e-mail has waited; 0 when none.",
+            registry=self.registry,
+        )
+        self.broker_up = Gauge(
+            PREFIX + "broker_up",
+            "1 when the broker answers and the subscriber stream is up, else 0.",
+            registry=self.registry,
+        )
+        self.waiting = dict.fromkeys(TRANSPORTS, 0)
+        self._http_children: dict[tuple[str, str, int], Any] = {}
+
+    # -- recorded as it happens --------------------------------------------------------------
+
+    def request_done(self, method: str, route: str | None, status: int) -> None:
+        key = (method, route or UNMATCHED_ROUTE, status)
+        child = self._http_children.get(key)
+        if child is None:
+            label = method if method in _METHODS else "other"
+            child = self._http_children[key] = self.http_requests.labels(label, key[1], str(status))
+        child.inc()
+
+    def callback_outcome(self, result: str, outcome: str) -> None:
+        self.callbacks.labels(result, outcome).inc()
+
+    def fan_out(self, notified: int, delay_ms: int) -> None:
+        self.fan_out_delay.observe(delay_ms / 1000)
+
+    @contextlib.contextmanager
+    def holding(self, transport: str) -> Iterator[None]:
+        """Count a held request (an SSE stream, a long poll) for as long as it is held."""
+        self.waiting[transport] += 1
+        try:
+            yield
+        finally:
+            self.waiting[transport] -= 1
+
+    # -- read at scrape time ----------------------------------------------------------------
+
+    def watch(self, sources: Sources) -> None:
+        self.registry.register(ServiceCollector(self, sources))
+
+    async def refresh(self, services: Services) -> None:
+        """The values only an await can read: the outbox backlog and the broker's health."""
+        backlog: float
+        oldest: float
+        try:
+            backlog, oldest = await asyncio.wait_for(outbox_backlog(services.database), PROBE_TIMEOUT)
+        except Exception as exc:
+            log.warning("metrics: outbox backlog not readable: %s", exc)
+            backlog, oldest = math.nan, math.nan
+        self.outbox_backlog.set(backlog)
+        self.outbox_oldest.set(oldest)
+        try:
+            up = await asyncio.wait_for(services.broker.ping(), PROBE_TIMEOUT)
+        except Exception:
+            up = False
+        self.broker_up.set(1 if up else 0)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class ServiceCollector:
+    """Reads the counters the hub, broker, reader and limits keep anyway."""
+
+    def __init__(self, metrics: Metrics, sources: Sources) -> None:
+        self.metrics = metrics
+        self.sources = sources
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # register without collecting: the sources may not be started yet
+
+    def collect(self) -> Iterable[Metric]:
+        hub, broker, reader = self.sources.hub, self.sources.broker, self.sources.reader
+        yield self._labelled(
+            GaugeMetricFamily,
+            "waiters",
+            "Held requests waiting for a change.",
+            "transport",
+            self.metrics.waiting,
+        )
+        yield self._labelled(
+            CounterMetricFamily,
+            "push_limited",
+            "Checkouts refused by a push limit.",
+            "limit",
+            self.sources.push_limits.refused,
+        )
+        gauges = [
+            (
+                "hub_watches",
+                "Watches registered with the status hub (waiters and internal).",
+                hub.watch_count,
+            ),
+            ("hub_channels", "Order channels this process subscribes to.", hub.channel_count),
+        ]
+        counters = [
+            ("notifications_published", "Status changes published on the broker.", hub.published),
+            (
+                "notifications_publish_failures",
+                "Status changes the broker did not take (the safety net delivers them).",
+                hub.publish_failures,
+            ),
+            ("notifications_delivered", "Status updates handed to local waiters.", hub.delivered),
+            ("broker_reconnects", "Times the broker's subscriber connection was lost.", broker.reconnects),
+            ("store_reads", "Order reads from the database (queries).", reader.reads),
+            (
+                "store_single_reads",
+                "Of those, reads of one order by id: what a status request costs (bench.requests_per_payment).",
+                reader.single_reads,
+            ),
+            (
+                "push_limiter_fallbacks",
+                "Times Redis failed and push limits were counted in this process instead.",
+                getattr(self.sources.windows, "fallbacks", 0),
+            ),
+        ]
+        for name, documentation, number in gauges:
+            yield GaugeMetricFamily(PREFIX + name, documentation, number)
+        for name, documentation, number in counters:
+            yield CounterMetricFamily(PREFIX + name, documentation, number)
+
+    @staticmethod
+    def _labelled(
+        kind: type[GaugeMetricFamily] | type[CounterMetricFamily],
+        name: str,
+        documentation: str,
+        label: str,
+        values: dict[str, int],
+    ) -> Metric:
+        family = kind(PREFIX + name, documentation, labels=[label])
+        for key, number in values.items():
+            family.add_metric([key], number)
+        return family

@@ -1,0 +1,107 @@
+"""Pure ASGI middleware around every request: metrics and the request log, and a header cap.
+
+Pure ASGI rather than BaseHTTPMiddleware: the SSE and long-poll responses are held open and
+streamed, and must pass through untouched and unbuffered.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.errors import error_response
+from server.ops.metrics import Metrics
+
+log = logging.getLogger("server.access")
+
+# Request headers past this (all names and values together) get a JSON 431. Proxies and
+# uvicorn have their own, larger limits whose answers are not JSON; this one comes first.
+MAX_HEADER_BYTES = 16 * 1024
+
+
+def _route(scope: Scope) -> str | None:
+    # Starlette's router leaves the matched route (or a method-mismatch partial) on the scope.
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else None
+
+
+class RequestObserver:
+    """Counts each response by route template and status as it starts (a stream counts when
+    it opens), and, with LOG_REQUESTS, logs it when it ends.
+
+    Route templates, never raw paths: a raw path carries the callback secret, and would give
+    every fuzzed URL a label of its own.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, log_requests: bool = False) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.log_requests = log_requests
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                self.metrics.request_done(scope["method"], _route(scope), status)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        except BaseException:
+            if status == 0:
+                # Starlette's outermost layer turns this into the JSON 500 after us.
+                status = 500
+                self.metrics.request_done(scope["method"], _route(scope), status)
+            raise
+        finally:
+            if self.log_requests:
+                self._log(scope, status, started)
+
+    def _log(self, scope: Scope, status: int, started: float) -> None:
+        route = _route(scope)
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        client = scope.get("client")
+        log.info(
+            "%s %s %d %.1fms",
+            scope["method"],
+            route or "<unmatched>",
+            status,
+            duration_ms,
+            extra={
+                "method": scope["method"],
+                "route": route,
+                "status": status,
+                "duration_ms": duration_ms,
+                "client": client[0] if client else None,
+            },
+        )
+
+
+class HeaderLimit:
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_HEADER_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            size = sum(len(name) + len(value) for name, value in scope["headers"])
+            if size > self.max_bytes:
+                response = error_response(
+                    431,
+                    "headers_too_large",
+                    f"The request headers are larger than {self.max_bytes} bytes.",
+                    limit=self.max_bytes,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -1,0 +1,103 @@
+"""`python -m server list-callbacks` / `replay-callback`, run as docs/OPERATIONS.md runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from server.app import open_services
+from server.settings import Settings
+from server.status.changes import Change
+from server.status.document import PROCESSING, now_ms
+from server.store.tables import payhero_callbacks
+from tests.ops_helpers import callback_body
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(settings: Settings, *args: str) -> tuple[int, list[dict[str, Any]], str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "DATA_DIR": str(settings.data_dir),
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("REDIS_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "server", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    return done.returncode, lines, done.stderr
+
+
+async def stored_but_never_applied(settings: Settings) -> tuple[str, int]:
+    """An order waiting for its payment, and its success callback stored by a process that
+    died before applying it (DESIGN rule 6)."""
+    async with open_services(settings) as services:
+        order = await services.changes.create({"amount": 300})
+        number = str(order.document["order_number"])
+        fields = {"checkout_request_id": f"ws_CO_SANDBOX_{number}", "payhero_reference": "R1"}
+        await services.changes.apply(order.order_id, Change(PROCESSING, source="test", fields=fields))
+        inbox_id = await services.database.fetch_val(
+            payhero_callbacks.insert()
+            .values(received_ms=now_ms(), body=callback_body(number, Phone="+254712345678"))
+            .returning(payhero_callbacks.c.id)
+        )
+    return order.order_id, int(inbox_id)
+
+
+async def status_of(settings: Settings, order_id: str) -> str:
+    async with open_services(settings) as services:
+        update = await services.reader.get(order_id)
+    assert update is not None
+    return update.payment_status
+
+
+async def test_a_stored_callback_is_found_and_replayed_once(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings()
+    order_id, inbox_id = await stored_but_never_applied(settings)
+
+    code, listed, _ = cli(settings, "list-callbacks", "--unprocessed")
+    assert code == 0 and [line["id"] for line in listed] == [inbox_id]
+    assert listed[0]["outcome"] is None and "body" not in listed[0]
+    assert "712345678" not in json.dumps(listed)  # the body's phone stays in the database
+
+    code, replayed, errors = cli(settings, "replay-callback", str(inbox_id))
+    assert code == 0, errors
+    assert replayed == [
+        {
+            "id": inbox_id,
+            "ok": True,
+            "order_id": order_id,
+            "payment_status": "completed",
+            "outcome": "applied",
+        }
+    ]
+    assert await status_of(settings, order_id) == "completed"
+
+    code, again, _ = cli(settings, "replay-callback", str(inbox_id))
+    assert code == 0 and again[0]["outcome"] == "duplicate"
+    code, listed, _ = cli(settings, "list-callbacks", "--outcome", "dup")
+    assert code == 0 and [line["id"] for line in listed] == [inbox_id]
+
+
+async def test_unprocessed_callbacks_are_replayed_in_one_go(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings()
+    order_id, inbox_id = await stored_but_never_applied(settings)
+    code, replayed, errors = cli(settings, "replay-callback", "--unprocessed")
+    assert code == 0, errors
+    assert [(line["id"], line["outcome"]) for line in replayed] == [(inbox_id, "applied")]
+    assert await status_of(settings, order_id) == "completed"
+
+
+def test_unknown_ids_and_no_ids_are_errors(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings()
+    code, lines, _ = cli(settings, "replay-callback", "424242")
+    assert code == 1 and lines == [{"id": 424242, "error": "no stored callback has this id"}]
+    code, lines, errors = cli(settings, "replay-callback")
+    assert code == 2 and lines == [] and "list-callbacks" in errors
