@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from server.settings import Settings
 from tests.helpers import move, new_order
@@ -51,3 +52,22 @@ async def test_held_routes_count_in_metrics_by_their_route(stack_settings: Setti
     )
     assert f"{wait} 1.0" in text
     assert f"{events} 1.0" in text
+
+
+async def test_an_unexpected_error_is_answered_and_counted_as_a_500(
+    stack_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with run_server(stack_settings) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+        order = await new_order(live.services)
+
+        async def broken(order_id: str) -> None:
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(live.services.reader, "get", broken)
+        for suffix in ("", "/wait"):
+            response = await http.get(f"/api/orders/{order.order_id}{suffix}")
+            assert response.status_code == 500 and response.json()["error"] == "internal_error"
+        monkeypatch.undo()
+        text = (await http.get("/metrics")).text
+    for route in ("/api/orders/{order_id}", "/api/orders/{order_id}/wait"):
+        assert f'payment_status_http_requests_total{{method="GET",route="{route}",status="500"}} 1.0' in text
