@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import time
@@ -68,6 +69,7 @@ def write_results(scenario: str, payload: dict[str, Any], *, out: Path | None = 
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "load_average": load_average(),
         "machine": machine(),
+        "service_dir": os.environ.get("BENCH_SERVICE_DIR") or str(REPO),
         **payload,
     }
     path = folder / f"{scenario}-{stamp}.json"

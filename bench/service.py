@@ -25,6 +25,9 @@ from bench.metrics import Metrics, parse_metrics
 from bench.system import REPO, raise_nofile, rss_kb
 
 HOST = "127.0.0.1"
+# The checkout whose Procfile and server/ are run: this one, unless BENCH_SERVICE_DIR names
+# another (e.g. an export of main, to measure "before" with the same client).
+SERVICE_DIR = Path(os.environ.get("BENCH_SERVICE_DIR") or REPO)
 # Random each run: the callback URL's secret, which the bench must know to send callbacks.
 CALLBACK_TOKEN = "bench-" + os.urandom(16).hex()
 
@@ -44,7 +47,7 @@ def bench_catalogue(data_dir: Path, capacity: int = 10_000_000) -> Path:
     return path
 
 
-def procfile_web_command(procfile: Path = REPO / "Procfile") -> str:
+def procfile_web_command(procfile: Path = SERVICE_DIR / "Procfile") -> str:
     for line in procfile.read_text().splitlines():
         match = re.match(r"^web:\s*(.+)$", line)
         if match:
@@ -141,7 +144,7 @@ class Service:
                 "sh",
                 "-c",
                 f"exec {command}",
-                cwd=REPO,
+                cwd=SERVICE_DIR,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
