@@ -28,6 +28,7 @@ from bench import runner
 from bench.report import table
 from bench.seed import seed_orders
 from bench.service import Service
+from bench.system import REPO
 from bench.waiters import SSE, WAIT, close_all, open_waiters
 
 SNAPSHOT_ENV = "BENCH_TRACEMALLOC_SNAPSHOT"
@@ -84,6 +85,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     orders = await seed_orders(service.database_url, args.count + 100)
     # The Procfile's arguments, run through this module so tracemalloc is on from the start.
     service.command_prefix = f"{sys.executable} -m bench.memory_profile --serve"
+    # `bench` from here; `server` from the service's own directory, which comes first.
+    service.env["PYTHONPATH"] = str(REPO)
     await service.start()
     try:
         kind = SSE if args.kind == "sse" else WAIT
