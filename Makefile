@@ -24,8 +24,8 @@ run: $(STAMP_RUN)
 	PATH="$(CURDIR)/$(BIN):$$PATH" exec sh -c "$$(sed -n 's/^web: //p' Procfile)"
 
 lint: $(STAMP_TEST)
-	$(BIN)/ruff check server tests
-	$(BIN)/ruff format --check server tests
+	$(BIN)/ruff check server tests bench
+	$(BIN)/ruff format --check server tests bench
 
 typecheck: $(STAMP_TEST)
 	$(BIN)/mypy

@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TypedDict
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from server.abuse.windows import MemoryWindows, RedisWindows, Windows
 from server.broker import create_broker
@@ -26,6 +27,7 @@ from server.payhero.gateway import open_payhero
 from server.payments.callbacks import CallbackProcessor
 from server.payments.expiry import ExpiryWorker
 from server.routes import all_routes
+from server.routes.held import HeldRoutesFastPath
 from server.services import Services
 from server.settings import Settings
 from server.shutdown import drain_on_shutdown_signal
@@ -166,7 +168,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     return Starlette(
         routes=all_routes(),
-        middleware=build_middleware(settings, metrics),
+        # Innermost: held /wait and /events go past the Router (server/routes/held.py).
+        middleware=[*build_middleware(settings, metrics), Middleware(HeldRoutesFastPath)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

@@ -104,6 +104,12 @@ async def store_unavailable_handler(request: Request, exc: Exception) -> Respons
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     # The traceback goes to the log, never to the client.
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # Sent by ServerErrorMiddleware, outside the request observer (server/ops/requests.py),
+    # so counted here, by route template as the observer counts.
+    services = (request.scope.get("state") or {}).get("services")
+    if services is not None:
+        route = getattr(request.scope.get("route"), "path", None)
+        services.metrics.request_done(request.method, route if isinstance(route, str) else None, 500)
     return error_response(500, "internal_error", "The service hit an unexpected error.")
 
 

@@ -48,22 +48,23 @@ def iso_from_ms(ms: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class StatusUpdate:
-    """A status document with its JSON encoded once, however many waiters receive it."""
+    """A status document with its JSON encoded once, however many waiters receive it.
 
-    document: Mapping[str, Any]
+    Every held `/wait` and open stream keeps one (the status it read), so only the JSON
+    and the three fields the hub and the routes look at are kept; the document itself is
+    decoded again when someone asks for it, which is rare (a checkout's answer, a log
+    line). Keeping the dict as well cost about 0.7 KB per waiter (bench.memory_profile).
+    """
+
     json: str
+    order_id: str
+    version: int
+    payment_status: str
 
     @property
-    def order_id(self) -> str:
-        return str(self.document["order_id"])
-
-    @property
-    def version(self) -> int:
-        return int(self.document["version"])
-
-    @property
-    def payment_status(self) -> str:
-        return str(self.document["payment_status"])
+    def document(self) -> dict[str, Any]:
+        decoded: dict[str, Any] = json.loads(self.json)
+        return decoded
 
     @property
     def terminal(self) -> bool:
@@ -71,7 +72,12 @@ class StatusUpdate:
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> StatusUpdate:
-        return cls(document, json.dumps(document, separators=(",", ":")))
+        return cls(
+            json.dumps(document, separators=(",", ":")),
+            str(document["order_id"]),
+            int(document["version"]),
+            str(document["payment_status"]),
+        )
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> StatusUpdate:
@@ -79,7 +85,7 @@ class StatusUpdate:
         if not isinstance(document, dict) or not all(k in document for k in DOCUMENT_FIELDS):
             raise ValueError("not a status document")
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        return cls(document, text)
+        return cls(text, str(document["order_id"]), int(document["version"]), str(document["payment_status"]))
 
 
 def status_document(order: Mapping[str, Any], tickets: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:

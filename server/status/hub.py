@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
@@ -39,25 +40,46 @@ class HubUnavailable(Exception):
 
 
 class Watch:
-    """One waiter's view of one order: the updates newer than what it has seen."""
+    """One waiter's view of one order: the updates newer than what it has seen.
 
-    __slots__ = ("_closed", "_ended", "_future", "_hub", "_pending", "channel", "order_id", "version")
+    Held once per waiting customer, so it is kept small (bench.memory_profile): updates
+    queue in a plain list (they come one or two per payment; a deque allocates a 64-slot
+    block up front); a timed wait is one future, awaited directly, with its timeout in a
+    shared `Deadlines` slot (`asyncio.wait_for` adds a second future, a callback and a
+    timer handle of its own). A `listener` lets an event stream be told of news without a
+    task parked on `next()` (server/routes/event_stream.py).
+    """
+
+    __slots__ = (
+        "_closed",
+        "_ended",
+        "_future",
+        "_hub",
+        "_pending",
+        "_slot",
+        "channel",
+        "listener",
+        "order_id",
+        "version",
+    )
 
     def __init__(self, hub: StatusHub, order_id: str) -> None:
         self._hub = hub
         self.order_id = order_id
         self.channel = status_channel(order_id)
         self.version = 0
-        self._pending: deque[StatusUpdate] = deque()
-        self._future: asyncio.Future[None] | None = None
+        self._pending: list[StatusUpdate] = []
+        self._future: asyncio.Future[StatusUpdate | None] | None = None
+        self._slot: int | None = None
         self._closed = False
         # Set when the server ends every wait at once (shutdown): `next` answers None at once.
         self._ended = False
+        # Called (without arguments) after each update queued and when the wait is ended.
+        self.listener: Callable[[], None] | None = None
 
     def seed(self, current: StatusUpdate) -> None:
         """Record the version read from the store; queued updates not newer are dropped."""
-        while self._pending and self._pending[0].version <= current.version:
-            self._pending.popleft()
+        self._pending = [update for update in self._pending if update.version > current.version]
         self.version = max(self.version, current.version)
 
     def push(self, update: StatusUpdate) -> bool:
@@ -65,38 +87,90 @@ class Watch:
             return False
         self.version = update.version
         self._pending.append(update)
-        future = self._future
-        if future is not None and not future.done():
-            future.set_result(None)
+        self._wake()
         return True
 
     def end(self) -> None:
         self._ended = True
+        self._wake()
+
+    def _wake(self) -> None:
         future = self._future
-        if future is not None and not future.done():
-            future.set_result(None)
+        if future is not None:
+            self._future = None
+            if self._slot is not None:
+                self._hub.deadlines.discard(self._slot, future)
+                self._slot = None
+            if not future.done():
+                future.set_result(self.take())
+        if self.listener is not None:
+            self.listener()
 
     @property
     def ended(self) -> bool:
         return self._ended
 
+    def take(self) -> StatusUpdate | None:
+        """The oldest queued update, without waiting; None when there is none."""
+        return self._pending.pop(0) if self._pending else None
+
+    def wait(self, timeout: float | None) -> asyncio.Future[StatusUpdate | None]:
+        """A future of the next newer update: None when `timeout` passes or the wait is ended.
+
+        A future rather than a coroutine, so that awaiting it keeps no frame of its own
+        alive for the whole hold of a `/wait`.
+        """
+        future: asyncio.Future[StatusUpdate | None] = asyncio.get_running_loop().create_future()
+        if self._pending or self._ended or (timeout is not None and timeout <= 0):
+            future.set_result(self.take())
+            return future
+        self._future = future
+        self._slot = None if timeout is None else self._hub.deadlines.add(future, timeout)
+        return future
+
     async def next(self, timeout: float | None) -> StatusUpdate | None:
         """The next newer update, or None when `timeout` passes or the wait is ended first."""
-        if not self._pending and not self._ended:
-            future = asyncio.get_running_loop().create_future()
-            self._future = future
-            try:
-                await asyncio.wait_for(future, timeout)
-            except TimeoutError:
-                return None
-            finally:
-                self._future = None
-        return self._pending.popleft() if self._pending else None
+        return await self.wait(timeout)
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            self.listener = None
             self._hub._leave(self)
+
+
+class Deadlines:
+    """When held waits time out: one timer per tenth of a second, not one per request.
+
+    Each held `/wait` needs a timeout, and a timer handle per request (with uvloop, a
+    handle and a libuv timer) was among the largest things it kept alive. Deadlines are
+    rounded up to the next slot of `resolution` seconds; each slot has one timer, shared
+    by every wait that ends in it, and lists their futures.
+    """
+
+    def __init__(self, resolution: float = 0.1) -> None:
+        self.resolution = resolution
+        self._slots: dict[int, list[asyncio.Future[Any]]] = {}
+
+    def add(self, future: asyncio.Future[Any], timeout: float) -> int:
+        loop = asyncio.get_running_loop()
+        slot = math.ceil((loop.time() + timeout) / self.resolution)
+        futures = self._slots.get(slot)
+        if futures is None:
+            futures = self._slots[slot] = []
+            loop.call_at(slot * self.resolution, self._expire, slot)
+        futures.append(future)
+        return slot
+
+    def discard(self, slot: int, future: asyncio.Future[Any]) -> None:
+        futures = self._slots.get(slot)
+        if futures is not None and future in futures:
+            futures.remove(future)
+
+    def _expire(self, slot: int) -> None:
+        for future in self._slots.pop(slot, ()):
+            if not future.done():
+                future.set_result(None)
 
 
 class StatusHub:
@@ -117,7 +191,10 @@ class StatusHub:
         self.max_watches_per_order = max_watches_per_order
         self.draining = False
         self._watch_count = 0
-        self._watches: dict[str, set[Watch]] = {}
+        self.deadlines = Deadlines()
+        # A list per channel, not a set: nearly every order has one or two waiters, and a set
+        # costs 216 bytes before its first member (this is paid per waiting customer).
+        self._watches: dict[str, list[Watch]] = {}
         self._subscribed: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: defaultdict[str, int] = defaultdict(int)
@@ -163,12 +240,14 @@ class StatusHub:
         if self.max_watches and self._watch_count >= self.max_watches:
             raise HubUnavailable("too many waiters on this server", retry_after=5)
         watch = Watch(self, order_id)
-        watches = self._watches.setdefault(watch.channel, set())
+        watches = self._watches.get(watch.channel)
+        if watches is None:
+            watches = self._watches[watch.channel] = []
         if self.max_watches_per_order and len(watches) >= self.max_watches_per_order:
             if not watches:
                 del self._watches[watch.channel]
             raise HubUnavailable("too many waiters on this order", retry_after=5)
-        watches.add(watch)
+        watches.append(watch)
         self._watch_count += 1
         if watch.channel not in self._subscribed:
             await self._reconcile(watch.channel)

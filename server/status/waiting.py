@@ -42,7 +42,7 @@ async def wait_for_change(
         deadline = time.monotonic() + timeout
         latest = current
         while True:
-            update = await watch.next(max(0.0, deadline - time.monotonic()))
+            update = await watch.wait(max(0.0, deadline - time.monotonic()))
             if update is None:
                 return WaitResult(latest, True)
             latest = update

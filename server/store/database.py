@@ -11,6 +11,7 @@ from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from server.store.sqlite_backend import SQLiteDatabase
 from server.store.tables import metadata
 
 log = logging.getLogger("server.store")
@@ -39,8 +40,9 @@ def open_database(url: str, *, busy_timeout: float = 15.0) -> Database:
         path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # aiosqlite passes `timeout` to sqlite3.connect: the busy timeout of each connection.
-        return Database(url, timeout=busy_timeout)
+        # `timeout`: how long a write waits for another process's lock, retried without
+        # blocking the loop. `databases`' own backend would open a thread per query.
+        return SQLiteDatabase(url, timeout=busy_timeout)
     return Database(url, min_size=2, max_size=20)
 
 

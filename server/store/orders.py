@@ -26,6 +26,9 @@ class OrderReader:
         self.ticket_loader = ticket_loader
         # Counted so benchmarks can report store reads per request (issue: reads per /wait).
         self.reads = 0
+        # Of those, reads of one order by id: what a status request costs (the rest are the
+        # hub's batched safety-net and resync reads, one per process, not per waiter).
+        self.single_reads = 0
 
     async def documents(self, rows: Sequence[Mapping[str, Any]]) -> list[StatusUpdate]:
         completed = [row["id"] for row in rows if row["payment_status"] == "completed"]
@@ -36,6 +39,7 @@ class OrderReader:
 
     async def get(self, order_id: str) -> StatusUpdate | None:
         self.reads += 1
+        self.single_reads += 1
         row = await self.database.fetch_one(orders.select().where(orders.c.id == order_id))
         if row is None:
             return None

@@ -1,0 +1,130 @@
+"""Scenario 2, fan-out latency: with thousands held, how soon does each payment reach its waiter?
+
+    python -m bench.fanout --held 10000 --complete 1000
+
+A fresh service (the Procfile's command) takes `--held` orders through `POST /api/orders`;
+each gets a waiter on its own connection, half SSE and half `/wait`, all held at once.
+Then one client completes `--complete` of them through the real callback route, one
+callback after the other on one connection (as fast as one client can: the next is sent
+when the last is answered). For each: callback sent -> status received by its waiter,
+both read on this process's clock. Also: time from the first callback sent until every
+completed order was delivered, and any waiter that got nothing, or an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from bench import runner
+from bench.delivery import complete
+from bench.metrics import WATCHES
+from bench.orders import new_orders
+from bench.postgres import temporary_database
+from bench.report import summary_ms, table
+from bench.service import Service
+from bench.system import cpu_seconds
+from bench.waiters import SSE, WAIT, FirstChanges, Waiter, close_all, open_waiters, split_kinds
+
+
+async def measure(
+    held: int, to_complete: int, *, hold: float, store: str, connections: int
+) -> dict[str, Any]:
+    if store == "postgres":
+        async with temporary_database() as url:
+            return await _measure(held, to_complete, hold=hold, url=url, connections=connections)
+    return await _measure(held, to_complete, hold=hold, url=None, connections=connections)
+
+
+async def _measure(
+    held: int, to_complete: int, *, hold: float, url: str | None, connections: int
+) -> dict[str, Any]:
+    service = Service(database_url=url)
+    await service.start()
+    waiters: list[Waiter] = []
+    try:
+        orders = await new_orders(service.port, held)
+        heard = FirstChanges()
+        waiters = await open_waiters(service, split_kinds(orders), hold=hold, on_status=heard)
+        await asyncio.sleep(2.0)  # let the ramp's last store reads and writes settle
+        held_on_server = int((await service.metrics())[WATCHES])
+        # Every n-th order, so the completed ones are half SSE, half /wait, spread over the ramp.
+        step = max(1, held // to_complete)
+        chosen = waiters[::step][:to_complete]
+        cpu = cpu_seconds(service.pid)
+        delivery = await complete(service.port, chosen, heard, connections=connections)
+        cpu = cpu_seconds(service.pid) - cpu
+        received, sent = delivery.received, delivery.sent
+        last = max((received[o] for o in sent if o in received), default=float("nan"))
+        others = [w for w in waiters if w not in chosen or w.error]
+        return {
+            "held": held,
+            "held_on_server": held_on_server,
+            **delivery.summary(others, service.log_errors()),
+            "all_delivered_s": last - min(sent.values()),
+            "latency_ms_by_kind": {kind: summary_ms(delivery.latencies(kind)) for kind in (SSE, WAIT)},
+            "latencies_ms": sorted(x * 1000 for x in delivery.latencies()),
+            "server_cpu_s": cpu,
+            "rss_kb": service.rss_kb(),
+        }
+    finally:
+        close_all(waiters)
+        await service.stop()
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    def progress(result: dict[str, Any]) -> str:
+        lat = result["latency_ms"]
+        nan = float("nan")
+        return f"p50 {lat.get('p50', nan):.1f} ms p99 {lat.get('p99', nan):.1f} ms errors={result['errors']}"
+
+    results = await runner.each_size(
+        args.held,
+        args.repeat,
+        lambda held: measure(
+            held, min(args.complete, held), hold=args.hold, store=args.store, connections=args.connections
+        ),
+        progress,
+    )
+    return {"store": args.store, "hold_s": args.hold, "connections": args.connections, "results": results}
+
+
+def print_report(payload: dict[str, Any]) -> None:
+    rows = []
+    for r in payload["results"]:
+        lat = r["latency_ms"]
+        rows.append(
+            [
+                r["held"],
+                r["attempt"],
+                r["completed"],
+                r["delivered"],
+                r["errors"],
+                r["callbacks_per_second"],
+                lat.get("p50", float("nan")),
+                lat.get("p90", float("nan")),
+                lat.get("p99", float("nan")),
+                lat.get("max", float("nan")),
+                r["all_delivered_s"],
+            ]
+        )
+    columns = ["held", "run", "completed", "delivered", "errors", "callbacks/s"]
+    columns += ["p50 ms", "p90 ms", "p99 ms", "max ms", "all delivered s"]
+    title = f"Fan-out: callback sent -> status received ({payload['store']}, {payload['connections']} sender)"
+    print(table(title, columns, rows))
+
+
+def cli(argv: list[str] | None = None) -> runner.Payload:
+    parser = runner.parser("fanout", __doc__)
+    parser.add_argument("--held", default="10000", help="waiters held, e.g. 10000 or 1000,5000,10000")
+    parser.add_argument("--complete", type=int, default=1000, help="orders completed by callback")
+    parser.add_argument("--hold", type=float, default=25.0, help="seconds each /wait asks to be held")
+    parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--connections", type=int, default=1, help="callback sender connections")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per size (a fresh service each)")
+    return runner.cli("fanout", parser, main, print_report, argv)
+
+
+if __name__ == "__main__":
+    cli()

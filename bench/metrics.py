@@ -1,0 +1,43 @@
+"""Reading the service's `/metrics` (Prometheus text format) into numbers."""
+
+from __future__ import annotations
+
+Metrics = dict[str, float]
+
+# The service's names (server/ops/metrics.py): what the scenarios read.
+PREFIX = "payment_status_"
+WATCHES = PREFIX + "hub_watches"
+READS = PREFIX + "store_reads_total"
+SINGLE_READS = PREFIX + "store_single_reads_total"
+PUBLISHED = PREFIX + "notifications_published_total"
+DELIVERED = PREFIX + "notifications_delivered_total"
+REQUESTS = PREFIX + "http_requests_total"
+
+
+def parse_metrics(text: str) -> Metrics:
+    """`name{labels} value` lines into a dict keyed by `name{labels}` exactly as written."""
+    found: Metrics = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.rpartition(" ")
+        found[key] = float(value)
+    return found
+
+
+def requests_total(metrics: Metrics, route: str | None = None, method: str | None = None) -> float:
+    """Sum of the service's HTTP request counts, optionally for one route template and method."""
+    total = 0.0
+    for key, value in metrics.items():
+        if not key.startswith(REQUESTS + "{"):
+            continue
+        if route is not None and f'route="{route}"' not in key:
+            continue
+        if method is not None and f'method="{method}"' not in key:
+            continue
+        total += value
+    return total
+
+
+def delta(after: Metrics, before: Metrics) -> Metrics:
+    return {key: value - before.get(key, 0.0) for key, value in after.items()}

@@ -1,0 +1,32 @@
+"""A PostgreSQL database of the benchmark's own, created for one run and dropped after."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import AsyncIterator
+
+import asyncpg
+
+ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@contextlib.asynccontextmanager
+async def temporary_database(admin_url: str | None = None) -> AsyncIterator[str]:
+    """Yields the URL of a fresh, empty database; drops it (connections and all) at the end."""
+    admin_url = admin_url or ADMIN_URL
+    name = f"bench_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(admin_url, timeout=10)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield f"{admin_url.rsplit('/', 1)[0]}/{name}"
+    finally:
+        admin = await asyncpg.connect(admin_url, timeout=10)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()

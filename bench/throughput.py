@@ -1,0 +1,114 @@
+"""Scenario 3, throughput: orders created and callbacks applied per second, SQLite and PostgreSQL.
+
+    python -m bench.throughput --stores sqlite,postgres --orders 2000
+
+For each store, a fresh service (the Procfile's command) takes `--orders` checkouts through
+`POST /api/orders` (sandbox, a customer who never answers), then one success callback per
+order through `POST /api/payhero/callback/{token}`, each phase over `--connections`
+keep-alive connections sending back to back. Every request must get 201 / 200 and the
+callback must be applied (not ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from bench import runner
+from bench.orders import Tally, create_orders, send_callbacks
+from bench.postgres import temporary_database
+from bench.report import summary_ms, table
+from bench.service import Service
+from bench.system import cpu_seconds
+
+
+@contextlib.asynccontextmanager
+async def database_for(store: str) -> AsyncIterator[str | None]:
+    if store == "postgres":
+        async with temporary_database() as url:
+            yield url
+    else:
+        yield None  # the service's default: a SQLite file in its fresh data dir
+
+
+def phase(name: str, tally: Tally, expected: int, cpu: float) -> dict[str, Any]:
+    ok = tally.statuses.get(expected, 0)
+    return {
+        "phase": name,
+        "requests": sum(tally.statuses.values()),
+        "ok": ok,
+        "errors": len(tally.failures),
+        "failures": tally.failures[:10],
+        "seconds": tally.seconds,
+        "per_second": ok / tally.seconds if tally.seconds else 0.0,
+        "latency_ms": summary_ms(tally.latencies),
+        "server_cpu_s": cpu,
+    }
+
+
+async def measure(store: str, count: int, connections: int) -> list[dict[str, Any]]:
+    async with database_for(store) as url:
+        service = Service(database_url=url)
+        await service.start()
+        try:
+            cpu = cpu_seconds(service.pid)
+            orders, created = await create_orders(service.port, count, connections=connections)
+            cpu_created = cpu_seconds(service.pid)
+            applied = await send_callbacks(service.port, orders, connections=connections)
+            cpu_applied = cpu_seconds(service.pid)
+            log_errors = service.log_errors()
+        finally:
+            await service.stop()
+    results = [
+        phase("orders", created, 201, cpu_created - cpu),
+        phase("callbacks", applied, 200, cpu_applied - cpu_created),
+    ]
+    for result in results:
+        result.update(store=store, connections=connections, log_errors=log_errors[:10])
+        result["errors"] += len(log_errors)
+    return results
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    results = []
+    for store in args.stores.split(","):
+        for attempt in range(args.repeat):
+            for result in await measure(store.strip(), args.orders, args.connections):
+                result["attempt"] = attempt + 1
+                results.append(result)
+                print(f"  {store} {result['phase']}: {result['per_second']:.0f}/s errors={result['errors']}")
+    return {"orders": args.orders, "results": results}
+
+
+def print_report(payload: dict[str, Any]) -> None:
+    rows = [
+        [
+            r["store"],
+            r["phase"],
+            r["attempt"],
+            r["ok"],
+            r["errors"],
+            r["per_second"],
+            r["latency_ms"]["p50"],
+            r["latency_ms"]["p99"],
+            r["server_cpu_s"] / r["seconds"] if r["seconds"] else 0.0,
+        ]
+        for r in payload["results"]
+    ]
+    columns = ["store", "what", "run", "ok", "errors", "per s", "p50 ms", "p99 ms", "server CPU"]
+    print(table("Order and callback throughput: one service process", columns, rows))
+
+
+def cli(argv: list[str] | None = None) -> runner.Payload:
+    parser = runner.parser("throughput", __doc__)
+    parser.add_argument("--stores", default="sqlite,postgres", help="sqlite, postgres or both")
+    parser.add_argument("--orders", type=int, default=2000, help="orders (and callbacks) per store")
+    parser.add_argument("--connections", type=int, default=16, help="client connections sending at once")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per store (a fresh service each)")
+    return runner.cli("throughput", parser, main, print_report, argv)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,183 @@
+"""The two held routes, `/wait` and `/events`, as bare ASGI apps, and a fast path to them.
+
+A held request is paid for in memory for as long as it waits, and this service exists to
+hold thousands. bench.memory_profile showed what a held `/wait` kept alive through
+Starlette: about 5 KB per request of frames and objects from the Router, the exception
+middleware, `request_response`'s two exception wrappers and the Request, next to uvicorn's
+own ~8 KB. So these two routes are ASGI apps that read what they need from the scope,
+and `HeldRoutesFastPath` sends a GET for them straight there, past the Router. They are
+still Starlette Routes too (so other methods get 405, and metrics see their templates);
+the errors they raise are rendered by the app's own exception handlers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from server.errors import EXCEPTION_HANDLERS, ApiError
+from server.routes.event_stream import EventStream
+from server.routes.params import opaque_id_shaped, optional_version, timeout_seconds
+from server.services import Services
+from server.status.waiting import open_stream, wait_for_change
+
+NO_STORE = (b"cache-control", b"no-store")
+WAIT_PATH = "/api/orders/{order_id}/wait"
+EVENTS_PATH = "/api/orders/{order_id}/events"
+_HELD = re.compile(r"^/api/orders/([^/]+)/(wait|events)$")
+
+
+def unknown_order(order_id: str) -> ApiError:
+    return ApiError(404, "order_not_found", "No order has this id.", order_id=order_id)
+
+
+def shaped_order_id(order_id: str) -> str:
+    """`order_id` if it could be one; else the 404 of an unknown order, before any read."""
+    if not opaque_id_shaped(order_id):
+        raise unknown_order(order_id[:64])
+    return order_id
+
+
+def _services(scope: Scope) -> Services:
+    found: Services = scope["state"]["services"]
+    return found
+
+
+def _query(scope: Scope) -> dict[str, str]:
+    return dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def _send_json(send: Send, body: bytes, status: int = 200) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)), NO_STORE]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def render_error(exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer `exc` as the app's exception handlers would; re-raise what none handles."""
+    for cls in type(exc).__mro__:
+        if cls is not Exception and cls in EXCEPTION_HANDLERS:
+            response = await EXCEPTION_HANDLERS[cls](Request(scope, receive), exc)
+            await response(scope, receive, send)
+            return
+    raise exc  # a bug: ServerErrorMiddleware logs it and answers a JSON 500
+
+
+# Each endpoint handles its errors in its own `serve` rather than in a shared wrapper
+# coroutine: one frame less for every held request. The fast path calls `serve` with the
+# order id it matched, so no `path_params` dict is made either.
+
+
+class WaitEndpoint:
+    """`GET /api/orders/{id}/wait?since=&timeout=`: the long poll (API.md)."""
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        return self.serve(scope["path_params"]["order_id"], scope, receive, send)
+
+    async def serve(self, order_id: str, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            shaped_order_id(order_id)
+            svc = _services(scope)
+            query = _query(scope)
+            since = optional_version(query.get("since"), "since")
+            timeout = timeout_seconds(
+                query.get("timeout"), default=svc.settings.wait_timeout, cap=svc.settings.wait_timeout_max
+            )
+            del query  # not kept alive for the whole hold
+            with svc.metrics.holding("long_poll"):
+                result = await wait_for_change(svc.hub, order_id, since=since, timeout=timeout)
+            if result is None:
+                raise unknown_order(order_id)
+        except Exception as exc:
+            await render_error(exc, scope, receive, send)
+            return
+        # The document is already JSON (encoded once by whoever read or published it):
+        # `timed_out` is spliced in as its last member instead of encoding it all again.
+        flag = b',"timed_out":true}' if result.timed_out else b',"timed_out":false}'
+        await _send_json(send, result.update.json.encode()[:-1] + flag)
+
+
+class EventsEndpoint:
+    """`GET /api/orders/{id}/events`: the Server-Sent Events stream (API.md)."""
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        return self.serve(scope["path_params"]["order_id"], scope, receive, send)
+
+    async def serve(self, order_id: str, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            shaped_order_id(order_id)
+            svc = _services(scope)
+            settings = svc.settings
+            # Both checked, so a bad one is a 400 whichever the client sent; the header wins.
+            header = optional_version(_header(scope, b"last-event-id"), "Last-Event-ID")
+            query = optional_version(_query(scope).get("last_event_id"), "last_event_id")
+            stream = await open_stream(
+                svc.hub,
+                order_id,
+                last_event_id=header if header is not None else query,
+                max_lifetime=settings.sse_max_lifetime,
+            )
+            if stream is None:
+                raise unknown_order(order_id)
+        except Exception as exc:
+            await render_error(exc, scope, receive, send)
+            return
+        if stream.finished:
+            stream.close()
+            # 204 tells a reconnecting EventSource to stop: it already has the final status.
+            await send({"type": "http.response.start", "status": 204, "headers": [NO_STORE]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        response = EventStream(
+            stream,
+            retry_ms=settings.sse_retry_ms,
+            ping_interval=settings.sse_ping_interval,
+            # A client that stopped reading is dropped instead of holding its buffers forever.
+            send_timeout=settings.sse_send_timeout,
+            headers=[NO_STORE],
+        )
+        with svc.metrics.holding("sse"):
+            await response(scope, receive, send)
+
+
+wait_endpoint = WaitEndpoint()
+events_endpoint = EventsEndpoint()
+# Routes too: other methods get the Router's 405, and the request observer (server/ops)
+# labels a held request with its route template, set on the scope as the Router would.
+wait_route = Route(WAIT_PATH, wait_endpoint, methods=["GET"])
+events_route = Route(EVENTS_PATH, events_endpoint, methods=["GET"])
+
+
+class HeldRoutesFastPath:
+    """ASGI middleware: a GET for `/wait` or `/events` goes straight to its endpoint.
+
+    `__call__` returns the awaitable it picks rather than awaiting it, so it adds no
+    frame of its own to a held request. Anything else passes through to the Router.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            match = _HELD.match(scope["path"])
+            if match is not None:
+                order_id, kind = match.groups()
+                if kind == "wait":
+                    scope["route"] = wait_route
+                    return wait_endpoint.serve(order_id, scope, receive, send)
+                scope["route"] = events_route
+                return events_endpoint.serve(order_id, scope, receive, send)
+        return self.app(scope, receive, send)

@@ -1,0 +1,75 @@
+"""Every benchmark scenario, at a small size, runs to the end with no error.
+
+The benchmarks live in bench/ and are run by hand for the figures in docs/BENCHMARKS.md;
+running each here, small, keeps them from rotting as the service changes. No timing is
+asserted: these check that the scenarios still work, not how fast the service is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import bench.postgres
+from bench import fanout, idle_waiters, requests_per_payment, scale_out, throughput
+from tests.backends import POSTGRES_ADMIN_URL, PostgresDatabases
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> list[str]:
+    return ["--out", str(tmp_path)]
+
+
+@pytest.fixture
+def bench_postgres(postgres: PostgresDatabases, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The scenarios make (and drop) a database of their own on the test server.
+    monkeypatch.setattr(bench.postgres, "ADMIN_URL", POSTGRES_ADMIN_URL)
+
+
+def no_errors(payload: dict[str, Any]) -> None:
+    results = payload.get("results", [payload])
+    assert results
+    for result in results:
+        assert result["errors"] == 0, result
+
+
+def test_idle_waiters(out: list[str]) -> None:
+    payload = idle_waiters.cli(["--sizes", "200", "--settle", "0.2", *out])
+    no_errors(payload)
+    assert payload["results"][0]["held_on_server"] == 200
+
+
+def test_fanout(out: list[str]) -> None:
+    payload = fanout.cli(["--held", "200", "--complete", "50", *out])
+    no_errors(payload)
+    assert payload["results"][0]["delivered"] == 50
+
+
+@pytest.mark.usefixtures("bench_postgres")
+def test_throughput_on_both_stores(out: list[str]) -> None:
+    payload = throughput.cli(["--stores", "sqlite,postgres", "--orders", "100", *out])
+    no_errors(payload)
+    assert {(r["store"], r["phase"]) for r in payload["results"]} == {
+        (store, phase) for store in ("sqlite", "postgres") for phase in ("orders", "callbacks")
+    }
+
+
+def test_requests_per_payment(out: list[str]) -> None:
+    payload = requests_per_payment.cli(["--scale", "0.05", "--per-case", "1", *out])
+    no_errors(payload)
+    # Answered well within the first hold (0.5 s of a 1.25 s hold at this scale): one request.
+    for outcome in ("paid at 10 s", "cancelled at 10 s"):
+        assert payload["by_outcome"][outcome]["wait"]["requests_per_payment"] == 1
+        assert payload["by_outcome"][outcome]["sse"]["requests_per_payment"] == 1
+    assert payload["store_single_reads"] == payload["server_requests_total"]
+
+
+@pytest.mark.usefixtures("bench_postgres")
+def test_scale_out(out: list[str], redis_url: str) -> None:
+    payload = scale_out.cli(["--waiters", "20,200", "--redis", redis_url, *out])
+    no_errors(payload)
+    first, last = payload["steps"]
+    assert last["redis_connections_a"] == first["redis_connections_a"]
+    assert payload["delivered"] == payload["completed"] == 200
