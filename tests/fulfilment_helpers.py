@@ -21,21 +21,14 @@ from server.settings import Settings
 from server.status.changes import Change
 from server.status.document import COMPLETED, TERMINAL, StatusUpdate
 from server.store.tables import outbox
+from tests.payhero_fixtures import ORDER
 
 # The sandbox customer who never answers: the test sends the callbacks itself.
 SILENT_PHONE = "0712349999"
 
 
 def checkout_body(email: str, *, phone: str = "0712345678", quantity: int = 2) -> dict[str, Any]:
-    return {
-        "event": "demo-fest",
-        "ticket_type": "early-bird",
-        "quantity": quantity,
-        "email": email,
-        "first_name": "Amina",
-        "last_name": "Otieno",
-        "phone": phone,
-    }
+    return {**ORDER, "quantity": quantity, "email": email, "phone": phone}
 
 
 async def place(client: httpx.AsyncClient, email: str, **options: Any) -> dict[str, Any]:

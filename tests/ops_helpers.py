@@ -12,6 +12,7 @@ from databases import Database
 
 from server.settings import Settings
 from server.store.tables import customers, order_changes, orders, ticket_inventory, tickets
+from tests.payhero_fixtures import ORDER
 from tests.server_harness import RunningServer, run_server
 
 # Every table a rejected request must leave as it was. `payhero_callbacks` is not one of
@@ -20,17 +21,7 @@ GUARDED_TABLES = (orders, order_changes, tickets, customers, ticket_inventory)
 
 
 def checkout_body(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "event": "demo-fest",
-        "ticket_type": "early-bird",
-        "quantity": 1,
-        "email": "amina@example.com",
-        "first_name": "Amina",
-        "last_name": "Otieno",
-        "phone": "0712345678",
-    }
-    body.update(overrides)
-    return body
+    return {**ORDER, **overrides}
 
 
 def callback_body(order_number: str, *, result_code: Any = 0, **response: Any) -> bytes:
