@@ -26,6 +26,7 @@ from server.catalogue import Catalogue
 from server.status.changes import Change
 from server.status.document import COMPLETED, iso_from_ms, now_ms
 from server.store.database import is_postgres
+from server.store.prepared import Prepared
 from server.store.tables import customers, orders, outbox, tickets
 
 log = logging.getLogger("server.mail")
@@ -34,6 +35,43 @@ WELCOME = "welcome"
 TICKETS = "tickets"
 RECEIPT = "receipt"
 KINDS = (WELCOME, TICKETS, RECEIPT)
+
+
+_OUTBOX_VALUES: dict[str, Any] = {
+    name: sa.bindparam(name)
+    for name in ("key", "kind", "order_id", "recipient", "payload", "created_ms", "next_attempt_ms")
+}
+
+
+def _enqueue_statement(insert: Any) -> Prepared:
+    return Prepared(
+        insert(outbox)
+        .values(attempts=0, **_OUTBOX_VALUES)
+        .on_conflict_do_nothing(index_elements=[outbox.c.key])
+        .returning(outbox.c.id)
+    )
+
+
+# `ON CONFLICT DO NOTHING` is spelled by each dialect's own insert.
+ENQUEUE_POSTGRES = _enqueue_statement(postgresql.insert)
+ENQUEUE_SQLITE = _enqueue_statement(sqlite.insert)
+CUSTOMER = Prepared(
+    sa.select(customers.c.email, customers.c.first_name).where(customers.c.id == sa.bindparam("customer_id"))
+)
+OTHER_PAID_ORDER = Prepared(
+    sa.select(orders.c.id)
+    .where(
+        orders.c.customer_id == sa.bindparam("customer_id"),
+        orders.c.payment_status == COMPLETED,
+        orders.c.id != sa.bindparam("order_id"),
+    )
+    .limit(1)
+)
+SIGNED_TICKETS = Prepared(
+    sa.select(tickets.c.id, tickets.c.ticket_type, tickets.c.code)
+    .where(tickets.c.order_id == sa.bindparam("order_id"), tickets.c.code.is_not(None))
+    .order_by(tickets.c.created_ms, tickets.c.id)
+)
 
 
 async def enqueue(
@@ -47,21 +85,14 @@ async def enqueue(
 ) -> bool:
     """Add one e-mail to the outbox unless one with `key` is there already; True if added."""
     stamp = now_ms()
-    dialect_insert = postgresql.insert if is_postgres(database) else sqlite.insert
-    statement = (
-        dialect_insert(outbox)
-        .values(
-            key=key,
-            kind=kind,
-            order_id=order_id,
-            recipient=recipient,
-            payload=json.dumps(payload, separators=(",", ":")),
-            created_ms=stamp,
-            next_attempt_ms=stamp,
-            attempts=0,
-        )
-        .on_conflict_do_nothing(index_elements=[outbox.c.key])
-        .returning(outbox.c.id)
+    statement = (ENQUEUE_POSTGRES if is_postgres(database) else ENQUEUE_SQLITE).bind(
+        key=key,
+        kind=kind,
+        order_id=order_id,
+        recipient=recipient,
+        payload=json.dumps(payload, separators=(",", ":")),
+        created_ms=stamp,
+        next_attempt_ms=stamp,
     )
     return await database.fetch_val(statement) is not None
 
@@ -76,9 +107,7 @@ class OutboxWriter:
         # Only a payment sends mail: cancelled, failed and expired orders get none.
         if change.to_status != COMPLETED or not order.get("customer_id"):
             return
-        row = await database.fetch_one(
-            sa.select(customers.c.email, customers.c.first_name).where(customers.c.id == order["customer_id"])
-        )
+        row = await database.fetch_one(CUSTOMER.bind(customer_id=order["customer_id"]))
         if row is None:
             return
         customer = row._mapping
@@ -87,11 +116,7 @@ class OutboxWriter:
         if await self._first_paid_order(database, order):
             # Keyed by customer, not order: two first orders paid at once still welcome once.
             letters.append((f"customer:{order['customer_id']}:welcome", WELCOME, common))
-        issued = await database.fetch_all(
-            sa.select(tickets.c.id, tickets.c.ticket_type, tickets.c.code)
-            .where(tickets.c.order_id == order["id"], tickets.c.code.is_not(None))
-            .order_by(tickets.c.created_ms, tickets.c.id)
-        )
+        issued = await database.fetch_all(SIGNED_TICKETS.bind(order_id=order["id"]))
         if issued:
             listed = [
                 {
@@ -139,12 +164,6 @@ class OutboxWriter:
 
     async def _first_paid_order(self, database: Database, order: Mapping[str, Any]) -> bool:
         other = await database.fetch_val(
-            sa.select(orders.c.id)
-            .where(
-                orders.c.customer_id == order["customer_id"],
-                orders.c.payment_status == COMPLETED,
-                orders.c.id != order["id"],
-            )
-            .limit(1)
+            OTHER_PAID_ORDER.bind(customer_id=order["customer_id"], order_id=order["id"])
         )
         return other is None

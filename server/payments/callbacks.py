@@ -21,9 +21,26 @@ from server.payhero.client import PayHeroClient, PaymentProviderError
 from server.status.changes import Change, StatusChanges
 from server.status.document import COMPLETED, PENDING, now_ms
 from server.status.hub import StatusHub
+from server.store.prepared import Prepared
 from server.store.tables import orders, payhero_callbacks
 
 log = logging.getLogger("server.payments")
+
+STORE_CALLBACK = Prepared(
+    payhero_callbacks.insert()
+    .values(received_ms=sa.bindparam("received_ms"), body=sa.bindparam("body"))
+    .returning(payhero_callbacks.c.id)
+)
+ORDER_BY_NUMBER = Prepared(orders.select().where(orders.c.order_number == sa.bindparam("order_number")))
+MARK_CALLBACK = Prepared(
+    payhero_callbacks.update()
+    .where(payhero_callbacks.c.id == sa.bindparam("inbox_id"))
+    .values(
+        outcome=sa.bindparam("outcome"),
+        order_id=sa.bindparam("order_id"),
+        processed_ms=sa.bindparam("processed_ms"),
+    )
+)
 
 # How long a callback that beat our own "push accepted" write waits for it.
 PUSH_RECORD_WAIT = 10.0
@@ -54,11 +71,7 @@ class CallbackProcessor:
 
     async def receive(self, body: bytes) -> CallbackOutcome:
         """Store `body`, then apply it. Raises CallbackInvalid for a body that is no callback."""
-        inbox_id = await self.database.fetch_val(
-            payhero_callbacks.insert()
-            .values(received_ms=now_ms(), body=body)
-            .returning(payhero_callbacks.c.id)
-        )
+        inbox_id = await self.database.fetch_val(STORE_CALLBACK.bind(received_ms=now_ms(), body=body))
         crash_if(self.crash_point, "after-callback-stored")
         return await self.apply_stored(int(inbox_id), body)
 
@@ -112,7 +125,7 @@ class CallbackProcessor:
         return len(rows)
 
     async def _order_for(self, callback: PayHeroCallback) -> dict[str, Any] | None:
-        query = orders.select().where(orders.c.order_number == callback.external_reference)
+        query = ORDER_BY_NUMBER.bind(order_number=callback.external_reference)
         row = await self.database.fetch_one(query)
         if row is None:
             return None
@@ -162,9 +175,7 @@ class CallbackProcessor:
 
     async def _mark(self, inbox_id: int, outcome: str, order_id: str | None, result: str) -> None:
         await self.database.execute(
-            payhero_callbacks.update()
-            .where(payhero_callbacks.c.id == inbox_id)
-            .values(outcome=outcome, order_id=order_id, processed_ms=now_ms())
+            MARK_CALLBACK.bind(inbox_id=inbox_id, outcome=outcome, order_id=order_id, processed_ms=now_ms())
         )
         if self.on_outcome is not None:
             # "invalid: <parser message>" has free text: one label value for all of them.

@@ -7,6 +7,7 @@ duplicate or concurrent deliveries change it once, on SQLite and PostgreSQL alik
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import sqlite3
@@ -30,6 +31,7 @@ from server.status.document import (
 )
 from server.status.hub import StatusHub
 from server.store.orders import OrderReader
+from server.store.prepared import Prepared
 from server.store.tables import order_changes, orders
 
 log = logging.getLogger("server.status")
@@ -61,6 +63,36 @@ ORDER_NUMBER_ATTEMPTS = 5
 UNIQUE_VIOLATIONS = (sqlite3.IntegrityError, asyncpg.UniqueViolationError)
 
 ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
+
+
+PREVIOUS_STATUS = Prepared(
+    sa.select(order_changes.c.to_status).where(
+        order_changes.c.order_id == sa.bindparam("order_id"),
+        order_changes.c.version == sa.bindparam("version"),
+    )
+)
+_CHANGE_COLUMNS = ("order_id", "version", "from_status", "to_status", "source", "note", "created_ms")
+RECORD_CHANGE = Prepared(order_changes.insert().values({c: sa.bindparam(c) for c in _CHANGE_COLUMNS}))
+
+
+@functools.cache
+def transition(to_status: str, field_names: tuple[str, ...]) -> Prepared:
+    """The conditional UPDATE into `to_status` setting `field_names`: one per shape, built once."""
+    return Prepared(
+        orders.update()
+        .where(
+            orders.c.id == sa.bindparam("order_id"),
+            # OR of equalities, not IN: SQLAlchemy renders an IN list per execution.
+            sa.or_(*(orders.c.payment_status == status for status in sorted(ALLOWED_FROM[to_status]))),
+        )
+        .values(
+            payment_status=to_status,
+            version=orders.c.version + 1,
+            updated_ms=sa.bindparam("updated_ms"),
+            **{name: sa.bindparam(name) for name in field_names},
+        )
+        .returning(*orders.c)
+    )
 
 
 class OrderNotFound(LookupError):
@@ -119,17 +151,8 @@ class StatusChanges:
     async def apply(self, order_id: str, change: Change) -> ChangeResult:
         """Apply `change` if the rules allow it; either way return the order's status."""
         stamp = now_ms()
-        allowed = sorted(ALLOWED_FROM[change.to_status])
-        statement = (
-            orders.update()
-            .where(orders.c.id == order_id, orders.c.payment_status.in_(allowed))
-            .values(
-                payment_status=change.to_status,
-                version=orders.c.version + 1,
-                updated_ms=stamp,
-                **change.fields,
-            )
-            .returning(*orders.c)
+        statement = transition(change.to_status, tuple(sorted(change.fields))).bind(
+            order_id=order_id, updated_ms=stamp, **change.fields
         )
         previous: str | None = None
         async with self.database.transaction():
@@ -139,13 +162,10 @@ class StatusChanges:
             if row is not None:
                 updated = dict(row._mapping)
                 previous = await self.database.fetch_val(
-                    sa.select(order_changes.c.to_status).where(
-                        order_changes.c.order_id == order_id,
-                        order_changes.c.version == updated["version"] - 1,
-                    )
+                    PREVIOUS_STATUS.bind(order_id=order_id, version=updated["version"] - 1)
                 )
                 await self.database.execute(
-                    order_changes.insert().values(
+                    RECORD_CHANGE.bind(
                         order_id=order_id,
                         version=updated["version"],
                         from_status=previous,

@@ -11,7 +11,6 @@ from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from server.store.sqlite_backend import SQLiteDatabase
 from server.store.tables import metadata
 
 log = logging.getLogger("server.store")
@@ -20,6 +19,20 @@ log = logging.getLogger("server.store")
 SCHEMA_VERSION_TABLE = "schema_version"
 # Postgres advisory lock id, so several processes starting at once migrate one at a time.
 MIGRATION_LOCK_ID = 727_001
+
+
+class StoreDatabase(Database):
+    """`databases.Database` on the store's own backends: SQLite on the event loop, and
+    PostgreSQL through asyncpg, both running `Prepared` statements compiled once."""
+
+    SUPPORTED_BACKENDS = {
+        **Database.SUPPORTED_BACKENDS,
+        "sqlite": "server.store.sqlite_backend:LoopSQLiteBackend",
+        "sqlite+aiosqlite": "server.store.sqlite_backend:LoopSQLiteBackend",
+        "postgresql": "server.store.postgres_backend:PreparedPostgresBackend",
+        "postgresql+asyncpg": "server.store.postgres_backend:PreparedPostgresBackend",
+        "postgres": "server.store.postgres_backend:PreparedPostgresBackend",
+    }
 
 
 def is_postgres(database: Database) -> bool:
@@ -42,8 +55,8 @@ def open_database(url: str, *, busy_timeout: float = 15.0) -> Database:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # `timeout`: how long a write waits for another process's lock, retried without
         # blocking the loop. `databases`' own backend would open a thread per query.
-        return SQLiteDatabase(url, timeout=busy_timeout)
-    return Database(url, min_size=2, max_size=20)
+        return StoreDatabase(url, timeout=busy_timeout)
+    return StoreDatabase(url, min_size=2, max_size=20)
 
 
 def _create_statements(database: Database) -> list[str]:

@@ -9,10 +9,13 @@ import sqlalchemy as sa
 from databases import Database
 
 from server.status.document import StatusUpdate, status_document
+from server.store.prepared import Prepared
 from server.store.tables import orders
 
 # How tickets join the document; the fulfilment module registers a loader. Until then, none.
 TicketLoader = Callable[[Database, Sequence[str]], Awaitable[Mapping[str, list[dict[str, Any]]]]]
+
+ORDER_BY_ID = Prepared(orders.select().where(orders.c.id == sa.bindparam("order_id")))
 
 # Bound on ids per IN (...) query: well under SQLite's variable limit.
 BATCH = 500
@@ -40,7 +43,7 @@ class OrderReader:
     async def get(self, order_id: str) -> StatusUpdate | None:
         self.reads += 1
         self.single_reads += 1
-        row = await self.database.fetch_one(orders.select().where(orders.c.id == order_id))
+        row = await self.database.fetch_one(ORDER_BY_ID.bind(order_id=order_id))
         if row is None:
             return None
         return (await self.documents([row._mapping]))[0]

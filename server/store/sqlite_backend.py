@@ -32,7 +32,6 @@ import uuid
 from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, TypeVar
 
-from databases import Database
 from databases.backends.common.records import Record, Row, create_column_maps
 from databases.backends.sqlite import CompilationContext, SQLiteBackend, SQLiteConnection
 from databases.interfaces import TransactionBackend
@@ -40,11 +39,15 @@ from sqlalchemy.engine.cursor import CursorResultMetaData
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.ddl import DDLElement
 
+from server.store.prepared import Bound, positional_args
+
 T = TypeVar("T")
 
 _READS = ("SELECT", "WITH", "EXPLAIN")
 # Compiled statements kept; the service has a few dozen distinct shapes.
 _CACHE_SIZE = 512
+# Where a `Prepared` statement keeps its compilation for this backend.
+_PREPARED_KEY = "sqlite-on-loop"
 _BUSY_RETRY_FIRST = 0.001
 _BUSY_RETRY_MAX = 0.05
 
@@ -231,6 +234,8 @@ class LoopSQLiteConnection(SQLiteConnection):
         """SQL text, positional values and the (cached) compilation of `query`."""
         if isinstance(query, DDLElement):
             return str(query.compile(dialect=self._dialect)), (), None
+        if isinstance(query, Bound):
+            return self._prepare_bound(query)
         key = query._generate_cache_key()
         entry = None if key is None else self._file.cache.get(key.key)
         if entry is None:
@@ -262,6 +267,16 @@ class LoopSQLiteConnection(SQLiteConnection):
             for name in state.positiontup or ()
         ]
         return state.statement, args, entry
+
+    def _prepare_bound(self, bound: Bound) -> tuple[str, list[Any], _Compiled]:
+        """A prepared statement: compiled on first use, then only its values are laid out."""
+        cache = bound.prepared.cache
+        entry: _Compiled | None = cache.get(_PREPARED_KEY)
+        if entry is None:
+            compiled = bound.prepared.statement.compile(dialect=self._dialect)
+            entry = cache[_PREPARED_KEY] = self._compiled(compiled)
+        compiled = entry.compiled
+        return compiled.string, positional_args(compiled, bound.values, compiled.positiontup or ()), entry
 
     def _expand_lists(self, entry: _Compiled, params: dict[str, Any]) -> tuple[str, list[Any], _Compiled]:
         compiled, expanding, processors = entry.compiled, entry.expanding, entry.processors
@@ -367,13 +382,3 @@ class LoopSQLiteBackend(SQLiteBackend):
 
     def connection(self) -> LoopSQLiteConnection:
         return LoopSQLiteConnection(self._file, self._dialect)
-
-
-class SQLiteDatabase(Database):
-    """`databases.Database` whose SQLite URLs use the backend above."""
-
-    SUPPORTED_BACKENDS = {
-        **Database.SUPPORTED_BACKENDS,
-        "sqlite": f"{__name__}:LoopSQLiteBackend",
-        "sqlite+aiosqlite": f"{__name__}:LoopSQLiteBackend",
-    }

@@ -18,10 +18,31 @@ from databases import Database
 
 from server.status.changes import Change
 from server.status.document import COMPLETED
+from server.store.prepared import Prepared
 from server.store.tables import tickets
 from server.tickets.codes import TicketSigner
 
 log = logging.getLogger("server.tickets")
+
+
+UNSIGNED_TICKETS = Prepared(
+    sa.select(tickets.c.id, tickets.c.event_slug, tickets.c.ticket_type).where(
+        tickets.c.order_id == sa.bindparam("order_id"), tickets.c.code.is_(None)
+    )
+)
+SIGN_TICKET = Prepared(
+    tickets.update()
+    .where(tickets.c.id == sa.bindparam("ticket_id"), tickets.c.code.is_(None))
+    .values(code=sa.bindparam("code"))
+)
+_SIGNED_COLUMNS = (tickets.c.id, tickets.c.order_id, tickets.c.ticket_type, tickets.c.code)
+_SIGNED_ORDER = (tickets.c.order_id, tickets.c.created_ms, tickets.c.id)
+# One order's signed tickets: what a status document of a just-paid order needs.
+SIGNED_TICKETS_OF_ORDER = Prepared(
+    sa.select(*_SIGNED_COLUMNS)
+    .where(tickets.c.order_id == sa.bindparam("order_id"), tickets.c.code.is_not(None))
+    .order_by(*_SIGNED_ORDER)
+)
 
 
 def qr_url(ticket_id: str) -> str:
@@ -37,30 +58,25 @@ class TicketIssuer:
     ) -> None:
         if change.to_status != COMPLETED:
             return
-        rows = await database.fetch_all(
-            sa.select(tickets.c.id, tickets.c.event_slug, tickets.c.ticket_type).where(
-                tickets.c.order_id == order["id"], tickets.c.code.is_(None)
-            )
-        )
+        rows = await database.fetch_all(UNSIGNED_TICKETS.bind(order_id=order["id"]))
         for row in rows:
             ticket = row._mapping
             code = self.signer.sign(ticket["id"], ticket["event_slug"], ticket["ticket_type"])
-            await database.execute(
-                tickets.update()
-                .where(tickets.c.id == ticket["id"], tickets.c.code.is_(None))
-                .values(code=code)
-            )
+            await database.execute(SIGN_TICKET.bind(ticket_id=ticket["id"], code=code))
         if rows:
             log.info("tickets issued order=%s count=%d", order["id"], len(rows))
 
 
 async def load_tickets(database: Database, order_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
     """The `tickets` of status documents: only signed ones, so never before `completed`."""
-    rows = await database.fetch_all(
-        sa.select(tickets.c.id, tickets.c.order_id, tickets.c.ticket_type, tickets.c.code)
-        .where(tickets.c.order_id.in_(list(order_ids)), tickets.c.code.is_not(None))
-        .order_by(tickets.c.order_id, tickets.c.created_ms, tickets.c.id)
-    )
+    if len(order_ids) == 1:
+        rows = await database.fetch_all(SIGNED_TICKETS_OF_ORDER.bind(order_id=order_ids[0]))
+    else:
+        rows = await database.fetch_all(
+            sa.select(*_SIGNED_COLUMNS)
+            .where(tickets.c.order_id.in_(list(order_ids)), tickets.c.code.is_not(None))
+            .order_by(*_SIGNED_ORDER)
+        )
     found: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         ticket = row._mapping

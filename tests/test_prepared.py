@@ -1,0 +1,81 @@
+"""Prepared statements on SQLite and PostgreSQL: same rows as a built statement, same rules."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import sqlalchemy as sa
+from databases import Database
+from sqlalchemy.exc import SQLAlchemyError
+
+from server.settings import Settings
+from server.store.database import migrate, open_database
+from server.store.prepared import Prepared
+from server.store.tables import orders
+
+INSERT_ORDER = Prepared(
+    orders.insert()
+    .values(
+        id=sa.bindparam("id"),
+        order_number=sa.bindparam("number"),
+        amount=sa.bindparam("amount"),
+        payment_status="pending",
+        version=1,
+        created_ms=sa.bindparam("stamp"),
+        updated_ms=sa.bindparam("stamp"),
+    )
+    .returning(orders.c.id, orders.c.version)
+)
+BUMP = Prepared(
+    orders.update()
+    .where(orders.c.id == sa.bindparam("id"))
+    .values(version=orders.c.version + 1, result_desc=sa.bindparam("desc"))
+    .returning(orders.c.version, orders.c.result_desc)
+)
+BY_ID = Prepared(orders.select().where(orders.c.id == sa.bindparam("id")))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database(
+    request: pytest.FixtureRequest, make_settings: Callable[..., Settings]
+) -> AsyncIterator[Database]:
+    db = open_database(make_settings(request.param).database_url)
+    await db.connect()
+    await migrate(db)
+    yield db
+    await db.disconnect()
+
+
+async def test_a_prepared_statement_reads_what_a_built_one_reads(database: Database) -> None:
+    created = await database.fetch_one(INSERT_ORDER.bind(id="o-1", number="ORD-000001", amount=300, stamp=7))
+    assert created is not None and (created["id"], created["version"]) == ("o-1", 1)
+    # Run twice: the second run takes the cached compilation with new values.
+    for n, desc in ((2, "first"), (3, "second ∑ unicode")):
+        bumped = await database.fetch_one(BUMP.bind(id="o-1", desc=desc))
+        assert bumped is not None and (bumped["version"], bumped["result_desc"]) == (n, desc)
+    prepared = await database.fetch_one(BY_ID.bind(id="o-1"))
+    built = await database.fetch_one(orders.select().where(orders.c.id == "o-1"))
+    assert prepared is not None and built is not None
+    assert dict(prepared._mapping) == dict(built._mapping)
+    assert await database.fetch_one(BY_ID.bind(id="no-such-order")) is None
+
+
+async def test_a_missing_value_is_an_error_not_a_null(database: Database) -> None:
+    with pytest.raises(SQLAlchemyError, match="amount"):
+        await database.execute(INSERT_ORDER.bind(id="o-2", number="ORD-000002", stamp=7))
+    assert await database.fetch_one(BY_ID.bind(id="o-2")) is None
+
+
+async def test_prepared_writes_roll_back_with_their_transaction(database: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with database.transaction():
+            await database.execute(INSERT_ORDER.bind(id="o-3", number="ORD-000003", amount=1, stamp=7))
+            assert await database.fetch_one(BY_ID.bind(id="o-3")) is not None
+            raise RuntimeError("abort")
+    assert await database.fetch_one(BY_ID.bind(id="o-3")) is None
+
+
+def test_an_in_list_given_per_call_is_refused() -> None:
+    with pytest.raises(ValueError, match="IN lists"):
+        Prepared(sa.select(orders.c.id).where(orders.c.id.in_(sa.bindparam("ids", expanding=True))))
