@@ -20,7 +20,7 @@ from server.mail.transport import SendFailed
 from server.services import Services
 from server.settings import Settings
 from server.status.document import now_ms
-from server.store.database import SCHEMA_VERSION_TABLE, migrate, open_database
+from server.store.database import MIGRATIONS, SCHEMA_VERSION_TABLE, migrate, open_database
 from server.store.tables import outbox
 from tests.backends import free_port
 from tests.fulfilment_helpers import outbox_rows, paid_order, run_cli
@@ -142,7 +142,7 @@ async def test_an_older_database_gets_the_outbox_table(
         await migrate(database)
         assert await database.fetch_val(sa.select(sa.func.count()).select_from(outbox)) == 0
         versions = await database.fetch_all(f"SELECT version FROM {SCHEMA_VERSION_TABLE} ORDER BY version")
-        assert [v[0] for v in versions] == [1, 2]
+        assert [v[0] for v in versions] == list(range(1, len(MIGRATIONS) + 1))
     finally:
         await database.disconnect()
 

@@ -9,8 +9,9 @@ import sqlalchemy as sa
 from databases import Database
 from sqlalchemy.exc import SQLAlchemyError
 
+from server.mail.outbox import OTHER_PAID_ORDER
 from server.settings import Settings
-from server.store.database import migrate, open_database
+from server.store.database import SCHEMA_VERSION_TABLE, migrate, open_database
 from server.store.prepared import Prepared
 from server.store.tables import orders
 
@@ -79,3 +80,21 @@ async def test_prepared_writes_roll_back_with_their_transaction(database: Databa
 def test_an_in_list_given_per_call_is_refused() -> None:
     with pytest.raises(ValueError, match="IN lists"):
         Prepared(sa.select(orders.c.id).where(orders.c.id.in_(sa.bindparam("ids", expanding=True))))
+
+
+async def test_an_older_database_gets_the_customer_index(database: Database) -> None:
+    await database.execute("DROP INDEX ix_orders_customer_status")
+    await database.execute(f"DELETE FROM {SCHEMA_VERSION_TABLE} WHERE version > 2")
+    await migrate(database)
+    if database.url.dialect.startswith("postgres"):
+        found = await database.fetch_val(
+            "SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_orders_customer_status'"
+        )
+        assert found == 1
+        return
+    # SQLite: the "first paid order?" check of every payment searches by customer, rather
+    # than scanning every paid order through the status index.
+    statement = OTHER_PAID_ORDER.statement.compile(dialect=database._backend._dialect)  # type: ignore[attr-defined]
+    raw = database.connection().raw_connection
+    plan = raw.execute("EXPLAIN QUERY PLAN " + statement.string, ["c", "completed", "o", 1, 0]).fetchall()
+    assert "ix_orders_customer_status" in plan[0][3]

@@ -77,6 +77,8 @@ MIGRATIONS: list[Migration] = [
     _create_statements,
     # 2: the `outbox` table (fulfilment e-mails) for databases made before it existed.
     _create_statements,
+    # 3: `ix_orders_customer_status`, for the welcome e-mail's "first paid order?" check.
+    _create_statements,
 ]
 
 

@@ -47,6 +47,8 @@ orders = sa.Table(
     sa.Index("ix_orders_updated_ms", "updated_ms"),
     sa.Index("ix_orders_status_updated", "payment_status", "updated_ms"),
     sa.Index("ix_orders_checkout_request_id", "checkout_request_id"),
+    # "Has this customer paid before?" on every payment: without it, a scan of all paid orders.
+    sa.Index("ix_orders_customer_status", "customer_id", "payment_status"),
 )
 
 # Every stored change of an order, for audit ("the change is recorded", DESIGN rule 5).
