@@ -71,6 +71,7 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
         changes = StatusChanges(database, reader, hub)
         changes.hooks.append(seats_follow_status)
         fulfilment = install_fulfilment(settings, database, catalogue, changes)
+        stack.callback(fulfilment.outbox.close)
         # Push limits hold across processes only through Redis; alone, memory is enough.
         windows: Windows = RedisWindows(settings.redis_url) if settings.redis_url else MemoryWindows()
         stack.push_async_callback(windows.aclose)

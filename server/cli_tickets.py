@@ -67,9 +67,12 @@ async def verify_ticket(settings: Settings, code: str, as_json: bool) -> int:
 async def deliver_emails(settings: Settings) -> int:
     async with _database(settings) as database:
         worker = build_outbox_worker(settings, database)
-        # Rows waiting out a backoff go too: whoever runs this wants them tried now.
-        report = await worker.deliver_due(include_waiting=True)
-        pending = await worker.pending()
+        try:
+            # Rows waiting out a backoff go too: whoever runs this wants them tried now.
+            report = await worker.deliver_due(include_waiting=True)
+            pending = await worker.pending()
+        finally:
+            worker.close()
     print(f"sent {report.sent}, failed {report.failed}, still pending {pending}")
     return NOT_OK if report.failed else 0
 

@@ -14,6 +14,7 @@ from databases import Database
 from server.catalogue import Catalogue
 from server.logs import mask_url
 from server.mail.compose import Composer
+from server.mail.composing import Composing
 from server.mail.delivery import OutboxWorker
 from server.mail.outbox import OutboxWriter
 from server.mail.transport import EmlFileSender, build_sender
@@ -37,7 +38,7 @@ def build_outbox_worker(settings: Settings, database: Database) -> OutboxWorker:
     sender = build_sender(settings.smtp_url, settings.smtp_timeout, settings.data_dir)
     return OutboxWorker(
         database,
-        Composer(settings.mail_from),
+        Composing(Composer(settings.mail_from), settings.mail_compose_processes),
         sender,
         poll_interval=settings.outbox_poll_interval,
         retry_base=settings.outbox_retry_base,

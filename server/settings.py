@@ -165,6 +165,8 @@ class Settings:
     outbox_retry_base: float = 5.0
     outbox_retry_max: float = 3600.0
     outbox_lease: float = 120.0
+    # Processes that compose e-mails (QR images are CPU work); 0: a thread of the service.
+    mail_compose_processes: int = 1
 
     @property
     def store_kind(self) -> str:
@@ -399,4 +401,5 @@ def _fulfilment_settings(env: Mapping[str, str], data_dir: Path) -> dict[str, An
         "outbox_retry_base": retry_base,
         "outbox_retry_max": retry_max,
         "outbox_lease": lease,
+        "mail_compose_processes": _parse(env, "MAIL_COMPOSE_PROCESSES", 1, _non_negative_int),
     }

@@ -4,10 +4,14 @@ time, retried with backoff and never dropped, and `deliver-emails` from the comm
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email
 import email.policy
 import logging
-from collections.abc import Callable
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 
 import pytest
@@ -43,8 +47,20 @@ class Recorder:
         return "recorder"
 
 
+# Workers the tests build, closed after each test: each may have a composing process.
+_built: list[OutboxWorker] = []
+
+
+@pytest.fixture(autouse=True)
+def close_built_workers() -> Iterator[None]:
+    yield
+    while _built:
+        _built.pop().close()
+
+
 def worker(services: Services, sender: Recorder, **knobs: float) -> OutboxWorker:
     built = build_outbox_worker(services.settings, services.database)
+    _built.append(built)
     built.sender = sender
     for name, value in knobs.items():
         setattr(built, name, value)
@@ -84,6 +100,7 @@ async def test_two_workers_never_send_the_same_row(services: Services) -> None:
         first, second = Recorder(), Recorder()
         here = worker(services, first)
         there = build_outbox_worker(services.settings, other_database)
+        _built.append(there)
         there.sender = second
         reports = await asyncio.gather(here.deliver_due(), there.deliver_due(), here.deliver_due())
     finally:
@@ -188,3 +205,43 @@ async def test_the_logs_never_carry_a_full_address(
         logger.removeHandler(caplog.handler)
     assert "e-mail sent" in caplog.text and "a***********@example.com" in caplog.text
     assert "amina.otieno" not in caplog.text and "254712349999" not in caplog.text
+
+
+def composing_processes() -> list[multiprocessing.process.BaseProcess]:
+    return [child for child in multiprocessing.active_children() if child.name.startswith("ForkServer")]
+
+
+async def test_e_mails_are_composed_in_a_process_of_their_own(services: Services) -> None:
+    await paid_order(services, "amina@example.com")
+    sender = Recorder()
+    assert (await worker(services, sender).deliver_due()).sent == 3
+    assert len(composing_processes()) == services.settings.mail_compose_processes == 1
+
+
+async def test_a_composing_process_that_dies_loses_no_e_mail(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    await paid_order(services, "amina@example.com")
+    rows = await outbox_rows(services.database)
+    sender = Recorder()
+    built = worker(services, sender, retry_base=30.0, retry_max=300.0)
+    await built.composing.compose(rows[0])  # the process is up
+    for child in composing_processes():  # as the kernel's OOM killer would
+        os.kill(child.pid or 0, signal.SIGKILL)
+        child.join()
+    report = await built.deliver_due()
+    # The e-mail in hand when it died is retried later; a new process takes the others.
+    assert (report.sent, report.failed) == (2, 1)
+    assert "composing process died" in caplog.text
+    assert (await built.deliver_due(include_waiting=True)).sent == 1
+    assert sorted(sender.keys) == sorted(r["key"] for r in rows)
+
+
+async def test_with_no_composing_process_e_mails_are_composed_in_a_thread(services: Services) -> None:
+    services = dataclasses.replace(
+        services, settings=services.settings.with_overrides(mail_compose_processes=0)
+    )
+    sender = Recorder()
+    await paid_order(services, "amina@example.com")
+    assert (await worker(services, sender).deliver_due()).sent == 3
+    assert composing_processes() == []

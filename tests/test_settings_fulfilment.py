@@ -40,6 +40,8 @@ def test_mail_defaults_write_eml_files(tmp_path: Path) -> None:
     settings = from_env(tmp_path)
     assert settings.smtp_url is None
     assert settings.outbox_poll_interval == 30.0 and settings.outbox_lease > settings.smtp_timeout
+    assert settings.mail_compose_processes == 1
+    assert from_env(tmp_path, MAIL_COMPOSE_PROCESSES="0").mail_compose_processes == 0
 
 
 def test_smtp_url_is_read_and_kept_out_of_repr(tmp_path: Path) -> None:
@@ -57,6 +59,8 @@ def test_smtp_url_is_read_and_kept_out_of_repr(tmp_path: Path) -> None:
         ("OUTBOX_POLL_INTERVAL", "0"),
         ("OUTBOX_RETRY_BASE", "-1"),
         ("OUTBOX_LEASE", "10"),  # shorter than one SMTP attempt (SMTP_TIMEOUT 30)
+        ("MAIL_COMPOSE_PROCESSES", "-1"),
+        ("MAIL_COMPOSE_PROCESSES", "two"),
     ],
 )
 def test_a_bad_mail_value_is_refused_with_the_variable_named(tmp_path: Path, name: str, value: str) -> None:

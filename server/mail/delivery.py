@@ -27,7 +27,7 @@ from databases import Database
 
 from server.faults import crash_if
 from server.logs import mask_email
-from server.mail.compose import Composer
+from server.mail.composing import Composing
 from server.mail.transport import MailSender, SendFailed
 from server.status.document import now_ms
 from server.store.tables import outbox
@@ -54,7 +54,7 @@ class OutboxWorker:
     def __init__(
         self,
         database: Database,
-        composer: Composer,
+        composing: Composing,
         sender: MailSender,
         *,
         poll_interval: float,
@@ -64,7 +64,7 @@ class OutboxWorker:
         crash_point: str | None = None,
     ) -> None:
         self.database = database
-        self.composer = composer
+        self.composing = composing
         self.sender = sender
         self.poll_interval = poll_interval
         self.retry_base = retry_base
@@ -77,7 +77,17 @@ class OutboxWorker:
         """Rows were committed: deliver now instead of at the next poll."""
         self._wake.set()
 
+    def close(self) -> None:
+        """Stop what `deliver_due` started (the composing process)."""
+        self.composing.close()
+
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            self.close()
+
+    async def _run(self) -> None:
         while True:
             try:
                 await self.deliver_due()
@@ -147,8 +157,8 @@ class OutboxWorker:
         where = f"kind={row['kind']} order={row['order_id'] or '-'} to={mask_email(row['recipient'])}"
         crash_if(self.crash_point, "before-email-sent")
         try:
-            # Rendering the QR PNGs is CPU work: a thread keeps the event loop answering.
-            message = await asyncio.to_thread(self.composer.compose, row)
+            # Rendering the QR PNGs is CPU work: done off the event loop (server/mail/composing.py).
+            message = await self.composing.compose(row)
             destination = await self.sender.send(message, str(row["key"]))
         except asyncio.CancelledError:
             raise

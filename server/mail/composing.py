@@ -1,0 +1,82 @@
+"""Composing e-mails away from the event loop: in a process of its own unless told otherwise.
+
+A tickets e-mail renders its QR PNGs in pure Python, a few milliseconds each. In a thread
+that work holds the GIL in slices of up to 5 ms (`sys.getswitchinterval()`), and each slice
+is time the event loop can neither answer a callback nor wake a waiter: profiles of the
+fan-out benchmark put a fifth of the service's samples there (docs/BENCHMARKS.md). A
+process of its own takes it to the other core. `MAIL_COMPOSE_PROCESSES=0` composes in a
+thread instead, for a machine where one process is all there may be.
+
+The process is started on first use through `forkserver`, never forked from the service
+itself (a fork of a running event loop with its threads and sockets is unsafe), and
+builds its own `Composer` from the same settings. If it dies, that e-mail fails like any
+other (retried by the outbox) and the next one starts a new process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import signal
+from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from email.message import EmailMessage
+from typing import Any
+
+from server.mail.compose import Composer
+
+log = logging.getLogger("server.mail")
+
+# The composing process's own Composer, built once by `_start_composer`.
+_composer: Composer | None = None
+
+
+def _start_composer(mail_from: str) -> None:
+    global _composer
+    # Ctrl-C in a terminal reaches the whole process group: the service decides, not us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _composer = Composer(mail_from)
+
+
+def _compose(row: dict[str, Any]) -> EmailMessage:
+    assert _composer is not None, "composing process not initialised"
+    return _composer.compose(row)
+
+
+class Composing:
+    """`await compose(row)`: the outbox row's e-mail, composed in a process or a thread."""
+
+    def __init__(self, composer: Composer, processes: int) -> None:
+        self.composer = composer
+        self.processes = processes
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def compose(self, row: Mapping[str, Any]) -> EmailMessage:
+        if self.processes == 0:
+            return await asyncio.to_thread(self.composer.compose, row)
+        pool = self._pool or self._start()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, _compose, dict(row))
+        except BrokenProcessPool:
+            log.warning("the e-mail composing process died; a new one starts with the next e-mail")
+            self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    def close(self) -> None:
+        """Stop the composing processes, waiting for them: at most one e-mail's composing."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _start(self) -> ProcessPoolExecutor:
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.processes,
+            mp_context=multiprocessing.get_context("forkserver"),
+            initializer=_start_composer,
+            initargs=(self.composer.mail_from,),
+        )
+        log.info("e-mails are composed in %d process(es) of their own", self.processes)
+        return self._pool
