@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any
 
 from bench import runner
@@ -22,23 +24,26 @@ from bench.delivery import complete
 from bench.metrics import WATCHES
 from bench.orders import new_orders
 from bench.postgres import temporary_database
-from bench.report import summary_ms, table
+from bench.profiling import print_summary, profiled
+from bench.report import RESULTS, summary_ms, table
 from bench.service import Service
 from bench.system import cpu_seconds
 from bench.waiters import SSE, WAIT, FirstChanges, Waiter, close_all, open_waiters, split_kinds
 
 
 async def measure(
-    held: int, to_complete: int, *, hold: float, store: str, connections: int
+    held: int, to_complete: int, *, hold: float, store: str, connections: int, profile: Path | None
 ) -> dict[str, Any]:
     if store == "postgres":
         async with temporary_database() as url:
-            return await _measure(held, to_complete, hold=hold, url=url, connections=connections)
-    return await _measure(held, to_complete, hold=hold, url=None, connections=connections)
+            return await _measure(
+                held, to_complete, hold=hold, url=url, connections=connections, profile=profile
+            )
+    return await _measure(held, to_complete, hold=hold, url=None, connections=connections, profile=profile)
 
 
 async def _measure(
-    held: int, to_complete: int, *, hold: float, url: str | None, connections: int
+    held: int, to_complete: int, *, hold: float, url: str | None, connections: int, profile: Path | None
 ) -> dict[str, Any]:
     service = Service(database_url=url)
     await service.start()
@@ -53,7 +58,8 @@ async def _measure(
         step = max(1, held // to_complete)
         chosen = waiters[::step][:to_complete]
         cpu = cpu_seconds(service.pid)
-        delivery = await complete(service.port, chosen, heard, connections=connections)
+        async with profiled(service.pid, profile):
+            delivery = await complete(service.port, chosen, heard, connections=connections)
         cpu = cpu_seconds(service.pid) - cpu
         received, sent = delivery.received, delivery.sent
         last = max((received[o] for o in sent if o in received), default=float("nan"))
@@ -79,14 +85,23 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         nan = float("nan")
         return f"p50 {lat.get('p50', nan):.1f} ms p99 {lat.get('p99', nan):.1f} ms errors={result['errors']}"
 
-    results = await runner.each_size(
-        args.held,
-        args.repeat,
-        lambda held: measure(
-            held, min(args.complete, held), hold=args.hold, store=args.store, connections=args.connections
-        ),
-        progress,
-    )
+    profile = (args.out or RESULTS) / f"fanout-{args.store}.profile.txt" if args.profile else None
+    largest = max(runner.sizes(args.held))
+
+    def one(held: int) -> Awaitable[dict[str, Any]]:
+        # Only the largest size, so the profile is of the load the targets are set for.
+        return measure(
+            held,
+            min(args.complete, held),
+            hold=args.hold,
+            store=args.store,
+            connections=args.connections,
+            profile=profile if held == largest else None,
+        )
+
+    results = await runner.each_size(args.held, args.repeat, one, progress)
+    if profile is not None:
+        print_summary(profile)
     return {"store": args.store, "hold_s": args.hold, "connections": args.connections, "results": results}
 
 
@@ -123,6 +138,7 @@ def cli(argv: list[str] | None = None) -> runner.Payload:
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--connections", type=int, default=1, help="callback sender connections")
     parser.add_argument("--repeat", type=int, default=1, help="runs per size (a fresh service each)")
+    parser.add_argument("--profile", action="store_true", help="py-spy the callbacks at the largest size")
     return runner.cli("fanout", parser, main, print_report, argv)
 
 

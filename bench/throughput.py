@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from bench import runner
 from bench.orders import Tally, create_orders, send_callbacks
 from bench.postgres import temporary_database
-from bench.report import summary_ms, table
+from bench.profiling import print_summary, profiled
+from bench.report import RESULTS, summary_ms, table
 from bench.service import Service
 from bench.system import cpu_seconds
 
@@ -48,7 +50,9 @@ def phase(name: str, tally: Tally, expected: int, cpu: float) -> dict[str, Any]:
     }
 
 
-async def measure(store: str, count: int, connections: int) -> list[dict[str, Any]]:
+async def measure(
+    store: str, count: int, connections: int, profile: Path | None = None
+) -> list[dict[str, Any]]:
     async with database_for(store) as url:
         service = Service(database_url=url)
         await service.start()
@@ -56,7 +60,8 @@ async def measure(store: str, count: int, connections: int) -> list[dict[str, An
             cpu = cpu_seconds(service.pid)
             orders, created = await create_orders(service.port, count, connections=connections)
             cpu_created = cpu_seconds(service.pid)
-            applied = await send_callbacks(service.port, orders, connections=connections)
+            async with profiled(service.pid, profile):
+                applied = await send_callbacks(service.port, orders, connections=connections)
             cpu_applied = cpu_seconds(service.pid)
             log_errors = service.log_errors()
         finally:
@@ -75,11 +80,21 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     results = []
     for store in args.stores.split(","):
         for attempt in range(args.repeat):
-            for result in await measure(store.strip(), args.orders, args.connections):
+            profile = profile_path(args, store.strip()) if attempt == 0 else None
+            for result in await measure(store.strip(), args.orders, args.connections, profile):
                 result["attempt"] = attempt + 1
                 results.append(result)
                 print(f"  {store} {result['phase']}: {result['per_second']:.0f}/s errors={result['errors']}")
+            if profile is not None:
+                print_summary(profile)
     return {"orders": args.orders, "results": results}
+
+
+def profile_path(args: argparse.Namespace, store: str) -> Path | None:
+    """Where `--profile` puts the callbacks phase's samples (the first run of each store)."""
+    if not args.profile:
+        return None
+    return (args.out or RESULTS) / f"throughput-callbacks-{store}.profile.txt"
 
 
 def print_report(payload: dict[str, Any]) -> None:
@@ -107,6 +122,7 @@ def cli(argv: list[str] | None = None) -> runner.Payload:
     parser.add_argument("--orders", type=int, default=2000, help="orders (and callbacks) per store")
     parser.add_argument("--connections", type=int, default=16, help="client connections sending at once")
     parser.add_argument("--repeat", type=int, default=1, help="runs per store (a fresh service each)")
+    parser.add_argument("--profile", action="store_true", help="py-spy the callbacks phase of the first run")
     return runner.cli("throughput", parser, main, print_report, argv)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import bench.postgres
-from bench import fanout, idle_waiters, requests_per_payment, scale_out, throughput
+from bench import fanout, idle_waiters, profiling, requests_per_payment, scale_out, throughput
 from tests.backends import POSTGRES_ADMIN_URL, PostgresDatabases
 
 
@@ -73,3 +73,15 @@ def test_scale_out(out: list[str], redis_url: str) -> None:
     first, last = payload["steps"]
     assert last["redis_connections_a"] == first["redis_connections_a"]
     assert payload["delivered"] == payload["completed"] == 200
+
+
+def test_a_profile_summary_counts_each_function_once_per_sample(tmp_path: Path) -> None:
+    collapsed = tmp_path / "profile.txt"
+    collapsed.write_text(
+        "run (asyncio/runners.py:1);apply (server/status/changes.py:10);"
+        "apply (server/status/changes.py:12);execute (sqlite3/x.py:3) 3\n"
+        "run (asyncio/runners.py:1);compose (server/mail/compose.py:5) 1\n"
+    )
+    found = dict((name, percent) for percent, name in profiling.summary(collapsed))
+    # Recursion or two lines of one function count a sample once; stdlib frames are left out.
+    assert found == {"apply (status/changes.py)": 75.0, "compose (mail/compose.py)": 25.0}

@@ -1,0 +1,84 @@
+"""`--profile`: py-spy samples the service process during a scenario's measured phase.
+
+    python -m bench.throughput --stores sqlite --profile
+    python -m bench.fanout --held 10000 --profile
+
+py-spy (a bench-only dependency) attaches to the running uvicorn by pid, samples every
+thread at `RATE` Hz without slowing it much, and writes collapsed stacks. The summary
+printed beside the table is each function's share of the samples that contain it
+("inclusive"), the server's own functions and the few library ones worth naming.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import signal
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+RATE = 250
+# Frames worth a line in the summary: our code, and where the event loop's time goes.
+INTERESTING = ("server/", "sqlalchemy/", "databases/", "email/", "png.py", "qrcode/", "logging/")
+
+
+def py_spy() -> str:
+    found = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if found is None:
+        raise SystemExit("py-spy is missing: pip install -e '.[bench]'")
+    return found
+
+
+@contextlib.asynccontextmanager
+async def profiled(pid: int, out: Path | None) -> AsyncIterator[None]:
+    """Sample `pid` while the block runs, into `out` (collapsed stacks); no-op without `out`."""
+    if out is None:
+        yield
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = [py_spy(), "record", "--pid", str(pid), "--rate", str(RATE), "--format", "raw"]
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        "--output",
+        str(out),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    await asyncio.sleep(1.0)  # attached before the measured phase starts
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        await process.wait()
+
+
+def _frame_name(frame: str) -> str:
+    """`function (path/to/file.py:12)` -> `function (file.py)`: one line per function."""
+    function, _, where = frame.partition(" (")
+    path = where.rsplit(":", 1)[0]
+    return f"{function} ({'/'.join(path.split('/')[-2:])})"
+
+
+def summary(collapsed: Path, top: int = 25) -> list[tuple[float, str]]:
+    """(percent of samples, function) for the most frequent interesting functions."""
+    total = 0
+    inclusive: Counter[str] = Counter()
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        samples = int(count)
+        total += samples
+        names = {_frame_name(frame) for frame in stack.split(";") if any(m in frame for m in INTERESTING)}
+        for name in names:
+            inclusive[name] += samples
+    if total == 0:
+        return []
+    return [(100.0 * n / total, name) for name, n in inclusive.most_common(top)]
+
+
+def print_summary(collapsed: Path, top: int = 25) -> None:
+    print(f"\nprofile: {collapsed} (py-spy, {RATE} Hz; share of samples containing each function)")
+    for percent, name in summary(collapsed, top):
+        print(f"  {percent:5.1f}%  {name}")
