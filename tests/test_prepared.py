@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from databases import Database
 from sqlalchemy.exc import SQLAlchemyError
 
-from server.mail.outbox import OTHER_PAID_ORDER
+from server.mail.outbox import CUSTOMER, OTHER_PAID_ORDER, SIGNED_TICKETS
+from server.payments.callbacks import MARK_CALLBACK, ORDER_BY_NUMBER
 from server.settings import Settings
+from server.status.changes import PREVIOUS_STATUS, transition
+from server.status.document import COMPLETED
 from server.store.database import SCHEMA_VERSION_TABLE, migrate, open_database
 from server.store.prepared import Prepared
 from server.store.tables import orders
+from server.tickets.issuing import ORDER_TICKETS, SIGN_TICKET, SIGNED_TICKETS_OF_ORDER
 
 INSERT_ORDER = Prepared(
     orders.insert()
@@ -98,3 +103,36 @@ async def test_an_older_database_gets_the_customer_index(database: Database) -> 
     raw = database.connection().raw_connection
     plan = raw.execute("EXPLAIN QUERY PLAN " + statement.string, ["c", "completed", "o", 1, 0]).fetchall()
     assert "ix_orders_customer_status" in plan[0][3]
+
+
+# The statements every payment runs, with the values a plan needs.
+PAYMENT_PATH = {
+    "order by number": (ORDER_BY_NUMBER, ["ORD-1"]),
+    "previous status": (PREVIOUS_STATUS, ["o", 1]),
+    "status update": (transition(COMPLETED, ("receipt_number", "result_code", "result_desc")), None),
+    "order's tickets": (ORDER_TICKETS, ["o"]),
+    "sign a ticket": (SIGN_TICKET, ["code", "t"]),
+    "customer": (CUSTOMER, ["c"]),
+    "tickets for the e-mail": (SIGNED_TICKETS, ["o"]),
+    "document's tickets": (SIGNED_TICKETS_OF_ORDER, ["o"]),
+    "mark the callback": (MARK_CALLBACK, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAYMENT_PATH))
+async def test_the_payment_path_searches_by_key_never_scans(tmp_path: Path, name: str) -> None:
+    # Without statistics SQLite plans from the schema alone: a wrong index is a walk over
+    # every order or ticket in the shop, growing with it. Read the plan, not a stopwatch.
+    database = open_database(f"sqlite+aiosqlite:///{tmp_path / 'plans.sqlite3'}")
+    await database.connect()
+    try:
+        await migrate(database)
+        prepared, values = PAYMENT_PATH[name]
+        sql = prepared.statement.compile(dialect=database._backend._dialect).string  # type: ignore[attr-defined]
+        values = values or [1] * sql.count("?")
+        raw = database.connection().raw_connection
+        plan = " / ".join(row[3] for row in raw.execute("EXPLAIN QUERY PLAN " + sql, values).fetchall())
+    finally:
+        await database.disconnect()
+    assert plan.startswith("SEARCH") and " SCAN " not in f" {plan} ", plan
+    assert "(code=?)" not in plan, plan

@@ -25,9 +25,12 @@ from server.tickets.codes import TicketSigner
 log = logging.getLogger("server.tickets")
 
 
-UNSIGNED_TICKETS = Prepared(
-    sa.select(tickets.c.id, tickets.c.event_slug, tickets.c.ticket_type).where(
-        tickets.c.order_id == sa.bindparam("order_id"), tickets.c.code.is_(None)
+# All of the order's tickets, the unsigned ones picked here: with `code IS NULL` in the
+# query, SQLite (no statistics) searched the unique index on `code` for NULL, a walk over
+# every unpaid ticket in the shop, instead of the order's own few.
+ORDER_TICKETS = Prepared(
+    sa.select(tickets.c.id, tickets.c.event_slug, tickets.c.ticket_type, tickets.c.code).where(
+        tickets.c.order_id == sa.bindparam("order_id")
     )
 )
 SIGN_TICKET = Prepared(
@@ -58,7 +61,11 @@ class TicketIssuer:
     ) -> None:
         if change.to_status != COMPLETED:
             return
-        rows = await database.fetch_all(UNSIGNED_TICKETS.bind(order_id=order["id"]))
+        rows = [
+            row
+            for row in await database.fetch_all(ORDER_TICKETS.bind(order_id=order["id"]))
+            if row._mapping["code"] is None
+        ]
         for row in rows:
             ticket = row._mapping
             code = self.signer.sign(ticket["id"], ticket["event_slug"], ticket["ticket_type"])
