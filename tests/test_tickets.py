@@ -209,7 +209,8 @@ async def test_the_verify_ticket_command_tells_the_gate(
     assert status == 0, output
     assert "GENUINE" in output and "Demo Fest 2026" in output and "Early Bird" in output
     assert "checked in:  no" in output
-    await client.post("/api/tickets/check-in", json={"code": code})
+    checked_in = await client.post("/api/tickets/check-in", json={"code": code})
+    assert checked_in.status_code == 200, checked_in.text
     status, output = await run_cli(live.services.settings, "verify-ticket", code)
     assert status == 0 and "checked in:  yes" in output
     status, output = await run_cli(live.services.settings, "verify-ticket", flip(code, len(code) - 1))
