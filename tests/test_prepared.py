@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from databases import Database
 from sqlalchemy.exc import SQLAlchemyError
 
-from server.mail.outbox import CUSTOMER, OTHER_PAID_ORDER, SIGNED_TICKETS
+from server.mail.outbox import CUSTOMER, OTHER_PAID_ORDER
 from server.payments.callbacks import MARK_CALLBACK, ORDER_BY_NUMBER
 from server.settings import Settings
 from server.status.changes import PREVIOUS_STATUS, transition
@@ -113,8 +113,7 @@ PAYMENT_PATH = {
     "order's tickets": (ORDER_TICKETS, ["o"]),
     "sign a ticket": (SIGN_TICKET, ["code", "t"]),
     "customer": (CUSTOMER, ["c"]),
-    "tickets for the e-mail": (SIGNED_TICKETS, ["o"]),
-    "document's tickets": (SIGNED_TICKETS_OF_ORDER, ["o"]),
+    "signed tickets (document, e-mail)": (SIGNED_TICKETS_OF_ORDER, ["o"]),
     "mark the callback": (MARK_CALLBACK, None),
 }
 

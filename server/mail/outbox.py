@@ -27,7 +27,8 @@ from server.status.changes import Change
 from server.status.document import COMPLETED, iso_from_ms, now_ms
 from server.store.database import is_postgres
 from server.store.prepared import Prepared
-from server.store.tables import customers, orders, outbox, tickets
+from server.store.tables import customers, orders, outbox
+from server.tickets.issuing import SIGNED_TICKETS_OF_ORDER
 
 log = logging.getLogger("server.mail")
 
@@ -66,11 +67,6 @@ OTHER_PAID_ORDER = Prepared(
         orders.c.id != sa.bindparam("order_id"),
     )
     .limit(1)
-)
-SIGNED_TICKETS = Prepared(
-    sa.select(tickets.c.id, tickets.c.ticket_type, tickets.c.code)
-    .where(tickets.c.order_id == sa.bindparam("order_id"), tickets.c.code.is_not(None))
-    .order_by(tickets.c.created_ms, tickets.c.id)
 )
 
 
@@ -116,7 +112,7 @@ class OutboxWriter:
         if await self._first_paid_order(database, order):
             # Keyed by customer, not order: two first orders paid at once still welcome once.
             letters.append((f"customer:{order['customer_id']}:welcome", WELCOME, common))
-        issued = await database.fetch_all(SIGNED_TICKETS.bind(order_id=order["id"]))
+        issued = await database.fetch_all(SIGNED_TICKETS_OF_ORDER.bind(order_id=order["id"]))
         if issued:
             listed = [
                 {
