@@ -78,16 +78,10 @@ class OutboxWorker:
         self._wake.set()
 
     def close(self) -> None:
-        """Stop what `deliver_due` started (the composing process)."""
+        """Stop what `deliver_due` started (the composing process); its owner calls this."""
         self.composing.close()
 
     async def run(self) -> None:
-        try:
-            await self._run()
-        finally:
-            self.close()
-
-    async def _run(self) -> None:
         while True:
             try:
                 await self.deliver_due()
