@@ -26,7 +26,7 @@ from server.catalogue import Catalogue
 from server.status.changes import Change
 from server.status.document import COMPLETED, iso_from_ms, now_ms
 from server.store.database import is_postgres
-from server.store.prepared import Prepared
+from server.store.prepared import Prepared, parameters
 from server.store.tables import customers, orders, outbox
 from server.tickets.issuing import SIGNED_TICKETS_OF_ORDER
 
@@ -38,10 +38,9 @@ RECEIPT = "receipt"
 KINDS = (WELCOME, TICKETS, RECEIPT)
 
 
-_OUTBOX_VALUES: dict[str, Any] = {
-    name: sa.bindparam(name)
-    for name in ("key", "kind", "order_id", "recipient", "payload", "created_ms", "next_attempt_ms")
-}
+_OUTBOX_VALUES = parameters(
+    "key", "kind", "order_id", "recipient", "payload", "created_ms", "next_attempt_ms"
+)
 
 
 def _enqueue_statement(insert: Any) -> Prepared:

@@ -31,7 +31,7 @@ from server.status.document import (
 )
 from server.status.hub import StatusHub
 from server.store.orders import OrderReader
-from server.store.prepared import Prepared
+from server.store.prepared import Prepared, parameters
 from server.store.tables import order_changes, orders
 
 log = logging.getLogger("server.status")
@@ -72,7 +72,7 @@ PREVIOUS_STATUS = Prepared(
     )
 )
 _CHANGE_COLUMNS = ("order_id", "version", "from_status", "to_status", "source", "note", "created_ms")
-RECORD_CHANGE = Prepared(order_changes.insert().values({c: sa.bindparam(c) for c in _CHANGE_COLUMNS}))
+RECORD_CHANGE = Prepared(order_changes.insert().values(parameters(*_CHANGE_COLUMNS)))
 
 
 @functools.cache
@@ -89,7 +89,7 @@ def transition(to_status: str, field_names: tuple[str, ...]) -> Prepared:
             payment_status=to_status,
             version=orders.c.version + 1,
             updated_ms=sa.bindparam("updated_ms"),
-            **{name: sa.bindparam(name) for name in field_names},
+            **parameters(*field_names),
         )
         .returning(*orders.c)
     )

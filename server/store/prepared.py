@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, bindparam
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.expression import Executable
 
 
@@ -60,6 +61,11 @@ class Bound(ClauseElement):
 
     def __repr__(self) -> str:
         return f"Bound({self.prepared!r}, {sorted(self.values)})"
+
+
+def parameters(*names: str) -> dict[str, BindParameter[Any]]:
+    """`{name: bindparam(name)}`: the `.values(...)` of a prepared INSERT or UPDATE."""
+    return {name: bindparam(name) for name in names}
 
 
 def positional_args(compiled: Any, values: Mapping[str, Any], names: tuple[str, ...]) -> list[Any]:
