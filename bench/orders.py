@@ -55,7 +55,7 @@ def checkout_body(n: int, phone: str = SILENT_PHONE) -> bytes:
 
 
 def callback_body(order: Order, result: str = "success", amount: int = PRICE) -> bytes:
-    """A PayHero callback shaped like shared/payhero/callbacks/success.json."""
+    """A PayHero callback shaped like tests/payhero_samples/success.json."""
     code, description = RESULTS[result]
     paid = code == 0
     receipt = "S" + secrets.token_hex(5).upper()[:9] if paid else ""

@@ -12,7 +12,7 @@ from server.payhero.fake import FakePayHero
 from server.settings import Settings
 from tests.server_harness import serve_app
 
-# Copies of shared/payhero/callbacks/, so a clone tests the same samples wherever it lives.
+# PayHero's documented callbacks (docs/PAYHERO.md), kept in the repo so every clone tests them.
 SAMPLES = Path(__file__).resolve().parent / "payhero_samples"
 TOKEN = "t" * 16 + "0123456789abcdef0123456789"
 

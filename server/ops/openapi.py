@@ -161,7 +161,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "PayHeroCallback": {
         "type": "object",
-        "description": "PayHero's callback (shared/payhero/README.md). Anything else is a 400.",
+        "description": "PayHero's callback (docs/PAYHERO.md). Anything else is a 400.",
         "required": ["response"],
         "properties": {
             "status": {"description": "A boolean, or a success/failure word."},

@@ -1,7 +1,7 @@
 """Parsing PayHero's callback strictly, while accepting what PayHero really sends.
 
 Integrations see `status` as a boolean and as a string, and `ResultCode` / `Amount` as
-numbers and as numeric strings (shared/payhero/README.md); anything else is rejected.
+numbers and as numeric strings (docs/PAYHERO.md); anything else is rejected.
 """
 
 from __future__ import annotations

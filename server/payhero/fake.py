@@ -61,7 +61,7 @@ def callback_body(
     phone: str,
     receipt: str | None = None,
 ) -> dict[str, Any]:
-    """A callback exactly as PayHero sends it (see shared/payhero/callbacks/)."""
+    """A callback exactly as PayHero sends it (see tests/payhero_samples/)."""
     code, description = RESULTS[result]
     paid = code == 0
     return {
