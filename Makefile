@@ -5,7 +5,10 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck pytest screenshots clean
+.PHONY: run test test-fast lint typecheck pytest screenshots clean
+
+# Workers for the whole suite; PYTEST_WORKERS=0 runs it in one process (easier to debug).
+PYTEST_WORKERS ?= 4
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,13 +34,17 @@ typecheck: $(STAMP_TEST)
 	$(BIN)/mypy
 
 pytest: $(STAMP_TEST)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
+# The editing loop: everything but the browser, real processes, benchmarks and the fuzzer.
+test-fast: $(STAMP_TEST)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not slow and not browser" $(PYTEST_ARGS)
+
 # Refreshes the README's pictures: the browser tests save each page state at phone size.
 screenshots: $(STAMP_TEST)
-	SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest tests/test_web_pages.py
+	SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest -m browser
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -47,12 +47,12 @@ def check_redis(url: str = REDIS_URL) -> None:
         missing("Redis", f"{url}: {exc}")
 
 
-async def _create_database(admin_url: str, name: str) -> None:
+async def _create_database(admin_url: str, name: str, *, template: str | None = None) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(admin_url, timeout=5)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     finally:
         await conn.close()
 
@@ -73,13 +73,30 @@ def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
         return pool.submit(asyncio.run, coro).result()
 
 
+async def _migrate(url: str) -> None:
+    from server.store.database import migrate, open_database
+
+    database = open_database(url)
+    await database.connect()
+    try:
+        await migrate(database)
+    finally:
+        await database.disconnect()
+
+
 class PostgresDatabases:
-    """Creates one database per test that asks, on the shared server, and drops them all."""
+    """Creates one database per test that asks, on the shared server, and drops them all.
+
+    Each is a copy of a template migrated once per test session (`CREATE DATABASE …
+    TEMPLATE`), so a test starts on the current schema without running the migrations
+    again; `fresh=True` gives an empty database for tests of the migrations themselves.
+    """
 
     def __init__(self, admin_url: str) -> None:
         self.admin_url = admin_url
         self.created: list[str] = []
         self.prefix = f"ps_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        self.template: str | None = None
 
     def check(self) -> None:
         try:
@@ -87,15 +104,27 @@ class PostgresDatabases:
         except Exception as exc:
             missing("PostgreSQL", f"{self.admin_url}: {exc}")
 
-    def new_url(self) -> str:
+    def url_of(self, name: str) -> str:
+        return f"{self.admin_url.rsplit('/', 1)[0]}/{name}"
+
+    def new_url(self, *, fresh: bool = False) -> str:
+        template = None if fresh else self._migrated_template()
         name = f"{self.prefix}_{len(self.created)}"
-        run_sync(_create_database(self.admin_url, name))
+        run_sync(_create_database(self.admin_url, name, template=template))
         self.created.append(name)
-        base = self.admin_url.rsplit("/", 1)[0]
-        return f"{base}/{name}"
+        return self.url_of(name)
+
+    def _migrated_template(self) -> str:
+        if self.template is None:
+            name = f"{self.prefix}_template"
+            run_sync(_create_database(self.admin_url, name))
+            self.created.append(name)
+            run_sync(_migrate(self.url_of(name)))
+            self.template = name
+        return self.template
 
     def drop_all(self) -> None:
-        for name in self.created:
+        for name in reversed(self.created):
             run_sync(_drop_database(self.admin_url, name))
 
 

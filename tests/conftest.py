@@ -11,6 +11,27 @@ from server.settings import Settings
 from tests.backends import REDIS_URL, PostgresDatabases, check_redis
 
 Store = str  # "sqlite" | "postgres"
+
+# Modules whose tests run real processes, whole benchmarks or a fuzzer: `-m "not slow"` skips them.
+SLOW_MODULES = frozenset({"test_bench_smoke", "test_fuzz_api", "test_shutdown_and_crash"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by what it needs, so a developer can pick a fast subset (README)."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        stack = callspec.params.get("stack") if callspec is not None else None
+        if "postgres" in fixtures or (stack and stack[0] == "postgres"):
+            item.add_marker(pytest.mark.postgres)
+        if "redis_url" in fixtures or (stack and stack[1] == "redis"):
+            item.add_marker(pytest.mark.redis)
+        if "browser" in fixtures or "chromium" in fixtures:
+            item.add_marker(pytest.mark.browser)
+        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
+
 BrokerKind = str  # "memory" | "redis"
 
 
