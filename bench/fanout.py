@@ -6,7 +6,10 @@ A fresh service (the Procfile's command) takes `--held` orders through `POST /ap
 each gets a waiter on its own connection, half SSE and half `/wait`, all held at once.
 Then one client completes `--complete` of them through the real callback route, one
 callback after the other on one connection (as fast as one client can: the next is sent
-when the last is answered). For each: callback sent -> status received by its waiter,
+when the last is answered). The completed orders are half SSE and half `/wait`, spread
+over the ramp, and each kind's latency is reported apart. With `--pin` (the default on a
+machine with two cores or more) the service runs on core 1 and this client on core 0.
+For each: callback sent -> status received by its waiter,
 both read on this process's clock. Also: time from the first callback sent until every
 completed order was delivered, and any waiter that got nothing, or an error.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
@@ -27,26 +31,61 @@ from bench.postgres import temporary_database
 from bench.profiling import print_summary, profiled
 from bench.report import RESULTS, summary_ms, table
 from bench.service import Service
-from bench.system import cpu_seconds
+from bench.system import cpu_seconds, pin
 from bench.waiters import SSE, WAIT, FirstChanges, Waiter, close_all, open_waiters, split_kinds
 
 
+def pick_both_kinds(waiters: list[Waiter], count: int) -> list[Waiter]:
+    """`count` waiters, half of each kind, evenly spread over the order they were opened in.
+
+    Taking every n-th waiter of the whole list picked one kind only whenever n was even
+    (waiters alternate SSE and /wait), so a "half and half" row measured SSE alone.
+    """
+    chosen: list[Waiter] = []
+    kinds = [SSE, WAIT]
+    for index, kind in enumerate(kinds):
+        of_kind = [w for w in waiters if w.kind == kind]
+        share = count // len(kinds) + (1 if index < count % len(kinds) else 0)
+        step = max(1, len(of_kind) // share) if share else 1
+        chosen += of_kind[::step][:share]
+    return chosen
+
+
 async def measure(
-    held: int, to_complete: int, *, hold: float, store: str, connections: int, profile: Path | None
+    held: int,
+    to_complete: int,
+    *,
+    hold: float,
+    store: str,
+    connections: int,
+    profile: Path | None,
+    pinned: bool,
 ) -> dict[str, Any]:
     if store == "postgres":
         async with temporary_database() as url:
             return await _measure(
-                held, to_complete, hold=hold, url=url, connections=connections, profile=profile
+                held, to_complete, hold=hold, url=url, connections=connections, profile=profile, pinned=pinned
             )
-    return await _measure(held, to_complete, hold=hold, url=None, connections=connections, profile=profile)
+    return await _measure(
+        held, to_complete, hold=hold, url=None, connections=connections, profile=profile, pinned=pinned
+    )
 
 
 async def _measure(
-    held: int, to_complete: int, *, hold: float, url: str | None, connections: int, profile: Path | None
+    held: int,
+    to_complete: int,
+    *,
+    hold: float,
+    url: str | None,
+    connections: int,
+    profile: Path | None,
+    pinned: bool,
 ) -> dict[str, Any]:
     service = Service(database_url=url)
     await service.start()
+    own_cores = os.sched_getaffinity(0)
+    if pinned:
+        pinned = pin(service.pid, 1) and pin(0, 0)
     waiters: list[Waiter] = []
     try:
         orders = await new_orders(service.port, held)
@@ -54,9 +93,7 @@ async def _measure(
         waiters = await open_waiters(service, split_kinds(orders), hold=hold, on_status=heard)
         await asyncio.sleep(2.0)  # let the ramp's last store reads and writes settle
         held_on_server = int((await service.metrics())[WATCHES])
-        # Every n-th order, so the completed ones are half SSE, half /wait, spread over the ramp.
-        step = max(1, held // to_complete)
-        chosen = waiters[::step][:to_complete]
+        chosen = pick_both_kinds(waiters, to_complete)
         cpu = cpu_seconds(service.pid)
         async with profiled(service.pid, profile):
             delivery = await complete(service.port, chosen, heard, connections=connections)
@@ -67,6 +104,8 @@ async def _measure(
         return {
             "held": held,
             "held_on_server": held_on_server,
+            "pinned": pinned,
+            "completed_by_kind": {kind: sum(1 for w in chosen if w.kind == kind) for kind in (SSE, WAIT)},
             **delivery.summary(others, service.log_errors()),
             "all_delivered_s": last - min(sent.values()),
             "latency_ms_by_kind": {kind: summary_ms(delivery.latencies(kind)) for kind in (SSE, WAIT)},
@@ -77,6 +116,7 @@ async def _measure(
     finally:
         close_all(waiters)
         await service.stop()
+        os.sched_setaffinity(0, own_cores)
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -97,6 +137,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             store=args.store,
             connections=args.connections,
             profile=profile if held == largest else None,
+            pinned=args.pin,
         )
 
     results = await runner.each_size(args.held, args.repeat, one, progress)
@@ -128,6 +169,20 @@ def print_report(payload: dict[str, Any]) -> None:
     columns += ["p50 ms", "p90 ms", "p99 ms", "max ms", "all delivered s"]
     title = f"Fan-out: callback sent -> status received ({payload['store']}, {payload['connections']} sender)"
     print(table(title, columns, rows))
+    kind_rows = []
+    for r in payload["results"]:
+        for kind, lat in r["latency_ms_by_kind"].items():
+            nan = float("nan")
+            count = r["completed_by_kind"][kind]
+            kind_rows.append([r["held"], r["attempt"], kind, count, lat.get("p50", nan), lat.get("p99", nan)])
+            kind_rows[-1].append(lat.get("max", nan))
+    print(
+        table(
+            "Fan-out by waiter kind",
+            ["held", "run", "kind", "completed", "p50 ms", "p99 ms", "max ms"],
+            kind_rows,
+        )
+    )
 
 
 def cli(argv: list[str] | None = None) -> runner.Payload:
@@ -139,6 +194,12 @@ def cli(argv: list[str] | None = None) -> runner.Payload:
     parser.add_argument("--connections", type=int, default=1, help="callback sender connections")
     parser.add_argument("--repeat", type=int, default=1, help="runs per size (a fresh service each)")
     parser.add_argument("--profile", action="store_true", help="py-spy the callbacks at the largest size")
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="service on core 1, this client on core 0 (when there are two cores or more)",
+    )
     return runner.cli("fanout", parser, main, print_report, argv)
 
 

@@ -36,6 +36,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def pin(pid: int, core: int) -> bool:
+    """Keep process `pid` (0: this one) on one core, if the machine has more than one.
+
+    The reference runs put the service on one core and the load client on the other, so a
+    figure does not depend on where the scheduler happened to put them. Children started
+    later (the e-mail composing process) inherit the service's core.
+    """
+    cores = os.cpu_count() or 1
+    if cores < 2 or core >= cores:
+        return False
+    os.sched_setaffinity(pid, {core})
+    return True
+
+
 def load_average() -> tuple[float, float, float]:
     return os.getloadavg()
 

@@ -42,9 +42,13 @@ def test_idle_waiters(out: list[str]) -> None:
 
 
 def test_fanout(out: list[str]) -> None:
-    payload = fanout.cli(["--held", "200", "--complete", "50", *out])
+    payload = fanout.cli(["--held", "200", "--complete", "50", "--no-pin", *out])
     no_errors(payload)
-    assert payload["results"][0]["delivered"] == 50
+    result = payload["results"][0]
+    assert result["delivered"] == 50
+    # Both kinds of waiter are measured, not only the SSE ones every other index holds.
+    assert result["completed_by_kind"] == {"sse": 25, "wait": 25}
+    assert all(result["latency_ms_by_kind"][kind]["p50"] > 0 for kind in ("sse", "wait"))
 
 
 @pytest.mark.usefixtures("bench_postgres")
