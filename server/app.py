@@ -131,14 +131,18 @@ async def background_work(services: Services) -> AsyncIterator[None]:
         expiry_seconds=settings.payment_expiry,
         interval=settings.expiry_check_interval,
     )
+    pauses = services.metrics.pauses
+    pauses.start_gc_timing()
     tasks = [
         asyncio.create_task(services.callbacks.replay_unprocessed(), name="callback-replay"),
         asyncio.create_task(expiry.run(), name="payment-expiry"),
         asyncio.create_task(services.outbox.run(), name="outbox-delivery"),
+        asyncio.create_task(pauses.sample_loop_lag(), name="loop-lag"),
     ]
     try:
         yield
     finally:
+        pauses.stop_gc_timing()
         for task in tasks:
             task.cancel()
         for task in tasks:

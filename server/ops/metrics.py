@@ -26,6 +26,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from server.ops.outbox import outbox_backlog
+from server.ops.pauses import PauseMetrics
 
 if TYPE_CHECKING:
     from server.abuse.windows import Windows
@@ -100,6 +101,7 @@ class Metrics:
             "1 when the broker answers and the subscriber stream is up, else 0.",
             registry=self.registry,
         )
+        self.pauses = PauseMetrics(self.registry)
         self.waiting = dict.fromkeys(TRANSPORTS, 0)
         self._http_children: dict[tuple[str, str, int], Any] = {}
 

@@ -1,0 +1,40 @@
+"""Whole-process pauses on /metrics: a garbage collection and a stalled event loop are seen."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from collections.abc import Callable
+
+import pytest
+
+from server.settings import Settings
+from tests.ops_helpers import served
+from tests.test_metrics import Samples, scrape, value
+
+LAG = "payment_status_event_loop_lag_seconds"
+GC = "payment_status_gc_pause_seconds"
+
+
+def stalls_over(samples: Samples, seconds: str) -> float:
+    """Observations above `seconds` (a bucket bound): the total minus that bucket."""
+    return value(samples, LAG + "_count") - value(samples, LAG + "_bucket", le=seconds)
+
+
+async def test_a_stalled_loop_and_a_full_collection_show_on_metrics(
+    make_settings: Callable[..., Settings], capfd: pytest.CaptureFixture[str]
+) -> None:
+    async with served(make_settings()) as (_live, client):
+        before = await scrape(client)
+        gc.collect()
+        # The fault under test: a synchronous step that holds the service's loop for 300 ms.
+        time.sleep(0.3)  # noqa: ASYNC251
+        deadline = time.monotonic() + 5
+        while stalls_over(after := await scrape(client), "0.2") <= stalls_over(before, "0.2"):
+            assert time.monotonic() < deadline, "the stall never reached event_loop_lag_seconds"
+            await asyncio.sleep(0.05)
+        full = value(after, GC + "_count", generation="2") - value(before, GC + "_count", generation="2")
+        assert full >= 1
+    # The service's own log handler writes to stderr: the operator is told too.
+    assert "event loop stalled" in capfd.readouterr().err
