@@ -56,7 +56,7 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
         await migrate(database)
         await catalogue.sync_inventory(database)
         broker = create_broker(settings.redis_url)
-        reader = OrderReader(database, ticket_loader=load_tickets)
+        reader = OrderReader(database, ticket_loader=load_tickets, catalogue=catalogue)
         hub = StatusHub(
             broker,
             reader,

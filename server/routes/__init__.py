@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from server.routes import checkout, health, ops, orders, pages, payhero, tickets
+from server.routes import calendar, checkout, health, ops, orders, pages, payhero, tickets
 
 
 def all_routes() -> list[BaseRoute]:
@@ -13,6 +13,7 @@ def all_routes() -> list[BaseRoute]:
         *ops.routes,
         *checkout.routes,
         *orders.routes,
+        *calendar.routes,
         *payhero.routes,
         *tickets.routes,
         *pages.routes(),
