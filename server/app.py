@@ -168,7 +168,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 yield {"services": services}
 
     return Starlette(
-        routes=all_routes(),
+        routes=all_routes(settings),
         # Innermost: held /wait and /events go past the Router (server/routes/held.py).
         middleware=[*build_middleware(settings, metrics), Middleware(HeldRoutesFastPath)],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -3,7 +3,8 @@
 The sandbox plays PayHero and the customer: the phone's last four digits pick the answer
 (API.md), and its callback comes over real HTTP, so each test runs the whole path a
 customer's payment takes. Each state a customer can meet is saved as a phone-size
-screenshot (`make screenshots` writes them to docs/screenshots/).
+screenshot (`make screenshots` writes them to docs/screenshots/), and checked by axe-core
+at 360 and 1280 px. One browser serves the whole module: the tests share its event loop.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
+import pytest_asyncio
 from playwright.async_api import Browser, Page, Route, expect
 
 from server.settings import Settings
@@ -20,6 +22,7 @@ from server.status.changes import Change
 from server.status.document import EXPIRED
 from tests.browser import (
     Buyer,
+    accessible,
     buy,
     check_chromium,
     fill_checkout,
@@ -35,14 +38,12 @@ from tests.server_harness import RunningServer, run_server, until
 # The sandbox customer answers after this long; short, but long enough to see "check your phone".
 SANDBOX_DELAY = 1.0
 
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-@pytest.fixture
-def chromium() -> None:
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
     check_chromium()
-
-
-@pytest.fixture
-async def browser(chromium: None) -> AsyncIterator[Browser]:
     async with launch() as running:
         yield running
 
@@ -52,7 +53,7 @@ def sandbox_settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings("sqlite", "memory", sandbox_delay=SANDBOX_DELAY)
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def live(sandbox_settings: Settings) -> AsyncIterator[RunningServer]:
     async with run_server(sandbox_settings) as running:
         yield running
@@ -84,6 +85,22 @@ async def expect_paid(page: Page, live: RunningServer, order_id: str, quantity: 
         box = await image.bounding_box()
         assert box is not None and box["width"] >= 240
         assert await scan(image) == [ticket["code"]]
+    # The ticket as the customer keeps it: the event in its own timezone, the type as the
+    # catalogue names it, each QR to save, and the event for their calendar.
+    await expect(page.locator("#event-name")).to_have_text("Demo Fest 2026")
+    await expect(page.locator("#event-when")).to_contain_text("12 Dec 2026")
+    await expect(page.locator("#event-when")).to_contain_text("16:00 (Nairobi time)")
+    await expect(page.locator("#event-venue")).to_have_text("Uhuru Gardens, Nairobi")
+    await expect(page.locator("#paid-at")).to_contain_text("(Nairobi time)")
+    await expect(page.locator("#ticket-list .kind").first).to_contain_text("Early Bird")
+    saves = page.locator("#ticket-list a.save")
+    await expect(saves).to_have_count(quantity)
+    assert await saves.first.get_attribute("href") == tickets[0]["qr_url"]
+    assert await saves.first.get_attribute("download") == "ticket-1.png"
+    calendar = page.get_by_role("link", name="Add to calendar")
+    await expect(calendar).to_be_visible()
+    ics = await page.request.get(live.base_url + str(await calendar.get_attribute("href")))
+    assert ics.ok and "SUMMARY:Demo Fest 2026" in await ics.text()
 
 
 # --- SSE, and each way it can fail ------------------------------------------------------
@@ -97,12 +114,14 @@ async def test_checkout_to_paid_over_one_event_stream(
         await fill_checkout(page, live.base_url, Buyer())
         if stack == ("sqlite", "memory"):
             await screenshot(page, "checkout")
+            await accessible(page, "checkout")
         await page.click("#pay")
         await page.wait_for_url("**/payment/*")
         order_id = page.url.rsplit("/", 1)[1]
         await expect_paid(page, live, order_id)
         if stack == ("sqlite", "memory"):
             await screenshot(page, "paid")
+            await accessible(page, "paid")
     # One status request for the whole payment: the stream, which delivered the result.
     assert seen.status_requests == [f"/api/orders/{order_id}/events"]
     assert seen.logged("SSE connected")

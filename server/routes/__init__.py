@@ -5,9 +5,10 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from server.routes import calendar, checkout, health, ops, orders, pages, payhero, tickets
+from server.settings import Settings
 
 
-def all_routes() -> list[BaseRoute]:
+def all_routes(settings: Settings) -> list[BaseRoute]:
     return [
         *health.routes,
         *ops.routes,
@@ -16,5 +17,5 @@ def all_routes() -> list[BaseRoute]:
         *calendar.routes,
         *payhero.routes,
         *tickets.routes,
-        *pages.routes(),
+        *pages.routes(sandbox=settings.sandbox),
     ]
