@@ -9,9 +9,14 @@ at 360 and 1280 px. One browser serves the whole module: the tests share its eve
 
 from __future__ import annotations
 
+import base64
+import email.policy
+import html
 import json
 import re
 from collections.abc import AsyncIterator, Callable
+from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import Path
 
 import httpx
@@ -36,7 +41,7 @@ from tests.browser import (
     title_is,
 )
 from tests.buffering_proxy import BufferingProxy
-from tests.fulfilment_helpers import place, settled
+from tests.fulfilment_helpers import all_sent, eventually, parts, place, settled
 from tests.server_harness import RunningServer, run_server, until
 
 # The sandbox customer answers after this long; short, but long enough to see "check your phone".
@@ -607,3 +612,53 @@ async def test_the_gate_page_asks_again_for_a_refused_token(
     async with httpx.AsyncClient(base_url=live.base_url) as http:
         still = await http.get("/api/tickets/verify", params={"code": code})
     assert still.json()["checked_in"] is False, "a refused token checks nobody in"
+
+
+# --- The e-mails, as a mail app shows them ----------------------------------------------------
+
+
+def as_mail_app_shows(message: EmailMessage) -> str:
+    """The HTML part with its inline images in place, under the header a mail app shows."""
+    body = parts(message)
+    page = str(body["html"])
+    for cid, png_bytes in body["images"].items():
+        page = page.replace(f"cid:{cid}", "data:image/png;base64," + base64.b64encode(png_bytes).decode())
+    header = (
+        '<div style="font-family: Arial, sans-serif; border-bottom: 1px solid #d2d6dc; padding: 12px; '
+        'background: #f3f5f7;"><div style="font-size: 18px; font-weight: bold;">'
+        f"{html.escape(str(message['Subject']))}</div>"
+        f'<div style="color: #5a6470;">{html.escape(str(message["From"]))} to me</div></div>'
+    )
+    return re.sub(r"(<body[^>]*>)", lambda match: match.group(1) + header, page, count=1)
+
+
+async def test_the_e_mails_as_a_mail_app_shows_them(browser: Browser, live: RunningServer) -> None:
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        order = await place(http, "amina@example.com", quantity=2)
+        document = await settled(http, order["order_id"])
+    await eventually(lambda: all_sent(live.services.database))
+    outbox = live.services.settings.data_dir / "outbox"
+    messages = {
+        path.name.rsplit("_", 1)[1].removesuffix(".eml"): BytesParser(policy=email.policy.default).parsebytes(
+            path.read_bytes()
+        )
+        for path in outbox.glob("*.eml")
+    }
+    assert set(messages) == {"welcome", "tickets", "receipt"}
+    page, _ = await phone_page(browser)
+    for kind, message in messages.items():
+        await page.set_content(as_mail_app_shows(message))  # type: ignore[arg-type]
+        await screenshot(page, f"email-{kind}")
+    # The tickets e-mail as drawn: both QRs shown, no sideways scrolling on a phone, and the
+    # button leads to the ticket page.
+    await page.set_content(as_mail_app_shows(messages["tickets"]))  # type: ignore[arg-type]
+    images = page.locator("img")
+    await expect(images).to_have_count(len(document["tickets"]))  # type: ignore[arg-type]
+    for index in range(len(document["tickets"])):  # type: ignore[arg-type]
+        assert await images.nth(index).evaluate("image => image.complete && image.naturalWidth > 0")
+    assert await page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    link = page.get_by_role("link", name="Open your ticket page")
+    assert (
+        await link.get_attribute("href")
+        == f"{live.services.settings.public_base_url}/payment/{order['order_id']}"
+    )
