@@ -313,6 +313,11 @@ async def test_checkout_shows_field_errors_from_the_page_and_from_the_server(
     summary = page.locator("#form-error")
     await expect(summary).to_have_text("Please correct 3 fields: E-mail, First name, Phone number.")
     await expect(page.locator("#email")).to_be_focused()
+    ring, card = await page.evaluate(
+        """() => [getComputedStyle(document.activeElement).outlineColor,
+                  getComputedStyle(document.querySelector('.card')).backgroundColor]"""
+    )
+    assert contrast(ring, card) >= 3, f"the focus ring {ring} on the card {card}"
     await screenshot(page, "checkout-errors")
     await accessible(page, "checkout-errors")
     assert posts == [], "nothing is sent while the page itself sees a mistake"
@@ -338,6 +343,18 @@ async def test_checkout_shows_field_errors_from_the_page_and_from_the_server(
     assert page.url == f"{live.base_url}/"
     for name in ("event", "ticket_type", "quantity", "email", "first_name", "last_name", "phone"):
         await expect(page.locator(f"#{name}")).to_have_attribute("required", "")
+
+
+def contrast(first: str, second: str) -> float:
+    """WCAG contrast ratio of two CSS `rgb(...)` colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(value) / 255 for value in re.findall(r"\d+", colour)[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
 
 
 async def test_pay_stays_focused_and_readable_while_sending_and_a_push_limit_says_when(

@@ -308,9 +308,19 @@ PATHS: dict[str, Any] = {
     "/payment/{order_id}": _page(
         "The payment status page; the same bytes for every order.",
         ["text/html"],
-        parameters=[_ORDER_ID],
-        responses={"404": _error("Not shaped like an order id.")},
+        parameters=[{**_ORDER_ID, "schema": {"type": "string"}}],
+        responses={
+            "308": {
+                "description": "The id with a sentence's trailing punctuation: to the page without it.",
+                "headers": {"Location": {"schema": {"type": "string"}}},
+            },
+            "404": {
+                "description": "Not shaped like an order id: the same page, which shows its not-found state.",
+                "content": {"text/html": {"schema": {"type": "string"}}},
+            },
+        },
     ),
+    "/gate": _page("The gate staff's page: verify and check in tickets.", ["text/html"]),
     "/static/{version}/{path}": _page(
         "The pages' assets, under a version that changes with their content.",
         _ASSET_TYPES,
