@@ -108,7 +108,9 @@ function updateSummary(unplaced = []) {
     const names = wrong.map((name) => LABELS[name]).join(", ");
     parts.unshift(wrong.length === 1 ? `Please correct one field: ${names}.` : `Please correct ${wrong.length} fields: ${names}.`);
   }
-  formError.textContent = parts.join(" ");
+  // Only a changed summary is written: the alert region speaks again on every write.
+  const text = parts.join(" ");
+  if (formError.textContent !== text) formError.textContent = text;
 }
 
 // Shows `errors` ({field: message}) in place; returns whether there were any.
