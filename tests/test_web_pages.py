@@ -57,6 +57,14 @@ async def browser() -> AsyncIterator[Browser]:
         yield running
 
 
+@pytest_asyncio.fixture(autouse=True, loop_scope="module")
+async def close_pages(browser: Browser) -> AsyncIterator[None]:
+    """Each test's pages close with it: none keeps polling a service that has stopped."""
+    yield
+    for context in browser.contexts:
+        await context.close()
+
+
 @pytest.fixture
 def sandbox_settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings("sqlite", "memory", sandbox_delay=SANDBOX_DELAY)
