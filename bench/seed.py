@@ -3,7 +3,8 @@
 Used where creating the orders is not what is measured (idle waiters): 15,000 orders go in
 in about a second, before the service starts, and the service's RSS then counts waiters,
 not the work of creating orders. Order creation is measured on its own in `throughput`.
-The rows match what `POST /api/orders` stores in sandbox mode: `processing`, version 2,
+The rows match what `POST /api/orders` stores in sandbox mode (one Early Bird for
+`demo-fest`): `processing`, version 2,
 `CheckoutRequestID` = `ws_CO_SANDBOX_{order_number}`, `reference` = `SANDBOX-{order_number}`.
 """
 
@@ -56,9 +57,12 @@ async def seed_orders(database_url: str, count: int) -> list[Order]:
         for o in orders
         for row in ((o.order_id, 1, None, "pending", stamp), (o.order_id, 2, "pending", "processing", stamp))
     ]
+    # One Early Bird for the catalogue's event, as a checkout stores it: the status document
+    # then names the event, and a held waiter's copy of it is as long as in production.
     order_sql = (
         "INSERT INTO orders (id, order_number, amount, currency, payment_status, version, payhero_reference,"
-        " checkout_request_id, created_ms, updated_ms, quantity) VALUES ({}, 1)"
+        " checkout_request_id, created_ms, updated_ms, quantity, event_slug, ticket_type)"
+        " VALUES ({}, 1, 'demo-fest', 'early-bird')"
     )
     change_sql = (
         "INSERT INTO order_changes (order_id, version, from_status, to_status, source, created_ms)"

@@ -56,7 +56,7 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
         await migrate(database)
         await catalogue.sync_inventory(database)
         broker = create_broker(settings.redis_url)
-        reader = OrderReader(database, ticket_loader=load_tickets)
+        reader = OrderReader(database, ticket_loader=load_tickets, catalogue=catalogue)
         hub = StatusHub(
             broker,
             reader,
@@ -172,7 +172,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 yield {"services": services}
 
     return Starlette(
-        routes=all_routes(),
+        routes=all_routes(settings),
         # Innermost: held /wait and /events go past the Router (server/routes/held.py).
         middleware=[*build_middleware(settings, metrics), Middleware(HeldRoutesFastPath)],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from databases import Database
@@ -19,6 +22,10 @@ from server.store.tables import ticket_inventory
 
 class CatalogueError(ValueError):
     pass
+
+
+# Events are sold in Kenya: an event that names no timezone is on Nairobi time.
+DEFAULT_TIMEZONE = "Africa/Nairobi"
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,40 @@ class Event:
     starts_at: str
     venue: str
     ticket_types: dict[str, TicketType]
+    timezone: str = DEFAULT_TIMEZONE
+    # Optional: only the calendar file uses it (an event with none ends when it starts).
+    ends_at: str = ""
+
+    @cached_property
+    def summary(self) -> dict[str, str]:
+        """The status document's `event`: built once per event, shared by every document."""
+        return {
+            "slug": self.slug,
+            "name": self.name,
+            "starts_at": self.starts_at,
+            "timezone": self.timezone,
+            "venue": self.venue,
+        }
+
+    def ticket_type_name(self, slug: str) -> str:
+        found = self.ticket_types.get(slug)
+        return found.name if found is not None else slug
+
+
+def _timezone(name: str) -> str:
+    # Checked at start: the pages, e-mails and calendar file all show times in it.
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown timezone {name!r}") from exc
+    return name
+
+
+def _moment(text: str) -> str:
+    # An ISO 8601 time with its UTC offset, or nothing: the calendar file converts it to UTC.
+    if text and datetime.fromisoformat(text).utcoffset() is None:
+        raise ValueError(f"{text!r} has no UTC offset")
+    return text
 
 
 class Catalogue:
@@ -62,9 +103,11 @@ class Catalogue:
                 events[item["slug"]] = Event(
                     slug=str(item["slug"]),
                     name=str(item["name"]),
-                    starts_at=str(item["starts_at"]),
+                    starts_at=_moment(str(item["starts_at"])),
                     venue=str(item.get("venue", "")),
                     ticket_types=types,
+                    timezone=_timezone(str(item.get("timezone", DEFAULT_TIMEZONE))),
+                    ends_at=_moment(str(item.get("ends_at", ""))),
                 )
         except (OSError, KeyError, TypeError, ValueError) as exc:
             raise CatalogueError(f"catalogue {path} is not valid: {exc}") from exc
@@ -108,6 +151,7 @@ class Catalogue:
                 "slug": event.slug,
                 "name": event.name,
                 "starts_at": event.starts_at,
+                "timezone": event.timezone,
                 "venue": event.venue,
                 "ticket_types": [
                     {

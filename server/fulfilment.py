@@ -38,7 +38,7 @@ def build_outbox_worker(settings: Settings, database: Database) -> OutboxWorker:
     sender = build_sender(settings.smtp_url, settings.smtp_timeout, settings.data_dir)
     return OutboxWorker(
         database,
-        Composing(Composer(settings.mail_from), settings.mail_compose_processes),
+        Composing(Composer(settings.mail_from, settings.public_base_url), settings.mail_compose_processes),
         sender,
         poll_interval=settings.outbox_poll_interval,
         retry_base=settings.outbox_retry_base,

@@ -21,6 +21,13 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 STATIC_PREFIX = "/static"
 # Written in the HTML where an asset URL starts: `{{static}}/app.css`.
 PLACEHOLDER = b"{{static}}"
+# Written in each page where the sandbox banner goes (first in <body>); empty in live mode.
+# Filled in here, when the pages are read, so no script (inline or not) has to decide it.
+BANNER_PLACEHOLDER = b"{{sandbox-banner}}"
+SANDBOX_BANNER = (
+    b'<header class="sandbox-banner"><p><strong>Sandbox</strong>: a test shop. '
+    b"M-PESA is simulated and no real money moves.</p></header>"
+)
 
 MEDIA_TYPES: Mapping[str, str] = {
     ".html": "text/html; charset=utf-8",
@@ -92,12 +99,15 @@ class WebFiles:
         return self.assets.get(path)
 
     @classmethod
-    def load(cls, root: Path = WEB_DIR) -> WebFiles:
+    def load(cls, root: Path = WEB_DIR, *, sandbox: bool = False) -> WebFiles:
         assets = _read_assets(root / "static")
         version = _version(assets)
         base = f"{STATIC_PREFIX}/{version}".encode()
+        banner = SANDBOX_BANNER if sandbox else b""
         pages = {
-            path.name: _web_file(path.read_bytes().replace(PLACEHOLDER, base), ".html")
+            path.name: _web_file(
+                path.read_bytes().replace(PLACEHOLDER, base).replace(BANNER_PLACEHOLDER, banner), ".html"
+            )
             for path in sorted(root.glob("*.html"))
         }
         return cls(version=version, pages=pages, assets=assets)

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import png
 import zxingcpp
+from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, ConsoleMessage, Locator, Page, Request, async_playwright, expect
 
 from tests.backends import missing
@@ -31,6 +32,11 @@ PHONE = {
     "is_mobile": True,
     "has_touch": True,
 }
+# A desktop window: every page state is also checked for accessibility at this width.
+DESKTOP_WIDTH = 1280
+# axe-core, bundled by axe-playwright-python: no download, no CDN.
+AXE = Axe()
+
 # `make screenshots` points this at docs/screenshots; otherwise they go to a temp folder.
 SCREENSHOT_DIR = Path(os.environ.get("SCREENSHOT_DIR") or Path(tempfile.gettempdir()) / "payment-screenshots")
 
@@ -123,6 +129,22 @@ async def title_is(page: Page, text: str, timeout: float = 20_000) -> None:
 async def screenshot(page: Page, name: str) -> None:
     # Playwright makes the folder. Animations off: the picture shows the state, not a frame of the pulse.
     await page.screenshot(path=SCREENSHOT_DIR / f"{name}.png", full_page=True, animations="disabled")
+
+
+async def accessible(page: Page, state: str) -> None:
+    """axe-core finds no violation in the page as it is now, at 360 px and at 1280 px."""
+    original = page.viewport_size or PHONE["viewport"]
+    found: list[str] = []
+    for width in (360, DESKTOP_WIDTH):
+        await page.set_viewport_size({"width": width, "height": original["height"]})
+        results = await AXE.run(page)
+        found += [
+            f"{width}px {violation['id']}: {violation['help']} at "
+            + ", ".join(str(node["target"]) for node in violation["nodes"])
+            for violation in results.response["violations"]
+        ]
+    await page.set_viewport_size(original)
+    assert not found, f"axe-core in state {state!r}:\n" + "\n".join(found)
 
 
 async def scan(element: Locator) -> list[str]:

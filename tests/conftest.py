@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -55,19 +55,26 @@ def redis_url() -> str:
 def make_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..., Settings]:
     """Settings for a store and broker kind, on real backends, isolated to this test."""
 
-    def build(store: Store = "sqlite", broker: BrokerKind = "memory", **overrides: object) -> Settings:
+    def build(
+        store: Store = "sqlite",
+        broker: BrokerKind = "memory",
+        *,
+        env: Mapping[str, str] | None = None,
+        **overrides: object,
+    ) -> Settings:
         if store == "postgres":
             database_url = request.getfixturevalue("postgres").new_url()
         else:
             database_url = f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"
         redis = request.getfixturevalue("redis_url") if broker == "redis" else None
-        env = {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path / "data"), "LOG_LEVEL": "WARNING"}
+        variables = {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path / "data"), "LOG_LEVEL": "WARNING"}
         # Push limits off, as for a load test: every test client is 127.0.0.1, and on Redis the
         # counts outlive a test. tests/test_push_limits.py turns them on where they are tested.
-        env |= {"PUSH_LIMIT_PER_PHONE": "0", "PUSH_LIMIT_PER_IP": "0"}
+        variables |= {"PUSH_LIMIT_PER_PHONE": "0", "PUSH_LIMIT_PER_IP": "0"}
         if redis:
-            env["REDIS_URL"] = str(redis)
-        base = Settings.from_env(env, dotenv=None)
+            variables["REDIS_URL"] = str(redis)
+        # `env`: variables as an operator sets them (read through the same parsing).
+        base = Settings.from_env(variables | dict(env or {}), dotenv=None)
         return base.with_overrides(**overrides) if overrides else base
 
     return build

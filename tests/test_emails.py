@@ -7,6 +7,7 @@ outbox worker started with the app hands the e-mails to aiosmtpd: what the user 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 from collections.abc import AsyncIterator
 
@@ -14,7 +15,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from server.mail.compose import message_id
+from server.mail.compose import Composer, message_id
 from server.settings import Settings
 from server.status.document import CANCELLED, COMPLETED
 from server.store.tables import payhero_callbacks
@@ -114,6 +115,66 @@ async def test_a_new_customer_gets_welcome_tickets_and_receipt(
         assert ticket["code"] in tickets["text"]
         # The inline PNG is the QR of this very ticket's code: a scanner reads the code.
         assert decode_qr(tickets["images"][cid]) == [ticket["code"]]
+
+
+def breaks_mid_sentence(text: str) -> list[str]:
+    """Lines of `text` that a hard line break cut inside a sentence."""
+    lines = text.splitlines()
+    return [
+        f"{before!r} / {after!r}"
+        for before, after in itertools.pairwise(lines)
+        if before.strip() and after[:1].islower() and before.rstrip()[-1:].isalpha()
+    ]
+
+
+async def test_the_tickets_e_mail_links_back_and_tells_times_at_the_venue(
+    shop: RunningServer, client: httpx.AsyncClient, mail: MailCatcher
+) -> None:
+    order = await place(client, EMAIL, quantity=1)
+    document = await settled(client, order["order_id"])
+    await exactly(shop, mail, 3)
+    base = shop.services.settings.public_base_url
+    by_kind = {kind_of(str(m["Subject"])): parts(m) for m in mail.messages}
+    tickets, receipt = by_kind["tickets"], by_kind["receipt"]
+    order_url = f"{base}/payment/{order['order_id']}"
+    for part in (tickets["text"], tickets["html"]):
+        # The order's page stays the customer's ticket page: the e-mail leads back to it.
+        assert order_url in part
+        assert f"{base}/api/orders/{order['order_id']}/calendar.ics" in part
+        assert f"{base}{document['tickets'][0]['qr_url']}" in part
+        assert "Sat 12 Dec 2026, 16:00 (Nairobi time)" in part
+        assert "Early Bird" in part
+    assert order_url in receipt["text"] and order_url in receipt["html"]
+    # Paid "now", said in Nairobi time (UTC+3), never in UTC.
+    paid = re.search(r"Paid at:\s+(.+)", receipt["text"])
+    assert (
+        paid is not None
+        and paid.group(1).rstrip().endswith("(Nairobi time)")
+        and "UTC" not in receipt["text"]
+    )
+    # Plain text wraps only between words: a paragraph is one line, the mail app wraps it.
+    for kind, body in by_kind.items():
+        assert breaks_mid_sentence(body["text"]) == [], kind
+
+
+def test_an_outbox_row_from_before_the_timezone_was_kept_still_composes() -> None:
+    payload = {
+        "order_id": "o" * 24,
+        "order_number": "ORD-OLD001",
+        "first_name": "Amina",
+        "event_name": "Demo Fest 2026",
+        "event_starts_at": "2026-12-12T16:00:00+03:00",
+        "venue": "Uhuru Gardens, Nairobi",
+        "ticket_type_name": "Early Bird",
+        "quantity": 1,
+        "amount": 300,
+        "currency": "KES",
+        "receipt_number": "SAE3YULR0Y",
+        "paid_at": "2026-11-22T02:44:35.638Z",
+    }
+    letter = Composer("Tickets <tickets@localhost>", "https://tickets.example").letter("receipt", payload)
+    assert "Paid at:        Sun 22 Nov 2026, 05:44 (Nairobi time)" in letter.text
+    assert "https://tickets.example/payment/" + "o" * 24 in letter.text
 
 
 async def test_a_returning_customer_gets_tickets_and_receipt_only(

@@ -103,8 +103,8 @@ async def test_tickets_appear_in_the_status_document_only_once_completed(
     assert document["payment_status"] == COMPLETED
     assert sorted(t["ticket_id"] for t in document["tickets"]) == sorted(r._mapping["id"] for r in rows)
     for ticket in document["tickets"]:
-        assert set(ticket) == {"ticket_id", "ticket_type", "code", "qr_url"}
-        assert ticket["ticket_type"] == "early-bird"
+        assert set(ticket) == {"ticket_id", "ticket_type", "ticket_type_name", "code", "qr_url"}
+        assert ticket["ticket_type"] == "early-bird" and ticket["ticket_type_name"] == "Early Bird"
         assert ticket["qr_url"] == f"/api/tickets/{ticket['ticket_id']}/qr.png"
         image = await client.get(ticket["qr_url"])
         assert image.status_code == 200 and image.headers["content-type"] == "image/png"

@@ -27,7 +27,7 @@ def asset_urls(html: str) -> list[str]:
     return re.findall(r'(?:src|href)="(/static/[^"]+)"', html)
 
 
-@pytest.mark.parametrize("path", ["/", ORDER_PAGE])
+@pytest.mark.parametrize("path", ["/", ORDER_PAGE, "/gate"])
 async def test_pages_carry_a_strict_policy_and_are_revalidated(client: httpx.AsyncClient, path: str) -> None:
     response = await client.get(path)
     assert response.status_code == 200
@@ -72,8 +72,6 @@ async def test_assets_live_under_a_content_hash_and_are_cached_for_a_year(client
         "/static/{v}//etc/passwd",
         "/static/{v}/",
         "/static/{v}/nope.js",
-        "/payment/not!an!id",
-        "/payment/short",
     ],
 )
 async def test_anything_else_is_a_json_404(client: httpx.AsyncClient, path: str) -> None:
@@ -82,6 +80,35 @@ async def test_anything_else_is_a_json_404(client: httpx.AsyncClient, path: str)
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/json"
     assert "error" in response.json()
+
+
+@pytest.mark.parametrize("path", ["/payment/not!an!id", "/payment/short"])
+async def test_a_link_that_is_no_order_gets_the_page_s_own_not_found(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    # A person followed it: the page says "we cannot find this payment", not raw JSON.
+    response = await client.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.text == (await client.get(ORDER_PAGE)).text
+
+
+@pytest.mark.parametrize("tail", [".", ").", ",", "\u201d"])
+async def test_a_link_with_a_sentence_s_punctuation_leads_to_the_order(
+    client: httpx.AsyncClient, tail: str
+) -> None:
+    response = await client.get(ORDER_PAGE + tail)
+    assert response.status_code == 308
+    assert response.headers["location"] == ORDER_PAGE
+
+
+def test_the_sandbox_banner_is_written_into_every_page_only_in_sandbox_mode() -> None:
+    sandbox, live = WebFiles.load(sandbox=True), WebFiles.load(sandbox=False)
+    assert set(sandbox.pages) == {"index.html", "payment.html", "gate.html"}
+    for name in sandbox.pages:
+        assert b'<header class="sandbox-banner">' in sandbox.page(name).body, name
+        assert b"sandbox" not in live.page(name).body.lower(), name
+        assert b"{{" not in sandbox.page(name).body and b"{{" not in live.page(name).body, name
 
 
 async def test_pages_answer_head_and_refuse_other_methods(client: httpx.AsyncClient) -> None:
@@ -109,5 +136,7 @@ def test_only_regular_files_inside_static_are_published(tmp_path: Path) -> None:
 
 
 def test_an_app_without_its_pages_fails_at_start(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError, match=re.escape("web pages missing: index.html, payment.html")):
+    with pytest.raises(
+        RuntimeError, match=re.escape("web pages missing: index.html, payment.html, gate.html")
+    ):
         pages.routes(WebFiles.load(tmp_path))

@@ -22,8 +22,11 @@ from email.utils import formatdate, parseaddr
 from pathlib import Path
 from string import Template
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from server.catalogue import DEFAULT_TIMEZONE
 from server.mail.outbox import TICKETS
+from server.tickets.issuing import qr_url
 from server.tickets.qr import qr_png
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -33,12 +36,16 @@ def message_id(key: str, domain: str) -> str:
     return f"<{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}.outbox@{domain}>"
 
 
-def _when(starts_at: str) -> str:
+def _when(moment_text: str, timezone: str) -> str:
+    """`moment_text` (ISO 8601) in the event's own timezone, saying which: a customer reads
+    the gate's time, and the receipt's, as the clocks at the venue show them."""
     try:
-        moment = datetime.fromisoformat(starts_at)
-    except ValueError:
-        return starts_at
-    return moment.strftime("%a %d %b %Y, %H:%M")
+        moment = datetime.fromisoformat(moment_text.replace("Z", "+00:00"))
+        zone = ZoneInfo(timezone)
+    except (ValueError, KeyError):
+        return moment_text
+    city = timezone.rsplit("/", 1)[-1].replace("_", " ")
+    return moment.astimezone(zone).strftime("%a %d %b %Y, %H:%M") + f" ({city} time)"
 
 
 def _money(amount: int, currency: str) -> str:
@@ -56,8 +63,10 @@ class Letter:
 
 
 class Composer:
-    def __init__(self, mail_from: str, templates: Path = TEMPLATES) -> None:
+    def __init__(self, mail_from: str, public_base_url: str = "", templates: Path = TEMPLATES) -> None:
         self.mail_from = mail_from
+        # Links in e-mails (the order's ticket page, its calendar file, each QR) start here.
+        self.public_base_url = public_base_url.rstrip("/")
         self.domain = parseaddr(mail_from)[1].rpartition("@")[2] or "localhost"
         # Read once: a missing template fails at start, not in the middle of a send.
         self._templates = {
@@ -74,11 +83,16 @@ class Composer:
         return self._templates[name].substitute({**values, **(markup or {})})
 
     def letter(self, kind: str, payload: Mapping[str, Any]) -> Letter:
+        # Rows written before the event's timezone was captured are for Kenyan events too.
+        timezone = str(payload.get("event_timezone") or DEFAULT_TIMEZONE)
+        order_path = f"/api/orders/{payload['order_id']}"
         values: dict[str, Any] = {
             **payload,
             "amount": _money(int(payload["amount"]), str(payload["currency"])),
-            "event_when": _when(str(payload.get("event_starts_at", ""))),
-            "paid_at": str(payload["paid_at"]).replace("T", " ")[:16] + " UTC",
+            "event_when": _when(str(payload.get("event_starts_at", "")), timezone),
+            "paid_at": _when(str(payload["paid_at"]), timezone),
+            "order_url": f"{self.public_base_url}/payment/{payload['order_id']}",
+            "calendar_url": f"{self.public_base_url}{order_path}/calendar.ics",
         }
         images: list[tuple[str, str, bytes]] = []
         text_items, html_items = "", ""
@@ -92,6 +106,7 @@ class Composer:
                     "count": len(listed),
                     "code": ticket["code"],
                     "cid": cid,
+                    "qr_url": self.public_base_url + qr_url(str(ticket["ticket_id"])),
                 }
                 text_items += self._render("tickets_item.txt", item, escape=False) + "\n"
                 html_items += self._render("tickets_item.html", item, escape=True)

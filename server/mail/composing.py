@@ -33,11 +33,11 @@ log = logging.getLogger("server.mail")
 _composer: Composer | None = None
 
 
-def _start_composer(mail_from: str) -> None:
+def _start_composer(mail_from: str, public_base_url: str) -> None:
     global _composer
     # Ctrl-C in a terminal reaches the whole process group: the service decides, not us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _composer = Composer(mail_from)
+    _composer = Composer(mail_from, public_base_url)
 
 
 def _compose(row: dict[str, Any]) -> EmailMessage:
@@ -76,7 +76,7 @@ class Composing:
             max_workers=self.processes,
             mp_context=multiprocessing.get_context("forkserver"),
             initializer=_start_composer,
-            initargs=(self.composer.mail_from,),
+            initargs=(self.composer.mail_from, self.composer.public_base_url),
         )
         log.info("e-mails are composed in %d process(es) of their own", self.processes)
         return self._pool

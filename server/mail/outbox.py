@@ -148,6 +148,7 @@ class OutboxWriter:
             "first_name": first_name,
             "event_name": event.name if event else (order.get("event_slug") or "your event"),
             "event_starts_at": event.starts_at if event else "",
+            "event_timezone": event.timezone if event else "",
             "venue": event.venue if event else "",
             "ticket_type_name": ticket_type.name if ticket_type else (order.get("ticket_type") or ""),
             "quantity": order["quantity"],

@@ -45,6 +45,9 @@ _PAGE_HEADERS = {"ETag": {"schema": {"type": "string"}}, "Cache-Control": {"sche
 # Asset types the web folder serves (server/webfiles.py).
 _ASSET_TYPES = ["text/css", "text/javascript", "image/svg+xml", "image/png", "image/x-icon", "font/woff2"]
 
+# The status document's `event` (server/catalogue.py, `Event.summary`).
+_EVENT_FACTS = ("slug", "name", "starts_at", "timezone", "venue")
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -57,10 +60,11 @@ SCHEMAS: dict[str, Any] = {
     },
     "Ticket": {
         "type": "object",
-        "required": ["ticket_id", "ticket_type", "code", "qr_url"],
+        "required": ["ticket_id", "ticket_type", "ticket_type_name", "code", "qr_url"],
         "properties": {
             "ticket_id": {"type": "string"},
             "ticket_type": {"type": "string"},
+            "ticket_type_name": {"type": "string", "description": "The catalogue's name, e.g. Early Bird."},
             "code": {"type": "string"},
             "qr_url": {"type": "string"},
         },
@@ -68,7 +72,7 @@ SCHEMAS: dict[str, Any] = {
     "StatusDocument": {
         "type": "object",
         "description": "The one status shape. Carries no personal data.",
-        "required": list(DOCUMENT_FIELDS),
+        "required": [*DOCUMENT_FIELDS, "event"],
         "properties": {
             "order_id": {"type": "string", "description": "Opaque, at least 128 random bits, URL-safe."},
             "order_number": {"type": "string"},
@@ -81,6 +85,14 @@ SCHEMAS: dict[str, Any] = {
             "result_desc": _NULLABLE_TEXT,
             "receipt_number": _NULLABLE_TEXT,
             "tickets": {"type": "array", "items": _ref("Ticket")},
+            "event": {
+                "type": "object",
+                "nullable": True,
+                "description": "The order's event (ISO 8601 `starts_at`, IANA `timezone`); null when the "
+                "catalogue no longer lists it.",
+                "required": list(_EVENT_FACTS),
+                "properties": {name: {"type": "string"} for name in _EVENT_FACTS},
+            },
         },
     },
     "OrderCreated": {
@@ -142,6 +154,7 @@ SCHEMAS: dict[str, Any] = {
             "slug": {"type": "string"},
             "name": {"type": "string"},
             "starts_at": {"type": "string"},
+            "timezone": {"type": "string"},
             "venue": {"type": "string", "nullable": True},
             "ticket_types": {
                 "type": "array",
@@ -295,9 +308,19 @@ PATHS: dict[str, Any] = {
     "/payment/{order_id}": _page(
         "The payment status page; the same bytes for every order.",
         ["text/html"],
-        parameters=[_ORDER_ID],
-        responses={"404": _error("Not shaped like an order id.")},
+        parameters=[{**_ORDER_ID, "schema": {"type": "string"}}],
+        responses={
+            "308": {
+                "description": "The id with a sentence's trailing punctuation: to the page without it.",
+                "headers": {"Location": {"schema": {"type": "string"}}},
+            },
+            "404": {
+                "description": "Not shaped like an order id: the same page, which shows its not-found state.",
+                "content": {"text/html": {"schema": {"type": "string"}}},
+            },
+        },
     ),
+    "/gate": _page("The gate staff's page: verify and check in tickets.", ["text/html"]),
     "/static/{version}/{path}": _page(
         "The pages' assets, under a version that changes with their content.",
         _ASSET_TYPES,
@@ -425,6 +448,17 @@ PATHS: dict[str, Any] = {
         "get": _order_operation(
             "The order's status document.",
             {"200": _json(_ref("StatusDocument"), "The current status.", headers=_NO_STORE)},
+        )
+    },
+    "/api/orders/{order_id}/calendar.ics": {
+        "get": _order_operation(
+            "The order's event as an iCalendar file (no personal data).",
+            {
+                "200": {
+                    "description": "A VCALENDAR with one VEVENT, times in UTC.",
+                    "content": {"text/calendar": {"schema": {"type": "string"}}},
+                }
+            },
         )
     },
     "/api/orders/{order_id}/wait": {

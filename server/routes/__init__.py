@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from server.routes import checkout, health, ops, orders, pages, payhero, tickets
+from server.routes import calendar, checkout, health, ops, orders, pages, payhero, tickets
+from server.settings import Settings
 
 
-def all_routes() -> list[BaseRoute]:
+def all_routes(settings: Settings) -> list[BaseRoute]:
     return [
         *health.routes,
         *ops.routes,
         *checkout.routes,
         *orders.routes,
+        *calendar.routes,
         *payhero.routes,
         *tickets.routes,
-        *pages.routes(),
+        *pages.routes(sandbox=settings.sandbox),
     ]

@@ -1,4 +1,4 @@
-"""The customer's pages (`/`, `/payment/{order_id}`) and their static assets.
+"""The pages (`/`, `/payment/{order_id}`, the staff's `/gate`) and their static assets.
 
 The pages are the same bytes for every order: the status page reads the order id from its
 own URL, so nothing about an order or a customer is ever written into HTML.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from server.errors import ApiError
@@ -43,16 +43,18 @@ ASSET_CACHE = "public, max-age=31536000, immutable"
 
 # Order ids are URL-safe base64 of at least 128 bits; anything else is not an order.
 ORDER_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+# What a chat app or an e-mail sentence glues to the end of a link: "see /payment/abc…."
+TRAILING_PUNCTUATION = ".,;:!?)]}>'\"\u2019\u201d"
 
 
-def _send(request: Request, file: WebFile, cache_control: str) -> Response:
+def _send(request: Request, file: WebFile, cache_control: str, status_code: int = 200) -> Response:
     headers = {**SECURITY_HEADERS, "Cache-Control": cache_control, "ETag": file.etag}
     if request.headers.get("if-none-match") == file.etag:
         return Response(status_code=304, headers=headers)
-    return Response(file.body, media_type=file.media_type, headers=headers)
+    return Response(file.body, status_code=status_code, media_type=file.media_type, headers=headers)
 
 
-PAGES = ("index.html", "payment.html")
+PAGES = ("index.html", "payment.html", "gate.html")
 
 
 class Pages:
@@ -68,9 +70,17 @@ class Pages:
 
     async def payment(self, request: Request) -> Response:
         order_id = request.path_params["order_id"]
-        if not ORDER_ID.fullmatch(order_id):
-            raise ApiError(404, "order_not_found", "No order has this id.")
-        return _send(request, self.files.page("payment.html"), PAGE_CACHE)
+        if ORDER_ID.fullmatch(order_id):
+            return _send(request, self.files.page("payment.html"), PAGE_CACHE)
+        trimmed = order_id.rstrip(TRAILING_PUNCTUATION)
+        if trimmed != order_id and ORDER_ID.fullmatch(trimmed):
+            return RedirectResponse(f"/payment/{trimmed}", status_code=308, headers=SECURITY_HEADERS)
+        # A person followed this link: the page's own "cannot find this payment", as a 404.
+        # It reads the id from its URL and knows this one cannot be an order.
+        return _send(request, self.files.page("payment.html"), PAGE_CACHE, status_code=404)
+
+    async def gate(self, request: Request) -> Response:
+        return _send(request, self.files.page("gate.html"), PAGE_CACHE)
 
     async def static(self, request: Request) -> Response:
         asset = self.files.asset(request.path_params["version"], request.path_params["path"])
@@ -79,10 +89,11 @@ class Pages:
         return _send(request, asset, ASSET_CACHE)
 
 
-def routes(files: WebFiles | None = None) -> list[BaseRoute]:
-    pages = Pages(files or WebFiles.load())
+def routes(files: WebFiles | None = None, *, sandbox: bool = False) -> list[BaseRoute]:
+    pages = Pages(files or WebFiles.load(sandbox=sandbox))
     return [
         Route("/", pages.checkout, methods=["GET"]),
         Route("/payment/{order_id}", pages.payment, methods=["GET"]),
+        Route("/gate", pages.gate, methods=["GET"]),
         Route("/static/{version}/{path:path}", pages.static, methods=["GET"]),
     ]

@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 PENDING = "pending"
 PROCESSING = "processing"
@@ -88,8 +88,23 @@ class StatusUpdate:
         return cls(text, str(document["order_id"]), int(document["version"]), str(document["payment_status"]))
 
 
-def status_document(order: Mapping[str, Any], tickets: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
-    """Build the public document from an `orders` row (and its tickets once completed)."""
+class EventFacts(Protocol):
+    """What a document says about the order's event (the catalogue's `Event`)."""
+
+    @property
+    def summary(self) -> Mapping[str, str]: ...
+
+    def ticket_type_name(self, slug: str) -> str: ...
+
+
+def status_document(
+    order: Mapping[str, Any], tickets: Sequence[Mapping[str, Any]] = (), event: EventFacts | None = None
+) -> dict[str, Any]:
+    """Build the public document from an `orders` row (and its tickets once completed).
+
+    `event` is the order's event from the catalogue; `null` in the document when the
+    catalogue no longer lists it. Its facts are public: no buyer is named anywhere.
+    """
     completed = order["payment_status"] == COMPLETED
     return {
         "order_id": order["id"],
@@ -102,5 +117,11 @@ def status_document(order: Mapping[str, Any], tickets: Sequence[Mapping[str, Any
         "result_code": order["result_code"],
         "result_desc": order["result_desc"],
         "receipt_number": order["receipt_number"] if completed else None,
-        "tickets": [dict(ticket) for ticket in tickets] if completed else [],
+        "tickets": [_ticket(ticket, event) for ticket in tickets] if completed else [],
+        "event": event.summary if event is not None else None,
     }
+
+
+def _ticket(ticket: Mapping[str, Any], event: EventFacts | None) -> dict[str, Any]:
+    slug = str(ticket["ticket_type"])
+    return {**ticket, "ticket_type_name": event.ticket_type_name(slug) if event is not None else slug}

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
+from server.catalogue import Catalogue
 from server.status.document import StatusUpdate, status_document
 from server.store.prepared import Prepared
 from server.store.tables import orders
@@ -24,9 +25,16 @@ BATCH = 500
 class OrderReader:
     """Turns stored orders into `StatusUpdate`s; the only read path of the status routes."""
 
-    def __init__(self, database: Database, ticket_loader: TicketLoader | None = None) -> None:
+    def __init__(
+        self,
+        database: Database,
+        ticket_loader: TicketLoader | None = None,
+        catalogue: Catalogue | None = None,
+    ) -> None:
         self.database = database
         self.ticket_loader = ticket_loader
+        # Names the order's event and ticket types in its document (no personal data).
+        self.events = catalogue.events if catalogue is not None else {}
         # Counted so benchmarks can report store reads per request (issue: reads per /wait).
         self.reads = 0
         # Of those, reads of one order by id: what a status request costs (the rest are the
@@ -38,7 +46,12 @@ class OrderReader:
         tickets: Mapping[str, list[dict[str, Any]]] = {}
         if completed and self.ticket_loader is not None:
             tickets = await self.ticket_loader(self.database, completed)
-        return [StatusUpdate.from_document(status_document(row, tickets.get(row["id"], []))) for row in rows]
+        return [
+            StatusUpdate.from_document(
+                status_document(row, tickets.get(row["id"], []), self.events.get(row["event_slug"] or ""))
+            )
+            for row in rows
+        ]
 
     async def get(self, order_id: str) -> StatusUpdate | None:
         self.reads += 1

@@ -2,8 +2,17 @@
 // status page. Field errors are shown next to their field, whether this page or the
 // server's 422 found them.
 
-import { FORM_FIELDS, formatMoney, loadForm, log, rememberOrder, saveForm } from "./common.js";
-import { MAX_QUANTITY, nationalNumber, serverMessage, validate } from "./validate.js";
+import {
+  FORM_FIELDS,
+  formatMoney,
+  loadForm,
+  log,
+  rememberOrder,
+  rememberPhone,
+  retryWords,
+  saveForm,
+} from "./common.js";
+import { LABELS, MAX_QUANTITY, nationalNumber, serverMessage, validate } from "./validate.js";
 
 const PAY_LABEL = "Pay with M-PESA";
 
@@ -15,6 +24,10 @@ const payButton = document.getElementById("pay");
 const formError = document.getElementById("form-error");
 const catalogueMessage = document.getElementById("catalogue-message");
 const catalogueRetry = document.getElementById("catalogue-retry");
+const payStatus = document.getElementById("pay-status");
+const phoneInput = document.getElementById("phone");
+const phoneHint = document.getElementById("phone-hint");
+const PHONE_HINT = phoneHint.textContent;
 
 let catalogue = [];
 let submitted = false; // after the first try, fields are checked as they change
@@ -86,24 +99,54 @@ function setFieldError(name, message) {
   return true;
 }
 
+// The summary above the Pay button names the fields still wrong, in words (not "marked in
+// red"), and is rebuilt whenever a field's error changes, so it never outlives the mistakes.
+function updateSummary(unplaced = []) {
+  const wrong = FORM_FIELDS.filter((name) => form.elements.namedItem(name)?.getAttribute("aria-invalid") === "true");
+  const parts = [...unplaced];
+  if (wrong.length) {
+    const names = wrong.map((name) => LABELS[name]).join(", ");
+    parts.unshift(wrong.length === 1 ? `Please correct one field: ${names}.` : `Please correct ${wrong.length} fields: ${names}.`);
+  }
+  // Only a changed summary is written: the alert region speaks again on every write.
+  const text = parts.join(" ");
+  if (formError.textContent !== text) formError.textContent = text;
+}
+
 // Shows `errors` ({field: message}) in place; returns whether there were any.
-function showErrors(errors, fallbackMessage = "") {
+function showErrors(errors) {
   const unplaced = [];
   for (const name of FORM_FIELDS) setFieldError(name, errors[name]);
   for (const [name, message] of Object.entries(errors)) {
     if (!FORM_FIELDS.includes(name)) unplaced.push(message);
   }
-  const names = Object.keys(errors);
-  formError.textContent = unplaced.length ? unplaced.join(" ") : names.length ? fallbackMessage : "";
+  updateSummary(unplaced);
   const first = FORM_FIELDS.find((name) => errors[name]);
   if (first) form.elements.namedItem(first).focus();
-  return names.length > 0;
+  else if (unplaced.length) formError.focus();
+  return Object.keys(errors).length > 0;
 }
 
 function checkField(name) {
   if (!submitted) return;
   const errors = validate(readValues(), maxQuantity());
   setFieldError(name, errors[name]);
+  updateSummary();
+}
+
+// Under the phone field: the number the prompt will go to, however it was typed
+// ("0712 345 678", "+254 712…" and "712345678" all become +254 712 345 678).
+function echoPhone() {
+  const digits = nationalNumber(phoneInput.value);
+  phoneHint.textContent = digits
+    ? `The prompt goes to +254 ${digits.slice(0, 3)} ${digits.slice(3, 6)} ${digits.slice(6)}.`
+    : PHONE_HINT;
+}
+
+// A form-level message the customer must not miss: shown, announced (role=alert), focused.
+function formMessage(text) {
+  formError.textContent = text;
+  formError.focus();
 }
 
 async function submit(event) {
@@ -112,11 +155,13 @@ async function submit(event) {
   submitted = true;
   const values = readValues();
   saveForm(values);
-  if (showErrors(validate(values, maxQuantity()), "Please correct the fields marked in red.")) return;
+  if (showErrors(validate(values, maxQuantity()))) return;
 
+  // Busy without `disabled`: a disabled button fades and drops keyboard focus to <body>.
   busy = true;
-  payButton.disabled = true;
+  payButton.setAttribute("aria-disabled", "true");
   payButton.textContent = "Sending the prompt to your phone…";
+  payStatus.textContent = "Sending the prompt to your phone…";
   let leaving = false;
   try {
     const response = await fetch("/api/orders", {
@@ -128,28 +173,32 @@ async function submit(event) {
     if (response.status === 201 && typeof body.status_url === "string" && body.status_url.startsWith("/payment/")) {
       log("order created", body.order_number, body.payment_status);
       rememberOrder(body);
+      rememberPhone(body.order_id, nationalNumber(values.phone));
       leaving = true;
       window.location.assign(body.status_url);
     } else if (response.status === 422) {
       const fields = Object.fromEntries(
         Object.entries(body.fields ?? {}).map(([name, message]) => [name, serverMessage(name, message)]),
       );
-      showErrors(fields, "Please correct the fields marked in red.");
-      if (!body.fields) formError.textContent = body.message ?? "Please check the form.";
+      showErrors(fields);
+      if (!body.fields) formMessage(body.message ?? "Please check the form.");
+    } else if (response.status === 429) {
+      const who = body.limit === "ip" ? "from this network" : "to this phone number";
+      formMessage(`Too many M-PESA prompts were sent ${who} just now. You can try again ${retryWords(response.headers.get("Retry-After"))}.`);
     } else if (response.status === 502) {
-      formError.textContent =
-        "M-PESA could not be reached, so no prompt was sent and nothing was charged. Please try again in a moment.";
+      formMessage("M-PESA could not be reached, so no prompt was sent and nothing was charged. Please try again in a moment.");
     } else {
-      formError.textContent = body.message ?? "Something went wrong on our side. Please try again.";
+      formMessage(body.message ?? "Something went wrong on our side. Please try again.");
     }
   } catch (error) {
     log("order request failed", String(error));
-    formError.textContent = "We could not reach the service. Check your connection and try again.";
+    formMessage("We could not reach the service. Check your connection and try again.");
   } finally {
     busy = false;
     if (!leaving) {
-      payButton.disabled = false;
+      payButton.removeAttribute("aria-disabled");
       payButton.textContent = PAY_LABEL;
+      payStatus.textContent = "";
     }
   }
 }
@@ -166,6 +215,7 @@ function prefill() {
     if (values[name]) form.elements.namedItem(name).value = values[name];
   }
   updateTotal();
+  echoPhone();
 }
 
 async function loadCatalogue() {
@@ -207,6 +257,7 @@ for (const name of ["email", "first_name", "last_name", "phone"]) {
     if (input.getAttribute("aria-invalid") === "true") checkField(name);
   });
 }
+phoneInput.addEventListener("input", echoPhone);
 form.addEventListener("submit", submit);
 catalogueRetry.addEventListener("click", loadCatalogue);
 loadCatalogue();

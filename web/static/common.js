@@ -1,4 +1,4 @@
-// Shared by both pages: logging, money, and what one browser tab remembers between them.
+// Shared by the pages: logging, money, times, and what one browser tab remembers between them.
 //
 // Personal data (name, e-mail, phone) stays in this tab's sessionStorage: it is never put
 // in the status page's URL or sent to a status route (API.md: those carry no personal data).
@@ -67,4 +67,44 @@ export function rememberOrder(document) {
 export function rememberedOrder(orderId) {
   const document = readJSON(ORDER_KEY_PREFIX + orderId);
   return document && document.order_id === orderId ? document : null;
+}
+
+// A moment in the event's own timezone, e.g. "Sat 12 Dec 2026, 16:00 (Nairobi time)": a
+// customer abroad, or a phone set to UTC, still reads the time on the ticket.
+export function formatMoment(iso, timeZone) {
+  const moment = new Date(String(iso ?? ""));
+  if (Number.isNaN(moment.getTime())) return "";
+  const options = {
+    weekday: "short", day: "numeric", month: "short", year: "numeric",
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  };
+  try {
+    const text = new Intl.DateTimeFormat("en-GB", { ...options, timeZone: timeZone || undefined }).format(moment);
+    const city = timeZone ? timeZone.split("/").pop().replace(/_/g, " ") : "";
+    return city ? `${text.replace(/,(?= \d{1,2}:)/, " at")} (${city} time)` : text;
+  } catch {
+    return new Intl.DateTimeFormat("en-GB", options).format(moment); // a timezone this browser lacks
+  }
+}
+
+// "in 45 seconds", "in 4 minutes (at 14:32)": when a refused request may be tried again,
+// from its Retry-After header (seconds).
+export function retryWords(seconds, now = Date.now()) {
+  const wait = Math.max(1, Math.ceil(Number(seconds) || 60));
+  if (wait < 90) return `in ${wait} seconds`;
+  const at = new Date(now + wait * 1000).toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" });
+  return `in ${Math.ceil(wait / 60)} minutes (at ${at})`;
+}
+
+// The last three digits of the number an order's prompt went to, kept in this tab only, so
+// the status page can say where the prompt went without a status route ever carrying it.
+const PHONE_KEY_PREFIX = "order-phone:";
+
+export function rememberPhone(orderId, nationalDigits) {
+  writeJSON(PHONE_KEY_PREFIX + orderId, String(nationalDigits ?? "").slice(-3));
+}
+
+export function phoneEnding(orderId) {
+  const ending = readJSON(PHONE_KEY_PREFIX + orderId);
+  return typeof ending === "string" && /^\d{3}$/.test(ending) ? ending : "";
 }

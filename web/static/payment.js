@@ -2,15 +2,22 @@
 // then follows the order until a final status (see transport.js for how).
 
 import { log, rememberedOrder } from "./common.js";
+import { OrderActions } from "./order-actions.js";
 import { StatusView } from "./status-view.js";
 import { StatusTracker, isTerminal } from "./transport.js";
 
+// The same shape the server accepts (server/routes/pages.py); anything else is no order.
+const ORDER_ID = /^[A-Za-z0-9_-]{16,64}$/;
+
 const orderId = decodeURIComponent(window.location.pathname.split("/").filter(Boolean).pop() ?? "");
 const view = new StatusView();
-const known = rememberedOrder(orderId);
+const known = ORDER_ID.test(orderId) ? rememberedOrder(orderId) : null;
 if (known) view.show(known);
 
-if (known && isTerminal(known)) {
+if (!ORDER_ID.test(orderId)) {
+  log("not an order id: nothing to follow");
+  view.notFound();
+} else if (known && isTerminal(known)) {
   log(`final status ${known.payment_status} already known`);
 } else {
   const tracker = new StatusTracker(
@@ -26,6 +33,7 @@ if (known && isTerminal(known)) {
     },
     { version: known ? known.version : 0 },
   );
+  new OrderActions(orderId, view, tracker);
 
   const checkAgain = () => {
     if (tracker.finished || tracker.polling) return;
@@ -38,7 +46,7 @@ if (known && isTerminal(known)) {
   document.getElementById("check-again").addEventListener("click", checkAgain);
   // Customers switch to the M-PESA prompt and back: coming back is a good time to ask.
   document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible" && view.state === "waiting") checkAgain();
+    if (document.visibilityState === "visible" && view.stale) checkAgain();
   });
   tracker.start();
 }

@@ -1,9 +1,15 @@
 // What the status page shows for each state an order can be in, in plain words.
 // Everything from the server is written with textContent: no HTML is ever built from data.
+//
+// While an order is `processing` the words follow the prompt on the phone, which lives for a
+// window (the document's `prompt_expires_at`): "Check your phone" (or "We sent the prompt
+// again") with a countdown, then "Didn't get the prompt?" with Send it again and Cancel.
+// So the customer is never left without something to press for longer than that window.
 
-import { formatMoney, retryHref } from "./common.js";
+import { formatMoney, formatMoment, phoneEnding, retryHref } from "./common.js";
+import { ticketItem } from "./tickets.js";
 
-// How long M-PESA's prompt stays on the phone before it gives up.
+// How long M-PESA's prompt stays on the phone, when the document does not say.
 export const PIN_PROMPT_MS = 60000;
 
 // result_code -> why, in words. The service files 1032/1031 as `cancelled` and 1037/1019 as
@@ -25,43 +31,24 @@ const EXPIRED_UNANSWERED =
   "M-PESA did not confirm the payment in time. If money left your account after all, your tickets will be e-mailed to you.";
 
 const BADGES = {
-  loading: "…", pending: "…", processing: "…", waiting: "!",
+  loading: "…", pending: "…", processing: "…", resent: "…", "no-prompt": "?", waiting: "!",
   completed: "✓", failed: "✕", cancelled: "✕", expired: "✕", "not-found": "?",
 };
 
 const byId = (id) => document.getElementById(id);
 
-// The document names a ticket type by its slug ("early-bird"): say it as words.
-function ticketLabel(slug) {
-  const words = String(slug ?? "").replace(/[-_]+/g, " ").trim();
-  return words ? words[0].toUpperCase() + words.slice(1) : "Ticket";
-}
-
-function ticketItem(ticket) {
-  const item = document.createElement("li");
-  const url = typeof ticket.qr_url === "string" && /^\/(?!\/)/.test(ticket.qr_url) ? ticket.qr_url : null;
-  if (url) {
-    const image = document.createElement("img");
-    image.src = url;
-    image.width = 280;
-    image.height = 280;
-    image.alt = `QR code of ticket ${ticket.code}`;
-    image.addEventListener("error", () => {
-      const missing = document.createElement("p");
-      missing.className = "missing";
-      missing.textContent = "The QR code is not ready yet: show the ticket code below, or the one in your e-mail.";
-      image.replaceWith(missing);
-    });
-    item.append(image);
-  }
-  const kind = document.createElement("p");
-  kind.className = "kind";
-  kind.textContent = ticketLabel(ticket.ticket_type);
-  const code = document.createElement("p");
-  code.className = "code";
-  code.textContent = ticket.code ?? "";
-  item.append(kind, code);
-  return item;
+// When the latest prompt's window ends, by our clock. The server's `prompt_expires_at` is
+// read against its own `updated_at`, so a phone whose clock is off still counts the right
+// number of seconds; an older service without the field gives a full window from the change.
+function promptDeadline(doc, now = Date.now()) {
+  const changed = Date.parse(doc.updated_at);
+  const expires = Date.parse(doc.prompt_expires_at ?? "");
+  let window = PIN_PROMPT_MS;
+  if (Number.isFinite(expires) && Number.isFinite(changed)) window = Math.max(0, expires - changed);
+  let deadline = Number.isFinite(changed) ? changed + window : now + window;
+  // A clock far ahead of the server's would otherwise count down much longer than the prompt.
+  if (deadline > now + window) deadline = now + window;
+  return deadline;
 }
 
 export class StatusView {
@@ -70,6 +57,8 @@ export class StatusView {
     this.document = null;
     this.countdownTimer = null;
     this.announced = "";
+    this.stale = false; // long polling gave up its round: "Check again" is offered
+    this.orderId = null;
   }
 
   get state() {
@@ -77,7 +66,7 @@ export class StatusView {
   }
 
   // The one place a state is drawn: title, message, details, actions, announcement.
-  render(state, title, message, { details = true, retry = false, checkAgain = false } = {}) {
+  render(state, title, message, { details = true, retry = false, checkAgain = false, resend = false } = {}) {
     this.root.dataset.state = state;
     byId("badge").textContent = BADGES[state] ?? "";
     byId("title").textContent = title;
@@ -86,8 +75,11 @@ export class StatusView {
     byId("try-again").hidden = !retry;
     byId("try-again").href = retryHref();
     byId("check-again").hidden = !checkAgain;
-    if (state !== "processing") this.stopCountdown();
+    byId("send-again").hidden = !resend;
+    byId("cancel-order").hidden = !resend;
+    if (state !== "processing" && state !== "resent") this.stopCountdown();
     if (state !== "completed") byId("tickets").hidden = true;
+    if (!["processing", "resent", "no-prompt", "waiting"].includes(state)) byId("sent-to").hidden = true;
     document.title = `${title} · M-PESA`;
     this.announce(`${title}. ${message}`);
   }
@@ -101,24 +93,36 @@ export class StatusView {
     setTimeout(() => (region.textContent = text), 50);
   }
 
+  // A message about an action (Send it again, Cancel) that did not work; "" clears it.
+  actionError(text) {
+    byId("action-error").textContent = text;
+  }
+
   show(doc) {
+    const previous = this.document;
     this.document = doc;
+    if (previous?.version !== doc.version) this.actionError("");
     const amount = formatMoney(doc.amount, doc.currency);
     byId("order-number").textContent = doc.order_number ?? "";
     byId("amount").textContent = amount;
     byId("receipt-row").hidden = !doc.receipt_number;
     byId("receipt").textContent = doc.receipt_number ?? "";
+    this.showEvent(doc);
     const code = Number(doc.result_code);
     const status = doc.payment_status;
 
     if (status === "completed") {
+      this.stale = false;
       const tickets = Array.isArray(doc.tickets) ? doc.tickets : [];
       const where = tickets.length ? "Your tickets are below." : "Your tickets are on their way to your e-mail.";
       this.render("completed", "Payment received", `Thank you! ${amount} is paid. ${where}`);
-      byId("ticket-list").replaceChildren(...tickets.map(ticketItem));
+      const paidAt = formatMoment(doc.updated_at, doc.event?.timezone);
+      byId("paid-at").textContent = paidAt;
+      byId("paid-at-row").hidden = !paidAt;
+      byId("ticket-list").replaceChildren(...tickets.map((ticket, index) => ticketItem(ticket, index, tickets.length)));
       byId("tickets").hidden = !tickets.length;
     } else if (status === "cancelled" || (status === "failed" && CANCELLED_CODES.has(code))) {
-      this.render("cancelled", "Payment cancelled", "The M-PESA prompt was cancelled, so no money was taken.", {
+      this.render("cancelled", "Payment cancelled", "The payment was cancelled, so no money was taken.", {
         retry: true,
       });
     } else if (status === "expired") {
@@ -127,21 +131,58 @@ export class StatusView {
       const reason = FAILURE_REASONS[code]?.(amount) ?? doc.result_desc ?? "M-PESA did not accept the payment.";
       this.render("failed", "Payment failed", `${reason} No money was taken.`, { retry: true });
     } else if (status === "processing") {
-      this.render("processing", "Check your phone", `Enter your M-PESA PIN in the prompt on your phone to pay ${amount}.`);
-      this.startCountdown(doc);
+      this.showPrompt(doc, amount);
     } else {
       this.render("pending", "Sending the payment request", "We are asking M-PESA to send a prompt to your phone…");
     }
+    if (status !== "completed") byId("paid-at-row").hidden = true;
   }
 
-  // The prompt's deadline comes from when the order became `processing`, by the server's
-  // clock; a clock too far off ours falls back to a full minute from now.
-  startCountdown(doc) {
-    if (this.countdownTimer) return;
-    const now = Date.now();
-    const changed = Date.parse(doc.updated_at);
-    let deadline = changed + PIN_PROMPT_MS;
-    if (!Number.isFinite(deadline) || deadline > now + PIN_PROMPT_MS) deadline = now + PIN_PROMPT_MS;
+  showEvent(doc) {
+    const event = doc.event && typeof doc.event === "object" ? doc.event : null;
+    byId("event").hidden = !event;
+    if (!event) return;
+    byId("event-name").textContent = event.name ?? "";
+    byId("event-when").textContent = formatMoment(event.starts_at, event.timezone);
+    byId("event-venue").textContent = event.venue ?? "";
+    const calendar = byId("add-to-calendar");
+    // Only for a paid order: before that, the customer has nothing to go to yet.
+    calendar.hidden = doc.payment_status !== "completed";
+    calendar.href = `/api/orders/${encodeURIComponent(doc.order_id)}/calendar.ics`;
+    calendar.download = `${event.slug || "event"}.ics`;
+  }
+
+  showPrompt(doc, amount) {
+    const ending = phoneEnding(doc.order_id);
+    const sentTo = byId("sent-to");
+    sentTo.textContent = ending ? `Sent to the M-PESA number ending in ${ending}.` : "";
+    sentTo.hidden = !ending;
+    const deadline = promptDeadline(doc);
+    if (deadline <= Date.now()) {
+      this.promptOver();
+      return;
+    }
+    if (Number(doc.pushes) > 1) {
+      this.render("resent", "We sent the prompt again", `Enter your M-PESA PIN in the new prompt to pay ${amount}.`);
+    } else {
+      this.render("processing", "Check your phone", `Enter your M-PESA PIN in the prompt on your phone to pay ${amount}.`);
+    }
+    this.startCountdown(deadline);
+  }
+
+  // The prompt's window has passed and no answer came: the customer decides what next.
+  promptOver() {
+    this.render(
+      "no-prompt",
+      "Didn't get the prompt?",
+      "The prompt on your phone has timed out. If you entered your PIN, your payment will still show here. " +
+        "If not, send the prompt again or cancel the order.",
+      { resend: true, checkAgain: this.stale },
+    );
+  }
+
+  startCountdown(deadline) {
+    this.stopCountdown();
     const element = byId("countdown");
     element.hidden = false;
     const tick = () => {
@@ -150,22 +191,25 @@ export class StatusView {
         const seconds = String(left % 60).padStart(2, "0");
         element.textContent = `The prompt expires in ${Math.floor(left / 60)}:${seconds}`;
       } else {
-        element.textContent =
-          "The prompt has probably expired on your phone. We will show the result here as soon as M-PESA tells us.";
-        this.stopCountdown(false);
+        this.promptOver();
       }
     };
     tick();
     this.countdownTimer = setInterval(tick, 1000);
   }
 
-  stopCountdown(hide = true) {
+  stopCountdown() {
     clearInterval(this.countdownTimer);
     this.countdownTimer = null;
-    if (hide) byId("countdown").hidden = true;
+    byId("countdown").hidden = true;
   }
 
   stillWaiting() {
+    this.stale = true;
+    if (this.state === "no-prompt") {
+      byId("check-again").hidden = false;
+      return;
+    }
     this.render(
       "waiting",
       "Still waiting for M-PESA",
@@ -176,6 +220,7 @@ export class StatusView {
   }
 
   checkingAgain() {
+    this.stale = false;
     if (this.document) this.show(this.document);
     else this.render("loading", "Checking your payment…", "One moment while we ask M-PESA.");
   }
@@ -186,7 +231,10 @@ export class StatusView {
       details: false,
       retry: true,
     });
+    byId("event").hidden = true;
     byId("try-again").textContent = "Go to the checkout";
+    // Nothing is being checked any more: no "Checking with M-PESA (1 of 4)" under this.
+    this.transport("");
   }
 
   // A quiet line under everything saying how the page is listening.

@@ -131,6 +131,12 @@ export class StatusTracker {
     this.checkAgain();
   }
 
+  // After the customer acted (sent the prompt again): listen again if nothing is listening.
+  resume() {
+    if (this.finished || this.source || this.polling) return;
+    this.checkAgain();
+  }
+
   // Starts a new round of long polling (also what the "Check again" button does).
   checkAgain() {
     if (this.finished || this.polling) return;

@@ -16,7 +16,7 @@ export function nationalNumber(raw) {
   return match ? match[1] : null;
 }
 
-const LABELS = {
+export const LABELS = {
   event: "Event",
   ticket_type: "Ticket",
   quantity: "Quantity",
