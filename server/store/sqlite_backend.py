@@ -39,6 +39,7 @@ from sqlalchemy.engine.cursor import CursorResultMetaData
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.ddl import DDLElement
 
+from server.store.errors import StoreConflict, StoreError, StoreUnavailable, translating
 from server.store.prepared import Bound, positional_args
 
 T = TypeVar("T")
@@ -63,6 +64,27 @@ def is_write(query: ClauseElement) -> bool:
 def _busy(exc: sqlite3.OperationalError) -> bool:
     message = str(exc).lower()
     return "locked" in message or "busy" in message
+
+
+# SQLite's primary result codes that mean "not now" rather than "wrong": busy or locked
+# past the busy timeout, out of memory, interrupted, a disk that fails or is full, a file
+# that cannot be opened, a WAL locking protocol error.
+_UNAVAILABLE_CODES = frozenset({5, 6, 7, 9, 10, 13, 14, 15})
+# SQLITE_CONSTRAINT_PRIMARYKEY and SQLITE_CONSTRAINT_UNIQUE; other constraints are bugs.
+_CONFLICT_CODES = frozenset({1555, 2067})
+
+
+def classify(exc: Exception) -> type[StoreError] | None:
+    """What a `sqlite3` error means for the service (server/store/errors.py)."""
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code in _CONFLICT_CODES:
+            return StoreConflict
+        if isinstance(code, int) and code & 0xFF in _UNAVAILABLE_CODES:
+            return StoreUnavailable
+        if code is None and isinstance(exc, sqlite3.OperationalError) and _busy(exc):
+            return StoreUnavailable
+    return None
 
 
 class _Compiled:
@@ -160,6 +182,12 @@ class LoopSQLiteConnection(SQLiteConnection):
         """Nothing to give back."""
 
     async def _run(self, query: ClauseElement, use: Callable[[sqlite3.Cursor, _Compiled | None], T]) -> T:
+        with translating(classify):
+            return await self._run_sqlite(query, use)
+
+    async def _run_sqlite(
+        self, query: ClauseElement, use: Callable[[sqlite3.Cursor, _Compiled | None], T]
+    ) -> T:
         sql, args, entry = self._prepare(query)
 
         def run(connection: sqlite3.Connection) -> T:
@@ -316,6 +344,10 @@ class LoopSQLiteTransaction(TransactionBackend):
         self._savepoint = ""
 
     async def start(self, is_root: bool, extra_options: dict[Any, Any]) -> None:
+        with translating(classify):
+            await self._start(is_root)
+
+    async def _start(self, is_root: bool) -> None:
         owner = self._connection
         self._is_root = is_root
         if not is_root:
@@ -336,6 +368,10 @@ class LoopSQLiteTransaction(TransactionBackend):
         owner._in_transaction = writer
 
     async def commit(self) -> None:
+        with translating(classify):
+            await self._commit()
+
+    async def _commit(self) -> None:
         writer = self._connection._in_transaction
         assert writer is not None
         if not self._is_root:
@@ -351,6 +387,10 @@ class LoopSQLiteTransaction(TransactionBackend):
             self._end()
 
     async def rollback(self) -> None:
+        with translating(classify):
+            await self._rollback()
+
+    async def _rollback(self) -> None:
         writer = self._connection._in_transaction
         assert writer is not None
         if not self._is_root:
@@ -374,7 +414,8 @@ class LoopSQLiteBackend(SQLiteBackend):
         self._file = SQLiteFile(self._pool._database, float(options.get("timeout", 5.0)))
 
     async def connect(self) -> None:
-        self._file.open()
+        with translating(classify):
+            self._file.open()
 
     async def disconnect(self) -> None:
         self._file.close()
