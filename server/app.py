@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from server.abuse.windows import MemoryWindows, RedisWindows, Windows
-from server.broker import create_broker
+from server.broker import RedisHealth, create_broker
 from server.catalogue import Catalogue
 from server.errors import EXCEPTION_HANDLERS
 from server.fulfilment import install_fulfilment
@@ -55,7 +55,9 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
         stack.push_async_callback(database.disconnect)
         await migrate(database)
         await catalogue.sync_inventory(database)
-        broker = create_broker(settings.redis_url)
+        # One verdict on whether Redis answers, for the broker and the push limits alike.
+        redis_health = RedisHealth(timeout=settings.redis_timeout)
+        broker = create_broker(settings.redis_url, redis_health)
         reader = OrderReader(database, ticket_loader=load_tickets)
         hub = StatusHub(
             broker,
@@ -73,7 +75,9 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
         fulfilment = install_fulfilment(settings, database, catalogue, changes)
         stack.callback(fulfilment.outbox.close)
         # Push limits hold across processes only through Redis; alone, memory is enough.
-        windows: Windows = RedisWindows(settings.redis_url) if settings.redis_url else MemoryWindows()
+        windows: Windows = (
+            RedisWindows(settings.redis_url, health=redis_health) if settings.redis_url else MemoryWindows()
+        )
         stack.push_async_callback(windows.aclose)
         log.info(
             "store=%s (%s) broker=%s%s payhero=%s",

@@ -111,6 +111,8 @@ class Settings:
     # Not in repr: platform URLs carry the database's and Redis's passwords.
     database_url: str = field(default="", repr=False)
     redis_url: str | None = field(default=None, repr=False)
+    # Each Redis call on the request path (publish, push limits) waits at most this long.
+    redis_timeout: float = 1.0
     # Long-poll hold: under the 30 s first-byte limit of common platform routers.
     wait_timeout: float = 25.0
     wait_timeout_max: float = 28.0
@@ -221,6 +223,7 @@ class Settings:
             data_dir=data_dir,
             database_url=_parse(env, "DATABASE_URL", default_db, normalise_database_url),
             redis_url=_parse(env, "REDIS_URL", None, _redis_url),
+            redis_timeout=_parse(env, "REDIS_TIMEOUT", 1.0, _positive_float),
             wait_timeout=wait_timeout,
             wait_timeout_max=wait_timeout_max,
             safety_net_interval=_parse(env, "SAFETY_NET_INTERVAL", 5.0, _positive_float),

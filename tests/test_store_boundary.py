@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
-from server.payhero.fake import callback_body
 from server.services import Services
 from server.settings import Settings
 from server.store.errors import StoreConflict
 from tests.backends import POSTGRES_ADMIN_URL, PostgresDatabases
 from tests.helpers import new_order
-from tests.payhero_fixtures import ORDER, TOKEN
+from tests.payhero_fixtures import ORDER, TOKEN, sandbox_callback
 from tests.server_harness import run_server
 
 CALLBACK = f"/api/payhero/callback/{TOKEN}"
@@ -86,16 +84,6 @@ REFUSALS = {
 }
 
 
-def paid(order: dict[str, Any]) -> dict[str, Any]:
-    return callback_body(
-        result="success",
-        external_reference=order["order_number"],
-        checkout_request_id=f"ws_CO_SANDBOX_{order['order_number']}",
-        amount=order["amount"],
-        phone="254712349999",
-    )
-
-
 @pytest.mark.postgres
 @pytest.mark.parametrize("refusal", sorted(REFUSALS))
 async def test_postgres_refusing_connections_answers_json_503_with_retry_after(
@@ -114,7 +102,7 @@ async def test_postgres_refusing_connections_answers_json_503_with_retry_after(
                 await http.get(order["wait_url"], params={"since": 0}),
                 await http.get(order["events_url"]),
                 await http.post("/api/orders", json={**ORDER, "phone": "0712349999"}),
-                await http.post(CALLBACK, json=paid(order)),
+                await http.post(CALLBACK, json=sandbox_callback(order)),
                 await http.get("/api/events"),
             ]
             ready = await http.get("/readyz")
@@ -127,7 +115,7 @@ async def test_postgres_refusing_connections_answers_json_503_with_retry_after(
             assert response.json()["error"] == "store_unavailable"
         assert ready.status_code == 503 and ready.json()["database"] == "unavailable"
         # Allowed again: the pool reconnects, and PayHero's retry of the callback is applied.
-        again = await http.post(CALLBACK, json=paid(order))
+        again = await http.post(CALLBACK, json=sandbox_callback(order))
         assert again.status_code == 200 and again.json()["payment_status"] == "completed"
 
 
