@@ -93,15 +93,21 @@ class SQLiteFile:
         self.write_lock = asyncio.Lock()
         self.statements = Statements(dialect)
 
-    def open(self) -> None:
-        self.writer = self._connect()
-        self.reader = self._connect()
+    async def open(self) -> None:
+        # Retried like any statement: a connect-time PRAGMA meets "database is locked" while
+        # another process starting at the same moment switches the file to WAL.
+        self.writer = await self.retry_busy(self._connect)
+        self.reader = await self.retry_busy(self._connect)
 
     def _connect(self) -> sqlite3.Connection:
         # timeout=0: a busy database raises at once and is retried without blocking the loop.
         # check_same_thread=False: tests may open it on one loop's thread and use it on another.
         connection = sqlite3.connect(self.path, isolation_level=None, timeout=0, check_same_thread=False)
-        connection.execute("PRAGMA synchronous=NORMAL")
+        try:
+            connection.execute("PRAGMA synchronous=NORMAL")
+        except BaseException:
+            connection.close()
+            raise
         return connection
 
     def close(self) -> None:
@@ -283,7 +289,7 @@ class LoopSQLiteBackend(SQLiteBackend):
 
     async def connect(self) -> None:
         with translating(classify):
-            self._file.open()
+            await self._file.open()
 
     async def disconnect(self) -> None:
         self._file.close()
