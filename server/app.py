@@ -26,6 +26,7 @@ from server.orders.seats import seats_follow_status
 from server.payhero.gateway import open_payhero
 from server.payments.callbacks import CallbackProcessor
 from server.payments.expiry import ExpiryWorker
+from server.private_files import private_dir
 from server.routes import all_routes
 from server.routes.held import HeldRoutesFastPath
 from server.services import Services
@@ -49,6 +50,7 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
     """Connect the store, the broker and PayHero; close them in reverse order."""
     metrics = metrics or Metrics()
     catalogue = Catalogue.load(settings.catalogue_file)
+    private_dir(settings.data_dir)
     database = open_database(settings.database_url, busy_timeout=settings.sqlite_busy_timeout)
     await database.connect()
     async with AsyncExitStack() as stack:

@@ -285,7 +285,7 @@ def _kept_secret(data_dir: Path, name: str) -> str:
             else:  # another process has just created it and is writing: read again
                 time.sleep(0.01)
                 continue
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         token = secrets.token_urlsafe(32)
         # O_EXCL: of several processes starting at once exactly one writes, and the others
         # read its secret (two signing keys would make each other's tickets look forged).
