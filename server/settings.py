@@ -21,6 +21,8 @@ T = TypeVar("T")
 DEFAULT_DATA_DIR = Path("data")
 DEFAULT_CATALOGUE = Path(__file__).parent / "data" / "catalogue.json"
 MIN_TOKEN_LENGTH = 32
+# Any secret in live mode: PayHero's password, the metrics token, URL passwords.
+MIN_SECRET = 8
 DEFAULT_MAIL_FROM = "Tickets <tickets@localhost>"
 
 
@@ -169,6 +171,20 @@ class Settings:
     outbox_lease: float = 120.0
     # Processes that compose e-mails (QR images are CPU work); 0: a thread of the service.
     mail_compose_processes: int = 1
+
+    def __post_init__(self) -> None:
+        # Logs redact secrets where they sit, and only long ones anywhere else (server/logs.py);
+        # a short secret is also easy to guess. So live mode refuses them.
+        if self.payhero_mode == "live":
+            urls = {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url, "SMTP_URL": self.smtp_url}
+            secrets = {
+                "PAYHERO_API_PASSWORD": self.payhero_password,
+                "METRICS_TOKEN": self.metrics_token,
+                **{f"{name}'s password": urlsplit(u).password if u else None for name, u in urls.items()},
+            }
+            short = [name for name, value in secrets.items() if value and len(unquote(value)) < MIN_SECRET]
+            if short:
+                raise SettingsError(f"PAYHERO_MODE=live needs secrets of {MIN_SECRET}+ characters: {short}")
 
     @property
     def store_kind(self) -> str:
