@@ -31,7 +31,7 @@ from server.routes import all_routes
 from server.routes.held import HeldRoutesFastPath
 from server.services import Services
 from server.settings import Settings
-from server.shutdown import drain_on_shutdown_signal
+from server.shutdown import drain_on_shutdown_signal, stop_with_supervisor
 from server.status.changes import StatusChanges
 from server.status.hub import StatusHub
 from server.store.database import migrate, open_database
@@ -170,7 +170,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app.state.services = services  # for tests and tools holding the app
             # On SIGTERM, before uvicorn waits for open requests to finish, end every wait:
             # held long polls answer with the current status and streams close cleanly.
-            with drain_on_shutdown_signal(services.hub.drain):
+            with drain_on_shutdown_signal(services.hub.drain), stop_with_supervisor():
                 yield {"services": services}
 
     return Starlette(

@@ -109,6 +109,17 @@ def test_sigkill_of_one_worker_of_two_leaves_no_helper_of_it_behind(tmp_path: Pa
         assert supervisor.process.poll() is None  # the supervisor and the other worker live on
 
 
+def test_sigkill_of_the_supervisor_of_two_workers_leaves_nothing_behind(tmp_path: Path) -> None:
+    with service(tmp_path, WEB_CONCURRENCY="2") as supervisor:
+        wait_for(lambda: len(workers_of(supervisor)) == 2, 30, "two uvicorn workers")
+        compose_emails(supervisor, tmp_path)
+        # Its workers notice, stop as on a restart, and their helpers end with them.
+        assert_all_end_after_sigkill(
+            supervisor.process.pid, helpers=("multiprocessing.spawn", FORKSERVER, TRACKER)
+        )
+        supervisor.process.wait(timeout=10)
+
+
 def workers_of(supervisor: ServiceProcess) -> list[int]:
     pid = supervisor.process.pid
     return [child for child in descendants(pid) if "multiprocessing.spawn" in command_line(child)]
