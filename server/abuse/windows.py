@@ -186,6 +186,8 @@ class RedisWindows(Windows):
         if taken.local:
             await self._fallback.give_back(taken)
             return
+        if not self.health.answering():
+            return  # only generosity is lost, as below; a hung Redis is not waited for again
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 for key in taken.keys:
@@ -193,6 +195,7 @@ class RedisWindows(Windows):
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             # Only generosity is lost: the entry expires with its window.
+            self.health.failed("push limit give-back", exc)
             log.warning("push limit: could not give back a take: %s", exc)
 
     async def aclose(self) -> None:
