@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from server.abuse.windows import MemoryWindows, RedisWindows, Windows
-from server.broker import create_broker
+from server.broker import RedisHealth, create_broker
 from server.catalogue import Catalogue
 from server.errors import EXCEPTION_HANDLERS
 from server.fulfilment import install_fulfilment
@@ -26,11 +26,12 @@ from server.orders.seats import seats_follow_status
 from server.payhero.gateway import open_payhero
 from server.payments.callbacks import CallbackProcessor
 from server.payments.expiry import ExpiryWorker
+from server.private_files import private_dir
 from server.routes import all_routes
 from server.routes.held import HeldRoutesFastPath
 from server.services import Services
 from server.settings import Settings
-from server.shutdown import drain_on_shutdown_signal
+from server.shutdown import drain_on_shutdown_signal, stop_with_supervisor
 from server.status.changes import StatusChanges
 from server.status.hub import StatusHub
 from server.store.database import migrate, open_database
@@ -49,13 +50,16 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
     """Connect the store, the broker and PayHero; close them in reverse order."""
     metrics = metrics or Metrics()
     catalogue = Catalogue.load(settings.catalogue_file)
+    private_dir(settings.data_dir)
     database = open_database(settings.database_url, busy_timeout=settings.sqlite_busy_timeout)
     await database.connect()
     async with AsyncExitStack() as stack:
         stack.push_async_callback(database.disconnect)
         await migrate(database)
         await catalogue.sync_inventory(database)
-        broker = create_broker(settings.redis_url)
+        # One verdict on whether Redis answers, for the broker and the push limits alike.
+        redis_health = RedisHealth(timeout=settings.redis_timeout)
+        broker = create_broker(settings.redis_url, redis_health)
         reader = OrderReader(database, ticket_loader=load_tickets, catalogue=catalogue)
         hub = StatusHub(
             broker,
@@ -73,7 +77,9 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
         fulfilment = install_fulfilment(settings, database, catalogue, changes)
         stack.callback(fulfilment.outbox.close)
         # Push limits hold across processes only through Redis; alone, memory is enough.
-        windows: Windows = RedisWindows(settings.redis_url) if settings.redis_url else MemoryWindows()
+        windows: Windows = (
+            RedisWindows(settings.redis_url, health=redis_health) if settings.redis_url else MemoryWindows()
+        )
         stack.push_async_callback(windows.aclose)
         log.info(
             "store=%s (%s) broker=%s%s payhero=%s",
@@ -168,7 +174,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app.state.services = services  # for tests and tools holding the app
             # On SIGTERM, before uvicorn waits for open requests to finish, end every wait:
             # held long polls answer with the current status and streams close cleanly.
-            with drain_on_shutdown_signal(services.hub.drain):
+            with drain_on_shutdown_signal(services.hub.drain), stop_with_supervisor():
                 yield {"services": services}
 
     return Starlette(

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import Any
 
-import asyncpg
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from server.status.hub import HubUnavailable
+from server.store.errors import StoreUnavailable
 
 log = logging.getLogger("server.errors")
 
@@ -80,21 +79,9 @@ async def hub_unavailable_handler(request: Request, exc: Exception) -> Response:
     return error_response(503, "unavailable", f"Try again shortly: {exc.reason}.", headers=headers)
 
 
-# What a store that is restarting, unreachable or locked raises (rather than a bug).
-STORE_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    sqlite3.OperationalError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    # Raised while the pool resets a connection the server just dropped.
-    asyncpg.exceptions.InternalClientError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.CannotConnectNowError,
-    OSError,
-    TimeoutError,
-)
-
-
 async def store_unavailable_handler(request: Request, exc: Exception) -> Response:
+    # Only what server/store/ translated into StoreUnavailable: a bug in a statement (a
+    # missing column) is not that, and is answered as a 500 with its traceback logged.
     log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
     headers = {"Retry-After": str(STORE_RETRY_AFTER)}
     message = "The service cannot reach its database right now; nothing was changed. Try again shortly."
@@ -117,6 +104,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     ApiError: api_error_handler,
     HTTPException: http_error_handler,
     HubUnavailable: hub_unavailable_handler,
-    **dict.fromkeys(STORE_UNAVAILABLE, store_unavailable_handler),
+    StoreUnavailable: store_unavailable_handler,
     Exception: unexpected_error_handler,
 }

@@ -36,9 +36,51 @@ def mask_email(email: str | None) -> str:
     return local[:1] + "*" * max(len(local) - 1, 3) + "@" + domain
 
 
+# Where secrets sit in a line, whatever their value: each pattern keeps what precedes the
+# secret (group 1) and blanks the secret itself. Redacting by place, not by value, leaves
+# a line readable when a secret is short or common: a database password `postgres` once
+# turned `postgresql+asyncpg://` into `***ql+asyncpg://` (which gave it away), and a
+# one-letter PayHero password blanked that letter in every line.
+_URL_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s'\"]*:)[^@\s'\"/]+@")
+_WHERE_SECRETS_SIT = (
+    # scheme://user:password@host: the database, Redis and SMTP URLs, in any message.
+    (_URL_USERINFO, r"\1***@"),
+    # Authorization headers: as written, in a dict's repr, in httpcore's byte tuples.
+    (
+        re.compile(
+            r"(?i)(\bauthorization\b['\"]?\s*[:=,]\s*(?:b?['\"])?(?:(?:bearer|basic|token)\s+)?)[^\s'\",)}\]]+"
+        ),
+        r"\1***",
+    ),
+    # The callback URL's secret path segment (uvicorn's access log, httpx, our own lines);
+    # not the route template `{token}` of the request log.
+    (re.compile(r"(/api/payhero/callback/)(?!\{token\})[^/\s?#'\"]+"), r"\1***"),
+    # Known fields: password=…, "callback_token": "…", api_key: …
+    (
+        re.compile(
+            r"(?i)(\b[\w-]*?(?:password|passwd|secret|token|api[_-]?key|signing[_-]key)"
+            r"[\"']?\s*[:=]\s*[\"']?)[^\s'\",&}]+"
+        ),
+        r"\1***",
+    ),
+)
+# A secret this long is also blanked wherever else it appears whole (an exception's text):
+# nothing that long matches ordinary words by chance. Shorter ones only where they sit.
+SAFETY_NET_MIN_LENGTH = 12
+
+
 def mask_url(url: str) -> str:
     """Hide the password of a `scheme://user:password@host/...` URL."""
-    return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
+    return _URL_USERINFO.sub(r"\1***@", url)
+
+
+def redact(line: str, safety_net: re.Pattern[str] | None = None) -> str:
+    """`line` with the secrets blanked where they sit, and any long known secret anywhere."""
+    for pattern, replacement in _WHERE_SECRETS_SIT:
+        line = pattern.sub(replacement, line)
+    if safety_net is not None:
+        line = safety_net.sub("***", line)
+    return line
 
 
 class JsonFormatter(logging.Formatter):
@@ -57,24 +99,31 @@ class JsonFormatter(logging.Formatter):
 
 
 class RedactingFormatter(logging.Formatter):
-    """Blanks every secret out of a finished line: message, arguments, traceback alike.
+    """Blanks the secrets out of a finished line: message, arguments, traceback alike.
 
     On the finished line, so that no code path (a library's URL in a message, an exception
-    text) can get around it. Each secret is looked for as written and as JSON escapes it.
+    text) can get around it: first where secrets sit (`_WHERE_SECRETS_SIT`), then each
+    known secret of `SAFETY_NET_MIN_LENGTH` or more wherever it appears as a whole token,
+    as written and as JSON escapes it. Never a short value inside other words.
     """
 
     def __init__(self, inner: logging.Formatter, secrets: Iterable[str]) -> None:
         super().__init__()
         self.inner = inner
-        forms = {form for secret in secrets if secret for form in (secret, json.dumps(secret)[1:-1])}
-        self.secrets = sorted(forms, key=len, reverse=True)
+        forms = {
+            form
+            for secret in secrets
+            if len(secret) >= SAFETY_NET_MIN_LENGTH
+            for form in (secret, json.dumps(secret)[1:-1])
+        }
+        alternatives = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
+        # Whole tokens only: not inside a longer run of letters, digits, `-` or `_`.
+        self.safety_net = (
+            re.compile(rf"(?<![A-Za-z0-9_-])(?:{alternatives})(?![A-Za-z0-9_-])") if forms else None
+        )
 
     def format(self, record: logging.LogRecord) -> str:
-        line = self.inner.format(record)
-        for secret in self.secrets:
-            if secret in line:
-                line = line.replace(secret, "***")
-        return line
+        return redact(self.inner.format(record), self.safety_net)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = ()) -> None:

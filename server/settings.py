@@ -21,6 +21,8 @@ T = TypeVar("T")
 DEFAULT_DATA_DIR = Path("data")
 DEFAULT_CATALOGUE = Path(__file__).parent / "data" / "catalogue.json"
 MIN_TOKEN_LENGTH = 32
+# Any secret in live mode: PayHero's password, the metrics token, URL passwords.
+MIN_SECRET = 8
 DEFAULT_MAIL_FROM = "Tickets <tickets@localhost>"
 
 
@@ -111,6 +113,8 @@ class Settings:
     # Not in repr: platform URLs carry the database's and Redis's passwords.
     database_url: str = field(default="", repr=False)
     redis_url: str | None = field(default=None, repr=False)
+    # Each Redis call on the request path (publish, push limits) waits at most this long.
+    redis_timeout: float = 1.0
     # Long-poll hold: under the 30 s first-byte limit of common platform routers.
     wait_timeout: float = 25.0
     wait_timeout_max: float = 28.0
@@ -168,6 +172,20 @@ class Settings:
     # Processes that compose e-mails (QR images are CPU work); 0: a thread of the service.
     mail_compose_processes: int = 1
 
+    def __post_init__(self) -> None:
+        # Logs redact secrets where they sit, and only long ones anywhere else (server/logs.py);
+        # a short secret is also easy to guess. So live mode refuses them.
+        if self.payhero_mode == "live":
+            urls = {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url, "SMTP_URL": self.smtp_url}
+            secrets = {
+                "PAYHERO_API_PASSWORD": self.payhero_password,
+                "METRICS_TOKEN": self.metrics_token,
+                **{f"{name}'s password": urlsplit(u).password if u else None for name, u in urls.items()},
+            }
+            short = [name for name, value in secrets.items() if value and len(unquote(value)) < MIN_SECRET]
+            if short:
+                raise SettingsError(f"PAYHERO_MODE=live needs secrets of {MIN_SECRET}+ characters: {short}")
+
     @property
     def store_kind(self) -> str:
         return "postgresql" if self.database_url.startswith("postgresql") else "sqlite"
@@ -221,6 +239,7 @@ class Settings:
             data_dir=data_dir,
             database_url=_parse(env, "DATABASE_URL", default_db, normalise_database_url),
             redis_url=_parse(env, "REDIS_URL", None, _redis_url),
+            redis_timeout=_parse(env, "REDIS_TIMEOUT", 1.0, _positive_float),
             wait_timeout=wait_timeout,
             wait_timeout_max=wait_timeout_max,
             safety_net_interval=_parse(env, "SAFETY_NET_INTERVAL", 5.0, _positive_float),
@@ -282,7 +301,7 @@ def _kept_secret(data_dir: Path, name: str) -> str:
             else:  # another process has just created it and is writing: read again
                 time.sleep(0.01)
                 continue
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         token = secrets.token_urlsafe(32)
         # O_EXCL: of several processes starting at once exactly one writes, and the others
         # read its secret (two signing keys would make each other's tickets look forged).

@@ -10,6 +10,7 @@ import asyncio
 import concurrent.futures
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -167,8 +168,18 @@ class OwnRedis:
                 time.sleep(0.02)
         raise RuntimeError(f"own redis-server did not start on port {self.port}")
 
+    def pause(self) -> None:
+        """SIGSTOP: Redis keeps its connections and answers nothing (a hung host)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self.process is not None:
+            self.resume()  # a paused server is woken first, so it dies as a running one does
             self.process.kill()
             self.process.wait(timeout=10)
             self.process = None

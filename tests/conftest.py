@@ -8,7 +8,7 @@ import pytest
 from server.app import open_services
 from server.services import Services
 from server.settings import Settings
-from tests.backends import REDIS_URL, PostgresDatabases, check_redis
+from tests.backends import REDIS_URL, OwnRedis, PostgresDatabases, check_redis
 
 Store = str  # "sqlite" | "postgres"
 
@@ -49,6 +49,17 @@ def postgres() -> Iterator[PostgresDatabases]:
 def redis_url() -> str:
     check_redis()
     return REDIS_URL
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    """A redis-server of this test's own, started; the test may kill, restart or pause it."""
+    own = OwnRedis(tmp_path)
+    own.start()
+    try:
+        yield own
+    finally:
+        own.stop()
 
 
 @pytest.fixture

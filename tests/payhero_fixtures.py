@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from server.payhero.fake import FakePayHero
+from server.payhero.fake import FakePayHero, callback_body
 from server.settings import Settings
 from tests.server_harness import serve_app
 
@@ -54,3 +54,14 @@ ORDER = {
     "last_name": "Otieno",
     "phone": "0712345678",
 }
+
+
+def sandbox_callback(order: dict[str, Any], result: str = "success") -> dict[str, Any]:
+    """The callback PayHero would send for a sandbox checkout's answer (`order`: its 201 body)."""
+    return callback_body(
+        result=result,
+        external_reference=order["order_number"],
+        checkout_request_id=f"ws_CO_SANDBOX_{order['order_number']}",
+        amount=order["amount"],
+        phone="254712349999",
+    )

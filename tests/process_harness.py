@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from tests.backends import free_port
+from tests.payhero_fixtures import TOKEN
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,6 +29,17 @@ def procfile_command() -> str:
     match = re.search(r"^web:\s*(.+)$", text, re.MULTILINE)
     assert match, "the Procfile has no web process"
     return match.group(1)
+
+
+def sandbox_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "DATA_DIR": str(tmp_path / "data"),
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'service.sqlite3'}",
+        "CALLBACK_TOKEN": TOKEN,
+        "SANDBOX_DELAY": "600",
+        "LOG_LEVEL": "INFO",
+        **extra,
+    }
 
 
 @dataclass
@@ -86,3 +98,46 @@ def running_service(env: Mapping[str, str], tmp: Path, *, name: str = "service")
         if service.process.poll() is None:
             service.signal(signal.SIGKILL)
             service.process.wait(timeout=10)
+
+
+def _parents() -> dict[int, int]:
+    """Every process's parent, from /proc (Linux)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # gone meanwhile
+            # The command name may hold spaces and parentheses: the fields start after the last ")".
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return parents
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes `pid` started, and theirs, as they are now."""
+    children: dict[int, list[int]] = {}
+    for child, parent in _parents().items():
+        children.setdefault(parent, []).append(child)
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` still runs (a zombie waiting to be reaped has ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ").strip()
+    except OSError:
+        return ""

@@ -9,33 +9,21 @@ import socket
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import sqlalchemy as sa
 
 from server.broker.redis import RedisBroker
-from server.payhero.fake import callback_body
 from server.settings import Settings
 from server.status.changes import Change
 from server.store.tables import payhero_callbacks
 from tests.backends import OwnRedis
 from tests.helpers import SSEReader
-from tests.payhero_fixtures import ORDER, TOKEN
+from tests.payhero_fixtures import ORDER, TOKEN, sandbox_callback
 from tests.pg_cluster import OwnPostgres
 from tests.server_harness import run_server, until
 
 CALLBACK = f"/api/payhero/callback/{TOKEN}"
-
-
-def paid(order: dict[str, Any], result: str = "success") -> dict[str, Any]:
-    return callback_body(
-        result=result,
-        external_reference=order["order_number"],
-        checkout_request_id=f"ws_CO_SANDBOX_{order['order_number']}",
-        amount=order["amount"],
-        phone="254712349999",
-    )
 
 
 async def test_redis_down_at_start_and_mid_run(
@@ -59,7 +47,7 @@ async def test_redis_down_at_start_and_mid_run(
                 order = (await http_b.post("/api/orders", json={**ORDER, "phone": "0712349999"})).json()
                 wait = asyncio.create_task(http_a.get(order["wait_url"], params={"since": 2}))
                 await until(lambda: a.services.hub.watch_count == 1)
-                callback = await http_b.post(CALLBACK, json=paid(order, "cancelled"))
+                callback = await http_b.post(CALLBACK, json=sandbox_callback(order, "cancelled"))
                 assert callback.status_code == 200  # committed although Redis is down
                 assert (await wait).json()["payment_status"] == "cancelled"  # via the store
 
@@ -75,7 +63,7 @@ async def test_redis_down_at_start_and_mid_run(
                 await until(lambda: a.services.hub.watch_count == 1)
                 own.stop()
                 await until(lambda: not broker_b.connected)
-                assert (await http_b.post(CALLBACK, json=paid(second))).status_code == 200
+                assert (await http_b.post(CALLBACK, json=sandbox_callback(second))).status_code == 200
                 assert (await wait).json()["payment_status"] == "completed"
                 assert (await http_a.get("/readyz")).json()["broker"] == "degraded"
 
@@ -99,7 +87,7 @@ async def test_a_locked_sqlite_answers_503_and_acknowledges_no_callback(
         blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock past the busy timeout
         try:
             refused = await http.post("/api/orders", json=ORDER)
-            callback = await http.post(CALLBACK, json=paid(order))
+            callback = await http.post(CALLBACK, json=sandbox_callback(order))
         finally:
             blocker.execute("ROLLBACK")
             blocker.close()
@@ -110,7 +98,7 @@ async def test_a_locked_sqlite_answers_503_and_acknowledges_no_callback(
         count = sa.select(sa.func.count()).select_from(payhero_callbacks)
         assert await live.services.database.fetch_val(count) == 0
         # PayHero retries; now it is stored and applied.
-        retried = await http.post(CALLBACK, json=paid(order))
+        retried = await http.post(CALLBACK, json=sandbox_callback(order))
         assert retried.status_code == 200 and retried.json()["payment_status"] == "completed"
 
 
@@ -138,7 +126,7 @@ async def test_postgres_restarted_under_load_gives_json_503s_then_recovers(
                 while not stop.is_set():
                     for response in await asyncio.gather(
                         http.get(f"/api/orders/{order['order_id']}"),
-                        http.post(CALLBACK, json=paid(order, "cancelled")),
+                        http.post(CALLBACK, json=sandbox_callback(order, "cancelled")),
                     ):
                         statuses.append(response.status_code)
                         assert response.headers["content-type"].startswith("application/json")

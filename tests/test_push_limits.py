@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from server.abuse.windows import MemoryWindows, Quota, RedisWindows, Refused, Taken, Windows
+from server.broker.health import RedisHealth
 from server.settings import Settings
 from tests.backends import free_port
 from tests.ops_helpers import checkout_body, served, snapshot
@@ -116,7 +117,7 @@ async def test_redis_windows_are_shared_between_processes(redis_url: str) -> Non
 
 
 async def test_without_redis_limits_still_hold_in_the_process() -> None:
-    windows = RedisWindows(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5)
+    windows = RedisWindows(f"redis://127.0.0.1:{free_port()}/0", health=RedisHealth(timeout=0.5))
     try:
         _, phone = quotas(phone_limit=2)
         results = [await windows.take([phone]) for _ in range(3)]

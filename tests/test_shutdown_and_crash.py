@@ -13,19 +13,8 @@ import httpx
 from server.payhero.fake import callback_body
 from tests.helpers import SSEReader
 from tests.payhero_fixtures import ORDER, TOKEN
-from tests.process_harness import running_service
+from tests.process_harness import running_service, sandbox_env
 from tests.server_harness import until
-
-
-def sandbox_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {
-        "DATA_DIR": str(tmp_path / "data"),
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'service.sqlite3'}",
-        "CALLBACK_TOKEN": TOKEN,
-        "SANDBOX_DELAY": "600",
-        "LOG_LEVEL": "INFO",
-        **extra,
-    }
 
 
 async def test_sigterm_answers_held_waits_closes_streams_and_exits_fast(tmp_path: Path) -> None:

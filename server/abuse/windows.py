@@ -25,11 +25,10 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from server.broker.health import RedisHealth
+
 log = logging.getLogger("server.abuse")
 
-# After Redis fails, this many seconds are counted in memory before Redis is tried again,
-# so an outage costs checkouts one failed attempt, not a connect timeout each.
-REDIS_RETRY_AFTER = 5.0
 # Memory windows sweep idle keys every this many takes.
 SWEEP_EVERY = 1024
 
@@ -146,24 +145,27 @@ return {0, 0}
 class RedisWindows(Windows):
     """Windows every process shares; falls back to memory while Redis is unreachable."""
 
-    def __init__(self, url: str, *, timeout: float = 1.0) -> None:
+    def __init__(self, url: str, *, health: RedisHealth | None = None) -> None:
+        # After Redis fails, memory counts until it answers again (RedisHealth's cool-off),
+        # so an outage costs checkouts one failed attempt, not a timeout each; and the
+        # broker's publish skips a Redis the limiter found hung, and the other way round.
+        self.health = health or RedisHealth()
         # No library retries and short timeouts: a checkout must not wait long on a limiter.
         self._client = aioredis.from_url(
             url,
-            socket_connect_timeout=timeout,
-            socket_timeout=timeout,
+            socket_connect_timeout=self.health.timeout,
+            socket_timeout=self.health.timeout,
             retry=Retry(NoBackoff(), 0),
             health_check_interval=0,
             max_connections=16,
         )
         self._script: Any = self._client.register_script(_TAKE)
         self._fallback = MemoryWindows()
-        self._retry_at = 0.0
         # Read by /metrics: how often Redis failed and memory counted instead.
         self.fallbacks = 0
 
     async def take(self, quotas: Sequence[Quota]) -> Taken | Refused:
-        if time.monotonic() < self._retry_at:
+        if not self.health.answering():
             return await self._fallback.take(quotas)
         member = secrets.token_hex(8)
         args: list[Any] = [member]
@@ -172,8 +174,10 @@ class RedisWindows(Windows):
         try:
             refused, wait_ms = await self._script(keys=[q.key for q in quotas], args=args)
         except (RedisError, OSError) as exc:
-            self._unreachable(exc)
+            self.fallbacks += 1
+            self.health.failed("push limit", exc)
             return await self._fallback.take(quotas)
+        self.health.succeeded()
         if int(refused) > 0:
             return Refused(quotas[int(refused) - 1], int(wait_ms) / 1000)
         return Taken(tuple(q.key for q in quotas), member)
@@ -182,6 +186,8 @@ class RedisWindows(Windows):
         if taken.local:
             await self._fallback.give_back(taken)
             return
+        if not self.health.answering():
+            return  # only generosity is lost, as below; a hung Redis is not waited for again
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 for key in taken.keys:
@@ -189,16 +195,8 @@ class RedisWindows(Windows):
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             # Only generosity is lost: the entry expires with its window.
+            self.health.failed("push limit give-back", exc)
             log.warning("push limit: could not give back a take: %s", exc)
 
     async def aclose(self) -> None:
         await self._client.aclose()
-
-    def _unreachable(self, exc: Exception) -> None:
-        self.fallbacks += 1
-        self._retry_at = time.monotonic() + REDIS_RETRY_AFTER
-        log.warning(
-            "push limit: redis unreachable (%s); counting in this process for %.0fs",
-            exc,
-            REDIS_RETRY_AFTER,
-        )

@@ -9,15 +9,16 @@ from server.broker.base import (
     latest_key,
     status_channel,
 )
+from server.broker.health import RedisHealth
 from server.broker.memory import MemoryBroker
 
 
-def create_broker(redis_url: str | None) -> Broker:
+def create_broker(redis_url: str | None, health: RedisHealth | None = None) -> Broker:
     if not redis_url:
         return MemoryBroker()
     from server.broker.redis import RedisBroker
 
-    return RedisBroker(redis_url)
+    return RedisBroker(redis_url, health=health)
 
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "BrokerListener",
     "BrokerUnavailable",
     "MemoryBroker",
+    "RedisHealth",
     "create_broker",
     "latest_key",
     "status_channel",

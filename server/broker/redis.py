@@ -19,13 +19,21 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.broker.base import LATEST_TTL_SECONDS, Broker, BrokerListener, BrokerUnavailable
+from server.broker.health import RedisHealth
 
 log = logging.getLogger("server.broker")
 
-_DROPPED = (RedisConnectionError, RedisTimeoutError, OSError)
+# A command on the subscriber connection while it is being torn down (Redis killed, a
+# reconnect under way) can fail with anything: redis-py raised AttributeError ('NoneType'
+# object has no attribute 'writelines') and RuntimeError there when Redis was killed and
+# restarted under waiters (tests/test_redis_flapping.py). All of them mean "dropped": the
+# subscriber task reconnects and resubscribes every wanted channel.
+_DYING = Exception
+# The subscriber connection's own commands (connect, PING, SUBSCRIBE writes): off the
+# request path, where only the confirmation of a SUBSCRIBE is waited for (RedisHealth).
+SUBSCRIBER_TIMEOUT = 5.0
 # Channels per SUBSCRIBE when (re)subscribing everything at once.
 _RESUBSCRIBE_BATCH = 1000
 
@@ -40,14 +48,15 @@ class RedisBroker(Broker):
         client_name: str | None = None,
         reconnect_min: float = 0.1,
         reconnect_max: float = 5.0,
-        confirm_timeout: float = 2.0,
         max_connections: int = 16,
+        health: RedisHealth | None = None,
     ) -> None:
         self.client_name = client_name or f"payment-status:{os.getpid()}:{random.getrandbits(32):08x}"
         self._url = url
         self._reconnect_min = reconnect_min
         self._reconnect_max = reconnect_max
-        self._confirm_timeout = confirm_timeout
+        # Shared with the push limits: a Redis that stops answering is skipped by both.
+        self.health = health or RedisHealth()
         self._max_connections = max_connections
         self._client: aioredis.Redis | None = None
         self._subscriber_client: aioredis.Redis | None = None
@@ -73,8 +82,10 @@ class RedisBroker(Broker):
         # Commands retry once: after Redis restarts, the pool's idle connections are dead
         # and the first command on each would fail. The one subscriber connection has no
         # library retries: a drop must surface in `_run`, where it is handled once.
-        self._client = self._redis(retries=1, max_connections=self._max_connections)
-        self._subscriber_client = self._redis(retries=0, max_connections=1)
+        self._client = self._redis(
+            retries=1, max_connections=self._max_connections, timeout=self.health.timeout
+        )
+        self._subscriber_client = self._redis(retries=0, max_connections=1, timeout=SUBSCRIBER_TIMEOUT)
         self._task = asyncio.create_task(self._run(), name="redis-subscriber")
         # Give a healthy Redis a moment so the service starts subscribed; a dead one
         # must not stop the service from starting (it serves from the store meanwhile).
@@ -83,14 +94,15 @@ class RedisBroker(Broker):
         if not self.connected:
             log.warning("redis unreachable at start; serving from the store until it is back")
 
-    def _redis(self, *, retries: int, max_connections: int) -> aioredis.Redis:
+    def _redis(self, *, retries: int, max_connections: int, timeout: float) -> aioredis.Redis:
         return aioredis.from_url(
             self._url,
             client_name=self.client_name,
             max_connections=max_connections,
-            socket_connect_timeout=2.0,
-            socket_timeout=5.0,
-            retry=Retry(NoBackoff(), retries),
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+            # Retried on a dropped connection only: a timeout retried would double the wait.
+            retry=Retry(NoBackoff(), retries, supported_errors=(RedisConnectionError,)),
             health_check_interval=0,
         )
 
@@ -117,10 +129,17 @@ class RedisBroker(Broker):
             future = asyncio.get_running_loop().create_future()
             self._confirmations[channel] = future
         try:
+            # Written now even to a Redis that does not answer: it takes effect when it does.
             await pubsub.subscribe(channel)
-            await asyncio.wait_for(asyncio.shield(future), self._confirm_timeout)
-        except (*_DROPPED, TimeoutError):
+            if not self.health.answering():
+                return
+            await asyncio.wait_for(asyncio.shield(future), self.health.timeout)
+        except TimeoutError as exc:
+            # Connected but silent: the waiter reads the store, the next ones do not wait.
+            self.health.failed("subscribe", exc)
+        except _DYING as exc:
             # The subscriber task sees the drop too, resubscribes and resyncs the waiter.
+            log.debug("subscribe %s met a dropped connection: %r", channel, exc)
             return
 
     async def unsubscribe(self, channel: str) -> None:
@@ -128,13 +147,15 @@ class RedisBroker(Broker):
         pubsub = self._pubsub
         if pubsub is None or not self.connected:
             return
-        with contextlib.suppress(*_DROPPED):
+        with contextlib.suppress(_DYING):
             await pubsub.unsubscribe(channel)
 
     async def publish(self, channel: str, message: str, *, latest: str | None = None) -> None:
         if self._client is None or not self.connected:
             # Known down: fail at once instead of a connect attempt on the callback's path.
             raise BrokerUnavailable("redis is down")
+        if not self.health.answering():
+            raise BrokerUnavailable("redis is not answering")
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 pipe.publish(channel, message)
@@ -142,7 +163,9 @@ class RedisBroker(Broker):
                     pipe.set(latest, message, ex=LATEST_TTL_SECONDS)
                 await pipe.execute()
         except RedisError as exc:
-            raise BrokerUnavailable(str(exc)) from exc
+            self.health.failed("publish", exc)
+            raise BrokerUnavailable(str(exc) or type(exc).__name__) from exc
+        self._answered()
 
     async def get_latest(self, key: str) -> str | None:
         if self._client is None:
@@ -154,12 +177,20 @@ class RedisBroker(Broker):
         return value.decode() if isinstance(value, bytes) else value
 
     async def ping(self) -> bool:
-        if self._client is None or not self.connected:
+        if self._client is None or not self.connected or not self.health.answering():
             return False
         try:
-            return bool(await self._client.ping())
-        except RedisError:
+            answer = bool(await self._client.ping())
+        except RedisError as exc:
+            self.health.failed("ping", exc)
             return False
+        self._answered()
+        return answer
+
+    def _answered(self) -> None:
+        if self.health.succeeded() and self._listener is not None:
+            # Whatever other processes published while it hung may be lost: re-read.
+            self._listener.resync()
 
     async def _close_pubsub(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
@@ -202,9 +233,11 @@ class RedisBroker(Broker):
                 await self._read_forever()
             except asyncio.CancelledError:
                 raise
-            except _DROPPED as exc:
+            except _DYING as exc:
+                # Whatever it was, the task lives on: a subscriber that died here would
+                # leave the process deaf to Redis until a restart.
                 if self.connected or first:
-                    log.warning("redis subscriber lost: %s; reconnecting", exc)
+                    log.warning("redis subscriber lost: %s; reconnecting", exc or repr(exc))
                 await self._close_pubsub()
                 self._reconnects += 1
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))

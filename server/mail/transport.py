@@ -7,7 +7,6 @@ retries, so a sender never loops or sleeps by itself.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from email.message import EmailMessage
 from pathlib import Path
@@ -17,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 
 from server.logs import mask_url
+from server.private_files import private_dir, write_private
 
 
 class SendFailed(Exception):
@@ -81,12 +81,9 @@ class EmlFileSender:
         self.directory = directory
 
     def _write(self, data: bytes, key: str) -> Path:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / eml_name(key)
-        partial = path.with_suffix(".eml.partial")
-        partial.write_bytes(data)
-        # Rename is atomic: a reader never sees half an e-mail.
-        os.replace(partial, path)
+        # A customer's tickets: private to the service's user (server/private_files.py).
+        path = private_dir(self.directory) / eml_name(key)
+        write_private(path, data)
         return path
 
     async def send(self, message: EmailMessage, key: str) -> str:

@@ -10,12 +10,10 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
-import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 import sqlalchemy as sa
 from databases import Database
 
@@ -30,6 +28,7 @@ from server.status.document import (
     now_ms,
 )
 from server.status.hub import StatusHub
+from server.store.errors import StoreConflict
 from server.store.orders import OrderReader
 from server.store.prepared import Prepared, parameters
 from server.store.tables import order_changes, orders
@@ -60,7 +59,6 @@ SETTABLE = frozenset(
 
 # 30 random bits per number: collisions are rare, not impossible, so a few draws are allowed.
 ORDER_NUMBER_ATTEMPTS = 5
-UNIQUE_VIOLATIONS = (sqlite3.IntegrityError, asyncpg.UniqueViolationError)
 
 ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
 
@@ -238,7 +236,7 @@ class StatusChanges:
                             created_ms=stamp,
                         )
                     )
-            except UNIQUE_VIOLATIONS:
+            except StoreConflict:
                 if "order_number" in values or attempt == ORDER_NUMBER_ATTEMPTS:
                     raise
                 log.warning("order number %s already taken; drawing another", row["order_number"])

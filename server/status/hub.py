@@ -250,7 +250,14 @@ class StatusHub:
         watches.append(watch)
         self._watch_count += 1
         if watch.channel not in self._subscribed:
-            await self._reconcile(watch.channel)
+            try:
+                await self._reconcile(watch.channel)
+            except BaseException as exc:
+                # Every way out closes the watch, or the waiters gauge never returns to 0.
+                watch.close()
+                if isinstance(exc, BrokerUnavailable):
+                    raise HubUnavailable("the broker is unavailable", retry_after=1) from exc
+                raise
         return watch
 
     def _leave(self, watch: Watch) -> None:

@@ -11,6 +11,7 @@ from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from server.private_files import private_sqlite_file
 from server.store.tables import metadata
 
 log = logging.getLogger("server.store")
@@ -52,7 +53,8 @@ def open_database(url: str, *, busy_timeout: float = 15.0) -> Database:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # Names, phones, callback bodies, ticket codes: readable by the service's user only.
+            private_sqlite_file(Path(path))
         # `timeout`: how long a write waits for another process's lock, retried without
         # blocking the loop. `databases`' own backend would open a thread per query.
         return StoreDatabase(url, timeout=busy_timeout)

@@ -1,4 +1,5 @@
-"""PostgreSQL for `databases`, with `Prepared` statements compiled once.
+"""PostgreSQL for `databases`, with `Prepared` statements compiled once, and asyncpg's errors
+translated into the store's own (server/store/errors.py).
 
 `databases`' asyncpg backend compiles every statement on every call. For a `Bound`
 prepared statement this one reuses the compilation and only lays out the values; any
@@ -7,18 +8,103 @@ other statement goes the stock way.
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Any
 
-from databases.backends.postgres import PostgresBackend, PostgresConnection
+import asyncpg
+from databases.backends.postgres import PostgresBackend, PostgresConnection, PostgresTransaction
 from sqlalchemy.sql import ClauseElement
 
+from server.store.errors import StoreConflict, StoreError, StoreUnavailable, translating
 from server.store.prepared import Bound, positional_args
 
 # Where a `Prepared` statement keeps its compilation for this backend.
 _PREPARED_KEY = "postgres-asyncpg"
 
+# The server or the network says "not now": connection errors (SQLSTATE class 08), too
+# many clients or out of resources (53), shut down or not accepting connections yet (57),
+# a deadlock or serialization victim (40). Plus the client side of a dropped connection.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TransactionRollbackError,
+    # Raised while the pool resets a connection the server just dropped.
+    asyncpg.exceptions.InternalClientError,
+    OSError,
+    TimeoutError,
+)
+
+
+def classify(exc: Exception) -> type[StoreError] | None:
+    """What an asyncpg error met while running a statement means for the service."""
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        return StoreConflict
+    if isinstance(exc, _UNAVAILABLE):
+        return StoreUnavailable
+    # "connection is closed", "pool is closing"; not a value the driver cannot encode
+    # (its client-side DataError is a ValueError too).
+    if isinstance(exc, asyncpg.InterfaceError) and not isinstance(exc, ValueError):
+        return StoreUnavailable
+    return None
+
+
+def classify_connecting(exc: Exception) -> type[StoreError] | None:
+    """Any refusal while opening a connection is the store being unavailable: a database not
+    accepting connections (55000) or a role past its connection limit are server errors
+    that mean nothing else there."""
+    if isinstance(exc, asyncpg.PostgresError):
+        return StoreUnavailable
+    return classify(exc)
+
+
+class TranslatingPostgresTransaction(PostgresTransaction):
+    async def start(self, is_root: bool, extra_options: dict[Any, Any]) -> None:
+        with translating(classify):
+            await super().start(is_root, extra_options)
+
+    async def commit(self) -> None:
+        with translating(classify):
+            await super().commit()
+
+    async def rollback(self) -> None:
+        with translating(classify):
+            await super().rollback()
+
 
 class PreparedPostgresConnection(PostgresConnection):
+    async def acquire(self) -> None:
+        with translating(classify_connecting):
+            await super().acquire()
+
+    async def release(self) -> None:
+        with translating(classify):
+            await super().release()
+
+    async def fetch_all(self, query: ClauseElement) -> list[Any]:
+        with translating(classify):
+            return await super().fetch_all(query)
+
+    async def fetch_one(self, query: ClauseElement) -> Any:
+        with translating(classify):
+            return await super().fetch_one(query)
+
+    async def execute(self, query: ClauseElement) -> Any:
+        with translating(classify):
+            return await super().execute(query)
+
+    async def execute_many(self, queries: list[ClauseElement]) -> None:
+        with translating(classify):
+            await super().execute_many(queries)
+
+    async def iterate(self, query: ClauseElement) -> AsyncGenerator[Any, None]:
+        with translating(classify):
+            async for record in super().iterate(query):
+                yield record
+
+    def transaction(self) -> TranslatingPostgresTransaction:
+        return TranslatingPostgresTransaction(connection=self)
+
     def _compile(self, query: ClauseElement) -> tuple[str, list[Any], Any]:
         if not isinstance(query, Bound):
             return super()._compile(query)
@@ -35,5 +121,9 @@ class PreparedPostgresConnection(PostgresConnection):
 
 
 class PreparedPostgresBackend(PostgresBackend):
+    async def connect(self) -> None:
+        with translating(classify_connecting):
+            await super().connect()
+
     def connection(self) -> PreparedPostgresConnection:
         return PreparedPostgresConnection(self, self._dialect)

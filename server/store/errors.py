@@ -1,0 +1,50 @@
+"""The store's own errors: what a driver's exception means for the service, decided here.
+
+The backends (`sqlite_backend.py`, `postgres_backend.py`) translate what their driver raises
+at the boundary, as httpx translates its transports' errors, so that nothing above
+`server/store/` imports `sqlite3` or `asyncpg`:
+
+- `StoreUnavailable`: the store cannot answer now and the same request may succeed in a
+  moment (unreachable, restarting, refusing connections, too many clients, locked past the
+  busy timeout, a deadlock victim). The API answers a JSON 503 with `Retry-After`.
+- `StoreConflict`: a write broke a uniqueness rule: another writer got there first. The
+  domain code that can expect it catches it (a drawn order number already taken).
+
+Anything else a driver raises (a missing column, a syntax error, a NOT NULL broken) is a
+bug and passes through untouched, to be logged with its traceback and answered as a 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+
+class StoreError(Exception):
+    """Base of the errors the store raises on its own behalf."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot answer now; trying again shortly may succeed."""
+
+
+class StoreConflict(StoreError):
+    """A write collided with a row another writer already stored (a unique key)."""
+
+
+# Decides what a driver's exception means: one of the errors above, or None for a bug.
+Classify = Callable[[Exception], type[StoreError] | None]
+
+
+@contextmanager
+def translating(classify: Classify) -> Iterator[None]:
+    """Re-raise a driver's exception as the store's own, when `classify` says what it is."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as exc:
+        kind = classify(exc)
+        if kind is None:
+            raise
+        raise kind(f"{type(exc).__name__}: {exc}") from exc
