@@ -31,7 +31,7 @@ class OwnRole:
 
     def __init__(self, postgres: PostgresDatabases) -> None:
         self.name = f"ps_test_role_{uuid.uuid4().hex[:10]}"
-        self.database = postgres.new_url().rsplit("/", 1)[1]
+        self.database = postgres.new_url(fresh=True).rsplit("/", 1)[1]
 
     @property
     def url(self) -> str:
