@@ -81,6 +81,12 @@ SCHEMAS: dict[str, Any] = {
             "result_desc": _NULLABLE_TEXT,
             "receipt_number": _NULLABLE_TEXT,
             "tickets": {"type": "array", "items": _ref("Ticket")},
+            "prompt_expires_at": {
+                "type": "string",
+                "nullable": True,
+                "description": "When the latest STK prompt's window ends; null before a push and once final.",
+            },
+            "pushes": {"type": "integer", "minimum": 0, "description": "STK pushes this order has had."},
         },
     },
     "OrderCreated": {

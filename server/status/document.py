@@ -34,6 +34,8 @@ DOCUMENT_FIELDS = (
     "result_desc",
     "receipt_number",
     "tickets",
+    "prompt_expires_at",
+    "pushes",
 )
 
 
@@ -91,6 +93,7 @@ class StatusUpdate:
 def status_document(order: Mapping[str, Any], tickets: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """Build the public document from an `orders` row (and its tickets once completed)."""
     completed = order["payment_status"] == COMPLETED
+    prompt_ends = order["prompt_expires_ms"]
     return {
         "order_id": order["id"],
         "order_number": order["order_number"],
@@ -103,4 +106,11 @@ def status_document(order: Mapping[str, Any], tickets: Sequence[Mapping[str, Any
         "result_desc": order["result_desc"],
         "receipt_number": order["receipt_number"] if completed else None,
         "tickets": [dict(ticket) for ticket in tickets] if completed else [],
+        # When the latest STK prompt's window ends: the page offers "send again" after it.
+        "prompt_expires_at": (
+            iso_from_ms(prompt_ends)
+            if prompt_ends is not None and order["payment_status"] not in TERMINAL
+            else None
+        ),
+        "pushes": order["pushes"] or 0,
     }
