@@ -26,6 +26,8 @@ from server.orders.seats import seats_follow_status
 from server.payhero.gateway import open_payhero
 from server.payments.callbacks import CallbackProcessor
 from server.payments.expiry import ExpiryWorker
+from server.payments.prompts import Prompts
+from server.payments.pushes import PushSender
 from server.routes import all_routes
 from server.routes.held import HeldRoutesFastPath
 from server.services import Services
@@ -83,6 +85,12 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
             f" ({mask_url(settings.redis_url)})" if settings.redis_url else " (in-process)",
             "sandbox" if sandbox else settings.payhero_base_url,
         )
+        if sandbox:
+            log.warning(
+                "PAYHERO_MODE=sandbox: no real payments; every STK push and callback is simulated "
+                "(callback shape %s). Set PAYHERO_MODE=live with PayHero's credentials to take money",
+                settings.payhero_callback_shape,
+            )
         push_limits = PushLimits(
             windows,
             per_phone=settings.push_limit_per_phone,
@@ -92,6 +100,17 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
         metrics.watch(
             Sources(hub=hub, broker=broker, reader=reader, push_limits=push_limits, windows=windows)
         )
+        pushes = PushSender(
+            database,
+            changes,
+            payhero,
+            settings.callback_url,
+            settings.prompt_window,
+            on_outcome=metrics.push_outcome,
+        )
+        # Closed first (the stack unwinds backwards): a push in flight finishes, and is
+        # recorded, before PayHero's client and the database go.
+        stack.push_async_callback(pushes.in_flight.wait, settings.payhero_timeout + 5)
         yield Services(
             settings=settings,
             database=database,
@@ -101,15 +120,17 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
             changes=changes,
             catalogue=catalogue,
             payhero=payhero,
-            checkout=Checkout(database, catalogue, changes, payhero, settings.callback_url),
+            checkout=Checkout(database, catalogue, changes, pushes),
+            pushes=pushes,
+            prompts=Prompts(database, changes, pushes, push_limits),
             callbacks=CallbackProcessor(
                 database,
                 changes,
-                hub,
                 payhero,
                 verify_success=settings.payhero_verify_callbacks,
                 crash_point=settings.crash_point,
                 on_outcome=metrics.callback_outcome,
+                on_error=metrics.background_error,
             ),
             gate=fulfilment.gate,
             outbox=fulfilment.outbox,
@@ -130,6 +151,7 @@ async def background_work(services: Services) -> AsyncIterator[None]:
         services.payhero,
         expiry_seconds=settings.payment_expiry,
         interval=settings.expiry_check_interval,
+        on_error=services.metrics.background_error,
     )
     tasks = [
         asyncio.create_task(services.callbacks.replay_unprocessed(), name="callback-replay"),

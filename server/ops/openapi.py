@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.ops.openapi_payments import FLAT_CALLBACK, PAYMENT_PATHS
 from server.status.document import DOCUMENT_FIELDS, STATUSES
 
 JSON = "application/json"
@@ -165,9 +166,11 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
-    "PayHeroCallback": {
+    "PayHeroCallback": {"oneOf": [_ref("PayHeroCallbackV2"), _ref("PayHeroCallbackFlat")]},
+    "PayHeroCallbackFlat": FLAT_CALLBACK,
+    "PayHeroCallbackV2": {
         "type": "object",
-        "description": "PayHero's callback (docs/PAYHERO.md). Anything else is a 400.",
+        "description": "PayHero's v2 callback (docs/PAYHERO.md). Anything else is a 400.",
         "required": ["response"],
         "properties": {
             "status": {"description": "A boolean, or a success/failure word."},
@@ -197,7 +200,11 @@ SCHEMAS: dict[str, Any] = {
             "ok": {"type": "boolean", "enum": [True]},
             "order_id": {"type": "string", "nullable": True},
             "payment_status": {"type": "string", "nullable": True},
-            "ignored": {"type": "string", "description": "Why a well-formed callback changed nothing."},
+            "ignored": {"type": "string", "description": "Why a failure changed nothing (no money in it)."},
+            "review": {
+                "type": "string",
+                "description": "Why a success was not applied: held for a person (docs/OPERATIONS.md).",
+            },
         },
     },
     "TicketCheck": {
@@ -497,7 +504,9 @@ PATHS: dict[str, Any] = {
             "parameters": [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
             "requestBody": {"required": True, "content": {JSON: {"schema": _ref("PayHeroCallback")}}},
             "responses": {
-                "200": _json(_ref("CallbackAck"), "Stored and applied, a duplicate, or ignored (`ignored`)."),
+                "200": _json(
+                    _ref("CallbackAck"), "Stored and applied, a duplicate, held for `review`, or `ignored`."
+                ),
                 "400": _error("Not a PayHero callback (it is still stored for audit)."),
                 "404": _error("Not Found (a wrong token, like any unknown path)."),
                 "413": _error("The body is past CALLBACK_MAX_BYTES."),
@@ -507,6 +516,9 @@ PATHS: dict[str, Any] = {
         }
     },
 }
+
+
+PATHS.update(PAYMENT_PATHS)
 
 
 def openapi_document() -> dict[str, Any]:
