@@ -82,8 +82,12 @@ async def test_a_stored_callback_is_found_and_replayed_once(make_settings: Calla
 
     code, again, _ = cli(settings, "replay-callback", str(inbox_id))
     assert code == 0 and again[0]["outcome"] == "duplicate"
+    # The stored record stays as it was; the replay is recorded beside it.
+    replay_id = again[0]["replay_id"]
     code, listed, _ = cli(settings, "list-callbacks", "--outcome", "dup")
-    assert code == 0 and [line["id"] for line in listed] == [inbox_id]
+    assert code == 0 and [(line["id"], line["replay_of"]) for line in listed] == [(replay_id, inbox_id)]
+    code, listed, _ = cli(settings, "list-callbacks", "--outcome", "applied")
+    assert [(line["id"], line["replay_of"]) for line in listed] == [(inbox_id, None)]
 
 
 async def test_unprocessed_callbacks_are_replayed_in_one_go(make_settings: Callable[..., Settings]) -> None:

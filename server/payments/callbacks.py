@@ -105,13 +105,24 @@ class CallbackProcessor:
     on_error: Callable[[str], None] | None = None
     crash_point: str | None = None
 
-    async def receive(self, body: bytes, *, replay_of: int | None = None) -> CallbackOutcome:
+    async def receive(self, body: bytes) -> CallbackOutcome:
         """Store `body`, then apply it. Raises CallbackInvalid for a body that is no callback."""
-        inbox_id = await self.database.fetch_val(
+        inbox_id = await self._store(body, None)
+        crash_if(self.crash_point, "after-callback-stored")
+        return await self.apply_stored(inbox_id, body)
+
+    async def replay(self, original_id: int, body: bytes) -> tuple[int, CallbackOutcome]:
+        """Apply a stored callback again as a new row beside it (`replay_of`): the original
+        keeps the outcome and time it had. Raises CallbackInvalid as `receive` does."""
+        inbox_id = await self._store(body, original_id)
+        log.info("callback %d replays callback %d", inbox_id, original_id)
+        return inbox_id, await self.apply_stored(inbox_id, body)
+
+    async def _store(self, body: bytes, replay_of: int | None) -> int:
+        stored = await self.database.fetch_val(
             STORE_CALLBACK.bind(received_ms=now_ms(), body=body, replay_of=replay_of)
         )
-        crash_if(self.crash_point, "after-callback-stored")
-        return await self.apply_stored(int(inbox_id), body)
+        return int(stored)
 
     async def apply_stored(self, inbox_id: int, body: bytes) -> CallbackOutcome:
         try:
