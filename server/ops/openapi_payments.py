@@ -26,6 +26,7 @@ _EMPTY_BODY = {
 _ORDER_ID = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 _COMMON = {
+    "400": _json("Error", "A body that is not UTF-8 JSON."),
     "404": _json("Error", "No order has this id."),
     "409": _json("Error", "`order_final`: the order is completed, failed, cancelled or expired."),
     "413": _json("Error", "A body past 1 KiB."),
