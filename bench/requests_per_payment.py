@@ -154,7 +154,8 @@ async def answer(port: int, payment: Payment, scale: float, started: float) -> N
         response = await connection.request(
             "POST", CALLBACK_PATH, body=callback_body(payment.order, result), headers=JSON
         )
-        if response.status != 200 or "ignored" in json.loads(response.body):
+        answer = json.loads(response.body) if response.status == 200 else {}
+        if response.status != 200 or "ignored" in answer or "review" in answer:
             payment.error = f"callback: {response.status} {response.body[:100]!r}"
     finally:
         connection.close()

@@ -16,12 +16,21 @@ import sqlalchemy as sa
 from databases import Database
 
 from server.payhero.callback import PayHeroCallback
-from server.payments.pushes import SENDING, UNKNOWN, pushes_of
+from server.payments.pushes import PUSHES_OF_ORDER, SENDING, UNKNOWN
 from server.status.document import COMPLETED
 from server.store.prepared import Prepared
 from server.store.tables import order_changes, orders, payment_pushes
 
 ORDER_BY_NUMBER = Prepared(orders.select().where(orders.c.order_number == sa.bindparam("order_number")))
+NOTE_RESULT = Prepared(
+    payment_pushes.update()
+    .where(
+        payment_pushes.c.id == sa.bindparam("push_id"),
+        # A success is never overwritten by a later failure's word.
+        sa.or_(payment_pushes.c.result.is_(None), payment_pushes.c.result != COMPLETED),
+    )
+    .values(result=sa.bindparam("result"), receipt_number=sa.bindparam("receipt_number"))
+)
 LAST_CHANGE_SOURCE = Prepared(
     sa.select(order_changes.c.source)
     .where(order_changes.c.order_id == sa.bindparam("order_id"))
@@ -59,7 +68,7 @@ async def push_for(
     database: Database, order: Mapping[str, Any], callback: PayHeroCallback
 ) -> MatchedPush | None:
     """The push of `order` that `callback` answers, or None when it answers none we sent."""
-    pushes = [row._mapping for row in await database.fetch_all(pushes_of(order["id"]))]
+    pushes = [row._mapping for row in await database.fetch_all(PUSHES_OF_ORDER.bind(order_id=order["id"]))]
     if not pushes:
         # An order placed before pushes were recorded: its own ids are its one push.
         legacy = {
@@ -99,12 +108,9 @@ async def note_result(database: Database, push: MatchedPush, callback: PayHeroCa
     if push.id is None:
         return
     await database.execute(
-        payment_pushes.update()
-        .where(
-            payment_pushes.c.id == push.id,
-            sa.or_(payment_pushes.c.result.is_(None), payment_pushes.c.result != COMPLETED),
+        NOTE_RESULT.bind(
+            push_id=push.id, result=callback.target_status, receipt_number=callback.receipt_number
         )
-        .values(result=callback.target_status, receipt_number=callback.receipt_number)
     )
 
 

@@ -26,6 +26,7 @@ from server.logs import mask_phone
 from server.payhero.client import OutcomeUnknown, PayHeroClient, PaymentProviderError
 from server.status.changes import UNIQUE_VIOLATIONS, Change, StatusChanges
 from server.status.document import FAILED, PROCESSING, StatusUpdate, now_ms
+from server.store.prepared import Prepared
 from server.store.tables import payment_pushes
 
 log = logging.getLogger("server.payments")
@@ -70,13 +71,8 @@ class InFlight:
 
 
 async def latest_push(database: Database, order_id: str) -> Mapping[str, Any] | None:
-    row = await database.fetch_one(
-        payment_pushes.select()
-        .where(payment_pushes.c.order_id == order_id)
-        .order_by(payment_pushes.c.attempt.desc())
-        .limit(1)
-    )
-    return None if row is None else row._mapping
+    rows = await database.fetch_all(PUSHES_OF_ORDER.bind(order_id=order_id))
+    return rows[-1]._mapping if rows else None
 
 
 @dataclass
@@ -185,9 +181,9 @@ class PushSender:
         return PushResult(result.update, outcome, reason)
 
 
-def pushes_of(order_id: str) -> sa.Select[Any]:
-    return (
-        payment_pushes.select()
-        .where(payment_pushes.c.order_id == order_id)
-        .order_by(payment_pushes.c.attempt)
-    )
+# Prepared: read on every callback (server/store/prepared.py says why that matters).
+PUSHES_OF_ORDER = Prepared(
+    payment_pushes.select()
+    .where(payment_pushes.c.order_id == sa.bindparam("order_id"))
+    .order_by(payment_pushes.c.attempt)
+)
