@@ -295,3 +295,25 @@ async def test_an_old_push_failing_after_a_new_one_changes_nothing(stack_setting
             "applied",
             "ignored: already_completed",
         ]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_a_payment_found_by_the_expiry_check_is_not_taken_for_a_second_one(
+    stack_settings: Settings, shape: str
+) -> None:
+    """The callback comes after the status check completed the order: the same payment.
+    A success on the order's other push is a second payment, held for review."""
+    async with shop(stack_settings, shape=shape) as world:
+        order = await world.checkout()
+        assert (await send_again_when_allowed(world, order["order_id"])).status_code == 202
+        first, second = world.pushes_of(order)
+        late = world.fake.settle(first, "success")
+        first.receipt = None  # PayHero's transaction status names no receipt
+        await world.expire_now()
+        recovered = await world.settled(order["order_id"])
+        assert recovered["receipt_number"] is None and len(recovered["tickets"]) == ORDER["quantity"]
+        duplicate = await world.http.post(CALLBACK, json=late)
+        assert duplicate.json() == {"ok": True, "order_id": order["order_id"], "payment_status": "completed"}
+        other = await world.http.post(CALLBACK, json=world.fake.settle(second, "success"))
+        assert other.json()["review"] == "double_payment"
+        assert await world.outcomes(order["order_id"]) == ["duplicate", "review: double_payment"]

@@ -180,7 +180,7 @@ class CallbackProcessor:
         self, inbox_id: int, callback: PayHeroCallback, order: dict[str, Any], push: MatchedPush
     ) -> CallbackOutcome:
         if order["payment_status"] == COMPLETED:
-            return await self._already_paid(inbox_id, callback, order)
+            return await self._already_paid(inbox_id, callback, order, push)
         problem = await self._success_problem(callback, order, push)
         if problem is not None:
             return await self._not_applied(inbox_id, order, push, problem, callback)
@@ -194,18 +194,18 @@ class CallbackProcessor:
         )
         if not result.applied:
             # Another delivery completed it a moment ago: the same payment, or a second one.
-            current = await self.changes.reader.get(order["id"])
-            assert current is not None
-            return await self._already_paid(
-                inbox_id, callback, {**order, **current.document, "id": order["id"]}
-            )
+            current = {**order, **result.update.document, "id": order["id"]}
+            return await self._already_paid(inbox_id, callback, current, push)
         await self._mark(inbox_id, APPLIED, order["id"], COMPLETED)
         return CallbackOutcome(order["id"], payment_status=COMPLETED)
 
     async def _already_paid(
-        self, inbox_id: int, callback: PayHeroCallback, order: dict[str, Any]
+        self, inbox_id: int, callback: PayHeroCallback, order: dict[str, Any], push: MatchedPush
     ) -> CallbackOutcome:
-        if order["receipt_number"] == callback.receipt_number:
+        # No receipt on record: completed by a status check that did not name one. If that
+        # check found this very push paid, the callback is that payment's own.
+        known = order["receipt_number"]
+        if known == callback.receipt_number or (known is None and push.result == COMPLETED):
             await self._mark(inbox_id, DUPLICATE, order["id"], COMPLETED)
             return CallbackOutcome(order["id"], payment_status=COMPLETED)
         # Another receipt: the customer paid twice (two prompts, both answered). One set of

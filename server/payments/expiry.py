@@ -79,11 +79,11 @@ class ExpiryWorker:
             found.append(reference)  # an order from before pushes were recorded
         return found
 
-    async def _statuses(self, order_id: str, references: list[str]) -> list[TransactionStatus]:
-        heard = []
+    async def _statuses(self, order_id: str, references: list[str]) -> dict[str, TransactionStatus]:
+        heard = {}
         for reference in references:
             try:
-                heard.append(await self.payhero.transaction_status(reference))
+                heard[reference] = await self.payhero.transaction_status(reference)
             except PaymentProviderError as exc:
                 log.warning("status check for order %s (%s) failed: %s", order_id, reference, exc.reason)
         return heard
@@ -91,7 +91,8 @@ class ExpiryWorker:
     async def settle(self, order_id: str, reference: str | None, *, held: str | None = None) -> None:
         references = await self._references(order_id, reference)
         heard = await self._statuses(order_id, references)
-        paid = next((status for status in heard if status.succeeded), None)
+        paid_by = next((reference for reference, status in heard.items() if status.succeeded), None)
+        paid = heard[paid_by] if paid_by is not None else None
         expired = {"result_desc": "No answer from M-PESA in time"}
         if paid is not None and held:
             said = f"PayHero says SUCCESS (receipt {paid.receipt_number or '-'}); not completed: {held}"
@@ -104,12 +105,19 @@ class ExpiryWorker:
                 fields={"result_code": 0, "receipt_number": paid.receipt_number},
                 note="paid; the callback never arrived",
             )
-        elif heard and len(heard) == len(references) and all(s.status == "FAILED" for s in heard):
+        elif heard and len(heard) == len(references) and all(s.status == "FAILED" for s in heard.values()):
             failed = {"result_desc": "M-PESA reported a failure"}
             change = Change(FAILED, source="status-check", fields=failed)
         else:
-            said = ", ".join(status.status for status in heard) or "nothing"
+            said = ", ".join(status.status for status in heard.values()) or "nothing"
             change = Change(EXPIRED, source="expiry", fields=expired, note=f"PayHero said: {said}"[:255])
         result = await self.changes.apply(order_id, change)
+        if paid is not None:
+            # The push PayHero found paid: its callback, if it ever comes, is this payment's.
+            await self.database.execute(
+                payment_pushes.update()
+                .where(payment_pushes.c.order_id == order_id, payment_pushes.c.payhero_reference == paid_by)
+                .values(result=COMPLETED, receipt_number=paid.receipt_number)
+            )
         if result.applied:
             log.info("order %s settled by the expiry pass as %s", order_id, change.to_status)

@@ -47,6 +47,8 @@ class MatchedPush:
     attempt: int
     latest_attempt: int
     payhero_reference: str | None
+    # What was known of its result before this callback (a status check may have found it paid).
+    result: str | None = None
 
     @property
     def superseded(self) -> bool:
@@ -77,7 +79,8 @@ async def push_for(
         }
         unanswered = order["checkout_request_id"] is None and order["payhero_reference"] is None
         if unanswered or _answers(legacy, callback):
-            return MatchedPush(None, 1, 1, order["payhero_reference"] or callback.reference)
+            result = COMPLETED if order["payment_status"] == COMPLETED else None
+            return MatchedPush(None, 1, 1, order["payhero_reference"] or callback.reference, result)
         return None
     latest = pushes[-1]["attempt"]
     found = next((push for push in pushes if _answers(push, callback)), None)
@@ -100,7 +103,7 @@ async def push_for(
             .values(checkout_request_id=callback.checkout_request_id, payhero_reference=callback.reference)
         )
     reference = found["payhero_reference"] or callback.reference
-    return MatchedPush(found["id"], found["attempt"], latest, reference)
+    return MatchedPush(found["id"], found["attempt"], latest, reference, found["result"])
 
 
 async def note_result(database: Database, push: MatchedPush, callback: PayHeroCallback) -> None:
