@@ -67,17 +67,20 @@ async def world(stack_settings: Settings) -> AsyncIterator[World]:
         ("wrong-pin", "failed", 2001),
     ],
 )
+@pytest.mark.parametrize("shape", ["v2", "flat"])
 async def test_a_callback_moves_the_order_to_its_final_status(
-    world: World, result: str, status: str, code: int
+    world: World, result: str, status: str, code: int, shape: str
 ) -> None:
+    """In PayHero's v2 shape and in API 2.0's flat one, where M-PESA's message says it all."""
     order, push = await world.order()
-    body = world.fake.settle(push, result)
+    body = world.fake.settle(push, result, shape=shape)
     response = await world.http.post(CALLBACK, json=body)
     assert response.status_code == 200
     assert response.json() == {"ok": True, "order_id": order["order_id"], "payment_status": status}
     document = (await world.http.get(f"/api/orders/{order['order_id']}")).json()
     assert document["payment_status"] == status and document["version"] == 3
-    assert document["result_code"] == code and document["result_desc"] == body["response"]["ResultDesc"]
+    words = body["response"]["ResultDesc"] if shape == "v2" else body["message"]
+    assert document["result_code"] == code and document["result_desc"] == words
     assert document["receipt_number"] == (push.receipt if status == "completed" else None)
 
 

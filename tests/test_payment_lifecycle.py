@@ -317,3 +317,16 @@ async def test_a_payment_found_by_the_expiry_check_is_not_taken_for_a_second_one
         other = await world.http.post(CALLBACK, json=world.fake.settle(second, "success"))
         assert other.json()["review"] == "double_payment"
         assert await world.outcomes(order["order_id"]) == ["duplicate", "review: double_payment"]
+
+
+async def test_two_send_agains_at_once_send_one_push(stack_settings: Settings) -> None:
+    """A double tap on "send again": one prompt, not two that could both be paid."""
+    async with shop(stack_settings) as world:
+        order = await world.checkout()
+        await until(lambda deadline=order["prompt_expires_at"]: _now_iso() >= deadline, timeout=5)
+        path = f"/api/orders/{order['order_id']}/push"
+        answers = await asyncio.gather(*(world.http.post(path) for _ in range(4)))
+        assert sorted(a.status_code for a in answers) == [202, 409, 409, 409]
+        assert {a.json()["error"] for a in answers if a.status_code == 409} == {"prompt_open"}
+        assert len(world.pushes_of(order)) == 2
+        assert [p["attempt"] for p in await world.push_rows(order["order_id"])] == [1, 2]
