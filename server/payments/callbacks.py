@@ -143,10 +143,10 @@ class CallbackProcessor:
         order = await order_for(self.database, callback)
         target = callback.target_status
         if order is None:
-            return await self._not_applied(inbox_id, None, None, "unknown_order", callback)
+            return await self._not_applied(inbox_id, None, "unknown_order", callback)
         push = await push_for(self.database, order, callback)
         if push is None:
-            return await self._not_applied(inbox_id, order, None, "unknown_push", callback)
+            return await self._not_applied(inbox_id, order, "unknown_push", callback)
         await note_result(self.database, push, callback)
         if target == COMPLETED:
             return await self._success(inbox_id, callback, order, push)
@@ -183,7 +183,7 @@ class CallbackProcessor:
             return await self._already_paid(inbox_id, callback, order, push)
         problem = await self._success_problem(callback, order, push)
         if problem is not None:
-            return await self._not_applied(inbox_id, order, push, problem, callback)
+            return await self._not_applied(inbox_id, order, problem, callback)
         fields: dict[str, Any] = {
             "result_code": 0 if callback.result_code is None else callback.result_code,
             "result_desc": callback.result_desc,
@@ -210,7 +210,7 @@ class CallbackProcessor:
             return CallbackOutcome(order["id"], payment_status=COMPLETED)
         # Another receipt: the customer paid twice (two prompts, both answered). One set of
         # tickets; the second payment is for a person to refund.
-        return await self._not_applied(inbox_id, order, None, "double_payment", callback)
+        return await self._not_applied(inbox_id, order, "double_payment", callback)
 
     async def _failure(
         self, inbox_id: int, callback: PayHeroCallback, order: dict[str, Any], push: MatchedPush
@@ -219,7 +219,7 @@ class CallbackProcessor:
         status = order["payment_status"]
         if status not in TERMINAL and push.superseded:
             # The customer asked for a new prompt; the old one failing changes nothing.
-            return await self._not_applied(inbox_id, order, push, "superseded_push", callback)
+            return await self._not_applied(inbox_id, order, "superseded_push", callback)
         if status not in TERMINAL:
             fields = {"result_code": callback.result_code, "result_desc": callback.result_desc}
             result = await self.changes.apply(
@@ -233,7 +233,7 @@ class CallbackProcessor:
             await self._mark(inbox_id, DUPLICATE, order["id"], target)
             return CallbackOutcome(order["id"], payment_status=status)
         return await self._not_applied(
-            inbox_id, {**order, "payment_status": status}, push, f"already_{status}", callback
+            inbox_id, {**order, "payment_status": status}, f"already_{status}", callback
         )
 
     async def _success_problem(
@@ -273,7 +273,6 @@ class CallbackProcessor:
         self,
         inbox_id: int,
         order: dict[str, Any] | None,
-        push: MatchedPush | None,
         reason: str,
         callback: PayHeroCallback,
     ) -> CallbackOutcome:
