@@ -26,7 +26,7 @@ from server.logs import mask_phone
 from server.payhero.client import OutcomeUnknown, PayHeroClient, PaymentProviderError
 from server.status.changes import UNIQUE_VIOLATIONS, Change, StatusChanges
 from server.status.document import FAILED, PROCESSING, StatusUpdate, now_ms
-from server.store.prepared import Prepared
+from server.store.prepared import Prepared, parameters
 from server.store.tables import payment_pushes
 
 log = logging.getLogger("server.payments")
@@ -35,6 +35,36 @@ ACCEPTED = "accepted"
 REFUSED = "refused"
 UNKNOWN = "unknown"
 SENDING = "sending"
+
+# Prepared: on every checkout and callback (server/store/prepared.py says why that matters).
+RECORD_PUSH = Prepared(
+    payment_pushes.insert().values(parameters("order_id", "attempt", "sent_ms", "outcome"))
+)
+RECORD_ANSWER = Prepared(
+    payment_pushes.update()
+    .where(
+        payment_pushes.c.order_id == sa.bindparam("order_id"),
+        payment_pushes.c.attempt == sa.bindparam("attempt"),
+        # A callback may have named this push already; never undo what it recorded.
+        sa.or_(payment_pushes.c.outcome == SENDING, payment_pushes.c.outcome == UNKNOWN),
+    )
+    .values(
+        outcome=sa.bindparam("outcome"),
+        answered_ms=sa.bindparam("answered_ms"),
+        error=sa.bindparam("error"),
+        payhero_reference=sa.func.coalesce(
+            sa.bindparam("payhero_reference", type_=sa.String), payment_pushes.c.payhero_reference
+        ),
+        checkout_request_id=sa.func.coalesce(
+            sa.bindparam("checkout_request_id", type_=sa.String), payment_pushes.c.checkout_request_id
+        ),
+    )
+)
+PUSHES_OF_ORDER = Prepared(
+    payment_pushes.select()
+    .where(payment_pushes.c.order_id == sa.bindparam("order_id"))
+    .order_by(payment_pushes.c.attempt)
+)
 
 
 class PushAttemptTaken(Exception):
@@ -96,9 +126,7 @@ class PushSender:
         sent = now_ms()
         try:
             await self.database.execute(
-                payment_pushes.insert().values(
-                    order_id=order["id"], attempt=attempt, sent_ms=sent, outcome=SENDING
-                )
+                RECORD_PUSH.bind(order_id=order["id"], attempt=attempt, sent_ms=sent, outcome=SENDING)
             )
         except UNIQUE_VIOLATIONS as exc:
             raise PushAttemptTaken(order["id"]) from exc
@@ -160,16 +188,26 @@ class PushSender:
         }
         return await self._moved(order_id, Change(PROCESSING, source="stk-push", fields=fields), ACCEPTED)
 
-    async def _record(self, order_id: str, attempt: int, outcome: str, **values: Any) -> None:
+    async def _record(
+        self,
+        order_id: str,
+        attempt: int,
+        outcome: str,
+        *,
+        payhero_reference: str | None = None,
+        checkout_request_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
         await self.database.execute(
-            payment_pushes.update()
-            .where(
-                payment_pushes.c.order_id == order_id,
-                payment_pushes.c.attempt == attempt,
-                # A callback may have named this push already; never undo what it recorded.
-                payment_pushes.c.outcome.in_([SENDING, UNKNOWN]),
+            RECORD_ANSWER.bind(
+                order_id=order_id,
+                attempt=attempt,
+                outcome=outcome,
+                answered_ms=now_ms(),
+                payhero_reference=payhero_reference,
+                checkout_request_id=checkout_request_id,
+                error=error,
             )
-            .values(outcome=outcome, answered_ms=now_ms(), **values)
         )
 
     async def _moved(
@@ -179,11 +217,3 @@ class PushSender:
         if self.on_outcome is not None:
             self.on_outcome(outcome)
         return PushResult(result.update, outcome, reason)
-
-
-# Prepared: read on every callback (server/store/prepared.py says why that matters).
-PUSHES_OF_ORDER = Prepared(
-    payment_pushes.select()
-    .where(payment_pushes.c.order_id == sa.bindparam("order_id"))
-    .order_by(payment_pushes.c.attempt)
-)
