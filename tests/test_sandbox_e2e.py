@@ -4,7 +4,7 @@ customer's answer as a real callback over HTTP, and both transports telling the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -103,3 +103,11 @@ async def test_simulate_reaches_the_service_on_port_not_the_public_url(live: Run
         assert document["payment_status"] == "completed"
         elsewhere = settings.with_overrides(port=1)
         assert await simulate(elsewhere, order["order_number"], "success", None, url=live.base_url) == 0
+
+
+async def test_the_sandbox_says_at_start_that_it_takes_no_money(
+    make_settings: Callable[..., Settings], capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with run_server(make_settings("sqlite", "memory")):
+        pass
+    assert "PAYHERO_MODE=sandbox: no real payments" in capsys.readouterr().err
