@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -152,6 +153,8 @@ async def background_work(services: Services) -> AsyncIterator[None]:
         expiry_seconds=settings.payment_expiry,
         interval=settings.expiry_check_interval,
         on_error=services.metrics.background_error,
+        # Past PayHero's timeout and the shutdown's wait, no process is still sending it.
+        before_pass=functools.partial(services.pushes.adopt_orphans, settings.payhero_timeout + 10),
     )
     tasks = [
         asyncio.create_task(services.callbacks.replay_unprocessed(), name="callback-replay"),

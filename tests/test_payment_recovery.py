@@ -10,14 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 
 from server.payhero.fake import callback_body
 from server.payments.callbacks import CallbackOutcome, CallbackProcessor
 from server.payments.expiry import ExpiryWorker
 from server.services import Services
 from server.status.changes import Change
-from server.status.document import PROCESSING, now_ms
-from server.store.tables import payhero_callbacks
+from server.status.document import PROCESSING, iso_from_ms, now_ms
+from server.store.tables import payhero_callbacks, payment_pushes
 from tests.payhero_fixtures import ORDER, TOKEN, fake_payhero
 from tests.process_harness import running_service
 from tests.server_harness import until
@@ -134,3 +135,27 @@ async def test_a_deploys_sigterm_does_not_cut_a_push_in_flight(tmp_path: Path) -
         status = db.execute("SELECT payment_status, checkout_request_id FROM orders").fetchall()
     [(reference,)] = [(p.checkout_request_id,) for p in fake.pushes.values()]
     assert push == [("accepted", reference)] and status == [("processing", reference)]
+
+
+async def test_a_push_a_dead_process_left_sending_is_adopted_as_unknown(services: Services) -> None:
+    """kill -9 mid-push: no answer will come. The order waits as for a lost answer."""
+    dead = await services.changes.create({"amount": 300})
+    live = await services.changes.create({"amount": 300})
+    long_ago = now_ms() - 60_000
+    for order, sent in ((dead, long_ago), (live, now_ms())):
+        await services.database.execute(
+            payment_pushes.insert().values(
+                order_id=order.order_id, attempt=1, sent_ms=sent, outcome="sending"
+            )
+        )
+    assert await services.pushes.adopt_orphans(30.0) == 1
+    document = (await services.reader.get(dead.order_id)).document  # type: ignore[union-attr]
+    assert document["payment_status"] == "processing" and document["pushes"] == 1
+    window = int(services.settings.prompt_window * 1000)
+    assert document["prompt_expires_at"] == iso_from_ms(long_ago + window)
+    rows = await services.database.fetch_all(sa.select(payment_pushes.c.order_id, payment_pushes.c.outcome))
+    assert {r._mapping["order_id"]: r._mapping["outcome"] for r in rows} == {
+        dead.order_id: "unknown",
+        live.order_id: "sending",  # still within PayHero's timeout: maybe in flight elsewhere
+    }
+    assert (await services.reader.get(live.order_id)).payment_status == "pending"  # type: ignore[union-attr]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -37,6 +37,8 @@ class ExpiryWorker:
     interval: float
     # Told the task's name when one order could not be settled (a bad row): /metrics.
     on_error: Callable[[str], None] | None = None
+    # Run first on every pass: pushes a dead process left without an answer (PushSender).
+    before_pass: Callable[[], Awaitable[object]] | None = None
 
     async def run(self) -> None:
         while True:
@@ -49,6 +51,8 @@ class ExpiryWorker:
                 log.exception("expiry pass failed; trying again in %.0fs", self.interval)
 
     async def run_once(self) -> int:
+        if self.before_pass is not None:
+            await self.before_pass()
         cutoff = now_ms() - int(self.expiry_seconds * 1000)
         rows = await self.database.fetch_all(
             sa.select(orders.c.id, orders.c.payhero_reference, orders.c.needs_review)

@@ -210,6 +210,34 @@ class PushSender:
             )
         )
 
+    async def adopt_orphans(self, older_than: float) -> int:
+        """Pushes left `sending` by a process that died mid-push (kill -9, a crash): after
+        `older_than` seconds no answer is coming. Each is recorded `unknown`, and its order
+        moves to `processing` as if the answer had been lost: the prompt may have reached
+        the phone. Returns how many were adopted.
+        """
+        cutoff = now_ms() - int(older_than * 1000)
+        rows = await self.database.fetch_all(
+            payment_pushes.select().where(
+                payment_pushes.c.outcome == SENDING, payment_pushes.c.sent_ms < cutoff
+            )
+        )
+        for row in rows:
+            push = row._mapping
+            reason = "no answer recorded: the process sending it stopped"
+            log.warning(
+                "stk push outcome unknown order=%s attempt=%d: %s", push["order_id"], push["attempt"], reason
+            )
+            await self._record(push["order_id"], push["attempt"], UNKNOWN, error=reason)
+            shown = {
+                "pushes": push["attempt"],
+                "prompt_expires_ms": push["sent_ms"] + int(self.prompt_window * 1000),
+            }
+            await self.changes.apply(
+                push["order_id"], Change(PROCESSING, source="stk-push", fields=shown, note=reason)
+            )
+        return len(rows)
+
     async def _moved(
         self, order_id: str, change: Change, outcome: str, reason: str | None = None
     ) -> PushResult:
