@@ -87,13 +87,8 @@ async def push_for(
     if found is None:
         # Our record of PayHero's answer is missing (lost, late, or not written yet):
         # the most recent such push is the one this callback answers.
-        open_ones = [
-            push
-            for push in pushes
-            if push["outcome"] in (SENDING, UNKNOWN)
-            and push["checkout_request_id"] is None
-            and push["payhero_reference"] is None
-        ]
+        kind = "checkout_request_id" if callback.checkout_request_id is not None else "payhero_reference"
+        open_ones = [push for push in pushes if push["outcome"] in (SENDING, UNKNOWN) and push[kind] is None]
         if not open_ones:
             return None
         found = open_ones[-1]

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from server.orders.push_limits import PushLimits
-from server.payments.pushes import PushAttemptTaken, PushResult, PushSender, latest_push
+from server.payments.pushes import SENDING, PushAttemptTaken, PushResult, PushSender, latest_push
 from server.status.changes import Change, OrderNotFound, StatusChanges
 from server.status.document import CANCELLED, TERMINAL, StatusUpdate, now_ms
 from server.store.orders import ORDER_BY_ID
@@ -58,6 +58,9 @@ class Prompts:
             open_ms = latest["sent_ms"] + int(self.pushes.prompt_window * 1000) - now_ms()
             if open_ms > 0:
                 raise PromptOpen(math.ceil(open_ms / 1000))
+            if latest["outcome"] == SENDING:
+                # Still waiting for PayHero's answer to the last one (a slow PayHero).
+                raise PromptOpen(math.ceil(self.pushes.prompt_window))
         phone, name = await self._contact(order)
         taken = await self.push_limits.take(phone, client)
         attempt = (latest["attempt"] if latest is not None else 0) + 1
