@@ -155,7 +155,7 @@ async def send_callbacks(
                 tally.latencies.append(response.received_at - sent)
                 tally.count(response.status)
                 answer = json.loads(response.body) if response.status == 200 else {}
-                if response.status != 200 or "ignored" in answer:
+                if response.status != 200 or "ignored" in answer or "review" in answer:
                     tally.failures.append(f"{response.status} {response.body[:200]!r}")
         finally:
             connection.close()

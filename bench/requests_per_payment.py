@@ -43,7 +43,7 @@ from bench.sse import SSEParser
 TERMINAL = frozenset({"completed", "failed", "cancelled", "expired"})
 # Real seconds, before scaling.
 POLL_EVERY, HOLD, PAUSE, ATTEMPTS = 5.0, 25.0, 5.0, 4
-PAYMENT_EXPIRY, EXPIRY_CHECK, SAFETY_NET = 180.0, 15.0, 5.0
+PAYMENT_EXPIRY, EXPIRY_CHECK, SAFETY_NET, PROMPT_WINDOW = 180.0, 15.0, 5.0, 60.0
 # outcome -> (result of the callback, seconds after the order), None: never answered.
 OUTCOMES: dict[str, tuple[str, float] | None] = {
     "paid at 10 s": ("success", 10.0),
@@ -154,7 +154,8 @@ async def answer(port: int, payment: Payment, scale: float, started: float) -> N
         response = await connection.request(
             "POST", CALLBACK_PATH, body=callback_body(payment.order, result), headers=JSON
         )
-        if response.status != 200 or "ignored" in json.loads(response.body):
+        answer = json.loads(response.body) if response.status == 200 else {}
+        if response.status != 200 or "ignored" in answer or "review" in answer:
             payment.error = f"callback: {response.status} {response.body[:100]!r}"
     finally:
         connection.close()
@@ -164,6 +165,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     scale = args.scale
     env = {
         "PAYMENT_EXPIRY": f"{PAYMENT_EXPIRY * scale:g}",
+        "PROMPT_WINDOW": f"{PROMPT_WINDOW * scale:g}",
+        # The sandbox answers in-process; the service only wants the expiry to cover it.
+        "PAYHERO_TIMEOUT": f"{min(15.0, (PAYMENT_EXPIRY - PROMPT_WINDOW) * scale):g}",
         "EXPIRY_CHECK_INTERVAL": f"{EXPIRY_CHECK * scale:g}",
         "SAFETY_NET_INTERVAL": f"{SAFETY_NET * scale:g}",
         "WAIT_TIMEOUT_MAX": f"{max(HOLD * scale, 1.0):g}",

@@ -6,7 +6,7 @@ For each store, a fresh service (the Procfile's command) takes `--orders` checko
 `POST /api/orders` (sandbox, a customer who never answers), then one success callback per
 order through `POST /api/payhero/callback/{token}`, each phase over `--connections`
 keep-alive connections sending back to back. Every request must get 201 / 200 and the
-callback must be applied (not ignored).
+callback must be applied (not ignored, nor held for review).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from server import cli_ops, cli_simulate, cli_tickets
+from server import cli_ops, cli_review, cli_simulate, cli_tickets
 from server.settings import Settings, SettingsError
 
 
@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     cli_simulate.register(subparsers)
     cli_tickets.register(subparsers)
     cli_ops.register(subparsers)
+    cli_review.register(subparsers)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()

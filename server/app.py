@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -26,6 +27,8 @@ from server.orders.seats import seats_follow_status
 from server.payhero.gateway import open_payhero
 from server.payments.callbacks import CallbackProcessor
 from server.payments.expiry import ExpiryWorker
+from server.payments.prompts import Prompts
+from server.payments.pushes import PushSender
 from server.private_files import private_dir
 from server.routes import all_routes
 from server.routes.held import HeldRoutesFastPath
@@ -89,6 +92,12 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
             f" ({mask_url(settings.redis_url)})" if settings.redis_url else " (in-process)",
             "sandbox" if sandbox else settings.payhero_base_url,
         )
+        if sandbox:
+            log.warning(
+                "PAYHERO_MODE=sandbox: no real payments; every STK push and callback is simulated "
+                "(callback shape %s). Set PAYHERO_MODE=live with PayHero's credentials to take money",
+                settings.payhero_callback_shape,
+            )
         push_limits = PushLimits(
             windows,
             per_phone=settings.push_limit_per_phone,
@@ -98,6 +107,17 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
         metrics.watch(
             Sources(hub=hub, broker=broker, reader=reader, push_limits=push_limits, windows=windows)
         )
+        pushes = PushSender(
+            database,
+            changes,
+            payhero,
+            settings.callback_url,
+            settings.prompt_window,
+            on_outcome=metrics.push_outcome,
+        )
+        # Closed first (the stack unwinds backwards): a push in flight finishes, and is
+        # recorded, before PayHero's client and the database go.
+        stack.push_async_callback(pushes.in_flight.wait, settings.payhero_timeout + 5)
         yield Services(
             settings=settings,
             database=database,
@@ -107,15 +127,17 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
             changes=changes,
             catalogue=catalogue,
             payhero=payhero,
-            checkout=Checkout(database, catalogue, changes, payhero, settings.callback_url),
+            checkout=Checkout(database, catalogue, changes, pushes),
+            pushes=pushes,
+            prompts=Prompts(database, changes, pushes, push_limits),
             callbacks=CallbackProcessor(
                 database,
                 changes,
-                hub,
                 payhero,
                 verify_success=settings.payhero_verify_callbacks,
                 crash_point=settings.crash_point,
                 on_outcome=metrics.callback_outcome,
+                on_error=metrics.background_error,
             ),
             gate=fulfilment.gate,
             outbox=fulfilment.outbox,
@@ -136,6 +158,9 @@ async def background_work(services: Services) -> AsyncIterator[None]:
         services.payhero,
         expiry_seconds=settings.payment_expiry,
         interval=settings.expiry_check_interval,
+        on_error=services.metrics.background_error,
+        # Past PayHero's timeout and the shutdown's wait, no process is still sending it.
+        before_pass=functools.partial(services.pushes.adopt_orphans, settings.payhero_timeout + 10),
     )
     pauses = services.metrics.pauses
     pauses.start_gc_timing()

@@ -2,13 +2,15 @@
 
 Every callback body is stored as received before it is applied (DESIGN rule 6), and marked
 with what applying it did. Replaying one applies the stored body again through the same
-code as the webhook: idempotent, so a callback already applied comes back `duplicate`. Run
+code as the webhook: idempotent, so a callback already applied comes back `duplicate`. The
+original row keeps its outcome and time; the replay is a new row beside it (`replay_of`),
+except for a row never applied at all, which is applied in place. Run
 it against the service's own DATABASE_URL and REDIS_URL: the change is committed, then
 published, so waiting browsers hear of it at once (through Redis), or within the safety
 net's interval (without Redis), and e-mails go out through the outbox as for any payment.
 
-Typical use: a callback held for review (`review:amount_mismatch`, `review:unverified`) once
-the order has been put right, or one that came before its order was known.
+Typical use: a callback held for review (`review: unverified`, `review: unknown_order`) once
+PayHero or the order has been put right.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def _row(mapping: Any) -> dict[str, Any]:
         "outcome": mapping["outcome"],
         "order_id": mapping["order_id"],
         "processed_at": iso_from_ms(mapping["processed_ms"]) if mapping["processed_ms"] else None,
+        "replay_of": mapping["replay_of"],
     }
 
 
@@ -59,7 +62,12 @@ async def list_callbacks(
     services: Services, outcome: str | None, unprocessed: bool, limit: int
 ) -> list[dict[str, Any]]:
     query = sa.select(
-        inbox.c.id, inbox.c.received_ms, inbox.c.outcome, inbox.c.order_id, inbox.c.processed_ms
+        inbox.c.id,
+        inbox.c.received_ms,
+        inbox.c.outcome,
+        inbox.c.order_id,
+        inbox.c.processed_ms,
+        inbox.c.replay_of,
     )
     if unprocessed:
         query = query.where(inbox.c.processed_ms.is_(None))
@@ -75,19 +83,28 @@ async def replay(services: Services, ids: list[int]) -> tuple[list[dict[str, Any
     lines: list[dict[str, Any]] = []
     all_found = True
     for inbox_id in ids:
-        body = await services.database.fetch_val(sa.select(inbox.c.body).where(inbox.c.id == inbox_id))
-        if body is None:
+        row = await services.database.fetch_one(
+            sa.select(inbox.c.body, inbox.c.processed_ms).where(inbox.c.id == inbox_id)
+        )
+        if row is None:
             lines.append({"id": inbox_id, "error": "no stored callback has this id"})
             all_found = False
             continue
+        body, processed = bytes(row._mapping["body"]), row._mapping["processed_ms"]
+        recorded = inbox_id
+        line: dict[str, Any] = {"id": inbox_id}
         try:
-            outcome = await services.callbacks.apply_stored(inbox_id, bytes(body))
-            line = {"id": inbox_id, **outcome.body()}
+            if processed is None:  # never applied: nothing recorded yet to keep
+                outcome = await services.callbacks.apply_stored(inbox_id, body)
+            else:
+                recorded, outcome = await services.callbacks.replay(inbox_id, body)
+                line["replay_id"] = recorded
+            line.update(outcome.body())
         except CallbackInvalid as exc:
-            line = {"id": inbox_id, "invalid": str(exc)}
-        # What it did, as recorded: applied, duplicate, ignored:<why>, review:<why>, invalid:<why>.
+            line["invalid"] = str(exc)
+        # What it did, as recorded: applied, duplicate, ignored: <why>, review: <why>, invalid: <why>.
         line["outcome"] = await services.database.fetch_val(
-            sa.select(inbox.c.outcome).where(inbox.c.id == inbox_id)
+            sa.select(inbox.c.outcome).where(inbox.c.id == recorded)
         )
         lines.append(line)
     return lines, all_found

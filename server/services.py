@@ -16,6 +16,8 @@ from server.orders.push_limits import PushLimits
 from server.payhero.client import PayHeroClient
 from server.payhero.fake import FakePayHero
 from server.payments.callbacks import CallbackProcessor
+from server.payments.prompts import Prompts
+from server.payments.pushes import PushSender
 from server.settings import Settings
 from server.status.changes import StatusChanges
 from server.status.hub import StatusHub
@@ -34,6 +36,8 @@ class Services:
     catalogue: Catalogue
     payhero: PayHeroClient
     checkout: Checkout
+    pushes: PushSender
+    prompts: Prompts
     callbacks: CallbackProcessor
     push_limits: PushLimits
     metrics: Metrics

@@ -7,27 +7,30 @@ naming the variable, never later inside a request.
 from __future__ import annotations
 
 import os
-import secrets
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-T = TypeVar("T")
+from server.settings_payments import DEFAULT_CATALOGUE, payment_settings
+from server.settings_values import (
+    MIN_TOKEN_LENGTH,
+    SettingsError,
+    _bool,
+    _kept_secret,
+    _non_negative_int,
+    _parse,
+    _positive_float,
+)
+
+__all__ = ["Settings", "SettingsError", "load_dotenv", "normalise_database_url"]
 
 DEFAULT_DATA_DIR = Path("data")
-DEFAULT_CATALOGUE = Path(__file__).parent / "data" / "catalogue.json"
-MIN_TOKEN_LENGTH = 32
 # Any secret in live mode: PayHero's password, the metrics token, URL passwords.
 MIN_SECRET = 8
 DEFAULT_MAIL_FROM = "Tickets <tickets@localhost>"
-
-
-class SettingsError(ValueError):
-    """A configuration value is missing or malformed; the message names the variable."""
 
 
 def load_dotenv(path: Path) -> dict[str, str]:
@@ -48,37 +51,11 @@ def load_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
-def _parse(env: Mapping[str, str], name: str, default: T, convert: Callable[[str], T]) -> T:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return convert(raw.strip())
-    except (TypeError, ValueError) as exc:
-        raise SettingsError(f"{name}={raw!r} is not valid: {exc}") from None
-
-
-def _positive_float(raw: str) -> float:
-    value = float(raw)
-    if not value > 0:
-        raise ValueError("must be a number greater than 0")
-    return value
-
-
 def _port(raw: str) -> int:
     value = int(raw)
     if not 0 < value < 65536:
         raise ValueError("must be between 1 and 65535")
     return value
-
-
-def _bool(raw: str) -> bool:
-    lowered = raw.lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError("must be true or false")
 
 
 def normalise_database_url(raw: str) -> str:
@@ -140,6 +117,10 @@ class Settings:
     payhero_channel_id: int | None = None
     payhero_timeout: float = 15.0
     payhero_verify_callbacks: bool = False
+    # Which callback shape the sandbox sends: v2 (nested `response`) or flat (API 2.0).
+    payhero_callback_shape: str = "v2"
+    # How long an STK prompt stays open on the phone; "send again" is offered after it.
+    prompt_window: float = 60.0
     sandbox_delay: float = 3.0
     callback_token: str = field(default="", repr=False)
     public_base_url: str = ""
@@ -232,7 +213,7 @@ class Settings:
         if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise SettingsError(f"LOG_LEVEL={log_level!r} is not valid: use DEBUG, INFO, WARNING or ERROR")
         port = _parse(env, "PORT", 8000, _port)
-        payments = _payment_settings(env, data_dir, port)
+        payments = payment_settings(env, data_dir, port)
         fulfilment = _fulfilment_settings(env, data_dir)
         return cls(
             port=port,
@@ -258,106 +239,6 @@ class Settings:
             **_ops_settings(env),
             **fulfilment,
         )
-
-
-def _non_negative_float(raw: str) -> float:
-    value = float(raw)
-    if not value >= 0:
-        raise ValueError("must be a number, 0 or more")
-    return value
-
-
-def _non_negative_int(raw: str) -> int:
-    value = int(raw)
-    if value < 0:
-        raise ValueError("must be a whole number, 0 or more (0: no limit)")
-    return value
-
-
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if value <= 0:
-        raise ValueError("must be a whole number greater than 0")
-    return value
-
-
-def _http_url(raw: str) -> str:
-    if not raw.startswith(("http://", "https://")):
-        raise ValueError("must start with http:// or https://")
-    return raw.rstrip("/")
-
-
-def _kept_secret(data_dir: Path, name: str) -> str:
-    """A random secret made once and kept under the data dir (0600), so that every process
-    and command of this host (`simulate`, `verify-ticket`, a restart) finds the same one."""
-    path = data_dir / name
-    for _ in range(50):
-        if path.is_file():
-            token = path.read_text(encoding="utf-8").strip()
-            if len(token) >= MIN_TOKEN_LENGTH:
-                return token
-            if token:  # too short to be ours: replace it with a real one
-                path.unlink(missing_ok=True)
-            else:  # another process has just created it and is writing: read again
-                time.sleep(0.01)
-                continue
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        token = secrets.token_urlsafe(32)
-        # O_EXCL: of several processes starting at once exactly one writes, and the others
-        # read its secret (two signing keys would make each other's tickets look forged).
-        # 0600 from the first byte, never world-readable for a moment.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            continue
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(token)
-        return token
-    raise SettingsError(f"{path} exists but holds no usable secret")
-
-
-def _payment_settings(env: Mapping[str, str], data_dir: Path, port: int) -> dict[str, Any]:
-    username = env.get("PAYHERO_API_USERNAME") or None
-    password = env.get("PAYHERO_API_PASSWORD") or None
-    default_mode = "live" if username and password else "sandbox"
-    mode = (env.get("PAYHERO_MODE") or default_mode).strip().lower()
-    if mode not in {"sandbox", "live"}:
-        raise SettingsError(f"PAYHERO_MODE={mode!r} is not valid: use sandbox or live")
-    channel_id = _parse(env, "PAYHERO_CHANNEL_ID", None, _positive_int)
-    token = env.get("CALLBACK_TOKEN", "").strip()
-    public_base_url = _parse(env, "PUBLIC_BASE_URL", "", _http_url)
-    if mode == "live":
-        missing = [
-            name
-            for name, value in [
-                ("PAYHERO_API_USERNAME", username),
-                ("PAYHERO_API_PASSWORD", password),
-                ("PAYHERO_CHANNEL_ID", channel_id),
-                ("PUBLIC_BASE_URL", public_base_url),
-                ("CALLBACK_TOKEN", token),
-            ]
-            if not value
-        ]
-        if missing:
-            raise SettingsError(f"PAYHERO_MODE=live needs {', '.join(missing)}")
-    if token and len(token) < MIN_TOKEN_LENGTH:
-        raise SettingsError(f"CALLBACK_TOKEN must be at least {MIN_TOKEN_LENGTH} characters")
-    return {
-        "payhero_mode": mode,
-        "payhero_base_url": _parse(env, "PAYHERO_BASE_URL", "https://backend.payhero.co.ke", _http_url),
-        "payhero_username": username,
-        "payhero_password": password,
-        "payhero_channel_id": channel_id,
-        "payhero_timeout": _parse(env, "PAYHERO_TIMEOUT", 15.0, _positive_float),
-        "payhero_verify_callbacks": _parse(env, "PAYHERO_VERIFY_CALLBACKS", False, _bool),
-        "sandbox_delay": _parse(env, "SANDBOX_DELAY", 3.0, _non_negative_float),
-        "callback_token": token or _kept_secret(data_dir, "callback_token"),
-        "public_base_url": public_base_url or f"http://127.0.0.1:{port}",
-        "callback_max_bytes": _parse(env, "CALLBACK_MAX_BYTES", 64 * 1024, _positive_int),
-        "payment_expiry": _parse(env, "PAYMENT_EXPIRY", 180.0, _positive_float),
-        "expiry_check_interval": _parse(env, "EXPIRY_CHECK_INTERVAL", 15.0, _positive_float),
-        "catalogue_file": Path(env.get("CATALOGUE_FILE") or DEFAULT_CATALOGUE),
-    }
 
 
 def _origins(raw: str) -> tuple[str, ...]:

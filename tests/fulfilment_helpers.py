@@ -53,7 +53,7 @@ async def settled(client: httpx.AsyncClient, order_id: str, timeout: float = 20.
 async def paid_order(services: Services, email: str, *, quantity: int = 1) -> StatusUpdate:
     """An order placed through the real checkout, then paid, without a web server."""
     request = CheckoutRequest("demo-fest", "early-bird", quantity, email, "Amina", "Otieno", "254712349999")
-    order = await services.checkout.place(request)
+    order = (await services.checkout.place(request)).update
     change = Change(COMPLETED, source="test", fields={"result_code": 0, "receipt_number": "SAE3YULR0Y"})
     result = await services.changes.apply(order.order_id, change)
     return result.update

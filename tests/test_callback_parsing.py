@@ -33,6 +33,8 @@ def test_every_sample_maps_to_its_status(name: str, status: str, code: int) -> N
 def test_all_samples_are_covered() -> None:
     assert sorted(p.name for p in SAMPLES.glob("*.json")) == [
         "cancelled.json",
+        "flat-cancelled.json",
+        "flat-success.json",
         "insufficient_funds.json",
         "success.json",
         "unreachable.json",
@@ -101,3 +103,48 @@ def mutate(path: tuple[str, ...], value: Any) -> bytes:
 def test_malformed_bodies_are_rejected(raw: bytes) -> None:
     with pytest.raises(CallbackInvalid):
         parse_callback(raw)
+
+
+def test_the_flat_api_2_success_is_a_payment_with_its_receipt() -> None:
+    callback = parse_callback((SAMPLES / "flat-success.json").read_bytes())
+    assert callback.shape == "flat" and callback.target_status == COMPLETED
+    assert callback.external_reference == "INV-009" and callback.reference == "QKX2041187.aB"
+    assert callback.receipt_number == "TJE4QX1L2M" and callback.amount == 10
+    assert callback.checkout_request_id is None and callback.result_code == 0
+
+
+@pytest.mark.parametrize(
+    ("message", "status", "code"),
+    [
+        ("Request Cancelled by user.", CANCELLED, 1032),
+        ("DS timeout user cannot be reached", EXPIRED, 1037),
+        ("No response from user.", EXPIRED, 1037),
+        ("The balance is insufficient for the transaction.", FAILED, 1),
+        ("The initiator information is invalid.", FAILED, 2001),
+        ("System busy, try again", FAILED, None),
+    ],
+)
+def test_a_flat_failure_is_mapped_by_its_message(message: str, status: str, code: int | None) -> None:
+    body = sample("flat-cancelled.json")
+    body["message"] = message
+    callback = parse_callback(json.dumps(body).encode())
+    assert (callback.target_status, callback.result_code) == (status, code)
+    assert callback.result_desc == message and callback.receipt_number is None
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"status": "maybe"},
+        {"status": None, "success": None},
+        {"external_reference": ""},
+        {"external_reference": 7},
+        {"reference": "has spaces in it"},
+        {"amount": "ten"},
+        {"provider_reference": "<script>"},
+    ],
+)
+def test_malformed_flat_bodies_are_rejected(change: dict[str, Any]) -> None:
+    body = {**sample("flat-success.json"), **change}
+    with pytest.raises(CallbackInvalid):
+        parse_callback(json.dumps(body).encode())

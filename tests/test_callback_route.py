@@ -67,17 +67,20 @@ async def world(stack_settings: Settings) -> AsyncIterator[World]:
         ("wrong-pin", "failed", 2001),
     ],
 )
+@pytest.mark.parametrize("shape", ["v2", "flat"])
 async def test_a_callback_moves_the_order_to_its_final_status(
-    world: World, result: str, status: str, code: int
+    world: World, result: str, status: str, code: int, shape: str
 ) -> None:
+    """In PayHero's v2 shape and in API 2.0's flat one, where M-PESA's message says it all."""
     order, push = await world.order()
-    body = world.fake.settle(push, result)
+    body = world.fake.settle(push, result, shape=shape)
     response = await world.http.post(CALLBACK, json=body)
     assert response.status_code == 200
     assert response.json() == {"ok": True, "order_id": order["order_id"], "payment_status": status}
     document = (await world.http.get(f"/api/orders/{order['order_id']}")).json()
     assert document["payment_status"] == status and document["version"] == 3
-    assert document["result_code"] == code and document["result_desc"] == body["response"]["ResultDesc"]
+    words = body["response"]["ResultDesc"] if shape == "v2" else body["message"]
+    assert document["result_code"] == code and document["result_desc"] == words
     assert document["receipt_number"] == (push.receipt if status == "completed" else None)
 
 
@@ -150,7 +153,7 @@ def reshaped(body: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[st
         (
             lambda b: json.dumps(reshaped(b, ("response", "CheckoutRequestID"), "ws_CO_OTHER")).encode(),
             200,
-            "checkout_request_mismatch",
+            "unknown_push",
         ),
         (lambda b: json.dumps(reshaped(b, ("response", "Amount"), 1)).encode(), 200, "amount_mismatch"),
         (lambda b: json.dumps({**b, "padding": "x" * 70_000}).encode(), 413, "payload_too_large"),
@@ -177,10 +180,16 @@ async def test_bad_callbacks_get_their_answer_and_change_no_order(
     assert response.status_code == status
     body = response.json()
     if status == 200:
-        assert body["ok"] is True and body["ignored"] == answer
+        # A success that could not be applied is held for review, never silently ignored.
+        assert body["ok"] is True and body["review"] == answer
     else:
         assert body["error"] == answer
-    assert await world.snapshot() == before
+    after = await world.snapshot()
+    held = [row for row in after if row["needs_review"]]
+    assert len(held) == (1 if answer in ("unknown_push", "amount_mismatch") else 0)
+    for row in held:
+        assert row["needs_review"].startswith(f"review: {answer}")
+    assert [{**row, "needs_review": None} for row in after] == before
     # Stored for audit, except what was too large to read.
     assert await world.inbox() == (0 if status == 413 else 1)
 
@@ -194,7 +203,7 @@ async def test_with_verification_only_a_confirmed_success_completes(stack_settin
             forged = world.fake.settle(push, "success")
             push.status = "QUEUED"  # PayHero itself has no success on record
             response = await http.post(CALLBACK, json=forged)
-            assert response.json() == {"ok": True, "ignored": "unverified"}
+            assert response.json()["review"] == "unverified"
             assert (await world.stored(order["order_id"]))["payment_status"] == "processing"
             push.status = "SUCCESS"
             response = await http.post(CALLBACK, json=forged)

@@ -10,11 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from server.app import open_services
 from server.settings import Settings
 from server.status.changes import Change
 from server.status.document import PROCESSING, now_ms
-from server.store.tables import payhero_callbacks
+from server.store.tables import order_changes, payhero_callbacks
 from tests.ops_helpers import callback_body
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,8 +84,12 @@ async def test_a_stored_callback_is_found_and_replayed_once(make_settings: Calla
 
     code, again, _ = cli(settings, "replay-callback", str(inbox_id))
     assert code == 0 and again[0]["outcome"] == "duplicate"
+    # The stored record stays as it was; the replay is recorded beside it.
+    replay_id = again[0]["replay_id"]
     code, listed, _ = cli(settings, "list-callbacks", "--outcome", "dup")
-    assert code == 0 and [line["id"] for line in listed] == [inbox_id]
+    assert code == 0 and [(line["id"], line["replay_of"]) for line in listed] == [(replay_id, inbox_id)]
+    code, listed, _ = cli(settings, "list-callbacks", "--outcome", "applied")
+    assert [(line["id"], line["replay_of"]) for line in listed] == [(inbox_id, None)]
 
 
 async def test_unprocessed_callbacks_are_replayed_in_one_go(make_settings: Callable[..., Settings]) -> None:
@@ -101,3 +107,27 @@ def test_unknown_ids_and_no_ids_are_errors(make_settings: Callable[..., Settings
     assert code == 1 and lines == [{"id": 424242, "error": "no stored callback has this id"}]
     code, lines, errors = cli(settings, "replay-callback")
     assert code == 2 and lines == [] and "list-callbacks" in errors
+
+
+async def test_an_order_held_for_review_is_completed_by_hand_once(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """The operator's move for a payment PayHero confirms (docs/OPERATIONS.md)."""
+    settings = make_settings()
+    order_id, _ = await stored_but_never_applied(settings)
+    code, lines, _ = cli(
+        settings, "complete-order", order_id, "--receipt", "TJE4QX1L2M", "--note", "amount ok"
+    )
+    assert code == 0 and lines == [{"order_id": order_id, "payment_status": "completed"}]
+    async with open_services(settings) as services:
+        update = await services.reader.get(order_id)
+        assert update is not None and update.document["receipt_number"] == "TJE4QX1L2M"
+        note = await services.database.fetch_val(
+            sa.select(order_changes.c.note).where(order_changes.c.source == "operator")
+        )
+    assert note == "amount ok"
+    code, lines, _ = cli(settings, "complete-order", order_id, "--receipt", "TJE4QX1L2M")
+    assert code == 1 and "already completed" in lines[0]["error"]
+    code, lines, _ = cli(settings, "complete-order", "ORD-NOSUCH", "--receipt", "TJE4QX1L2M")
+    assert code == 1 and "no order" in lines[0]["error"]
+    assert cli(settings, "complete-order", order_id, "--receipt", "<script>")[0] == 2

@@ -18,10 +18,11 @@ import sqlalchemy as sa
 from server.mail.compose import Composer, message_id
 from server.settings import Settings
 from server.status.document import CANCELLED, COMPLETED
-from server.store.tables import payhero_callbacks
+from server.store.tables import customers, orders, payhero_callbacks
 from tests.fulfilment_helpers import (
     SILENT_PHONE,
     all_sent,
+    checkout_body,
     decode_qr,
     eventually,
     outbox_rows,
@@ -190,6 +191,31 @@ async def test_a_returning_customer_gets_tickets_and_receipt_only(
     latest = [kind_of(str(m["Subject"])) for m in mail.messages[3:]]
     assert sorted(latest) == ["receipt", "tickets"]
     assert all(second["order_number"] in str(m["Subject"]) for m in mail.messages[3:])
+
+
+async def test_a_checkout_with_someone_elses_address_never_rewrites_their_name_or_phone(
+    shop: RunningServer, client: httpx.AsyncClient, mail: MailCatcher
+) -> None:
+    """Each order keeps, and greets with, the name it was placed with (issue 11, item 7)."""
+    first = await place(client, EMAIL, quantity=1)
+    stranger = {**checkout_body(EMAIL, quantity=1), "first_name": "Mallory", "phone": "0799000111"}
+    response = await client.post("/api/orders", json=stranger)
+    assert response.status_code == 201
+    second = response.json()
+    customer = await shop.services.database.fetch_one(sa.select(customers).where(customers.c.email == EMAIL))
+    assert customer is not None
+    assert (customer._mapping["first_name"], customer._mapping["phone"]) == ("Amina", "254712345678")
+    for order in (first, second):
+        await settled(client, order["order_id"])
+    await exactly(shop, mail, 5)
+    greeting = {
+        str(m["Subject"]).split()[2].rstrip(":"): parts(m)["text"].splitlines()[0]
+        for m in mail.messages
+        if kind_of(str(m["Subject"])) == "receipt"
+    }
+    assert greeting == {first["order_number"]: "Hello Amina,", second["order_number"]: "Hello Mallory,"}
+    stored = await shop.services.database.fetch_one(orders.select().where(orders.c.id == second["order_id"]))
+    assert stored is not None and stored._mapping["phone"] == "254799000111"
 
 
 async def test_a_cancelled_order_sends_nothing(

@@ -122,6 +122,8 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
         "WAIT_TIMEOUT": "0.3",
         "WAIT_TIMEOUT_MAX": "0.3",
         "PAYMENT_EXPIRY": "1",
+        "PAYHERO_TIMEOUT": "0.4",
+        "PROMPT_WINDOW": "0.5",
         "EXPIRY_CHECK_INTERVAL": "0.2",
         "LOG_LEVEL": "WARNING",
     }

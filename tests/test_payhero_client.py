@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from server.payhero.client import (
+    OutcomeUnknown,
     PayHeroClient,
     ProviderRefused,
     ProviderUnavailable,
@@ -66,9 +67,9 @@ async def test_a_refusal_carries_payheros_reason_and_is_not_retried(fake: FakePa
     assert len(fake.requests) == 1  # a retried push could charge twice
 
 
-async def test_a_server_error_is_unavailability(fake: FakePayHero) -> None:
+async def test_a_server_error_leaves_the_outcome_unknown(fake: FakePayHero) -> None:
     fake.refuse_with = (503, "maintenance")
-    with pytest.raises(ProviderUnavailable):
+    with pytest.raises(OutcomeUnknown):
         await client_for(fake).initiate_stk_push(**PUSH)
 
 
@@ -76,7 +77,8 @@ async def test_a_stalled_payhero_times_out() -> None:
     # Served on a real port: timeouts are a property of real sockets, not of ASGI transport.
     async with fake_payhero(stall_seconds=2) as (_, url):
         http = build_http_client(base_url=url, username="api-user", password="api-secret", timeout=0.3)
-        with pytest.raises(ProviderUnavailable, match="in time"):
+        # Sent, but no answer: PayHero may have queued the prompt, so this is no refusal.
+        with pytest.raises(OutcomeUnknown, match="in time"):
             await PayHeroClient(http, channel_id=4242).initiate_stk_push(**PUSH)
         await http.aclose()
 
@@ -85,8 +87,9 @@ async def test_an_unreachable_payhero_is_unavailability() -> None:
     http = build_http_client(
         base_url=f"http://127.0.0.1:{free_port()}", username="u", password="p", timeout=2
     )
-    with pytest.raises(ProviderUnavailable, match="reached"):
+    with pytest.raises(ProviderUnavailable, match="reached") as raised:
         await PayHeroClient(http, channel_id=1).initiate_stk_push(**PUSH)
+    assert not isinstance(raised.value, OutcomeUnknown)  # never sent: a definite failure
     await http.aclose()
 
 

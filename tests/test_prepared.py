@@ -11,7 +11,9 @@ from databases import Database
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.mail.outbox import CUSTOMER, OTHER_PAID_ORDER
-from server.payments.callbacks import MARK_CALLBACK, ORDER_BY_NUMBER
+from server.payments.callbacks import HOLD_FOR_REVIEW, MARK_CALLBACK
+from server.payments.matching import LAST_CHANGE_SOURCE, NOTE_RESULT, ORDER_BY_NUMBER
+from server.payments.pushes import PUSHES_OF_ORDER, RECORD_ANSWER
 from server.settings import Settings
 from server.status.changes import PREVIOUS_STATUS, transition
 from server.status.document import COMPLETED
@@ -115,6 +117,11 @@ PAYMENT_PATH = {
     "customer": (CUSTOMER, ["c"]),
     "signed tickets (document, e-mail)": (SIGNED_TICKETS_OF_ORDER, ["o"]),
     "mark the callback": (MARK_CALLBACK, None),
+    "the order's pushes": (PUSHES_OF_ORDER, ["o"]),
+    "PayHero's answer to a push": (RECORD_ANSWER, None),
+    "what the push's callback said": (NOTE_RESULT, None),
+    "who changed the order last": (LAST_CHANGE_SOURCE, ["o", 1, 0]),
+    "hold for review": (HOLD_FOR_REVIEW, None),
 }
 
 

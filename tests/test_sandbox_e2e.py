@@ -4,7 +4,7 @@ customer's answer as a real callback over HTTP, and both transports telling the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -23,6 +23,7 @@ async def live(stack_settings: Settings) -> AsyncIterator[RunningServer]:
         yield running
 
 
+@pytest.mark.parametrize("shape", ["v2", "flat"])
 @pytest.mark.parametrize(
     ("suffix", "status", "code"),
     [
@@ -34,9 +35,11 @@ async def live(stack_settings: Settings) -> AsyncIterator[RunningServer]:
     ],
 )
 async def test_each_sandbox_outcome_reaches_sse_and_wait(
-    live: RunningServer, suffix: str, status: str, code: int
+    stack_settings: Settings, suffix: str, status: str, code: int, shape: str
 ) -> None:
-    async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+    """In either callback shape (PAYHERO_CALLBACK_SHAPE): the flat one words its outcome."""
+    settings = stack_settings.with_overrides(sandbox_delay=0.3, payhero_callback_shape=shape)
+    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
         created = await http.post("/api/orders", json={**ORDER, "phone": f"071234{suffix}"})
         assert created.status_code == 201
         order = created.json()
@@ -80,9 +83,31 @@ async def test_a_lost_success_callback_is_recovered_by_the_expiry_check(live: Ru
     assert document["payment_status"] == "completed" and document["receipt_number"] == push.receipt
 
 
-async def test_simulate_sends_a_callback_to_the_running_service(live: RunningServer) -> None:
+@pytest.mark.parametrize("shape", ["v2", "flat"])
+async def test_simulate_sends_a_callback_to_the_running_service(live: RunningServer, shape: str) -> None:
     async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
         order = (await http.post("/api/orders", json={**ORDER, "phone": "0712349999"})).json()
-        assert await simulate(live.services.settings, order["order_number"], "cancelled", None) == 0
+        result = await simulate(live.services.settings, order["order_number"], "cancelled", None, shape=shape)
+        assert result == 0
         document = (await http.get(f"/api/orders/{order['order_id']}")).json()
-    assert document["payment_status"] == "cancelled"
+    assert document["payment_status"] == "cancelled" and document["result_code"] == 1032
+
+
+async def test_simulate_reaches_the_service_on_port_not_the_public_url(live: RunningServer) -> None:
+    """PUBLIC_BASE_URL may be a tunnel or the public name; the service itself is on PORT."""
+    settings = live.services.settings.with_overrides(public_base_url="https://pay.example.invalid")
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+        order = (await http.post("/api/orders", json={**ORDER, "phone": "0712349999"})).json()
+        assert await simulate(settings, order["order_number"], "success", None) == 0
+        document = (await http.get(f"/api/orders/{order['order_id']}")).json()
+        assert document["payment_status"] == "completed"
+        elsewhere = settings.with_overrides(port=1)
+        assert await simulate(elsewhere, order["order_number"], "success", None, url=live.base_url) == 0
+
+
+async def test_the_sandbox_says_at_start_that_it_takes_no_money(
+    make_settings: Callable[..., Settings], capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with run_server(make_settings("sqlite", "memory")):
+        pass
+    assert "PAYHERO_MODE=sandbox: no real payments" in capsys.readouterr().err

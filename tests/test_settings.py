@@ -60,3 +60,50 @@ def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path) -> None:
     assert settings.port == 9002
     assert settings.wait_timeout == 12.0
     assert settings.redis_url == "redis://x:6379"
+
+
+LIVE = {
+    "PAYHERO_MODE": "live",
+    "PAYHERO_API_USERNAME": "merchant",
+    "PAYHERO_API_PASSWORD": "secret",
+    "PAYHERO_CHANNEL_ID": "7",
+    "PUBLIC_BASE_URL": "https://pay.example.com",
+    "CALLBACK_TOKEN": "c" * 40,
+}
+
+
+def test_live_mode_with_every_credential_starts_live() -> None:
+    settings = Settings.from_env(LIVE, dotenv=None)
+    assert settings.payhero_mode == "live" and not settings.sandbox
+
+
+@pytest.mark.parametrize("name", ["PAYHERO_API_USERNAME", "PAYHERO_API_PASSWORD", "PAYHERO_CHANNEL_ID"])
+def test_a_credential_without_live_mode_refuses_to_start_naming_it(name: str) -> None:
+    """Half a set of credentials used to run the sandbox silently: every order 'paid', no money."""
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: LIVE[name]}, dotenv=None)
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: LIVE[name], "PAYHERO_MODE": "sandbox"}, dotenv=None)
+
+
+@pytest.mark.parametrize("name", ["PAYHERO_API_USERNAME", "PAYHERO_API_PASSWORD", "PAYHERO_CHANNEL_ID"])
+def test_live_mode_without_a_credential_refuses_to_start_naming_it(name: str) -> None:
+    env = {key: value for key, value in LIVE.items() if key != name}
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env(env, dotenv=None)
+
+
+def test_a_payment_expiry_shorter_than_the_push_timeout_and_the_prompt_is_refused() -> None:
+    with pytest.raises(SettingsError, match="PAYMENT_EXPIRY"):
+        Settings.from_env({"PAYMENT_EXPIRY": "70"}, dotenv=None)  # 15 s timeout + 60 s prompt
+    settings = Settings.from_env({"PAYMENT_EXPIRY": "75"}, dotenv=None)
+    assert settings.payment_expiry == 75.0
+    short = {"PAYMENT_EXPIRY": "3", "PAYHERO_TIMEOUT": "1", "PROMPT_WINDOW": "2"}
+    assert Settings.from_env(short, dotenv=None).prompt_window == 2.0
+
+
+def test_the_sandbox_callback_shape_is_v2_or_flat() -> None:
+    assert Settings.from_env({}, dotenv=None).payhero_callback_shape == "v2"
+    assert Settings.from_env({"PAYHERO_CALLBACK_SHAPE": "flat"}, dotenv=None).payhero_callback_shape == "flat"
+    with pytest.raises(SettingsError, match="PAYHERO_CALLBACK_SHAPE"):
+        Settings.from_env({"PAYHERO_CALLBACK_SHAPE": "v3"}, dotenv=None)

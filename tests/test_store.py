@@ -13,8 +13,8 @@ from server.services import Services
 from server.settings import Settings
 from server.status.changes import Change
 from server.status.document import CANCELLED, COMPLETED, EXPIRED, FAILED, PENDING, PROCESSING
-from server.store.database import migrate
-from server.store.tables import order_changes
+from server.store.database import ADDED_IN_4, _existing_columns, migrate
+from server.store.tables import order_changes, payment_pushes
 from tests.helpers import move, new_order
 
 
@@ -31,6 +31,21 @@ async def test_schema_creation_is_idempotent(store: Services) -> None:
     await migrate(store.database)
     await migrate(store.database)
     assert (await store.reader.get(order.order_id)) == order
+
+
+async def test_migration_4_adds_its_columns_to_a_database_made_before_it(store: Services) -> None:
+    """A database at schema 3 gets the order's contact columns, push counts and replay links."""
+    order = await new_order(store)
+    for table, column in ADDED_IN_4:
+        await store.database.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    await store.database.execute("DROP TABLE payment_pushes")
+    await store.database.execute("DELETE FROM schema_version WHERE version = 4")
+    await migrate(store.database)
+    for table, column in ADDED_IN_4:
+        assert column in await _existing_columns(store.database, table)
+    document = (await store.reader.get(order.order_id)).document  # type: ignore[union-attr]
+    assert document["pushes"] == 0
+    assert await store.database.fetch_val(sa.select(sa.func.count()).select_from(payment_pushes)) == 0
 
 
 async def test_a_new_order_starts_pending_at_version_1(store: Services) -> None:

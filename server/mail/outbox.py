@@ -106,7 +106,9 @@ class OutboxWriter:
         if row is None:
             return
         customer = row._mapping
-        common = self._common(order, customer["first_name"])
+        # The name typed with this order, not whatever a later checkout with the same
+        # address typed (orders before migration 4 have none: the customer's, then).
+        common = self._common(order, order.get("first_name") or customer["first_name"])
         letters: list[tuple[str, str, dict[str, Any]]] = []
         if await self._first_paid_order(database, order):
             # Keyed by customer, not order: two first orders paid at once still welcome once.

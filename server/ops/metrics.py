@@ -27,6 +27,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 from server.ops.outbox import outbox_backlog
 from server.ops.pauses import PauseMetrics
+from server.payments.review_reasons import REVIEW_REASONS
 
 if TYPE_CHECKING:
     from server.abuse.windows import Windows
@@ -80,6 +81,26 @@ class Metrics:
             ["result", "outcome"],
             registry=self.registry,
         )
+        self.reviews = Counter(
+            PREFIX + "reviews",
+            "Callbacks that may carry money, held for a person to review, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in REVIEW_REASONS:
+            self.reviews.labels(reason)  # at 0 from the start, so increase() sees the first
+        self.pushes = Counter(
+            PREFIX + "stk_pushes",
+            "STK pushes sent, by PayHero's answer: accepted, refused, unknown (no usable answer).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.background_errors = Counter(
+            PREFIX + "background_errors",
+            "Rows the expiry pass or the start-up callback replay could not handle (and went past).",
+            ["task"],
+            registry=self.registry,
+        )
         self.fan_out_delay = Histogram(
             PREFIX + "fanout_delay_seconds",
             "From a change's updated_at to this process's waiters being handed it.",
@@ -117,6 +138,14 @@ class Metrics:
 
     def callback_outcome(self, result: str, outcome: str) -> None:
         self.callbacks.labels(result, outcome).inc()
+        if outcome.startswith("review:"):
+            self.reviews.labels(outcome.removeprefix("review:")).inc()
+
+    def push_outcome(self, outcome: str) -> None:
+        self.pushes.labels(outcome).inc()
+
+    def background_error(self, task: str) -> None:
+        self.background_errors.labels(task).inc()
 
     def fan_out(self, notified: int, delay_ms: int) -> None:
         self.fan_out_delay.observe(delay_ms / 1000)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.ops.openapi_payments import FLAT_CALLBACK, PAYMENT_PATHS
 from server.status.document import DOCUMENT_FIELDS, STATUSES
 
 JSON = "application/json"
@@ -93,6 +94,12 @@ SCHEMAS: dict[str, Any] = {
                 "required": list(_EVENT_FACTS),
                 "properties": {name: {"type": "string"} for name in _EVENT_FACTS},
             },
+            "prompt_expires_at": {
+                "type": "string",
+                "nullable": True,
+                "description": "When the latest STK prompt's window ends; null before a push and once final.",
+            },
+            "pushes": {"type": "integer", "minimum": 0, "description": "STK pushes this order has had."},
         },
     },
     "OrderCreated": {
@@ -172,9 +179,11 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
-    "PayHeroCallback": {
+    "PayHeroCallback": {"oneOf": [_ref("PayHeroCallbackV2"), _ref("PayHeroCallbackFlat")]},
+    "PayHeroCallbackFlat": FLAT_CALLBACK,
+    "PayHeroCallbackV2": {
         "type": "object",
-        "description": "PayHero's callback (docs/PAYHERO.md). Anything else is a 400.",
+        "description": "PayHero's v2 callback (docs/PAYHERO.md). Anything else is a 400.",
         "required": ["response"],
         "properties": {
             "status": {"description": "A boolean, or a success/failure word."},
@@ -204,7 +213,11 @@ SCHEMAS: dict[str, Any] = {
             "ok": {"type": "boolean", "enum": [True]},
             "order_id": {"type": "string", "nullable": True},
             "payment_status": {"type": "string", "nullable": True},
-            "ignored": {"type": "string", "description": "Why a well-formed callback changed nothing."},
+            "ignored": {"type": "string", "description": "Why a failure changed nothing (no money in it)."},
+            "review": {
+                "type": "string",
+                "description": "Why a success was not applied: held for a person (docs/OPERATIONS.md).",
+            },
         },
     },
     "TicketCheck": {
@@ -525,7 +538,9 @@ PATHS: dict[str, Any] = {
             "parameters": [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
             "requestBody": {"required": True, "content": {JSON: {"schema": _ref("PayHeroCallback")}}},
             "responses": {
-                "200": _json(_ref("CallbackAck"), "Stored and applied, a duplicate, or ignored (`ignored`)."),
+                "200": _json(
+                    _ref("CallbackAck"), "Stored and applied, a duplicate, held for `review`, or `ignored`."
+                ),
                 "400": _error("Not a PayHero callback (it is still stored for audit)."),
                 "404": _error("Not Found (a wrong token, like any unknown path)."),
                 "413": _error("The body is past CALLBACK_MAX_BYTES."),
@@ -535,6 +550,9 @@ PATHS: dict[str, Any] = {
         }
     },
 }
+
+
+PATHS.update(PAYMENT_PATHS)
 
 
 def openapi_document() -> dict[str, Any]:

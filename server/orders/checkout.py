@@ -13,9 +13,9 @@ from server.catalogue import Catalogue
 from server.logs import mask_phone
 from server.orders.seats import reserve
 from server.orders.validation import CheckoutInvalid, CheckoutRequest
-from server.payhero.client import PayHeroClient, PaymentProviderError
-from server.status.changes import Change, StatusChanges
-from server.status.document import FAILED, PROCESSING, StatusUpdate, now_ms
+from server.payments.pushes import REFUSED, PushResult, PushSender
+from server.status.changes import StatusChanges
+from server.status.document import StatusUpdate, now_ms
 from server.store.database import is_postgres
 from server.store.tables import customers, tickets
 
@@ -36,11 +36,11 @@ class Checkout:
     database: Database
     catalogue: Catalogue
     changes: StatusChanges
-    payhero: PayHeroClient
-    callback_url: str
+    pushes: PushSender
 
-    async def place(self, request: CheckoutRequest) -> StatusUpdate:
-        """Store the order (`pending`), ask PayHero for the push, and return `processing`.
+    async def place(self, request: CheckoutRequest) -> PushResult:
+        """Store the order (`pending`), send the STK push, and return the order after it:
+        `processing` when PayHero took it or its answer was lost (`outcome` says which).
 
         Raises CheckoutInvalid when the seats are gone, PushFailed when PayHero says no.
         """
@@ -61,6 +61,10 @@ class Checkout:
                     "quantity": request.quantity,
                     "amount": ticket.price * request.quantity,
                     "currency": ticket.currency,
+                    # The order keeps who placed it: e-mails greet them, pushes go to them.
+                    "first_name": request.first_name,
+                    "last_name": request.last_name,
+                    "phone": request.phone,
                 }
             )
             stamp = now_ms()
@@ -88,38 +92,12 @@ class Checkout:
             order.document["amount"],
             mask_phone(request.phone),
         )
-        try:
-            accepted = await self.payhero.initiate_stk_push(
-                amount=int(order.document["amount"]),
-                phone_number=request.phone,
-                external_reference=number,
-                customer_name=f"{request.first_name} {request.last_name}",
-                callback_url=self.callback_url,
-            )
-        except PaymentProviderError as exc:
-            log.warning("stk push refused order=%s: %s", order.order_id, exc.reason)
-            failed = await self.changes.apply(
-                order.order_id, Change(FAILED, source="stk-push", fields={"result_desc": exc.reason[:255]})
-            )
-            raise PushFailed(failed.update, exc.reason) from exc
-        log.info(
-            "stk push sent order=%s reference=%s checkout=%s",
-            order.order_id,
-            accepted.reference,
-            accepted.checkout_request_id,
-        )
-        result = await self.changes.apply(
-            order.order_id,
-            Change(
-                PROCESSING,
-                source="stk-push",
-                fields={
-                    "payhero_reference": accepted.reference,
-                    "checkout_request_id": accepted.checkout_request_id,
-                },
-            ),
-        )
-        return result.update
+        row = {"id": order.order_id, "order_number": number, "amount": order.document["amount"]}
+        name = f"{request.first_name} {request.last_name}"
+        result = await self.pushes.push(row, 1, request.phone, name)
+        if result.outcome == REFUSED:
+            raise PushFailed(result.update, result.reason or "PayHero refused the payment request")
+        return result
 
     async def _upsert_customer(self, request: CheckoutRequest) -> str:
         values = {
@@ -132,13 +110,10 @@ class Checkout:
         }
         dialect_insert = postgresql.insert if is_postgres(self.database) else sqlite.insert
         insert = dialect_insert(customers).values(**values)
+        # A known e-mail address keeps the name and phone it has: anyone can type anyone's
+        # address into a checkout. The order itself carries what this checkout typed.
         upsert = insert.on_conflict_do_update(
-            index_elements=[customers.c.email],
-            set_={
-                "first_name": insert.excluded.first_name,
-                "last_name": insert.excluded.last_name,
-                "phone": insert.excluded.phone,
-            },
+            index_elements=[customers.c.email], set_={"email": insert.excluded.email}
         ).returning(customers.c.id)
         customer_id = await self.database.fetch_val(upsert)
         return str(customer_id)

@@ -14,10 +14,10 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 
-from server.abuse.windows import Quota, Refused, Windows
+from server.abuse.windows import Quota, Refused, Taken, Windows
 from server.orders.checkout import Checkout
 from server.orders.validation import CheckoutInvalid, CheckoutRequest
-from server.status.document import StatusUpdate
+from server.payments.pushes import PushResult
 
 KEY_PREFIX = "payment-status:pushlimit:"
 
@@ -54,18 +54,28 @@ class PushLimits:
             quotas.append(Quota("phone", _key("phone", phone), self.per_phone, self.window))
         return quotas
 
-    async def place(self, checkout: Checkout, request: CheckoutRequest, client: str) -> StatusUpdate:
-        """`checkout.place(request)` if both limits allow a push; PushLimited otherwise."""
-        quotas = self.quotas(request.phone, client)
+    async def take(self, phone: str, client: str) -> Taken | None:
+        """Count one push to `phone` from `client`; PushLimited when a limit is reached."""
+        quotas = self.quotas(phone, client)
         if not quotas:
-            return await checkout.place(request)
+            return None
         taken = await self.windows.take(quotas)
         if isinstance(taken, Refused):
             self.refused[taken.quota.name] += 1
             raise PushLimited(taken.quota.name, max(1, math.ceil(taken.retry_after)))
+        return taken
+
+    async def give_back(self, taken: Taken | None) -> None:
+        """No push went out after all: the place taken is given back."""
+        if taken is not None:
+            await self.windows.give_back(taken)
+
+    async def place(self, checkout: Checkout, request: CheckoutRequest, client: str) -> PushResult:
+        """`checkout.place(request)` if both limits allow a push; PushLimited otherwise."""
+        taken = await self.take(request.phone, client)
         try:
             return await checkout.place(request)
         except CheckoutInvalid:
-            # No push went out (the seats were gone): the place is given back.
-            await self.windows.give_back(taken)
+            # No push went out (the seats were gone).
+            await self.give_back(taken)
             raise

@@ -1,7 +1,10 @@
 """Parsing PayHero's callback strictly, while accepting what PayHero really sends.
 
+Two shapes arrive on the same route (docs/PAYHERO.md): the v2 one, with everything inside
+a `response` object and M-PESA's `ResultCode`, and API 2.0's flat one, with `status`
+"success"/"failed", M-PESA's words in `message` and the receipt in `provider_reference`.
 Integrations see `status` as a boolean and as a string, and `ResultCode` / `Amount` as
-numbers and as numeric strings (docs/PAYHERO.md); anything else is rejected.
+numbers and as numeric strings; anything else is rejected.
 """
 
 from __future__ import annotations
@@ -25,6 +28,15 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 CANCELLED_CODES = frozenset({1032, 1031})
 EXPIRED_CODES = frozenset({1037, 1019})
 
+# The flat callback has no ResultCode: M-PESA's message says what happened. Known texts get
+# the code M-PESA gives them elsewhere (the page words each code); others stay `failed`.
+FLAT_MESSAGES: tuple[tuple[re.Pattern[str], int], ...] = (
+    (re.compile(r"cancel", re.I), 1032),
+    (re.compile(r"cannot be reached|unreachable|no response|timed? ?out|timeout", re.I), 1037),
+    (re.compile(r"insufficient|balance", re.I), 1),
+    (re.compile(r"\bpin\b|initiator information is invalid", re.I), 2001),
+)
+
 
 class CallbackInvalid(ValueError):
     """The body is not a PayHero callback; the message says which part is wrong."""
@@ -33,17 +45,21 @@ class CallbackInvalid(ValueError):
 @dataclass(frozen=True)
 class PayHeroCallback:
     external_reference: str
-    checkout_request_id: str
-    result_code: int
+    # v2 carries the push's CheckoutRequestID; the flat shape PayHero's `reference` instead.
+    checkout_request_id: str | None
+    result_code: int | None
     result_desc: str
     receipt_number: str | None
     amount: int | None
     status: bool | None
+    reference: str | None = None
+    shape: str = "v2"
+    paid: bool | None = None
 
     @property
     def target_status(self) -> str:
         """0 paid; 1032/1031 cancelled; 1037/1019 expired; every other code failed."""
-        if self.result_code == 0:
+        if self.result_code == 0 or self.paid:
             return COMPLETED
         if self.result_code in CANCELLED_CODES:
             return CANCELLED
@@ -92,10 +108,18 @@ def _status(value: Any) -> bool | None:
     raise CallbackInvalid("status must be a boolean or a success/failure word")
 
 
-def _reference(response: dict[str, Any], name: str) -> str:
+def _reference(response: dict[str, Any], name: str, where: str = "response.") -> str:
     value = response.get(name)
     if not isinstance(value, str) or not _REFERENCE.match(value.strip()):
-        raise CallbackInvalid(f"response.{name} is missing or malformed")
+        raise CallbackInvalid(f"{where}{name} is missing or malformed")
+    return value.strip()
+
+
+def _receipt(value: Any, name: str) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not _RECEIPT.match(value.strip()):
+        raise CallbackInvalid(f"{name} is malformed")
     return value.strip()
 
 
@@ -105,23 +129,51 @@ def parse_callback(body: bytes) -> PayHeroCallback:
     except (UnicodeDecodeError, ValueError, RecursionError):
         # RecursionError: deeply nested brackets fit well inside the body size limit.
         raise CallbackInvalid("body is not JSON") from None
-    if not isinstance(data, dict) or not isinstance(data.get("response"), dict):
-        raise CallbackInvalid("body has no `response` object")
+    if not isinstance(data, dict):
+        raise CallbackInvalid("body is not a JSON object")
+    if "response" not in data and "external_reference" in data:
+        return _parse_flat(data)
+    if not isinstance(data.get("response"), dict):
+        raise CallbackInvalid("body has no `response` object (v2) nor `external_reference` (API 2.0)")
     response: dict[str, Any] = data["response"]
     if "ResultCode" not in response:
         raise CallbackInvalid("response.ResultCode is missing")
     result_code = _integer(response["ResultCode"], "response.ResultCode")
     description = _text(response.get("ResultDesc", ""), "response.ResultDesc")
-    receipt = response.get("MpesaReceiptNumber") or None
-    if receipt is not None and (not isinstance(receipt, str) or not _RECEIPT.match(receipt.strip())):
-        raise CallbackInvalid("response.MpesaReceiptNumber is malformed")
     amount = response.get("Amount")
     return PayHeroCallback(
         external_reference=_reference(response, "ExternalReference"),
         checkout_request_id=_reference(response, "CheckoutRequestID"),
         result_code=result_code,
         result_desc=description,
-        receipt_number=receipt.strip() if isinstance(receipt, str) else None,
+        receipt_number=_receipt(response.get("MpesaReceiptNumber"), "response.MpesaReceiptNumber"),
         amount=None if amount in (None, "") else _integer(amount, "response.Amount"),
         status=_status(data.get("status")),
+    )
+
+
+def _parse_flat(data: dict[str, Any]) -> PayHeroCallback:
+    """API 2.0's flat callback: `status` success/failed, M-PESA's words in `message`."""
+    status = _status(data.get("status"))
+    if status is None:
+        status = _status(data.get("success"))
+    if status is None:
+        raise CallbackInvalid("status is missing")
+    message = _text(data.get("message") or "", "message")
+    code: int | None = 0 if status else None
+    if not status:
+        code = next((known for pattern, known in FLAT_MESSAGES if pattern.search(message)), None)
+    reference = data.get("reference")
+    amount = data.get("amount")
+    return PayHeroCallback(
+        external_reference=_reference(data, "external_reference", where=""),
+        checkout_request_id=None,
+        result_code=code,
+        result_desc=message,
+        receipt_number=_receipt(data.get("provider_reference"), "provider_reference"),
+        amount=None if amount in (None, "") else _integer(amount, "amount"),
+        status=status,
+        reference=None if reference in (None, "") else _reference(data, "reference", where=""),
+        shape="flat",
+        paid=status,
     )

@@ -28,7 +28,12 @@ class ProviderRefused(PaymentProviderError):
 
 
 class ProviderUnavailable(PaymentProviderError):
-    """PayHero could not be reached, timed out, or answered with nonsense."""
+    """PayHero could not be reached: the request never left (connection refused, DNS)."""
+
+
+class OutcomeUnknown(ProviderUnavailable):
+    """The request may have reached PayHero, but no usable answer came back: a timeout after
+    sending, a dropped connection, a 5xx or nonsense. An STK push may be on the phone."""
 
 
 @dataclass(frozen=True)
@@ -90,18 +95,21 @@ class PayHeroClient:
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
             response = await self.http.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise ProviderUnavailable("PayHero did not answer in time") from exc
-        except httpx.HTTPError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # Nothing was sent: PayHero cannot have acted on it.
             raise ProviderUnavailable(f"PayHero could not be reached ({type(exc).__name__})") from exc
+        except httpx.TimeoutException as exc:
+            raise OutcomeUnknown("PayHero did not answer in time") from exc
+        except httpx.HTTPError as exc:
+            raise OutcomeUnknown(f"PayHero's answer was lost ({type(exc).__name__})") from exc
         try:
             data = response.json()
         except ValueError:
             data = None
         if not isinstance(data, dict):
-            raise ProviderUnavailable(f"PayHero answered {response.status_code} without a JSON object")
+            raise OutcomeUnknown(f"PayHero answered {response.status_code} without a JSON object")
         if response.status_code >= 500:
-            raise ProviderUnavailable(_reason(data, f"PayHero failed with {response.status_code}"))
+            raise OutcomeUnknown(_reason(data, f"PayHero failed with {response.status_code}"))
         if response.is_error:
             raise ProviderRefused(_reason(data, f"PayHero refused the request ({response.status_code})"))
         return data

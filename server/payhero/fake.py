@@ -3,7 +3,11 @@
 Sandbox mode puts it behind the real `PayHeroClient` (through httpx's ASGI transport), and
 it plays the customer too: after `answer_delay` it POSTs a PayHero-shaped callback to the
 push's `callback_url` over real HTTP, so the whole path runs as in production. Tests serve
-it the same way, or on a real port, and can make it refuse or stall.
+it the same way, or on a real port, and can make it behave as PayHero does in the field:
+refuse; take the push and answer it only after the client has given up (`stall_seconds`),
+the customer paying anyway; call back before answering the push (`callback_first`); pay
+another amount (`pay_amount`); and send either callback shape (`callback_shape`: the v2
+nested one or API 2.0's flat one).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import contextlib
 import logging
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -60,10 +65,20 @@ def callback_body(
     amount: int,
     phone: str,
     receipt: str | None = None,
+    shape: str = "v2",
+    reference: str = "",
 ) -> dict[str, Any]:
     """A callback exactly as PayHero sends it (see tests/payhero_samples/)."""
     code, description = RESULTS[result]
     paid = code == 0
+    if shape == "flat":
+        return flat_callback_body(
+            result=result,
+            external_reference=external_reference,
+            reference=reference,
+            amount=amount,
+            receipt=(receipt or new_receipt()) if paid else None,
+        )
     return {
         "forward_url": "",
         "response": {
@@ -78,6 +93,33 @@ def callback_body(
             "Status": "Success" if paid else "Failed",
         },
         "status": paid,
+    }
+
+
+# What M-PESA says in API 2.0's flat callback, where there is no ResultCode.
+FLAT_MESSAGES = {"cancelled": "Request Cancelled by user."}
+
+
+def flat_callback_body(
+    *, result: str, external_reference: str, reference: str, amount: int, receipt: str | None
+) -> dict[str, Any]:
+    """API 2.0's flat result callback (docs/PAYHERO.md, tests/payhero_samples/flat-*.json)."""
+    code, description = RESULTS[result]
+    paid = code == 0
+    return {
+        "success": paid,
+        "status": "success" if paid else "failed",
+        "message": FLAT_MESSAGES.get(result, description),
+        "reference": reference,
+        "external_reference": external_reference,
+        "amount": amount,
+        "currency": "KES",
+        "transaction_id": "",
+        "transaction_date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "transaction_type": "inbound_payment",
+        "provider_reference": receipt if paid and receipt else "",
+        "provider": "mpesa_dc",
+        "callback_urls": None,
     }
 
 
@@ -104,7 +146,13 @@ class FakePayHero:
     answer_delay: float | None = None
     sandbox_names: bool = True
     refuse_with: tuple[int, str] | None = None
+    # The push is taken (and answered by the customer) at once; the HTTP answer waits this long.
     stall_seconds: float = 0.0
+    # The customer's answer is POSTed before the push's HTTP answer (needs a phone's result).
+    callback_first: bool = False
+    # The customer pays this amount instead of the one asked for.
+    pay_amount: int | None = None
+    callback_shape: str = "v2"
     pushes: dict[str, Push] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
@@ -135,8 +183,6 @@ class FakePayHero:
     async def _payments(self, request: Request) -> Response:
         if not self._authorised(request):
             return JSONResponse({"error_message": "Invalid API credentials"}, status_code=401)
-        if self.stall_seconds:
-            await asyncio.sleep(self.stall_seconds)
         try:
             body = await request.json()
         except ValueError:
@@ -148,9 +194,33 @@ class FakePayHero:
         if self.refuse_with is not None:
             status, message = self.refuse_with
             return JSONResponse({"success": False, "error_message": message}, status_code=status)
+        push = self._take(body)
+        if self.callback_first and push.result is not None:
+            await self._answer_later(push, 0.0)
+        elif self.answer_delay is not None and push.result is not None:
+            task = asyncio.create_task(self._answer_later(push, self.answer_delay))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        if self.stall_seconds:
+            # Taken, and the prompt is on the phone; only PayHero's answer is late.
+            await asyncio.sleep(self.stall_seconds)
+        return JSONResponse(
+            {
+                "success": True,
+                "status": "QUEUED",
+                "reference": push.reference,
+                "CheckoutRequestID": push.checkout_request_id,
+            },
+            status_code=201,
+        )
+
+    def _take(self, body: dict[str, Any]) -> Push:
         external = body["external_reference"]
         if self.sandbox_names:
-            reference, checkout = f"SANDBOX-{external}", f"ws_CO_SANDBOX_{external}"
+            # The first push of an order keeps the documented names; one sent again gets -2, -3...
+            again = sum(1 for p in self.pushes.values() if p.external_reference == external)
+            suffix = f"-{again + 1}" if again else ""
+            reference, checkout = f"SANDBOX-{external}{suffix}", f"ws_CO_SANDBOX_{external}{suffix}"
         else:
             reference, checkout = secrets.token_hex(5).upper(), f"ws_CO_{secrets.randbelow(10**20):020d}"
         push = Push(
@@ -163,14 +233,7 @@ class FakePayHero:
             result=sandbox_result(body["phone_number"]),
         )
         self.pushes[reference] = push
-        if self.answer_delay is not None and push.result is not None:
-            task = asyncio.create_task(self._answer_later(push, self.answer_delay))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return JSONResponse(
-            {"success": True, "status": "QUEUED", "reference": reference, "CheckoutRequestID": checkout},
-            status_code=201,
-        )
+        return push
 
     async def _transaction_status(self, request: Request) -> Response:
         if not self._authorised(request):
@@ -191,7 +254,7 @@ class FakePayHero:
             }
         )
 
-    def settle(self, push: Push, result: str) -> dict[str, Any]:
+    def settle(self, push: Push, result: str, *, shape: str | None = None) -> dict[str, Any]:
         """Decide the customer's answer and return the callback PayHero would send."""
         push.result = result
         push.status = "SUCCESS" if result == "success" else "FAILED"
@@ -201,9 +264,11 @@ class FakePayHero:
             result=result,
             external_reference=push.external_reference,
             checkout_request_id=push.checkout_request_id,
-            amount=push.amount,
+            amount=push.amount if self.pay_amount is None else self.pay_amount,
             phone=push.phone,
             receipt=push.receipt,
+            shape=shape or self.callback_shape,
+            reference=push.reference,
         )
 
     async def _answer_later(self, push: Push, delay: float) -> None:

@@ -22,7 +22,13 @@ async def open_payhero(settings: Settings) -> AsyncIterator[tuple[PayHeroClient,
     if settings.sandbox:
         username, password = SANDBOX_CREDENTIALS
         channel = SANDBOX_CHANNEL
-        fake = FakePayHero(username, password, channel, answer_delay=settings.sandbox_delay)
+        fake = FakePayHero(
+            username,
+            password,
+            channel,
+            answer_delay=settings.sandbox_delay,
+            callback_shape=settings.payhero_callback_shape,
+        )
         # The real client code runs in the sandbox too; only the transport is in-process.
         transport: httpx.AsyncBaseTransport | None = httpx.ASGITransport(app=fake.app)
         base_url = "http://payhero.sandbox"

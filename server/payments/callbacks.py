@@ -1,8 +1,17 @@
 """Receiving PayHero's callback: store it as received, then apply it, idempotently.
 
 The body is committed to `payhero_callbacks` before anything else (DESIGN rule 6), and
-each stored callback is marked with what it did. One not yet marked when the process
-died is applied again at start; the state rules make the second application a no-op.
+each stored callback is marked with what it did:
+
+- `applied`: it changed the order;
+- `duplicate`: the order already says exactly this (a retry, a concurrent delivery);
+- `ignored: <why>`: a failure that changes nothing and brings no money (a cancel after
+  the order was paid, a failure of a push a newer one has replaced);
+- `review: <why>`: it may carry money but was not applied; a person must look
+  (docs/OPERATIONS.md names each reason and what to do). The order is marked too.
+
+Nothing that brings money is ever `ignored`. One not yet marked when the process died is
+applied again at start; the state rules make the second application a no-op.
 """
 
 from __future__ import annotations
@@ -18,9 +27,16 @@ from databases import Database
 from server.faults import crash_if
 from server.payhero.callback import CallbackInvalid, PayHeroCallback, parse_callback
 from server.payhero.client import PayHeroClient, PaymentProviderError
+from server.payments.matching import (
+    CALLBACK_SOURCE,
+    MatchedPush,
+    failed_by_provider,
+    note_result,
+    order_for,
+    push_for,
+)
 from server.status.changes import Change, StatusChanges
-from server.status.document import COMPLETED, PENDING, now_ms
-from server.status.hub import StatusHub
+from server.status.document import COMPLETED, TERMINAL, now_ms
 from server.store.prepared import Prepared
 from server.store.tables import orders, payhero_callbacks
 
@@ -28,10 +44,13 @@ log = logging.getLogger("server.payments")
 
 STORE_CALLBACK = Prepared(
     payhero_callbacks.insert()
-    .values(received_ms=sa.bindparam("received_ms"), body=sa.bindparam("body"))
+    .values(
+        received_ms=sa.bindparam("received_ms"),
+        body=sa.bindparam("body"),
+        replay_of=sa.bindparam("replay_of"),
+    )
     .returning(payhero_callbacks.c.id)
 )
-ORDER_BY_NUMBER = Prepared(orders.select().where(orders.c.order_number == sa.bindparam("order_number")))
 MARK_CALLBACK = Prepared(
     payhero_callbacks.update()
     .where(payhero_callbacks.c.id == sa.bindparam("inbox_id"))
@@ -41,9 +60,12 @@ MARK_CALLBACK = Prepared(
         processed_ms=sa.bindparam("processed_ms"),
     )
 )
+HOLD_FOR_REVIEW = Prepared(
+    orders.update().where(orders.c.id == sa.bindparam("order_id")).values(needs_review=sa.bindparam("reason"))
+)
 
-# How long a callback that beat our own "push accepted" write waits for it.
-PUSH_RECORD_WAIT = 10.0
+APPLIED = "applied"
+DUPLICATE = "duplicate"
 
 
 @dataclass(frozen=True)
@@ -51,29 +73,56 @@ class CallbackOutcome:
     order_id: str | None
     payment_status: str | None = None
     ignored: str | None = None
+    review: str | None = None
+
+    @property
+    def recorded(self) -> str:
+        """The stored outcome, e.g. `review: amount_mismatch`."""
+        if self.review is not None:
+            return f"review: {self.review}"
+        if self.ignored is not None:
+            return f"ignored: {self.ignored}"
+        return APPLIED
 
     def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"ok": True, "order_id": self.order_id, "payment_status": self.payment_status}
+        if self.review is not None:
+            body["review"] = self.review
         if self.ignored is not None:
-            return {"ok": True, "ignored": self.ignored}
-        return {"ok": True, "order_id": self.order_id, "payment_status": self.payment_status}
+            body["ignored"] = self.ignored
+        return body
 
 
 @dataclass(frozen=True)
 class CallbackProcessor:
     database: Database
     changes: StatusChanges
-    hub: StatusHub
     payhero: PayHeroClient
     verify_success: bool = False
-    # Told (result, outcome) for every callback applied: /metrics' callback counter.
+    # Told (result, outcome) for every callback applied: /metrics' callback and review counters.
     on_outcome: Callable[[str, str], None] | None = None
+    # Told the task's name when one stored callback could not be applied at all (a bad row).
+    on_error: Callable[[str], None] | None = None
     crash_point: str | None = None
 
     async def receive(self, body: bytes) -> CallbackOutcome:
         """Store `body`, then apply it. Raises CallbackInvalid for a body that is no callback."""
-        inbox_id = await self.database.fetch_val(STORE_CALLBACK.bind(received_ms=now_ms(), body=body))
+        inbox_id = await self._store(body, None)
         crash_if(self.crash_point, "after-callback-stored")
-        return await self.apply_stored(int(inbox_id), body)
+        return await self.apply_stored(inbox_id, body)
+
+    async def replay(self, original_id: int, body: bytes) -> tuple[int, CallbackOutcome]:
+        """Apply a stored callback again as a new row beside it (`replay_of`): the original
+        keeps the outcome and time it had. Raises CallbackInvalid as `receive` does."""
+        inbox_id = await self._store(body, original_id)
+        log.info("callback %d replays callback %d", inbox_id, original_id)
+        return inbox_id, await self.apply_stored(inbox_id, body)
+
+    async def _store(self, body: bytes, replay_of: int | None) -> int:
+        stored = await self.database.fetch_val(
+            STORE_CALLBACK.bind(received_ms=now_ms(), body=body, replay_of=replay_of)
+        )
+        return int(stored)
 
     async def apply_stored(self, inbox_id: int, body: bytes) -> CallbackOutcome:
         try:
@@ -83,71 +132,117 @@ class CallbackProcessor:
             log.warning("callback %d rejected: %s", inbox_id, exc)
             raise
         log.info(
-            "callback received id=%d reference=%s checkout=%s code=%d",
+            "callback received id=%d shape=%s reference=%s checkout=%s payhero=%s result=%s",
             inbox_id,
+            callback.shape,
             callback.external_reference,
-            callback.checkout_request_id,
-            callback.result_code,
+            callback.checkout_request_id or "-",
+            callback.reference or "-",
+            callback.target_status,
         )
-        order = await self._order_for(callback)
+        order = await order_for(self.database, callback)
         target = callback.target_status
         if order is None:
-            return await self._ignore(inbox_id, None, "unknown_order", target)
-        if order["checkout_request_id"] != callback.checkout_request_id:
-            return await self._ignore(inbox_id, order["id"], "checkout_request_mismatch", target)
-        fields: dict[str, Any] = {"result_code": callback.result_code, "result_desc": callback.result_desc}
+            return await self._not_applied(inbox_id, None, "unknown_order", callback)
+        push = await push_for(self.database, order, callback)
+        if push is None:
+            return await self._not_applied(inbox_id, order, "unknown_push", callback)
+        await note_result(self.database, push, callback)
         if target == COMPLETED:
-            problem = await self._success_problem(callback, order)
-            if problem is not None:
-                return await self._ignore(inbox_id, order["id"], problem, target, review=True)
-            fields["receipt_number"] = callback.receipt_number
-        result = await self.changes.apply(
-            order["id"], Change(target, source="payhero-callback", fields=fields)
-        )
-        outcome = "applied" if result.applied else "duplicate"
-        await self._mark(inbox_id, outcome, order["id"], target)
-        return CallbackOutcome(order["id"], payment_status=result.update.payment_status)
+            return await self._success(inbox_id, callback, order, push)
+        return await self._failure(inbox_id, callback, order, push)
 
     async def replay_unprocessed(self) -> int:
-        """Apply callbacks stored but never marked (the process died in between)."""
+        """Apply callbacks stored but never marked (the process died in between).
+
+        A row that cannot be applied at all is logged and counted, and the rest go on.
+        """
         rows = await self.database.fetch_all(
             sa.select(payhero_callbacks.c.id, payhero_callbacks.c.body)
             .where(payhero_callbacks.c.processed_ms.is_(None))
             .order_by(payhero_callbacks.c.id)
         )
         for row in rows:
+            inbox_id = row._mapping["id"]
             try:
-                await self.apply_stored(row._mapping["id"], bytes(row._mapping["body"]))
+                await self.apply_stored(inbox_id, bytes(row._mapping["body"]))
             except CallbackInvalid:
                 continue
+            except Exception:
+                log.exception("stored callback %d could not be applied; going on with the next", inbox_id)
+                if self.on_error is not None:
+                    self.on_error("callback-replay")
         if rows:
             log.info("replayed %d stored callback(s) left unapplied by an earlier process", len(rows))
         return len(rows)
 
-    async def _order_for(self, callback: PayHeroCallback) -> dict[str, Any] | None:
-        query = ORDER_BY_NUMBER.bind(order_number=callback.external_reference)
-        row = await self.database.fetch_one(query)
-        if row is None:
-            return None
-        order = dict(row._mapping)
-        if order["payment_status"] == PENDING and order["checkout_request_id"] is None:
-            # The callback beat our own record of PayHero's answer to the push: wait for it.
-            watch = await self.hub.watch(order["id"])
-            try:
-                row = await self.database.fetch_one(query)
-                if row is not None and row._mapping["payment_status"] == PENDING:
-                    await watch.next(PUSH_RECORD_WAIT)
-                    row = await self.database.fetch_one(query)
-            finally:
-                watch.close()
-            order = dict(row._mapping) if row is not None else order
-        return order
+    async def _success(
+        self, inbox_id: int, callback: PayHeroCallback, order: dict[str, Any], push: MatchedPush
+    ) -> CallbackOutcome:
+        if order["payment_status"] == COMPLETED:
+            return await self._already_paid(inbox_id, callback, order, push)
+        problem = await self._success_problem(callback, order, push)
+        if problem is not None:
+            return await self._not_applied(inbox_id, order, problem, callback)
+        fields: dict[str, Any] = {
+            "result_code": 0 if callback.result_code is None else callback.result_code,
+            "result_desc": callback.result_desc,
+            "receipt_number": callback.receipt_number,
+        }
+        result = await self.changes.apply(
+            order["id"], Change(COMPLETED, source=CALLBACK_SOURCE, fields=fields)
+        )
+        if not result.applied:
+            # Another delivery completed it a moment ago: the same payment, or a second one.
+            current = {**order, **result.update.document, "id": order["id"]}
+            return await self._already_paid(inbox_id, callback, current, push)
+        await self._mark(inbox_id, APPLIED, order["id"], COMPLETED)
+        return CallbackOutcome(order["id"], payment_status=COMPLETED)
 
-    async def _success_problem(self, callback: PayHeroCallback, order: dict[str, Any]) -> str | None:
+    async def _already_paid(
+        self, inbox_id: int, callback: PayHeroCallback, order: dict[str, Any], push: MatchedPush
+    ) -> CallbackOutcome:
+        # No receipt on record: completed by a status check that did not name one. If that
+        # check found this very push paid, the callback is that payment's own.
+        known = order["receipt_number"]
+        if known == callback.receipt_number or (known is None and push.result == COMPLETED):
+            await self._mark(inbox_id, DUPLICATE, order["id"], COMPLETED)
+            return CallbackOutcome(order["id"], payment_status=COMPLETED)
+        # Another receipt: the customer paid twice (two prompts, both answered). One set of
+        # tickets; the second payment is for a person to refund.
+        return await self._not_applied(inbox_id, order, "double_payment", callback)
+
+    async def _failure(
+        self, inbox_id: int, callback: PayHeroCallback, order: dict[str, Any], push: MatchedPush
+    ) -> CallbackOutcome:
+        target = callback.target_status
+        status = order["payment_status"]
+        if status not in TERMINAL and push.superseded:
+            # The customer asked for a new prompt; the old one failing changes nothing.
+            return await self._not_applied(inbox_id, order, "superseded_push", callback)
+        if status not in TERMINAL:
+            fields = {"result_code": callback.result_code, "result_desc": callback.result_desc}
+            result = await self.changes.apply(
+                order["id"], Change(target, source=CALLBACK_SOURCE, fields=fields)
+            )
+            status = result.update.payment_status
+            if result.applied:
+                await self._mark(inbox_id, APPLIED, order["id"], target)
+                return CallbackOutcome(order["id"], payment_status=status)
+        if status == target:
+            await self._mark(inbox_id, DUPLICATE, order["id"], target)
+            return CallbackOutcome(order["id"], payment_status=status)
+        return await self._not_applied(
+            inbox_id, {**order, "payment_status": status}, f"already_{status}", callback
+        )
+
+    async def _success_problem(
+        self, callback: PayHeroCallback, order: dict[str, Any], push: MatchedPush
+    ) -> str | None:
         """Why a success callback must not complete this order, or None."""
         if callback.amount != order["amount"]:
             log.warning(
-                "callback amount %s does not match order %s amount %s: recorded for review",
+                "callback amount %s does not match order %s amount %s: held for review",
                 callback.amount,
                 order["id"],
                 order["amount"],
@@ -155,23 +250,54 @@ class CallbackProcessor:
             return "amount_mismatch"
         if callback.receipt_number is None:
             return "missing_receipt"
-        if self.verify_success and order["payhero_reference"]:
-            try:
-                status = await self.payhero.transaction_status(order["payhero_reference"])
-            except PaymentProviderError as exc:
-                log.warning("could not verify callback for order %s: %s", order["id"], exc.reason)
-                return "unverified"
-            if not status.succeeded:
-                log.warning("PayHero says %s for order %s: success not applied", status.status, order["id"])
-                return "unverified"
+        contradicts = order["payment_status"] in TERMINAL and await failed_by_provider(self.database, order)
+        if not (self.verify_success or contradicts):
+            return None
+        # PayHero's own record for that push decides: a success after PayHero said the
+        # payment failed or was cancelled is believed only if PayHero now says SUCCESS.
+        reason = "contradicts_provider" if contradicts else "unverified"
+        if push.payhero_reference is None:
+            log.warning("success for order %s cannot be checked: no PayHero reference", order["id"])
+            return reason
+        try:
+            status = await self.payhero.transaction_status(push.payhero_reference)
+        except PaymentProviderError as exc:
+            log.warning("could not verify callback for order %s: %s", order["id"], exc.reason)
+            return reason
+        if not status.succeeded:
+            log.warning("PayHero says %s for order %s: success not applied", status.status, order["id"])
+            return reason
         return None
 
-    async def _ignore(
-        self, inbox_id: int, order_id: str | None, reason: str, result: str, *, review: bool = False
+    async def _not_applied(
+        self,
+        inbox_id: int,
+        order: dict[str, Any] | None,
+        reason: str,
+        callback: PayHeroCallback,
     ) -> CallbackOutcome:
-        await self._mark(inbox_id, f"{'review' if review else 'ignored'}: {reason}", order_id, result)
-        log.info("callback %d ignored: %s order=%s", inbox_id, reason, order_id or "-")
-        return CallbackOutcome(order_id, ignored=reason)
+        """`review: reason` for anything that may carry money, `ignored: reason` otherwise."""
+        order_id = order["id"] if order is not None else None
+        status = order["payment_status"] if order is not None else None
+        target = callback.target_status
+        if target != COMPLETED:
+            await self._mark(inbox_id, f"ignored: {reason}", order_id, target)
+            log.info("callback %d ignored: %s order=%s", inbox_id, reason, order_id or "-")
+            return CallbackOutcome(order_id, payment_status=status, ignored=reason)
+        await self._mark(inbox_id, f"review: {reason}", order_id, target)
+        if order_id is not None:
+            await self.database.execute(
+                HOLD_FOR_REVIEW.bind(order_id=order_id, reason=f"review: {reason} (callback {inbox_id})")
+            )
+        log.warning(
+            "callback %d held for review: %s order=%s receipt=%s amount=%s",
+            inbox_id,
+            reason,
+            order_id or "-",
+            callback.receipt_number or "-",
+            callback.amount,
+        )
+        return CallbackOutcome(order_id, payment_status=status, review=reason)
 
     async def _mark(self, inbox_id: int, outcome: str, order_id: str | None, result: str) -> None:
         await self.database.execute(

@@ -1,23 +1,27 @@
 """Giving up on payments nobody answered, without losing one that was paid after all.
 
-Orders left `pending` or `processing` past `PAYMENT_EXPIRY` are checked with PayHero's
-transaction status first: a success completes (the customer paid, the callback was lost),
-a failure fails, and only "no result" expires.
+Orders left `pending` or `processing` past `PAYMENT_EXPIRY` (counted from their last
+change, so from the latest push) are checked with PayHero's transaction status for every
+push PayHero took: a success completes (the customer paid, the callback was lost), failures
+on every push fail, and only "no result" expires. An order held for review is never
+completed here: what PayHero says is recorded on the change, and a person decides.
+A row that cannot be settled is logged and counted, and the pass goes on with the others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from databases import Database
 
-from server.payhero.client import PayHeroClient, PaymentProviderError
+from server.payhero.client import PayHeroClient, PaymentProviderError, TransactionStatus
 from server.status.changes import Change, StatusChanges
 from server.status.document import COMPLETED, EXPIRED, FAILED, PENDING, PROCESSING, now_ms
-from server.store.tables import orders
+from server.store.tables import orders, payment_pushes
 
 log = logging.getLogger("server.payments")
 
@@ -31,6 +35,10 @@ class ExpiryWorker:
     payhero: PayHeroClient
     expiry_seconds: float
     interval: float
+    # Told the task's name when one order could not be settled (a bad row): /metrics.
+    on_error: Callable[[str], None] | None = None
+    # Run first on every pass: pushes a dead process left without an answer (PushSender).
+    before_pass: Callable[[], Awaitable[object]] | None = None
 
     async def run(self) -> None:
         while True:
@@ -43,36 +51,77 @@ class ExpiryWorker:
                 log.exception("expiry pass failed; trying again in %.0fs", self.interval)
 
     async def run_once(self) -> int:
+        if self.before_pass is not None:
+            await self.before_pass()
         cutoff = now_ms() - int(self.expiry_seconds * 1000)
         rows = await self.database.fetch_all(
-            sa.select(orders.c.id, orders.c.payhero_reference)
+            sa.select(orders.c.id, orders.c.payhero_reference, orders.c.needs_review)
             .where(orders.c.payment_status.in_([PENDING, PROCESSING]), orders.c.updated_ms < cutoff)
             .order_by(orders.c.updated_ms)
             .limit(BATCH)
         )
         for row in rows:
-            await self.settle(row._mapping["id"], row._mapping["payhero_reference"])
+            found = row._mapping
+            try:
+                await self.settle(found["id"], found["payhero_reference"], held=found["needs_review"])
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("order %s could not be settled by the expiry pass; going on", found["id"])
+                if self.on_error is not None:
+                    self.on_error("payment-expiry")
         return len(rows)
 
-    async def settle(self, order_id: str, reference: str | None) -> None:
-        change = Change(EXPIRED, source="expiry", fields={"result_desc": "No answer from M-PESA in time"})
-        if reference:
+    async def _references(self, order_id: str, reference: str | None) -> list[str]:
+        rows = await self.database.fetch_all(
+            sa.select(payment_pushes.c.payhero_reference)
+            .where(payment_pushes.c.order_id == order_id, payment_pushes.c.payhero_reference.is_not(None))
+            .order_by(payment_pushes.c.attempt)
+        )
+        found = [row._mapping["payhero_reference"] for row in rows]
+        if reference and reference not in found:
+            found.append(reference)  # an order from before pushes were recorded
+        return found
+
+    async def _statuses(self, order_id: str, references: list[str]) -> dict[str, TransactionStatus]:
+        heard = {}
+        for reference in references:
             try:
-                status = await self.payhero.transaction_status(reference)
+                heard[reference] = await self.payhero.transaction_status(reference)
             except PaymentProviderError as exc:
-                log.warning("status check for order %s failed (%s); expiring", order_id, exc.reason)
-            else:
-                if status.succeeded:
-                    change = Change(
-                        COMPLETED,
-                        source="status-check",
-                        fields={"result_code": 0, "receipt_number": status.receipt_number},
-                        note="paid; the callback never arrived",
-                    )
-                elif status.status == "FAILED":
-                    change = Change(
-                        FAILED, source="status-check", fields={"result_desc": "M-PESA reported a failure"}
-                    )
+                log.warning("status check for order %s (%s) failed: %s", order_id, reference, exc.reason)
+        return heard
+
+    async def settle(self, order_id: str, reference: str | None, *, held: str | None = None) -> None:
+        references = await self._references(order_id, reference)
+        heard = await self._statuses(order_id, references)
+        paid_by = next((reference for reference, status in heard.items() if status.succeeded), None)
+        paid = heard[paid_by] if paid_by is not None else None
+        expired = {"result_desc": "No answer from M-PESA in time"}
+        if paid is not None and held:
+            said = f"PayHero says SUCCESS (receipt {paid.receipt_number or '-'}); not completed: {held}"
+            log.warning("order %s held for review: %s", order_id, said)
+            change = Change(EXPIRED, source="expiry", fields=expired, note=said[:255])
+        elif paid is not None:
+            change = Change(
+                COMPLETED,
+                source="status-check",
+                fields={"result_code": 0, "receipt_number": paid.receipt_number},
+                note="paid; the callback never arrived",
+            )
+        elif heard and len(heard) == len(references) and all(s.status == "FAILED" for s in heard.values()):
+            failed = {"result_desc": "M-PESA reported a failure"}
+            change = Change(FAILED, source="status-check", fields=failed)
+        else:
+            said = ", ".join(status.status for status in heard.values()) or "nothing"
+            change = Change(EXPIRED, source="expiry", fields=expired, note=f"PayHero said: {said}"[:255])
         result = await self.changes.apply(order_id, change)
+        if paid is not None:
+            # The push PayHero found paid: its callback, if it ever comes, is this payment's.
+            await self.database.execute(
+                payment_pushes.update()
+                .where(payment_pushes.c.order_id == order_id, payment_pushes.c.payhero_reference == paid_by)
+                .values(result=COMPLETED, receipt_number=paid.receipt_number)
+            )
         if result.applied:
             log.info("order %s settled by the expiry pass as %s", order_id, change.to_status)

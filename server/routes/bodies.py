@@ -39,3 +39,25 @@ def parse_json(raw: bytes) -> object:
     except (ValueError, RecursionError):
         # RecursionError: a few thousand nested brackets fit well inside the size limit.
         raise ApiError(400, "invalid_json", "The body must be a JSON object.") from None
+
+
+NO_BODY_LIMIT = 1024
+
+
+async def read_no_body(request: Request) -> None:
+    """For routes that take nothing: no body, or an empty JSON object, and nothing else.
+
+    A body of another type is a 415 (a cross-site form post cannot pass as JSON); a JSON
+    body with fields is a 422, so a client that thinks it can name, say, a phone learns it
+    cannot.
+    """
+    raw = await read_body(request, NO_BODY_LIMIT)
+    if not raw.strip():
+        return
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise ApiError(
+            415, "unsupported_media_type", "Send no body, or an empty JSON object as application/json."
+        )
+    if parse_json(raw) != {}:
+        raise ApiError(422, "validation_error", "This request takes no fields.", fields={})

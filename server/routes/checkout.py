@@ -12,6 +12,7 @@ from server.errors import ApiError
 from server.orders.checkout import PushFailed
 from server.orders.push_limits import PushLimited
 from server.orders.validation import CheckoutInvalid, parse_checkout
+from server.payments.pushes import UNKNOWN
 from server.routes.bodies import parse_json, read_body
 from server.services import services
 from server.status.document import StatusUpdate
@@ -30,7 +31,7 @@ _LIMITED = {
 }
 
 
-def _client_address(request: Request) -> str:
+def client_address(request: Request) -> str:
     # uvicorn has already resolved this from X-Forwarded-For, trusting only the proxies in
     # FORWARDED_ALLOW_IPS (`--proxy-headers`). Parsing the header here would let any
     # client pick its own address, and with it a fresh allowance.
@@ -53,7 +54,7 @@ async def create_order(request: Request) -> Response:
     try:
         # Validation first: a request with bad fields never counts against a push limit.
         checkout = parse_checkout(body, svc.catalogue)
-        update = await svc.push_limits.place(svc.checkout, checkout, _client_address(request))
+        result = await svc.push_limits.place(svc.checkout, checkout, client_address(request))
     except CheckoutInvalid as exc:
         raise ApiError(422, "validation_error", "Some fields need fixing.", fields=exc.fields) from exc
     except PushLimited as exc:
@@ -74,9 +75,18 @@ async def create_order(request: Request) -> Response:
             },
             status_code=502,
         )
-    return JSONResponse(
-        _order_body(update), status_code=201, headers={"Location": f"/api/orders/{update.order_id}"}
-    )
+    update = result.update
+    headers = {"Location": f"/api/orders/{update.order_id}"}
+    if result.outcome == UNKNOWN:
+        # PayHero's answer was lost: the prompt may be on the phone. The order waits for a
+        # callback (matched by its order number) or the expiry pass; the page waits too.
+        body = {
+            **_order_body(update),
+            "push_outcome": UNKNOWN,
+            "message": "M-PESA's answer did not arrive in time; the prompt may still reach the phone.",
+        }
+        return JSONResponse(body, status_code=202, headers=headers)
+    return JSONResponse(_order_body(update), status_code=201, headers=headers)
 
 
 routes = [

@@ -1,13 +1,21 @@
-"""Status routes: the document, the long poll and the event stream. No personal data here."""
+"""Status routes: the document, the long poll and the event stream, and what a waiting
+customer may do with only the order id: send the prompt again, or cancel. No personal data."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from server.errors import ApiError
+from server.orders.push_limits import PushLimited
+from server.payments.prompts import OrderFinal, PromptOpen
+from server.payments.pushes import REFUSED, UNKNOWN
+from server.routes.bodies import read_no_body
+from server.routes.checkout import client_address
 from server.routes.held import events_route, shaped_order_id, unknown_order, wait_route
 from server.services import services
+from server.status.changes import OrderNotFound
 
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -25,8 +33,68 @@ async def get_order(request: Request) -> Response:
     return _json(update.json)
 
 
+def _order_final(exc: OrderFinal) -> ApiError:
+    return ApiError(
+        409,
+        "order_final",
+        f"This order is already {exc.update.payment_status}.",
+        payment_status=exc.update.payment_status,
+    )
+
+
+async def push_again(request: Request) -> Response:
+    order_id = shaped_order_id(request.path_params["order_id"])
+    await read_no_body(request)
+    svc = services(request)
+    try:
+        result = await svc.prompts.send_again(order_id, client_address(request))
+    except OrderNotFound:
+        raise unknown_order(order_id) from None
+    except OrderFinal as exc:
+        raise _order_final(exc) from None
+    except PromptOpen as exc:
+        raise ApiError(
+            409,
+            "prompt_open",
+            "The last payment prompt may still be on the phone. Try again when it has expired.",
+            headers={"Retry-After": str(exc.retry_after)},
+            retry_after=exc.retry_after,
+        ) from None
+    except PushLimited as exc:
+        raise ApiError(
+            429,
+            "push_limited",
+            "Too many payment prompts were sent recently. Try again later.",
+            headers={"Retry-After": str(exc.retry_after)},
+            limit=exc.limit,
+            retry_after=exc.retry_after,
+        ) from None
+    if result.outcome == REFUSED:
+        message = f"M-PESA could not be asked for the payment: {result.reason}"
+        body = {**result.update.document, "error": "payment_provider_error", "message": message}
+        return JSONResponse(body, status_code=502, headers=NO_STORE)
+    body = result.update.document
+    if result.outcome == UNKNOWN:
+        body["push_outcome"] = UNKNOWN
+    return JSONResponse(body, status_code=202, headers=NO_STORE)
+
+
+async def cancel(request: Request) -> Response:
+    order_id = shaped_order_id(request.path_params["order_id"])
+    await read_no_body(request)
+    try:
+        update = await services(request).prompts.cancel(order_id)
+    except OrderNotFound:
+        raise unknown_order(order_id) from None
+    except OrderFinal as exc:
+        raise _order_final(exc) from None
+    return _json(update.json)
+
+
 routes = [
     Route("/api/orders/{order_id}", get_order, methods=["GET"]),
+    Route("/api/orders/{order_id}/push", push_again, methods=["POST"]),
+    Route("/api/orders/{order_id}/cancel", cancel, methods=["POST"]),
     # Bare ASGI apps, usually reached through HeldRoutesFastPath (server/routes/held.py).
     wait_route,
     events_route,

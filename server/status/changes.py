@@ -36,9 +36,10 @@ from server.store.tables import order_changes, orders
 log = logging.getLogger("server.status")
 
 # Which states each target may be entered from. Failures never overwrite `completed`;
-# a success overwrites any other terminal state, because the customer has paid.
+# a success overwrites any other terminal state, because the customer has paid. Each STK
+# push sent again moves `processing` to `processing` (a new version: pushes, prompt window).
 ALLOWED_FROM: Mapping[str, frozenset[str]] = {
-    PROCESSING: frozenset({PENDING}),
+    PROCESSING: frozenset({PENDING, PROCESSING}),
     COMPLETED: frozenset({PENDING, PROCESSING, FAILED, CANCELLED, EXPIRED}),
     FAILED: frozenset({PENDING, PROCESSING}),
     CANCELLED: frozenset({PENDING, PROCESSING}),
@@ -54,6 +55,8 @@ SETTABLE = frozenset(
         "payhero_reference",
         "checkout_request_id",
         "needs_review",
+        "pushes",
+        "prompt_expires_ms",
     }
 )
 

@@ -34,6 +34,8 @@ DOCUMENT_FIELDS = (
     "result_desc",
     "receipt_number",
     "tickets",
+    "prompt_expires_at",
+    "pushes",
 )
 
 
@@ -106,6 +108,7 @@ def status_document(
     catalogue no longer lists it. Its facts are public: no buyer is named anywhere.
     """
     completed = order["payment_status"] == COMPLETED
+    prompt_ends = order["prompt_expires_ms"]
     return {
         "order_id": order["id"],
         "order_number": order["order_number"],
@@ -119,6 +122,13 @@ def status_document(
         "receipt_number": order["receipt_number"] if completed else None,
         "tickets": [_ticket(ticket, event) for ticket in tickets] if completed else [],
         "event": event.summary if event is not None else None,
+        # When the latest STK prompt's window ends: the page offers "send again" after it.
+        "prompt_expires_at": (
+            iso_from_ms(prompt_ends)
+            if prompt_ends is not None and order["payment_status"] not in TERMINAL
+            else None
+        ),
+        "pushes": order["pushes"] or 0,
     }
 
 

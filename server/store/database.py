@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -71,16 +72,58 @@ def _create_statements(database: Database) -> list[str]:
     return statements
 
 
+# Columns added to existing tables by migration 4: (table, column). A database made after
+# them already has them (migration 1 creates tables from `metadata`), so only missing ones
+# are added.
+ADDED_IN_4 = (
+    ("orders", "first_name"),
+    ("orders", "last_name"),
+    ("orders", "phone"),
+    ("orders", "pushes"),
+    ("orders", "prompt_expires_ms"),
+    ("payhero_callbacks", "replay_of"),
+)
+
+
+async def _existing_columns(database: Database, table: str) -> set[str]:
+    if is_postgres(database):
+        rows = await database.fetch_all(
+            sa.text("SELECT column_name FROM information_schema.columns WHERE table_name = :t").bindparams(
+                t=table
+            )
+        )
+        return {row._mapping["column_name"] for row in rows}
+    rows = await database.fetch_all(f"PRAGMA table_info({table})")
+    return {row._mapping["name"] for row in rows}
+
+
+async def _pushes_and_order_contacts(database: Database) -> list[str]:
+    """4: `payment_pushes`, the order's own name and phone, push counts, replays beside originals."""
+    dialect = dialect_of(database)
+    statements = _create_statements(database)
+    for table_name, column_name in ADDED_IN_4:
+        if column_name in await _existing_columns(database, table_name):
+            continue
+        column = metadata.tables[table_name].c[column_name]
+        kind = column.type.compile(dialect=dialect)
+        default = f" DEFAULT {column.server_default.arg}" if column.server_default is not None else ""  # type: ignore[attr-defined]
+        null = "" if column.nullable else " NOT NULL"
+        statements.append(f"ALTER TABLE {table_name} ADD COLUMN {column_name} {kind}{default}{null}")
+    return statements
+
+
 # Each migration is a list of SQL statements for a database; it runs once, in order.
 # Migration 1 creates every table of `metadata` that is missing. Later ones alter, or run
 # it again to add tables (IF NOT EXISTS makes that a no-op for a database made after them).
-Migration = Callable[[Database], Sequence[str]]
+# A migration that must look at the database first is a coroutine function.
+Migration = Callable[[Database], Sequence[str] | Awaitable[Sequence[str]]]
 MIGRATIONS: list[Migration] = [
     _create_statements,
     # 2: the `outbox` table (fulfilment e-mails) for databases made before it existed.
     _create_statements,
     # 3: `ix_orders_customer_status`, for the welcome e-mail's "first paid order?" check.
     _create_statements,
+    _pushes_and_order_contacts,
 ]
 
 
@@ -100,7 +143,10 @@ async def migrate(database: Database) -> int:
         for number, migration in enumerate(MIGRATIONS, start=1):
             if number <= current:
                 continue
-            for statement in migration(database):
+            statements = migration(database)
+            if inspect.isawaitable(statements):
+                statements = await statements
+            for statement in statements:
                 await database.execute(statement)
             await database.execute(f"INSERT INTO {SCHEMA_VERSION_TABLE} (version) VALUES ({number})")
             log.info("schema migration %d applied", number)

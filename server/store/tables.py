@@ -41,9 +41,18 @@ orders = sa.Table(
     sa.Column("receipt_number", sa.String(32), nullable=True),
     sa.Column("payhero_reference", sa.String(64), nullable=True),
     sa.Column("checkout_request_id", sa.String(64), nullable=True),
+    # Why a person must look at this order (a payment held for review, seats over capacity).
     sa.Column("needs_review", sa.String(255), nullable=True),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
     sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    # Who placed it, as typed at checkout: e-mails greet them with this, and a later checkout
+    # with the same e-mail address never rewrites it (migration 4; null on older orders).
+    sa.Column("first_name", sa.String(100), nullable=True),
+    sa.Column("last_name", sa.String(100), nullable=True),
+    sa.Column("phone", sa.String(16), nullable=True),
+    # STK pushes attempted so far, and when the latest prompt's window ends (status document).
+    sa.Column("pushes", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("prompt_expires_ms", sa.BigInteger, nullable=True),
     sa.Index("ix_orders_updated_ms", "updated_ms"),
     sa.Index("ix_orders_status_updated", "payment_status", "updated_ms"),
     sa.Index("ix_orders_checkout_request_id", "checkout_request_id"),
@@ -64,6 +73,31 @@ order_changes = sa.Table(
     sa.Column("note", sa.String(255), nullable=True),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("order_id", "version", name="uq_order_changes_version"),
+)
+
+# Every STK push of an order, written before it is sent: a push whose answer never came
+# (timeout, dropped connection, a process stopping) stays on record as `sending`/`unknown`,
+# so a callback for it is still matched to its order and applied.
+payment_pushes = sa.Table(
+    "payment_pushes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.String(64), sa.ForeignKey("orders.id"), nullable=False),
+    # 1 for the checkout's push, 2 for the first "send again", ...
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("sent_ms", sa.BigInteger, nullable=False),
+    # sending (written, no answer yet), accepted, refused, unknown (no usable answer).
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("payhero_reference", sa.String(64), nullable=True),
+    sa.Column("checkout_request_id", sa.String(64), nullable=True),
+    sa.Column("error", sa.String(255), nullable=True),
+    sa.Column("answered_ms", sa.BigInteger, nullable=True),
+    # What PayHero's callback for this push said (completed, failed, ...) and its receipt.
+    sa.Column("result", sa.String(16), nullable=True),
+    sa.Column("receipt_number", sa.String(32), nullable=True),
+    sa.UniqueConstraint("order_id", "attempt", name="uq_payment_pushes_attempt"),
+    sa.Index("ix_payment_pushes_checkout_request_id", "checkout_request_id"),
+    sa.Index("ix_payment_pushes_payhero_reference", "payhero_reference"),
 )
 
 # Seats per ticket type: `sold` only grows through a conditional UPDATE that checks capacity.
@@ -97,9 +131,13 @@ payhero_callbacks = sa.Table(
     sa.Column("received_ms", sa.BigInteger, nullable=False),
     sa.Column("body", sa.LargeBinary, nullable=False),
     sa.Column("order_id", sa.String(64), nullable=True),
-    # Null until applied; then what it did: applied, duplicate, ignored:<why>, invalid:<why>.
+    # Null until applied; then what it did: applied, duplicate, ignored: <why>, review: <why>,
+    # invalid: <why>.
     sa.Column("outcome", sa.String(64), nullable=True),
     sa.Column("processed_ms", sa.BigInteger, nullable=True),
+    # Set on the row a `replay-callback` writes: the stored callback it applied again. The
+    # original row keeps its own outcome and time (migration 4).
+    sa.Column("replay_of", sa.Integer, nullable=True),
     sa.Index("ix_payhero_callbacks_unprocessed", "processed_ms"),
 )
 

@@ -170,7 +170,9 @@ async function submit(event) {
       body: JSON.stringify({ ...values, quantity: Number(values.quantity), phone: `+254${nationalNumber(values.phone)}` }),
     });
     const body = await response.json().catch(() => ({}));
-    if (response.status === 201 && typeof body.status_url === "string" && body.status_url.startsWith("/payment/")) {
+    // 202: PayHero's answer to the push was lost, but the prompt may be on the phone: wait as for 201.
+    const placed = response.status === 201 || response.status === 202;
+    if (placed && typeof body.status_url === "string" && body.status_url.startsWith("/payment/")) {
       log("order created", body.order_number, body.payment_status);
       rememberOrder(body);
       rememberPhone(body.order_id, nationalNumber(values.phone));

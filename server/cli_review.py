@@ -1,0 +1,73 @@
+"""`python -m server complete-order`: a person completes an order held for review.
+
+For a payment someone has checked with PayHero (docs/OPERATIONS.md, "Payments held for
+review"): a payment of another amount the shop decides to honour, or a success without a
+receipt that PayHero confirms. The order completes through the one way a status changes
+(`StatusChanges.apply`), so its tickets are signed, its e-mails queued and waiting browsers
+told, as for any payment. The review note stays on the order, and the change is recorded
+with source `operator` and the note given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+from typing import Any
+
+import sqlalchemy as sa
+
+from server.app import open_services
+from server.logs import configure_logging
+from server.services import Services
+from server.settings import Settings
+from server.status.changes import Change
+from server.status.document import COMPLETED
+from server.store.tables import orders
+
+RECEIPT = re.compile(r"^[A-Z0-9]{6,32}$")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "complete-order", help="complete an order held for review, once PayHero shows the payment"
+    )
+    parser.add_argument("order", help="order id or number (ORD-…)")
+    parser.add_argument("--receipt", required=True, help="the M-PESA receipt PayHero shows for it")
+    parser.add_argument("--note", default="completed by an operator after review", help="why, for the record")
+    parser.set_defaults(handler=run)
+
+
+async def complete(services: Services, order_ref: str, receipt: str, note: str) -> dict[str, Any]:
+    """Complete the order; the line to print says what happened (`error` when nothing did)."""
+    order_id = await services.database.fetch_val(
+        sa.select(orders.c.id).where(
+            (orders.c.id == order_ref) | (orders.c.order_number == order_ref.upper())
+        )
+    )
+    if order_id is None:
+        return {"order": order_ref, "error": "no order has this id or number"}
+    fields = {"receipt_number": receipt, "result_code": 0, "result_desc": "Completed after review"}
+    change = Change(COMPLETED, source="operator", fields=fields, note=note[:255])
+    result = await services.changes.apply(order_id, change)
+    line: dict[str, Any] = {"order_id": order_id, "payment_status": result.update.payment_status}
+    if not result.applied:
+        line["error"] = f"the order is already {result.update.payment_status}; nothing changed"
+    return line
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    if not RECEIPT.match(args.receipt):
+        print(json.dumps({"error": "--receipt must be an M-PESA receipt: 6 to 32 capitals and digits"}))
+        return 2
+
+    async def go() -> int:
+        async with open_services(settings) as services:
+            line = await complete(services, args.order, args.receipt, args.note)
+        print(json.dumps(line))
+        return 1 if "error" in line else 0
+
+    # Log lines to stderr, as the service writes them; stdout is for the JSON line.
+    configure_logging(settings.log_level, settings.log_format, secrets=settings.secret_values())
+    return asyncio.run(go())

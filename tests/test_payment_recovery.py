@@ -1,0 +1,161 @@
+"""The background passes go past a bad row, and a deploy never cuts an STK push in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+from server.payhero.fake import callback_body
+from server.payments.callbacks import CallbackOutcome, CallbackProcessor
+from server.payments.expiry import ExpiryWorker
+from server.services import Services
+from server.status.changes import Change
+from server.status.document import PROCESSING, iso_from_ms, now_ms
+from server.store.tables import payhero_callbacks, payment_pushes
+from tests.payhero_fixtures import ORDER, TOKEN, fake_payhero
+from tests.process_harness import running_service
+from tests.server_harness import until
+
+
+def errors(services: Services, task: str) -> float:
+    registry = services.metrics.registry
+    return registry.get_sample_value("payment_status_background_errors_total", {"task": task}) or 0.0
+
+
+@dataclass
+class OneBadOrder(ExpiryWorker):
+    """An expiry pass for which one order cannot be settled (say, a row a bug wrote)."""
+
+    bad: str = ""
+
+    async def _references(self, order_id: str, reference: str | None) -> list[str]:
+        if order_id == self.bad:
+            raise RuntimeError("a row the expiry pass cannot read")
+        return await super()._references(order_id, reference)
+
+
+async def test_the_expiry_pass_logs_and_counts_a_bad_row_and_goes_on(services: Services) -> None:
+    first = await services.changes.create({"amount": 300})
+    second = await services.changes.create({"amount": 300})
+    worker = OneBadOrder(
+        services.database,
+        services.changes,
+        services.payhero,
+        expiry_seconds=0.0,
+        interval=60,
+        on_error=services.metrics.background_error,
+        bad=first.order_id,
+    )
+    await asyncio.sleep(0.002)  # both rows strictly older than the pass's cutoff
+    assert await worker.run_once() == 2
+    assert (await services.reader.get(first.order_id)).payment_status == "pending"  # type: ignore[union-attr]
+    assert (await services.reader.get(second.order_id)).payment_status == "expired"  # type: ignore[union-attr]
+    assert errors(services, "payment-expiry") == 1
+
+
+@dataclass(frozen=True)
+class OneBadCallback(CallbackProcessor):
+    bad: int = 0
+
+    async def apply_stored(self, inbox_id: int, body: bytes) -> CallbackOutcome:
+        if inbox_id == self.bad:
+            raise RuntimeError("a stored row that cannot be applied")
+        return await super().apply_stored(inbox_id, body)
+
+
+async def test_the_start_up_replay_logs_and_counts_a_bad_row_and_goes_on(services: Services) -> None:
+    order = await services.changes.create({"amount": 300})
+    number = str(order.document["order_number"])
+    fields = {"checkout_request_id": f"ws_CO_SANDBOX_{number}", "payhero_reference": f"SANDBOX-{number}"}
+    await services.changes.apply(order.order_id, Change(PROCESSING, source="test", fields=fields))
+    body = json.dumps(
+        callback_body(
+            result="success",
+            external_reference=number,
+            checkout_request_id=f"ws_CO_SANDBOX_{number}",
+            amount=300,
+            phone="254712345678",
+        )
+    ).encode()
+    ids = []
+    for _ in range(2):
+        stored = await services.database.fetch_val(
+            payhero_callbacks.insert()
+            .values(received_ms=now_ms(), body=body)
+            .returning(payhero_callbacks.c.id)
+        )
+        ids.append(int(stored))
+    processor = OneBadCallback(
+        services.database,
+        services.changes,
+        services.payhero,
+        on_error=services.metrics.background_error,
+        bad=ids[0],
+    )
+    assert await processor.replay_unprocessed() == 2
+    assert (await services.reader.get(order.order_id)).payment_status == "completed"  # type: ignore[union-attr]
+    assert errors(services, "callback-replay") == 1
+
+
+async def test_a_deploys_sigterm_does_not_cut_a_push_in_flight(tmp_path: Path) -> None:
+    """PayHero answers slowly; SIGTERM lands meanwhile. The push gets its answer and is recorded."""
+    async with fake_payhero(stall_seconds=2.0) as (fake, url):
+        env = {
+            "DATA_DIR": str(tmp_path / "data"),
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'service.sqlite3'}",
+            "PAYHERO_MODE": "live",
+            "PAYHERO_API_USERNAME": "api-user",
+            "PAYHERO_API_PASSWORD": "api-secret",
+            "PAYHERO_CHANNEL_ID": "4242",
+            "PAYHERO_BASE_URL": url,
+            "PAYHERO_TIMEOUT": "10",
+            "PUBLIC_BASE_URL": "http://127.0.0.1:9",
+            "CALLBACK_TOKEN": TOKEN,
+            "LOG_LEVEL": "INFO",
+        }
+        with running_service(env, tmp_path) as service:
+            async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as http:
+                checkout = asyncio.create_task(http.post("/api/orders", json=ORDER))
+                await until(lambda: len(fake.pushes) == 1)  # the push is with PayHero now
+                service.signal(signal.SIGTERM)
+                response = await checkout
+            # uvicorn re-raises the SIGTERM it handled once it has shut down cleanly.
+            assert await asyncio.to_thread(service.wait, 20) in (0, -signal.SIGTERM)
+            assert "Application shutdown complete" in service.log()
+    assert response.status_code == 201 and response.json()["payment_status"] == "processing"
+    with sqlite3.connect(tmp_path / "service.sqlite3") as db:
+        push = db.execute("SELECT outcome, checkout_request_id FROM payment_pushes").fetchall()
+        status = db.execute("SELECT payment_status, checkout_request_id FROM orders").fetchall()
+    [(reference,)] = [(p.checkout_request_id,) for p in fake.pushes.values()]
+    assert push == [("accepted", reference)] and status == [("processing", reference)]
+
+
+async def test_a_push_a_dead_process_left_sending_is_adopted_as_unknown(services: Services) -> None:
+    """kill -9 mid-push: no answer will come. The order waits as for a lost answer."""
+    dead = await services.changes.create({"amount": 300})
+    live = await services.changes.create({"amount": 300})
+    long_ago = now_ms() - 60_000
+    for order, sent in ((dead, long_ago), (live, now_ms())):
+        await services.database.execute(
+            payment_pushes.insert().values(
+                order_id=order.order_id, attempt=1, sent_ms=sent, outcome="sending"
+            )
+        )
+    assert await services.pushes.adopt_orphans(30.0) == 1
+    document = (await services.reader.get(dead.order_id)).document  # type: ignore[union-attr]
+    assert document["payment_status"] == "processing" and document["pushes"] == 1
+    window = int(services.settings.prompt_window * 1000)
+    assert document["prompt_expires_at"] == iso_from_ms(long_ago + window)
+    rows = await services.database.fetch_all(sa.select(payment_pushes.c.order_id, payment_pushes.c.outcome))
+    assert {r._mapping["order_id"]: r._mapping["outcome"] for r in rows} == {
+        dead.order_id: "unknown",
+        live.order_id: "sending",  # still within PayHero's timeout: maybe in flight elsewhere
+    }
+    assert (await services.reader.get(live.order_id)).payment_status == "pending"  # type: ignore[union-attr]

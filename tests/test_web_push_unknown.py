@@ -1,0 +1,29 @@
+"""A customer whose push PayHero answered too late still lands on the status page and is paid.
+
+The checkout answers 202 then (issue 11): the prompt may be on the phone. The page must
+treat it as it treats 201, or the customer sees an error while M-PESA takes the money.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from server.settings import Settings
+from tests.browser import buy, check_chromium, launch, phone_page, title_is
+from tests.payhero_fixtures import fake_payhero, live_settings
+from tests.server_harness import run_server
+
+
+async def test_a_late_push_answer_still_takes_the_customer_to_their_payment(
+    make_settings: Callable[..., Settings],
+) -> None:
+    check_chromium()
+    async with fake_payhero(stall_seconds=1.5, answer_delay=1.0) as (fake, url):
+        settings = live_settings(make_settings("sqlite", "memory"), url, payhero_timeout=0.5)
+        async with run_server(settings) as live, launch() as browser:
+            page, _ = await phone_page(browser)
+            order_id = await buy(page, live.base_url)
+            await title_is(page, "Payment received")
+            document = await live.services.reader.get(order_id)
+            assert document is not None and document.payment_status == "completed"
+            assert document.document["pushes"] == 1 and len(fake.pushes) == 1
