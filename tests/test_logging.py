@@ -78,9 +78,9 @@ def test_secrets_are_blanked_where_they_sit_whatever_their_value() -> None:
 
 
 def test_short_or_common_secrets_never_blank_other_words() -> None:
-    # A database password `postgres` and a one-letter PayHero password, as a sandbox may have.
+    # A database password `postgres` and a one-letter metrics token, as a sandbox may have.
     settings = Settings.from_env(
-        {"DATABASE_URL": "postgresql://postgres:postgres@db/pay", "PAYHERO_API_PASSWORD": "a"}, dotenv=None
+        {"DATABASE_URL": "postgresql://postgres:postgres@db/pay", "METRICS_TOKEN": "a"}, dotenv=None
     )
     formatter = RedactingFormatter(logging.Formatter("%(message)s"), settings.secret_values())
     # The start-up line, as server/app.py writes it.

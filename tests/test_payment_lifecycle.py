@@ -136,7 +136,10 @@ async def test_a_push_answered_after_the_timeout_is_paid_anyway_and_completes(
 
 @pytest.mark.parametrize("shape", SHAPES)
 async def test_a_callback_before_the_push_is_answered_completes(stack_settings: Settings, shape: str) -> None:
-    async with shop(stack_settings, shape=shape, callback_first=True) as world:
+    # The push's answer waits for our whole callback (tickets, e-mails, publish): a push
+    # timeout of its own, so a loaded machine does not turn this case into a lost answer.
+    timeout = {"payhero_timeout": 10.0}
+    async with shop(stack_settings, shape=shape, callback_first=True, service=timeout) as world:
         order = await world.checkout()
         assert order["payment_status"] == "completed"
         await paid_and_ticketed(world, order)

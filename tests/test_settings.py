@@ -65,7 +65,7 @@ def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path) -> None:
 LIVE = {
     "PAYHERO_MODE": "live",
     "PAYHERO_API_USERNAME": "merchant",
-    "PAYHERO_API_PASSWORD": "secret",
+    "PAYHERO_API_PASSWORD": "secret-of-12",
     "PAYHERO_CHANNEL_ID": "7",
     "PUBLIC_BASE_URL": "https://pay.example.com",
     "CALLBACK_TOKEN": "c" * 40,
