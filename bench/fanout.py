@@ -194,12 +194,7 @@ def cli(argv: list[str] | None = None) -> runner.Payload:
     parser.add_argument("--connections", type=int, default=1, help="callback sender connections")
     parser.add_argument("--repeat", type=int, default=1, help="runs per size (a fresh service each)")
     parser.add_argument("--profile", action="store_true", help="py-spy the callbacks at the largest size")
-    parser.add_argument(
-        "--pin",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="service on core 1, this client on core 0 (when there are two cores or more)",
-    )
+    runner.add_pin(parser, "service")
     return runner.cli("fanout", parser, main, print_report, argv)
 
 

@@ -47,6 +47,16 @@ def parser(scenario: str, doc: str | None) -> argparse.ArgumentParser:
     return found
 
 
+def add_pin(parser: argparse.ArgumentParser, server: str) -> None:
+    """`--pin/--no-pin`: the reference runs keep server and client on separate cores."""
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"{server} on core 1, this client on core 0 (when there are two cores or more)",
+    )
+
+
 def cli(
     scenario: str,
     arguments: argparse.ArgumentParser,
