@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 import bench.postgres
-from bench import fanout, idle_waiters, profiling, requests_per_payment, scale_out, throughput
+from bench import compare, fanout, idle_waiters, profiling, requests_per_payment, scale_out, throughput
+from bench.peers import nchan
 from tests.backends import POSTGRES_ADMIN_URL, PostgresDatabases
 
 
@@ -77,6 +78,35 @@ def test_scale_out(out: list[str], redis_url: str) -> None:
     first, last = payload["steps"]
     assert last["redis_connections_a"] == first["redis_connections_a"]
     assert payload["delivered"] == payload["completed"] == 200
+
+
+def compare_small(out: list[str], redis_url: str, servers: str) -> dict[str, Any]:
+    argv = ["--servers", servers, "--waiters", "200", "--messages", "40", "--settle", "0.2", "--no-pin"]
+    payload = compare.cli([*argv, "--redis", redis_url, *out])
+    no_errors(payload)
+    for result in payload["results"]:
+        assert result["held_on_server"] == 200, result["server"]
+        for way in result["ways"].values():
+            assert way["delivered"] == way["messages"] == 40
+            assert (
+                way["latency_ms_by_kind"]["sse"]["count"] == way["latency_ms_by_kind"]["wait"]["count"] == 20
+            )
+    return payload
+
+
+def test_compare_this_service_and_the_naive_peer(out: list[str], redis_url: str) -> None:
+    payload = compare_small(out, redis_url, "service,naive")
+    ours, naive = payload["results"]
+    # The payment's whole path and its part after the commit, beside the bare publish.
+    assert set(ours["ways"]) == {"callback", "publish"}
+    assert ours["commit_to_waiter_ms"]["count"] == 40
+    assert set(naive["ways"]) == {"publish"}
+
+
+@pytest.mark.skipif(nchan.missing() is not None, reason=f"bench.compare's Nchan: {nchan.missing()}")
+def test_compare_nchan(out: list[str], redis_url: str) -> None:
+    payload = compare_small(out, redis_url, "nchan")
+    assert [r["server"] for r in payload["results"]] == ["nchan"]
 
 
 def test_a_profile_summary_counts_each_function_once_per_sample(tmp_path: Path) -> None:
