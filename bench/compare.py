@@ -260,9 +260,7 @@ def cli(argv: list[str] | None = None) -> runner.Payload:
     )
     parser.add_argument("--servers", default=",".join(SERVERS), help="which of service,naive,nchan")
     parser.add_argument("--redis", default=REDIS_URL, help="the Redis this service and the naive peer use")
-    parser.add_argument("--hold", type=float, default=60.0, help="seconds each /wait asks to be held")
-    parser.add_argument("--batch", type=int, default=500, help="waiters opened per ramp step")
-    parser.add_argument("--settle", type=float, default=3.0, help="seconds to wait before reading RSS")
+    runner.add_holding(parser, hold=60.0)
     runner.add_pin(parser, "each server")
     return runner.cli("compare", parser, main, print_report, argv)
 

@@ -374,9 +374,7 @@ def cli(argv: list[str] | None = None) -> runner.Payload:
     )
     parser.add_argument("--connections", type=int, default=4, help="callback sender connections")
     parser.add_argument("--redis", default=REDIS_URL, help="the Redis every worker shares")
-    parser.add_argument("--hold", type=float, default=120.0, help="seconds each /wait asks to be held")
-    parser.add_argument("--batch", type=int, default=500, help="waiters opened per step, per load process")
-    parser.add_argument("--settle", type=float, default=3.0, help="seconds to wait before reading RSS")
+    runner.add_holding(parser, hold=120.0, batch_help="waiters opened per step, per load process")
     return runner.cli("hundred_k", parser, main, print_report, argv)
 
 
