@@ -36,7 +36,8 @@ from typing import Any
 
 from bench import runner
 from bench.fanout import pick_both_kinds
-from bench.orders import Order, send_callbacks
+from bench.http import HttpError
+from bench.orders import Order, Tally, send_callbacks
 from bench.postgres import temporary_database
 from bench.report import summary_ms, table
 from bench.scale_out import REDIS_URL, redis_clients
@@ -78,8 +79,9 @@ def what_would_stop(waiters: int, workers: int, clients: int, limits: Limits) ->
     """The limits this run would hit, known before it starts."""
     found = []
     per_worker = math.ceil(waiters / workers)
-    if per_worker + 500 > limits.open_files:
-        enough = math.ceil(waiters / (limits.open_files - 500))
+    spare = min(500, limits.open_files // 4)  # the service's own files: database, Redis, logs
+    if per_worker + spare > limits.open_files:
+        enough = math.ceil(waiters / (limits.open_files - spare))
         found.append(
             f"open files: {per_worker:,} waiters per worker, {limits.open_files:,} files per process"
             f" (ulimit -Hn): raise WEB_CONCURRENCY to {enough} or more"
@@ -97,21 +99,34 @@ def what_would_stop(waiters: int, workers: int, clients: int, limits: Limits) ->
     return found
 
 
-def diagnose(error_kinds: Counter[str], log_lines: list[str], workers_alive: int, workers: int) -> list[str]:
-    """What stopped this run, read from the waiters' errors and the service's log."""
-    text = " ".join(error_kinds) + " " + " ".join(log_lines)
+def diagnose(
+    error_kinds: Counter[str], log: str, held_per_worker: list[int], workers: int, limits: Limits
+) -> list[str]:
+    """What stopped this run, read from the waiters' errors, the service's log and the
+    waiters each worker held when it stopped taking more."""
+    text = " ".join(error_kinds) + " " + log
     found = []
-    if "Errno 24" in text or "Too many open files" in text:
+    full = [held for held in held_per_worker if held + min(500, limits.open_files // 4) >= limits.open_files]
+    if full:
+        found.append(
+            f"open files: {len(full)} worker(s) stopped at {max(full):,} waiters, near their"
+            f" {limits.open_files:,} files (ulimit -Hn); the rest waited in the accept backlog"
+        )
+    elif "Errno 24" in text or "Too many open files" in text:
         found.append("open files: a process reached its open-file limit (ulimit -Hn)")
     if "Errno 99" in text or "Cannot assign requested address" in text:
         found.append("ports: a source address ran out of ephemeral ports (ip_local_port_range)")
-    if "Errno 12" in text or "Cannot allocate memory" in text or workers_alive < workers:
-        found.append(f"memory (or a crash): {workers_alive} of {workers} workers alive")
+    if "Errno 12" in text or "Cannot allocate memory" in text or len(held_per_worker) < workers:
+        found.append(f"memory (or a crash): {len(held_per_worker)} of {workers} workers alive")
     if "HTTP 503" in text:
         found.append("MAX_WAITERS: a worker refused waiters over its limit (503)")
     if error_kinds and not found:
         found.append(f"unclassified waiter errors: {dict(error_kinds.most_common(3))}")
     return found
+
+
+def log_text(service: Service) -> str:
+    return service.log_path.read_text(errors="replace") if service.log_path.exists() else ""
 
 
 class CrowdProcess:
@@ -162,11 +177,16 @@ class CrowdProcess:
         return rss_kb(self.process.pid) if self.process and self.process.returncode is None else 0
 
 
+def processes(supervisor: int) -> set[int]:
+    # With one worker uvicorn serves in its own process; with more, in its children.
+    return {supervisor, *children(supervisor)}
+
+
 async def until_workers(redis_url: str, supervisor: int, workers: int, timeout: float = 120.0) -> list[int]:
     """The worker pids, once each has its Redis connections (a worker is up when it has)."""
     deadline = time.monotonic() + timeout
     while True:
-        up = sorted(set(children(supervisor)) & set(await redis_clients(redis_url)))
+        up = sorted(processes(supervisor) & set(await redis_clients(redis_url)))
         if len(up) >= workers:
             return up
         if time.monotonic() > deadline:
@@ -174,14 +194,18 @@ async def until_workers(redis_url: str, supervisor: int, workers: int, timeout: 
         await asyncio.sleep(0.2)
 
 
-async def until_held(redis_url: str, pids: list[int], expected: int, timeout: float) -> int:
-    """Waiters held over all workers: the order channels their subscribers hold."""
-    deadline = time.monotonic() + timeout
+async def until_held(redis_url: str, pids: list[int], expected: int, stalled: float = 15.0) -> int:
+    """Waiters held over all workers (the order channels their subscribers hold), once
+    `expected` are, or once the count has not grown for `stalled` seconds (connections a
+    worker cannot accept wait in its backlog: the client thinks them sent)."""
+    best, since = -1, time.monotonic()
     while True:
         clients = await redis_clients(redis_url)
         held = sum(clients.get(pid, (0, 0))[1] for pid in pids)
-        if held >= expected or time.monotonic() > deadline:
+        if held >= expected or time.monotonic() - since > stalled:
             return held
+        if held > best:
+            best, since = held, time.monotonic()
         await asyncio.sleep(0.5)
 
 
@@ -194,10 +218,11 @@ async def open_all(crowds: list[CrowdProcess], per_crowd: list[int]) -> tuple[in
 
 
 async def collect(
-    crowds: list[CrowdProcess], chosen: list[str], timeout: float
+    crowds: list[CrowdProcess], chosen: list[str], stalled: float = 15.0
 ) -> tuple[dict[str, float], Counter[str]]:
-    """Poll every load process until each chosen order's waiter has heard, or `timeout`."""
-    deadline = time.monotonic() + timeout
+    """Poll every load process until each chosen order's waiter has heard, or nothing more
+    has been heard for `stalled` seconds."""
+    best, since = -1, time.monotonic()
     while True:
         heard: dict[str, float] = {}
         failed: Counter[str] = Counter()
@@ -205,8 +230,10 @@ async def collect(
             answer = await crowd.ask({"report": [o for o in chosen if o in crowd.order_ids]})
             heard.update(answer["heard"])
             failed.update(answer["errors"])
-        if len(heard) >= len(chosen) or time.monotonic() > deadline:
+        if len(heard) >= len(chosen) or time.monotonic() - since > stalled:
             return heard, failed
+        if len(heard) > best:
+            best, since = len(heard), time.monotonic()
         await asyncio.sleep(0.2)
 
 
@@ -251,10 +278,10 @@ async def run(
         started = time.perf_counter()
         first = [max(1, round(len(c.order_ids) * FIRST_STEP)) for c in crowds]
         opened, _ = await open_all(crowds, first)
-        await until_held(args.redis, pids, opened, timeout=30)
+        await until_held(args.redis, pids, opened)
         at_first = await redis_clients(args.redis)
         opened, failed = await open_all(crowds, [len(c.order_ids) for c in crowds])
-        held = await until_held(args.redis, pids, opened - sum(failed.values()), timeout=120)
+        held = await until_held(args.redis, pids, opened - sum(failed.values()))
         ramp_s = time.perf_counter() - started
         progress(f"{held:,} held of {opened:,} opened, {sum(failed.values()):,} failed")
         await asyncio.sleep(args.settle)
@@ -265,15 +292,21 @@ async def run(
 
         chosen = pick_both_kinds(plan, min(args.complete, len(plan)))
         sent: dict[str, float] = {}
-        callbacks = await send_callbacks(
-            service.port, [p.order for p in chosen], connections=args.connections, sent_at=sent
-        )
+        try:
+            callbacks = await send_callbacks(
+                service.port, [p.order for p in chosen], connections=args.connections, sent_at=sent
+            )
+        except (HttpError, OSError, TimeoutError) as exc:
+            # Past what the host holds: say so below rather than end in a traceback.
+            callbacks = Tally(failures=[f"callbacks stopped: {type(exc).__name__} {exc}"])
         ids = [p.order.order_id for p in chosen]
         progress(f"{len(chosen):,} callbacks sent")
-        heard, failed = await collect(crowds, ids, timeout=60)
+        heard, failed = await collect(crowds, ids)
         progress(f"{len(heard):,} heard")
-        alive = len(set(pids) & set(children(service.pid)))
+        alive = sorted(set(pids) & processes(service.pid))
+        held_per_worker = [at_all.get(pid, (0, 0))[1] for pid in alive]
         log_errors = service.log_errors()
+        log = log_text(service)
     finally:
         await asyncio.gather(*(c.stop() for c in crowds))
         await service.stop()
@@ -295,7 +328,7 @@ async def run(
         "error_kinds": dict(failed),
         "log_errors": log_errors[:10],
         "callback_failures": callbacks.failures[:10],
-        "stopped_by": diagnose(failed, log_errors, alive, workers),
+        "stopped_by": diagnose(failed, log, held_per_worker, workers, limits),
         "rss_base_kb": rss_base,
         "rss_held_kb": rss_held,
         "kb_per_waiter": (rss_held - rss_base) / max(1, held),
