@@ -182,15 +182,17 @@ def processes(supervisor: int) -> set[int]:
     return {supervisor, *children(supervisor)}
 
 
-async def until_workers(redis_url: str, supervisor: int, workers: int, timeout: float = 120.0) -> list[int]:
+async def until_workers(service: Service, redis_url: str, workers: int, timeout: float = 120.0) -> list[int]:
     """The worker pids, once each has its Redis connections (a worker is up when it has)."""
     deadline = time.monotonic() + timeout
     while True:
-        up = sorted(processes(supervisor) & set(await redis_clients(redis_url)))
+        up = sorted(processes(service.pid) & set(await redis_clients(redis_url)))
         if len(up) >= workers:
             return up
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{len(up)} of {workers} workers up after {timeout}s")
+            # A worker that cannot start (no database connection, say) is restarted by
+            # uvicorn's supervisor again and again: its log says why.
+            raise RuntimeError(f"{len(up)} of {workers} workers up after {timeout}s:\n{service.log_tail()}")
         await asyncio.sleep(0.2)
 
 
@@ -271,7 +273,7 @@ async def run(
         CrowdProcess(i, plan[i::clients], {**setup, "source": f"127.0.0.{2 + i}"}) for i in range(clients)
     ]
     try:
-        pids = await until_workers(args.redis, service.pid, workers)
+        pids = await until_workers(service, args.redis, workers)
         rss_base = sum(rss_kb(pid) for pid in pids)
         progress(f"{len(pids)} workers up")
         await asyncio.gather(*(c.start(service.data_dir / f"crowd-{c.index}.log") for c in crowds))
