@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.orders import Tally, send_callbacks
+from bench.orders import Order, Tally, send_callbacks
 from bench.report import summary_ms
 from bench.waiters import FirstChanges, Waiter, errors
 
@@ -57,3 +58,26 @@ async def complete(port: int, chosen: list[Waiter], heard: FirstChanges, *, conn
     # A waiter is finished once it has the terminal status (or has failed).
     await asyncio.wait([w.finished for w in chosen if w.finished is not None], timeout=60)
     return Delivery(chosen, heard.at, callbacks, sent)
+
+
+async def publish_each(
+    publish: Callable[[Order], Awaitable[None]], chosen: list[Waiter], heard: FirstChanges
+) -> Delivery:
+    """`publish` each chosen order's news, one after the other; wait until each is heard.
+
+    A bare publish: no callback, no store, only the message, for servers that have
+    nothing else (bench.compare's peers) and for this service's part after the commit.
+    """
+    sent: dict[str, float] = {}
+    tally = Tally(started=time.perf_counter())
+    for waiter in chosen:
+        sent[waiter.order.order_id] = started = time.perf_counter()
+        try:
+            await publish(waiter.order)
+        except Exception as exc:  # any failure is counted as one, and the run goes on
+            tally.failures.append(f"{type(exc).__name__}: {exc}")
+            continue
+        tally.latencies.append(time.perf_counter() - started)
+    tally.finished = time.perf_counter()
+    await asyncio.wait([w.finished for w in chosen if w.finished is not None], timeout=60)
+    return Delivery(chosen, heard.at, tally, sent)

@@ -21,7 +21,7 @@ import asyncio
 import os
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from bench import runner
 from bench.delivery import complete
@@ -35,13 +35,22 @@ from bench.system import cpu_seconds, pin
 from bench.waiters import SSE, WAIT, FirstChanges, Waiter, close_all, open_waiters, split_kinds
 
 
-def pick_both_kinds(waiters: list[Waiter], count: int) -> list[Waiter]:
+class Kinded(Protocol):
+    @property
+    def kind(self) -> str: ...
+
+
+K = TypeVar("K", bound=Kinded)
+
+
+def pick_both_kinds(waiters: list[K], count: int) -> list[K]:
     """`count` waiters, half of each kind, evenly spread over the order they were opened in.
 
     Taking every n-th waiter of the whole list picked one kind only whenever n was even
     (waiters alternate SSE and /wait), so a "half and half" row measured SSE alone.
+    Waiters, or anything with a kind (bench.hundred_k's plan, whose waiters are elsewhere).
     """
-    chosen: list[Waiter] = []
+    chosen: list[K] = []
     kinds = [SSE, WAIT]
     for index, kind in enumerate(kinds):
         of_kind = [w for w in waiters if w.kind == kind]
@@ -194,12 +203,7 @@ def cli(argv: list[str] | None = None) -> runner.Payload:
     parser.add_argument("--connections", type=int, default=1, help="callback sender connections")
     parser.add_argument("--repeat", type=int, default=1, help="runs per size (a fresh service each)")
     parser.add_argument("--profile", action="store_true", help="py-spy the callbacks at the largest size")
-    parser.add_argument(
-        "--pin",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="service on core 1, this client on core 0 (when there are two cores or more)",
-    )
+    runner.add_pin(parser, "service")
     return runner.cli("fanout", parser, main, print_report, argv)
 
 

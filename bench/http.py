@@ -66,10 +66,19 @@ class Connection(asyncio.Protocol):
         self._closing = False
 
     @classmethod
-    async def open(cls, host: str, port: int, *, timeout: float = 30.0) -> Connection:
+    async def open(
+        cls, host: str, port: int, *, timeout: float = 30.0, source: str | None = None
+    ) -> Connection:
+        """Connect; with `source`, from that local address (bound before the connect).
+
+        One source address has about 28,000 ephemeral ports towards one server port, so a
+        client holding more connections than that spreads them over 127.0.0.x sources.
+        """
         loop = asyncio.get_running_loop()
         connection = cls(host, port)
-        await asyncio.wait_for(loop.create_connection(lambda: connection, host, port), timeout)
+        local = (source, 0) if source else None
+        connecting = loop.create_connection(lambda: connection, host, port, local_addr=local)
+        await asyncio.wait_for(connecting, timeout)
         return connection
 
     # -- requests ------------------------------------------------------------------------

@@ -133,9 +133,7 @@ def cli(argv: list[str] | None = None) -> runner.Payload:
     parser = runner.parser("idle_waiters", __doc__)
     parser.add_argument("--sizes", default="1000,5000,10000,15000", help="waiter counts, e.g. 1000,5k,15k")
     parser.add_argument("--repeat", type=int, default=1, help="runs per size (a fresh service each)")
-    parser.add_argument("--hold", type=float, default=25.0, help="seconds each /wait asks to be held")
-    parser.add_argument("--batch", type=int, default=500, help="waiters opened per ramp step")
-    parser.add_argument("--settle", type=float, default=3.0, help="seconds to wait before reading RSS")
+    runner.add_holding(parser)
     return runner.cli("idle_waiters", parser, main, print_report, argv)
 
 

@@ -47,6 +47,23 @@ def parser(scenario: str, doc: str | None) -> argparse.ArgumentParser:
     return found
 
 
+def add_holding(parser: argparse.ArgumentParser, *, hold: float = 25.0, batch_help: str = "") -> None:
+    """`--hold`, `--batch` and `--settle`: how the scenarios that measure memory ramp and wait."""
+    parser.add_argument("--hold", type=float, default=hold, help="seconds each /wait asks to be held")
+    parser.add_argument("--batch", type=int, default=500, help=batch_help or "waiters opened per ramp step")
+    parser.add_argument("--settle", type=float, default=3.0, help="seconds to wait before reading RSS")
+
+
+def add_pin(parser: argparse.ArgumentParser, server: str) -> None:
+    """`--pin/--no-pin`: the reference runs keep server and client on separate cores."""
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"{server} on core 1, this client on core 0 (when there are two cores or more)",
+    )
+
+
 def cli(
     scenario: str,
     arguments: argparse.ArgumentParser,

@@ -32,15 +32,29 @@ from bench.waiters import FirstChanges, Waiter, close_all, open_waiters, split_k
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-async def redis_connections(redis_url: str, pid: int) -> int:
-    """Connections Redis sees from the service process `pid`, by the name its broker gives them."""
+async def redis_clients(redis_url: str) -> dict[int, tuple[int, int]]:
+    """Per service process (pid): its Redis connections and the channels they subscribe to.
+
+    Read from CLIENT LIST, by the name the broker gives each connection
+    (`payment-status:{pid}:{random}`) and its `sub` count.
+    """
     admin = aioredis.from_url(redis_url)
     try:
         clients = await admin.client_list()
     finally:
         await admin.aclose()
-    prefix = f"payment-status:{pid}:"
-    return sum(1 for client in clients if str(client.get("name", "")).startswith(prefix))
+    found: dict[int, tuple[int, int]] = {}
+    for client in clients:
+        parts = str(client.get("name", "")).split(":")
+        if len(parts) == 3 and parts[0] == "payment-status" and parts[1].isdigit():
+            connections, subscriptions = found.get(int(parts[1]), (0, 0))
+            found[int(parts[1])] = (connections + 1, subscriptions + int(client.get("sub", 0)))
+    return found
+
+
+async def redis_connections(redis_url: str, pid: int) -> int:
+    """Connections Redis sees from the service process `pid`, by the name its broker gives them."""
+    return (await redis_clients(redis_url)).get(pid, (0, 0))[0]
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:

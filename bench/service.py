@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bench.http import Connection, HttpError
@@ -99,6 +100,40 @@ def service_env(
     return env
 
 
+async def until_ready(
+    process: asyncio.subprocess.Process,
+    ready: Callable[[], Awaitable[bool]],
+    *,
+    name: str,
+    timeout: float,
+    log_tail: Callable[[], str],
+) -> None:
+    """Poll `ready` until it says yes; fail with the log's tail if the process dies or is late."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.returncode is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{log_tail()}")
+        try:
+            if await ready():
+                return
+        except (OSError, HttpError, TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} not ready after {timeout}s:\n{log_tail()}")
+        await asyncio.sleep(0.1)
+
+
+async def stop_process(process: asyncio.subprocess.Process, timeout: float = 20.0) -> None:
+    """SIGTERM, and SIGKILL if it has not exited within `timeout`."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), timeout)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
 class Service:
     """One service process on a free port, with a data directory of its own."""
 
@@ -151,19 +186,11 @@ class Service:
                 # Inherited through exec: uvicorn may hold 15,000 sockets.
                 preexec_fn=raise_nofile,
             )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.returncode is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                response = await self.get("/readyz", timeout=5)
-                if response[0] == 200:
-                    return
-            except (OSError, HttpError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} not ready after {timeout}s:\n{self.log_tail()}")
-            await asyncio.sleep(0.1)
+
+        async def ready() -> bool:
+            return (await self.get("/readyz", timeout=5))[0] == 200
+
+        await until_ready(self.process, ready, name=self.name, timeout=timeout, log_tail=self.log_tail)
 
     async def get(self, path: str, timeout: float = 30.0) -> tuple[int, bytes]:
         connection = await Connection.open(HOST, self.port)
@@ -180,14 +207,8 @@ class Service:
         return parse_metrics(body.decode())
 
     async def stop(self, *, keep_data: bool = False) -> None:
-        process = self.process
-        if process is not None and process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 20)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        if self.process is not None:
+            await stop_process(self.process)
         if self._own_dir and not keep_data:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 

@@ -12,8 +12,9 @@ import asyncio
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from bench.http import Connection, HttpError, Response
 from bench.metrics import READS
@@ -30,6 +31,8 @@ class Received:
     payment_status: str
     version: int
     at: float
+    # The document's `updated_at` (when the service stamped the change), if it has one.
+    updated_at: str | None = None
 
 
 @dataclass
@@ -38,6 +41,8 @@ class Waiter:
     order: Order
     port: int
     hold: float = 25.0
+    # The local address to connect from (127.0.0.x), or None for the kernel's choice.
+    source: str | None = None
     connection: Connection | None = None
     statuses: list[Received] = field(default_factory=list)
     error: str | None = None
@@ -57,9 +62,10 @@ class Waiter:
     async def start(self) -> None:
         self.finished = asyncio.get_running_loop().create_future()
         try:
-            self.connection = await Connection.open(HOST, self.port)
+            self.connection = await Connection.open(HOST, self.port, source=self.source)
         except (OSError, TimeoutError) as exc:
-            self._fail(f"connect: {type(exc).__name__}")
+            # The errno says what ran out: files (24), ports (99), memory (12).
+            self._fail(f"connect: {type(exc).__name__} {exc}".strip())
             return
         if self.kind == SSE:
             self._start_stream()
@@ -148,7 +154,13 @@ class Waiter:
     # -- shared ------------------------------------------------------------------------
 
     def _record(self, document: dict[str, object], at: float) -> Received:
-        received = Received(str(document["payment_status"]), int(str(document["version"])), at)
+        stamp = document.get("updated_at")
+        received = Received(
+            str(document["payment_status"]),
+            int(str(document["version"])),
+            at,
+            stamp if isinstance(stamp, str) else None,
+        )
         self.statuses.append(received)
         if self.on_status is not None:
             self.on_status(self, received)
@@ -184,40 +196,70 @@ def split_kinds(orders: Iterable[Order], *, sse_share: float = 0.5) -> list[tupl
     return [(SSE if every and i % every == 0 else WAIT, order) for i, order in enumerate(orders)]
 
 
+class Server(Protocol):
+    """Anything waiters can be opened on: this service, or a peer in bench.compare."""
+
+    @property
+    def port(self) -> int: ...
+
+
+# A server's own count of the waiters it has taken in: it must grow by one per waiter.
+ServerCount = Callable[[], Awaitable[float]]
+
+
 async def open_waiters(
-    service: Service,
+    service: Server,
     plan: Iterable[tuple[str, Order]],
     *,
     hold: float = 25.0,
     batch: int = 500,
     on_status: Callable[[Waiter, Received], None] | None = None,
     timeout: float = 120.0,
+    count: ServerCount | None = None,
+    source: str | None = None,
 ) -> list[Waiter]:
     """Open one waiter per (kind, order) on `service`, `batch` at a time.
 
     The next batch starts once the server has read the store for every waiter of this one
     (`store_reads_total`), so the ramp goes at the server's pace and each batch is really
-    held, not queued in the accept backlog, when the next one arrives.
+    held, not queued in the accept backlog, when the next one arrives. Another server (a
+    peer in bench.compare) gives its own `count` of waiters held; then only that count is
+    awaited, since a peer sends nothing on a stream until a message comes. A client that
+    cannot see the server's count (one of bench.hundred_k's processes, with several
+    service workers) gives a bare `Server` and no count: it waits for its own waiters only.
+    With `source`, every connection comes from that local address.
     """
     plan = list(plan)
     waiters: list[Waiter] = []
-    reads = (await service.metrics())[READS]
+    port = service.port
+    client_held = count is None
+    if count is None and isinstance(service, Service):
+        count = _store_reads(service)
+    expected = await count() if count is not None else 0.0
     deadline = time.monotonic() + timeout
     for start in range(0, len(plan), batch):
         chunk = [
-            Waiter(kind, order, service.port, hold=hold, on_status=on_status)
+            Waiter(kind, order, port, hold=hold, source=source, on_status=on_status)
             for kind, order in plan[start : start + batch]
         ]
         await asyncio.gather(*(w.start() for w in chunk))
         waiters.extend(chunk)
-        reads += sum(1 for w in chunk if w.error is None)
+        expected += sum(1 for w in chunk if w.error is None)
         while True:
-            if (await service.metrics())[READS] >= reads and all(w.held or w.error for w in chunk):
+            counted = count is None or await count() >= expected
+            if counted and (not client_held or all(w.held or w.error for w in chunk)):
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{len(waiters)} waiters not held after {timeout}s")
             await asyncio.sleep(0.05)
     return waiters
+
+
+def _store_reads(service: Service) -> ServerCount:
+    async def reads() -> float:
+        return (await service.metrics())[READS]
+
+    return reads
 
 
 def errors(waiters: Iterable[Waiter]) -> Counter[str]:

@@ -13,7 +13,17 @@ from typing import Any
 import pytest
 
 import bench.postgres
-from bench import fanout, idle_waiters, profiling, requests_per_payment, scale_out, throughput
+from bench import (
+    compare,
+    fanout,
+    hundred_k,
+    idle_waiters,
+    profiling,
+    requests_per_payment,
+    scale_out,
+    throughput,
+)
+from bench.peers import nchan
 from tests.backends import POSTGRES_ADMIN_URL, PostgresDatabases
 
 
@@ -77,6 +87,52 @@ def test_scale_out(out: list[str], redis_url: str) -> None:
     first, last = payload["steps"]
     assert last["redis_connections_a"] == first["redis_connections_a"]
     assert payload["delivered"] == payload["completed"] == 200
+
+
+@pytest.mark.usefixtures("bench_postgres")
+def test_hundred_k_small(out: list[str], redis_url: str) -> None:
+    # A short hold: a closed /wait is noticed when its hold ends, and the workers' graceful
+    # shutdown waits for it.
+    argv = ["--waiters", "200", "--workers", "2", "--clients", "2", "--complete", "50", "--hold", "3"]
+    payload = hundred_k.cli([*argv, "--settle", "0.2", "--redis", redis_url, *out])
+    no_errors(payload)
+    assert payload["held"] == 200
+    assert payload["delivered"] == payload["completed"] == 50
+    assert {k: v["count"] for k, v in payload["latency_ms_by_kind"].items()} == {"sse": 25, "wait": 25}
+    workers = payload["per_worker"]
+    assert len(workers) == 2 and sum(w["held"] for w in workers) == 200
+    # One broker connection set per process, whatever the number of waiters it holds.
+    assert all(w["redis_connections_all"] == w["redis_connections_first"] for w in workers)
+    assert payload["stopped_by"] == []
+
+
+def compare_small(out: list[str], redis_url: str, servers: str) -> dict[str, Any]:
+    argv = ["--servers", servers, "--waiters", "200", "--messages", "40", "--settle", "0.2", "--no-pin"]
+    payload = compare.cli([*argv, "--redis", redis_url, *out])
+    no_errors(payload)
+    for result in payload["results"]:
+        assert result["held_on_server"] == 200, result["server"]
+        for way in result["ways"].values():
+            assert way["delivered"] == way["messages"] == 40
+            assert (
+                way["latency_ms_by_kind"]["sse"]["count"] == way["latency_ms_by_kind"]["wait"]["count"] == 20
+            )
+    return payload
+
+
+def test_compare_this_service_and_the_naive_peer(out: list[str], redis_url: str) -> None:
+    payload = compare_small(out, redis_url, "service,naive")
+    ours, naive = payload["results"]
+    # The payment's whole path and its part after the commit, beside the bare publish.
+    assert set(ours["ways"]) == {"callback", "publish"}
+    assert ours["commit_to_waiter_ms"]["count"] == 40
+    assert set(naive["ways"]) == {"publish"}
+
+
+@pytest.mark.skipif(nchan.missing() is not None, reason=f"bench.compare's Nchan: {nchan.missing()}")
+def test_compare_nchan(out: list[str], redis_url: str) -> None:
+    payload = compare_small(out, redis_url, "nchan")
+    assert [r["server"] for r in payload["results"]] == ["nchan"]
 
 
 def test_a_profile_summary_counts_each_function_once_per_sample(tmp_path: Path) -> None:
