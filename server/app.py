@@ -83,6 +83,11 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
             f" ({mask_url(settings.redis_url)})" if settings.redis_url else " (in-process)",
             "sandbox" if sandbox else settings.payhero_base_url,
         )
+        if not settings.gate_tokens:
+            log.warning(
+                "GATE_TOKEN is not set: ticket check-in is refused (503 check_in_disabled) "
+                "until the gate staff's tokens are configured; verify stays open"
+            )
         push_limits = PushLimits(
             windows,
             per_phone=settings.push_limit_per_phone,

@@ -21,6 +21,7 @@ T = TypeVar("T")
 DEFAULT_DATA_DIR = Path("data")
 DEFAULT_CATALOGUE = Path(__file__).parent / "data" / "catalogue.json"
 MIN_TOKEN_LENGTH = 32
+MIN_GATE_TOKEN_LENGTH = 16
 DEFAULT_MAIL_FROM = "Tickets <tickets@localhost>"
 
 
@@ -152,6 +153,8 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     # When set, /metrics wants `Authorization: Bearer <token>`.
     metrics_token: str | None = field(default=None, repr=False)
+    # Gate staff's bearer tokens for check-in; none: check-in is refused (503).
+    gate_tokens: tuple[str, ...] = field(default=(), repr=False)
     # Fulfilment: ticket codes are HMAC-signed with this key (DESIGN rule 7).
     ticket_signing_key: str = field(default="", repr=False)
     # E-mail: unset writes .eml files under DATA_DIR/outbox/; the URL may carry a password.
@@ -187,6 +190,7 @@ class Settings:
     def secret_values(self) -> tuple[str, ...]:
         """Every secret this process holds, for the log redaction to look for."""
         candidates = [self.callback_token, self.payhero_password, self.metrics_token, self.ticket_signing_key]
+        candidates += self.gate_tokens
         for url in (self.database_url, self.redis_url, self.smtp_url):
             password = urlsplit(url).password if url else None
             if password:
@@ -362,7 +366,16 @@ def _ops_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "push_limit_window": _parse(env, "PUSH_LIMIT_WINDOW", 600.0, _positive_float),
         "cors_origins": _parse(env, "CORS_ORIGINS", tuple[str, ...](), _origins),
         "metrics_token": env.get("METRICS_TOKEN", "").strip() or None,
+        "gate_tokens": _parse(env, "GATE_TOKEN", tuple[str, ...](), _gate_tokens),
     }
+
+
+def _gate_tokens(raw: str) -> tuple[str, ...]:
+    tokens = tuple(token.strip() for token in raw.split(",") if token.strip())
+    # A gate token lets its holder burn anyone's ticket: long enough not to be guessed.
+    if any(len(token) < MIN_GATE_TOKEN_LENGTH for token in tokens):
+        raise ValueError(f"each comma-separated token must be at least {MIN_GATE_TOKEN_LENGTH} characters")
+    return tokens
 
 
 def _smtp_url(raw: str) -> str:

@@ -43,6 +43,7 @@ from tests.backends import free_port
 from tests.ops_helpers import GUARDED_TABLES, checkout_body
 
 ROOT = Path(__file__).resolve().parent.parent
+GATE_TOKEN = "fuzz-gate-token-0123456789"
 POSITIVE, NEGATIVE = schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE
 
 
@@ -124,6 +125,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
         "PAYMENT_EXPIRY": "1",
         "EXPIRY_CHECK_INTERVAL": "0.2",
         "LOG_LEVEL": "WARNING",
+        "GATE_TOKEN": GATE_TOKEN,
     }
     env.pop("REDIS_URL", None)
     log = (tmp / "server.log").open("wb")
@@ -161,6 +163,9 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
 
 def _strategies(target: FuzzTarget, path: str, method: str, mode: schemathesis.GenerationMode) -> Any:
     operation = target.schema[path][method]
+    if path == "/api/tickets/check-in":
+        # The gate's token, so the body behind it is what gets fuzzed (none is a 401).
+        return operation.as_strategy(mode, headers={"Authorization": f"Bearer {GATE_TOKEN}"})
     if "{token}" in path:
         # The real secret, so the body behind it is what gets fuzzed (a wrong one is a 404).
         return operation.as_strategy(mode, path_parameters={"token": target.token})

@@ -323,17 +323,22 @@ PATHS: dict[str, Any] = {
     },
     "/api/tickets/check-in": {
         "post": {
-            "summary": "The gate checks a ticket in, once.",
+            "summary": "The gate checks a ticket in, once (gate staff only).",
             "tags": ["tickets"],
+            "security": [{"gateToken": []}],
             "requestBody": {"required": True, "content": {JSON: {"schema": _CODE_BODY}}},
             "responses": {
                 "200": _json(_ref("TicketCheck"), "Checked in now.", headers=_NO_STORE),
                 "400": _error("Not a JSON object with a code."),
+                "401": _error("No gate staff token, or a wrong one (GATE_TOKEN)."),
                 "404": _error("Not a valid ticket."),
                 "409": _error("Already checked in (`ticket` says when)."),
                 "413": _error("The body is larger than 1 KiB."),
                 "431": _HEADERS_TOO_LARGE,
-                "503": _UNAVAILABLE,
+                "503": _error(
+                    "The database cannot be reached (`store_unavailable`, with Retry-After), or no "
+                    "GATE_TOKEN is configured (`check_in_disabled`)."
+                ),
             },
         }
     },
@@ -516,6 +521,9 @@ def openapi_document() -> dict[str, Any]:
         "paths": PATHS,
         "components": {
             "schemas": SCHEMAS,
-            "securitySchemes": {"metricsToken": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "metricsToken": {"type": "http", "scheme": "bearer"},
+                "gateToken": {"type": "http", "scheme": "bearer"},
+            },
         },
     }

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.errors import ApiError
+from server.routes.auth import bearer_matches
 from server.routes.bodies import parse_json, read_body
 from server.routes.params import opaque_id_shaped
 from server.services import services
@@ -72,7 +73,27 @@ async def verify_ticket(request: Request) -> Response:
     return JSONResponse(check.body(), headers=NO_STORE)
 
 
+def _gate_staff_only(request: Request, tokens: tuple[str, ...]) -> None:
+    """Check-in burns a ticket, and a code is on every screenshot and forwarded e-mail of
+    it: only the gate's staff, holding a GATE_TOKEN, may check one in."""
+    if not tokens:
+        raise ApiError(
+            503,
+            "check_in_disabled",
+            "Check-in is turned off: the service has no GATE_TOKEN configured.",
+            headers=NO_STORE,
+        )
+    if not bearer_matches(request, tokens):
+        raise ApiError(
+            401,
+            "unauthorized",
+            "Check-in needs a gate staff token (Authorization: Bearer ...).",
+            headers={"WWW-Authenticate": "Bearer", **NO_STORE},
+        )
+
+
 async def check_in_ticket(request: Request) -> Response:
+    _gate_staff_only(request, services(request).settings.gate_tokens)
     # parse_json: strict UTF-8, and a 400 for brackets nested past Python's recursion limit.
     body = parse_json(await read_body(request, MAX_CHECK_IN_BODY))
     if not isinstance(body, dict):
