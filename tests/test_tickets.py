@@ -191,8 +191,13 @@ async def test_bad_check_in_bodies_get_a_400_and_change_nothing(
     live: RunningServer, client: httpx.AsyncClient, body: bytes, error: str
 ) -> None:
     await paid(client, quantity=1)
-    response = await client.post("/api/tickets/check-in", content=body, headers=GATE)
+    json_body = {**GATE, "content-type": "application/json"}
+    response = await client.post("/api/tickets/check-in", content=body, headers=json_body)
     assert response.status_code == 400 and response.json()["error"] == error
+    # The same body as text/plain, the way a page on another site could post it: 415.
+    plain = {**GATE, "content-type": "text/plain"}
+    response = await client.post("/api/tickets/check-in", content=body, headers=plain)
+    assert response.status_code == 415 and response.json()["error"] == "unsupported_media_type"
     checked = await live.services.database.fetch_all(
         sa.select(tickets).where(tickets.c.checked_in_ms.is_not(None))
     )

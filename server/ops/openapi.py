@@ -34,6 +34,7 @@ _UNAVAILABLE = _error(
     "The database cannot be reached just now; try again after Retry-After.",
     headers={"Retry-After": {"schema": {"type": "integer"}}},
 )
+_NOT_JSON = _error("The body is not sent as `Content-Type: application/json`; nothing changed.")
 _NO_STORE = {"Cache-Control": {"schema": {"type": "string", "enum": ["no-store"]}}}
 
 _NAMED = {
@@ -334,6 +335,7 @@ PATHS: dict[str, Any] = {
                 "404": _error("Not a valid ticket."),
                 "409": _error("Already checked in (`ticket` says when)."),
                 "413": _error("The body is larger than 1 KiB."),
+                "415": _NOT_JSON,
                 "431": _HEADERS_TOO_LARGE,
                 "503": _error(
                     "The database cannot be reached (`store_unavailable`, with Retry-After), or no "
@@ -412,6 +414,7 @@ PATHS: dict[str, Any] = {
                 ),
                 "400": _error("Not UTF-8 JSON."),
                 "413": _error("The body is larger than 8 KiB."),
+                "415": _NOT_JSON,
                 "422": _error("Some fields need fixing (`fields` says which); nothing stored."),
                 "429": _error(
                     "Too many pushes to this phone number or from this address (`limit` says which); "

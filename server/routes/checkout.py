@@ -12,7 +12,7 @@ from server.errors import ApiError
 from server.orders.checkout import PushFailed
 from server.orders.push_limits import PushLimited
 from server.orders.validation import CheckoutInvalid, parse_checkout
-from server.routes.bodies import parse_json, read_body
+from server.routes.bodies import read_json_body
 from server.services import services
 from server.status.document import StatusUpdate
 
@@ -49,7 +49,7 @@ def _order_body(update: StatusUpdate) -> dict[str, Any]:
 
 async def create_order(request: Request) -> Response:
     svc = services(request)
-    body = parse_json(await read_body(request, MAX_ORDER_BODY))
+    body = await read_json_body(request, MAX_ORDER_BODY)
     try:
         # Validation first: a request with bad fields never counts against a push limit.
         checkout = parse_checkout(body, svc.catalogue)

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from server.errors import ApiError
 from server.routes.auth import bearer_matches
-from server.routes.bodies import parse_json, read_body
+from server.routes.bodies import read_json_body
 from server.routes.params import opaque_id_shaped
 from server.services import services
 from server.store.tables import tickets
@@ -94,8 +94,8 @@ def _gate_staff_only(request: Request, tokens: tuple[str, ...]) -> None:
 
 async def check_in_ticket(request: Request) -> Response:
     _gate_staff_only(request, services(request).settings.gate_tokens)
-    # parse_json: strict UTF-8, and a 400 for brackets nested past Python's recursion limit.
-    body = parse_json(await read_body(request, MAX_CHECK_IN_BODY))
+    # Strict UTF-8 JSON only, and a 400 for brackets nested past Python's recursion limit.
+    body = await read_json_body(request, MAX_CHECK_IN_BODY)
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", 'The body must be a JSON object like {"code": "..."}.')
     code = _code(body.get("code"))
