@@ -63,6 +63,7 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
             safety_net_interval=settings.safety_net_interval,
             max_watches=settings.max_waiters,
             max_watches_per_order=settings.max_waiters_per_order,
+            max_watches_per_client=settings.max_waiters_per_client,
         )
         hub.on_fan_out = metrics.fan_out
         await hub.start()

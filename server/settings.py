@@ -123,6 +123,8 @@ class Settings:
     sse_max_lifetime: float = 1800.0
     max_waiters: int = 20000
     max_waiters_per_order: int = 500
+    # Per client address (as uvicorn and FORWARDED_ALLOW_IPS resolve it), per process.
+    max_waiters_per_client: int = 200
     sqlite_busy_timeout: float = 15.0
     # Test-only fault injection: the process kills itself (SIGKILL) at this named point.
     crash_point: str | None = None
@@ -234,6 +236,7 @@ class Settings:
             sse_max_lifetime=_parse(env, "SSE_MAX_LIFETIME", 1800.0, _positive_float),
             max_waiters=_parse(env, "MAX_WAITERS", 20000, _non_negative_int),
             max_waiters_per_order=_parse(env, "MAX_WAITERS_PER_ORDER", 500, _non_negative_int),
+            max_waiters_per_client=_parse(env, "MAX_WAITERS_PER_CLIENT", 200, _non_negative_int),
             sqlite_busy_timeout=_parse(env, "SQLITE_BUSY_TIMEOUT", 15.0, _positive_float),
             crash_point=env.get("CRASH_POINT") or None,
             log_level=log_level,

@@ -195,6 +195,13 @@ class ServiceCollector:
             "limit",
             self.sources.push_limits.refused,
         )
+        yield self._labelled(
+            CounterMetricFamily,
+            "waiters_refused",
+            "New waiters refused by a cap: total (MAX_WAITERS), order, client (per address).",
+            "cap",
+            hub.refused,
+        )
         gauges = [
             (
                 "hub_watches",

@@ -34,6 +34,10 @@ _UNAVAILABLE = _error(
     "The database cannot be reached just now; try again after Retry-After.",
     headers={"Retry-After": {"schema": {"type": "integer"}}},
 )
+_TOO_MANY_WAITERS = _error(
+    "This address holds MAX_WAITERS_PER_CLIENT waiters already (`too_many_waiters`).",
+    headers={"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+)
 _NOT_JSON = _error("The body is not sent as `Content-Type: application/json`; nothing changed.")
 _NO_STORE = {"Cache-Control": {"schema": {"type": "string", "enum": ["no-store"]}}}
 
@@ -443,6 +447,7 @@ PATHS: dict[str, Any] = {
                     _ref("WaitResult"), "Newer than `since`, terminal, or timed out.", headers=_NO_STORE
                 ),
                 "400": _error("`since` or `timeout` is not a number the service takes."),
+                "429": _TOO_MANY_WAITERS,
             },
             parameters=[
                 {
@@ -473,6 +478,7 @@ PATHS: dict[str, Any] = {
                 },
                 "204": {"description": "The client already has the terminal status (Last-Event-ID)."},
                 "400": _error("Last-Event-ID is not a version."),
+                "429": _TOO_MANY_WAITERS,
             },
             parameters=[
                 {
