@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from databases import Database
 from starlette.requests import Request
@@ -21,6 +21,7 @@ from server.status.changes import StatusChanges
 from server.status.hub import StatusHub
 from server.store.orders import OrderReader
 from server.tickets.gate import Gate
+from server.tickets.qr_images import QrImages
 
 
 @dataclass
@@ -42,6 +43,8 @@ class Services:
     outbox: OutboxWorker
     # The simulated PayHero and customer, in sandbox mode only.
     sandbox: FakePayHero | None = None
+    # Tickets' QR images, drawn once per process.
+    qr_images: QrImages = field(default_factory=QrImages)
 
 
 def services(request: Request) -> Services:

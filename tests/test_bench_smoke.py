@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import bench.postgres
-from bench import fanout, idle_waiters, profiling, requests_per_payment, scale_out, throughput
+from bench import fanout, idle_waiters, profiling, qr_flood, requests_per_payment, scale_out, throughput
 from tests.backends import POSTGRES_ADMIN_URL, PostgresDatabases
 
 
@@ -45,6 +45,14 @@ def test_fanout(out: list[str]) -> None:
     payload = fanout.cli(["--held", "200", "--complete", "50", *out])
     no_errors(payload)
     assert payload["results"][0]["delivered"] == 50
+
+
+def test_qr_flood(out: list[str]) -> None:
+    payload = qr_flood.cli(["--held", "40", "--complete", "10", "--flood", "4", *out])
+    result = payload["results"][0]
+    assert result["quiet"]["delivered"] == result["flooded"]["delivered"] == 10
+    assert result["quiet"]["errors"] == result["flooded"]["errors"] == 0
+    assert set(result["flood"]["statuses"]) == {"200"} and not result["flood"]["failures"]
 
 
 @pytest.mark.usefixtures("bench_postgres")

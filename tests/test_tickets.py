@@ -263,3 +263,32 @@ async def test_without_a_gate_token_check_in_is_refused_and_the_start_says_so(
     assert response.status_code == 503 and response.json()["error"] == "check_in_disabled"
     captured = capsys.readouterr()
     assert "GATE_TOKEN is not set" in captured.err + captured.out
+
+
+async def test_a_ticket_image_is_drawn_once_and_revalidated_with_its_etag(
+    live: RunningServer, client: httpx.AsyncClient
+) -> None:
+    document = await paid(client, quantity=1)
+    ticket = document["tickets"][0]  # type: ignore[index]
+    images = live.services.qr_images
+    limits = httpx.Limits(max_connections=50)
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=30, limits=limits) as flood:
+        # A flood of one ticket's image, all at once on 50 connections: drawn once.
+        answers = await asyncio.gather(*(flood.get(ticket["qr_url"]) for _ in range(50)))
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.content for a in answers}) == 1 and decode_qr(answers[0].content) == [ticket["code"]]
+    assert images.drawn == 1
+    etag = answers[0].headers["etag"]
+    assert {a.headers["etag"] for a in answers} == {etag}
+    assert answers[0].headers["cache-control"] == "private, max-age=31536000, immutable"
+
+    # The browser asks again with what it has: 304, no body, nothing drawn.
+    for validator in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        again = await client.get(ticket["qr_url"], headers={"If-None-Match": validator})
+        assert again.status_code == 304 and again.content == b"", validator
+        assert again.headers["etag"] == etag
+    changed = await client.get(ticket["qr_url"], headers={"If-None-Match": '"something-else"'})
+    assert changed.status_code == 200 and changed.content == answers[0].content
+    svg = await client.get(ticket["qr_url"].replace(".png", ".svg"))
+    assert svg.status_code == 200 and svg.headers["etag"] != etag
+    assert images.drawn == 2  # the PNG once, the SVG once

@@ -269,6 +269,9 @@ def _page(summary: str, media_types: list[str], **extra: Any) -> dict[str, Any]:
     return {"get": {"summary": summary, "tags": ["pages"], "responses": responses, **extra}}
 
 
+_IMAGE_HEADERS = {"ETag": {"schema": {"type": "string"}}, "Cache-Control": {"schema": {"type": "string"}}}
+
+
 def _qr(media_type: str) -> dict[str, Any]:
     return {
         "get": {
@@ -284,9 +287,11 @@ def _qr(media_type: str) -> dict[str, Any]:
             ],
             "responses": {
                 "200": {
-                    "description": "The image.",
+                    "description": "The image; it never changes (immutable caching, an ETag).",
+                    "headers": _IMAGE_HEADERS,
                     "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
                 },
+                "304": {"description": "If-None-Match named the image's ETag.", "headers": _IMAGE_HEADERS},
                 "404": _error("No paid ticket has this id."),
                 "431": _HEADERS_TOO_LARGE,
                 "503": _UNAVAILABLE,

@@ -3,7 +3,6 @@ the answers name the event and ticket type, never the buyer."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -16,12 +15,17 @@ from server.routes.auth import bearer_matches
 from server.routes.bodies import read_json_body
 from server.routes.params import opaque_id_shaped
 from server.services import services
+from server.store.prepared import Prepared
 from server.store.tables import tickets
 from server.tickets.codes import MAX_CODE_LENGTH
 from server.tickets.gate import AlreadyCheckedIn, NotGenuine
 from server.tickets.qr import qr_png, qr_svg
+from server.tickets.qr_images import etag_matches, image_etag
 
 NO_STORE = {"Cache-Control": "no-store"}
+TICKET_CODE = Prepared(sa.select(tickets.c.code).where(tickets.c.id == sa.bindparam("ticket_id")))
+# A ticket's image never changes. `private`: it is the ticket, kept off shared caches.
+IMAGE_CACHE = "private, max-age=31536000, immutable"
 MAX_CHECK_IN_BODY = 1024
 
 
@@ -42,18 +46,26 @@ def _code(raw: object) -> str:
 
 async def _qr(request: Request, render: Callable[[str], bytes], media_type: str) -> Response:
     ticket_id = request.path_params["ticket_id"]
-    if not opaque_id_shaped(ticket_id):
-        # Never reaches the database: PostgreSQL answers a NUL byte with an error (a 500).
-        raise ApiError(404, "ticket_not_found", "No paid ticket has this id.", ticket_id=ticket_id[:64])
-    code = await services(request).database.fetch_val(
-        sa.select(tickets.c.code).where(tickets.c.id == ticket_id)
-    )
-    # An unpaid ticket has no code yet: it has no QR either, and gets the same 404.
-    if code is None:
-        raise ApiError(404, "ticket_not_found", "No paid ticket has this id.", ticket_id=ticket_id)
-    body = await asyncio.to_thread(render, code)
-    # A code never changes once issued; `private`: it is the ticket, keep it off shared caches.
-    return Response(body, media_type=media_type, headers={"Cache-Control": "private, max-age=86400"})
+    images = services(request).qr_images
+    image = images.cached(media_type, ticket_id)
+    if image is None:
+        if not opaque_id_shaped(ticket_id):
+            # Never reaches the database: PostgreSQL answers a NUL byte with an error (a 500).
+            raise ApiError(
+                404, "ticket_not_found", "No paid ticket has this id.", ticket_id=ticket_id[:64]
+            )
+        code = await services(request).database.fetch_val(TICKET_CODE.bind(ticket_id=ticket_id))
+        # An unpaid ticket has no code yet: it has no QR either, and gets the same 404.
+        if code is None:
+            raise ApiError(404, "ticket_not_found", "No paid ticket has this id.", ticket_id=ticket_id)
+        etag = image_etag(media_type, code)
+        if etag_matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers={"ETag": etag, "Cache-Control": IMAGE_CACHE})
+        image = await images.draw(media_type, ticket_id, code, render)
+    headers = {"ETag": image.etag, "Cache-Control": IMAGE_CACHE}
+    if etag_matches(request.headers.get("if-none-match"), image.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(image.body, media_type=media_type, headers=headers)
 
 
 async def ticket_qr_png(request: Request) -> Response:
