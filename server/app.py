@@ -18,6 +18,7 @@ from server.catalogue import Catalogue
 from server.errors import EXCEPTION_HANDLERS
 from server.fulfilment import install_fulfilment
 from server.logs import configure_logging, mask_url
+from server.ops.forwarded import UntrustedForwarding
 from server.ops.metrics import Metrics, Sources
 from server.ops.middleware import build_middleware
 from server.orders.checkout import Checkout
@@ -45,7 +46,9 @@ class State(TypedDict):
 
 
 @asynccontextmanager
-async def open_services(settings: Settings, metrics: Metrics | None = None) -> AsyncIterator[Services]:
+async def open_services(
+    settings: Settings, metrics: Metrics | None = None, untrusted: UntrustedForwarding | None = None
+) -> AsyncIterator[Services]:
     """Connect the store, the broker and PayHero; close them in reverse order."""
     metrics = metrics or Metrics()
     catalogue = Catalogue.load(settings.catalogue_file)
@@ -122,6 +125,7 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
             push_limits=push_limits,
             metrics=metrics,
             sandbox=sandbox,
+            untrusted_forwarding=untrusted or UntrustedForwarding(),
         )
 
 
@@ -156,6 +160,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     # One registry per app: several apps in one process (tests) must not share counters.
     metrics = Metrics()
+    untrusted = UntrustedForwarding()
 
     def set_up_logging() -> None:
         configure_logging(settings.log_level, settings.log_format, secrets=settings.secret_values())
@@ -166,7 +171,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         # Again: a uvicorn.Config built after the app (tests, embedding) replaced the handlers.
         set_up_logging()
-        async with open_services(settings, metrics) as services, background_work(services):
+        async with open_services(settings, metrics, untrusted) as services, background_work(services):
             app.state.services = services  # for tests and tools holding the app
             # On SIGTERM, before uvicorn waits for open requests to finish, end every wait:
             # held long polls answer with the current status and streams close cleanly.
@@ -176,7 +181,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=all_routes(),
         # Innermost: held /wait and /events go past the Router (server/routes/held.py).
-        middleware=[*build_middleware(settings, metrics), Middleware(HeldRoutesFastPath)],
+        middleware=[*build_middleware(settings, metrics, untrusted), Middleware(HeldRoutesFastPath)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from server.broker import Broker
 from server.catalogue import Catalogue
 from server.mail.delivery import OutboxWorker
+from server.ops.forwarded import UntrustedForwarding
 from server.ops.metrics import Metrics
 from server.orders.checkout import Checkout
 from server.orders.push_limits import PushLimits
@@ -43,6 +44,8 @@ class Services:
     outbox: OutboxWorker
     # The simulated PayHero and customer, in sandbox mode only.
     sandbox: FakePayHero | None = None
+    # Forwarded headers from peers FORWARDED_ALLOW_IPS does not trust: /readyz.
+    untrusted_forwarding: UntrustedForwarding = field(default_factory=UntrustedForwarding)
     # Tickets' QR images, drawn once per process.
     qr_images: QrImages = field(default_factory=QrImages)
 

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from server.ops.forwarded import DEFAULT_TRUSTED, parse_trusted
+
 T = TypeVar("T")
 
 DEFAULT_DATA_DIR = Path("data")
@@ -155,6 +157,8 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     # When set, /metrics wants `Authorization: Bearer <token>`.
     metrics_token: str | None = field(default=None, repr=False)
+    # Proxies whose X-Forwarded-For/-Proto are believed (server/ops/forwarded.py).
+    forwarded_allow_ips: tuple[str, ...] = DEFAULT_TRUSTED
     # Gate staff's bearer tokens for check-in; none: check-in is refused (503).
     gate_tokens: tuple[str, ...] = field(default=(), repr=False)
     # Fulfilment: ticket codes are HMAC-signed with this key (DESIGN rule 7).
@@ -370,6 +374,7 @@ def _ops_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "cors_origins": _parse(env, "CORS_ORIGINS", tuple[str, ...](), _origins),
         "metrics_token": env.get("METRICS_TOKEN", "").strip() or None,
         "gate_tokens": _parse(env, "GATE_TOKEN", tuple[str, ...](), _gate_tokens),
+        "forwarded_allow_ips": _parse(env, "FORWARDED_ALLOW_IPS", DEFAULT_TRUSTED, parse_trusted),
     }
 
 

@@ -63,7 +63,10 @@ async def run_server(settings: Settings, *, send_buffer: int | None = None) -> A
     # The sandbox calls back to PUBLIC_BASE_URL: point it at this server's real port.
     settings = settings.with_overrides(port=port, public_base_url=f"http://127.0.0.1:{port}")
     app = create_app(settings)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
+    # As the Procfile: the service resolves forwarded headers itself (server/ops/forwarded.py).
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1, proxy_headers=False
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

@@ -221,6 +221,11 @@ SCHEMAS: dict[str, Any] = {
             "store": {"type": "string", "enum": ["sqlite", "postgresql"]},
             "broker": {"type": "string", "enum": ["ok", "degraded"]},
             "broker_kind": {"type": "string", "enum": ["memory", "redis"]},
+            "untrusted_forwarded": {
+                "type": "integer",
+                "description": "Requests whose X-Forwarded-For came from a peer FORWARDED_ALLOW_IPS "
+                "does not trust (ignored).",
+            },
         },
     },
 }

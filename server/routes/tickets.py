@@ -51,9 +51,7 @@ async def _qr(request: Request, render: Callable[[str], bytes], media_type: str)
     if image is None:
         if not opaque_id_shaped(ticket_id):
             # Never reaches the database: PostgreSQL answers a NUL byte with an error (a 500).
-            raise ApiError(
-                404, "ticket_not_found", "No paid ticket has this id.", ticket_id=ticket_id[:64]
-            )
+            raise ApiError(404, "ticket_not_found", "No paid ticket has this id.", ticket_id=ticket_id[:64])
         code = await services(request).database.fetch_val(TICKET_CODE.bind(ticket_id=ticket_id))
         # An unpaid ticket has no code yet: it has no QR either, and gets the same 404.
         if code is None:
