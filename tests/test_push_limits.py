@@ -33,7 +33,8 @@ def random_address() -> str:
     return (
         f"198.51.100.{random.randint(1, 254)}"
         if random.random() < 0.5
-        else f"2001:db8::{uuid.uuid4().hex[:4]}"
+        # A /64 of its own: IPv6 clients count by their /64.
+        else f"2001:db8:{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}::1"
     )
 
 
@@ -289,3 +290,15 @@ async def test_behind_a_private_router_each_customer_has_an_allowance_of_their_o
         assert_limited(answers[2], "ip")
         assert (await http.get("/readyz")).json()["untrusted_forwarded"] == 0
 
+
+async def test_ipv6_clients_count_by_their_64(limited: Callable[..., Settings]) -> None:
+    """One IPv6 customer (or attacker) picks any of the 2**64 addresses of its /64 at will."""
+    prefix = f"2001:db8:{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}"
+    async with served(limited(push_limit_per_ip=2)) as (_, http):
+        for host in ("::1", "::2"):
+            assert (await post_order(http, random_phone(), f"{prefix}{host}")).status_code == 201
+        # A new address in the same /64 is the same client...
+        assert_limited(await post_order(http, random_phone(), f"{prefix}:dead:beef:1:2"), "ip")
+        # ...and the neighbouring /64 is another.
+        neighbour = prefix[:-1] + ("0" if prefix[-1] != "0" else "1")
+        assert (await post_order(http, random_phone(), f"{neighbour}::1")).status_code == 201
