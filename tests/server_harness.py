@@ -58,14 +58,16 @@ class RunningServer:
 
 
 @contextlib.asynccontextmanager
-async def run_server(settings: Settings, *, send_buffer: int | None = None) -> AsyncIterator[RunningServer]:
+async def run_server(
+    settings: Settings, *, send_buffer: int | None = None, http: str = "auto"
+) -> AsyncIterator[RunningServer]:
     sock, port = bound_socket(send_buffer)
     # The sandbox calls back to PUBLIC_BASE_URL: point it at this server's real port.
     settings = settings.with_overrides(port=port, public_base_url=f"http://127.0.0.1:{port}")
     app = create_app(settings)
     # As the Procfile: the service resolves forwarded headers itself (server/ops/forwarded.py).
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1, proxy_headers=False
+        app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1, proxy_headers=False, http=http
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

@@ -22,7 +22,14 @@ async def open_payhero(settings: Settings) -> AsyncIterator[tuple[PayHeroClient,
     if settings.sandbox:
         username, password = SANDBOX_CREDENTIALS
         channel = SANDBOX_CHANNEL
-        fake = FakePayHero(username, password, channel, answer_delay=settings.sandbox_delay)
+        fake = FakePayHero(
+            username,
+            password,
+            channel,
+            answer_delay=settings.sandbox_delay,
+            # Past the expiry check's question about it, with room to spare.
+            push_ttl=max(3600.0, 2 * settings.payment_expiry),
+        )
         # The real client code runs in the sandbox too; only the transport is in-process.
         transport: httpx.AsyncBaseTransport | None = httpx.ASGITransport(app=fake.app)
         base_url = "http://payhero.sandbox"
