@@ -128,6 +128,8 @@ class Settings:
     # Per client address (as uvicorn and FORWARDED_ALLOW_IPS resolve it), per process.
     max_waiters_per_client: int = 200
     sqlite_busy_timeout: float = 15.0
+    # A connection whose request headers take longer is closed (server/ops/header_timeout.py).
+    header_timeout: float = 10.0
     # Test-only fault injection: the process kills itself (SIGKILL) at this named point.
     crash_point: str | None = None
     log_level: str = "INFO"
@@ -242,6 +244,7 @@ class Settings:
             max_waiters_per_order=_parse(env, "MAX_WAITERS_PER_ORDER", 500, _non_negative_int),
             max_waiters_per_client=_parse(env, "MAX_WAITERS_PER_CLIENT", 200, _non_negative_int),
             sqlite_busy_timeout=_parse(env, "SQLITE_BUSY_TIMEOUT", 15.0, _positive_float),
+            header_timeout=_parse(env, "HEADER_TIMEOUT", 10.0, _positive_float),
             crash_point=env.get("CRASH_POINT") or None,
             log_level=log_level,
             log_format=_parse(env, "LOG_FORMAT", "text", _log_format),
