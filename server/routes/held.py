@@ -82,7 +82,9 @@ class LongPoll(HeldWait):
 
     __slots__ = ("send", "writer")
 
-    def __init__(self, hub: StatusHub, watch: Watch, latest: StatusUpdate, since: int | None, send: Send):
+    def __init__(
+        self, hub: StatusHub, watch: Watch, latest: StatusUpdate, since: int | None, send: Send
+    ) -> None:
         super().__init__(hub, watch, latest, since)
         self.send = send
         self.writer: asyncio.Task[None] | None = None
