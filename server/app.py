@@ -27,8 +27,9 @@ from server.orders.seats import seats_follow_status
 from server.payhero.gateway import open_payhero
 from server.payments.callbacks import CallbackProcessor
 from server.payments.expiry import ExpiryWorker
-from server.routes import all_routes
+from server.routes import all_routes, tickets
 from server.routes.held import HeldRoutesFastPath
+from server.routes.qr_fast import QrFastPath
 from server.services import Services
 from server.settings import Settings
 from server.shutdown import drain_on_shutdown_signal
@@ -180,8 +181,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     return Starlette(
         routes=all_routes(),
-        # Innermost: held /wait and /events go past the Router (server/routes/held.py).
-        middleware=[*build_middleware(settings, metrics, untrusted), Middleware(HeldRoutesFastPath)],
+        # Innermost: held /wait and /events (server/routes/held.py) and QR images already
+        # drawn (server/routes/qr_fast.py) go past the Router.
+        middleware=[
+            *build_middleware(settings, metrics, untrusted),
+            Middleware(HeldRoutesFastPath),
+            Middleware(QrFastPath, routes=tickets.qr_routes),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

@@ -292,3 +292,8 @@ async def test_a_ticket_image_is_drawn_once_and_revalidated_with_its_etag(
     svg = await client.get(ticket["qr_url"].replace(".png", ".svg"))
     assert svg.status_code == 200 and svg.headers["etag"] != etag
     assert images.drawn == 2  # the PNG once, the SVG once
+    # Answered past the Router once drawn (server/routes/qr_fast.py), still counted by route.
+    metrics = (await client.get("/metrics")).text
+    png = 'method="GET",route="/api/tickets/{ticket_id}/qr.png"'
+    assert f'payment_status_http_requests_total{{{png},status="304"}} 4.0' in metrics
+    assert f'payment_status_http_requests_total{{{png},status="200"}} 51.0' in metrics
