@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from server.abuse.addresses import scope_client_key
 from server.errors import EXCEPTION_HANDLERS, ApiError
 from server.routes.event_stream import EventStream
-from server.routes.params import opaque_id_shaped, optional_version, timeout_seconds
+from server.routes.params import opaque_id_shaped, optional_version, scope_header, timeout_seconds
 from server.services import Services
 from server.status.document import StatusUpdate
 from server.status.hub import StatusHub
@@ -55,13 +55,6 @@ def _services(scope: Scope) -> Services:
 
 def _query(scope: Scope) -> dict[str, str]:
     return dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
 
 
 async def _send_json(send: Send, body: bytes, status: int = 200) -> None:
@@ -164,7 +157,7 @@ class EventsEndpoint:
             svc = _services(scope)
             settings = svc.settings
             # Both checked, so a bad one is a 400 whichever the client sent; the header wins.
-            header = optional_version(_header(scope, b"last-event-id"), "Last-Event-ID")
+            header = optional_version(scope_header(scope, b"last-event-id"), "Last-Event-ID")
             query = optional_version(_query(scope).get("last_event_id"), "last_event_id")
             stream = await open_stream(
                 svc.hub,

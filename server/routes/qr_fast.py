@@ -16,18 +16,12 @@ from collections.abc import Awaitable, Mapping
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from server.routes.params import scope_header
 from server.tickets.qr_images import QrImage, etag_matches
 
 _QR = re.compile(r"^/api/tickets/([A-Za-z0-9_-]{1,64})/qr\.(png|svg)$")
 MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 IMAGE_CACHE = b"private, max-age=31536000, immutable"
-
-
-def _if_none_match(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"if-none-match":
-            return str(value.decode("latin-1"))
-    return None
 
 
 async def _send_image(send: Send, image: QrImage, media_type: str, not_modified: bool) -> None:
@@ -58,6 +52,6 @@ class QrFastPath:
                 image = scope["state"]["services"].qr_images.cached(media_type, ticket_id)
                 if image is not None:
                     scope["route"] = self.routes[extension]
-                    fresh = etag_matches(_if_none_match(scope), image.etag)
+                    fresh = etag_matches(scope_header(scope, b"if-none-match"), image.etag)
                     return _send_image(send, image, media_type, fresh)
         return self.app(scope, receive, send)
