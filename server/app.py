@@ -19,6 +19,7 @@ from server.catalogue import Catalogue
 from server.errors import EXCEPTION_HANDLERS
 from server.fulfilment import install_fulfilment
 from server.logs import configure_logging, mask_url
+from server.ops.forwarded import UntrustedForwarding
 from server.ops.metrics import Metrics, Sources
 from server.ops.middleware import build_middleware
 from server.orders.checkout import Checkout
@@ -30,8 +31,9 @@ from server.payments.expiry import ExpiryWorker
 from server.payments.prompts import Prompts
 from server.payments.pushes import PushSender
 from server.private_files import private_dir
-from server.routes import all_routes
+from server.routes import all_routes, tickets
 from server.routes.held import HeldRoutesFastPath
+from server.routes.qr_fast import QrFastPath
 from server.services import Services
 from server.settings import Settings
 from server.shutdown import drain_on_shutdown_signal, stop_with_supervisor
@@ -49,7 +51,9 @@ class State(TypedDict):
 
 
 @asynccontextmanager
-async def open_services(settings: Settings, metrics: Metrics | None = None) -> AsyncIterator[Services]:
+async def open_services(
+    settings: Settings, metrics: Metrics | None = None, untrusted: UntrustedForwarding | None = None
+) -> AsyncIterator[Services]:
     """Connect the store, the broker and PayHero; close them in reverse order."""
     metrics = metrics or Metrics()
     catalogue = Catalogue.load(settings.catalogue_file)
@@ -70,6 +74,7 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
             safety_net_interval=settings.safety_net_interval,
             max_watches=settings.max_waiters,
             max_watches_per_order=settings.max_waiters_per_order,
+            max_watches_per_client=settings.max_waiters_per_client,
         )
         hub.on_fan_out = metrics.fan_out
         await hub.start()
@@ -97,6 +102,11 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
                 "PAYHERO_MODE=sandbox: no real payments; every STK push and callback is simulated "
                 "(callback shape %s). Set PAYHERO_MODE=live with PayHero's credentials to take money",
                 settings.payhero_callback_shape,
+            )
+        if not settings.gate_tokens:
+            log.warning(
+                "GATE_TOKEN is not set: ticket check-in is refused (503 check_in_disabled) "
+                "until the gate staff's tokens are configured; verify stays open"
             )
         push_limits = PushLimits(
             windows,
@@ -144,6 +154,7 @@ async def open_services(settings: Settings, metrics: Metrics | None = None) -> A
             push_limits=push_limits,
             metrics=metrics,
             sandbox=sandbox,
+            untrusted_forwarding=untrusted or UntrustedForwarding(),
         )
 
 
@@ -185,6 +196,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     # One registry per app: several apps in one process (tests) must not share counters.
     metrics = Metrics()
+    untrusted = UntrustedForwarding()
 
     def set_up_logging() -> None:
         configure_logging(settings.log_level, settings.log_format, secrets=settings.secret_values())
@@ -195,7 +207,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         # Again: a uvicorn.Config built after the app (tests, embedding) replaced the handlers.
         set_up_logging()
-        async with open_services(settings, metrics) as services, background_work(services):
+        async with open_services(settings, metrics, untrusted) as services, background_work(services):
             app.state.services = services  # for tests and tools holding the app
             # On SIGTERM, before uvicorn waits for open requests to finish, end every wait:
             # held long polls answer with the current status and streams close cleanly.
@@ -204,8 +216,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     return Starlette(
         routes=all_routes(settings),
-        # Innermost: held /wait and /events go past the Router (server/routes/held.py).
-        middleware=[*build_middleware(settings, metrics), Middleware(HeldRoutesFastPath)],
+        # Innermost: held /wait and /events (server/routes/held.py) and QR images already
+        # drawn (server/routes/qr_fast.py) go past the Router.
+        middleware=[
+            *build_middleware(settings, metrics, untrusted),
+            Middleware(HeldRoutesFastPath),
+            Middleware(QrFastPath, routes=tickets.qr_routes),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

@@ -76,7 +76,8 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
 async def hub_unavailable_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HubUnavailable)
     headers = {"Retry-After": str(exc.retry_after)}
-    return error_response(503, "unavailable", f"Try again shortly: {exc.reason}.", headers=headers)
+    error = "too_many_waiters" if exc.status_code == 429 else "unavailable"
+    return error_response(exc.status_code, error, f"Try again shortly: {exc.reason}.", headers=headers)
 
 
 async def store_unavailable_handler(request: Request, exc: Exception) -> Response:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from databases import Database
 from starlette.requests import Request
@@ -10,6 +10,7 @@ from starlette.requests import Request
 from server.broker import Broker
 from server.catalogue import Catalogue
 from server.mail.delivery import OutboxWorker
+from server.ops.forwarded import UntrustedForwarding
 from server.ops.metrics import Metrics
 from server.orders.checkout import Checkout
 from server.orders.push_limits import PushLimits
@@ -23,6 +24,7 @@ from server.status.changes import StatusChanges
 from server.status.hub import StatusHub
 from server.store.orders import OrderReader
 from server.tickets.gate import Gate
+from server.tickets.qr_images import QrImages
 
 
 @dataclass
@@ -46,6 +48,10 @@ class Services:
     outbox: OutboxWorker
     # The simulated PayHero and customer, in sandbox mode only.
     sandbox: FakePayHero | None = None
+    # Forwarded headers from peers FORWARDED_ALLOW_IPS does not trust: /readyz.
+    untrusted_forwarding: UntrustedForwarding = field(default_factory=UntrustedForwarding)
+    # Tickets' QR images, drawn once per process.
+    qr_images: QrImages = field(default_factory=QrImages)
 
 
 def services(request: Request) -> Services:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from server.ops.forwarded import DEFAULT_TRUSTED, parse_trusted
 from server.settings_payments import DEFAULT_CATALOGUE, payment_settings
 from server.settings_values import (
     MIN_TOKEN_LENGTH,
@@ -30,6 +31,7 @@ __all__ = ["Settings", "SettingsError", "load_dotenv", "normalise_database_url"]
 DEFAULT_DATA_DIR = Path("data")
 # Any secret in live mode: PayHero's password, the metrics token, URL passwords.
 MIN_SECRET = 8
+MIN_GATE_TOKEN_LENGTH = 16
 DEFAULT_MAIL_FROM = "Tickets <tickets@localhost>"
 
 
@@ -103,7 +105,11 @@ class Settings:
     sse_max_lifetime: float = 1800.0
     max_waiters: int = 20000
     max_waiters_per_order: int = 500
+    # Per client address (as uvicorn and FORWARDED_ALLOW_IPS resolve it), per process.
+    max_waiters_per_client: int = 200
     sqlite_busy_timeout: float = 15.0
+    # A connection whose request headers take longer is closed (server/ops/header_timeout.py).
+    header_timeout: float = 10.0
     # Test-only fault injection: the process kills itself (SIGKILL) at this named point.
     crash_point: str | None = None
     log_level: str = "INFO"
@@ -137,6 +143,10 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     # When set, /metrics wants `Authorization: Bearer <token>`.
     metrics_token: str | None = field(default=None, repr=False)
+    # Proxies whose X-Forwarded-For/-Proto are believed (server/ops/forwarded.py).
+    forwarded_allow_ips: tuple[str, ...] = DEFAULT_TRUSTED
+    # Gate staff's bearer tokens for check-in; none: check-in is refused (503).
+    gate_tokens: tuple[str, ...] = field(default=(), repr=False)
     # Fulfilment: ticket codes are HMAC-signed with this key (DESIGN rule 7).
     ticket_signing_key: str = field(default="", repr=False)
     # E-mail: unset writes .eml files under DATA_DIR/outbox/; the URL may carry a password.
@@ -186,6 +196,7 @@ class Settings:
     def secret_values(self) -> tuple[str, ...]:
         """Every secret this process holds, for the log redaction to look for."""
         candidates = [self.callback_token, self.payhero_password, self.metrics_token, self.ticket_signing_key]
+        candidates += self.gate_tokens
         for url in (self.database_url, self.redis_url, self.smtp_url):
             password = urlsplit(url).password if url else None
             if password:
@@ -230,7 +241,9 @@ class Settings:
             sse_max_lifetime=_parse(env, "SSE_MAX_LIFETIME", 1800.0, _positive_float),
             max_waiters=_parse(env, "MAX_WAITERS", 20000, _non_negative_int),
             max_waiters_per_order=_parse(env, "MAX_WAITERS_PER_ORDER", 500, _non_negative_int),
+            max_waiters_per_client=_parse(env, "MAX_WAITERS_PER_CLIENT", 200, _non_negative_int),
             sqlite_busy_timeout=_parse(env, "SQLITE_BUSY_TIMEOUT", 15.0, _positive_float),
+            header_timeout=_parse(env, "HEADER_TIMEOUT", 10.0, _positive_float),
             crash_point=env.get("CRASH_POINT") or None,
             log_level=log_level,
             log_format=_parse(env, "LOG_FORMAT", "text", _log_format),
@@ -262,7 +275,17 @@ def _ops_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "push_limit_window": _parse(env, "PUSH_LIMIT_WINDOW", 600.0, _positive_float),
         "cors_origins": _parse(env, "CORS_ORIGINS", tuple[str, ...](), _origins),
         "metrics_token": env.get("METRICS_TOKEN", "").strip() or None,
+        "gate_tokens": _parse(env, "GATE_TOKEN", tuple[str, ...](), _gate_tokens),
+        "forwarded_allow_ips": _parse(env, "FORWARDED_ALLOW_IPS", DEFAULT_TRUSTED, parse_trusted),
     }
+
+
+def _gate_tokens(raw: str) -> tuple[str, ...]:
+    tokens = tuple(token.strip() for token in raw.split(",") if token.strip())
+    # A gate token lets its holder burn anyone's ticket: long enough not to be guessed.
+    if any(len(token) < MIN_GATE_TOKEN_LENGTH for token in tokens):
+        raise ValueError(f"each comma-separated token must be at least {MIN_GATE_TOKEN_LENGTH} characters")
+    return tokens
 
 
 def _smtp_url(raw: str) -> str:

@@ -18,6 +18,7 @@ import uvicorn
 from server.app import create_app
 from server.services import Services
 from server.settings import Settings
+from server.web import HTTPTOOLS
 
 
 def bound_socket(send_buffer: int | None = None) -> tuple[socket.socket, int]:
@@ -58,12 +59,18 @@ class RunningServer:
 
 
 @contextlib.asynccontextmanager
-async def run_server(settings: Settings, *, send_buffer: int | None = None) -> AsyncIterator[RunningServer]:
+async def run_server(
+    settings: Settings, *, send_buffer: int | None = None, http: str = HTTPTOOLS
+) -> AsyncIterator[RunningServer]:
     sock, port = bound_socket(send_buffer)
     # The sandbox calls back to PUBLIC_BASE_URL: point it at this server's real port.
     settings = settings.with_overrides(port=port, public_base_url=f"http://127.0.0.1:{port}")
     app = create_app(settings)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
+    # As the Procfile: the service resolves forwarded headers itself (server/ops/forwarded.py),
+    # and its HTTP protocol has a deadline on request headers (server/web.py).
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1, proxy_headers=False, http=http
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

@@ -19,6 +19,7 @@ from bench import (
     hundred_k,
     idle_waiters,
     profiling,
+    qr_flood,
     requests_per_payment,
     scale_out,
     throughput,
@@ -59,6 +60,14 @@ def test_fanout(out: list[str]) -> None:
     # Both kinds of waiter are measured, not only the SSE ones every other index holds.
     assert result["completed_by_kind"] == {"sse": 25, "wait": 25}
     assert all(result["latency_ms_by_kind"][kind]["p50"] > 0 for kind in ("sse", "wait"))
+
+
+def test_qr_flood(out: list[str]) -> None:
+    payload = qr_flood.cli(["--held", "40", "--complete", "10", "--flood", "4", *out])
+    result = payload["results"][0]
+    assert result["quiet"]["delivered"] == result["flooded"]["delivered"] == 10
+    assert result["quiet"]["errors"] == result["flooded"]["errors"] == 0
+    assert set(result["flood"]["statuses"]) == {"200"} and not result["flood"]["failures"]
 
 
 @pytest.mark.usefixtures("bench_postgres")

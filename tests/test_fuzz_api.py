@@ -43,6 +43,7 @@ from tests.backends import free_port
 from tests.ops_helpers import GUARDED_TABLES, checkout_body
 
 ROOT = Path(__file__).resolve().parent.parent
+GATE_TOKEN = "fuzz-gate-token-0123456789"
 POSITIVE, NEGATIVE = schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE
 
 
@@ -126,11 +127,12 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
         "PROMPT_WINDOW": "0.5",
         "EXPIRY_CHECK_INTERVAL": "0.2",
         "LOG_LEVEL": "WARNING",
+        "GATE_TOKEN": GATE_TOKEN,
     }
     env.pop("REDIS_URL", None)
     log = (tmp / "server.log").open("wb")
-    command = [sys.executable, "-m", "uvicorn", "server.app:create_app", "--factory"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--proxy-headers"]
+    command = [sys.executable, "-m", "server.web", "server.app:create_app", "--factory"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--no-proxy-headers"]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
@@ -163,6 +165,9 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
 
 def _strategies(target: FuzzTarget, path: str, method: str, mode: schemathesis.GenerationMode) -> Any:
     operation = target.schema[path][method]
+    if path == "/api/tickets/check-in":
+        # The gate's token, so the body behind it is what gets fuzzed (none is a 401).
+        return operation.as_strategy(mode, headers={"Authorization": f"Bearer {GATE_TOKEN}"})
     if "{token}" in path:
         # The real secret, so the body behind it is what gets fuzzed (a wrong one is a 404).
         return operation.as_strategy(mode, path_parameters={"token": target.token})

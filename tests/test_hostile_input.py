@@ -23,6 +23,7 @@ from tests.ops_helpers import callback_body, checkout_body, snapshot
 from tests.server_harness import RunningServer, run_server
 
 WAIT_CAP = 0.5
+JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture
@@ -195,13 +196,52 @@ async def test_invalid_utf8_is_a_json_400(live: RunningServer, client: httpx.Asy
     utf16 = json.dumps(checkout_body()).encode("utf-16")
     async with nothing_changes(live):
         responses = [
-            await client.post("/api/orders", content=bad),
-            await client.post("/api/orders", content=utf16),
+            await client.post("/api/orders", content=bad, headers=JSON),
+            await client.post("/api/orders", content=utf16, headers=JSON),
             await client.post(callback_path(live), content=bad),
         ]
     assert_json_error(responses[0], 400, "invalid_json")
     assert_json_error(responses[1], 400, "invalid_json")
     assert_json_error(responses[2], 400, "invalid_callback")
+
+
+# What a page on another site can send without a CORS preflight (a "simple" request), and
+# an empty-typed body (fetch with a Blob of no type): each is refused before anything happens.
+CROSS_SITE = [
+    {"content-type": "text/plain"},
+    {"content-type": "text/plain;charset=UTF-8"},
+    {"content-type": "application/x-www-form-urlencoded"},
+    {"content-type": "multipart/form-data; boundary=x"},
+    {"content-type": "application/jsonp"},
+    {},
+]
+
+
+@pytest.mark.parametrize("headers", CROSS_SITE, ids=lambda h: h.get("content-type", "none"))
+async def test_a_body_that_is_not_declared_json_is_a_415_and_changes_nothing(
+    live: RunningServer, client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    order = json.dumps(checkout_body()).encode()
+    cross_site = {"origin": "https://evil.example", "sec-fetch-site": "cross-site", **headers}
+    async with nothing_changes(live):
+        responses = [
+            await client.post("/api/orders", content=order, headers=cross_site),
+            await client.post("/api/tickets/check-in", content=b'{"code": "x"}', headers=cross_site),
+        ]
+    sandbox = live.services.sandbox
+    assert sandbox is not None and sandbox.pushes == {}  # no phone was prompted
+    assert_json_error(responses[0], 415, "unsupported_media_type")
+    # Check-in asks for the gate's token first: a stranger learns nothing more.
+    assert responses[1].status_code in (401, 503)
+
+
+async def test_json_with_parameters_or_in_capitals_is_still_json(
+    live: RunningServer, client: httpx.AsyncClient
+) -> None:
+    order = json.dumps(checkout_body()).encode()
+    for content_type in ("application/json; charset=utf-8", "Application/JSON"):
+        response = await client.post("/api/orders", content=order, headers={"content-type": content_type})
+        assert response.status_code == 201, response.text
 
 
 async def _chunks(total: int) -> AsyncIterator[bytes]:
@@ -217,8 +257,8 @@ async def test_oversized_bodies_are_json_413s(live: RunningServer, client: httpx
     async with nothing_changes(live):
         responses = [
             # With Content-Length, refused before reading; streamed without it, cut off mid-way.
-            await client.post("/api/orders", content=big_order),
-            await client.post("/api/orders", content=_chunks(64 * 1024)),
+            await client.post("/api/orders", content=big_order, headers=JSON),
+            await client.post("/api/orders", content=_chunks(64 * 1024), headers=JSON),
             await client.post(callback_path(live), content=b" " * (limit + 1)),
             await client.post(callback_path(live), content=_chunks(limit + 8192)),
         ]

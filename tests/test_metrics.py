@@ -141,6 +141,27 @@ async def test_unmatched_paths_and_odd_methods_share_one_label(
     )
 
 
+async def test_a_new_method_per_request_adds_no_series_under_h11(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """uvicorn's h11 takes any token as a method: 300 made-up ones over raw sockets."""
+    async with run_server(make_settings(), http="h11") as live:
+        port = int(live.base_url.rsplit(":", 1)[1])
+        metrics = live.services.metrics
+        for n in range(300):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                f"M{uuid.uuid4().hex[:12].upper()}{n} /api/events HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+            )
+            assert (await reader.readline()).startswith(b"HTTP/1.1 405")
+            writer.close()
+        assert metrics.http_series == 1
+        async with httpx.AsyncClient(base_url=live.base_url) as client:
+            samples = await scrape(client)
+    series = {"method": "other", "route": "/api/events", "status": "405"}
+    assert value(samples, "payment_status_http_requests_total", **series) == 300
+
+
 async def test_each_app_has_its_own_registry(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings()
     async with run_server(settings) as first, run_server(settings) as second:

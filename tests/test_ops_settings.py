@@ -29,6 +29,8 @@ def test_zero_turns_a_push_limit_off() -> None:
         ("CORS_ORIGINS", "shop.example.com"),
         ("CORS_ORIGINS", "https://shop.example.com/checkout"),
         ("CORS_ORIGINS", "ftp://shop.example.com"),
+        ("GATE_TOKEN", "short"),
+        ("GATE_TOKEN", "a-long-enough-gate-token,short"),
     ],
 )
 def test_bad_values_stop_the_start_naming_the_variable(name: str, value: str) -> None:
@@ -63,3 +65,11 @@ def test_secrets_are_known_and_kept_out_of_repr() -> None:
     assert {token, "db%40secret", "db@secret", "redis-secret", "payhero-secret", "metrics-secret"} <= secrets
     for secret in secrets:
         assert secret not in repr(settings)
+
+
+def test_gate_tokens_are_a_comma_list_kept_out_of_repr_and_logs() -> None:
+    assert Settings.from_env({}, dotenv=None).gate_tokens == ()
+    settings = Settings.from_env({"GATE_TOKEN": " north-gate-token-01 , south-gate-token-02 ,"}, dotenv=None)
+    assert settings.gate_tokens == ("north-gate-token-01", "south-gate-token-02")
+    assert "north-gate" not in repr(settings)
+    assert {"north-gate-token-01", "south-gate-token-02"} <= set(settings.secret_values())

@@ -99,3 +99,28 @@ async def test_transaction_status_reports_a_settled_payment(fake: FakePayHero) -
     fake.settle(fake.pushes[accepted.reference], "success")
     status = await client.transaction_status(accepted.reference)
     assert status.succeeded and status.receipt_number == fake.pushes[accepted.reference].receipt
+
+
+async def test_the_sandbox_keeps_pushes_and_request_bodies_bounded() -> None:
+    """The sandbox lives inside a service that may run for months: a push carries a phone
+    number, a request body a name too. Pushes expire and are capped; bodies are capped."""
+    now = [1000.0]
+    fake = FakePayHero(
+        "api-user", "api-secret", 4242, push_ttl=60.0, keep_pushes=3, keep_requests=2, clock=lambda: now[0]
+    )
+    try:
+        client = client_for(fake)
+        references = []
+        for n in range(5):
+            accepted = await client.initiate_stk_push(**{**PUSH, "external_reference": f"ORD-{n}"})
+            references.append(accepted.reference)
+        assert list(fake.pushes) == references[2:]  # the three newest
+        assert [r["external_reference"] for r in fake.requests] == ["ORD-3", "ORD-4"]
+        # The expiry check can still ask about a recent push...
+        assert (await client.transaction_status(references[-1])).status == "QUEUED"
+        now[0] += 61
+        await client.initiate_stk_push(**{**PUSH, "external_reference": "ORD-5"})
+        # ...but a minute later the old ones are gone, and only the new one is kept.
+        assert len(fake.pushes) == 1
+    finally:
+        await fake.aclose()

@@ -2,8 +2,8 @@
 
 Phone numbers and client addresses are random per test: on Redis the counts outlive a test
 (and a test run), and every test client connects from 127.0.0.1. The address a limit sees
-is set with X-Forwarded-For, which uvicorn trusts from 127.0.0.1 by default, exactly as it
-would from an nginx in front listed in FORWARDED_ALLOW_IPS.
+is set with X-Forwarded-For, which the service trusts from loopback and private peers by
+default (server/ops/forwarded.py), exactly as from an nginx or a platform router in front.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ def random_address() -> str:
     return (
         f"198.51.100.{random.randint(1, 254)}"
         if random.random() < 0.5
-        else f"2001:db8::{uuid.uuid4().hex[:4]}"
+        # A /64 of its own: IPv6 clients count by their /64.
+        else f"2001:db8:{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}::1"
     )
 
 
@@ -255,14 +256,50 @@ async def test_limits_hold_across_processes_through_redis(
         assert_limited(await post_order(two, phone, random_address()), "phone")
 
 
-async def test_x_forwarded_for_from_an_untrusted_peer_is_ignored(
-    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+async def test_x_forwarded_for_from_an_untrusted_peer_is_ignored_and_said_once(
+    make_settings: Callable[..., Settings], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # uvicorn reads FORWARDED_ALLOW_IPS itself; 127.0.0.1 (the test client) is not listed.
-    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "192.0.2.10")
-    settings = make_settings("sqlite", "memory").with_overrides(push_limit_per_ip=2, sandbox_delay=30.0)
+    # FORWARDED_ALLOW_IPS overrides the default: 127.0.0.1 (the test client) is not listed.
+    settings = make_settings("sqlite", "memory").with_overrides(
+        push_limit_per_ip=2, sandbox_delay=30.0, forwarded_allow_ips=("192.0.2.10",)
+    )
     async with served(settings) as (_, http):
+        assert (await http.get("/readyz")).json()["untrusted_forwarded"] == 0
         for _ in range(2):
             assert (await post_order(http, random_phone(), random_address())).status_code == 201
         # A new X-Forwarded-For each time buys nothing: the address is the peer's.
         assert_limited(await post_order(http, random_phone(), random_address()), "ip")
+        assert (await http.get("/readyz")).json()["untrusted_forwarded"] == 3
+    captured = capsys.readouterr()
+    assert (captured.err + captured.out).count("which FORWARDED_ALLOW_IPS does not trust") == 1
+
+
+async def test_behind_a_private_router_each_customer_has_an_allowance_of_their_own(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Issue 15: with the defaults, a platform router (a private address) appends each
+    customer's address; the right-most hop that is not a private proxy is the customer."""
+    settings = make_settings("sqlite", "memory").with_overrides(push_limit_per_ip=1, sandbox_delay=30.0)
+    async with served(settings) as (_, http):
+        first, second = random_address(), random_address()
+        while second == first:
+            second = random_address()
+        # What the client wrote itself sits on the left and is never believed.
+        chains = [f"1.1.1.1, {first}, 10.1.2.3", f"8.8.8.8, {second}", f"{first}, 172.16.0.9"]
+        answers = [await post_order(http, random_phone(), chain) for chain in chains]
+        assert [a.status_code for a in answers] == [201, 201, 429]
+        assert_limited(answers[2], "ip")
+        assert (await http.get("/readyz")).json()["untrusted_forwarded"] == 0
+
+
+async def test_ipv6_clients_count_by_their_64(limited: Callable[..., Settings]) -> None:
+    """One IPv6 customer (or attacker) picks any of the 2**64 addresses of its /64 at will."""
+    prefix = f"2001:db8:{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}"
+    async with served(limited(push_limit_per_ip=2)) as (_, http):
+        for host in ("::1", "::2"):
+            assert (await post_order(http, random_phone(), f"{prefix}{host}")).status_code == 201
+        # A new address in the same /64 is the same client...
+        assert_limited(await post_order(http, random_phone(), f"{prefix}:dead:beef:1:2"), "ip")
+        # ...and the neighbouring /64 is another.
+        neighbour = prefix[:-1] + ("0" if prefix[-1] != "0" else "1")
+        assert (await post_order(http, random_phone(), f"{neighbour}::1")).status_code == 201

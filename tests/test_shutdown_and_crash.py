@@ -18,7 +18,9 @@ from tests.server_harness import until
 
 
 async def test_sigterm_answers_held_waits_closes_streams_and_exits_fast(tmp_path: Path) -> None:
-    with running_service(sandbox_env(tmp_path, WAIT_TIMEOUT="25"), tmp_path) as service:
+    # 300 waiters from one address: past MAX_WAITERS_PER_CLIENT's default, so no cap here.
+    env = sandbox_env(tmp_path, WAIT_TIMEOUT="25", MAX_WAITERS_PER_CLIENT="0")
+    with running_service(env, tmp_path) as service:
         limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
         async with httpx.AsyncClient(base_url=service.base_url, timeout=60, limits=limits) as http:
             order = (await http.post("/api/orders", json={**ORDER, "phone": "0712349999"})).json()

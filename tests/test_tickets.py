@@ -17,6 +17,8 @@ from tests.fulfilment_helpers import SILENT_PHONE, decode_qr, place, run_cli, se
 from tests.server_harness import RunningServer, run_server
 
 KEY = "k" * 40
+GATE_TOKEN = "gate-staff-token-0123456789"
+GATE = {"Authorization": f"Bearer {GATE_TOKEN}"}
 PERSONAL = ("amina", "otieno", "example.com", "0712", "254712")
 
 
@@ -55,7 +57,9 @@ def test_junk_is_not_even_parsed(junk: str) -> None:
 
 @pytest.fixture
 async def live(stack_settings: Settings) -> AsyncIterator[RunningServer]:
-    async with run_server(stack_settings.with_overrides(sandbox_delay=0.2)) as running:
+    tokens = ("another-gate-token-42", GATE_TOKEN)
+    settings = stack_settings.with_overrides(sandbox_delay=0.2, gate_tokens=tokens)
+    async with run_server(settings) as running:
         yield running
 
 
@@ -152,17 +156,17 @@ async def test_genuine_verifies_tampered_is_rejected_and_check_in_happens_once(
         response = await client.get("/api/tickets/verify", params={"code": wrong})
         assert response.status_code == 404, wrong
         assert response.json()["error"] == "ticket_not_valid" and response.json()["genuine"] is False
-        refused = await client.post("/api/tickets/check-in", json={"code": wrong})
+        refused = await client.post("/api/tickets/check-in", json={"code": wrong}, headers=GATE)
         assert refused.status_code == 404
 
     # Five gates scan the same ticket at once: exactly one lets the holder in.
     scans = await asyncio.gather(
-        *(client.post("/api/tickets/check-in", json={"code": code}) for _ in range(5))
+        *(client.post("/api/tickets/check-in", json={"code": code}, headers=GATE) for _ in range(5))
     )
     assert sorted(s.status_code for s in scans) == [200, 409, 409, 409, 409]
     admitted = next(s for s in scans if s.status_code == 200).json()
     assert admitted["checked_in"] is True and admitted["checked_in_at"]
-    again = await client.post("/api/tickets/check-in", json={"code": code})
+    again = await client.post("/api/tickets/check-in", json={"code": code}, headers=GATE)
     assert again.status_code == 409
     body = again.json()
     assert body["error"] == "already_checked_in" and admitted["checked_in_at"] in body["message"]
@@ -187,8 +191,13 @@ async def test_bad_check_in_bodies_get_a_400_and_change_nothing(
     live: RunningServer, client: httpx.AsyncClient, body: bytes, error: str
 ) -> None:
     await paid(client, quantity=1)
-    response = await client.post("/api/tickets/check-in", content=body)
+    json_body = {**GATE, "content-type": "application/json"}
+    response = await client.post("/api/tickets/check-in", content=body, headers=json_body)
     assert response.status_code == 400 and response.json()["error"] == error
+    # The same body as text/plain, the way a page on another site could post it: 415.
+    plain = {**GATE, "content-type": "text/plain"}
+    response = await client.post("/api/tickets/check-in", content=body, headers=plain)
+    assert response.status_code == 415 and response.json()["error"] == "unsupported_media_type"
     checked = await live.services.database.fetch_all(
         sa.select(tickets).where(tickets.c.checked_in_ms.is_not(None))
     )
@@ -209,9 +218,82 @@ async def test_the_verify_ticket_command_tells_the_gate(
     assert status == 0, output
     assert "GENUINE" in output and "Demo Fest 2026" in output and "Early Bird" in output
     assert "checked in:  no" in output
-    checked_in = await client.post("/api/tickets/check-in", json={"code": code})
+    checked_in = await client.post("/api/tickets/check-in", json={"code": code}, headers=GATE)
     assert checked_in.status_code == 200, checked_in.text
     status, output = await run_cli(live.services.settings, "verify-ticket", code)
     assert status == 0 and "checked in:  yes" in output
     status, output = await run_cli(live.services.settings, "verify-ticket", flip(code, len(code) - 1))
     assert status == 1 and "NOT VALID" in output
+
+
+async def test_check_in_needs_a_gate_token_and_a_stranger_cannot_burn_a_ticket(
+    live: RunningServer, client: httpx.AsyncClient
+) -> None:
+    document = await paid(client, quantity=1)
+    code = document["tickets"][0]["code"]  # type: ignore[index]
+    strangers: list[dict[str, str | bytes]] = [
+        {},
+        {"Authorization": GATE_TOKEN},  # no scheme
+        {"Authorization": f"Basic {GATE_TOKEN}"},
+        {"Authorization": f"Bearer {GATE_TOKEN[:-1]}"},
+        {"Authorization": f"Bearer {GATE_TOKEN}x"},
+        {"Authorization": "Bearer é".encode("latin-1")},  # not ASCII: refused, not a 500
+    ]
+    for headers in strangers:
+        refused = await client.post("/api/tickets/check-in", json={"code": code}, headers=headers)
+        assert refused.status_code == 401, (headers, refused.text)
+        assert refused.json()["error"] == "unauthorized"
+        assert refused.headers["www-authenticate"] == "Bearer"
+    # Verify stays public, and nothing above checked the ticket in.
+    still = await client.get("/api/tickets/verify", params={"code": code})
+    assert still.status_code == 200 and still.json()["checked_in"] is False
+    # Either configured token lets staff in; the scheme is case-insensitive (RFC 7235).
+    staff = {"Authorization": "bearer another-gate-token-42"}
+    admitted = await client.post("/api/tickets/check-in", json={"code": code}, headers=staff)
+    assert admitted.status_code == 200 and admitted.json()["checked_in"] is True
+
+
+async def test_without_a_gate_token_check_in_is_refused_and_the_start_says_so(
+    stack_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with run_server(stack_settings.with_overrides(gate_tokens=())) as running:
+        async with httpx.AsyncClient(base_url=running.base_url) as http:
+            anyone = {"Authorization": "Bearer anything-at-all-here"}
+            response = await http.post("/api/tickets/check-in", json={"code": "x"}, headers=anyone)
+    assert response.status_code == 503 and response.json()["error"] == "check_in_disabled"
+    captured = capsys.readouterr()
+    assert "GATE_TOKEN is not set" in captured.err + captured.out
+
+
+async def test_a_ticket_image_is_drawn_once_and_revalidated_with_its_etag(
+    live: RunningServer, client: httpx.AsyncClient
+) -> None:
+    document = await paid(client, quantity=1)
+    ticket = document["tickets"][0]  # type: ignore[index]
+    images = live.services.qr_images
+    limits = httpx.Limits(max_connections=50)
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=30, limits=limits) as flood:
+        # A flood of one ticket's image, all at once on 50 connections: drawn once.
+        answers = await asyncio.gather(*(flood.get(ticket["qr_url"]) for _ in range(50)))
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.content for a in answers}) == 1 and decode_qr(answers[0].content) == [ticket["code"]]
+    assert images.drawn == 1
+    etag = answers[0].headers["etag"]
+    assert {a.headers["etag"] for a in answers} == {etag}
+    assert answers[0].headers["cache-control"] == "private, max-age=31536000, immutable"
+
+    # The browser asks again with what it has: 304, no body, nothing drawn.
+    for validator in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        again = await client.get(ticket["qr_url"], headers={"If-None-Match": validator})
+        assert again.status_code == 304 and again.content == b"", validator
+        assert again.headers["etag"] == etag
+    changed = await client.get(ticket["qr_url"], headers={"If-None-Match": '"something-else"'})
+    assert changed.status_code == 200 and changed.content == answers[0].content
+    svg = await client.get(ticket["qr_url"].replace(".png", ".svg"))
+    assert svg.status_code == 200 and svg.headers["etag"] != etag
+    assert images.drawn == 2  # the PNG once, the SVG once
+    # Answered past the Router once drawn (server/routes/qr_fast.py), still counted by route.
+    metrics = (await client.get("/metrics")).text
+    png = 'method="GET",route="/api/tickets/{ticket_id}/qr.png"'
+    assert f'payment_status_http_requests_total{{{png},status="304"}} 4.0' in metrics
+    assert f'payment_status_http_requests_total{{{png},status="200"}} 51.0' in metrics

@@ -129,12 +129,18 @@ class Metrics:
     # -- recorded as it happens --------------------------------------------------------------
 
     def request_done(self, method: str, route: str | None, status: int) -> None:
-        key = (method, route or UNMATCHED_ROUTE, status)
+        # Keyed by the label, not the raw method: under `--http h11` any token is a method,
+        # and a child per one sent would grow without end (issue 15).
+        key = (method if method in _METHODS else "other", route or UNMATCHED_ROUTE, status)
         child = self._http_children.get(key)
         if child is None:
-            label = method if method in _METHODS else "other"
-            child = self._http_children[key] = self.http_requests.labels(label, key[1], str(status))
+            child = self._http_children[key] = self.http_requests.labels(key[0], key[1], str(status))
         child.inc()
+
+    @property
+    def http_series(self) -> int:
+        """How many (method, route, status) request counters this process keeps."""
+        return len(self._http_children)
 
     def callback_outcome(self, result: str, outcome: str) -> None:
         self.callbacks.labels(result, outcome).inc()
@@ -225,6 +231,13 @@ class ServiceCollector:
             "Checkouts refused by a push limit.",
             "limit",
             self.sources.push_limits.refused,
+        )
+        yield self._labelled(
+            CounterMetricFamily,
+            "waiters_refused",
+            "New waiters refused by a cap: total (MAX_WAITERS), order, client (per address).",
+            "cap",
+            hub.refused,
         )
         gauges = [
             (

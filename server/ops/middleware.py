@@ -8,6 +8,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from server.errors import error_response
+from server.ops.forwarded import ForwardedHeaders, TrustedProxies, UntrustedForwarding
 from server.ops.metrics import Metrics
 from server.ops.requests import HeaderLimit, RequestObserver
 from server.settings import Settings
@@ -24,9 +25,15 @@ class JsonCORSMiddleware(CORSMiddleware):
         return error_response(400, "cors_refused", bytes(response.body).decode(), headers=headers)
 
 
-def build_middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
-    # Outermost first: the observer sees (and counts) the answers of every layer inside it.
+def build_middleware(
+    settings: Settings, metrics: Metrics, untrusted: UntrustedForwarding
+) -> list[Middleware]:
+    # Outermost first: the observer sees (and counts) the answers of every layer inside it;
+    # the client's address is resolved before anything else looks at it.
     stack = [
+        Middleware(
+            ForwardedHeaders, trusted=TrustedProxies(settings.forwarded_allow_ips), untrusted=untrusted
+        ),
         Middleware(RequestObserver, metrics=metrics, log_requests=settings.log_requests),
         Middleware(HeaderLimit),
     ]

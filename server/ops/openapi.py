@@ -35,6 +35,11 @@ _UNAVAILABLE = _error(
     "The database cannot be reached just now; try again after Retry-After.",
     headers={"Retry-After": {"schema": {"type": "integer"}}},
 )
+_TOO_MANY_WAITERS = _error(
+    "This address holds MAX_WAITERS_PER_CLIENT waiters already (`too_many_waiters`).",
+    headers={"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+)
+_NOT_JSON = _error("The body is not sent as `Content-Type: application/json`; nothing changed.")
 _NO_STORE = {"Cache-Control": {"schema": {"type": "string", "enum": ["no-store"]}}}
 
 _NAMED = {
@@ -242,6 +247,11 @@ SCHEMAS: dict[str, Any] = {
             "store": {"type": "string", "enum": ["sqlite", "postgresql"]},
             "broker": {"type": "string", "enum": ["ok", "degraded"]},
             "broker_kind": {"type": "string", "enum": ["memory", "redis"]},
+            "untrusted_forwarded": {
+                "type": "integer",
+                "description": "Requests whose X-Forwarded-For came from a peer FORWARDED_ALLOW_IPS "
+                "does not trust (ignored).",
+            },
         },
     },
 }
@@ -290,6 +300,9 @@ def _page(summary: str, media_types: list[str], **extra: Any) -> dict[str, Any]:
     return {"get": {"summary": summary, "tags": ["pages"], "responses": responses, **extra}}
 
 
+_IMAGE_HEADERS = {"ETag": {"schema": {"type": "string"}}, "Cache-Control": {"schema": {"type": "string"}}}
+
+
 def _qr(media_type: str) -> dict[str, Any]:
     return {
         "get": {
@@ -305,9 +318,11 @@ def _qr(media_type: str) -> dict[str, Any]:
             ],
             "responses": {
                 "200": {
-                    "description": "The image.",
+                    "description": "The image; it never changes (immutable caching, an ETag).",
+                    "headers": _IMAGE_HEADERS,
                     "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
                 },
+                "304": {"description": "If-None-Match named the image's ETag.", "headers": _IMAGE_HEADERS},
                 "404": _error("No paid ticket has this id."),
                 "431": _HEADERS_TOO_LARGE,
                 "503": _UNAVAILABLE,
@@ -359,17 +374,23 @@ PATHS: dict[str, Any] = {
     },
     "/api/tickets/check-in": {
         "post": {
-            "summary": "The gate checks a ticket in, once.",
+            "summary": "The gate checks a ticket in, once (gate staff only).",
             "tags": ["tickets"],
+            "security": [{"gateToken": []}],
             "requestBody": {"required": True, "content": {JSON: {"schema": _CODE_BODY}}},
             "responses": {
                 "200": _json(_ref("TicketCheck"), "Checked in now.", headers=_NO_STORE),
                 "400": _error("Not a JSON object with a code."),
+                "401": _error("No gate staff token, or a wrong one (GATE_TOKEN)."),
                 "404": _error("Not a valid ticket."),
                 "409": _error("Already checked in (`ticket` says when)."),
                 "413": _error("The body is larger than 1 KiB."),
+                "415": _NOT_JSON,
                 "431": _HEADERS_TOO_LARGE,
-                "503": _UNAVAILABLE,
+                "503": _error(
+                    "The database cannot be reached (`store_unavailable`, with Retry-After), or no "
+                    "GATE_TOKEN is configured (`check_in_disabled`)."
+                ),
             },
         }
     },
@@ -443,6 +464,7 @@ PATHS: dict[str, Any] = {
                 ),
                 "400": _error("Not UTF-8 JSON."),
                 "413": _error("The body is larger than 8 KiB."),
+                "415": _NOT_JSON,
                 "422": _error("Some fields need fixing (`fields` says which); nothing stored."),
                 "429": _error(
                     "Too many pushes to this phone number or from this address (`limit` says which); "
@@ -482,6 +504,7 @@ PATHS: dict[str, Any] = {
                     _ref("WaitResult"), "Newer than `since`, terminal, or timed out.", headers=_NO_STORE
                 ),
                 "400": _error("`since` or `timeout` is not a number the service takes."),
+                "429": _TOO_MANY_WAITERS,
             },
             parameters=[
                 {
@@ -512,6 +535,7 @@ PATHS: dict[str, Any] = {
                 },
                 "204": {"description": "The client already has the terminal status (Last-Event-ID)."},
                 "400": _error("Last-Event-ID is not a version."),
+                "429": _TOO_MANY_WAITERS,
             },
             parameters=[
                 {
@@ -568,6 +592,9 @@ def openapi_document() -> dict[str, Any]:
         "paths": PATHS,
         "components": {
             "schemas": SCHEMAS,
-            "securitySchemes": {"metricsToken": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "metricsToken": {"type": "http", "scheme": "bearer"},
+                "gateToken": {"type": "http", "scheme": "bearer"},
+            },
         },
     }

@@ -2,10 +2,10 @@
 
 An STK push puts a PIN prompt on the customer's phone, so an open checkout is a way to spam
 anyone's phone. Each push counts against the number it goes to and against the address it
-came from (`request.client.host`, as uvicorn resolves it behind the proxies listed in
-FORWARDED_ALLOW_IPS). Requests that fail validation never get here and count for nothing;
-a refused request stores nothing; a checkout that stops before the push (seats gone) gives
-its place back.
+came from (`request.client.host`, as server/ops/forwarded.py resolves it behind the proxies
+listed in FORWARDED_ALLOW_IPS; an IPv6 address counts by its /64). Requests that fail
+validation never get here and count for nothing; a refused request stores nothing; a
+checkout that stops before the push (seats gone) gives its place back.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 
+from server.abuse.addresses import client_key
 from server.abuse.windows import Quota, Refused, Taken, Windows
 from server.orders.checkout import Checkout
 from server.orders.validation import CheckoutInvalid, CheckoutRequest
@@ -49,7 +50,7 @@ class PushLimits:
     def quotas(self, phone: str, client: str) -> list[Quota]:
         quotas = []
         if self.per_ip > 0:
-            quotas.append(Quota("ip", _key("ip", client), self.per_ip, self.window))
+            quotas.append(Quota("ip", _key("ip", client_key(client)), self.per_ip, self.window))
         if self.per_phone > 0:
             quotas.append(Quota("phone", _key("phone", phone), self.per_phone, self.window))
         return quotas

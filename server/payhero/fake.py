@@ -17,6 +17,8 @@ import base64
 import contextlib
 import logging
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -135,6 +137,7 @@ class Push:
     status: str = "QUEUED"
     receipt: str | None = None
     callbacks_sent: int = 0
+    created_at: float = 0.0
 
 
 @dataclass
@@ -153,8 +156,16 @@ class FakePayHero:
     # The customer pays this amount instead of the one asked for.
     pay_amount: int | None = None
     callback_shape: str = "v2"
+    # Pushes carry the customer's phone and the request bodies their name too, and the
+    # sandbox runs inside a service that may run for months: both are bounded (issue 15).
+    # A push is kept for `push_ttl` seconds (the expiry check asks transaction-status about
+    # it), and at most `keep_pushes` of them; only the last `keep_requests` bodies are kept.
     pushes: dict[str, Push] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    push_ttl: float = 3600.0
+    keep_pushes: int = 10_000
+    keep_requests: int = 100
+    clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
@@ -188,6 +199,7 @@ class FakePayHero:
         except ValueError:
             return JSONResponse({"error_message": "Invalid JSON"}, status_code=400)
         self.requests.append(body)
+        del self.requests[: -self.keep_requests]
         problem = _check_push(body, self.channel_id)
         if problem:
             return JSONResponse({"error_message": problem}, status_code=400)
@@ -231,9 +243,20 @@ class FakePayHero:
             reference=reference,
             checkout_request_id=checkout,
             result=sandbox_result(body["phone_number"]),
+            created_at=self.clock(),
         )
+        self._forget_old_pushes()
         self.pushes[reference] = push
         return push
+
+    def _forget_old_pushes(self) -> None:
+        # Oldest first: a dict keeps insertion order, and pushes are inserted as they come.
+        cutoff = self.clock() - self.push_ttl
+        while self.pushes:
+            oldest = next(iter(self.pushes))
+            if self.pushes[oldest].created_at > cutoff and len(self.pushes) < self.keep_pushes:
+                return
+            del self.pushes[oldest]
 
     async def _transaction_status(self, request: Request) -> Response:
         if not self._authorised(request):

@@ -28,6 +28,8 @@ async def open_payhero(settings: Settings) -> AsyncIterator[tuple[PayHeroClient,
             channel,
             answer_delay=settings.sandbox_delay,
             callback_shape=settings.payhero_callback_shape,
+            # Past the expiry check's question about it, with room to spare.
+            push_ttl=max(3600.0, 2 * settings.payment_expiry),
         )
         # The real client code runs in the sandbox too; only the transport is in-process.
         transport: httpx.AsyncBaseTransport | None = httpx.ASGITransport(app=fake.app)

@@ -1,4 +1,4 @@
-"""Reading request bodies with a hard size limit, before any of it is parsed."""
+"""Reading request bodies: JSON only, with a hard size limit, before any of it is parsed."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import json
 from starlette.requests import Request
 
 from server.errors import ApiError
+
+JSON_MEDIA_TYPE = "application/json"
 
 
 def _too_large(limit: int) -> ApiError:
@@ -41,6 +43,38 @@ def parse_json(raw: bytes) -> object:
         raise ApiError(400, "invalid_json", "The body must be a JSON object.") from None
 
 
+def _declares_json(request: Request) -> bool:
+    media_type, _, _ = request.headers.get("content-type", "").partition(";")
+    return media_type.strip().lower() == JSON_MEDIA_TYPE
+
+
+def _not_json() -> ApiError:
+    return ApiError(
+        415,
+        "unsupported_media_type",
+        f"The body must be sent as Content-Type: {JSON_MEDIA_TYPE}.",
+        accepted=JSON_MEDIA_TYPE,
+    )
+
+
+async def read_json_body(request: Request, limit: int, *, optional: bool = False) -> object:
+    """The request's JSON body; a JSON 415 unless it is declared `application/json`.
+
+    A page on another site can post `text/plain`, form or empty-typed bodies to us without
+    asking first; `application/json` makes the browser send a CORS preflight, which we
+    refuse unless CORS_ORIGINS allows that site. So no route that acts on a body takes any
+    other type. `optional`: no body at all is allowed too (whatever its type) and gives None.
+    """
+    if not optional and not _declares_json(request):
+        raise _not_json()
+    raw = await read_body(request, limit)
+    if optional and not raw:
+        return None
+    if not _declares_json(request):
+        raise _not_json()
+    return parse_json(raw)
+
+
 NO_BODY_LIMIT = 1024
 
 
@@ -51,13 +85,6 @@ async def read_no_body(request: Request) -> None:
     body with fields is a 422, so a client that thinks it can name, say, a phone learns it
     cannot.
     """
-    raw = await read_body(request, NO_BODY_LIMIT)
-    if not raw.strip():
-        return
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json":
-        raise ApiError(
-            415, "unsupported_media_type", "Send no body, or an empty JSON object as application/json."
-        )
-    if parse_json(raw) != {}:
+    body = await read_json_body(request, NO_BODY_LIMIT, optional=True)
+    if body is not None and body != {}:
         raise ApiError(422, "validation_error", "This request takes no fields.", fields={})

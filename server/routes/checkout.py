@@ -13,7 +13,7 @@ from server.orders.checkout import PushFailed
 from server.orders.push_limits import PushLimited
 from server.orders.validation import CheckoutInvalid, parse_checkout
 from server.payments.pushes import UNKNOWN
-from server.routes.bodies import parse_json, read_body
+from server.routes.bodies import read_json_body
 from server.services import services
 from server.status.document import StatusUpdate
 
@@ -32,9 +32,9 @@ _LIMITED = {
 
 
 def client_address(request: Request) -> str:
-    # uvicorn has already resolved this from X-Forwarded-For, trusting only the proxies in
-    # FORWARDED_ALLOW_IPS (`--proxy-headers`). Parsing the header here would let any
-    # client pick its own address, and with it a fresh allowance.
+    # server/ops/forwarded.py has already resolved this from X-Forwarded-For, trusting only
+    # the proxies in FORWARDED_ALLOW_IPS. Parsing the header here would let any client
+    # pick its own address, and with it a fresh allowance.
     return request.client.host if request.client else "unknown"
 
 
@@ -50,7 +50,7 @@ def _order_body(update: StatusUpdate) -> dict[str, Any]:
 
 async def create_order(request: Request) -> Response:
     svc = services(request)
-    body = parse_json(await read_body(request, MAX_ORDER_BODY))
+    body = await read_json_body(request, MAX_ORDER_BODY)
     try:
         # Validation first: a request with bad fields never counts against a push limit.
         checkout = parse_checkout(body, svc.catalogue)

@@ -37,6 +37,9 @@ async def readyz(request: Request) -> Response:
         "broker_kind": svc.broker.kind,
         "waiters": svc.hub.watch_count,
         "draining": svc.hub.draining,
+        # Requests whose X-Forwarded-For came from a peer FORWARDED_ALLOW_IPS does not
+        # trust (ignored): above 0 behind a proxy, its address is missing from the list.
+        "untrusted_forwarded": svc.untrusted_forwarding.requests,
     }
     # Without its database the service cannot answer; without the broker it still can,
     # through the store's safety net, so that is reported but keeps the process in rotation.

@@ -12,6 +12,7 @@ the errors they raise are rendered by the app's own exception handlers.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable
 from urllib.parse import parse_qsl
@@ -20,11 +21,15 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from server.abuse.addresses import scope_client_key
 from server.errors import EXCEPTION_HANDLERS, ApiError
 from server.routes.event_stream import EventStream
-from server.routes.params import opaque_id_shaped, optional_version, timeout_seconds
+from server.routes.params import opaque_id_shaped, optional_version, scope_header, timeout_seconds
 from server.services import Services
-from server.status.waiting import open_stream, wait_for_change
+from server.status.document import StatusUpdate
+from server.status.hub import StatusHub
+from server.status.waiting import HeldWait, WaitResult, answer_at_once, open_stream, watch_and_read
+from server.status.watch import Watch
 
 NO_STORE = (b"cache-control", b"no-store")
 WAIT_PATH = "/api/orders/{order_id}/wait"
@@ -52,17 +57,33 @@ def _query(scope: Scope) -> dict[str, str]:
     return dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
 async def _send_json(send: Send, body: bytes, status: int = 200) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)), NO_STORE]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _send_result(send: Send, result: WaitResult) -> None:
+    # The document is already JSON (encoded once by whoever read or published it):
+    # `timed_out` is spliced in as its last member instead of encoding it all again.
+    flag = b',"timed_out":true}' if result.timed_out else b',"timed_out":false}'
+    await _send_json(send, result.update.json.encode()[:-1] + flag)
+
+
+class LongPoll(HeldWait):
+    """A held `/wait`: its answer, when it comes, is sent by a short-lived task."""
+
+    __slots__ = ("send", "writer")
+
+    def __init__(
+        self, hub: StatusHub, watch: Watch, latest: StatusUpdate, since: int | None, send: Send
+    ) -> None:
+        super().__init__(hub, watch, latest, since)
+        self.send = send
+        self.writer: asyncio.Task[None] | None = None
+
+    def answer(self, result: WaitResult) -> None:
+        self.writer = asyncio.get_running_loop().create_task(_send_result(self.send, result))
 
 
 async def render_error(exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
@@ -96,17 +117,32 @@ class WaitEndpoint:
                 query.get("timeout"), default=svc.settings.wait_timeout, cap=svc.settings.wait_timeout_max
             )
             del query  # not kept alive for the whole hold
-            with svc.metrics.holding("long_poll"):
-                result = await wait_for_change(svc.hub, order_id, since=since, timeout=timeout)
-            if result is None:
+            opened = await watch_and_read(svc.hub, order_id, scope_client_key(scope))
+            if opened is None:
                 raise unknown_order(order_id)
         except Exception as exc:
             await render_error(exc, scope, receive, send)
             return
-        # The document is already JSON (encoded once by whoever read or published it):
-        # `timed_out` is spliced in as its last member instead of encoding it all again.
-        flag = b',"timed_out":true}' if result.timed_out else b',"timed_out":false}'
-        await _send_json(send, result.update.json.encode()[:-1] + flag)
+        watch, current = opened
+        result = answer_at_once(current, since)
+        if result is not None:
+            watch.close()
+            await _send_result(send, result)
+            return
+        poll = LongPoll(svc.hub, watch, current, since, send)
+        del opened, watch, current
+        with svc.metrics.holding("long_poll"):
+            poll.hold(timeout)
+            try:
+                # The request's body is complete (a GET), so `receive()` next answers when
+                # the client leaves, or once the answer has been sent: either way the wait
+                # is over, and a client that reset its connection frees its place at once.
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+            finally:
+                poll.release()
+        if poll.writer is not None:
+            await poll.writer
 
 
 class EventsEndpoint:
@@ -121,13 +157,14 @@ class EventsEndpoint:
             svc = _services(scope)
             settings = svc.settings
             # Both checked, so a bad one is a 400 whichever the client sent; the header wins.
-            header = optional_version(_header(scope, b"last-event-id"), "Last-Event-ID")
+            header = optional_version(scope_header(scope, b"last-event-id"), "Last-Event-ID")
             query = optional_version(_query(scope).get("last_event_id"), "last_event_id")
             stream = await open_stream(
                 svc.hub,
                 order_id,
                 last_event_id=header if header is not None else query,
                 max_lifetime=settings.sse_max_lifetime,
+                client=scope_client_key(scope),
             )
             if stream is None:
                 raise unknown_order(order_id)

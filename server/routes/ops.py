@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -11,15 +9,12 @@ from starlette.routing import Route
 from server.errors import ApiError
 from server.ops.metrics import CONTENT_TYPE
 from server.ops.openapi import openapi_document
+from server.routes.auth import bearer_matches
 from server.services import services
 
 
 def _authorised(request: Request, token: str | None) -> bool:
-    if token is None:
-        return True
-    offered = request.headers.get("authorization", "")
-    # Constant time, like the callback secret.
-    return hmac.compare_digest(offered.encode(), f"Bearer {token}".encode())
+    return token is None or bearer_matches(request, (token,))
 
 
 async def metrics(request: Request) -> Response:

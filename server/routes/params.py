@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import re
 
+from starlette.types import Scope
+
 from server.errors import ApiError
 
 # Versions are SQL integers; anything larger is not a version this service handed out.
@@ -49,3 +51,11 @@ def timeout_seconds(raw: str | None, *, default: float, cap: float) -> float:
             fields={"timeout": "must be a number of seconds, 0 or more"},
         )
     return min(value, cap)
+
+
+def scope_header(scope: Scope, name: bytes) -> str | None:
+    """A request header straight from an ASGI scope (the fast paths have no Request)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None

@@ -3,7 +3,6 @@ the answers name the event and ticket type, never the buyer."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -12,15 +11,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.errors import ApiError
-from server.routes.bodies import parse_json, read_body
+from server.routes.auth import bearer_matches
+from server.routes.bodies import read_json_body
 from server.routes.params import opaque_id_shaped
 from server.services import services
+from server.store.prepared import Prepared
 from server.store.tables import tickets
 from server.tickets.codes import MAX_CODE_LENGTH
 from server.tickets.gate import AlreadyCheckedIn, NotGenuine
 from server.tickets.qr import qr_png, qr_svg
+from server.tickets.qr_images import etag_matches, image_etag
 
 NO_STORE = {"Cache-Control": "no-store"}
+TICKET_CODE = Prepared(sa.select(tickets.c.code).where(tickets.c.id == sa.bindparam("ticket_id")))
+# A ticket's image never changes. `private`: it is the ticket, kept off shared caches.
+IMAGE_CACHE = "private, max-age=31536000, immutable"
 MAX_CHECK_IN_BODY = 1024
 
 
@@ -41,18 +46,24 @@ def _code(raw: object) -> str:
 
 async def _qr(request: Request, render: Callable[[str], bytes], media_type: str) -> Response:
     ticket_id = request.path_params["ticket_id"]
-    if not opaque_id_shaped(ticket_id):
-        # Never reaches the database: PostgreSQL answers a NUL byte with an error (a 500).
-        raise ApiError(404, "ticket_not_found", "No paid ticket has this id.", ticket_id=ticket_id[:64])
-    code = await services(request).database.fetch_val(
-        sa.select(tickets.c.code).where(tickets.c.id == ticket_id)
-    )
-    # An unpaid ticket has no code yet: it has no QR either, and gets the same 404.
-    if code is None:
-        raise ApiError(404, "ticket_not_found", "No paid ticket has this id.", ticket_id=ticket_id)
-    body = await asyncio.to_thread(render, code)
-    # A code never changes once issued; `private`: it is the ticket, keep it off shared caches.
-    return Response(body, media_type=media_type, headers={"Cache-Control": "private, max-age=86400"})
+    images = services(request).qr_images
+    image = images.cached(media_type, ticket_id)
+    if image is None:
+        if not opaque_id_shaped(ticket_id):
+            # Never reaches the database: PostgreSQL answers a NUL byte with an error (a 500).
+            raise ApiError(404, "ticket_not_found", "No paid ticket has this id.", ticket_id=ticket_id[:64])
+        code = await services(request).database.fetch_val(TICKET_CODE.bind(ticket_id=ticket_id))
+        # An unpaid ticket has no code yet: it has no QR either, and gets the same 404.
+        if code is None:
+            raise ApiError(404, "ticket_not_found", "No paid ticket has this id.", ticket_id=ticket_id)
+        etag = image_etag(media_type, code)
+        if etag_matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers={"ETag": etag, "Cache-Control": IMAGE_CACHE})
+        image = await images.draw(media_type, ticket_id, code, render)
+    headers = {"ETag": image.etag, "Cache-Control": IMAGE_CACHE}
+    if etag_matches(request.headers.get("if-none-match"), image.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(image.body, media_type=media_type, headers=headers)
 
 
 async def ticket_qr_png(request: Request) -> Response:
@@ -72,9 +83,29 @@ async def verify_ticket(request: Request) -> Response:
     return JSONResponse(check.body(), headers=NO_STORE)
 
 
+def _gate_staff_only(request: Request, tokens: tuple[str, ...]) -> None:
+    """Check-in burns a ticket, and a code is on every screenshot and forwarded e-mail of
+    it: only the gate's staff, holding a GATE_TOKEN, may check one in."""
+    if not tokens:
+        raise ApiError(
+            503,
+            "check_in_disabled",
+            "Check-in is turned off: the service has no GATE_TOKEN configured.",
+            headers=NO_STORE,
+        )
+    if not bearer_matches(request, tokens):
+        raise ApiError(
+            401,
+            "unauthorized",
+            "Check-in needs a gate staff token (Authorization: Bearer ...).",
+            headers={"WWW-Authenticate": "Bearer", **NO_STORE},
+        )
+
+
 async def check_in_ticket(request: Request) -> Response:
-    # parse_json: strict UTF-8, and a 400 for brackets nested past Python's recursion limit.
-    body = parse_json(await read_body(request, MAX_CHECK_IN_BODY))
+    _gate_staff_only(request, services(request).settings.gate_tokens)
+    # Strict UTF-8 JSON only, and a 400 for brackets nested past Python's recursion limit.
+    body = await read_json_body(request, MAX_CHECK_IN_BODY)
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", 'The body must be a JSON object like {"code": "..."}.')
     code = _code(body.get("code"))
@@ -93,9 +124,13 @@ async def check_in_ticket(request: Request) -> Response:
     return JSONResponse(check.body(), headers=NO_STORE)
 
 
+# Also answered past the Router once drawn (server/routes/qr_fast.py), labelled as these.
+qr_routes = {
+    "png": Route("/api/tickets/{ticket_id}/qr.png", ticket_qr_png, methods=["GET"]),
+    "svg": Route("/api/tickets/{ticket_id}/qr.svg", ticket_qr_svg, methods=["GET"]),
+}
 routes = [
     Route("/api/tickets/verify", verify_ticket, methods=["GET"]),
     Route("/api/tickets/check-in", check_in_ticket, methods=["POST"]),
-    Route("/api/tickets/{ticket_id}/qr.png", ticket_qr_png, methods=["GET"]),
-    Route("/api/tickets/{ticket_id}/qr.svg", ticket_qr_svg, methods=["GET"]),
+    *qr_routes.values(),
 ]

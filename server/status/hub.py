@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine
@@ -25,152 +24,23 @@ from typing import Any
 from server.broker import Broker, BrokerUnavailable, latest_key, status_channel
 from server.broker.base import STATUS_CHANNEL_PREFIX
 from server.status.document import StatusUpdate, now_ms
+from server.status.watch import Deadlines, Watch
 from server.store.orders import OrderReader
+
+__all__ = ["HubUnavailable", "StatusHub", "Watch"]
 
 log = logging.getLogger("server.hub")
 
 
 class HubUnavailable(Exception):
-    """No more waiters now: the process is at its cap or shutting down."""
+    """No more waiters now: the process is at its cap or shutting down (503), or this client
+    address holds as many as it may (429)."""
 
-    def __init__(self, reason: str, retry_after: int) -> None:
+    def __init__(self, reason: str, retry_after: int, *, status_code: int = 503) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
-
-
-class Watch:
-    """One waiter's view of one order: the updates newer than what it has seen.
-
-    Held once per waiting customer, so it is kept small (bench.memory_profile): updates
-    queue in a plain list (they come one or two per payment; a deque allocates a 64-slot
-    block up front); a timed wait is one future, awaited directly, with its timeout in a
-    shared `Deadlines` slot (`asyncio.wait_for` adds a second future, a callback and a
-    timer handle of its own). A `listener` lets an event stream be told of news without a
-    task parked on `next()` (server/routes/event_stream.py).
-    """
-
-    __slots__ = (
-        "_closed",
-        "_ended",
-        "_future",
-        "_hub",
-        "_pending",
-        "_slot",
-        "channel",
-        "listener",
-        "order_id",
-        "version",
-    )
-
-    def __init__(self, hub: StatusHub, order_id: str) -> None:
-        self._hub = hub
-        self.order_id = order_id
-        self.channel = status_channel(order_id)
-        self.version = 0
-        self._pending: list[StatusUpdate] = []
-        self._future: asyncio.Future[StatusUpdate | None] | None = None
-        self._slot: int | None = None
-        self._closed = False
-        # Set when the server ends every wait at once (shutdown): `next` answers None at once.
-        self._ended = False
-        # Called (without arguments) after each update queued and when the wait is ended.
-        self.listener: Callable[[], None] | None = None
-
-    def seed(self, current: StatusUpdate) -> None:
-        """Record the version read from the store; queued updates not newer are dropped."""
-        self._pending = [update for update in self._pending if update.version > current.version]
-        self.version = max(self.version, current.version)
-
-    def push(self, update: StatusUpdate) -> bool:
-        if update.version <= self.version:
-            return False
-        self.version = update.version
-        self._pending.append(update)
-        self._wake()
-        return True
-
-    def end(self) -> None:
-        self._ended = True
-        self._wake()
-
-    def _wake(self) -> None:
-        future = self._future
-        if future is not None:
-            self._future = None
-            if self._slot is not None:
-                self._hub.deadlines.discard(self._slot, future)
-                self._slot = None
-            if not future.done():
-                future.set_result(self.take())
-        if self.listener is not None:
-            self.listener()
-
-    @property
-    def ended(self) -> bool:
-        return self._ended
-
-    def take(self) -> StatusUpdate | None:
-        """The oldest queued update, without waiting; None when there is none."""
-        return self._pending.pop(0) if self._pending else None
-
-    def wait(self, timeout: float | None) -> asyncio.Future[StatusUpdate | None]:
-        """A future of the next newer update: None when `timeout` passes or the wait is ended.
-
-        A future rather than a coroutine, so that awaiting it keeps no frame of its own
-        alive for the whole hold of a `/wait`.
-        """
-        future: asyncio.Future[StatusUpdate | None] = asyncio.get_running_loop().create_future()
-        if self._pending or self._ended or (timeout is not None and timeout <= 0):
-            future.set_result(self.take())
-            return future
-        self._future = future
-        self._slot = None if timeout is None else self._hub.deadlines.add(future, timeout)
-        return future
-
-    async def next(self, timeout: float | None) -> StatusUpdate | None:
-        """The next newer update, or None when `timeout` passes or the wait is ended first."""
-        return await self.wait(timeout)
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self.listener = None
-            self._hub._leave(self)
-
-
-class Deadlines:
-    """When held waits time out: one timer per tenth of a second, not one per request.
-
-    Each held `/wait` needs a timeout, and a timer handle per request (with uvloop, a
-    handle and a libuv timer) was among the largest things it kept alive. Deadlines are
-    rounded up to the next slot of `resolution` seconds; each slot has one timer, shared
-    by every wait that ends in it, and lists their futures.
-    """
-
-    def __init__(self, resolution: float = 0.1) -> None:
-        self.resolution = resolution
-        self._slots: dict[int, list[asyncio.Future[Any]]] = {}
-
-    def add(self, future: asyncio.Future[Any], timeout: float) -> int:
-        loop = asyncio.get_running_loop()
-        slot = math.ceil((loop.time() + timeout) / self.resolution)
-        futures = self._slots.get(slot)
-        if futures is None:
-            futures = self._slots[slot] = []
-            loop.call_at(slot * self.resolution, self._expire, slot)
-        futures.append(future)
-        return slot
-
-    def discard(self, slot: int, future: asyncio.Future[Any]) -> None:
-        futures = self._slots.get(slot)
-        if futures is not None and future in futures:
-            futures.remove(future)
-
-    def _expire(self, slot: int) -> None:
-        for future in self._slots.pop(slot, ()):
-            if not future.done():
-                future.set_result(None)
+        self.status_code = status_code
 
 
 class StatusHub:
@@ -182,6 +52,7 @@ class StatusHub:
         safety_net_interval: float = 5.0,
         max_watches: int = 0,
         max_watches_per_order: int = 0,
+        max_watches_per_client: int = 0,
     ) -> None:
         self.broker = broker
         self.reader = reader
@@ -189,8 +60,13 @@ class StatusHub:
         # 0 means no cap. Past a cap new waiters are refused (503) rather than slowing all.
         self.max_watches = max_watches
         self.max_watches_per_order = max_watches_per_order
+        # One address cannot take every slot of the process (issue 15: ghost waiters).
+        self.max_watches_per_client = max_watches_per_client
         self.draining = False
         self._watch_count = 0
+        self._per_client: dict[str, int] = {}
+        # Waiters refused, by which cap refused them: /metrics.
+        self.refused = {"total": 0, "order": 0, "client": 0}
         self.deadlines = Deadlines()
         # A list per channel, not a set: nearly every order has one or two waiters, and a set
         # costs 216 bytes before its first member (this is paid per waiting customer).
@@ -233,22 +109,34 @@ class StatusHub:
     def channel_count(self) -> int:
         return len(self._watches)
 
-    async def watch(self, order_id: str) -> Watch:
-        """Register a watch and return once the broker has the channel: read the store after."""
+    async def watch(self, order_id: str, client: str | None = None) -> Watch:
+        """Register a watch and return once the broker has the channel: read the store after.
+
+        `client` (the waiter's address, as `client_key` gives it) is counted against
+        `max_watches_per_client`; None (internal watches) is not counted.
+        """
         if self.draining:
             raise HubUnavailable("the service is restarting", retry_after=1)
         if self.max_watches and self._watch_count >= self.max_watches:
+            self.refused["total"] += 1
             raise HubUnavailable("too many waiters on this server", retry_after=5)
-        watch = Watch(self, order_id)
+        if client is not None and self.max_watches_per_client:
+            if self._per_client.get(client, 0) >= self.max_watches_per_client:
+                self.refused["client"] += 1
+                raise HubUnavailable("too many waiters from your address", retry_after=5, status_code=429)
+        watch = Watch(self, order_id, client)
         watches = self._watches.get(watch.channel)
         if watches is None:
             watches = self._watches[watch.channel] = []
         if self.max_watches_per_order and len(watches) >= self.max_watches_per_order:
             if not watches:
                 del self._watches[watch.channel]
+            self.refused["order"] += 1
             raise HubUnavailable("too many waiters on this order", retry_after=5)
         watches.append(watch)
         self._watch_count += 1
+        if client is not None:
+            self._per_client[client] = self._per_client.get(client, 0) + 1
         if watch.channel not in self._subscribed:
             try:
                 await self._reconcile(watch.channel)
@@ -267,6 +155,12 @@ class StatusHub:
         if watch in watches:
             watches.remove(watch)
             self._watch_count -= 1
+            if watch.client is not None:
+                left = self._per_client.get(watch.client, 1) - 1
+                if left > 0:
+                    self._per_client[watch.client] = left
+                else:
+                    self._per_client.pop(watch.client, None)
         if not watches:
             del self._watches[watch.channel]
             # Not awaited: a waiter leaving (often cancelled) must not wait on the broker.

@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from server.status.document import StatusUpdate
-from server.status.hub import StatusHub, Watch
+from server.status.hub import StatusHub
+from server.status.watch import Watch
 
 
 @dataclass(frozen=True)
@@ -20,25 +21,53 @@ class WaitResult:
     timed_out: bool
 
 
+async def watch_and_read(
+    hub: StatusHub, order_id: str, client: str | None = None
+) -> tuple[Watch, StatusUpdate] | None:
+    """A live watch and the order's current status, read after subscribing (rule 2).
+
+    None for an unknown order; the watch is closed on every way out but success.
+    """
+    watch = await hub.watch(order_id, client)
+    try:
+        current = await hub.reader.get(order_id)
+    except BaseException:
+        watch.close()
+        raise
+    if current is None:
+        watch.close()
+        return None
+    watch.seed(current)
+    return watch, current
+
+
+def answer_at_once(current: StatusUpdate, since: int | None) -> WaitResult | None:
+    """The long poll's answer without waiting, if it has one (API.md).
+
+    Without `since`, a terminal order answers at once and any other waits for its next change.
+    """
+    if since is None:
+        return WaitResult(current, False) if current.terminal else None
+    return WaitResult(current, False) if current.version > since else None
+
+
 async def wait_for_change(
     hub: StatusHub, order_id: str, *, since: int | None, timeout: float
 ) -> WaitResult | None:
     """The order's status once it is newer than `since`, or at `timeout`; None if unknown.
 
-    Without `since`, a terminal order answers at once and any other waits for its next change.
+    The awaitable form, for code that has a task to spare; the `/wait` route holds a
+    `HeldWait` instead, which needs none.
     """
-    watch = await hub.watch(order_id)
+    opened = await watch_and_read(hub, order_id)
+    if opened is None:
+        return None
+    watch, current = opened
     try:
-        current = await hub.reader.get(order_id)
-        if current is None:
-            return None
-        watch.seed(current)
-        if since is None:
-            if current.terminal:
-                return WaitResult(current, False)
-            since = current.version
-        elif current.version > since:
-            return WaitResult(current, False)
+        result = answer_at_once(current, since)
+        if result is not None:
+            return result
+        since = current.version if since is None else since
         deadline = time.monotonic() + timeout
         latest = current
         while True:
@@ -50,6 +79,64 @@ async def wait_for_change(
                 return WaitResult(latest, False)
     finally:
         watch.close()
+
+
+class HeldWait:
+    """A long poll held without a task or a frame waiting on the watch.
+
+    The request's own coroutine waits on ASGI `receive()` instead, so a client that leaves
+    is noticed at once (`release`); the watch's listener (news, or the server draining)
+    and the hub's shared deadline wheel (`expire`) call `answer`, once. Before this, a
+    `/wait` whose client had reset kept its watch, and its slot under the waiter caps, for
+    the whole hold (issue 15).
+    """
+
+    __slots__ = ("_done", "_slot", "hub", "latest", "since", "watch")
+
+    def __init__(self, hub: StatusHub, watch: Watch, latest: StatusUpdate, since: int | None) -> None:
+        self.hub = hub
+        self.watch = watch
+        self.latest = latest
+        self.since = latest.version if since is None else since
+        self._slot: int | None = None
+        self._done = False
+
+    def hold(self, timeout: float) -> None:
+        self.watch.listener = self._on_news
+        self._slot = self.hub.deadlines.add(self, timeout)
+        self._on_news()  # news queued on the watch between the store read and now
+
+    def _on_news(self) -> None:
+        while (update := self.watch.take()) is not None:
+            self.latest = update
+            if update.version > self.since:
+                self._finish(WaitResult(update, False))
+                return
+        if self.watch.ended:  # the server is draining: the current status, now
+            self._finish(WaitResult(self.latest, True))
+
+    def expire(self) -> None:
+        self._slot = None
+        self._finish(WaitResult(self.latest, True))
+
+    def _finish(self, result: WaitResult) -> None:
+        if self.release():
+            self.answer(result)
+
+    def release(self) -> bool:
+        """Stop waiting: leave the watch and the deadline wheel. False if already done."""
+        if self._done:
+            return False
+        self._done = True
+        if self._slot is not None:
+            self.hub.deadlines.discard(self._slot, self)
+            self._slot = None
+        self.watch.close()
+        return True
+
+    def answer(self, result: WaitResult) -> None:
+        """Called once, from a callback, with the wait's outcome: subclasses send it."""
+        raise NotImplementedError
 
 
 @dataclass
@@ -95,16 +182,15 @@ class Stream:
 
 
 async def open_stream(
-    hub: StatusHub, order_id: str, *, last_event_id: int | None, max_lifetime: float | None = None
+    hub: StatusHub,
+    order_id: str,
+    *,
+    last_event_id: int | None,
+    max_lifetime: float | None = None,
+    client: str | None = None,
 ) -> Stream | None:
-    watch = await hub.watch(order_id)
-    try:
-        current = await hub.reader.get(order_id)
-    except BaseException:
-        watch.close()
-        raise
-    if current is None:
-        watch.close()
+    opened = await watch_and_read(hub, order_id, client)
+    if opened is None:
         return None
-    watch.seed(current)
+    watch, current = opened
     return Stream(watch, current, last_event_id, max_lifetime)
