@@ -88,16 +88,24 @@ def parse_all(cls: type, lookup: Callable[[str], str | None]) -> dict[str, Any]:
     return values
 
 
+# (field, value) pairs already accepted: tests build hundreds of settings by `with_overrides`,
+# and re-checking FORWARDED_ALLOW_IPS's networks each time was 270 us of about 280 per copy.
+_ACCEPTED: set[tuple[str, object]] = set()
+
+
 def check_all(settings: object, declarations: tuple[tuple[str, Var], ...]) -> None:
     """Every declared bound on the values as they are (None: unset, never checked)."""
     for name, declaration in declarations:
         value = getattr(settings, name)
-        if declaration.check is None or value is None:
+        if declaration.check is None or value is None or (name, value) in _ACCEPTED:
             continue
         try:
             declaration.check(value)
         except (TypeError, ValueError) as exc:
             raise _named(declaration, value, exc) from None
+        if len(_ACCEPTED) > 4096:  # a bound on memory, never reached by one deployment
+            _ACCEPTED.clear()
+        _ACCEPTED.add((name, value))
 
 
 def positive(value: float) -> None:
