@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test test-fast lint typecheck pytest screenshots clean
+.PHONY: run test test-fast lint typecheck pytest screenshots settings-doc clean
 
 # Workers for the whole suite; PYTEST_WORKERS=0 runs it in one process (easier to debug).
 PYTEST_WORKERS ?= 4
@@ -45,6 +45,10 @@ test-fast: $(STAMP_TEST)
 # Refreshes the README's pictures: the browser tests save each page state at phone size.
 screenshots: $(STAMP_TEST)
 	SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest -m browser
+
+# Rewrites the README's configuration table from the declarations in server/settings.py.
+settings-doc: $(STAMP_RUN)
+	$(BIN)/python -m server.settings_doc --write README.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

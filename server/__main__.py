@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     cli_review.register(subparsers)
     args = parser.parse_args(argv)
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env().resolve_secrets()
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

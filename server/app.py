@@ -58,6 +58,7 @@ async def open_services(
     metrics = metrics or Metrics()
     catalogue = Catalogue.load(settings.catalogue_file)
     private_dir(settings.data_dir)
+    settings = settings.resolve_secrets()  # the kept secrets, if the environment set none
     database = open_database(settings.database_url, busy_timeout=settings.sqlite_busy_timeout)
     await database.connect()
     async with AsyncExitStack() as stack:
@@ -193,7 +194,8 @@ async def background_work(services: Services) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
-    settings = settings or Settings.from_env()
+    # Secrets made now rather than in the lifespan, so that the logs redact them from the start.
+    settings = (settings or Settings.from_env()).resolve_secrets()
     # One registry per app: several apps in one process (tests) must not share counters.
     metrics = Metrics()
     untrusted = UntrustedForwarding()

@@ -1,181 +1,292 @@
 """Configuration, read once at start from the environment (and `.env`) into one object.
 
-Every value is validated here so that a bad deployment fails at boot with a message
-naming the variable, never later inside a request.
+Each variable is declared once, by a `var(...)` below: its name, default, converter, bound,
+secrecy and one line for the README's table (`make settings-doc`). Every `Settings`, from
+the environment or from `with_overrides`, is checked against the declarations and the rules
+between variables (`server/settings_rules.py`), so a bad deployment fails at boot with a
+message naming the variable, never later inside a request.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from email.utils import parseaddr
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from server.ops.forwarded import DEFAULT_TRUSTED, parse_trusted
-from server.settings_payments import DEFAULT_CATALOGUE, payment_settings
+from server.settings_core import ServiceSettings, env_lookup
+from server.settings_formats import (
+    callback_shape,
+    gate_tokens,
+    long_gate_tokens,
+    mail_from,
+    normalise_database_url,
+    origins,
+    smtp_url,
+)
+from server.settings_rules import check_rules, credentials_need_live
+from server.settings_secrets import kept_secret
 from server.settings_values import (
-    MIN_TOKEN_LENGTH,
     SettingsError,
-    _bool,
-    _kept_secret,
-    _non_negative_int,
-    _parse,
-    _positive_float,
+    check_all,
+    declared,
+    declared_settings,
+    http_url,
+    long_token,
+    non_negative,
+    non_negative_int,
+    one_of,
+    parse_all,
+    positive,
+    positive_int,
+    var,
 )
 
-__all__ = ["Settings", "SettingsError", "load_dotenv", "normalise_database_url"]
+__all__ = ["Settings", "SettingsError", "normalise_database_url"]
 
-DEFAULT_DATA_DIR = Path("data")
-# Any secret in live mode: PayHero's password, the metrics token, URL passwords.
-MIN_SECRET = 8
-MIN_GATE_TOKEN_LENGTH = 16
-DEFAULT_MAIL_FROM = "Tickets <tickets@localhost>"
+DEFAULT_CATALOGUE = Path(__file__).parent / "data" / "catalogue.json"
 
 
-def load_dotenv(path: Path) -> dict[str, str]:
-    """Parse a minimal `.env` file: KEY=VALUE lines, `#` comments, optional quotes."""
-    values: dict[str, str] = {}
-    if not path.is_file():
-        return values
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        key = key.strip().removeprefix("export ").strip()
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        values[key] = value
-    return values
+def _text_list(values: tuple[str, ...]) -> str:
+    return ", ".join(values)
 
 
-def _port(raw: str) -> int:
-    value = int(raw)
-    if not 0 < value < 65536:
-        raise ValueError("must be between 1 and 65535")
-    return value
-
-
-def normalise_database_url(raw: str) -> str:
-    """Accept the URL forms platforms hand out and name the async driver explicitly."""
-    scheme, sep, rest = raw.partition("://")
-    if not sep:
-        raise ValueError("must look like sqlite+aiosqlite:///path or postgresql://host/db")
-    scheme = scheme.lower()
-    if scheme in {"postgres", "postgresql", "postgresql+asyncpg"}:
-        return f"postgresql+asyncpg://{rest}"
-    if scheme in {"sqlite", "sqlite+aiosqlite"}:
-        return f"sqlite+aiosqlite://{rest}"
-    raise ValueError("only SQLite (sqlite+aiosqlite://) and PostgreSQL (postgresql://) are supported")
-
-
-def _redis_url(raw: str) -> str:
-    if not raw.startswith(("redis://", "rediss://", "unix://")):
-        raise ValueError("must start with redis://, rediss:// or unix://")
-    return raw
-
-
-def _log_format(raw: str) -> str:
-    if raw not in {"text", "json"}:
-        raise ValueError("must be text or json")
-    return raw
-
-
-@dataclass(frozen=True)
-class Settings:
-    port: int = 8000
-    data_dir: Path = DEFAULT_DATA_DIR
-    # Not in repr: platform URLs carry the database's and Redis's passwords.
-    database_url: str = field(default="", repr=False)
-    redis_url: str | None = field(default=None, repr=False)
-    # Each Redis call on the request path (publish, push limits) waits at most this long.
-    redis_timeout: float = 1.0
-    # Long-poll hold: under the 30 s first-byte limit of common platform routers.
-    wait_timeout: float = 25.0
-    wait_timeout_max: float = 28.0
-    # How often the hub re-reads the store for changes a lost message did not announce.
-    safety_net_interval: float = 5.0
-    sse_ping_interval: float = 15.0
-    sse_retry_ms: int = 3000
-    sse_send_timeout: float = 10.0
-    sse_max_lifetime: float = 1800.0
-    max_waiters: int = 20000
-    max_waiters_per_order: int = 500
-    # Per client address (as uvicorn and FORWARDED_ALLOW_IPS resolve it), per process.
-    max_waiters_per_client: int = 200
-    sqlite_busy_timeout: float = 15.0
-    # A connection whose request headers take longer is closed (server/ops/header_timeout.py).
-    header_timeout: float = 10.0
-    # Test-only fault injection: the process kills itself (SIGKILL) at this named point.
-    crash_point: str | None = None
-    log_level: str = "INFO"
-    log_format: str = "text"
-    log_requests: bool = False
+@declared_settings
+class Settings(ServiceSettings):
     # Payments (PayHero). Sandbox: the service plays PayHero and the customer.
-    payhero_mode: str = "sandbox"
-    payhero_base_url: str = "https://backend.payhero.co.ke"
-    payhero_username: str | None = field(default=None, repr=False)
-    payhero_password: str | None = field(default=None, repr=False)
-    payhero_channel_id: int | None = None
-    payhero_timeout: float = 15.0
-    payhero_verify_callbacks: bool = False
-    # Which callback shape the sandbox sends: v2 (nested `response`) or flat (API 2.0).
-    payhero_callback_shape: str = "v2"
-    # How long an STK prompt stays open on the phone; "send again" is offered after it.
-    prompt_window: float = 60.0
-    sandbox_delay: float = 3.0
-    callback_token: str = field(default="", repr=False)
-    public_base_url: str = ""
-    callback_max_bytes: int = 64 * 1024
-    payment_expiry: float = 180.0
-    expiry_check_interval: float = 15.0
-    catalogue_file: Path = DEFAULT_CATALOGUE
+    payhero_mode: str = var(
+        "PAYHERO_MODE",
+        default="sandbox",
+        parse=str.lower,
+        check=one_of("sandbox", "live"),
+        doc="`live` takes real payments and refuses to start without the PayHero credentials, "
+        "`PUBLIC_BASE_URL` and `CALLBACK_TOKEN`, or with any secret (PayHero password, "
+        "`METRICS_TOKEN`, a URL's password) shorter than 8 characters; any PayHero credential set "
+        "without `live` refuses to start too",
+    )
+    payhero_base_url: str = var(
+        "PAYHERO_BASE_URL",
+        default="https://backend.payhero.co.ke",
+        parse=http_url,
+        check=http_url,
+        doc="PayHero's API",
+    )
+    payhero_username: str | None = var(
+        "PAYHERO_API_USERNAME",
+        default=None,
+        parse=str,
+        secret=True,
+        doc="PayHero Basic-auth user (never logged)",
+    )
+    payhero_password: str | None = var(
+        "PAYHERO_API_PASSWORD",
+        default=None,
+        parse=str,
+        secret=True,
+        doc="PayHero Basic-auth password (never logged)",
+    )
+    payhero_channel_id: int | None = var(
+        "PAYHERO_CHANNEL_ID",
+        default=None,
+        parse=int,
+        check=positive_int,
+        doc="the merchant's payment channel",
+    )
+    payhero_timeout: float = var(
+        "PAYHERO_TIMEOUT",
+        default=15.0,
+        check=positive,
+        doc="seconds before a PayHero call gives up; a push then has an unknown outcome (the order "
+        "stays `processing`). Keep it under the Procfile's 25 s graceful window",
+    )
+    payhero_verify_callbacks: bool = var(
+        "PAYHERO_VERIFY_CALLBACKS", default=False, doc="ask transaction-status before believing a success"
+    )
+    payhero_callback_shape: str = var(
+        "PAYHERO_CALLBACK_SHAPE",
+        default="v2",
+        parse=callback_shape,
+        check=callback_shape,
+        doc="the sandbox's callbacks: `v2` (nested `response`) or `flat` (PayHero API 2.0)",
+    )
+    # How long M-PESA keeps an STK prompt open on the phone (docs/PAYHERO.md).
+    prompt_window: float = var(
+        "PROMPT_WINDOW",
+        default=60.0,
+        check=positive,
+        doc="seconds an STK prompt stays open on the phone: `prompt_expires_at`, and when "
+        '"send again" is allowed',
+    )
+    sandbox_delay: float = var(
+        "SANDBOX_DELAY", default=3.0, check=non_negative, doc="seconds before the sandbox customer answers"
+    )
+    callback_token: str = var(
+        "CALLBACK_TOKEN",
+        default="",
+        check=long_token,
+        secret=True,
+        shown="random, kept in `DATA_DIR/callback_token` (sandbox)",
+        doc="the secret in the callback URL, 32+ characters; required in live",
+    )
+    public_base_url: str = var(
+        "PUBLIC_BASE_URL",
+        default="http://127.0.0.1:8000",
+        # Live mode must be told; an unset one is refused there (settings_rules.py).
+        derive=lambda v: "" if v["payhero_mode"] == "live" else f"http://127.0.0.1:{v['port']}",
+        parse=http_url,
+        check=lambda url: url and http_url(url),
+        shown="`http://127.0.0.1:$PORT`",
+        doc="how PayHero reaches us (the callback URL is built from it) and where e-mails link to "
+        "(the ticket page, the calendar file, QR images)",
+    )
+    callback_max_bytes: int = var(
+        "CALLBACK_MAX_BYTES", default=64 * 1024, check=positive_int, doc="the webhook's body limit"
+    )
+    payment_expiry: float = var(
+        "PAYMENT_EXPIRY",
+        default=180.0,
+        check=positive,
+        doc="when an unanswered payment is given up (after the order's last change; at least "
+        "`PAYHERO_TIMEOUT` + `PROMPT_WINDOW`)",
+    )
+    expiry_check_interval: float = var(
+        "EXPIRY_CHECK_INTERVAL",
+        default=15.0,
+        check=positive,
+        doc="how often unanswered payments are looked for",
+    )
+    catalogue_file: Path = var(
+        "CATALOGUE_FILE",
+        default=DEFAULT_CATALOGUE,
+        shown="`server/data/catalogue.json`",
+        doc="events (with their `timezone`, default `Africa/Nairobi`, and optional `ends_at`), "
+        "ticket types, prices and capacity",
+    )
     # Abuse limits: STK pushes per phone number and per client address in a sliding window.
-    # 0 turns a limit off (load tests need that).
-    push_limit_per_phone: int = 3
-    push_limit_per_ip: int = 20
-    push_limit_window: float = 600.0
-    # Browser origins allowed to call the API from other sites; none unless configured.
-    cors_origins: tuple[str, ...] = ()
-    # When set, /metrics wants `Authorization: Bearer <token>`.
-    metrics_token: str | None = field(default=None, repr=False)
-    # Proxies whose X-Forwarded-For/-Proto are believed (server/ops/forwarded.py).
-    forwarded_allow_ips: tuple[str, ...] = DEFAULT_TRUSTED
-    # Gate staff's bearer tokens for check-in; none: check-in is refused (503).
-    gate_tokens: tuple[str, ...] = field(default=(), repr=False)
+    push_limit_per_phone: int = var(
+        "PUSH_LIMIT_PER_PHONE",
+        default=3,
+        check=non_negative_int,
+        doc="STK pushes to one phone number per window; `0` turns the limit off (load tests need that)",
+    )
+    push_limit_per_ip: int = var(
+        "PUSH_LIMIT_PER_IP",
+        default=20,
+        check=non_negative_int,
+        doc="STK pushes from one client address per window; `0` turns the limit off",
+    )
+    push_limit_window: float = var(
+        "PUSH_LIMIT_WINDOW",
+        default=600.0,
+        check=positive,
+        doc="the sliding window of both push limits, seconds",
+    )
+    cors_origins: tuple[str, ...] = var(
+        "CORS_ORIGINS",
+        default=(),
+        parse=origins,
+        check=lambda values: origins(_text_list(values)),
+        shown="unset: no CORS",
+        doc="comma-separated origins allowed to call the API from their pages, e.g. "
+        "`https://shop.example.com`",
+    )
+    metrics_token: str | None = var(
+        "METRICS_TOKEN",
+        default=None,
+        parse=str,
+        secret=True,
+        shown="unset: `/metrics` open",
+        doc="when set, `/metrics` wants `Authorization: Bearer <token>`",
+    )
+    forwarded_allow_ips: tuple[str, ...] = var(
+        "FORWARDED_ALLOW_IPS",
+        default=DEFAULT_TRUSTED,
+        parse=parse_trusted,
+        check=lambda values: parse_trusted(_text_list(values)),
+        shown=f"loopback and private ranges (`{_text_list(DEFAULT_TRUSTED)}`)",
+        doc="which peers' `X-Forwarded-For`/`-Proto` the service believes (addresses or networks, "
+        "comma-separated; never `*`, see docs/OPERATIONS.md). Read by the service, not uvicorn "
+        "(the Procfile passes `--no-proxy-headers`)",
+    )
+    gate_tokens: tuple[str, ...] = var(
+        "GATE_TOKEN",
+        default=(),
+        parse=gate_tokens,
+        check=long_gate_tokens,
+        secret=True,
+        shown="unset: check-in refused (`503`), with a warning at start",
+        doc="gate staff's tokens for `POST /api/tickets/check-in` (`Authorization: Bearer <token>`), "
+        "comma-separated, 16+ characters each; verify stays public",
+    )
     # Fulfilment: ticket codes are HMAC-signed with this key (DESIGN rule 7).
-    ticket_signing_key: str = field(default="", repr=False)
-    # E-mail: unset writes .eml files under DATA_DIR/outbox/; the URL may carry a password.
-    smtp_url: str | None = field(default=None, repr=False)
-    smtp_timeout: float = 30.0
-    mail_from: str = DEFAULT_MAIL_FROM
+    ticket_signing_key: str = var(
+        "TICKET_SIGNING_KEY",
+        default="",
+        check=long_token,
+        secret=True,
+        shown="generated once into `DATA_DIR/ticket_signing_key` (0600)",
+        doc="HMAC key of ticket codes, 32+ characters; the same on every host",
+    )
+    smtp_url: str | None = var(
+        "SMTP_URL",
+        default=None,
+        parse=smtp_url,
+        check=smtp_url,
+        secret=True,
+        shown="unset: e-mails are written as `.eml` files under `DATA_DIR/outbox/`",
+        doc="`smtp://user:pass@host:port` (STARTTLS when offered) or `smtps://…` (implicit TLS)",
+    )
+    smtp_timeout: float = var(
+        "SMTP_TIMEOUT", default=30.0, check=positive, doc="seconds one SMTP attempt may take"
+    )
+    mail_from: str = var(
+        "MAIL_FROM",
+        default="Tickets <tickets@localhost>",
+        parse=mail_from,
+        check=mail_from,
+        doc="the From of every e-mail; its domain also names Message-IDs",
+    )
     # The outbox worker: a slow poll beside the wake-up after each commit, retries that
-    # double from `outbox_retry_base` up to `outbox_retry_max`, and a lease that outlives
-    # one SMTP attempt so two processes never send the same row at the same time.
-    outbox_poll_interval: float = 30.0
-    outbox_retry_base: float = 5.0
-    outbox_retry_max: float = 3600.0
-    outbox_lease: float = 120.0
-    # Processes that compose e-mails (QR images are CPU work); 0: a thread of the service.
-    mail_compose_processes: int = 1
+    # double from the base up to the max, and a lease that outlives one SMTP attempt so
+    # two processes never send the same row at the same time.
+    outbox_poll_interval: float = var(
+        "OUTBOX_POLL_INTERVAL",
+        default=30.0,
+        check=positive,
+        doc="seconds between the outbox worker's polls (it is also woken after every payment)",
+    )
+    outbox_retry_base: float = var(
+        "OUTBOX_RETRY_BASE", default=5.0, check=positive, doc="first retry delay after a failed send, seconds"
+    )
+    outbox_retry_max: float = var(
+        "OUTBOX_RETRY_MAX",
+        default=3600.0,
+        derive=lambda v: max(3600.0, v["outbox_retry_base"]),
+        check=positive,
+        shown="`3600` (at least `OUTBOX_RETRY_BASE`)",
+        doc="the cap of the doubling retry delay",
+    )
+    outbox_lease: float = var(
+        "OUTBOX_LEASE",
+        default=120.0,
+        derive=lambda v: max(120.0, 4 * v["smtp_timeout"]),
+        check=positive,
+        shown="`120` (at least 4 x `SMTP_TIMEOUT`)",
+        doc="how long a claimed row is reserved for its sender; must exceed `SMTP_TIMEOUT`",
+    )
+    mail_compose_processes: int = var(
+        "MAIL_COMPOSE_PROCESSES",
+        default=1,
+        check=non_negative_int,
+        doc="processes that compose e-mails (QR images are CPU work kept off the event loop); `0` "
+        "composes in a thread of the service",
+    )
 
     def __post_init__(self) -> None:
-        # Logs redact secrets where they sit, and only long ones anywhere else (server/logs.py);
-        # a short secret is also easy to guess. So live mode refuses them.
-        if self.payhero_mode == "live":
-            urls = {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url, "SMTP_URL": self.smtp_url}
-            secrets = {
-                "PAYHERO_API_PASSWORD": self.payhero_password,
-                "METRICS_TOKEN": self.metrics_token,
-                **{f"{name}'s password": urlsplit(u).password if u else None for name, u in urls.items()},
-            }
-            short = [name for name, value in secrets.items() if value and len(unquote(value)) < MIN_SECRET]
-            if short:
-                raise SettingsError(f"PAYHERO_MODE=live needs secrets of {MIN_SECRET}+ characters: {short}")
+        check_all(self, DECLARED)
+        check_rules(self)
 
     @property
     def store_kind(self) -> str:
@@ -204,125 +315,28 @@ class Settings:
         return tuple(sorted({value for value in candidates if value}, key=len, reverse=True))
 
     def with_overrides(self, **changes: object) -> Settings:
+        """A copy with some fields changed, checked as the environment's values are."""
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    def resolve_secrets(self) -> Settings:
+        """The callback token and ticket signing key the environment left unset, made once and
+        kept under DATA_DIR (or read from there). Called at start-up by the app and the command
+        line, so that parsing writes no file; returns `self` when nothing is missing."""
+        token = self.callback_token or kept_secret(self.data_dir, "callback_token")
+        key = self.ticket_signing_key or kept_secret(self.data_dir, "ticket_signing_key")
+        if (token, key) == (self.callback_token, self.ticket_signing_key):
+            return self
+        return replace(self, callback_token=token, ticket_signing_key=key)
 
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
     ) -> Settings:
         """Build settings from `environ` (default: the process environment) over `.env`."""
-        env: dict[str, str] = load_dotenv(dotenv) if dotenv is not None else {}
-        env.update(os.environ if environ is None else environ)
-
-        data_dir = Path(env.get("DATA_DIR") or DEFAULT_DATA_DIR)
-        default_db = f"sqlite+aiosqlite:///{data_dir / 'payments.sqlite3'}"
-        wait_timeout = _parse(env, "WAIT_TIMEOUT", 25.0, _positive_float)
-        wait_timeout_max = _parse(env, "WAIT_TIMEOUT_MAX", max(28.0, wait_timeout), _positive_float)
-        if wait_timeout > wait_timeout_max:
-            raise SettingsError(f"WAIT_TIMEOUT={wait_timeout} is above WAIT_TIMEOUT_MAX={wait_timeout_max}")
-        log_level = env.get("LOG_LEVEL", "INFO").upper()
-        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-            raise SettingsError(f"LOG_LEVEL={log_level!r} is not valid: use DEBUG, INFO, WARNING or ERROR")
-        port = _parse(env, "PORT", 8000, _port)
-        payments = payment_settings(env, data_dir, port)
-        fulfilment = _fulfilment_settings(env, data_dir)
-        return cls(
-            port=port,
-            data_dir=data_dir,
-            database_url=_parse(env, "DATABASE_URL", default_db, normalise_database_url),
-            redis_url=_parse(env, "REDIS_URL", None, _redis_url),
-            redis_timeout=_parse(env, "REDIS_TIMEOUT", 1.0, _positive_float),
-            wait_timeout=wait_timeout,
-            wait_timeout_max=wait_timeout_max,
-            safety_net_interval=_parse(env, "SAFETY_NET_INTERVAL", 5.0, _positive_float),
-            sse_ping_interval=_parse(env, "SSE_PING_INTERVAL", 15.0, _positive_float),
-            sse_retry_ms=_parse(env, "SSE_RETRY_MS", 3000, int),
-            sse_send_timeout=_parse(env, "SSE_SEND_TIMEOUT", 10.0, _positive_float),
-            sse_max_lifetime=_parse(env, "SSE_MAX_LIFETIME", 1800.0, _positive_float),
-            max_waiters=_parse(env, "MAX_WAITERS", 20000, _non_negative_int),
-            max_waiters_per_order=_parse(env, "MAX_WAITERS_PER_ORDER", 500, _non_negative_int),
-            max_waiters_per_client=_parse(env, "MAX_WAITERS_PER_CLIENT", 200, _non_negative_int),
-            sqlite_busy_timeout=_parse(env, "SQLITE_BUSY_TIMEOUT", 15.0, _positive_float),
-            header_timeout=_parse(env, "HEADER_TIMEOUT", 10.0, _positive_float),
-            crash_point=env.get("CRASH_POINT") or None,
-            log_level=log_level,
-            log_format=_parse(env, "LOG_FORMAT", "text", _log_format),
-            log_requests=_parse(env, "LOG_REQUESTS", False, _bool),
-            **payments,
-            **_ops_settings(env),
-            **fulfilment,
-        )
+        lookup = env_lookup(os.environ if environ is None else environ, dotenv)
+        settings = cls(**parse_all(cls, lookup))
+        credentials_need_live(settings)
+        return settings
 
 
-def _origins(raw: str) -> tuple[str, ...]:
-    origins = []
-    for item in raw.split(","):
-        origin = item.strip().rstrip("/")
-        if not origin:
-            continue
-        if origin != "*":
-            parts = urlsplit(origin)
-            if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path or parts.query:
-                raise ValueError(f"{origin!r} is not an origin like https://shop.example.com")
-        origins.append(origin)
-    return tuple(origins)
-
-
-def _ops_settings(env: Mapping[str, str]) -> dict[str, Any]:
-    return {
-        "push_limit_per_phone": _parse(env, "PUSH_LIMIT_PER_PHONE", 3, _non_negative_int),
-        "push_limit_per_ip": _parse(env, "PUSH_LIMIT_PER_IP", 20, _non_negative_int),
-        "push_limit_window": _parse(env, "PUSH_LIMIT_WINDOW", 600.0, _positive_float),
-        "cors_origins": _parse(env, "CORS_ORIGINS", tuple[str, ...](), _origins),
-        "metrics_token": env.get("METRICS_TOKEN", "").strip() or None,
-        "gate_tokens": _parse(env, "GATE_TOKEN", tuple[str, ...](), _gate_tokens),
-        "forwarded_allow_ips": _parse(env, "FORWARDED_ALLOW_IPS", DEFAULT_TRUSTED, parse_trusted),
-    }
-
-
-def _gate_tokens(raw: str) -> tuple[str, ...]:
-    tokens = tuple(token.strip() for token in raw.split(",") if token.strip())
-    # A gate token lets its holder burn anyone's ticket: long enough not to be guessed.
-    if any(len(token) < MIN_GATE_TOKEN_LENGTH for token in tokens):
-        raise ValueError(f"each comma-separated token must be at least {MIN_GATE_TOKEN_LENGTH} characters")
-    return tokens
-
-
-def _smtp_url(raw: str) -> str:
-    scheme, sep, rest = raw.partition("://")
-    if not sep or scheme.lower() not in {"smtp", "smtps"} or not rest.strip("/"):
-        raise ValueError("must look like smtp://user:pass@host:port or smtps://host:port")
-    return raw
-
-
-def _mail_from(raw: str) -> str:
-    _, address = parseaddr(raw)
-    if "@" not in address:
-        raise ValueError("must be an address like Tickets <tickets@example.org>")
-    return raw
-
-
-def _fulfilment_settings(env: Mapping[str, str], data_dir: Path) -> dict[str, Any]:
-    key = env.get("TICKET_SIGNING_KEY", "").strip()
-    if key and len(key) < MIN_TOKEN_LENGTH:
-        raise SettingsError(f"TICKET_SIGNING_KEY must be at least {MIN_TOKEN_LENGTH} characters")
-    retry_base = _parse(env, "OUTBOX_RETRY_BASE", 5.0, _positive_float)
-    retry_max = _parse(env, "OUTBOX_RETRY_MAX", max(3600.0, retry_base), _positive_float)
-    if retry_base > retry_max:
-        raise SettingsError(f"OUTBOX_RETRY_BASE={retry_base} is above OUTBOX_RETRY_MAX={retry_max}")
-    smtp_timeout = _parse(env, "SMTP_TIMEOUT", 30.0, _positive_float)
-    lease = _parse(env, "OUTBOX_LEASE", max(120.0, 4 * smtp_timeout), _positive_float)
-    if lease <= smtp_timeout:
-        # A lease shorter than one attempt would let a second process send the same row.
-        raise SettingsError(f"OUTBOX_LEASE={lease} must be longer than SMTP_TIMEOUT={smtp_timeout}")
-    return {
-        "ticket_signing_key": key or _kept_secret(data_dir, "ticket_signing_key"),
-        "smtp_url": _parse(env, "SMTP_URL", None, _smtp_url),
-        "smtp_timeout": smtp_timeout,
-        "mail_from": _parse(env, "MAIL_FROM", DEFAULT_MAIL_FROM, _mail_from),
-        "outbox_poll_interval": _parse(env, "OUTBOX_POLL_INTERVAL", 30.0, _positive_float),
-        "outbox_retry_base": retry_base,
-        "outbox_retry_max": retry_max,
-        "outbox_lease": lease,
-        "mail_compose_processes": _parse(env, "MAIL_COMPOSE_PROCESSES", 1, _non_negative_int),
-    }
+DECLARED = tuple(declared(Settings))

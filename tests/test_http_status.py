@@ -17,7 +17,7 @@ from tests.server_harness import RunningServer, run_server, until
 
 @pytest.fixture
 async def live(stack_settings: Settings) -> AsyncIterator[RunningServer]:
-    async with run_server(stack_settings.with_overrides(wait_timeout_max=3.0)) as running:
+    async with run_server(stack_settings.with_overrides(wait_timeout=3.0, wait_timeout_max=3.0)) as running:
         yield running
 
 

@@ -21,7 +21,9 @@ async def test_waiters_meeting_a_flapping_redis_get_answers_and_leave_no_watch(
     make_settings: Callable[..., Settings], own_redis: OwnRedis
 ) -> None:
     own = own_redis
-    settings = make_settings("sqlite", "memory", safety_net_interval=0.2, wait_timeout_max=5.0)
+    settings = make_settings(
+        "sqlite", "memory", safety_net_interval=0.2, wait_timeout=5.0, wait_timeout_max=5.0
+    )
     settings = settings.with_overrides(redis_url=own.url)
     async with run_server(settings) as live:
         broker = live.services.broker

@@ -107,3 +107,56 @@ def test_the_sandbox_callback_shape_is_v2_or_flat() -> None:
     assert Settings.from_env({"PAYHERO_CALLBACK_SHAPE": "flat"}, dotenv=None).payhero_callback_shape == "flat"
     with pytest.raises(SettingsError, match="PAYHERO_CALLBACK_SHAPE"):
         Settings.from_env({"PAYHERO_CALLBACK_SHAPE": "v3"}, dotenv=None)
+
+
+@pytest.mark.parametrize(
+    ("changes", "name"),
+    [
+        ({"wait_timeout": -1.0}, "WAIT_TIMEOUT"),
+        ({"port": 70000}, "PORT"),
+        ({"log_format": "xml"}, "LOG_FORMAT"),
+        ({"redis_url": "localhost:6379"}, "REDIS_URL"),
+        ({"max_waiters": -1}, "MAX_WAITERS"),
+        ({"gate_tokens": ("short",)}, "GATE_TOKEN"),
+        ({"wait_timeout": 40.0, "wait_timeout_max": 30.0}, "WAIT_TIMEOUT"),
+        ({"payment_expiry": 10.0}, "PAYMENT_EXPIRY"),
+        ({"outbox_lease": 10.0}, "OUTBOX_LEASE"),
+        ({"payhero_mode": "live", "callback_token": "c" * 40}, "PAYHERO_API_USERNAME"),
+        ({"callback_token": "short"}, "CALLBACK_TOKEN"),
+    ],
+)
+def test_overrides_are_checked_as_the_environment_is(changes: dict[str, object], name: str) -> None:
+    """Tests build most settings with `with_overrides`: a value the environment would refuse
+    must not slip through there either."""
+    base = Settings.from_env({}, dotenv=None)
+    with pytest.raises(SettingsError, match=name):
+        base.with_overrides(**changes)
+
+
+def test_a_secret_is_not_repeated_in_the_refusal() -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({"GATE_TOKEN": "tiny-secret"}, dotenv=None)
+    assert "GATE_TOKEN" in str(refused.value) and "tiny-secret" not in str(refused.value)
+
+
+def test_live_overrides_with_every_credential_are_accepted() -> None:
+    live = Settings.from_env({}, dotenv=None).with_overrides(
+        payhero_mode="live",
+        payhero_username="merchant",
+        payhero_password="secret-of-12",
+        payhero_channel_id=7,
+        callback_token="c" * 40,
+    )
+    assert live.payhero_mode == "live"
+
+
+def test_parsing_writes_no_file_and_start_up_keeps_the_secrets(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    settings = Settings.from_env({"DATA_DIR": str(data)}, dotenv=None)
+    assert not data.exists()
+    assert settings.callback_token == "" and settings.ticket_signing_key == ""
+    resolved = settings.resolve_secrets()
+    assert sorted(path.name for path in data.iterdir()) == ["callback_token", "ticket_signing_key"]
+    assert len(resolved.callback_token) >= 32 and resolved.callback_token in resolved.callback_url
+    assert resolved.resolve_secrets() is resolved
+    assert settings.resolve_secrets() == resolved  # read back, not made again

@@ -15,23 +15,25 @@ def from_env(data_dir: Path, **env: str) -> Settings:
     return Settings.from_env({"DATA_DIR": str(data_dir), **env}, dotenv=None)
 
 
-def test_without_a_key_one_is_made_once_kept_0600_and_reused(tmp_path: Path) -> None:
-    first = from_env(tmp_path)
+def test_without_a_key_one_is_made_at_start_up_kept_0600_and_reused(tmp_path: Path) -> None:
+    first = from_env(tmp_path).resolve_secrets()
     kept = tmp_path / "ticket_signing_key"
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
     assert len(first.ticket_signing_key) >= 32
-    assert from_env(tmp_path).ticket_signing_key == first.ticket_signing_key
+    assert from_env(tmp_path).resolve_secrets().ticket_signing_key == first.ticket_signing_key
     assert first.ticket_signing_key not in repr(first)
 
 
 def test_processes_starting_at_once_agree_on_one_key(tmp_path: Path) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
-        keys = set(pool.map(lambda _: from_env(tmp_path).ticket_signing_key, range(16)))
+        keys = set(pool.map(lambda _: from_env(tmp_path).resolve_secrets().ticket_signing_key, range(16)))
     assert len(keys) == 1
 
 
 def test_the_configured_key_wins_and_must_be_long(tmp_path: Path) -> None:
-    assert from_env(tmp_path, TICKET_SIGNING_KEY="s" * 40).ticket_signing_key == "s" * 40
+    configured = from_env(tmp_path, TICKET_SIGNING_KEY="s" * 40).resolve_secrets()
+    assert configured.ticket_signing_key == "s" * 40
+    assert not (tmp_path / "ticket_signing_key").exists()
     with pytest.raises(SettingsError, match="TICKET_SIGNING_KEY"):
         from_env(tmp_path, TICKET_SIGNING_KEY="short")
 
