@@ -113,6 +113,8 @@ class Settings:
     # Not in repr: platform URLs carry the database's and Redis's passwords.
     database_url: str = field(default="", repr=False)
     redis_url: str | None = field(default=None, repr=False)
+    # REDIS_URL names any node of a Redis Cluster: sharded pub/sub, one connection per shard.
+    redis_cluster: bool = False
     # Each Redis call on the request path (publish, push limits) waits at most this long.
     redis_timeout: float = 1.0
     # Long-poll hold: under the 30 s first-byte limit of common platform routers.
@@ -200,7 +202,9 @@ class Settings:
 
     @property
     def broker_kind(self) -> str:
-        return "redis" if self.redis_url else "memory"
+        if not self.redis_url:
+            return "memory"
+        return "redis-cluster" if self.redis_cluster else "redis"
 
     def secret_values(self) -> tuple[str, ...]:
         """Every secret this process holds, for the log redaction to look for."""
@@ -239,6 +243,7 @@ class Settings:
             data_dir=data_dir,
             database_url=_parse(env, "DATABASE_URL", default_db, normalise_database_url),
             redis_url=_parse(env, "REDIS_URL", None, _redis_url),
+            redis_cluster=_parse(env, "REDIS_CLUSTER", False, _bool),
             redis_timeout=_parse(env, "REDIS_TIMEOUT", 1.0, _positive_float),
             wait_timeout=wait_timeout,
             wait_timeout_max=wait_timeout_max,
