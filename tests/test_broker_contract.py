@@ -14,7 +14,9 @@ from server.broker.redis import RedisBroker
 from tests.helpers import Collector
 
 
-@pytest.fixture(params=["memory", "redis", "cluster"])
+@pytest.fixture(
+    params=["memory", "redis", pytest.param("cluster", marks=pytest.mark.xdist_group("redis-cluster"))]
+)
 async def broker(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Broker, Collector]]:
     backend: Broker
     if request.param == "redis":
