@@ -235,6 +235,9 @@ class Settings:
         log_level = env.get("LOG_LEVEL", "INFO").upper()
         if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise SettingsError(f"LOG_LEVEL={log_level!r} is not valid: use DEBUG, INFO, WARNING or ERROR")
+        redis_cluster = _parse(env, "REDIS_CLUSTER", False, _bool)
+        if redis_cluster and not env.get("REDIS_URL", "").strip():
+            raise SettingsError("REDIS_CLUSTER=1 needs REDIS_URL: any node of the cluster")
         port = _parse(env, "PORT", 8000, _port)
         payments = _payment_settings(env, data_dir, port)
         fulfilment = _fulfilment_settings(env, data_dir)
@@ -243,7 +246,7 @@ class Settings:
             data_dir=data_dir,
             database_url=_parse(env, "DATABASE_URL", default_db, normalise_database_url),
             redis_url=_parse(env, "REDIS_URL", None, _redis_url),
-            redis_cluster=_parse(env, "REDIS_CLUSTER", False, _bool),
+            redis_cluster=redis_cluster,
             redis_timeout=_parse(env, "REDIS_TIMEOUT", 1.0, _positive_float),
             wait_timeout=wait_timeout,
             wait_timeout_max=wait_timeout_max,

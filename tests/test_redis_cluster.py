@@ -87,9 +87,11 @@ async def test_payments_reach_waiters_on_every_shard(
         broker = waiting.services.broker
         assert isinstance(broker, RedisClusterBroker)
         assert len(broker.shards) == 3
+        health = (await browser.get("/readyz")).json()
     assert [f["data"]["payment_status"] for f in finals if f] == [COMPLETED] * len(orders)
     assert [w["payment_status"] for w in waited] == [COMPLETED] * len(orders)
     assert all(w["timed_out"] is False for w in waited)
+    assert (health["broker"], health["broker_kind"]) == ("ok", "redis-cluster")
 
 
 async def stack_sse(http: httpx.AsyncClient, order: dict[str, Any]) -> tuple[SSEReader, httpx.Response]:

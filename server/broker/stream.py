@@ -155,7 +155,7 @@ class SubscriberStream:
                 await pubsub.aclose()
 
     async def _open_pubsub(self) -> None:
-        pubsub = self._client.pubsub()
+        pubsub: Any = self._client.pubsub()
         try:
             # `ping` makes the connection now, so a dead Redis fails here, not in the loop.
             await pubsub.ping()
@@ -207,7 +207,6 @@ class SubscriberStream:
                 if self._on_lost is not None:
                     with contextlib.suppress(DYING):
                         await self._on_lost(self)
-
 
     async def _read_forever(self) -> None:
         pubsub = self._pubsub

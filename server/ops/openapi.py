@@ -228,7 +228,7 @@ SCHEMAS: dict[str, Any] = {
             "database": {"type": "string", "enum": ["ok", "unavailable"]},
             "store": {"type": "string", "enum": ["sqlite", "postgresql"]},
             "broker": {"type": "string", "enum": ["ok", "degraded"]},
-            "broker_kind": {"type": "string", "enum": ["memory", "redis"]},
+            "broker_kind": {"type": "string", "enum": ["memory", "redis", "redis-cluster"]},
         },
     },
 }
