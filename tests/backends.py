@@ -314,3 +314,26 @@ def _cluster_ports(count: int) -> list[int]:
             continue
         ports.append(port)
     return ports
+
+
+def move_slot(ports: list[int], slot: int, to_port: int) -> None:
+    """Reshard one slot to the master on `to_port`, keys and all, as `redis-cli --cluster
+    reshard` does: IMPORTING/MIGRATING, MIGRATE each key, then SETSLOT NODE on every master."""
+    import redis
+
+    nodes = {port: redis.Redis(port=port) for port in ports}
+    ids = {port: node.execute_command("CLUSTER", "MYID").decode() for port, node in nodes.items()}
+    from_port = next(
+        int(master[1])
+        for start, end, master, *_ in nodes[ports[0]].execute_command("CLUSTER", "SLOTS")
+        if start <= slot <= end
+    )
+    source, target = nodes[from_port], nodes[to_port]
+    target.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[from_port])
+    source.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[to_port])
+    while keys := source.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+        source.execute_command("MIGRATE", "127.0.0.1", to_port, "", 0, 5000, "KEYS", *keys)
+    for port in (to_port, from_port, *ports):
+        nodes[port].execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[to_port])
+    for node in nodes.values():
+        node.close()

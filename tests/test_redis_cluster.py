@@ -9,6 +9,7 @@ store's safety net).
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -22,8 +23,8 @@ from server.broker import status_channel
 from server.broker.cluster import RedisClusterBroker
 from server.settings import Settings
 from server.status.document import COMPLETED, PROCESSING
-from tests.backends import OwnRedisCluster
-from tests.helpers import SSEReader, move, new_order
+from tests.backends import OwnRedisCluster, move_slot
+from tests.helpers import Collector, SSEReader, move, new_order
 from tests.payhero_fixtures import ORDER
 from tests.server_harness import RunningServer, run_server, until
 
@@ -202,3 +203,31 @@ async def until_subscribed(port: int, order_ids: list[str], timeout: float = 20)
             await asyncio.sleep(0.1)
     finally:
         await admin.aclose()
+
+
+async def test_a_channel_follows_its_slot_to_another_master(redis_cluster: OwnRedisCluster) -> None:
+    listening, publishing = Collector(), Collector()
+    subscriber = RedisClusterBroker(redis_cluster.url, reconnect_min=0.05)
+    publisher = RedisClusterBroker(redis_cluster.url)
+    await subscriber.connect(listening)
+    await publisher.connect(publishing)
+    channel = status_channel(uuid.uuid4().hex)
+    slot = key_slot(channel.encode())
+    home = redis_cluster.port_of_slot(slot)
+    elsewhere = next(port for port in redis_cluster.ports if port != home)
+    try:
+        await subscriber.subscribe(channel)
+        await publisher.publish(channel, "before")
+        assert await asyncio.wait_for(listening.messages.get(), 5) == (channel, "before")
+
+        # Resharding: Redis 7 unsubscribes the channel on the old master itself.
+        move_slot(redis_cluster.ports, slot, elsewhere)
+        await until(lambda: f"127.0.0.1:{elsewhere}" in subscriber.shards and subscriber.connected)
+        await until_subscribed(elsewhere, [channel.removeprefix("order:status:")])
+        await publisher.publish(channel, "after")
+        while (message := await asyncio.wait_for(listening.messages.get(), 5)) != (channel, "after"):
+            assert message == (channel, "before")
+    finally:
+        move_slot(redis_cluster.ports, slot, home)
+        await subscriber.disconnect()
+        await publisher.disconnect()
