@@ -85,6 +85,9 @@ class RedisClusterBroker(RedisBroker):
                 await self._placer
             self._placer = None
         self._homeless.clear()
+        for retiring in list(self._retiring):
+            with contextlib.suppress(Exception):
+                await retiring
         streams, self._streams = list(self._streams.values()), {}
         for stream in streams:
             await stream.stop()
