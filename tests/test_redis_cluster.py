@@ -19,7 +19,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
-from server.broker import status_channel
+from server.broker import latest_key, status_channel
 from server.broker.cluster import RedisClusterBroker
 from server.settings import Settings
 from server.status.document import COMPLETED, PROCESSING
@@ -29,6 +29,11 @@ from tests.payhero_fixtures import ORDER
 from tests.server_harness import RunningServer, run_server, until
 
 pytestmark = pytest.mark.xdist_group("redis-cluster")
+
+
+def test_an_orders_latest_status_lives_in_its_channels_slot() -> None:
+    order_id = uuid.uuid4().hex
+    assert key_slot(latest_key(order_id).encode()) == key_slot(status_channel(order_id).encode())
 
 
 def shard_of(cluster: OwnRedisCluster, order_id: str) -> int:
@@ -177,6 +182,9 @@ async def test_a_master_killed_under_1000_waiters_loses_no_answer(
         finally:
             redis_cluster.restart(victim)
         assert all(statuses[-1] == COMPLETED for statuses in told)
+        # Judged per master: the live masters went on carrying their orders' changes.
+        on_victim = sum(shard_of(redis_cluster, oid) == victim for oid in answered)
+        assert payments.services.hub.publish_failures <= on_victim
         await until(lambda: broker.connected, timeout=30)
         assert broker.reconnects >= 1
         # The restarted master has this process's subscriptions back.

@@ -24,7 +24,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
-from server.broker.base import BrokerListener
+from server.broker.base import BrokerListener, BrokerUnavailable
+from server.broker.health import RedisHealth
 from server.broker.redis import RedisBroker, client_options
 from server.broker.stream import SUBSCRIBER_TIMEOUT, SubscriberStream
 
@@ -45,6 +46,9 @@ class RedisClusterBroker(RedisBroker):
         # Wanted channels whose slot no master served when they were subscribed.
         self._homeless: set[str] = set()
         self._placer: asyncio.Task[None] | None = None
+        # A verdict per master for publishing and subscribing; `self.health`, shared with
+        # the push limits, still judges the cluster as a whole (/readyz, ping).
+        self._shard_health: dict[str, RedisHealth] = {}
 
     @property
     def reconnects(self) -> int:
@@ -121,10 +125,19 @@ class RedisClusterBroker(RedisBroker):
         if stream is not None:
             await stream.unsubscribe(channel)
 
-    def _known_down(self) -> bool:
-        # One master down leaves the others serving their slots: publishing is tried, and a
-        # failure on the way to that master is the health verdict's to judge.
-        return self._client is None
+    async def publish(self, channel: str, message: str, *, latest: str | None = None) -> None:
+        node = self._owner(channel)
+        if node is None:
+            raise BrokerUnavailable("no redis master serves this channel's slot")
+        # Judged per master: one down or hung makes its own channels skip it for the
+        # cool-off, while the other masters go on carrying theirs.
+        await self._publish_judged(self._health_of(node), f"publish to {node}", channel, message, latest)
+
+    def _health_of(self, node: str) -> RedisHealth:
+        health = self._shard_health.get(node)
+        if health is None:
+            health = self._shard_health[node] = RedisHealth(self.health.timeout)
+        return health
 
     async def _ping(self) -> bool:
         return bool(await self._client.ping(target_nodes=RedisCluster.PRIMARIES))
@@ -148,7 +161,9 @@ class RedisClusterBroker(RedisBroker):
                 max_connections=1,
                 **client_options(self.client_name, retries=0, timeout=SUBSCRIBER_TIMEOUT),
             )
-            stream = self.new_stream(client, node, sharded=True, on_lost=self._rehome)
+            stream = self.new_stream(
+                client, node, sharded=True, health=self._health_of(node), on_lost=self._rehome
+            )
             self._streams[node] = stream
         return stream
 

@@ -93,13 +93,19 @@ class RedisBroker(Broker):
             self.warn_unreachable()
 
     def new_stream(
-        self, client: aioredis.Redis, name: str, *, sharded: bool, **options: Any
+        self,
+        client: aioredis.Redis,
+        name: str,
+        *,
+        sharded: bool,
+        health: RedisHealth | None = None,
+        **options: Any,
     ) -> SubscriberStream:
         assert self._listener is not None
         stream = SubscriberStream(
             client,
             self._listener,
-            self.health,
+            health or self.health,
             name=name,
             sharded=sharded,
             reconnect_min=self._reconnect_min,
@@ -130,10 +136,16 @@ class RedisBroker(Broker):
             await self._stream.unsubscribe(channel)
 
     async def publish(self, channel: str, message: str, *, latest: str | None = None) -> None:
-        if self._known_down():
+        if self._client is None or not self.connected:
             # Known down: fail at once instead of a connect attempt on the callback's path.
             raise BrokerUnavailable("redis is down")
-        if not self.health.answering():
+        await self._publish_judged(self.health, "publish", channel, message, latest)
+
+    async def _publish_judged(
+        self, health: RedisHealth, what: str, channel: str, message: str, latest: str | None
+    ) -> None:
+        """Publish unless `health` says skip; its verdict records how it went."""
+        if not health.answering():
             raise BrokerUnavailable("redis is not answering")
         try:
             async with self._client.pipeline(transaction=False) as pipe:
@@ -142,9 +154,11 @@ class RedisBroker(Broker):
                     pipe.set(latest, message, ex=LATEST_TTL_SECONDS)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
-            self.health.failed("publish", exc)
+            health.failed(what, exc)
             raise BrokerUnavailable(str(exc) or type(exc).__name__) from exc
-        self._answered()
+        if health.succeeded() and self._listener is not None:
+            # Whatever other processes published while it hung may be lost: re-read.
+            self._listener.resync()
 
     async def get_latest(self, key: str) -> str | None:
         if self._client is None:
@@ -165,9 +179,6 @@ class RedisBroker(Broker):
             return False
         self._answered()
         return answer
-
-    def _known_down(self) -> bool:
-        return self._client is None or not self.connected
 
     async def _ping(self) -> bool:
         return bool(await self._client.ping())
