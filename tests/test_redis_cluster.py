@@ -25,7 +25,7 @@ from server.settings import Settings
 from server.status.document import COMPLETED, PROCESSING
 from tests.backends import OwnRedisCluster, move_slot
 from tests.helpers import Collector, SSEReader, move, new_order
-from tests.payhero_fixtures import ORDER
+from tests.payhero_fixtures import ORDER, sandbox_callback
 from tests.server_harness import RunningServer, run_server, until
 
 pytestmark = pytest.mark.xdist_group("redis-cluster")
@@ -60,7 +60,7 @@ def sharded_subscribers(clients: dict[int, list[dict[str, Any]]]) -> dict[int, i
 async def test_payments_reach_waiters_on_every_shard(
     make_settings: Callable[..., Settings], redis_cluster: OwnRedisCluster, store: str
 ) -> None:
-    base = make_settings(store, "cluster", sandbox_delay=2.5)
+    base = make_settings(store, "cluster")
     async with (
         run_server(base) as payments,
         run_server(base.with_overrides(safety_net_interval=3600.0)) as waiting,
@@ -71,7 +71,9 @@ async def test_payments_reach_waiters_on_every_shard(
         shards: Counter[int] = Counter()
         # Order ids are random: check out until each master serves two orders' channels.
         while len(shards) < 3 or min(shards.values()) < 2:
-            created = await shop.post("/api/orders", json=ORDER)
+            # A number ending 9999: the sandbox customer never answers, PayHero's callback
+            # is sent below, once every waiter is held.
+            created = await shop.post("/api/orders", json={**ORDER, "phone": "0712349999"})
             assert created.status_code == 201
             order = created.json()
             shard = shard_of(redis_cluster, order["order_id"])
@@ -86,6 +88,9 @@ async def test_payments_reach_waiters_on_every_shard(
         # so what follows can only have come through the cluster.
         firsts = [await sse.next_event() for sse, _ in streams]
         assert {first["data"]["payment_status"] for first in firsts if first} == {PROCESSING}
+        callback_url = payments.services.settings.callback_url
+        for order in orders:
+            assert (await shop.post(callback_url, json=sandbox_callback(order))).status_code == 200
         finals = [await sse.next_event() for sse, _ in streams]
         waited = [(await wait).json() for wait in waits]
         for _, response in streams:
