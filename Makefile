@@ -34,13 +34,13 @@ typecheck: $(STAMP_TEST)
 	$(BIN)/mypy
 
 pytest: $(STAMP_TEST)
-	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
 # The editing loop: everything but the browser, real processes, benchmarks and the fuzzer.
 test-fast: $(STAMP_TEST)
-	$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not slow and not browser" $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not slow and not browser" $(PYTEST_ARGS)
 
 # Refreshes the README's pictures: the browser tests save each page state at phone size.
 screenshots: $(STAMP_TEST)

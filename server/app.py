@@ -67,7 +67,7 @@ async def open_services(
         await catalogue.sync_inventory(database)
         # One verdict on whether Redis answers, for the broker and the push limits alike.
         redis_health = RedisHealth(timeout=settings.redis_timeout)
-        broker = create_broker(settings.redis_url, redis_health)
+        broker = create_broker(settings.redis_url, redis_health, cluster=settings.redis_cluster)
         reader = OrderReader(database, ticket_loader=load_tickets, catalogue=catalogue)
         hub = StatusHub(
             broker,
@@ -87,7 +87,9 @@ async def open_services(
         stack.callback(fulfilment.outbox.close)
         # Push limits hold across processes only through Redis; alone, memory is enough.
         windows: Windows = (
-            RedisWindows(settings.redis_url, health=redis_health) if settings.redis_url else MemoryWindows()
+            RedisWindows(settings.redis_url, health=redis_health, cluster=settings.redis_cluster)
+            if settings.redis_url
+            else MemoryWindows()
         )
         stack.push_async_callback(windows.aclose)
         log.info(

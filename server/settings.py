@@ -302,7 +302,9 @@ class Settings(ServiceSettings):
 
     @property
     def broker_kind(self) -> str:
-        return "redis" if self.redis_url else "memory"
+        if not self.redis_url:
+            return "memory"
+        return "redis-cluster" if self.redis_cluster else "redis"
 
     def secret_values(self) -> tuple[str, ...]:
         """Every secret this process holds, for the log redaction to look for."""

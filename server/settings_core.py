@@ -51,6 +51,12 @@ class ServiceSettings:
         shown="unset: in-process broker",
         doc="`redis://…` / `rediss://…`",
     )
+    redis_cluster: bool = var(
+        "REDIS_CLUSTER",
+        default=False,
+        doc="`1`: `REDIS_URL` names any node of a Redis Cluster; status channels use sharded pub/sub, "
+        "one subscriber connection per shard per process",
+    )
     redis_timeout: float = var(
         "REDIS_TIMEOUT",
         default=1.0,

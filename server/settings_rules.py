@@ -32,6 +32,8 @@ def check_rules(s: Settings) -> None:
             f"OUTBOX_LEASE={s.outbox_lease} must be longer than SMTP_TIMEOUT={s.smtp_timeout}"
         )
     _live_secrets_are_long(s)
+    if s.redis_cluster and not s.redis_url:
+        raise SettingsError("REDIS_CLUSTER=1 needs REDIS_URL: any node of the cluster")
 
 
 def _credentials(s: Settings) -> list[tuple[str, object]]:

@@ -183,3 +183,157 @@ class OwnRedis:
             self.process.kill()
             self.process.wait(timeout=10)
             self.process = None
+
+
+class OwnRedisCluster:
+    """Three redis-server masters on free ports joined into a Redis Cluster (no replicas).
+
+    A node's cluster bus listens on its port + 10000, so both must be free. Each node keeps
+    its nodes.conf in a directory of its own, so a killed master restarted on its port comes
+    back as the same node, serving the same slots.
+    """
+
+    def __init__(self, tmp: Path, masters: int = 3) -> None:
+        self.dir = tmp
+        self.ports = _cluster_ports(masters)
+        self.processes: dict[int, subprocess.Popen[bytes]] = {}
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports[0]}/0"
+
+    def start(self) -> None:
+        for port in self.ports:
+            self.start_node(port)
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            missing("redis-cli", "not installed")
+        nodes = [f"127.0.0.1:{port}" for port in self.ports]
+        subprocess.run(
+            [str(cli), "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=30,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if all(self._info(port).get("cluster_state") == "ok" for port in self.ports):
+                return
+            time.sleep(0.05)
+        raise RuntimeError("redis cluster did not reach cluster_state:ok")
+
+    def _info(self, port: int) -> dict[str, str]:
+        import redis
+
+        try:
+            text = redis.Redis(port=port, socket_timeout=1).execute_command("CLUSTER", "INFO")
+        except redis.RedisError:
+            return {}
+        raw = text.decode() if isinstance(text, bytes) else str(text)
+        return dict(line.split(":", 1) for line in raw.split() if ":" in line)
+
+    def start_node(self, port: int) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            missing("redis-server", "not installed")
+        node_dir = self.dir / str(port)
+        node_dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            str(binary),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            # Slots of a stopped master (no replica here) stay down; the others serve theirs.
+            "--cluster-require-full-coverage",
+            "no",
+            "--cluster-node-timeout",
+            "2000",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        self.processes[port] = subprocess.Popen(
+            args, cwd=node_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError(f"redis cluster node did not start on port {port}")
+
+    def port_of_slot(self, slot: int) -> int:
+        import redis
+
+        for start, end, master, *_ in redis.Redis(port=self.ports[0]).execute_command("CLUSTER", "SLOTS"):
+            if start <= slot <= end:
+                return int(master[1])
+        raise LookupError(f"slot {slot} is not served")
+
+    def kill(self, port: int) -> None:
+        process = self.processes.pop(port)
+        process.send_signal(signal.SIGCONT)
+        process.kill()
+        process.wait(timeout=10)
+
+    def restart(self, port: int) -> None:
+        """The killed master back on its port, as the same node (its nodes.conf)."""
+        self.start_node(port)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self._info(port).get("cluster_state") == "ok":
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"redis cluster node {port} did not rejoin")
+
+    def stop(self) -> None:
+        for port in list(self.processes):
+            self.kill(port)
+
+
+def _cluster_ports(count: int) -> list[int]:
+    """Free ports whose cluster-bus ports (+10000) are free too."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port + 10000 >= 65536 or port in ports:
+            continue
+        try:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", port + 10000))
+        except OSError:
+            continue
+        ports.append(port)
+    return ports
+
+
+def move_slot(ports: list[int], slot: int, to_port: int) -> None:
+    """Reshard one slot to the master on `to_port`, keys and all, as `redis-cli --cluster
+    reshard` does: IMPORTING/MIGRATING, MIGRATE each key, then SETSLOT NODE on every master."""
+    import redis
+
+    nodes = {port: redis.Redis(port=port) for port in ports}
+    ids = {port: node.execute_command("CLUSTER", "MYID").decode() for port, node in nodes.items()}
+    from_port = next(
+        int(master[1])
+        for start, end, master, *_ in nodes[ports[0]].execute_command("CLUSTER", "SLOTS")
+        if start <= slot <= end
+    )
+    source, target = nodes[from_port], nodes[to_port]
+    target.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[from_port])
+    source.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[to_port])
+    while keys := source.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+        source.execute_command("MIGRATE", "127.0.0.1", to_port, "", 0, 5000, "KEYS", *keys)
+    for port in (to_port, from_port, *ports):
+        nodes[port].execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[to_port])
+    for node in nodes.values():
+        node.close()

@@ -8,7 +8,7 @@ import pytest
 from server.app import open_services
 from server.services import Services
 from server.settings import Settings
-from tests.backends import REDIS_URL, OwnRedis, PostgresDatabases, check_redis
+from tests.backends import REDIS_URL, OwnRedis, OwnRedisCluster, PostgresDatabases, check_redis
 
 Store = str  # "sqlite" | "postgres"
 
@@ -24,7 +24,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         stack = callspec.params.get("stack") if callspec is not None else None
         if "postgres" in fixtures or (stack and stack[0] == "postgres"):
             item.add_marker(pytest.mark.postgres)
-        if "redis_url" in fixtures or (stack and stack[1] == "redis"):
+        if "redis_url" in fixtures or "redis_cluster" in fixtures or (stack and stack[1] != "memory"):
             item.add_marker(pytest.mark.redis)
         if "browser" in fixtures or "chromium" in fixtures:
             item.add_marker(pytest.mark.browser)
@@ -32,7 +32,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
-BrokerKind = str  # "memory" | "redis"
+BrokerKind = str  # "memory" | "redis" | "cluster"
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +49,20 @@ def postgres() -> Iterator[PostgresDatabases]:
 def redis_url() -> str:
     check_redis()
     return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnRedisCluster]:
+    """A Redis Cluster of three masters, shared by this session's cluster tests.
+
+    Tests that stop a master restart it before they end, so the next test finds all three.
+    """
+    cluster = OwnRedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture
@@ -78,6 +92,8 @@ def make_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..
         else:
             database_url = f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"
         redis = request.getfixturevalue("redis_url") if broker == "redis" else None
+        if broker == "cluster":
+            redis = request.getfixturevalue("redis_cluster").url
         variables = {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path / "data"), "LOG_LEVEL": "WARNING"}
         # Push limits off, as for a load test: every test client is 127.0.0.1, and on Redis the
         # counts outlive a test. tests/test_push_limits.py turns them on where they are tested.
@@ -86,6 +102,8 @@ def make_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..
         variables |= {"MAX_WAITERS_PER_CLIENT": "0"}
         if redis:
             variables["REDIS_URL"] = str(redis)
+        if broker == "cluster":
+            variables["REDIS_CLUSTER"] = "1"
         # `env`: variables as an operator sets them (read through the same parsing).
         base = Settings.from_env(variables | dict(env or {}), dotenv=None)
         return base.with_overrides(**overrides) if overrides else base

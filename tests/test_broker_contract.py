@@ -9,15 +9,20 @@ from collections.abc import AsyncIterator
 import pytest
 
 from server.broker import Broker, MemoryBroker, latest_key, status_channel
+from server.broker.cluster import RedisClusterBroker
 from server.broker.redis import RedisBroker
 from tests.helpers import Collector
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(
+    params=["memory", "redis", pytest.param("cluster", marks=pytest.mark.xdist_group("redis-cluster"))]
+)
 async def broker(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Broker, Collector]]:
     backend: Broker
     if request.param == "redis":
         backend = RedisBroker(request.getfixturevalue("redis_url"))
+    elif request.param == "cluster":
+        backend = RedisClusterBroker(request.getfixturevalue("redis_cluster").url)
     else:
         backend = MemoryBroker()
     collector = Collector()

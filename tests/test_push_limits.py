@@ -17,9 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.crc import key_slot
 
 from server.abuse.windows import MemoryWindows, Quota, RedisWindows, Refused, Taken, Windows
 from server.broker.health import RedisHealth
+from server.orders.push_limits import PushLimits
 from server.settings import Settings
 from tests.backends import free_port
 from tests.ops_helpers import checkout_body, served, snapshot
@@ -67,22 +69,35 @@ async def test_memory_window_slides_instead_of_resetting() -> None:
     assert isinstance(refused, Refused) and refused.retry_after == pytest.approx(100)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(
+    params=["memory", "redis", pytest.param("cluster", marks=pytest.mark.xdist_group("redis-cluster"))]
+)
 async def windows(request: pytest.FixtureRequest) -> AsyncIterator[Windows]:
     if request.param == "memory":
         yield MemoryWindows()
         return
-    shared = RedisWindows(request.getfixturevalue("redis_url"))
+    if request.param == "cluster":
+        shared = RedisWindows(request.getfixturevalue("redis_cluster").url, cluster=True)
+    else:
+        shared = RedisWindows(request.getfixturevalue("redis_url"))
     yield shared
     await shared.aclose()
 
 
 def quotas(phone_limit: int = 2, ip_limit: int = 3) -> list[Quota]:
-    tag = uuid.uuid4().hex
+    # One hash tag for both keys, as the real ones have: a cluster runs the take's script
+    # only on keys of one slot.
+    tag = "{" + uuid.uuid4().hex + "}"
     return [
         Quota("ip", f"test:{tag}:ip", ip_limit, 60),
         Quota("phone", f"test:{tag}:phone", phone_limit, 60),
     ]
+
+
+def test_a_pushs_keys_hash_to_one_cluster_slot() -> None:
+    limits = PushLimits(MemoryWindows(), per_phone=3, per_ip=20, window=600)
+    keys = [quota.key for quota in limits.quotas("254712345678", "203.0.113.9")]
+    assert len(keys) == 2 and len({key_slot(key.encode()) for key in keys}) == 1
 
 
 async def test_a_take_is_all_or_nothing(windows: Windows) -> None:

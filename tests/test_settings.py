@@ -40,12 +40,20 @@ def test_platform_database_urls_are_normalised(raw: str, expected: str) -> None:
         ("SAFETY_NET_INTERVAL", "0"),
         ("DATABASE_URL", "mysql://h/db"),
         ("REDIS_URL", "localhost:6379"),
+        ("REDIS_CLUSTER", "maybe"),
         ("LOG_FORMAT", "xml"),
     ],
 )
 def test_a_bad_value_is_refused_with_the_variable_named(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value}, dotenv=None)
+
+
+def test_redis_cluster_needs_a_node_to_start_from() -> None:
+    with pytest.raises(SettingsError, match="REDIS_CLUSTER=1 needs REDIS_URL"):
+        Settings.from_env({"REDIS_CLUSTER": "1"}, dotenv=None)
+    settings = Settings.from_env({"REDIS_CLUSTER": "1", "REDIS_URL": "redis://node-a:6379"}, dotenv=None)
+    assert settings.redis_cluster and settings.broker_kind == "redis-cluster"
 
 
 def test_wait_timeout_above_its_cap_is_refused() -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -145,19 +146,25 @@ return {0, 0}
 class RedisWindows(Windows):
     """Windows every process shares; falls back to memory while Redis is unreachable."""
 
-    def __init__(self, url: str, *, health: RedisHealth | None = None) -> None:
+    def __init__(self, url: str, *, health: RedisHealth | None = None, cluster: bool = False) -> None:
         # After Redis fails, memory counts until it answers again (RedisHealth's cool-off),
         # so an outage costs checkouts one failed attempt, not a timeout each; and the
         # broker's publish skips a Redis the limiter found hung, and the other way round.
         self.health = health or RedisHealth()
         # No library retries and short timeouts: a checkout must not wait long on a limiter.
-        self._client = aioredis.from_url(
-            url,
-            socket_connect_timeout=self.health.timeout,
-            socket_timeout=self.health.timeout,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=0,
-            max_connections=16,
+        options: dict[str, Any] = {
+            "socket_connect_timeout": self.health.timeout,
+            "socket_timeout": self.health.timeout,
+            "retry": Retry(NoBackoff(), 0),
+            "health_check_interval": 0,
+            "max_connections": 16,
+        }
+        # On a cluster the script runs on the shard serving its keys, which must share one
+        # slot: every key carries the same hash tag (server/orders/push_limits.py).
+        self._client: Any = (
+            RedisCluster.from_url(url, require_full_coverage=False, **options)
+            if cluster
+            else aioredis.from_url(url, **options)
         )
         self._script: Any = self._client.register_script(_TAKE)
         self._fallback = MemoryWindows()

@@ -1,4 +1,5 @@
-"""Pub/sub backends behind one contract: in-process by default, Redis with `REDIS_URL`."""
+"""Pub/sub backends behind one contract: in-process by default, Redis with `REDIS_URL`, sharded
+pub/sub on a Redis Cluster with `REDIS_CLUSTER=1`."""
 
 from __future__ import annotations
 
@@ -13,9 +14,15 @@ from server.broker.health import RedisHealth
 from server.broker.memory import MemoryBroker
 
 
-def create_broker(redis_url: str | None, health: RedisHealth | None = None) -> Broker:
+def create_broker(
+    redis_url: str | None, health: RedisHealth | None = None, *, cluster: bool = False
+) -> Broker:
     if not redis_url:
         return MemoryBroker()
+    if cluster:
+        from server.broker.cluster import RedisClusterBroker
+
+        return RedisClusterBroker(redis_url, health=health)
     from server.broker.redis import RedisBroker
 
     return RedisBroker(redis_url, health=health)

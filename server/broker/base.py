@@ -20,7 +20,10 @@ def status_channel(order_id: str) -> str:
 
 
 def latest_key(order_id: str) -> str:
-    return LATEST_KEY_PREFIX + order_id
+    # The order's channel name as a hash tag: on a Redis Cluster the key lives in the
+    # channel's own slot, so a publish and its latest status go to one master, and a master
+    # that is down fails only its own orders' publishes.
+    return LATEST_KEY_PREFIX + "{" + status_channel(order_id) + "}"
 
 
 class BrokerListener(Protocol):

@@ -246,7 +246,7 @@ SCHEMAS: dict[str, Any] = {
             "database": {"type": "string", "enum": ["ok", "unavailable"]},
             "store": {"type": "string", "enum": ["sqlite", "postgresql"]},
             "broker": {"type": "string", "enum": ["ok", "degraded"]},
-            "broker_kind": {"type": "string", "enum": ["memory", "redis"]},
+            "broker_kind": {"type": "string", "enum": ["memory", "redis", "redis-cluster"]},
             "untrusted_forwarded": {
                 "type": "integer",
                 "description": "Requests whose X-Forwarded-For came from a peer FORWARDED_ALLOW_IPS "

@@ -20,7 +20,9 @@ from server.orders.checkout import Checkout
 from server.orders.validation import CheckoutInvalid, CheckoutRequest
 from server.payments.pushes import PushResult
 
-KEY_PREFIX = "payment-status:pushlimit:"
+# `{pushlimit}` is a Redis Cluster hash tag: a take's keys (phone and address) are read and
+# written by one Lua script, which a cluster runs only when all of them hash to one slot.
+KEY_PREFIX = "payment-status:{pushlimit}:"
 
 
 class PushLimited(Exception):

@@ -1,0 +1,246 @@
+"""Redis Cluster (`REDIS_CLUSTER=1`): sharded pub/sub on a real local cluster of three masters.
+
+Two services share one store and the cluster, as two processes of a deploy would: payments
+land on one (`payments`), browsers wait on the other (`waiting`), so every answer a waiter
+gets within the test travels through the cluster (or, while a master is down, through the
+store's safety net).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from redis.crc import key_slot
+
+from server.broker import latest_key, status_channel
+from server.broker.cluster import RedisClusterBroker
+from server.settings import Settings
+from server.status.document import COMPLETED, PROCESSING
+from tests.backends import OwnRedisCluster, move_slot
+from tests.helpers import Collector, SSEReader, move, new_order
+from tests.payhero_fixtures import ORDER, sandbox_callback
+from tests.server_harness import RunningServer, run_server, until
+
+pytestmark = pytest.mark.xdist_group("redis-cluster")
+
+
+def test_an_orders_latest_status_lives_in_its_channels_slot() -> None:
+    order_id = uuid.uuid4().hex
+    assert key_slot(latest_key(order_id).encode()) == key_slot(status_channel(order_id).encode())
+
+
+def shard_of(cluster: OwnRedisCluster, order_id: str) -> int:
+    return cluster.port_of_slot(key_slot(status_channel(order_id).encode()))
+
+
+async def clients_of(cluster: OwnRedisCluster, name: str) -> dict[int, list[dict[str, Any]]]:
+    """Each master's connections from the process named `name` (CLIENT LIST on each node)."""
+    found: dict[int, list[dict[str, Any]]] = {}
+    for port in cluster.ports:
+        admin = aioredis.Redis(port=port)
+        try:
+            found[port] = [c for c in await admin.client_list() if c.get("name") == name]
+        finally:
+            await admin.aclose()
+    return found
+
+
+def sharded_subscribers(clients: dict[int, list[dict[str, Any]]]) -> dict[int, int]:
+    return {port: sum(1 for c in found if int(c.get("ssub", 0)) > 0) for port, found in clients.items()}
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+async def test_payments_reach_waiters_on_every_shard(
+    make_settings: Callable[..., Settings], redis_cluster: OwnRedisCluster, store: str
+) -> None:
+    base = make_settings(store, "cluster")
+    async with (
+        run_server(base) as payments,
+        run_server(base.with_overrides(safety_net_interval=3600.0)) as waiting,
+        httpx.AsyncClient(base_url=payments.base_url, timeout=30) as shop,
+        httpx.AsyncClient(base_url=waiting.base_url, timeout=30) as browser,
+    ):
+        orders: list[dict[str, Any]] = []
+        shards: Counter[int] = Counter()
+        # Order ids are random: check out until each master serves two orders' channels.
+        while len(shards) < 3 or min(shards.values()) < 2:
+            # A number ending 9999: the sandbox customer never answers, PayHero's callback
+            # is sent below, once every waiter is held.
+            created = await shop.post("/api/orders", json={**ORDER, "phone": "0712349999"})
+            assert created.status_code == 201
+            order = created.json()
+            shard = shard_of(redis_cluster, order["order_id"])
+            if shards[shard] < 2:
+                orders.append(order)
+            shards[shard] += 1
+        streams = [await stack_sse(browser, order) for order in orders]
+        waits = [
+            asyncio.create_task(browser.get(o["wait_url"], params={"since": o["version"]})) for o in orders
+        ]
+        # The first SSE event is the status as read after subscribing: still processing,
+        # so what follows can only have come through the cluster.
+        firsts = [await sse.next_event() for sse, _ in streams]
+        assert {first["data"]["payment_status"] for first in firsts if first} == {PROCESSING}
+        callback_url = payments.services.settings.callback_url
+        for order in orders:
+            assert (await shop.post(callback_url, json=sandbox_callback(order))).status_code == 200
+        finals = [await sse.next_event() for sse, _ in streams]
+        waited = [(await wait).json() for wait in waits]
+        for _, response in streams:
+            await response.aclose()
+        broker = waiting.services.broker
+        assert isinstance(broker, RedisClusterBroker)
+        assert len(broker.shards) == 3
+        health = (await browser.get("/readyz")).json()
+    assert [f["data"]["payment_status"] for f in finals if f] == [COMPLETED] * len(orders)
+    assert [w["payment_status"] for w in waited] == [COMPLETED] * len(orders)
+    assert all(w["timed_out"] is False for w in waited)
+    assert (health["broker"], health["broker_kind"]) == ("ok", "redis-cluster")
+
+
+async def stack_sse(http: httpx.AsyncClient, order: dict[str, Any]) -> tuple[SSEReader, httpx.Response]:
+    request = http.build_request("GET", order["events_url"])
+    response = await http.send(request, stream=True)
+    return SSEReader(response), response
+
+
+async def hold(
+    live: RunningServer, http: httpx.AsyncClient, order_ids: list[str]
+) -> list[asyncio.Task[list[str]]]:
+    """Half SSE, half /wait; each task returns the statuses its waiter was told."""
+
+    async def sse(order_id: str) -> list[str]:
+        async with http.stream("GET", f"/api/orders/{order_id}/events") as response:
+            reader = SSEReader(response)
+            seen = []
+            while (event := await reader.next_event()) is not None:
+                seen.append(event["data"]["payment_status"])
+                if seen[-1] == COMPLETED:
+                    return seen
+            return seen
+
+    async def wait(order_id: str) -> list[str]:
+        seen: list[str] = []
+        since = 1
+        while not seen or seen[-1] != COMPLETED:
+            try:
+                params = {"since": since, "timeout": 60}
+                response = await http.get(f"/api/orders/{order_id}/wait", params=params)
+            except httpx.TransportError:
+                # A keep-alive connection the server closed as it was reused: ask again,
+                # as the page does.
+                continue
+            body = response.json()
+            if not body["timed_out"]:
+                seen.append(body["payment_status"])
+                since = body["version"]
+        return seen
+
+    before = live.services.hub.watch_count
+    tasks = [asyncio.create_task((sse if i % 2 else wait)(oid)) for i, oid in enumerate(order_ids)]
+    await until(lambda: live.services.hub.watch_count >= before + len(order_ids), timeout=60)
+    return tasks
+
+
+async def test_a_master_killed_under_1000_waiters_loses_no_answer(
+    make_settings: Callable[..., Settings], redis_cluster: OwnRedisCluster
+) -> None:
+    base = make_settings("sqlite", "cluster", wait_timeout_max=60.0)
+    limits = httpx.Limits(max_connections=1100, max_keepalive_connections=1100)
+    async with (
+        run_server(base) as payments,
+        run_server(base.with_overrides(safety_net_interval=1.0)) as waiting,
+        httpx.AsyncClient(base_url=waiting.base_url, timeout=90, limits=limits) as browser,
+    ):
+        broker = waiting.services.broker
+        assert isinstance(broker, RedisClusterBroker)
+        order_ids = [(await new_order(payments.services)).order_id for _ in range(1000)]
+        held = await hold(waiting, browser, order_ids[:100])
+        at_100 = await clients_of(redis_cluster, broker.client_name)
+        held += await hold(waiting, browser, order_ids[100:])
+        at_1000 = await clients_of(redis_cluster, broker.client_name)
+        # Connections per process do not grow with waiters: one subscriber per shard.
+        assert {p: len(c) for p, c in at_1000.items()} == {p: len(c) for p, c in at_100.items()}
+        assert sharded_subscribers(at_1000) == dict.fromkeys(redis_cluster.ports, 1)
+
+        victim = shard_of(redis_cluster, order_ids[0])
+        # Waiters the outage does not answer: held across it, they must be subscribed again.
+        across = [oid for oid in order_ids[:400] if shard_of(redis_cluster, oid) == victim][:20]
+        answered = [oid for oid in order_ids if oid not in across]
+        redis_cluster.kill(victim)
+        try:
+            await until(lambda: not broker.connected, timeout=10)
+            for order_id in answered:
+                await move(payments.services, order_id, COMPLETED)
+            # Every waiter is answered: through the live shards, or the store's safety net
+            # for the orders whose master is down.
+            told = await asyncio.wait_for(
+                asyncio.gather(*(t for t, oid in zip(held, order_ids, strict=True) if oid in answered)), 60
+            )
+        finally:
+            redis_cluster.restart(victim)
+        assert all(statuses[-1] == COMPLETED for statuses in told)
+        # Judged per master: the live masters went on carrying their orders' changes.
+        on_victim = sum(shard_of(redis_cluster, oid) == victim for oid in answered)
+        assert payments.services.hub.publish_failures <= on_victim
+        await until(lambda: broker.connected, timeout=30)
+        assert broker.reconnects >= 1
+        # The restarted master has this process's subscriptions back.
+        await until_subscribed(victim, across)
+        for order_id in across:
+            await move(payments.services, order_id, COMPLETED)
+        rest = await asyncio.wait_for(
+            asyncio.gather(*(t for t, oid in zip(held, order_ids, strict=True) if oid in across)), 30
+        )
+    assert all(statuses[-1] == COMPLETED for statuses in rest)
+
+
+async def until_subscribed(port: int, order_ids: list[str], timeout: float = 20) -> None:
+    admin = aioredis.Redis(port=port)
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            counts = await admin.execute_command("PUBSUB", "SHARDNUMSUB", *map(status_channel, order_ids))
+            missing = [name for name, n in zip(counts[::2], counts[1::2], strict=True) if int(n) < 1]
+            if not missing:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{len(missing)} channels not subscribed on {port}: {missing[:3]}")
+            await asyncio.sleep(0.1)
+    finally:
+        await admin.aclose()
+
+
+async def test_a_channel_follows_its_slot_to_another_master(redis_cluster: OwnRedisCluster) -> None:
+    listening, publishing = Collector(), Collector()
+    subscriber = RedisClusterBroker(redis_cluster.url, reconnect_min=0.05)
+    publisher = RedisClusterBroker(redis_cluster.url)
+    await subscriber.connect(listening)
+    await publisher.connect(publishing)
+    channel = status_channel(uuid.uuid4().hex)
+    slot = key_slot(channel.encode())
+    home = redis_cluster.port_of_slot(slot)
+    elsewhere = next(port for port in redis_cluster.ports if port != home)
+    try:
+        await subscriber.subscribe(channel)
+        await publisher.publish(channel, "before")
+        assert await asyncio.wait_for(listening.messages.get(), 5) == (channel, "before")
+
+        # Resharding: Redis 7 unsubscribes the channel on the old master itself.
+        move_slot(redis_cluster.ports, slot, elsewhere)
+        await until(lambda: f"127.0.0.1:{elsewhere}" in subscriber.shards and subscriber.connected)
+        await until_subscribed(elsewhere, [channel.removeprefix("order:status:")])
+        await publisher.publish(channel, "after")
+        while (message := await asyncio.wait_for(listening.messages.get(), 5)) != (channel, "after"):
+            assert message == (channel, "before")
+    finally:
+        move_slot(redis_cluster.ports, slot, home)
+        await subscriber.disconnect()
+        await publisher.disconnect()
