@@ -185,6 +185,13 @@ class OwnRedis:
             self.process = None
 
 
+def port_in(slot_map: list[tuple[int, int, int]], slot: int) -> int:
+    for start, end, port in slot_map:
+        if start <= slot <= end:
+            return port
+    raise LookupError(f"slot {slot} is not served")
+
+
 class OwnRedisCluster:
     """Three redis-server masters on free ports joined into a Redis Cluster (no replicas).
 
@@ -271,13 +278,20 @@ class OwnRedisCluster:
                 time.sleep(0.02)
         raise RuntimeError(f"redis cluster node did not start on port {port}")
 
-    def port_of_slot(self, slot: int) -> int:
+    def slot_map(self) -> list[tuple[int, int, int]]:
+        """(first slot, last slot, master's port) for every range, as the cluster says now.
+
+        A blocking call: read it once and look slots up in it (`port_in`), never once per
+        key inside a test whose service shares the event loop.
+        """
         import redis
 
-        for start, end, master, *_ in redis.Redis(port=self.ports[0]).execute_command("CLUSTER", "SLOTS"):
-            if start <= slot <= end:
-                return int(master[1])
-        raise LookupError(f"slot {slot} is not served")
+        with redis.Redis(port=self.ports[0]) as admin:
+            ranges = admin.execute_command("CLUSTER", "SLOTS")
+        return [(int(start), int(end), int(master[1])) for start, end, master, *_ in ranges]
+
+    def port_of_slot(self, slot: int) -> int:
+        return port_in(self.slot_map(), slot)
 
     def kill(self, port: int) -> None:
         process = self.processes.pop(port)
