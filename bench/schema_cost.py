@@ -151,7 +151,7 @@ def answer_msgspec() -> bytes:
     return _ENCODER.encode(created)
 
 
-def _refused(parse: Callable[[bytes], CheckoutRequest]) -> Callable[[], None]:
+def refusing(parse: Callable[[bytes], CheckoutRequest]) -> Callable[[], None]:
     def run() -> None:
         try:
             parse(INVALID)
@@ -180,7 +180,7 @@ def main() -> None:
     for name, (parse, answer) in ways.items():
         figures = (
             microseconds(partial(parse, VALID)),
-            microseconds(_refused(parse)),
+            microseconds(refusing(parse)),
             microseconds(answer),
         )
         print(f"{name:<20}" + "".join(f"{figure:>12.1f}" for figure in figures))
