@@ -7,6 +7,7 @@ asserted: these check that the scenarios still work, not how fast the service is
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from bench import (
     qr_flood,
     requests_per_payment,
     scale_out,
+    schema_cost,
     throughput,
 )
 from bench.peers import nchan
@@ -154,3 +156,15 @@ def test_a_profile_summary_counts_each_function_once_per_sample(tmp_path: Path) 
     found = dict((name, percent) for percent, name in profiling.summary(collapsed))
     # Recursion or two lines of one function count a sample once; stdlib frames are left out.
     assert found == {"apply (status/changes.py)": 75.0, "compose (mail/compose.py)": 25.0}
+
+
+def test_schema_cost_measures_three_ways_that_agree() -> None:
+    # Not timed: the three parsers and answers it times must do the same work.
+    valid = schema_cost.parse_handwritten(schema_cost.VALID)
+    assert (
+        schema_cost.parse_pydantic(schema_cost.VALID) == valid == schema_cost.parse_msgspec(schema_cost.VALID)
+    )
+    for parse in (schema_cost.parse_handwritten, schema_cost.parse_pydantic, schema_cost.parse_msgspec):
+        schema_cost.refusing(parse)()
+    answers = (schema_cost.answer_handwritten, schema_cost.answer_pydantic, schema_cost.answer_msgspec)
+    assert len({json.dumps(json.loads(answer()), sort_keys=True) for answer in answers}) == 1

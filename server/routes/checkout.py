@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -38,14 +38,24 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _order_body(update: StatusUpdate) -> dict[str, Any]:
+def order_json(update: StatusUpdate, **extra: str) -> bytes:
+    """The order's answer: its status document and where to follow it (`OrderCreated`).
+
+    The document is already encoded (`StatusUpdate.json`): the links are added to that
+    text instead of decoding and encoding it again: 6.4 µs against 16.8 (bench.schema_cost).
+    """
     order_id = update.order_id
-    return {
-        **update.document,
+    links = {
         "status_url": f"/payment/{order_id}",
         "events_url": f"/api/orders/{order_id}/events",
         "wait_url": f"/api/orders/{order_id}/wait",
+        **extra,
     }
+    return f"{update.json[:-1]},{json.dumps(links, separators=(',', ':'))[1:]}".encode()
+
+
+def _json(content: bytes, status_code: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(content, status_code, headers, media_type="application/json")
 
 
 async def create_order(request: Request) -> Response:
@@ -67,26 +77,16 @@ async def create_order(request: Request) -> Response:
             retry_after=exc.retry_after,
         ) from exc
     except PushFailed as exc:
-        return JSONResponse(
-            {
-                **_order_body(exc.update),
-                "error": "payment_provider_error",
-                "message": f"M-PESA could not be asked for the payment: {exc.reason}",
-            },
-            status_code=502,
-        )
+        message = f"M-PESA could not be asked for the payment: {exc.reason}"
+        return _json(order_json(exc.update, error="payment_provider_error", message=message), 502)
     update = result.update
     headers = {"Location": f"/api/orders/{update.order_id}"}
     if result.outcome == UNKNOWN:
         # PayHero's answer was lost: the prompt may be on the phone. The order waits for a
         # callback (matched by its order number) or the expiry pass; the page waits too.
-        body = {
-            **_order_body(update),
-            "push_outcome": UNKNOWN,
-            "message": "M-PESA's answer did not arrive in time; the prompt may still reach the phone.",
-        }
-        return JSONResponse(body, status_code=202, headers=headers)
-    return JSONResponse(_order_body(update), status_code=201, headers=headers)
+        message = "M-PESA's answer did not arrive in time; the prompt may still reach the phone."
+        return _json(order_json(update, push_outcome=UNKNOWN, message=message), 202, headers)
+    return _json(order_json(update), 201, headers)
 
 
 routes = [

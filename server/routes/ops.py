@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from server.errors import ApiError
 from server.ops.metrics import CONTENT_TYPE
-from server.ops.openapi import openapi_document
+from server.ops.openapi import openapi_json
 from server.routes.auth import bearer_matches
 from server.services import services
 
@@ -28,7 +28,7 @@ async def metrics(request: Request) -> Response:
 
 
 async def openapi(request: Request) -> Response:
-    return JSONResponse(openapi_document())
+    return Response(openapi_json(), media_type="application/json")
 
 
 routes = [

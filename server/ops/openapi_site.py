@@ -1,0 +1,181 @@
+"""The rest of `/openapi.json`: the pages and their assets, the gate's ticket routes, the
+health and ops routes, and PayHero's callback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.ops.openapi_parts import (
+    BINARY,
+    CACHE_HEADERS,
+    HEADERS_TOO_LARGE,
+    NO_STORE,
+    NOT_JSON,
+    ORDER_ID,
+    UNAVAILABLE,
+    body,
+    error,
+    json_answer,
+)
+
+# Asset types the web folder serves (server/webfiles.py).
+_ASSET_TYPES = ["text/css", "text/javascript", "image/svg+xml", "image/png", "image/x-icon", "font/woff2"]
+
+
+def _page(summary: str, media_types: list[str], **extra: Any) -> dict[str, Any]:
+    content = {media_type: {"schema": BINARY} for media_type in media_types}
+    responses = {
+        "200": {"description": "The file.", "headers": CACHE_HEADERS, "content": content},
+        "304": {"description": "Unchanged since the ETag sent in If-None-Match."},
+        "431": HEADERS_TOO_LARGE,
+        **extra.pop("responses", {}),
+    }
+    return {"get": {"summary": summary, "tags": ["pages"], "responses": responses, **extra}}
+
+
+def _qr(media_type: str) -> dict[str, Any]:
+    ticket_id = {
+        "name": "ticket_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+    }
+    return {
+        "get": {
+            "summary": f"The ticket's QR code as {media_type}; only once the order is paid.",
+            "tags": ["tickets"],
+            "parameters": [ticket_id],
+            "responses": {
+                "200": {
+                    "description": "The image; it never changes (immutable caching, an ETag).",
+                    "headers": CACHE_HEADERS,
+                    "content": {media_type: {"schema": BINARY}},
+                },
+                "304": {"description": "If-None-Match named the image's ETag.", "headers": CACHE_HEADERS},
+                "404": error("No paid ticket has this id."),
+                "431": HEADERS_TOO_LARGE,
+                "503": UNAVAILABLE,
+            },
+        }
+    }
+
+
+def _ops(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": summary,
+            "tags": ["ops"],
+            "responses": {**responses, "431": HEADERS_TOO_LARGE},
+            **extra,
+        }
+    }
+
+
+PAGE_PATHS: dict[str, Any] = {
+    "/": _page("The checkout page.", ["text/html"]),
+    "/payment/{order_id}": _page(
+        "The payment status page; the same bytes for every order.",
+        ["text/html"],
+        parameters=[{**ORDER_ID, "schema": {"type": "string"}}],
+        responses={
+            "308": {
+                "description": "The id with a sentence's trailing punctuation: to the page without it.",
+                "headers": {"Location": {"schema": {"type": "string"}}},
+            },
+            "404": {
+                "description": "Not shaped like an order id: the same page, which shows its not-found state.",
+                "content": {"text/html": {"schema": {"type": "string"}}},
+            },
+        },
+    ),
+    "/gate": _page("The gate staff's page: verify and check in tickets.", ["text/html"]),
+    "/static/{version}/{path}": _page(
+        "The pages' assets, under a version that changes with their content.",
+        _ASSET_TYPES,
+        parameters=[
+            {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}},
+            {"name": "path", "in": "path", "required": True, "schema": {"type": "string"}},
+        ],
+        responses={"404": error("No such file (or not this version).")},
+    ),
+}
+
+TICKET_PATHS: dict[str, Any] = {
+    "/api/tickets/verify": {
+        "get": {
+            "summary": "The gate asks whether a ticket code is genuine.",
+            "tags": ["tickets"],
+            "parameters": [{"name": "code", "in": "query", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": json_answer("TicketCheck", "Genuine.", headers=NO_STORE),
+                "400": error("No code given."),
+                "404": error("Not a valid ticket (one answer for every way a code can be wrong)."),
+                "431": HEADERS_TOO_LARGE,
+                "503": UNAVAILABLE,
+            },
+        }
+    },
+    "/api/tickets/check-in": {
+        "post": {
+            "summary": "The gate checks a ticket in, once (gate staff only).",
+            "tags": ["tickets"],
+            "security": [{"gateToken": []}],
+            "requestBody": body("CodeBody"),
+            "responses": {
+                "200": json_answer("TicketCheck", "Checked in now.", headers=NO_STORE),
+                "400": error("Not a JSON object with a code."),
+                "401": error("No gate staff token, or a wrong one (GATE_TOKEN)."),
+                "404": error("Not a valid ticket."),
+                "409": error("Already checked in (`ticket` says when)."),
+                "413": error("The body is larger than 1 KiB."),
+                "415": NOT_JSON,
+                "431": HEADERS_TOO_LARGE,
+                "503": error(
+                    "The database cannot be reached (`store_unavailable`, with Retry-After), or no "
+                    "GATE_TOKEN is configured (`check_in_disabled`)."
+                ),
+            },
+        }
+    },
+    "/api/tickets/{ticket_id}/qr.png": _qr("image/png"),
+    "/api/tickets/{ticket_id}/qr.svg": _qr("image/svg+xml"),
+}
+
+OPS_PATHS: dict[str, Any] = {
+    "/healthz": _ops("The process is alive.", {"200": json_answer("Alive", "Alive.")}),
+    "/readyz": _ops(
+        "The database and the broker are reachable.",
+        {
+            "200": json_answer("Ready", "Ready (possibly degraded)."),
+            "503": json_answer("Ready", "The database is unreachable."),
+        },
+        description="A broker outage is `degraded` with 200: the store's safety net still answers.",
+    ),
+    "/metrics": _ops(
+        "Prometheus metrics, text format 0.0.4.",
+        {
+            "200": {"description": "Metrics.", "content": {"text/plain": {"schema": {"type": "string"}}}},
+            "401": error("METRICS_TOKEN is set and the bearer token is missing or wrong."),
+        },
+        security=[{}, {"metricsToken": []}],
+    ),
+    "/openapi.json": _ops("This description.", {"200": json_answer({"type": "object"}, "OpenAPI 3.1.")}),
+    "/api/payhero/callback/{token}": {
+        "post": {
+            "summary": "PayHero's callback. `{token}` is the service's secret: a wrong one is a 404.",
+            "tags": ["payhero"],
+            "parameters": [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "requestBody": body("PayHeroCallback"),
+            "responses": {
+                "200": json_answer(
+                    "CallbackAck", "Stored and applied, a duplicate, held for `review`, or `ignored`."
+                ),
+                "400": error("Not a PayHero callback (it is still stored for audit)."),
+                "404": error("Not Found (a wrong token, like any unknown path)."),
+                "413": error("The body is past CALLBACK_MAX_BYTES."),
+                "431": HEADERS_TOO_LARGE,
+                "503": UNAVAILABLE,
+            },
+        }
+    },
+}

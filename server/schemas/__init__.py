@@ -1,0 +1,8 @@
+"""The HTTP surface's bodies, declared once as pydantic models.
+
+`/openapi.json` takes its component schemas from here (server/ops/openapi.py). The checkout
+body, which is also validated with its model, lives beside its parser in
+server/orders/validation.py. The response models describe; the routes do not build them:
+the status document is encoded once per change (`StatusUpdate.json`) and handed to every
+waiter as is, so no model object is made per waiter or per answer (README, "Choices").
+"""
