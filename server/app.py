@@ -22,12 +22,12 @@ from server.logs import configure_logging, mask_url
 from server.ops.metrics import Metrics, Sources
 from server.ops.middleware import build_middleware
 from server.orders.checkout import Checkout
+from server.orders.prompts import Prompts
 from server.orders.push_limits import PushLimits
 from server.orders.seats import seats_follow_status
 from server.payhero.gateway import open_payhero
 from server.payments.callbacks import CallbackProcessor
 from server.payments.expiry import ExpiryWorker
-from server.payments.prompts import Prompts
 from server.payments.pushes import PushSender
 from server.private_files import private_dir
 from server.routes import all_routes
@@ -37,8 +37,8 @@ from server.settings import Settings
 from server.shutdown import drain_on_shutdown_signal, stop_with_supervisor
 from server.status.changes import StatusChanges
 from server.status.hub import StatusHub
+from server.status.reader import OrderReader
 from server.store.database import migrate, open_database
-from server.store.orders import OrderReader
 from server.tickets.issuing import load_tickets
 
 log = logging.getLogger("server.app")

@@ -28,8 +28,8 @@ from server.status.document import (
     now_ms,
 )
 from server.status.hub import StatusHub
+from server.status.reader import OrderReader
 from server.store.errors import StoreConflict
-from server.store.orders import OrderReader
 from server.store.prepared import Prepared, parameters
 from server.store.tables import order_changes, orders
 

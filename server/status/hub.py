@@ -25,7 +25,7 @@ from typing import Any
 from server.broker import Broker, BrokerUnavailable, latest_key, status_channel
 from server.broker.base import STATUS_CHANNEL_PREFIX
 from server.status.document import StatusUpdate, now_ms
-from server.store.orders import OrderReader
+from server.status.reader import OrderReader
 
 log = logging.getLogger("server.hub")
 
