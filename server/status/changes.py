@@ -1,4 +1,4 @@
-"""The one way an order's status changes: commit (bumping `version`), then publish.
+"""The one way an order's status changes: commit (bumping `version`), then what follows.
 
 Every transition goes through `StatusChanges.apply`. The state rules of DESIGN rule 5 live
 in `ALLOWED_FROM`: the conditional UPDATE only matches an order in an allowed state, so
@@ -27,7 +27,6 @@ from server.status.document import (
     StatusUpdate,
     now_ms,
 )
-from server.status.hub import StatusHub
 from server.status.reader import OrderReader
 from server.store.errors import StoreConflict
 from server.store.prepared import Prepared, parameters
@@ -123,13 +122,26 @@ class ChangeResult:
 
 
 # Runs inside the change's transaction, after the order row is updated: the place for
-# writes that must commit with the change (tickets, outbox rows).
-TransitionHook = Callable[[Database, Mapping[str, Any], str | None, Change], Awaitable[None]]
+# writes that must commit with the change (seats, ticket codes, outbox rows).
+InTransaction = Callable[[Database, Mapping[str, Any], str | None, Change], Awaitable[None]]
 
-# Runs after the change is committed and published: the place to wake up work that must
-# only see committed rows (the outbox worker). Synchronous and quick: it must not delay
-# the caller (the webhook answers after commit and publish, not after SMTP).
-AfterCommit = Callable[["ChangeResult"], None]
+# Runs after the change is committed: the place for what must only see committed rows
+# (publishing to waiters, waking the outbox worker). Quick: the webhook answers after
+# these, so none may wait on SMTP or anything as slow.
+AfterCommit = Callable[["ChangeResult"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """What a status change does besides the UPDATE and its history row, in order.
+
+    Declared in one place (server/pipeline.py), each list run in the order written: the
+    order is part of the contract (ticket codes before the e-mail that carries them; waiters
+    told before the outbox worker wakes).
+    """
+
+    in_transaction: tuple[InTransaction, ...] = ()
+    after_commit: tuple[AfterCommit, ...] = ()
 
 
 def new_order_id() -> str:
@@ -142,12 +154,10 @@ def new_order_number() -> str:
 
 
 class StatusChanges:
-    def __init__(self, database: Database, reader: OrderReader, hub: StatusHub) -> None:
+    def __init__(self, database: Database, reader: OrderReader, pipeline: Pipeline) -> None:
         self.database = database
         self.reader = reader
-        self.hub = hub
-        self.hooks: list[TransitionHook] = []
-        self.after_commit: list[AfterCommit] = []
+        self.pipeline = pipeline
 
     async def apply(self, order_id: str, change: Change) -> ChangeResult:
         """Apply `change` if the rules allow it; either way return the order's status."""
@@ -176,8 +186,8 @@ class StatusChanges:
                         created_ms=stamp,
                     )
                 )
-                for hook in self.hooks:
-                    await hook(self.database, updated, previous, change)
+                for step in self.pipeline.in_transaction:
+                    await step(self.database, updated, previous, change)
         if row is None:
             current = await self.reader.get(order_id)
             if current is None:
@@ -199,10 +209,9 @@ class StatusChanges:
             update.version,
             change.source,
         )
-        await self.hub.publish(update)
         result = ChangeResult(True, update, previous)
-        for callback in self.after_commit:
-            callback(result)
+        for after in self.pipeline.after_commit:
+            await after(result)
         return result
 
     async def create(self, values: Mapping[str, Any], *, source: str = "checkout") -> StatusUpdate:

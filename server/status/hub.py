@@ -182,6 +182,7 @@ class StatusHub:
         safety_net_interval: float = 5.0,
         max_watches: int = 0,
         max_watches_per_order: int = 0,
+        on_fan_out: Callable[[int, int], None] | None = None,
     ) -> None:
         self.broker = broker
         self.reader = reader
@@ -206,7 +207,7 @@ class StatusHub:
         self.publish_failures = 0
         self.delivered = 0
         # Told (waiters notified, delay in ms) once per change fanned out: /metrics' histogram.
-        self.on_fan_out: Callable[[int, int], None] | None = None
+        self.on_fan_out = on_fan_out
 
     # -- lifecycle ---------------------------------------------------------------------
 
