@@ -15,7 +15,7 @@ from server.payments.callbacks import HOLD_FOR_REVIEW, MARK_CALLBACK
 from server.payments.matching import LAST_CHANGE_SOURCE, NOTE_RESULT, ORDER_BY_NUMBER
 from server.payments.pushes import PUSHES_OF_ORDER, RECORD_ANSWER
 from server.settings import Settings
-from server.status.changes import PREVIOUS_STATUS, transition
+from server.status.changes import RECORD_CHANGE, transition
 from server.status.document import COMPLETED
 from server.store.database import SCHEMA_VERSION_TABLE, migrate, open_database
 from server.store.prepared import Prepared
@@ -110,7 +110,7 @@ async def test_an_older_database_gets_the_customer_index(database: Database) -> 
 # The statements every payment runs, with the values a plan needs.
 PAYMENT_PATH = {
     "order by number": (ORDER_BY_NUMBER, ["ORD-1"]),
-    "previous status": (PREVIOUS_STATUS, ["o", 1]),
+    "history row and previous status": (RECORD_CHANGE, None),
     "status update": (transition(COMPLETED, ("receipt_number", "result_code", "result_desc")), None),
     "order's tickets": (ORDER_TICKETS, ["o"]),
     "sign a ticket": (SIGN_TICKET, ["code", "t"]),
@@ -137,8 +137,10 @@ async def test_the_payment_path_searches_by_key_never_scans(tmp_path: Path, name
         sql = prepared.statement.compile(dialect=database._backend._dialect).string  # type: ignore[attr-defined]
         values = values or [1] * sql.count("?")
         raw = database.connection().raw_connection
-        plan = " / ".join(row[3] for row in raw.execute("EXPLAIN QUERY PLAN " + sql, values).fetchall())
+        steps = [row[3] for row in raw.execute("EXPLAIN QUERY PLAN " + sql, values).fetchall()]
     finally:
         await database.disconnect()
+    # An INSERT ... SELECT of bound values reads one constant row: no table is scanned.
+    plan = " / ".join(s for s in steps if s != "SCAN CONSTANT ROW" and not s.startswith("SCALAR SUBQUERY"))
     assert plan.startswith("SEARCH") and " SCAN " not in f" {plan} ", plan
     assert "(code=?)" not in plan, plan

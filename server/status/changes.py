@@ -65,14 +65,34 @@ ORDER_NUMBER_ATTEMPTS = 5
 ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
 
 
-PREVIOUS_STATUS = Prepared(
-    sa.select(order_changes.c.to_status).where(
-        order_changes.c.order_id == sa.bindparam("order_id"),
-        order_changes.c.version == sa.bindparam("version"),
+def _typed(name: str, type_: Any) -> Any:
+    # Typed in the SQL itself: in a SELECT list PostgreSQL would take a bare $n for text.
+    return sa.cast(sa.bindparam(name), type_)
+
+
+# The history row of a change and, in the same statement, the status it came from (the
+# previous version's `to_status`): one round trip where a SELECT and an INSERT were two.
+RECORD_CHANGE = Prepared(
+    order_changes.insert()
+    .from_select(
+        ["order_id", "version", "from_status", "to_status", "source", "note", "created_ms"],
+        sa.select(
+            _typed("order_id", sa.String),
+            _typed("version", sa.Integer),
+            sa.select(order_changes.c.to_status)
+            .where(
+                order_changes.c.order_id == _typed("order_id", sa.String),
+                order_changes.c.version == _typed("version", sa.Integer) - 1,
+            )
+            .scalar_subquery(),
+            _typed("to_status", sa.String),
+            _typed("source", sa.String),
+            _typed("note", sa.String),
+            _typed("created_ms", sa.BigInteger),
+        ),
     )
+    .returning(order_changes.c.from_status)
 )
-_CHANGE_COLUMNS = ("order_id", "version", "from_status", "to_status", "source", "note", "created_ms")
-RECORD_CHANGE = Prepared(order_changes.insert().values(parameters(*_CHANGE_COLUMNS)))
 
 
 @functools.cache
@@ -173,13 +193,9 @@ class StatusChanges:
             if row is not None:
                 updated = dict(row._mapping)
                 previous = await self.database.fetch_val(
-                    PREVIOUS_STATUS.bind(order_id=order_id, version=updated["version"] - 1)
-                )
-                await self.database.execute(
                     RECORD_CHANGE.bind(
                         order_id=order_id,
                         version=updated["version"],
-                        from_status=previous,
                         to_status=change.to_status,
                         source=change.source,
                         note=change.note,
