@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from server.mail.outbox import CUSTOMER
 from server.payments.callbacks import HOLD_FOR_REVIEW, MARK_CALLBACK
-from server.payments.matching import LAST_CHANGE_SOURCE, NOTE_RESULT, ORDER_BY_NUMBER
+from server.payments.matching import LAST_CHANGE_SOURCE, NOTE_RESULT, ORDER_AND_PUSHES
 from server.payments.pushes import PUSHES_OF_ORDER, RECORD_ANSWER
 from server.settings import Settings
 from server.status.changes import RECORD_CHANGE, transition
@@ -111,7 +111,7 @@ async def test_an_older_database_gets_the_customer_index(database: Database) -> 
 
 # The statements every payment runs, with the values a plan needs.
 PAYMENT_PATH = {
-    "order by number": (ORDER_BY_NUMBER, ["ORD-1"]),
+    "order by number, with its pushes": (ORDER_AND_PUSHES, ["ORD-1"]),
     "history row and previous status": (RECORD_CHANGE, None),
     "status update": (transition(COMPLETED, ("receipt_number", "result_code", "result_desc")), None),
     "order's tickets": (ORDER_TICKETS, ["o"]),
