@@ -109,10 +109,22 @@ def print_report(payload: dict[str, Any]) -> None:
             r["latency_ms"]["p50"],
             r["latency_ms"]["p99"],
             r["server_cpu_s"] / r["seconds"] if r["seconds"] else 0.0,
+            1000 * r["server_cpu_s"] / r["ok"] if r["ok"] else 0.0,
         ]
         for r in payload["results"]
     ]
-    columns = ["store", "what", "run", "ok", "errors", "per s", "p50 ms", "p99 ms", "server CPU"]
+    columns = [
+        "store",
+        "what",
+        "run",
+        "ok",
+        "errors",
+        "per s",
+        "p50 ms",
+        "p99 ms",
+        "server CPU",
+        "CPU ms each",
+    ]
     print(table("Order and callback throughput: one service process", columns, rows))
 
 

@@ -17,19 +17,19 @@ from server.abuse.windows import MemoryWindows, RedisWindows, Windows
 from server.broker import RedisHealth, create_broker
 from server.catalogue import Catalogue
 from server.errors import EXCEPTION_HANDLERS
-from server.fulfilment import install_fulfilment
+from server.fulfilment import build_fulfilment
 from server.logs import configure_logging, mask_url
 from server.ops.forwarded import UntrustedForwarding
 from server.ops.metrics import Metrics, Sources
 from server.ops.middleware import build_middleware
 from server.orders.checkout import Checkout
+from server.orders.prompts import Prompts
 from server.orders.push_limits import PushLimits
-from server.orders.seats import seats_follow_status
 from server.payhero.gateway import open_payhero
 from server.payments.callbacks import CallbackProcessor
 from server.payments.expiry import ExpiryWorker
-from server.payments.prompts import Prompts
 from server.payments.pushes import PushSender
+from server.pipeline import payment_pipeline
 from server.private_files import private_dir
 from server.routes import all_routes, tickets
 from server.routes.held import HeldRoutesFastPath
@@ -39,8 +39,8 @@ from server.settings import Settings
 from server.shutdown import drain_on_shutdown_signal, stop_with_supervisor
 from server.status.changes import StatusChanges
 from server.status.hub import StatusHub
+from server.status.reader import OrderReader
 from server.store.database import migrate, open_database
-from server.store.orders import OrderReader
 from server.tickets.issuing import load_tickets
 
 log = logging.getLogger("server.app")
@@ -76,14 +76,19 @@ async def open_services(
             max_watches=settings.max_waiters,
             max_watches_per_order=settings.max_waiters_per_order,
             max_watches_per_client=settings.max_waiters_per_client,
+            on_fan_out=metrics.fan_out,
         )
-        hub.on_fan_out = metrics.fan_out
         await hub.start()
         stack.push_async_callback(hub.stop)
         payhero, sandbox = await stack.enter_async_context(open_payhero(settings))
-        changes = StatusChanges(database, reader, hub)
-        changes.hooks.append(seats_follow_status)
-        fulfilment = install_fulfilment(settings, database, catalogue, changes)
+        fulfilment = build_fulfilment(settings, database, catalogue)
+        changes = StatusChanges(
+            database,
+            reader,
+            payment_pipeline(
+                hub=hub, catalogue=catalogue, signer=fulfilment.gate.signer, outbox=fulfilment.outbox
+            ),
+        )
         stack.callback(fulfilment.outbox.close)
         # Push limits hold across processes only through Redis; alone, memory is enough.
         windows: Windows = (

@@ -1,7 +1,6 @@
-"""Wiring of fulfilment into the service: signed tickets and the e-mail outbox.
+"""Fulfilment's long-lived parts: the gate (signed tickets) and the e-mail outbox worker.
 
-Kept in one place so `open_services` adds it with one call and the command line builds
-the very same worker and gate.
+Built here so the service and the command line build the very same worker and gate.
 """
 
 from __future__ import annotations
@@ -16,14 +15,10 @@ from server.logs import mask_url
 from server.mail.compose import Composer
 from server.mail.composing import Composing
 from server.mail.delivery import OutboxWorker
-from server.mail.outbox import OutboxWriter
 from server.mail.transport import EmlFileSender, build_sender
 from server.settings import Settings
-from server.status.changes import ChangeResult, StatusChanges
-from server.status.document import COMPLETED
 from server.tickets.codes import TicketSigner
 from server.tickets.gate import Gate
-from server.tickets.issuing import TicketIssuer
 
 log = logging.getLogger("server.fulfilment")
 
@@ -52,21 +47,10 @@ def build_gate(settings: Settings, database: Database, catalogue: Catalogue) -> 
     return Gate(database, TicketSigner(settings.ticket_signing_key), catalogue)
 
 
-def install_fulfilment(
-    settings: Settings, database: Database, catalogue: Catalogue, changes: StatusChanges
-) -> Fulfilment:
-    """Register the hooks that run in a payment's transaction, and the wake-up after it."""
+def build_fulfilment(settings: Settings, database: Database, catalogue: Catalogue) -> Fulfilment:
+    """The gate and the outbox worker; their steps in a payment are listed in server/pipeline.py."""
     gate = build_gate(settings, database, catalogue)
     worker = build_outbox_worker(settings, database)
-    # Order matters: codes first, so the tickets e-mail written next can carry them.
-    changes.hooks.append(TicketIssuer(gate.signer))
-    changes.hooks.append(OutboxWriter(catalogue))
-
-    def wake(result: ChangeResult) -> None:
-        if result.update.payment_status == COMPLETED:
-            worker.notify()
-
-    changes.after_commit.append(wake)
     sender = worker.sender
     where = str(sender.directory) if isinstance(sender, EmlFileSender) else mask_url(settings.smtp_url or "")
     log.info("mail=%s (%s)", sender.kind, where)

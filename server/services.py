@@ -13,16 +13,16 @@ from server.mail.delivery import OutboxWorker
 from server.ops.forwarded import UntrustedForwarding
 from server.ops.metrics import Metrics
 from server.orders.checkout import Checkout
+from server.orders.prompts import Prompts
 from server.orders.push_limits import PushLimits
 from server.payhero.client import PayHeroClient
 from server.payhero.fake import FakePayHero
 from server.payments.callbacks import CallbackProcessor
-from server.payments.prompts import Prompts
 from server.payments.pushes import PushSender
 from server.settings import Settings
 from server.status.changes import StatusChanges
 from server.status.hub import StatusHub
-from server.store.orders import OrderReader
+from server.status.reader import OrderReader
 from server.tickets.gate import Gate
 from server.tickets.qr_images import QrImages
 

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 from server.services import Services
 from server.status.document import COMPLETED, PROCESSING, StatusUpdate, now_ms
+from server.status.reader import OrderReader
 from server.status.waiting import wait_for_change
-from server.store.orders import OrderReader
 from server.store.tables import orders
 from tests.helpers import move, new_order
 from tests.server_harness import until

@@ -10,12 +10,12 @@ import sqlalchemy as sa
 from databases import Database
 from sqlalchemy.exc import SQLAlchemyError
 
-from server.mail.outbox import CUSTOMER, OTHER_PAID_ORDER
+from server.mail.outbox import CUSTOMER
 from server.payments.callbacks import HOLD_FOR_REVIEW, MARK_CALLBACK
-from server.payments.matching import LAST_CHANGE_SOURCE, NOTE_RESULT, ORDER_BY_NUMBER
+from server.payments.matching import LAST_CHANGE_SOURCE, NOTE_RESULT, ORDER_AND_PUSHES
 from server.payments.pushes import PUSHES_OF_ORDER, RECORD_ANSWER
 from server.settings import Settings
-from server.status.changes import PREVIOUS_STATUS, transition
+from server.status.changes import RECORD_CHANGE, transition
 from server.status.document import COMPLETED
 from server.store.database import SCHEMA_VERSION_TABLE, migrate, open_database
 from server.store.prepared import Prepared
@@ -101,20 +101,22 @@ async def test_an_older_database_gets_the_customer_index(database: Database) -> 
         return
     # SQLite: the "first paid order?" check of every payment searches by customer, rather
     # than scanning every paid order through the status index.
-    statement = OTHER_PAID_ORDER.statement.compile(dialect=database._backend._dialect)  # type: ignore[attr-defined]
+    statement = CUSTOMER.statement.compile(dialect=database._backend._dialect)  # type: ignore[attr-defined]
     raw = database.connection().raw_connection
-    plan = raw.execute("EXPLAIN QUERY PLAN " + statement.string, ["c", "completed", "o", 1, 0]).fetchall()
-    assert "ix_orders_customer_status" in plan[0][3]
+    plan = raw.execute(
+        "EXPLAIN QUERY PLAN " + statement.string, ["c", "completed", "o", 1, 0, "c"]
+    ).fetchall()
+    assert any("ix_orders_customer_status" in row[3] for row in plan), plan
 
 
 # The statements every payment runs, with the values a plan needs.
 PAYMENT_PATH = {
-    "order by number": (ORDER_BY_NUMBER, ["ORD-1"]),
-    "previous status": (PREVIOUS_STATUS, ["o", 1]),
+    "order by number, with its pushes": (ORDER_AND_PUSHES, ["ORD-1"]),
+    "history row and previous status": (RECORD_CHANGE, None),
     "status update": (transition(COMPLETED, ("receipt_number", "result_code", "result_desc")), None),
     "order's tickets": (ORDER_TICKETS, ["o"]),
     "sign a ticket": (SIGN_TICKET, ["code", "t"]),
-    "customer": (CUSTOMER, ["c"]),
+    "customer, and paid before?": (CUSTOMER, None),
     "signed tickets (document, e-mail)": (SIGNED_TICKETS_OF_ORDER, ["o"]),
     "mark the callback": (MARK_CALLBACK, None),
     "the order's pushes": (PUSHES_OF_ORDER, ["o"]),
@@ -137,8 +139,10 @@ async def test_the_payment_path_searches_by_key_never_scans(tmp_path: Path, name
         sql = prepared.statement.compile(dialect=database._backend._dialect).string  # type: ignore[attr-defined]
         values = values or [1] * sql.count("?")
         raw = database.connection().raw_connection
-        plan = " / ".join(row[3] for row in raw.execute("EXPLAIN QUERY PLAN " + sql, values).fetchall())
+        steps = [row[3] for row in raw.execute("EXPLAIN QUERY PLAN " + sql, values).fetchall()]
     finally:
         await database.disconnect()
+    # An INSERT ... SELECT of bound values reads one constant row: no table is scanned.
+    plan = " / ".join(s for s in steps if s != "SCAN CONSTANT ROW" and not s.startswith("SCALAR SUBQUERY"))
     assert plan.startswith("SEARCH") and " SCAN " not in f" {plan} ", plan
     assert "(code=?)" not in plan, plan

@@ -43,22 +43,33 @@ _OUTBOX_VALUES = parameters(
 )
 
 
-def _enqueue_statement(insert: Any) -> Prepared:
+def _enqueue_statement(insert: Any, rows: int = 1) -> Prepared:
+    """Outbox rows written in one statement; the keys of those added (not already there)."""
+    if rows == 1:
+        values: Any = {"attempts": 0, **_OUTBOX_VALUES}
+    else:
+        values = [
+            {"attempts": 0, **{name: sa.bindparam(f"{name}_{row}") for name in _OUTBOX_VALUES}}
+            for row in range(rows)
+        ]
     return Prepared(
         insert(outbox)
-        .values(attempts=0, **_OUTBOX_VALUES)
+        .values(values)
         .on_conflict_do_nothing(index_elements=[outbox.c.key])
-        .returning(outbox.c.id)
+        .returning(outbox.c.id if rows == 1 else outbox.c.key)
     )
 
 
 # `ON CONFLICT DO NOTHING` is spelled by each dialect's own insert.
 ENQUEUE_POSTGRES = _enqueue_statement(postgresql.insert)
 ENQUEUE_SQLITE = _enqueue_statement(sqlite.insert)
-CUSTOMER = Prepared(
-    sa.select(customers.c.email, customers.c.first_name).where(customers.c.id == sa.bindparam("customer_id"))
-)
-OTHER_PAID_ORDER = Prepared(
+# A payment's two or three e-mails in one round trip, not one each.
+ENQUEUE_MANY = {
+    (dialect, rows): _enqueue_statement(insert, rows)
+    for dialect, insert in (("postgres", postgresql.insert), ("sqlite", sqlite.insert))
+    for rows in (2, 3)
+}
+_OTHER_PAID_ORDER = (
     sa.select(orders.c.id)
     .where(
         orders.c.customer_id == sa.bindparam("customer_id"),
@@ -66,6 +77,13 @@ OTHER_PAID_ORDER = Prepared(
         orders.c.id != sa.bindparam("order_id"),
     )
     .limit(1)
+)
+# The customer, and whether they paid for another order before (the welcome e-mail's
+# condition), in one round trip.
+CUSTOMER = Prepared(
+    sa.select(
+        customers.c.email, customers.c.first_name, sa.exists(_OTHER_PAID_ORDER).label("paid_before")
+    ).where(customers.c.id == sa.bindparam("customer_id"))
 )
 
 
@@ -92,6 +110,35 @@ async def enqueue(
     return await database.fetch_val(statement) is not None
 
 
+async def enqueue_many(
+    database: Database, *, order_id: str, recipient: str, letters: list[tuple[str, str, dict[str, Any]]]
+) -> list[str]:
+    """`enqueue` each of `letters` (key, kind, payload) in one statement; the keys added."""
+    if len(letters) == 1:
+        key, kind, payload = letters[0]
+        one = await enqueue(
+            database, key=key, kind=kind, order_id=order_id, recipient=recipient, payload=payload
+        )
+        return [key] if one else []
+    stamp = now_ms()
+    values: dict[str, Any] = {}
+    for row, (key, kind, payload) in enumerate(letters):
+        values |= {
+            f"key_{row}": key,
+            f"kind_{row}": kind,
+            f"order_id_{row}": order_id,
+            f"recipient_{row}": recipient,
+            f"payload_{row}": json.dumps(payload, separators=(",", ":")),
+            f"created_ms_{row}": stamp,
+            f"next_attempt_ms_{row}": stamp,
+        }
+    dialect = "postgres" if is_postgres(database) else "sqlite"
+    rows = await database.fetch_all(ENQUEUE_MANY[dialect, len(letters)].bind(**values))
+    added = {row._mapping["key"] for row in rows}
+    # In the letters' order, for the log line.
+    return [key for key, _, _ in letters if key in added]
+
+
 @dataclass(frozen=True)
 class OutboxWriter:
     catalogue: Catalogue
@@ -102,7 +149,7 @@ class OutboxWriter:
         # Only a payment sends mail: cancelled, failed and expired orders get none.
         if change.to_status != COMPLETED or not order.get("customer_id"):
             return
-        row = await database.fetch_one(CUSTOMER.bind(customer_id=order["customer_id"]))
+        row = await database.fetch_one(CUSTOMER.bind(customer_id=order["customer_id"], order_id=order["id"]))
         if row is None:
             return
         customer = row._mapping
@@ -110,7 +157,7 @@ class OutboxWriter:
         # address typed (orders before migration 4 have none: the customer's, then).
         common = self._common(order, order.get("first_name") or customer["first_name"])
         letters: list[tuple[str, str, dict[str, Any]]] = []
-        if await self._first_paid_order(database, order):
+        if not customer["paid_before"]:
             # Keyed by customer, not order: two first orders paid at once still welcome once.
             letters.append((f"customer:{order['customer_id']}:welcome", WELCOME, common))
         issued = await database.fetch_all(SIGNED_TICKETS_OF_ORDER.bind(order_id=order["id"]))
@@ -125,18 +172,9 @@ class OutboxWriter:
             ]
             letters.append((f"order:{order['id']}:tickets", TICKETS, {**common, "tickets": listed}))
         letters.append((f"order:{order['id']}:receipt", RECEIPT, common))
-        added = [
-            key
-            for key, kind, payload in letters
-            if await enqueue(
-                database,
-                key=key,
-                kind=kind,
-                order_id=order["id"],
-                recipient=customer["email"],
-                payload=payload,
-            )
-        ]
+        added = await enqueue_many(
+            database, order_id=order["id"], recipient=customer["email"], letters=letters
+        )
         log.info(
             "outbox order=%s e-mails queued=%s", order["id"], ",".join(k.rsplit(":", 1)[-1] for k in added)
         )
@@ -159,9 +197,3 @@ class OutboxWriter:
             "receipt_number": order["receipt_number"] or "",
             "paid_at": iso_from_ms(order["updated_ms"]),
         }
-
-    async def _first_paid_order(self, database: Database, order: Mapping[str, Any]) -> bool:
-        other = await database.fetch_val(
-            OTHER_PAID_ORDER.bind(customer_id=order["customer_id"], order_id=order["id"])
-        )
-        return other is None

@@ -30,12 +30,13 @@ from server.ops.pauses import PauseMetrics
 from server.payments.review_reasons import REVIEW_REASONS
 
 if TYPE_CHECKING:
+    from databases import Database
+
     from server.abuse.windows import Windows
     from server.broker import Broker
     from server.orders.push_limits import PushLimits
-    from server.services import Services
     from server.status.hub import StatusHub
-    from server.store.orders import OrderReader
+    from server.status.reader import OrderReader
 
 log = logging.getLogger("server.metrics")
 
@@ -165,19 +166,19 @@ class Metrics:
     def watch(self, sources: Sources) -> None:
         self.registry.register(ServiceCollector(self, sources))
 
-    async def refresh(self, services: Services) -> None:
+    async def refresh(self, database: Database, broker: Broker) -> None:
         """The values only an await can read: the outbox backlog and the broker's health."""
         backlog: float
         oldest: float
         try:
-            backlog, oldest = await asyncio.wait_for(outbox_backlog(services.database), PROBE_TIMEOUT)
+            backlog, oldest = await asyncio.wait_for(outbox_backlog(database), PROBE_TIMEOUT)
         except Exception as exc:
             log.warning("metrics: outbox backlog not readable: %s", exc)
             backlog, oldest = math.nan, math.nan
         self.outbox_backlog.set(backlog)
         self.outbox_oldest.set(oldest)
         try:
-            up = await asyncio.wait_for(services.broker.ping(), PROBE_TIMEOUT)
+            up = await asyncio.wait_for(broker.ping(), PROBE_TIMEOUT)
         except Exception:
             up = False
         self.broker_up.set(1 if up else 0)

@@ -140,11 +140,12 @@ class CallbackProcessor:
             callback.reference or "-",
             callback.target_status,
         )
-        order = await order_for(self.database, callback)
+        found = await order_for(self.database, callback)
         target = callback.target_status
-        if order is None:
+        if found is None:
             return await self._not_applied(inbox_id, None, "unknown_order", callback)
-        push = await push_for(self.database, order, callback)
+        order = found.order
+        push = await push_for(self.database, found, callback)
         if push is None:
             return await self._not_applied(inbox_id, order, "unknown_push", callback)
         await note_result(self.database, push, callback)

@@ -16,12 +16,20 @@ import sqlalchemy as sa
 from databases import Database
 
 from server.payhero.callback import PayHeroCallback
-from server.payments.pushes import PUSHES_OF_ORDER, SENDING, UNKNOWN
+from server.payments.pushes import SENDING, UNKNOWN
 from server.status.document import COMPLETED
 from server.store.prepared import Prepared
 from server.store.tables import order_changes, orders, payment_pushes
 
-ORDER_BY_NUMBER = Prepared(orders.select().where(orders.c.order_number == sa.bindparam("order_number")))
+_PUSH = "push_"
+# The order a callback names and all its pushes in one round trip, where two statements
+# were two: one row per push, or one row with no push for an order that has none.
+ORDER_AND_PUSHES = Prepared(
+    sa.select(orders, *(column.label(_PUSH + column.name) for column in payment_pushes.c))
+    .select_from(orders.outerjoin(payment_pushes, payment_pushes.c.order_id == orders.c.id))
+    .where(orders.c.order_number == sa.bindparam("order_number"))
+    .order_by(payment_pushes.c.attempt)
+)
 NOTE_RESULT = Prepared(
     payment_pushes.update()
     .where(
@@ -55,9 +63,25 @@ class MatchedPush:
         return self.attempt < self.latest_attempt
 
 
-async def order_for(database: Database, callback: PayHeroCallback) -> dict[str, Any] | None:
-    row = await database.fetch_one(ORDER_BY_NUMBER.bind(order_number=callback.external_reference))
-    return None if row is None else dict(row._mapping)
+@dataclass(frozen=True)
+class CallbackOrder:
+    """The order a callback names, and its pushes by attempt."""
+
+    order: dict[str, Any]
+    pushes: list[dict[str, Any]]
+
+
+async def order_for(database: Database, callback: PayHeroCallback) -> CallbackOrder | None:
+    rows = await database.fetch_all(ORDER_AND_PUSHES.bind(order_number=callback.external_reference))
+    if not rows:
+        return None
+    order = {column.name: rows[0]._mapping[column.name] for column in orders.c}
+    pushes = [
+        {column.name: row._mapping[_PUSH + column.name] for column in payment_pushes.c}
+        for row in rows
+        if row._mapping[_PUSH + "id"] is not None
+    ]
+    return CallbackOrder(order, pushes)
 
 
 def _answers(push: Mapping[str, Any], callback: PayHeroCallback) -> bool:
@@ -66,11 +90,9 @@ def _answers(push: Mapping[str, Any], callback: PayHeroCallback) -> bool:
     return callback.reference is not None and push["payhero_reference"] == callback.reference
 
 
-async def push_for(
-    database: Database, order: Mapping[str, Any], callback: PayHeroCallback
-) -> MatchedPush | None:
-    """The push of `order` that `callback` answers, or None when it answers none we sent."""
-    pushes = [row._mapping for row in await database.fetch_all(PUSHES_OF_ORDER.bind(order_id=order["id"]))]
+async def push_for(database: Database, named: CallbackOrder, callback: PayHeroCallback) -> MatchedPush | None:
+    """The push of the order that `callback` answers, or None when it answers none we sent."""
+    order, pushes = named.order, named.pushes
     if not pushes:
         # An order placed before pushes were recorded: its own ids are its one push.
         legacy = {

@@ -23,7 +23,7 @@ async def metrics(request: Request) -> Response:
         raise ApiError(
             401, "unauthorized", "This needs the metrics token.", headers={"WWW-Authenticate": "Bearer"}
         )
-    await svc.metrics.refresh(svc)
+    await svc.metrics.refresh(svc.database, svc.broker)
     return Response(svc.metrics.render(), media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
 

@@ -8,8 +8,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.errors import ApiError
+from server.orders.prompts import OrderFinal, PromptOpen
 from server.orders.push_limits import PushLimited
-from server.payments.prompts import OrderFinal, PromptOpen
 from server.payments.pushes import REFUSED, UNKNOWN
 from server.routes.bodies import read_no_body
 from server.routes.checkout import client_address

@@ -1,4 +1,4 @@
-"""The one way an order's status changes: commit (bumping `version`), then publish.
+"""The one way an order's status changes: commit (bumping `version`), then what follows.
 
 Every transition goes through `StatusChanges.apply`. The state rules of DESIGN rule 5 live
 in `ALLOWED_FROM`: the conditional UPDATE only matches an order in an allowed state, so
@@ -27,9 +27,8 @@ from server.status.document import (
     StatusUpdate,
     now_ms,
 )
-from server.status.hub import StatusHub
+from server.status.reader import OrderReader
 from server.store.errors import StoreConflict
-from server.store.orders import OrderReader
 from server.store.prepared import Prepared, parameters
 from server.store.tables import order_changes, orders
 
@@ -66,14 +65,34 @@ ORDER_NUMBER_ATTEMPTS = 5
 ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
 
 
-PREVIOUS_STATUS = Prepared(
-    sa.select(order_changes.c.to_status).where(
-        order_changes.c.order_id == sa.bindparam("order_id"),
-        order_changes.c.version == sa.bindparam("version"),
+def _typed(name: str, type_: Any) -> Any:
+    # Typed in the SQL itself: in a SELECT list PostgreSQL would take a bare $n for text.
+    return sa.cast(sa.bindparam(name), type_)
+
+
+# The history row of a change and, in the same statement, the status it came from (the
+# previous version's `to_status`): one round trip where a SELECT and an INSERT were two.
+RECORD_CHANGE = Prepared(
+    order_changes.insert()
+    .from_select(
+        ["order_id", "version", "from_status", "to_status", "source", "note", "created_ms"],
+        sa.select(
+            _typed("order_id", sa.String),
+            _typed("version", sa.Integer),
+            sa.select(order_changes.c.to_status)
+            .where(
+                order_changes.c.order_id == _typed("order_id", sa.String),
+                order_changes.c.version == _typed("version", sa.Integer) - 1,
+            )
+            .scalar_subquery(),
+            _typed("to_status", sa.String),
+            _typed("source", sa.String),
+            _typed("note", sa.String),
+            _typed("created_ms", sa.BigInteger),
+        ),
     )
+    .returning(order_changes.c.from_status)
 )
-_CHANGE_COLUMNS = ("order_id", "version", "from_status", "to_status", "source", "note", "created_ms")
-RECORD_CHANGE = Prepared(order_changes.insert().values(parameters(*_CHANGE_COLUMNS)))
 
 
 @functools.cache
@@ -123,13 +142,26 @@ class ChangeResult:
 
 
 # Runs inside the change's transaction, after the order row is updated: the place for
-# writes that must commit with the change (tickets, outbox rows).
-TransitionHook = Callable[[Database, Mapping[str, Any], str | None, Change], Awaitable[None]]
+# writes that must commit with the change (seats, ticket codes, outbox rows).
+InTransaction = Callable[[Database, Mapping[str, Any], str | None, Change], Awaitable[None]]
 
-# Runs after the change is committed and published: the place to wake up work that must
-# only see committed rows (the outbox worker). Synchronous and quick: it must not delay
-# the caller (the webhook answers after commit and publish, not after SMTP).
-AfterCommit = Callable[["ChangeResult"], None]
+# Runs after the change is committed: the place for what must only see committed rows
+# (publishing to waiters, waking the outbox worker). Quick: the webhook answers after
+# these, so none may wait on SMTP or anything as slow.
+AfterCommit = Callable[["ChangeResult"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """What a status change does besides the UPDATE and its history row, in order.
+
+    Declared in one place (server/pipeline.py), each list run in the order written: the
+    order is part of the contract (ticket codes before the e-mail that carries them; waiters
+    told before the outbox worker wakes).
+    """
+
+    in_transaction: tuple[InTransaction, ...] = ()
+    after_commit: tuple[AfterCommit, ...] = ()
 
 
 def new_order_id() -> str:
@@ -142,12 +174,10 @@ def new_order_number() -> str:
 
 
 class StatusChanges:
-    def __init__(self, database: Database, reader: OrderReader, hub: StatusHub) -> None:
+    def __init__(self, database: Database, reader: OrderReader, pipeline: Pipeline) -> None:
         self.database = database
         self.reader = reader
-        self.hub = hub
-        self.hooks: list[TransitionHook] = []
-        self.after_commit: list[AfterCommit] = []
+        self.pipeline = pipeline
 
     async def apply(self, order_id: str, change: Change) -> ChangeResult:
         """Apply `change` if the rules allow it; either way return the order's status."""
@@ -163,21 +193,17 @@ class StatusChanges:
             if row is not None:
                 updated = dict(row._mapping)
                 previous = await self.database.fetch_val(
-                    PREVIOUS_STATUS.bind(order_id=order_id, version=updated["version"] - 1)
-                )
-                await self.database.execute(
                     RECORD_CHANGE.bind(
                         order_id=order_id,
                         version=updated["version"],
-                        from_status=previous,
                         to_status=change.to_status,
                         source=change.source,
                         note=change.note,
                         created_ms=stamp,
                     )
                 )
-                for hook in self.hooks:
-                    await hook(self.database, updated, previous, change)
+                for step in self.pipeline.in_transaction:
+                    await step(self.database, updated, previous, change)
         if row is None:
             current = await self.reader.get(order_id)
             if current is None:
@@ -199,10 +225,9 @@ class StatusChanges:
             update.version,
             change.source,
         )
-        await self.hub.publish(update)
         result = ChangeResult(True, update, previous)
-        for callback in self.after_commit:
-            callback(result)
+        for after in self.pipeline.after_commit:
+            await after(result)
         return result
 
     async def create(self, values: Mapping[str, Any], *, source: str = "checkout") -> StatusUpdate:

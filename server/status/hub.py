@@ -24,8 +24,8 @@ from typing import Any
 from server.broker import Broker, BrokerUnavailable, latest_key, status_channel
 from server.broker.base import STATUS_CHANNEL_PREFIX
 from server.status.document import StatusUpdate, now_ms
+from server.status.reader import OrderReader
 from server.status.watch import Deadlines, Watch
-from server.store.orders import OrderReader
 
 __all__ = ["HubUnavailable", "StatusHub", "Watch"]
 
@@ -53,6 +53,7 @@ class StatusHub:
         max_watches: int = 0,
         max_watches_per_order: int = 0,
         max_watches_per_client: int = 0,
+        on_fan_out: Callable[[int, int], None] | None = None,
     ) -> None:
         self.broker = broker
         self.reader = reader
@@ -82,7 +83,7 @@ class StatusHub:
         self.publish_failures = 0
         self.delivered = 0
         # Told (waiters notified, delay in ms) once per change fanned out: /metrics' histogram.
-        self.on_fan_out: Callable[[int, int], None] | None = None
+        self.on_fan_out = on_fan_out
 
     # -- lifecycle ---------------------------------------------------------------------
 

@@ -1,4 +1,7 @@
-"""Reading orders as status documents, one at a time or in batches for the hub."""
+"""Reading orders as status documents, one at a time or in batches for the hub.
+
+It lives in `status/` because what it makes is a status document: in `store/` it made
+the store import the status package that imports the store (an import cycle)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from server.orders.push_limits import PushLimits
 from server.payments.pushes import SENDING, PushAttemptTaken, PushResult, PushSender, latest_push
 from server.status.changes import Change, OrderNotFound, StatusChanges
 from server.status.document import CANCELLED, TERMINAL, StatusUpdate, now_ms
-from server.store.orders import ORDER_BY_ID
+from server.status.reader import ORDER_BY_ID
 from server.store.tables import customers
 
 log = logging.getLogger("server.payments")
