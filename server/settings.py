@@ -15,15 +15,16 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from server.ops.forwarded import DEFAULT_TRUSTED, parse_trusted
 from server.settings_core import ServiceSettings, env_lookup
 from server.settings_formats import (
+    DEFAULT_TRUSTED,
     callback_shape,
     gate_tokens,
     long_gate_tokens,
     mail_from,
     normalise_database_url,
     origins,
+    parse_trusted,
     smtp_url,
 )
 from server.settings_rules import check_rules, credentials_need_live

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
@@ -69,3 +70,28 @@ def callback_shape(raw: str) -> str:
     if raw not in {"v2", "flat"}:
         raise ValueError("must be v2 (PayHero's nested callback) or flat (API 2.0)")
     return raw
+
+
+# Loopback, RFC 1918, carrier-grade NAT (RFC 6598: some platforms' internal networks),
+# link-local, and IPv6 unique-local and link-local.
+DEFAULT_TRUSTED: tuple[str, ...] = (
+    "127.0.0.0/8",
+    "::1",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "169.254.0.0/16",
+    "fc00::/7",
+    "fe80::/10",
+)
+
+
+def parse_trusted(raw: str) -> tuple[str, ...]:
+    """FORWARDED_ALLOW_IPS as uvicorn reads it: addresses, networks, `*`, or literals
+    (a Unix socket's path); a malformed address is an error, not a literal."""
+    entries = tuple(item.strip() for item in raw.split(",") if item.strip())
+    for entry in entries:
+        if entry != "*" and not entry.startswith(("/", "unix:")):
+            ipaddress.ip_network(entry, strict=False)  # ValueError names the entry
+    return entries

@@ -8,13 +8,20 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from server.broker import status_channel
 from server.status.document import StatusUpdate
 
-if TYPE_CHECKING:
-    from server.status.hub import StatusHub
+
+class WatchOwner(Protocol):
+    """What a watch needs of the hub that made it (`StatusHub`), named here so that this
+    module does not import the hub that imports it."""
+
+    @property
+    def deadlines(self) -> Deadlines: ...
+
+    def _leave(self, watch: Watch) -> None: ...
 
 
 class Expiring(Protocol):
@@ -46,7 +53,7 @@ class Watch:
         "version",
     )
 
-    def __init__(self, hub: StatusHub, order_id: str, client: str | None = None) -> None:
+    def __init__(self, hub: WatchOwner, order_id: str, client: str | None = None) -> None:
         self._hub = hub
         self.order_id = order_id
         self.channel = status_channel(order_id)
