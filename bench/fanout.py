@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeVar
 
 from bench import runner
 from bench.delivery import complete
-from bench.metrics import WATCHES
+from bench.metrics import WATCHES, pauses
 from bench.orders import new_orders
 from bench.postgres import temporary_database
 from bench.profiling import print_summary, profiled
@@ -101,12 +101,16 @@ async def _measure(
         heard = FirstChanges()
         waiters = await open_waiters(service, split_kinds(orders), hold=hold, on_status=heard)
         await asyncio.sleep(2.0)  # let the ramp's last store reads and writes settle
-        held_on_server = int((await service.metrics())[WATCHES])
+        after_ramp = await service.metrics()
+        held_on_server = int(after_ramp[WATCHES])
         chosen = pick_both_kinds(waiters, to_complete)
         cpu = cpu_seconds(service.pid)
         async with profiled(service.pid, profile):
             delivery = await complete(service.port, chosen, heard, connections=connections)
         cpu = cpu_seconds(service.pid) - cpu
+        at_end = pauses(await service.metrics())
+        # Full collections during the callbacks apart from the ramp's.
+        at_end["gen2_in_callbacks"] = at_end["gen2_collections"] - pauses(after_ramp)["gen2_collections"]
         received, sent = delivery.received, delivery.sent
         last = max((received[o] for o in sent if o in received), default=float("nan"))
         others = [w for w in waiters if w not in chosen or w.error]
@@ -121,6 +125,7 @@ async def _measure(
             "latencies_ms": sorted(x * 1000 for x in delivery.latencies()),
             "server_cpu_s": cpu,
             "rss_kb": service.rss_kb(),
+            "pauses": at_end,
         }
     finally:
         close_all(waiters)
@@ -153,6 +158,20 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     if profile is not None:
         print_summary(profile)
     return {"store": args.store, "hold_s": args.hold, "connections": args.connections, "results": results}
+
+
+def pause_rows(results: list[dict[str, Any]]) -> list[list[Any]]:
+    rows = []
+    for r in results:
+        p = r["pauses"]
+        rows.append([r["held"], r["attempt"], p["longest_gc_ms"], p["longest_gc_cpu_ms"]])
+        rows[-1] += [
+            p["gen2_collections"],
+            p["gen2_in_callbacks"],
+            p["longest_loop_lag_ms"],
+            p["frozen_objects"],
+        ]
+    return rows
 
 
 def print_report(payload: dict[str, Any]) -> None:
@@ -190,6 +209,22 @@ def print_report(payload: dict[str, Any]) -> None:
             "Fan-out by waiter kind",
             ["held", "run", "kind", "completed", "p50 ms", "p99 ms", "max ms"],
             kind_rows,
+        )
+    )
+    columns = [
+        "held",
+        "run",
+        "longest GC ms",
+        "longest GC CPU ms",
+        "gen-2 GCs",
+        "in callbacks",
+        "longest lag ms",
+    ]
+    print(
+        table(
+            "Whole-process pauses, whole run (/metrics)",
+            [*columns, "frozen objects"],
+            pause_rows(payload["results"]),
         )
     )
 
