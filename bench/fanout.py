@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -58,6 +59,22 @@ def pick_both_kinds(waiters: list[K], count: int) -> list[K]:
         step = max(1, len(of_kind) // share) if share else 1
         chosen += of_kind[::step][:share]
     return chosen
+
+
+STALL = re.compile(r"event loop stalled (\d+) ms \((\d+) ms of it in garbage collection\)")
+
+
+def longest_stall_without_gc(service: Service) -> float:
+    """The longest loop stall (ms) the collector does not explain, from the service's log.
+
+    server/ops/pauses.py logs each stall of 100 ms or more with its share spent in GC; the
+    rest is a synchronous step of our own, or the process waiting for a core.
+    """
+    try:
+        text = service.log_path.read_text(errors="replace")
+    except OSError:
+        return float("nan")
+    return max((float(int(lag) - int(in_gc)) for lag, in_gc in STALL.findall(text)), default=0.0)
 
 
 async def measure(
@@ -110,6 +127,7 @@ async def _measure(
         cpu = cpu_seconds(service.pid) - cpu
         at_end = pauses(await service.metrics())
         # Full collections during the callbacks apart from the ramp's.
+        at_end["longest_stall_without_gc_ms"] = longest_stall_without_gc(service)
         at_end["gen2_in_callbacks"] = at_end["gen2_collections"] - pauses(after_ramp)["gen2_collections"]
         received, sent = delivery.received, delivery.sent
         last = max((received[o] for o in sent if o in received), default=float("nan"))
@@ -223,7 +241,7 @@ def print_report(payload: dict[str, Any]) -> None:
     print(
         table(
             "Whole-process pauses, whole run (/metrics)",
-            [*columns, "frozen objects"],
+            [*columns, "without GC ms", "frozen objects"],
             pause_rows(payload["results"]),
         )
     )
