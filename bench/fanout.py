@@ -187,6 +187,7 @@ def pause_rows(results: list[dict[str, Any]]) -> list[list[Any]]:
             p["gen2_collections"],
             p["gen2_in_callbacks"],
             p["longest_loop_lag_ms"],
+            p.get("longest_stall_without_gc_ms", float("nan")),
             p["frozen_objects"],
         ]
     return rows
