@@ -61,20 +61,27 @@ def pick_both_kinds(waiters: list[K], count: int) -> list[K]:
     return chosen
 
 
-STALL = re.compile(r"event loop stalled (\d+) ms \((\d+) ms of it in garbage collection\)")
+STALL = re.compile(
+    r"event loop stalled (\d+) ms \((\d+) ms of it in garbage collection"
+    r"(?:, (\d+) ms on CPU in the last (\d+) ms)?\)"
+)
 
 
-def longest_stall_without_gc(service: Service) -> float:
-    """The longest loop stall (ms) the collector does not explain, from the service's log.
+def longest_stall_without_gc(service: Service) -> tuple[float, float]:
+    """The longest loop stall (ms) the collector does not explain, from the service's log,
+    and the CPU (ms) the loop's thread used over that stall's sampling window.
 
-    server/ops/pauses.py logs each stall of 100 ms or more with its share spent in GC; the
-    rest is a synchronous step of our own, or the process waiting for a core.
+    server/ops/pauses.py logs each stall of 100 ms or more with its share spent in GC and
+    the CPU used: CPU near the window's length is a synchronous step of our own; far below
+    it, the process waited for a core (a loaded host).
     """
+    nan = float("nan")
     try:
         text = service.log_path.read_text(errors="replace")
     except OSError:
-        return float("nan")
-    return max((float(int(lag) - int(in_gc)) for lag, in_gc in STALL.findall(text)), default=0.0)
+        return nan, nan
+    stalls = [(int(lag) - int(gc), float(cpu) if cpu else nan) for lag, gc, cpu, _ in STALL.findall(text)]
+    return max(stalls, default=(0.0, nan))
 
 
 async def measure(
@@ -127,7 +134,8 @@ async def _measure(
         cpu = cpu_seconds(service.pid) - cpu
         at_end = pauses(await service.metrics())
         # Full collections during the callbacks apart from the ramp's.
-        at_end["longest_stall_without_gc_ms"] = longest_stall_without_gc(service)
+        stall, stall_cpu = longest_stall_without_gc(service)
+        at_end["longest_stall_without_gc_ms"], at_end["that_stall_window_cpu_ms"] = stall, stall_cpu
         at_end["gen2_in_callbacks"] = at_end["gen2_collections"] - pauses(after_ramp)["gen2_collections"]
         received, sent = delivery.received, delivery.sent
         last = max((received[o] for o in sent if o in received), default=float("nan"))
@@ -188,6 +196,7 @@ def pause_rows(results: list[dict[str, Any]]) -> list[list[Any]]:
             p["gen2_in_callbacks"],
             p["longest_loop_lag_ms"],
             p.get("longest_stall_without_gc_ms", float("nan")),
+            p.get("that_stall_window_cpu_ms", float("nan")),
             p["frozen_objects"],
         ]
     return rows
@@ -242,7 +251,7 @@ def print_report(payload: dict[str, Any]) -> None:
     print(
         table(
             "Whole-process pauses, whole run (/metrics)",
-            [*columns, "without GC ms", "frozen objects"],
+            [*columns, "without GC ms", "its window's CPU ms", "frozen objects"],
             pause_rows(payload["results"]),
         )
     )

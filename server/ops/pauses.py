@@ -116,6 +116,7 @@ class PauseMetrics:
         while True:
             due = loop.time() + interval
             gc_before = self.gc_seconds_total
+            cpu_before = time.thread_time()
             await asyncio.sleep(interval)
             lag = max(0.0, loop.time() - due)
             self.loop_lag.observe(lag)
@@ -124,10 +125,16 @@ class PauseMetrics:
                 self.longest_lag_gauge.set(lag)
             if lag >= warn_after:
                 in_gc = self.gc_seconds_total - gc_before
+                # CPU the loop's thread used over interval + lag: near the lag, our own code
+                # (or the collector) ran; far below it, the process waited for a core.
+                on_cpu = time.thread_time() - cpu_before
                 log.warning(
-                    "event loop stalled %.0f ms (%.0f ms of it in garbage collection)",
+                    "event loop stalled %.0f ms (%.0f ms of it in garbage collection, "
+                    "%.0f ms on CPU in the last %.0f ms)",
                     lag * 1000,
                     in_gc * 1000,
+                    on_cpu * 1000,
+                    (interval + lag) * 1000,
                 )
 
 
