@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from server.ops.pauses import GC_THRESHOLDS
 from server.settings import Settings
 from tests.ops_helpers import served
 from tests.test_metrics import Samples, scrape, value
@@ -50,9 +51,13 @@ async def test_start_up_objects_are_out_of_the_collectors_reach_while_serving(
     make_settings: Callable[..., Settings],
 ) -> None:
     # What a full collection must walk while thousands wait: not the imports and app wiring.
+    thresholds_before = gc.get_threshold()
     async with served(make_settings()) as (_live, client):
         frozen = value(await scrape(client), FROZEN)
         assert frozen > 10_000
         assert gc.get_freeze_count() == frozen
+        # Full collections (each walks every held waiter) ten times rarer than the default.
+        assert gc.get_threshold() == GC_THRESHOLDS
     # Given back on shutdown: a process that outlives the app (this one) keeps nothing pinned.
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == thresholds_before
