@@ -55,7 +55,8 @@ async def test_start_up_objects_are_out_of_the_collectors_reach_while_serving(
     async with served(make_settings()) as (_live, client):
         frozen = value(await scrape(client), FROZEN)
         assert frozen > 10_000
-        assert gc.get_freeze_count() == frozen
+        # (Not equal: a frozen object whose last reference goes is still freed.)
+        assert gc.get_freeze_count() > 10_000
         # Full collections (each walks every held waiter) ten times rarer than the default.
         assert gc.get_threshold() == GC_THRESHOLDS
     # Given back on shutdown: a process that outlives the app (this one) keeps nothing pinned.
