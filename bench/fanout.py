@@ -19,13 +19,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from bench import runner
 from bench.delivery import complete
-from bench.metrics import WATCHES
+from bench.metrics import WATCHES, pauses
 from bench.orders import new_orders
 from bench.postgres import temporary_database
 from bench.profiling import print_summary, profiled
@@ -58,6 +59,29 @@ def pick_both_kinds(waiters: list[K], count: int) -> list[K]:
         step = max(1, len(of_kind) // share) if share else 1
         chosen += of_kind[::step][:share]
     return chosen
+
+
+STALL = re.compile(
+    r"event loop stalled (\d+) ms \((\d+) ms of it in garbage collection"
+    r"(?:, (\d+) ms on CPU in the last (\d+) ms)?\)"
+)
+
+
+def longest_stall_without_gc(service: Service) -> tuple[float, float]:
+    """The longest loop stall (ms) the collector does not explain, from the service's log,
+    and the CPU (ms) the loop's thread used over that stall's sampling window.
+
+    server/ops/pauses.py logs each stall of 100 ms or more with its share spent in GC and
+    the CPU used: CPU near the window's length is a synchronous step of our own; far below
+    it, the process waited for a core (a loaded host).
+    """
+    nan = float("nan")
+    try:
+        text = service.log_path.read_text(errors="replace")
+    except OSError:
+        return nan, nan
+    stalls = [(int(lag) - int(gc), float(cpu) if cpu else nan) for lag, gc, cpu, _ in STALL.findall(text)]
+    return max(stalls, default=(0.0, nan))
 
 
 async def measure(
@@ -101,12 +125,18 @@ async def _measure(
         heard = FirstChanges()
         waiters = await open_waiters(service, split_kinds(orders), hold=hold, on_status=heard)
         await asyncio.sleep(2.0)  # let the ramp's last store reads and writes settle
-        held_on_server = int((await service.metrics())[WATCHES])
+        after_ramp = await service.metrics()
+        held_on_server = int(after_ramp[WATCHES])
         chosen = pick_both_kinds(waiters, to_complete)
         cpu = cpu_seconds(service.pid)
         async with profiled(service.pid, profile):
             delivery = await complete(service.port, chosen, heard, connections=connections)
         cpu = cpu_seconds(service.pid) - cpu
+        at_end = pauses(await service.metrics())
+        # Full collections during the callbacks apart from the ramp's.
+        stall, stall_cpu = longest_stall_without_gc(service)
+        at_end["longest_stall_without_gc_ms"], at_end["that_stall_window_cpu_ms"] = stall, stall_cpu
+        at_end["gen2_in_callbacks"] = at_end["gen2_collections"] - pauses(after_ramp)["gen2_collections"]
         received, sent = delivery.received, delivery.sent
         last = max((received[o] for o in sent if o in received), default=float("nan"))
         others = [w for w in waiters if w not in chosen or w.error]
@@ -121,6 +151,7 @@ async def _measure(
             "latencies_ms": sorted(x * 1000 for x in delivery.latencies()),
             "server_cpu_s": cpu,
             "rss_kb": service.rss_kb(),
+            "pauses": at_end,
         }
     finally:
         close_all(waiters)
@@ -153,6 +184,22 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     if profile is not None:
         print_summary(profile)
     return {"store": args.store, "hold_s": args.hold, "connections": args.connections, "results": results}
+
+
+def pause_rows(results: list[dict[str, Any]]) -> list[list[Any]]:
+    rows = []
+    for r in results:
+        p = r["pauses"]
+        rows.append([r["held"], r["attempt"], p["longest_gc_ms"], p["longest_gc_cpu_ms"]])
+        rows[-1] += [
+            p["gen2_collections"],
+            p["gen2_in_callbacks"],
+            p["longest_loop_lag_ms"],
+            p.get("longest_stall_without_gc_ms", float("nan")),
+            p.get("that_stall_window_cpu_ms", float("nan")),
+            p["frozen_objects"],
+        ]
+    return rows
 
 
 def print_report(payload: dict[str, Any]) -> None:
@@ -190,6 +237,22 @@ def print_report(payload: dict[str, Any]) -> None:
             "Fan-out by waiter kind",
             ["held", "run", "kind", "completed", "p50 ms", "p99 ms", "max ms"],
             kind_rows,
+        )
+    )
+    columns = [
+        "held",
+        "run",
+        "longest GC ms",
+        "longest GC CPU ms",
+        "gen-2 GCs",
+        "in callbacks",
+        "longest lag ms",
+    ]
+    print(
+        table(
+            "Whole-process pauses, whole run (/metrics)",
+            [*columns, "without GC ms", "its window's CPU ms", "frozen objects"],
+            pause_rows(payload["results"]),
         )
     )
 

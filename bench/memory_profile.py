@@ -6,8 +6,10 @@
 The service runs as the Procfile runs it, except that this module wraps uvicorn's start to
 turn tracemalloc on and to write a snapshot on SIGUSR1. A snapshot is taken with no waiter
 and again with `--count` held; the difference, divided by the count, is printed by source
-line. tracemalloc sees Python's allocations only: RSS per waiter minus this is what C code
-(uvloop, httptools, the allocator's overhead) holds. Slower than the real thing: a profile,
+line, and so is the growth of the objects the garbage collector tracks, by type: what a full
+collection must walk for each waiter (issue 13 item 5). tracemalloc sees Python's
+allocations only: RSS per waiter minus this is what C code (uvloop, httptools, the
+allocator's overhead) holds. Slower than the real thing: a profile,
 not a benchmark.
 """
 
@@ -15,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import pickle
 import signal
 import sys
 import time
 import tracemalloc
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +41,9 @@ SNAPSHOT_ENV = "BENCH_TRACEMALLOC_SNAPSHOT"
 def serve() -> None:
     """The service side: uvicorn's own command line, with tracemalloc and a snapshot signal."""
     tracemalloc.start(int(os.environ.get("BENCH_TRACEMALLOC_FRAMES", "12")))
-    import uvicorn.main
     import uvicorn.server
+
+    from server import web
 
     original = uvicorn.server.Server.startup
 
@@ -49,26 +54,29 @@ def serve() -> None:
                 [tracemalloc.Filter(False, tracemalloc.__file__)]
             )
             partial = path.with_suffix(".part")
-            partial.write_bytes(pickle.dumps(snapshot))
+            tracked = Counter(type(o).__qualname__ for o in gc.get_objects())
+            partial.write_bytes(pickle.dumps((snapshot, tracked)))
             partial.rename(path)
 
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)
         await original(self, sockets)
 
     uvicorn.server.Server.startup = startup  # type: ignore[method-assign]
-    sys.argv = ["uvicorn", *sys.argv[2:]]
-    uvicorn.main.main()
+    sys.exit(web.main(sys.argv[2:]))
 
 
-def _read_snapshot(path: Path) -> tracemalloc.Snapshot | None:
+Tracked = Counter[str]
+
+
+def _read_snapshot(path: Path) -> tuple[tracemalloc.Snapshot, Tracked] | None:
     if not path.exists():
         return None
-    loaded: tracemalloc.Snapshot = pickle.loads(path.read_bytes())
+    loaded: tuple[tracemalloc.Snapshot, Tracked] = pickle.loads(path.read_bytes())
     path.unlink()
     return loaded
 
 
-async def snapshot(service: Service, path: Path) -> tracemalloc.Snapshot:
+async def snapshot(service: Service, path: Path) -> tuple[tracemalloc.Snapshot, Tracked]:
     os.kill(service.pid, signal.SIGUSR1)
     deadline = time.monotonic() + 120
     while (found := _read_snapshot(path)) is None:
@@ -92,11 +100,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         kind = SSE if args.kind == "sse" else WAIT
         close_all(await open_waiters(service, [(kind, o) for o in orders[:100]], hold=1.0))
         await asyncio.sleep(2.0)
-        before = await snapshot(service, path)
+        before, tracked_before = await snapshot(service, path)
         rss_before = service.rss_kb()
         waiters = await open_waiters(service, [(kind, o) for o in orders[100:]], hold=300.0)
         await asyncio.sleep(2.0)
-        after = await snapshot(service, path)
+        after, tracked_after = await snapshot(service, path)
         rss_after = service.rss_kb()
         close_all(waiters)
     finally:
@@ -111,8 +119,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         {"file": str(stat.traceback[0].filename), "bytes_per_waiter": stat.size_diff / args.count}
         for stat in after.compare_to(before, "filename")[: args.top]
     ]
+    grown = Counter(tracked_after)
+    grown.subtract(tracked_before)
     return {
         "kind": args.kind,
+        "tracked_objects_per_waiter": grown.total() / args.count,
+        "tracked_types": [
+            {"type": name, "per_waiter": n / args.count} for name, n in grown.most_common(args.top)
+        ],
         "count": args.count,
         "traced_bytes_per_waiter": traced,
         "rss_bytes_per_waiter": (rss_after - rss_before) * 1024 / args.count,
@@ -134,6 +148,9 @@ def print_report(payload: dict[str, Any]) -> None:
     print(table(title + ", by line", ["site", "B"], rows))
     files = [[_short(r["file"]), r["bytes_per_waiter"]] for r in payload["files"]]
     print("\n" + table(title + ", by file", ["file", "B"], files))
+    kinds = [[r["type"], r["per_waiter"]] for r in payload["tracked_types"]]
+    print("\n" + table(title + ": objects the GC tracks, by type", ["type", "per waiter"], kinds))
+    print(f"\nGC-tracked objects: {payload['tracked_objects_per_waiter']:,.1f} per waiter")
     print(
         f"\ntraced by tracemalloc: {payload['traced_bytes_per_waiter']:,.0f} B per waiter;"
         f" RSS (with tracemalloc's own overhead): {payload['rss_bytes_per_waiter']:,.0f} B"

@@ -41,3 +41,32 @@ def requests_total(metrics: Metrics, route: str | None = None, method: str | Non
 
 def delta(after: Metrics, before: Metrics) -> Metrics:
     return {key: value - before.get(key, 0.0) for key, value in after.items()}
+
+
+# Whole-process pauses (server/ops/pauses.py).
+GC_PAUSE = PREFIX + "gc_pause_seconds"
+GC_LONGEST = PREFIX + "gc_pause_longest_seconds"
+GC_LONGEST_CPU = PREFIX + "gc_pause_longest_cpu_seconds"
+LAG_LONGEST = PREFIX + "event_loop_lag_longest_seconds"
+FROZEN = PREFIX + "gc_frozen_objects"
+
+
+def pauses(metrics: Metrics) -> dict[str, float]:
+    """The longest GC pause (wall and CPU), full collections, the longest loop lag, in ms.
+
+    Longest-since-start gauges: a histogram bucket would only bound them. Services older
+    than the gauges report NaN for them and the counts still.
+    """
+    nan = float("nan")
+
+    def ms(name: str) -> float:
+        return metrics.get(name, nan) * 1000
+
+    return {
+        "longest_gc_ms": ms(GC_LONGEST),
+        "longest_gc_cpu_ms": ms(GC_LONGEST_CPU),
+        "gen2_collections": metrics.get(GC_PAUSE + '_count{generation="2"}', nan),
+        "gen2_seconds": metrics.get(GC_PAUSE + '_sum{generation="2"}', nan),
+        "longest_loop_lag_ms": ms(LAG_LONGEST),
+        "frozen_objects": metrics.get(FROZEN, nan),
+    }

@@ -74,8 +74,10 @@ def cli(
     """Parse, run, print the table, write the JSON: the whole of every scenario's command."""
     args = arguments.parse_args(argv)
     payload = run(main(args))
+    # Written first: a table that fails to print must not lose a run of many minutes.
+    written = write_results(scenario, payload, out=args.out)
     report(payload)
-    print(f"\nresults: {write_results(scenario, payload, out=args.out)}", flush=True)
+    print(f"\nresults: {written}", flush=True)
     return payload
 
 

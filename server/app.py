@@ -22,6 +22,7 @@ from server.logs import configure_logging, mask_url
 from server.ops.forwarded import UntrustedForwarding
 from server.ops.metrics import Metrics, Sources
 from server.ops.middleware import build_middleware
+from server.ops.pauses import frozen_start_up
 from server.orders.checkout import Checkout
 from server.orders.prompts import Prompts
 from server.orders.push_limits import PushLimits
@@ -216,7 +217,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         # Again: a uvicorn.Config built after the app (tests, embedding) replaced the handlers.
         set_up_logging()
-        async with open_services(settings, metrics, untrusted) as services, background_work(services):
+        async with (
+            open_services(settings, metrics, untrusted) as services,
+            frozen_start_up(),
+            background_work(services),
+        ):
             app.state.services = services  # for tests and tools holding the app
             # On SIGTERM, before uvicorn waits for open requests to finish, end every wait:
             # held long polls answer with the current status and streams close cleanly.

@@ -62,6 +62,10 @@ def test_fanout(out: list[str]) -> None:
     # Both kinds of waiter are measured, not only the SSE ones every other index holds.
     assert result["completed_by_kind"] == {"sse": 25, "wait": 25}
     assert all(result["latency_ms_by_kind"][kind]["p50"] > 0 for kind in ("sse", "wait"))
+    # Every run reports the whole-process pauses from /metrics (issue 13 item 5), no NaN.
+    pauses = result["pauses"]
+    assert pauses["frozen_objects"] > 0 and pauses["gen2_collections"] >= 0
+    assert pauses["longest_gc_ms"] >= 0 and pauses["longest_loop_lag_ms"] >= 0
 
 
 def test_qr_flood(out: list[str]) -> None:

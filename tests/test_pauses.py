@@ -9,12 +9,14 @@ from collections.abc import Callable
 
 import pytest
 
+from server.ops.pauses import GC_THRESHOLDS
 from server.settings import Settings
 from tests.ops_helpers import served
 from tests.test_metrics import Samples, scrape, value
 
 LAG = "payment_status_event_loop_lag_seconds"
 GC = "payment_status_gc_pause_seconds"
+FROZEN = "payment_status_gc_frozen_objects"
 
 
 def stalls_over(samples: Samples, seconds: str) -> float:
@@ -28,13 +30,35 @@ async def test_a_stalled_loop_and_a_full_collection_show_on_metrics(
     async with served(make_settings()) as (_live, client):
         before = await scrape(client)
         gc.collect()
-        # The fault under test: a synchronous step that holds the service's loop for 300 ms.
-        time.sleep(0.3)  # noqa: ASYNC251
+        # The fault under test: a synchronous step that holds the service's loop for 500 ms.
+        # The sampler's timer falls due somewhere in the first 250 ms of it, so it fires at
+        # least 250 ms late whatever the phase (300 ms gave as little as 50 ms of lag).
+        time.sleep(0.5)  # noqa: ASYNC251
         deadline = time.monotonic() + 5
         while stalls_over(after := await scrape(client), "0.2") <= stalls_over(before, "0.2"):
             assert time.monotonic() < deadline, "the stall never reached event_loop_lag_seconds"
             await asyncio.sleep(0.05)
         full = value(after, GC + "_count", generation="2") - value(before, GC + "_count", generation="2")
         assert full >= 1
+        # The longest of each is kept exactly, not only as a bucket.
+        assert value(after, "payment_status_event_loop_lag_longest_seconds") >= 0.2
+        assert value(after, "payment_status_gc_pause_longest_seconds") > 0
     # The service's own log handler writes to stderr: the operator is told too.
     assert "event loop stalled" in capfd.readouterr().err
+
+
+async def test_start_up_objects_are_out_of_the_collectors_reach_while_serving(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # What a full collection must walk while thousands wait: not the imports and app wiring.
+    thresholds_before = gc.get_threshold()
+    async with served(make_settings()) as (_live, client):
+        frozen = value(await scrape(client), FROZEN)
+        assert frozen > 10_000
+        # (Not equal: a frozen object whose last reference goes is still freed.)
+        assert gc.get_freeze_count() > 10_000
+        # Full collections (each walks every held waiter) ten times rarer than the default.
+        assert gc.get_threshold() == GC_THRESHOLDS
+    # Given back on shutdown: a process that outlives the app (this one) keeps nothing pinned.
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == thresholds_before
