@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from server import cli_ops, cli_review, cli_simulate, cli_tickets
+from server.cli import ops, review, simulate, tickets
 from server.settings import Settings, SettingsError
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m server")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    cli_simulate.register(subparsers)
-    cli_tickets.register(subparsers)
-    cli_ops.register(subparsers)
-    cli_review.register(subparsers)
+    simulate.register(subparsers)
+    tickets.register(subparsers)
+    ops.register(subparsers)
+    review.register(subparsers)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env().resolve_secrets()

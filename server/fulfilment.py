@@ -12,9 +12,9 @@ from databases import Database
 
 from server.catalogue import Catalogue
 from server.logs import mask_url
-from server.mail.compose import Composer
-from server.mail.composing import Composing
+from server.mail.composer_process import Composing
 from server.mail.delivery import OutboxWorker
+from server.mail.messages import Composer
 from server.mail.transport import EmlFileSender, build_sender
 from server.settings import Settings
 from server.tickets.codes import TicketSigner

@@ -155,11 +155,11 @@ def test_a_profile_summary_counts_each_function_once_per_sample(tmp_path: Path) 
     collapsed.write_text(
         "run (asyncio/runners.py:1);apply (server/status/changes.py:10);"
         "apply (server/status/changes.py:12);execute (sqlite3/x.py:3) 3\n"
-        "run (asyncio/runners.py:1);compose (server/mail/compose.py:5) 1\n"
+        "run (asyncio/runners.py:1);compose (server/mail/messages.py:5) 1\n"
     )
     found = dict((name, percent) for percent, name in profiling.summary(collapsed))
     # Recursion or two lines of one function count a sample once; stdlib frames are left out.
-    assert found == {"apply (status/changes.py)": 75.0, "compose (mail/compose.py)": 25.0}
+    assert found == {"apply (status/changes.py)": 75.0, "compose (mail/messages.py)": 25.0}
 
 
 def test_schema_cost_measures_three_ways_that_agree() -> None:

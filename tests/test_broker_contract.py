@@ -58,13 +58,36 @@ async def test_other_and_unsubscribed_channels_are_not_delivered(broker: tuple[B
     assert collector.messages.empty()
 
 
-async def test_publish_caches_the_latest_message(broker: tuple[Broker, Collector]) -> None:
-    backend, _ = broker
-    key = latest_key(uuid.uuid4().hex)
-    assert await backend.get_latest(key) is None
-    await backend.publish(channel(), "first", latest=key)
-    await backend.publish(channel(), "second", latest=key)
-    assert await backend.get_latest(key) == "second"
+@pytest.mark.parametrize(
+    "kind", ["redis", pytest.param("cluster", marks=pytest.mark.xdist_group("redis-cluster"))]
+)
+async def test_publish_leaves_the_latest_status_where_other_processes_read_it(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    """API.md's `order:latest:{id}` key: read by whoever holds the Redis, not by the service
+    (the in-process broker keeps none: nobody else could read it)."""
+    import redis.asyncio as aioredis
+    from redis.asyncio.cluster import RedisCluster
+
+    backend: Broker
+    reader: aioredis.Redis | RedisCluster
+    if kind == "redis":
+        url = request.getfixturevalue("redis_url")
+        backend, reader = RedisBroker(url), aioredis.from_url(url)
+    else:
+        url = request.getfixturevalue("redis_cluster").url
+        backend, reader = RedisClusterBroker(url), RedisCluster.from_url(url)
+    await backend.connect(Collector())
+    order_id = uuid.uuid4().hex
+    key = latest_key(order_id)
+    try:
+        assert await reader.get(key) is None
+        await backend.publish(status_channel(order_id), "first", latest=key)
+        await backend.publish(status_channel(order_id), "second", latest=key)
+        assert await reader.get(key) == b"second"
+    finally:
+        await reader.aclose()
+        await backend.disconnect()
 
 
 async def test_the_latest_cache_expires_after_60_seconds(redis_url: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from server.payhero.callback import (
+from server.payhero.callback_parser import (
     CANCELLED_CODES,
     EXPIRED_CODES,
     MAX_INTEGER,

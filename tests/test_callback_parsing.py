@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from server.payhero.callback import CallbackInvalid, parse_callback
+from server.payhero.callback_parser import CallbackInvalid, parse_callback
 from server.status.document import CANCELLED, COMPLETED, EXPIRED, FAILED
 from tests.payhero_fixtures import SAMPLES, sample
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from server.mail.compose import Composer, message_id
+from server.mail.messages import Composer, message_id
 from server.settings import Settings
 from server.status.document import CANCELLED, COMPLETED
 from server.store.tables import customers, orders, payhero_callbacks

@@ -57,13 +57,11 @@ class Broker(ABC):
 
     @abstractmethod
     async def publish(self, channel: str, message: str, *, latest: str | None = None) -> None:
-        """Publish `message`; with `latest`, also cache it under that key for 60 s.
+        """Publish `message`; with `latest`, also cache it under that key for 60 s where
+        others can read it (Redis: API.md's `order:latest:{id}`; in-process, nobody can).
 
         Raises BrokerUnavailable when the broker cannot be reached.
         """
-
-    @abstractmethod
-    async def get_latest(self, key: str) -> str | None: ...
 
     @abstractmethod
     async def ping(self) -> bool:

@@ -160,15 +160,6 @@ class RedisBroker(Broker):
             # Whatever other processes published while it hung may be lost: re-read.
             self._listener.resync()
 
-    async def get_latest(self, key: str) -> str | None:
-        if self._client is None:
-            return None
-        try:
-            value = await self._client.get(key)
-        except (RedisError, OSError):
-            return None
-        return value.decode() if isinstance(value, bytes) else value
-
     async def ping(self) -> bool:
         if self._client is None or not self.connected or not self.health.answering():
             return False

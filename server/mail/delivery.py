@@ -27,7 +27,7 @@ from databases import Database
 
 from server.faults import crash_if
 from server.logs import mask_email
-from server.mail.composing import Composing
+from server.mail.composer_process import Composing
 from server.mail.transport import MailSender, SendFailed
 from server.status.document import now_ms
 from server.store.tables import outbox
@@ -151,7 +151,7 @@ class OutboxWorker:
         where = f"kind={row['kind']} order={row['order_id'] or '-'} to={mask_email(row['recipient'])}"
         crash_if(self.crash_point, "before-email-sent")
         try:
-            # Rendering the QR PNGs is CPU work: done off the event loop (server/mail/composing.py).
+            # Rendering the QR PNGs is CPU work: done off the event loop (server/mail/composer_process.py).
             message = await self.composing.compose(row)
             destination = await self.sender.send(message, str(row["key"]))
         except asyncio.CancelledError:

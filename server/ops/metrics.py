@@ -25,7 +25,7 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from server.ops.outbox import outbox_backlog
+from server.ops.outbox_backlog import outbox_backlog
 from server.ops.pauses import PauseMetrics
 from server.payments.review_reasons import REVIEW_REASONS
 

@@ -1,6 +1,6 @@
 """PayHero's two callback shapes, written as JSON Schema by hand.
 
-Not a model: server/payhero/callback.py parses them strictly by hand (a ResultCode as a
+Not a model: server/payhero/callback_parser.py parses them strictly by hand (a ResultCode as a
 number or a numeric string, references that must be non-empty text, a status that is a
 boolean or one of a few words), and a model loose enough to take both shapes would accept
 what that parser refuses. These schemas only tell PayHero's integrators what arrives.

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from server.faults import crash_if
-from server.payhero.callback import CallbackInvalid, PayHeroCallback, parse_callback
+from server.payhero.callback_parser import CallbackInvalid, PayHeroCallback, parse_callback
 from server.payhero.client import PayHeroClient, PaymentProviderError
 from server.payments.matching import (
     CALLBACK_SOURCE,

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from server.payhero.callback import PayHeroCallback
+from server.payhero.callback_parser import PayHeroCallback
 from server.payments.pushes import SENDING, UNKNOWN
 from server.status.document import COMPLETED
 from server.store.prepared import Prepared

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.errors import ApiError
-from server.payhero.callback import CallbackInvalid
+from server.payhero.callback_parser import CallbackInvalid
 from server.routes.bodies import read_body
 from server.services import services
 

@@ -7,7 +7,6 @@ Both open a watch before they read the store (DESIGN rule 2) and speak in versio
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from server.status.document import StatusUpdate
@@ -157,25 +156,6 @@ class Stream:
             and self.last_event_id is not None
             and self.last_event_id >= self.current.version
         )
-
-    async def updates(self) -> AsyncIterator[StatusUpdate]:
-        """The current status unless the client has it, then each newer one; ends after terminal."""
-        try:
-            if self.last_event_id is None or self.current.version > self.last_event_id:
-                yield self.current
-            if self.current.terminal:
-                return
-            deadline = None if self.max_lifetime is None else time.monotonic() + self.max_lifetime
-            while True:
-                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                update = await self.watch.next(remaining)
-                if update is None:  # lifetime over, or the server is shutting down
-                    return
-                yield update
-                if update.terminal:
-                    return
-        finally:
-            self.watch.close()
 
     def close(self) -> None:
         self.watch.close()

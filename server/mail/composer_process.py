@@ -38,7 +38,7 @@ from email.message import EmailMessage
 from multiprocessing.connection import Connection
 from typing import Any
 
-from server.mail.compose import Composer
+from server.mail.messages import Composer
 
 log = logging.getLogger("server.mail")
 

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from server.app import open_services
 from server.logs import configure_logging
-from server.payhero.callback import CallbackInvalid
+from server.payhero.callback_parser import CallbackInvalid
 from server.services import Services
 from server.settings import Settings
 from server.status.document import iso_from_ms
