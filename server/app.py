@@ -13,7 +13,6 @@ from typing import TypedDict
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from server.abuse.windows import MemoryWindows, RedisWindows, Windows
 from server.broker import RedisHealth, create_broker
 from server.catalogue import Catalogue
 from server.errors import EXCEPTION_HANDLERS
@@ -26,6 +25,7 @@ from server.ops.pauses import frozen_start_up
 from server.orders.checkout import Checkout
 from server.orders.prompts import Prompts
 from server.orders.push_limits import PushLimits
+from server.orders.push_windows import MemoryWindows, RedisWindows, Windows
 from server.payhero.gateway import open_payhero
 from server.payments.callbacks import CallbackProcessor
 from server.payments.expiry import ExpiryWorker

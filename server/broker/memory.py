@@ -36,4 +36,3 @@ class MemoryBroker(Broker):
 
     async def ping(self) -> bool:
         return self._listener is not None
-

@@ -32,9 +32,9 @@ from server.payments.review_reasons import REVIEW_REASONS
 if TYPE_CHECKING:
     from databases import Database
 
-    from server.abuse.windows import Windows
     from server.broker import Broker
     from server.orders.push_limits import PushLimits
+    from server.orders.push_windows import Windows
     from server.status.hub import StatusHub
     from server.status.reader import OrderReader
 
