@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -39,19 +37,22 @@ def client_address(request: Request) -> str:
 
 
 def order_json(update: StatusUpdate, **extra: str) -> bytes:
-    """The order's answer: its status document and where to follow it (`OrderCreated`).
-
-    The document is already encoded (`StatusUpdate.json`): the links are added to that
-    text instead of decoding and encoding it again: 6.4 µs against 16.8 (bench.schema_cost).
-    """
+    """The order's answer: its status document and where to follow it (`OrderCreated`)."""
     order_id = update.order_id
-    links = {
-        "status_url": f"/payment/{order_id}",
-        "events_url": f"/api/orders/{order_id}/events",
-        "wait_url": f"/api/orders/{order_id}/wait",
+    return update.json_with(
+        status_url=f"/payment/{order_id}",
+        events_url=f"/api/orders/{order_id}/events",
+        wait_url=f"/api/orders/{order_id}/wait",
         **extra,
+    ).encode()
+
+
+def provider_refused(reason: str) -> dict[str, str]:
+    """The fields a 502 adds to the document when PayHero refused a push (checkout, send again)."""
+    return {
+        "error": "payment_provider_error",
+        "message": f"M-PESA could not be asked for the payment: {reason}",
     }
-    return f"{update.json[:-1]},{json.dumps(links, separators=(',', ':'))[1:]}".encode()
 
 
 def _json(content: bytes, status_code: int, headers: dict[str, str] | None = None) -> Response:
@@ -77,8 +78,7 @@ async def create_order(request: Request) -> Response:
             retry_after=exc.retry_after,
         ) from exc
     except PushFailed as exc:
-        message = f"M-PESA could not be asked for the payment: {exc.reason}"
-        return _json(order_json(exc.update, error="payment_provider_error", message=message), 502)
+        return _json(order_json(exc.update, **provider_refused(exc.reason)), 502)
     update = result.update
     headers = {"Location": f"/api/orders/{update.order_id}"}
     if result.outcome == UNKNOWN:

@@ -4,7 +4,7 @@ customer may do with only the order id: send the prompt again, or cancel. No per
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from server.errors import ApiError
@@ -12,7 +12,7 @@ from server.orders.prompts import OrderFinal, PromptOpen
 from server.orders.push_limits import PushLimited
 from server.payments.pushes import REFUSED, UNKNOWN
 from server.routes.bodies import read_no_body
-from server.routes.checkout import client_address
+from server.routes.checkout import client_address, provider_refused
 from server.routes.held import events_route, shaped_order_id, unknown_order, wait_route
 from server.services import services
 from server.status.changes import OrderNotFound
@@ -20,9 +20,9 @@ from server.status.changes import OrderNotFound
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _json(body: str) -> Response:
+def _json(body: str, status_code: int = 200) -> Response:
     # Status documents arrive already encoded: send the bytes as they are.
-    return Response(body, media_type="application/json", headers=NO_STORE)
+    return Response(body, status_code, media_type="application/json", headers=NO_STORE)
 
 
 async def get_order(request: Request) -> Response:
@@ -70,13 +70,9 @@ async def push_again(request: Request) -> Response:
             retry_after=exc.retry_after,
         ) from None
     if result.outcome == REFUSED:
-        message = f"M-PESA could not be asked for the payment: {result.reason}"
-        body = {**result.update.document, "error": "payment_provider_error", "message": message}
-        return JSONResponse(body, status_code=502, headers=NO_STORE)
-    body = result.update.document
-    if result.outcome == UNKNOWN:
-        body["push_outcome"] = UNKNOWN
-    return JSONResponse(body, status_code=202, headers=NO_STORE)
+        return _json(result.update.json_with(**provider_refused(str(result.reason))), 502)
+    extra = {"push_outcome": UNKNOWN} if result.outcome == UNKNOWN else {}
+    return _json(result.update.json_with(**extra), 202)
 
 
 async def cancel(request: Request) -> Response:

@@ -72,6 +72,13 @@ class StatusUpdate:
     def terminal(self) -> bool:
         return self.payment_status in TERMINAL
 
+    def json_with(self, **extra: str) -> str:
+        """The encoded document with `extra` fields added to the text, not by decoding and
+        encoding it again (6.4 µs against 16.8 for a checkout's answer, bench.schema_cost)."""
+        if not extra:
+            return self.json
+        return f"{self.json[:-1]},{json.dumps(extra, separators=(',', ':'))[1:]}"
+
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> StatusUpdate:
         return cls(
