@@ -148,17 +148,19 @@ class RedisBroker(Broker):
         if not health.answering():
             raise BrokerUnavailable("redis is not answering")
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                getattr(pipe, self.publish_command)(channel, message)
-                if latest is not None:
-                    pipe.set(latest, message, ex=LATEST_TTL_SECONDS)
-                await pipe.execute()
+            await self._send(channel, message, latest)
         except (RedisError, OSError) as exc:
             health.failed(what, exc)
             raise BrokerUnavailable(str(exc) or type(exc).__name__) from exc
-        if health.succeeded() and self._listener is not None:
-            # Whatever other processes published while it hung may be lost: re-read.
-            self._listener.resync()
+        self._answered(health)
+
+    async def _send(self, channel: str, message: str, latest: str | None) -> None:
+        """The message and its latest-status key, in one round trip."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            getattr(pipe, self.publish_command)(channel, message)
+            if latest is not None:
+                pipe.set(latest, message, ex=LATEST_TTL_SECONDS)
+            await pipe.execute()
 
     async def ping(self) -> bool:
         if self._client is None or not self.connected or not self.health.answering():
@@ -174,7 +176,7 @@ class RedisBroker(Broker):
     async def _ping(self) -> bool:
         return bool(await self._client.ping())
 
-    def _answered(self) -> None:
-        if self.health.succeeded() and self._listener is not None:
+    def _answered(self, health: RedisHealth | None = None) -> None:
+        if (health or self.health).succeeded() and self._listener is not None:
             # Whatever other processes published while it hung may be lost: re-read.
             self._listener.resync()
