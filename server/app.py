@@ -98,6 +98,7 @@ async def open_services(
             else MemoryWindows()
         )
         stack.push_async_callback(windows.aclose)
+        await windows.start()
         log.info(
             "store=%s (%s) broker=%s%s payhero=%s",
             settings.store_kind,

@@ -11,6 +11,7 @@ use up the phone number's allowance, and the other way round.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -24,7 +25,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from server.broker.health import RedisHealth
 
@@ -63,6 +64,9 @@ class Windows(ABC):
     @abstractmethod
     async def give_back(self, taken: Taken) -> None:
         """Undo a take whose action did not happen after all."""
+
+    async def start(self) -> None:
+        return None
 
     async def aclose(self) -> None:
         return None
@@ -166,7 +170,7 @@ class RedisWindows(Windows):
             if cluster
             else aioredis.from_url(url, **options)
         )
-        self._script: Any = self._client.register_script(_TAKE)
+        self._sha = self._client.register_script(_TAKE).sha
         self._fallback = MemoryWindows()
         # Read by /metrics: how often Redis failed and memory counted instead.
         self.fallbacks = 0
@@ -179,7 +183,7 @@ class RedisWindows(Windows):
         for quota in quotas:
             args += [quota.limit, max(1, int(quota.window * 1000))]
         try:
-            refused, wait_ms = await self._script(keys=[q.key for q in quotas], args=args)
+            refused, wait_ms = await self._run_take([q.key for q in quotas], args)
         except (RedisError, OSError) as exc:
             self.fallbacks += 1
             self.health.failed("push limit", exc)
@@ -188,6 +192,25 @@ class RedisWindows(Windows):
         if int(refused) > 0:
             return Refused(quotas[int(refused) - 1], int(wait_ms) / 1000)
         return Taken(tuple(q.key for q in quotas), member)
+
+    async def start(self) -> None:
+        if not isinstance(self._client, RedisCluster):
+            return
+        # Every master is learnt now, while the node REDIS_URL names answers: the client
+        # then asks the others for the slot map when that one is down.
+        try:
+            await asyncio.wait_for(self._client.initialize(), 2 * self.health.timeout)
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("push limit: redis cluster unreachable at start (%s)", exc)
+
+    async def _run_take(self, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await self._client.evalsha(self._sha, len(keys), *keys, *args)
+        except NoScriptError:
+            # Not loaded there yet (a fresh or restarted master). EVAL loads it on the
+            # master serving these keys only: SCRIPT LOAD, as redis-py's Script does, goes
+            # to every master on a cluster, and failed whenever any one was down.
+            return await self._client.eval(_TAKE, len(keys), *keys, *args)
 
     async def give_back(self, taken: Taken) -> None:
         if taken.local:
