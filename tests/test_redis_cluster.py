@@ -19,8 +19,11 @@ import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
-from server.broker import latest_key, status_channel
+from server.broker import Broker, BrokerUnavailable, latest_key, status_channel
 from server.broker.cluster import RedisClusterBroker
+from server.broker.health import RedisHealth
+from server.orders.push_limits import KEY_PREFIX
+from server.orders.push_windows import Quota, RedisWindows, Taken
 from server.settings import Settings
 from server.status.document import COMPLETED, PROCESSING
 from tests.backends import OwnRedisCluster, move_slot, port_in
@@ -173,14 +176,16 @@ async def test_a_master_killed_under_1000_waiters_loses_no_answer(
 
         # Read once: asking the cluster per order would block the loop the services share.
         slot_map = redis_cluster.slot_map()
-        # A master other than the one REDIS_URL names. With that one down, every publish
-        # fails today, not only its own shard's (found 2026-11-29; docs/OPERATIONS.md, "On a
-        # Redis Cluster"): its answers still come through the safety net, but the per-master
-        # judgement below would not hold, and the victim used to be drawn at random.
-        victim = next(port for port in redis_cluster.ports if port != redis_cluster.ports[0])
+        # The node REDIS_URL names, which serves the first slots: the cluster client's
+        # default node too (with it down, every publish used to fail, on every master).
+        # Another master is killed in `test_a_dead_master_fails_only_its_own_channels`.
+        victim = redis_cluster.ports[0]
         # Waiters the outage does not answer: held across it, they must be subscribed again.
         across = [oid for oid in order_ids[:400] if shard_of(slot_map, oid) == victim][:20]
         answered = [oid for oid in order_ids if oid not in across]
+        on_victim = sum(shard_of(slot_map, oid) == victim for oid in answered)
+        hub = payments.services.hub
+        published, failures = hub.published, hub.publish_failures
         redis_cluster.kill(victim)
         try:
             await until(lambda: not broker.connected, timeout=10)
@@ -191,22 +196,61 @@ async def test_a_master_killed_under_1000_waiters_loses_no_answer(
             told = await asyncio.wait_for(
                 asyncio.gather(*(t for t, oid in zip(held, order_ids, strict=True) if oid in answered)), 60
             )
+            # Judged per master: every change on a live master went out through Redis,
+            # and only the dead master's failed.
+            assert (hub.published - published, hub.publish_failures - failures) == (
+                len(answered) - on_victim,
+                on_victim,
+            )
+            await push_limits_still_shared(payments, redis_cluster, slot_map, victim)
         finally:
             redis_cluster.restart(victim)
         assert all(statuses[-1] == COMPLETED for statuses in told)
-        # Judged per master: the live masters went on carrying their orders' changes.
-        on_victim = sum(shard_of(slot_map, oid) == victim for oid in answered)
-        assert payments.services.hub.publish_failures <= on_victim
         await until(lambda: broker.connected, timeout=30)
         assert broker.reconnects >= 1
-        # The restarted master has this process's subscriptions back.
+        # The restarted master has this process's subscriptions back, and takes publishes
+        # again once its cool-off is over: no restart of the service.
         await until_subscribed(victim, across)
+        await until_pinged(payments.services.broker)
+        failures = hub.publish_failures
         for order_id in across:
             await move(payments.services, order_id, COMPLETED)
         rest = await asyncio.wait_for(
             asyncio.gather(*(t for t, oid in zip(held, order_ids, strict=True) if oid in across)), 30
         )
+        assert hub.publish_failures == failures
     assert all(statuses[-1] == COMPLETED for statuses in rest)
+
+
+async def push_limits_still_shared(
+    live: RunningServer, cluster: OwnRedisCluster, slot_map: list[tuple[int, int, int]], dead: int
+) -> None:
+    """With a master down, the push limits still count in Redis when theirs is alive, even
+    for a process that has not loaded their script yet (started during the outage)."""
+    home = port_in(slot_map, key_slot(KEY_PREFIX.encode()))
+    assert home != dead, "the push limits' master is the one killed: pick another victim"
+    admin = aioredis.Redis(port=home)
+    try:
+        await admin.script_flush()
+    finally:
+        await admin.aclose()
+    windows = live.services.push_limits.windows
+    assert isinstance(windows, RedisWindows)
+    fallbacks = windows.fallbacks
+    # The service's own windows, on a key of the limits' slot (the tests run unlimited).
+    taken = await windows.take([Quota("phone", f"{KEY_PREFIX}test:{uuid.uuid4().hex}", 3, 60)])
+    assert isinstance(taken, Taken) and not taken.local
+    assert windows.fallbacks == fallbacks
+    await windows.give_back(taken)
+
+
+async def until_pinged(broker: Broker, timeout: float = 20) -> None:
+    """Until every master answers the broker's ping (no master cooling off after a failure)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await broker.ping():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the broker's ping did not answer in time")
+        await asyncio.sleep(0.1)
 
 
 async def until_subscribed(port: int, order_ids: list[str], timeout: float = 20) -> None:
@@ -250,4 +294,76 @@ async def test_a_channel_follows_its_slot_to_another_master(redis_cluster: OwnRe
     finally:
         move_slot(redis_cluster.ports, slot, home)
         await subscriber.disconnect()
+        await publisher.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("url_node", "dead_node"),
+    [(0, 0), (1, 0), (0, 1)],
+    ids=["the-node-redis-url-names", "the-first-slots-master", "another-master"],
+)
+async def test_a_dead_master_fails_only_its_own_channels(
+    redis_cluster: OwnRedisCluster, url_node: int, dead_node: int
+) -> None:
+    """Whichever master dies: the one REDIS_URL names, the one serving the first slots (the
+    cluster client's default node, where it reads COMMAND) while REDIS_URL names another, or
+    any other. Its channels fail at once; the others' messages still travel through Redis."""
+    url = f"redis://127.0.0.1:{redis_cluster.ports[url_node]}/0"
+    dead = redis_cluster.ports[dead_node]
+    listening, publishing = Collector(), Collector()
+    # A short timeout, so the dead master's cool-off (5 timeouts) is short once it is back.
+    subscriber = RedisClusterBroker(url, reconnect_min=0.05, health=RedisHealth(timeout=0.2))
+    publisher = RedisClusterBroker(url, health=RedisHealth(timeout=0.2))
+    await subscriber.connect(listening)
+    await publisher.connect(publishing)
+    channels = one_channel_per_master(redis_cluster.slot_map())
+    try:
+        for channel in channels.values():
+            await subscriber.subscribe(channel)
+        redis_cluster.kill(dead)
+        try:
+            # The dead master's first: with the library's retry, its failure made the
+            # client re-read the slot map through a dead node, and every later publish fail.
+            with pytest.raises(BrokerUnavailable):
+                await publisher.publish(channels[dead], "lost")
+            for port, channel in channels.items():
+                if port != dead:
+                    await publisher.publish(channel, "carried", latest=f"order:latest:{{{channel}}}")
+                    assert await asyncio.wait_for(listening.messages.get(), 5) == (channel, "carried")
+            with pytest.raises(BrokerUnavailable):
+                await publisher.publish(channels[dead], "lost")
+        finally:
+            redis_cluster.restart(dead)
+        # Back on its port: the same service publishes there again, and hears it.
+        await until(lambda: subscriber.connected, timeout=30)
+        await until_subscribed(dead, [channels[dead].removeprefix("order:status:")])
+        await until_pinged(publisher)
+        await publisher.publish(channels[dead], "back")
+        assert await asyncio.wait_for(listening.messages.get(), 5) == (channels[dead], "back")
+    finally:
+        await subscriber.disconnect()
+        await publisher.disconnect()
+
+
+def one_channel_per_master(slot_map: list[tuple[int, int, int]]) -> dict[int, str]:
+    channels: dict[int, str] = {}
+    while len(channels) < len({port for _, _, port in slot_map}):
+        channel = status_channel(uuid.uuid4().hex)
+        channels.setdefault(port_in(slot_map, key_slot(channel.encode())), channel)
+    return channels
+
+
+async def test_a_master_back_before_the_next_publish_costs_no_failure(redis_cluster: OwnRedisCluster) -> None:
+    """Killed and restarted between two publishes: the pooled connection to it died with it,
+    and the next publish goes out on a fresh one instead of failing (and cooling off)."""
+    publisher = RedisClusterBroker(redis_cluster.url)
+    await publisher.connect(Collector())
+    port = redis_cluster.ports[1]
+    channel = one_channel_per_master(redis_cluster.slot_map())[port]
+    try:
+        await publisher.publish(channel, "before")
+        redis_cluster.kill(port)
+        redis_cluster.restart(port)
+        await publisher.publish(channel, "after")
+    finally:
         await publisher.disconnect()

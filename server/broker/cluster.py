@@ -5,7 +5,9 @@ that shard only, and this process keeps one SSUBSCRIBE connection to each master
 a channel it wants (`SubscriberStream`, sharded), so connections grow with the shards, never
 with the waiters (DESIGN rule 4). Publishing, the latest-status keys and the health verdict
 are the plain Redis broker's (`redis.py`), through redis-py's cluster client, which follows
-MOVED redirections and refreshes its slot map after a failover.
+MOVED redirections; each master is judged on its own, so one down (even the one REDIS_URL
+names) fails only its own channels, and a publish it drops makes this process re-read the
+slot map (after a failover another master serves its slots).
 
 When a shard's connection drops (its master stopped, a failover, a slot moved away: Redis
 7 then unsubscribes the channel itself), its stream asks here, before reconnecting, where
@@ -21,8 +23,10 @@ import logging
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.broker.base import BrokerListener, BrokerUnavailable
 from server.broker.health import RedisHealth
@@ -46,8 +50,11 @@ class RedisClusterBroker(RedisBroker):
         # Wanted channels whose slot no master served when they were subscribed.
         self._homeless: set[str] = set()
         self._placer: asyncio.Task[None] | None = None
-        # A verdict per master for publishing and subscribing; `self.health`, shared with
-        # the push limits, still judges the cluster as a whole (/readyz, ping).
+        # Re-reads the slot map after a master failed a publish, at most once per cool-off.
+        self._refresher: asyncio.Task[None] | None = None
+        # A verdict per master for publishing, subscribing and pinging: one master down
+        # must not make the others skipped. `self.health` is the push limits' verdict
+        # (their keys live on one master), which ping also honours.
         self._shard_health: dict[str, RedisHealth] = {}
 
     @property
@@ -72,7 +79,12 @@ class RedisClusterBroker(RedisBroker):
             # With a master down and no replica to promote, its slots are uncovered: the
             # other shards must go on serving theirs.
             require_full_coverage=False,
-            **client_options(self.client_name, retries=1, timeout=self.health.timeout),
+            # No retries in the library: on a dropped connection its pipeline closes every
+            # master's connections (in-flight publishes to healthy masters too), sleeps
+            # 0.25 s and re-reads the slot map, and then runs COMMAND on its default
+            # node (the first slots' master): with that one dead, every publish on every
+            # master failed. `_send` retries once itself, on that master only.
+            **client_options(self.client_name, retries=0, timeout=self.health.timeout),
         )
         try:
             await self._client.initialize()
@@ -83,11 +95,12 @@ class RedisClusterBroker(RedisBroker):
         listener.resync()
 
     async def disconnect(self) -> None:
-        if self._placer is not None:
-            self._placer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._placer
-            self._placer = None
+        for task in (self._placer, self._refresher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._placer = self._refresher = None
         self._homeless.clear()
         for retiring in list(self._retiring):
             with contextlib.suppress(Exception):
@@ -128,10 +141,48 @@ class RedisClusterBroker(RedisBroker):
     async def publish(self, channel: str, message: str, *, latest: str | None = None) -> None:
         node = self._owner(channel)
         if node is None:
+            # Unreachable at start, or no master serves its slot: ask the cluster again.
+            self._refresh_soon()
             raise BrokerUnavailable("no redis master serves this channel's slot")
         # Judged per master: one down or hung makes its own channels skip it for the
         # cool-off, while the other masters go on carrying theirs.
         await self._publish_judged(self._health_of(node), f"publish to {node}", channel, message, latest)
+
+    async def _send(self, channel: str, message: str, latest: str | None) -> None:
+        for last in (False, True):
+            try:
+                await super()._send(channel, message, latest)
+                return
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                await self._master_failed(channel)
+                # A dropped connection once more, on a fresh one: a master killed and
+                # back between two publishes left its idle connections dead. One that is
+                # still down refuses it at once; a timeout is not retried (twice the wait).
+                if last or isinstance(exc, RedisTimeoutError):
+                    raise
+
+    async def _master_failed(self, channel: str) -> None:
+        """The channel's master dropped a publish: fresh connections to it next time, and
+        a fresh slot map (after a failover another master serves its slots)."""
+        assert self._client is not None
+        with contextlib.suppress(RedisError, IndexError):
+            node: ClusterNode = self._client.get_node_from_key(channel)
+            node.update_active_connections_for_reconnect()
+            await node.disconnect_free_connections()
+            # Last in the client's list: when it re-reads the slot map it takes the first
+            # master as its default node and runs COMMAND there.
+            self._client.nodes_manager.move_node_to_end_of_cached_nodes(node.name)
+        self._refresh_soon()
+
+    def _refresh_soon(self) -> None:
+        if self._refresher is None or self._refresher.done():
+            self._refresher = asyncio.create_task(self._refresh_and_rest(), name="redis-cluster-slots")
+
+    async def _refresh_and_rest(self) -> None:
+        await self._refresh_slots()
+        # Failures meanwhile ask no new refresh: one master down fails every publish to
+        # it, and each refresh makes the client reconnect to every master.
+        await asyncio.sleep(self.health.cool_off)
 
     def _health_of(self, node: str) -> RedisHealth:
         health = self._shard_health.get(node)
@@ -140,7 +191,22 @@ class RedisClusterBroker(RedisBroker):
         return health
 
     async def _ping(self) -> bool:
-        return bool(await self._client.ping(target_nodes=RedisCluster.PRIMARIES))
+        # Each master on its own connection pool, judged by its own verdict: through the
+        # cluster client, a failed PING made it re-read the slot map before its next command.
+        masters = self._client.get_primaries()
+        return all(await asyncio.gather(*(self._ping_master(node) for node in masters)))
+
+    async def _ping_master(self, node: ClusterNode) -> bool:
+        health = self._health_of(node.name)
+        if not health.answering():
+            return False
+        try:
+            answer = await node.execute_command("PING")
+        except (RedisError, OSError) as exc:
+            health.failed(f"ping {node.name}", exc)
+            return False
+        self._answered(health)
+        return bool(answer)
 
     def _owner(self, channel: str) -> str | None:
         if self._client is None:
