@@ -26,7 +26,7 @@ from server.orders.push_limits import KEY_PREFIX
 from server.orders.push_windows import Quota, RedisWindows, Taken
 from server.settings import Settings
 from server.status.document import COMPLETED, PROCESSING
-from tests.backends import OwnRedisCluster, move_slot, port_in
+from tests.backends import OwnRedisCluster, free_port, move_slot, port_in
 from tests.helpers import Collector, SSEReader, move, new_order
 from tests.payhero_fixtures import ORDER, sandbox_callback
 from tests.server_harness import RunningServer, run_server, until
@@ -367,3 +367,15 @@ async def test_a_master_back_before_the_next_publish_costs_no_failure(redis_clus
         await publisher.publish(channel, "after")
     finally:
         await publisher.disconnect()
+
+
+async def test_a_cluster_unreachable_at_start_is_not_reported_ready() -> None:
+    broker = RedisClusterBroker(f"redis://127.0.0.1:{free_port()}/0", health=RedisHealth(timeout=0.2))
+    await broker.connect(Collector())
+    try:
+        # No slot map, so no master to ping: /readyz must not say "ok".
+        assert await broker.ping() is False
+        with pytest.raises(BrokerUnavailable):
+            await broker.publish(status_channel(uuid.uuid4().hex), "lost")
+    finally:
+        await broker.disconnect()

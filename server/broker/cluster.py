@@ -25,15 +25,17 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.broker.base import BrokerListener, BrokerUnavailable
-from server.broker.health import RedisHealth
+from server.broker.health import REDIS_DOWN, RedisHealth
 from server.broker.redis import RedisBroker, client_options
 from server.broker.stream import SUBSCRIBER_TIMEOUT, SubscriberStream
 
 log = logging.getLogger("server.broker")
+
+# Asking the slot map for a channel's master: no map yet, or its slot has none.
+_NO_OWNER: tuple[type[Exception], ...] = (*REDIS_DOWN, IndexError)
 
 
 class RedisClusterBroker(RedisBroker):
@@ -88,7 +90,7 @@ class RedisClusterBroker(RedisBroker):
         )
         try:
             await self._client.initialize()
-        except (RedisError, OSError) as exc:
+        except REDIS_DOWN as exc:
             # The first command initialises it again; meanwhile the store answers.
             log.warning("redis cluster unreachable at start (%s)", exc)
             self.warn_unreachable()
@@ -165,7 +167,7 @@ class RedisClusterBroker(RedisBroker):
         """The channel's master dropped a publish: fresh connections to it next time, and
         a fresh slot map (after a failover another master serves its slots)."""
         assert self._client is not None
-        with contextlib.suppress(RedisError, IndexError):
+        with contextlib.suppress(*_NO_OWNER):
             node: ClusterNode = self._client.get_node_from_key(channel)
             node.update_active_connections_for_reconnect()
             await node.disconnect_free_connections()
@@ -194,6 +196,10 @@ class RedisClusterBroker(RedisBroker):
         # Each master on its own connection pool, judged by its own verdict: through the
         # cluster client, a failed PING made it re-read the slot map before its next command.
         masters = self._client.get_primaries()
+        if not masters:
+            # No slot map yet (the cluster was unreachable at start): try to read one.
+            self._refresh_soon()
+            return False
         return all(await asyncio.gather(*(self._ping_master(node) for node in masters)))
 
     async def _ping_master(self, node: ClusterNode) -> bool:
@@ -202,7 +208,7 @@ class RedisClusterBroker(RedisBroker):
             return False
         try:
             answer = await node.execute_command("PING")
-        except (RedisError, OSError) as exc:
+        except REDIS_DOWN as exc:
             health.failed(f"ping {node.name}", exc)
             return False
         self._answered(health)
@@ -213,7 +219,7 @@ class RedisClusterBroker(RedisBroker):
             return None
         try:
             node = self._client.get_node_from_key(channel)
-        except (RedisError, OSError, IndexError):
+        except _NO_OWNER:
             return None
         return None if node is None else str(node.name)
 
@@ -237,7 +243,7 @@ class RedisClusterBroker(RedisBroker):
         assert self._client is not None
         # Bounded: it asks the known nodes in turn, and a hung one must not hold up the
         # reconnection of a shard that is back.
-        with contextlib.suppress(RedisError, OSError, TimeoutError):
+        with contextlib.suppress(*REDIS_DOWN):
             await asyncio.wait_for(self._client.nodes_manager.initialize(), 2 * self.health.timeout)
 
     async def _place(self, owner: str, channels: list[str]) -> None:

@@ -16,10 +16,9 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 
 from server.broker.base import LATEST_TTL_SECONDS, Broker, BrokerListener, BrokerUnavailable
-from server.broker.health import RedisHealth
+from server.broker.health import REDIS_DOWN, RedisHealth
 from server.broker.stream import SUBSCRIBER_TIMEOUT, SubscriberStream
 
 log = logging.getLogger("server.broker")
@@ -149,7 +148,7 @@ class RedisBroker(Broker):
             raise BrokerUnavailable("redis is not answering")
         try:
             await self._send(channel, message, latest)
-        except (RedisError, OSError) as exc:
+        except REDIS_DOWN as exc:
             health.failed(what, exc)
             raise BrokerUnavailable(str(exc) or type(exc).__name__) from exc
         self._answered(health)
@@ -167,7 +166,7 @@ class RedisBroker(Broker):
             return False
         try:
             answer = await self._ping()
-        except (RedisError, OSError) as exc:
+        except REDIS_DOWN as exc:
             self.health.failed("ping", exc)
             return False
         self._answered()

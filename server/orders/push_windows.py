@@ -25,9 +25,9 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError
 
-from server.broker.health import RedisHealth
+from server.broker.health import REDIS_DOWN, RedisHealth
 
 log = logging.getLogger("server.abuse")
 
@@ -184,7 +184,7 @@ class RedisWindows(Windows):
             args += [quota.limit, max(1, int(quota.window * 1000))]
         try:
             refused, wait_ms = await self._run_take([q.key for q in quotas], args)
-        except (RedisError, OSError) as exc:
+        except REDIS_DOWN as exc:
             self.fallbacks += 1
             self.health.failed("push limit", exc)
             return await self._fallback.take(quotas)
@@ -200,7 +200,7 @@ class RedisWindows(Windows):
         # then asks the others for the slot map when that one is down.
         try:
             await asyncio.wait_for(self._client.initialize(), 2 * self.health.timeout)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except REDIS_DOWN as exc:
             log.warning("push limit: redis cluster unreachable at start (%s)", exc)
 
     async def _run_take(self, keys: list[str], args: list[Any]) -> Any:
@@ -223,7 +223,7 @@ class RedisWindows(Windows):
                 for key in taken.keys:
                     pipe.zrem(key, taken.member)
                 await pipe.execute()
-        except (RedisError, OSError) as exc:
+        except REDIS_DOWN as exc:
             # Only generosity is lost: the entry expires with its window.
             self.health.failed("push limit give-back", exc)
             log.warning("push limit: could not give back a take: %s", exc)
