@@ -85,6 +85,17 @@ def test_throughput_on_both_stores(out: list[str]) -> None:
     }
 
 
+@pytest.mark.usefixtures("bench_postgres")
+def test_throughput_with_two_workers(out: list[str], redis_url: str) -> None:
+    argv = ["--stores", "postgres", "--orders", "60", "--workers", "2", "--redis", redis_url]
+    payload = throughput.cli([*argv, *out])
+    no_errors(payload)
+    callbacks = next(r for r in payload["results"] if r["phase"] == "callbacks")
+    assert callbacks["ok"] == 60 and callbacks["workers"] == 2
+    # CPU is counted in each worker, not in uvicorn's supervisor.
+    assert len(callbacks["server_cpu_s_by_process"]) == 2
+
+
 def test_requests_per_payment(out: list[str]) -> None:
     payload = requests_per_payment.cli(["--scale", "0.05", "--per-case", "1", *out])
     no_errors(payload)

@@ -30,6 +30,7 @@ from server.logs import mask_email
 from server.mail.composer_process import Composing
 from server.mail.transport import MailSender, SendFailed
 from server.status.document import now_ms
+from server.store.prepared import Prepared
 from server.store.tables import outbox
 
 log = logging.getLogger("server.mail")
@@ -48,6 +49,31 @@ class DeliveryReport:
 def backoff_seconds(attempts: int, base: float, cap: float) -> float:
     """Delay before attempt `attempts + 1`: base, 2x, 4x ... capped."""
     return float(min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+def _unlocked(now: Any) -> Any:
+    """Rows no sender holds a lease on at `now`."""
+    return sa.or_(outbox.c.locked_until_ms.is_(None), outbox.c.locked_until_ms < now)
+
+
+# Run once per e-mail each: built and compiled once (server/store/prepared.py), where
+# building and compiling them per e-mail cost the worker ~2% of the service's CPU while
+# callbacks came in.
+CLAIM = Prepared(
+    outbox.update()
+    .where(outbox.c.id == sa.bindparam("row_id"), outbox.c.sent_ms.is_(None), _unlocked(sa.bindparam("now")))
+    .values(
+        locked_until_ms=sa.bindparam("locked_until_ms"),
+        claim=sa.bindparam("claim"),
+        attempts=outbox.c.attempts + 1,
+    )
+    .returning(*outbox.c)
+)
+MARK_SENT = Prepared(
+    outbox.update()
+    .where(outbox.c.id == sa.bindparam("row_id"), outbox.c.sent_ms.is_(None))
+    .values(sent_ms=sa.bindparam("sent_ms"), locked_until_ms=None, claim=None, last_error=None)
+)
 
 
 class OutboxWorker:
@@ -107,7 +133,7 @@ class OutboxWorker:
             now = now_ms()
             query = (
                 sa.select(outbox.c.id)
-                .where(outbox.c.sent_ms.is_(None), outbox.c.id > last_id, self._free(now))
+                .where(outbox.c.sent_ms.is_(None), outbox.c.id > last_id, _unlocked(now))
                 .order_by(outbox.c.id)
                 .limit(BATCH)
             )
@@ -132,18 +158,11 @@ class OutboxWorker:
         )
         return int(count or 0)
 
-    @staticmethod
-    def _free(now: int) -> Any:
-        return sa.or_(outbox.c.locked_until_ms.is_(None), outbox.c.locked_until_ms < now)
-
     async def _claim(self, row_id: int) -> Mapping[str, Any] | None:
         now = now_ms()
         claim = secrets.token_hex(8)
         row = await self.database.fetch_one(
-            outbox.update()
-            .where(outbox.c.id == row_id, outbox.c.sent_ms.is_(None), self._free(now))
-            .values(locked_until_ms=now + self.lease_ms, claim=claim, attempts=outbox.c.attempts + 1)
-            .returning(*outbox.c)
+            CLAIM.bind(row_id=row_id, now=now, locked_until_ms=now + self.lease_ms, claim=claim)
         )
         return None if row is None else dict(row._mapping)
 
@@ -183,11 +202,7 @@ class OutboxWorker:
             return False
         # Marked sent even if the lease ran out meanwhile: it *was* sent, and that stops
         # another sender from picking it up again once its own attempt ends.
-        await self.database.execute(
-            outbox.update()
-            .where(outbox.c.id == row["id"], outbox.c.sent_ms.is_(None))
-            .values(sent_ms=now_ms(), locked_until_ms=None, claim=None, last_error=None)
-        )
+        await self.database.execute(MARK_SENT.bind(row_id=row["id"], sent_ms=now_ms()))
         log.info(
             "e-mail sent %s attempt=%d via %s message-id=%s",
             where,

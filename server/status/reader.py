@@ -19,6 +19,11 @@ from server.store.tables import orders
 # How tickets join the document; the fulfilment module registers a loader. Until then, none.
 TicketLoader = Callable[[Database, Sequence[str]], Awaitable[Mapping[str, list[dict[str, Any]]]]]
 
+# Where a step of the change's transaction that signs tickets leaves the order's signed
+# tickets (as `load_tickets` gives them), so that later steps and the published document
+# take them from there instead of reading them back: two round trips fewer per payment.
+SIGNED_TICKETS = "signed_tickets"
+
 ORDER_BY_ID = Prepared(orders.select().where(orders.c.id == sa.bindparam("order_id")))
 
 # Bound on ids per IN (...) query: well under SQLite's variable limit.
@@ -45,10 +50,13 @@ class OrderReader:
         self.single_reads = 0
 
     async def documents(self, rows: Sequence[Mapping[str, Any]]) -> list[StatusUpdate]:
-        completed = [row["id"] for row in rows if row["payment_status"] == "completed"]
-        tickets: Mapping[str, list[dict[str, Any]]] = {}
-        if completed and self.ticket_loader is not None:
-            tickets = await self.ticket_loader(self.database, completed)
+        tickets: dict[str, list[dict[str, Any]]] = {}
+        if self.ticket_loader is not None:
+            completed = [row["id"] for row in rows if row["payment_status"] == "completed"]
+            tickets = {row["id"]: row[SIGNED_TICKETS] for row in rows if SIGNED_TICKETS in row}
+            missing = [order_id for order_id in completed if order_id not in tickets]
+            if missing:
+                tickets.update(await self.ticket_loader(self.database, missing))
         return [
             StatusUpdate.from_document(
                 status_document(row, tickets.get(row["id"], []), self.events.get(row["event_slug"] or ""))

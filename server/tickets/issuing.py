@@ -18,6 +18,7 @@ from databases import Database
 
 from server.status.changes import Change
 from server.status.document import COMPLETED
+from server.status.reader import SIGNED_TICKETS
 from server.store.prepared import Prepared
 from server.store.tables import tickets
 from server.tickets.codes import TicketSigner
@@ -28,18 +29,20 @@ log = logging.getLogger("server.tickets")
 # All of the order's tickets, the unsigned ones picked here: with `code IS NULL` in the
 # query, SQLite (no statistics) searched the unique index on `code` for NULL, a walk over
 # every unpaid ticket in the shop, instead of the order's own few.
+_SIGNED_COLUMNS = (tickets.c.id, tickets.c.order_id, tickets.c.ticket_type, tickets.c.code)
+_SIGNED_ORDER = (tickets.c.order_id, tickets.c.created_ms, tickets.c.id)
 ORDER_TICKETS = Prepared(
-    sa.select(tickets.c.id, tickets.c.event_slug, tickets.c.ticket_type, tickets.c.code).where(
-        tickets.c.order_id == sa.bindparam("order_id")
-    )
+    sa.select(*_SIGNED_COLUMNS, tickets.c.event_slug)
+    .where(tickets.c.order_id == sa.bindparam("order_id"))
+    .order_by(*_SIGNED_ORDER)
 )
+# Returns the code only if this UPDATE wrote it (`code IS NULL`: a second run changes nothing).
 SIGN_TICKET = Prepared(
     tickets.update()
     .where(tickets.c.id == sa.bindparam("ticket_id"), tickets.c.code.is_(None))
     .values(code=sa.bindparam("code"))
+    .returning(tickets.c.code)
 )
-_SIGNED_COLUMNS = (tickets.c.id, tickets.c.order_id, tickets.c.ticket_type, tickets.c.code)
-_SIGNED_ORDER = (tickets.c.order_id, tickets.c.created_ms, tickets.c.id)
 # One order's signed tickets: what a status document of a just-paid order needs.
 SIGNED_TICKETS_OF_ORDER = Prepared(
     sa.select(*_SIGNED_COLUMNS)
@@ -57,21 +60,27 @@ class TicketIssuer:
     signer: TicketSigner
 
     async def __call__(
-        self, database: Database, order: Mapping[str, Any], previous: str | None, change: Change
+        self, database: Database, order: dict[str, Any], previous: str | None, change: Change
     ) -> None:
         if change.to_status != COMPLETED:
             return
-        rows = [
-            row
-            for row in await database.fetch_all(ORDER_TICKETS.bind(order_id=order["id"]))
-            if row._mapping["code"] is None
-        ]
-        for row in rows:
-            ticket = row._mapping
-            code = self.signer.sign(ticket["id"], ticket["event_slug"], ticket["ticket_type"])
-            await database.execute(SIGN_TICKET.bind(ticket_id=ticket["id"], code=code))
-        if rows:
-            log.info("tickets issued order=%s count=%d", order["id"], len(rows))
+        signed: list[Mapping[str, Any]] = []
+        issued = 0
+        all_known = True
+        for row in await database.fetch_all(ORDER_TICKETS.bind(order_id=order["id"])):
+            ticket = dict(row._mapping)
+            if ticket["code"] is None:
+                code = self.signer.sign(ticket["id"], ticket["event_slug"], ticket["ticket_type"])
+                ticket["code"] = await database.fetch_val(SIGN_TICKET.bind(ticket_id=ticket["id"], code=code))
+                # None: signed meanwhile by someone else, with a code not known here.
+                all_known = all_known and ticket["code"] is not None
+                issued += 1
+            signed.append(ticket)
+        if all_known:
+            # For the e-mail and the published document: not read back (reader.SIGNED_TICKETS).
+            order[SIGNED_TICKETS] = [document_ticket(ticket) for ticket in signed]
+        if issued:
+            log.info("tickets issued order=%s count=%d", order["id"], issued)
 
 
 async def load_tickets(database: Database, order_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -87,12 +96,15 @@ async def load_tickets(database: Database, order_ids: Sequence[str]) -> dict[str
     found: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         ticket = row._mapping
-        found.setdefault(ticket["order_id"], []).append(
-            {
-                "ticket_id": ticket["id"],
-                "ticket_type": ticket["ticket_type"],
-                "code": ticket["code"],
-                "qr_url": qr_url(ticket["id"]),
-            }
-        )
+        found.setdefault(ticket["order_id"], []).append(document_ticket(ticket))
     return found
+
+
+def document_ticket(ticket: Mapping[str, Any]) -> dict[str, Any]:
+    """A signed `tickets` row as a status document lists it."""
+    return {
+        "ticket_id": ticket["id"],
+        "ticket_type": ticket["ticket_type"],
+        "code": ticket["code"],
+        "qr_url": qr_url(ticket["id"]),
+    }
