@@ -87,7 +87,7 @@ async def publish_each(
     Paced by its waiter, not by the publish's acknowledgement: Redis acknowledges a
     PUBLISH before the subscribing process has read it, so 1,000 sent back to back
     (about 6,000/s from this client) queued in front of a service that delivers about
-    2,000/s, and each figure measured its place in that queue (p50 54 ms at 10,000 held)
+    3,000/s, and each figure measured its place in that queue (p50 54 ms at 10,000 held)
     rather than one message's way to its waiter. A callback is paced the same way by
     its answer, which comes after the local fan-out. With `paced=False` they go back to
     back, acknowledged only: how many a second the server delivers (`Delivery.per_second`).
