@@ -10,10 +10,13 @@ and then the `/wait` half, and reads the server's RSS after each half settles, a
 bench.idle_waiters does. Then `--messages` of the held orders, half SSE and half `/wait`,
 are announced one after the other: by a bare publish on every server (a message and
 nothing else: an HTTP publish to a peer, a Redis PUBLISH of a status document to this
-service, which is what its subscriber hears after another process commits); and, on this
-service only, by the PayHero callback route too, the whole path a payment takes. For a
-callback, "commit -> waiter" is the time from the change's `updated_at` (stamped when its
-transaction began, millisecond resolution, wall clock) until its waiter had it.
+service, which is what its subscriber hears after another process commits), the next
+once the last was heard; and, on this service only, by the PayHero callback route too,
+the whole path a payment takes, the next once the last was answered. For a callback,
+"commit -> waiter" is the time from the change's `updated_at` (stamped when its
+transaction began, millisecond resolution, wall clock) until its waiter had it. With
+`--flood N`, N more held orders get bare publishes back to back, each sent once the
+last was acknowledged (by Redis, for this service): deliveries a second.
 With `--pin`, each server runs on core 1 and this client on core 0.
 """
 
@@ -40,6 +43,11 @@ from bench.system import pin
 from bench.waiters import SSE, WAIT, FirstChanges, Received, Waiter, close_all, errors, open_waiters
 
 SERVERS = ("service", "naive", "nchan")
+WAY_LABELS = {
+    "publish": "bare publish -> waiter",
+    "flood": "bare publishes back to back",
+    "callback": "callback -> waiter",
+}
 WARM_UP = 100
 
 
@@ -107,11 +115,16 @@ async def measure(target: Target, size: int, messages: int, args: argparse.Names
         rss_all = await settle(target, args.settle)
         held_on_server = int(await target.held())
 
-        chosen = pick_both_kinds(waiters, messages * (2 if target.has_callbacks else 1))
+        flooded = pick_both_kinds(waiters, min(args.flood, size // 4))
+        flood_ids = {id(w) for w in flooded}
+        others = [w for w in waiters if id(w) not in flood_ids]
+        chosen = pick_both_kinds(others, messages * (2 if target.has_callbacks else 1))
         by_callback, by_publish = (chosen[0::2], chosen[1::2]) if target.has_callbacks else ([], chosen)
         # Bare publishes first: each paid callback leaves e-mails for the composing process
         # to make, which would share the service's core with the publishes that follow.
         deliveries = {"publish": await publish_each(target.publish, by_publish, heard)}
+        if flooded:
+            deliveries["flood"] = await publish_each(target.publish, flooded, heard, paced=False)
         extra: dict[str, Any] = {}
         if by_callback:
             deliveries["callback"] = await complete(target.port, by_callback, heard, connections=1)
@@ -154,6 +167,7 @@ def _way(delivery: Delivery) -> dict[str, Any]:
         "latency_ms": summary_ms(delivery.latencies()),
         "latency_ms_by_kind": {kind: summary_ms(delivery.latencies(kind)) for kind in (SSE, WAIT)},
         "acknowledged_ms": summary_ms(delivery.callbacks.latencies),
+        "delivered_per_second": delivery.per_second,
     }
 
 
@@ -233,19 +247,19 @@ def print_report(payload: dict[str, Any]) -> None:
     for r in results:
         for way, found in r["ways"].items():
             lat = found["latency_ms"]
-            label = "callback -> waiter" if way == "callback" else "bare publish -> waiter"
-            rows.append([r["server"], label, found["messages"], found["delivered"]])
+            rows.append([r["server"], WAY_LABELS[way], found["messages"], found["delivered"]])
             rows[-1] += [lat.get("p50", nan), lat.get("p99", nan), lat.get("max", nan)]
             rows[-1] += [
                 _ratio(lat.get("p50", nan), base.get("p50")),
                 _ratio(lat.get("p99", nan), base.get("p99")),
+                found["delivered_per_second"],
             ]
             if way == "callback" and "commit_to_waiter_ms" in r:
                 lat = r["commit_to_waiter_ms"]
                 rows.append([r["server"], "  of which commit -> waiter", lat.get("count", 0), "-"])
-                rows[-1] += [lat.get("p50", nan), lat.get("p99", nan), lat.get("max", nan), "-", "-"]
+                rows[-1] += [lat.get("p50", nan), lat.get("p99", nan), lat.get("max", nan), "-", "-", "-"]
     columns = ["server", "path", "messages", "delivered", "p50 ms", "p99 ms", "max ms"]
-    columns += ["p50 x ours", "p99 x ours"]
+    columns += ["p50 x ours", "p99 x ours", "delivered/s"]
     title = f"Fan-out with {payload['waiters']:,} held: sent -> received by the waiter (ratios: bare publish)"
     print()
     print(table(title, columns, rows))
@@ -258,6 +272,12 @@ def cli(argv: list[str] | None = None) -> runner.Payload:
     parser.add_argument("--waiters", type=int, default=10_000, help="waiters held on each server")
     parser.add_argument(
         "--messages", type=int, default=1000, help="orders announced (at most a quarter held)"
+    )
+    parser.add_argument(
+        "--flood",
+        type=int,
+        default=0,
+        help="then this many more bare publishes back to back, not waiting for each to be heard",
     )
     parser.add_argument("--servers", default=",".join(SERVERS), help="which of service,naive,nchan")
     parser.add_argument("--redis", default=REDIS_URL, help="the Redis this service and the naive peer use")

@@ -132,9 +132,9 @@ def test_hundred_k_small(out: list[str], redis_url: str) -> None:
     assert payload["stopped_by"] == []
 
 
-def compare_small(out: list[str], redis_url: str, servers: str) -> dict[str, Any]:
+def compare_small(out: list[str], redis_url: str, servers: str, *more: str) -> dict[str, Any]:
     argv = ["--servers", servers, "--waiters", "200", "--messages", "40", "--settle", "0.2", "--no-pin"]
-    payload = compare.cli([*argv, "--redis", redis_url, *out])
+    payload = compare.cli([*argv, *more, "--redis", redis_url, *out])
     no_errors(payload)
     for result in payload["results"]:
         assert result["held_on_server"] == 200, result["server"]
@@ -147,12 +147,14 @@ def compare_small(out: list[str], redis_url: str, servers: str) -> dict[str, Any
 
 
 def test_compare_this_service_and_the_naive_peer(out: list[str], redis_url: str) -> None:
-    payload = compare_small(out, redis_url, "service,naive")
+    payload = compare_small(out, redis_url, "service,naive", "--flood", "40")
     ours, naive = payload["results"]
-    # The payment's whole path and its part after the commit, beside the bare publish.
-    assert set(ours["ways"]) == {"callback", "publish"}
+    # The payment's whole path and its part after the commit, beside the bare publish, and
+    # bare publishes back to back: deliveries a second.
+    assert set(ours["ways"]) == {"callback", "publish", "flood"}
     assert ours["commit_to_waiter_ms"]["count"] == 40
-    assert set(naive["ways"]) == {"publish"}
+    assert set(naive["ways"]) == {"publish", "flood"}
+    assert all(way["delivered_per_second"] > 0 for r in (ours, naive) for way in r["ways"].values())
 
 
 @pytest.mark.skipif(nchan.missing() is not None, reason=f"bench.compare's Nchan: {nchan.missing()}")

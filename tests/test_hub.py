@@ -131,3 +131,23 @@ async def move_without_local_fan_out(services: Services, order_id: str) -> Statu
         return await move(services, order_id, PROCESSING)
     finally:
         hub.fan_out = original  # type: ignore[method-assign]
+
+
+async def test_waiters_are_written_before_the_publisher_goes_on(services: Services) -> None:
+    # The held routes write from a task their watch's listener starts. A callback goes on,
+    # after publishing, to mark its row and answer PayHero: the customer's page comes first.
+    order = await new_order(services)
+    watch = await services.hub.watch(order.order_id)
+    written: list[int] = []
+    writers: list[asyncio.Task[None]] = []
+
+    async def write() -> None:
+        while (update := watch.take()) is not None:
+            written.append(update.version)
+
+    watch.listener = lambda: writers.append(asyncio.get_running_loop().create_task(write()))
+    try:
+        await move(services, order.order_id, PROCESSING)
+        assert written == [2]
+    finally:
+        watch.close()

@@ -154,7 +154,11 @@ class EventStream:
                     "more_body": not self._ending,
                 }
                 try:
-                    await asyncio.wait_for(send(message), self.send_timeout)
+                    # A deadline on this task, not `wait_for`: that runs `send` in a task of
+                    # its own, so the bytes left one loop turn later, behind whatever the
+                    # turn held (the next callback's whole transaction, on SQLite).
+                    async with asyncio.timeout(self.send_timeout):
+                        await send(message)
                 except TimeoutError:
                     self._fail(SendTimeout(f"client did not read for {self.send_timeout:g}s"))
                     return

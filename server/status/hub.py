@@ -207,7 +207,12 @@ class StatusHub:
         A broker failure is logged, not raised: the change is already committed and the
         safety net will deliver it (DESIGN rule 1).
         """
-        self.fan_out(update)
+        if self.fan_out(update):
+            # One loop turn for the waiters' writers (tasks: server/routes/) before the
+            # caller goes on. Without it, when nothing below waits on the network (the
+            # in-process broker) and the store runs on the loop (SQLite), a payment's
+            # waiters were written only after its whole callback was answered and logged.
+            await asyncio.sleep(0)
         try:
             await self.broker.publish(
                 status_channel(update.order_id), update.json, latest=latest_key(update.order_id)
