@@ -2,8 +2,10 @@
 
     python -m bench.hundred_k --waiters 100000 --workers 7 --complete 1000
 
-The service starts as the Procfile says, with `WEB_CONCURRENCY` set: uvicorn's workers
-share one listening socket, each with its own hub and its own Redis connections, on a
+The service starts as the Procfile says, with `WEB_CONCURRENCY` set: each worker listens on
+a socket of its own (`SO_REUSEPORT`, server/ops/listeners.py) and the kernel hashes each
+connection to one of them; `--listeners shared` runs plain `uvicorn` instead, whose workers
+share one socket. Each worker has its own hub and its own Redis connections, on a
 PostgreSQL database made for this run (`--waiters` orders written straight into it first,
 as bench.seed does). Half the waiters are SSE and half `/wait`, each on its own order, held
 by `--clients` load processes (bench.crowd), each connecting from its own 127.0.0.x so
@@ -11,8 +13,9 @@ that no source address runs out of ports. Then `--complete` held orders, half of
 kind, are paid through the callback route over `--connections` connections, which the
 kernel hands to any worker: most statuses reach their waiter through Redis from another
 worker. Reported: every waiter answered, fan-out p50/p99/max (callback sent -> status
-received), memory per waiter summed over the workers, and each worker's Redis connections
-(CLIENT LIST) with a few waiters and with all of them: constant in waiters.
+received), memory per waiter summed over the workers, waiters held per worker, and each
+worker's Redis connections (CLIENT LIST) with a few waiters and with all of them: constant
+in waiters.
 
 Before it starts and when it fails it says what stops it going further: open files per
 process (`ulimit -Hn`), ports per source address, memory.
@@ -47,10 +50,13 @@ from bench.system import REPO, children, raise_nofile, rss_kb
 from bench.waiters import SSE, WAIT, split_kinds
 
 # Waiters per worker and per load process when not told: 5,000 under the 20,000 files
-# a process may open here, for uneven accepts and the service's own files.
+# a process may open here, for the service's own files and room to spare.
 PER_WORKER = 15_000
 PER_CLIENT = 15_000
 FIRST_STEP = 0.01
+# Plain uvicorn for `--listeners shared`: its workers share the supervisor's socket (and its
+# `--http httptools` is uvicorn's own protocol, without the header deadline).
+PLAIN_UVICORN = f"{sys.executable} -m uvicorn"
 
 
 @dataclass(frozen=True)
@@ -267,6 +273,8 @@ async def run(
     plan = [Planned(kind, order) for kind, order in split_kinds(orders)]
     env = {"WEB_CONCURRENCY": str(workers), "WAIT_TIMEOUT_MAX": str(max(28.0, args.hold))}
     service = Service(database_url=url, redis_url=args.redis, env=env)
+    if args.listeners == "shared":
+        service.command_prefix = PLAIN_UVICORN
     await service.start(timeout=120)
     setup = {"port": service.port, "hold": args.hold, "batch": args.batch}
     crowds = [
@@ -321,6 +329,7 @@ async def run(
     return {
         "waiters": args.waiters,
         "workers": workers,
+        "listeners": args.listeners,
         "clients": clients,
         "limits": asdict(limits),
         "foreseen": foreseen,
@@ -362,7 +371,8 @@ def print_report(payload: dict[str, Any]) -> None:
     row += [payload["client_rss_kb"] / 1024, payload["ramp_s"]]
     columns = ["waiters", "held", "errors", "workers", "load processes", "workers RSS before MB"]
     columns += ["workers RSS held MB", "KB/waiter", "client RSS MB", "ramp s"]
-    print(table("One host: waiters held over all workers, half SSE, half /wait", columns, [row]))
+    title = f"One host: waiters held over all workers, {payload['listeners']} listeners, half SSE, half /wait"
+    print(table(title, columns, [row]))
     rows = [
         [
             str(w["pid"]),
@@ -406,6 +416,12 @@ def cli(argv: list[str] | None = None) -> runner.Payload:
     )
     parser.add_argument(
         "--clients", type=int, default=0, help="load processes (default: 1 per 15,000, 2 or more)"
+    )
+    parser.add_argument(
+        "--listeners",
+        choices=["own", "shared"],
+        default="own",
+        help="own: the Procfile's command, a listening socket per worker; shared: plain uvicorn",
     )
     parser.add_argument("--connections", type=int, default=4, help="callback sender connections")
     parser.add_argument("--redis", default=REDIS_URL, help="the Redis every worker shares")

@@ -105,10 +105,12 @@ def test_scale_out(out: list[str], redis_url: str) -> None:
 
 
 @pytest.mark.usefixtures("bench_postgres")
-def test_hundred_k_small(out: list[str], redis_url: str) -> None:
+@pytest.mark.parametrize("listeners", ["own", "shared"])
+def test_hundred_k_small(out: list[str], redis_url: str, listeners: str) -> None:
     # A short hold: a closed /wait is noticed when its hold ends, and the workers' graceful
     # shutdown waits for it.
     argv = ["--waiters", "200", "--workers", "2", "--clients", "2", "--complete", "50", "--hold", "3"]
+    argv += ["--listeners", listeners]
     payload = hundred_k.cli([*argv, "--settle", "0.2", "--redis", redis_url, *out])
     no_errors(payload)
     assert payload["held"] == 200
