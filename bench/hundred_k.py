@@ -280,6 +280,7 @@ async def run(
     crowds = [
         CrowdProcess(i, plan[i::clients], {**setup, "source": f"127.0.0.{2 + i}"}) for i in range(clients)
     ]
+    failed_run, failed = False, Counter[str]()
     try:
         pids = await until_workers(service, args.redis, workers)
         rss_base = sum(rss_kb(pid) for pid in pids)
@@ -296,7 +297,8 @@ async def run(
         progress(f"{held:,} held of {opened:,} opened, {sum(failed.values()):,} failed")
         await asyncio.sleep(args.settle)
         at_all = await redis_clients(args.redis)
-        per_worker_rss = {pid: rss_kb(pid) for pid in pids}
+        # A worker gone meanwhile (killed, restarted) counts no memory; diagnose() says so.
+        per_worker_rss = {pid: rss_kb(pid) if pid in processes(service.pid) else 0 for pid in pids}
         rss_held = sum(per_worker_rss.values())
         client_rss = sum(c.rss_kb() for c in crowds)
 
@@ -317,10 +319,15 @@ async def run(
         held_per_worker = [at_all.get(pid, (0, 0))[1] for pid in alive]
         log_errors = service.log_errors()
         log = log_text(service)
+    except BaseException:
+        failed_run = True
+        raise
     finally:
         await asyncio.gather(*(c.stop() for c in crowds))
-        await service.stop()
-        progress("stopped")
+        # The service's and load processes' logs say what went wrong: kept when anything did.
+        keep = failed_run or bool(sum(failed.values()))
+        await service.stop(keep_data=keep)
+        progress(f"stopped{f', logs kept in {service.data_dir}' if keep else ''}")
     latencies: dict[str, list[float]] = {SSE: [], WAIT: []}
     for p in chosen:
         if p.order.order_id in heard:
