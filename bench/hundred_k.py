@@ -124,7 +124,14 @@ def diagnose(
         found.append("ports: a source address ran out of ephemeral ports (ip_local_port_range)")
     if "Errno 12" in text or "Cannot allocate memory" in text or len(held_per_worker) < workers:
         found.append(f"memory (or a crash): {len(held_per_worker)} of {workers} workers alive")
-    if "HTTP 503" in text:
+    if "too many clients" in text:
+        # A waiter reads its order's status when it starts; with no connection to be had,
+        # the route answers 503 store unavailable, which looks like a MAX_WAITERS refusal.
+        found.append(
+            "PostgreSQL connections: the server refused new ones (max_connections, shared by"
+            f" {workers} workers' pools): waiters whose first status read got none had 503"
+        )
+    elif "HTTP 503" in text:
         found.append("MAX_WAITERS: a worker refused waiters over its limit (503)")
     if error_kinds and not found:
         found.append(f"unclassified waiter errors: {dict(error_kinds.most_common(3))}")
