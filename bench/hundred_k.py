@@ -2,8 +2,10 @@
 
     python -m bench.hundred_k --waiters 100000 --workers 7 --complete 1000
 
-The service starts as the Procfile says, with `WEB_CONCURRENCY` set: uvicorn's workers
-share one listening socket, each with its own hub and its own Redis connections, on a
+The service starts as the Procfile says, with `WEB_CONCURRENCY` set: each worker listens on
+a socket of its own (`SO_REUSEPORT`, server/ops/listeners.py) and the kernel hashes each
+connection to one of them; `--listeners shared` runs plain `uvicorn` instead, whose workers
+share one socket. Each worker has its own hub and its own Redis connections, on a
 PostgreSQL database made for this run (`--waiters` orders written straight into it first,
 as bench.seed does). Half the waiters are SSE and half `/wait`, each on its own order, held
 by `--clients` load processes (bench.crowd), each connecting from its own 127.0.0.x so
@@ -11,8 +13,9 @@ that no source address runs out of ports. Then `--complete` held orders, half of
 kind, are paid through the callback route over `--connections` connections, which the
 kernel hands to any worker: most statuses reach their waiter through Redis from another
 worker. Reported: every waiter answered, fan-out p50/p99/max (callback sent -> status
-received), memory per waiter summed over the workers, and each worker's Redis connections
-(CLIENT LIST) with a few waiters and with all of them: constant in waiters.
+received), memory per waiter summed over the workers, waiters held per worker, and each
+worker's Redis connections (CLIENT LIST) with a few waiters and with all of them: constant
+in waiters.
 
 Before it starts and when it fails it says what stops it going further: open files per
 process (`ulimit -Hn`), ports per source address, memory.
@@ -47,10 +50,13 @@ from bench.system import REPO, children, raise_nofile, rss_kb
 from bench.waiters import SSE, WAIT, split_kinds
 
 # Waiters per worker and per load process when not told: 5,000 under the 20,000 files
-# a process may open here, for uneven accepts and the service's own files.
+# a process may open here, for the service's own files and room to spare.
 PER_WORKER = 15_000
 PER_CLIENT = 15_000
 FIRST_STEP = 0.01
+# Plain uvicorn for `--listeners shared`: its workers share the supervisor's socket (and its
+# `--http httptools` is uvicorn's own protocol, without the header deadline).
+PLAIN_UVICORN = f"{sys.executable} -m uvicorn"
 
 
 @dataclass(frozen=True)
@@ -118,7 +124,14 @@ def diagnose(
         found.append("ports: a source address ran out of ephemeral ports (ip_local_port_range)")
     if "Errno 12" in text or "Cannot allocate memory" in text or len(held_per_worker) < workers:
         found.append(f"memory (or a crash): {len(held_per_worker)} of {workers} workers alive")
-    if "HTTP 503" in text:
+    if "too many clients" in text:
+        # A waiter reads its order's status when it starts; with no connection to be had,
+        # the route answers 503 store unavailable, which looks like a MAX_WAITERS refusal.
+        found.append(
+            "PostgreSQL connections: the server refused new ones (max_connections, shared by"
+            f" {workers} workers' pools): waiters whose first status read got none had 503"
+        )
+    elif "HTTP 503" in text:
         found.append("MAX_WAITERS: a worker refused waiters over its limit (503)")
     if error_kinds and not found:
         found.append(f"unclassified waiter errors: {dict(error_kinds.most_common(3))}")
@@ -267,11 +280,14 @@ async def run(
     plan = [Planned(kind, order) for kind, order in split_kinds(orders)]
     env = {"WEB_CONCURRENCY": str(workers), "WAIT_TIMEOUT_MAX": str(max(28.0, args.hold))}
     service = Service(database_url=url, redis_url=args.redis, env=env)
+    if args.listeners == "shared":
+        service.command_prefix = PLAIN_UVICORN
     await service.start(timeout=120)
     setup = {"port": service.port, "hold": args.hold, "batch": args.batch}
     crowds = [
         CrowdProcess(i, plan[i::clients], {**setup, "source": f"127.0.0.{2 + i}"}) for i in range(clients)
     ]
+    failed_run, failed = False, Counter[str]()
     try:
         pids = await until_workers(service, args.redis, workers)
         rss_base = sum(rss_kb(pid) for pid in pids)
@@ -288,7 +304,8 @@ async def run(
         progress(f"{held:,} held of {opened:,} opened, {sum(failed.values()):,} failed")
         await asyncio.sleep(args.settle)
         at_all = await redis_clients(args.redis)
-        per_worker_rss = {pid: rss_kb(pid) for pid in pids}
+        # A worker gone meanwhile (killed, restarted) counts no memory; diagnose() says so.
+        per_worker_rss = {pid: rss_kb(pid) if pid in processes(service.pid) else 0 for pid in pids}
         rss_held = sum(per_worker_rss.values())
         client_rss = sum(c.rss_kb() for c in crowds)
 
@@ -309,10 +326,15 @@ async def run(
         held_per_worker = [at_all.get(pid, (0, 0))[1] for pid in alive]
         log_errors = service.log_errors()
         log = log_text(service)
+    except BaseException:
+        failed_run = True
+        raise
     finally:
         await asyncio.gather(*(c.stop() for c in crowds))
-        await service.stop()
-        progress("stopped")
+        # The service's and load processes' logs say what went wrong: kept when anything did.
+        keep = failed_run or bool(sum(failed.values()))
+        await service.stop(keep_data=keep)
+        progress(f"stopped{f', logs kept in {service.data_dir}' if keep else ''}")
     latencies: dict[str, list[float]] = {SSE: [], WAIT: []}
     for p in chosen:
         if p.order.order_id in heard:
@@ -321,6 +343,7 @@ async def run(
     return {
         "waiters": args.waiters,
         "workers": workers,
+        "listeners": args.listeners,
         "clients": clients,
         "limits": asdict(limits),
         "foreseen": foreseen,
@@ -362,7 +385,8 @@ def print_report(payload: dict[str, Any]) -> None:
     row += [payload["client_rss_kb"] / 1024, payload["ramp_s"]]
     columns = ["waiters", "held", "errors", "workers", "load processes", "workers RSS before MB"]
     columns += ["workers RSS held MB", "KB/waiter", "client RSS MB", "ramp s"]
-    print(table("One host: waiters held over all workers, half SSE, half /wait", columns, [row]))
+    title = f"One host: waiters held over all workers, {payload['listeners']} listeners, half SSE, half /wait"
+    print(table(title, columns, [row]))
     rows = [
         [
             str(w["pid"]),
@@ -406,6 +430,12 @@ def cli(argv: list[str] | None = None) -> runner.Payload:
     )
     parser.add_argument(
         "--clients", type=int, default=0, help="load processes (default: 1 per 15,000, 2 or more)"
+    )
+    parser.add_argument(
+        "--listeners",
+        choices=["own", "shared"],
+        default="own",
+        help="own: the Procfile's command, a listening socket per worker; shared: plain uvicorn",
     )
     parser.add_argument("--connections", type=int, default=4, help="callback sender connections")
     parser.add_argument("--redis", default=REDIS_URL, help="the Redis every worker shares")

@@ -1,11 +1,16 @@
-"""The Procfile's web command: uvicorn's own command line, with a deadline on headers.
+"""The Procfile's web command: uvicorn's own command line, with a deadline on headers and
+a listening socket per worker.
 
     python -m server.web server.app:create_app --factory --host 0.0.0.0 --port 8000 ...
 
 Every uvicorn option and variable (`WEB_CONCURRENCY` among them) means what it means to
-`uvicorn`; only `--http httptools|h11|auto` is given the same protocol with a header
-deadline (server/ops/header_timeout.py). uvicorn's `--http` takes only its own names, and
-its `Config` takes an import string, so the option is swapped after parsing.
+`uvicorn`, with two differences:
+- `--http httptools|h11|auto` is given the same protocol with a header deadline
+  (server/ops/header_timeout.py). uvicorn's `--http` takes only its own names, and its
+  `Config` takes an import string, so the option is swapped after parsing.
+- with `--workers` over 1, each worker listens on a socket of its own (`SO_REUSEPORT`) and
+  the kernel spreads connections over them, where uvicorn's workers share one socket and
+  do not spread (server/ops/listeners.py).
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import sys
 
 import click
 from uvicorn.main import main as uvicorn_command
+
+from server.ops.listeners import worker_per_listener
 
 HTTPTOOLS = "server.ops.header_timeout:HttpToolsHeaderTimeout"
 H11 = "server.ops.header_timeout:H11HeaderTimeout"
@@ -32,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with uvicorn_command.make_context("python -m server.web", list(args)) as context:
             context.params["http"] = protocol_for(str(context.params["http"]))
-            uvicorn_command.invoke(context)
+            with worker_per_listener():
+                uvicorn_command.invoke(context)
     except click.exceptions.Exit as done:
         return done.exit_code
     except click.ClickException as refused:

@@ -8,6 +8,7 @@ asserted: these check that the scenarios still work, not how fast the service is
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -116,10 +117,12 @@ def test_scale_out(out: list[str], redis_url: str) -> None:
 
 
 @pytest.mark.usefixtures("bench_postgres")
-def test_hundred_k_small(out: list[str], redis_url: str) -> None:
+@pytest.mark.parametrize("listeners", ["own", "shared"])
+def test_hundred_k_small(out: list[str], redis_url: str, listeners: str) -> None:
     # A short hold: a closed /wait is noticed when its hold ends, and the workers' graceful
     # shutdown waits for it.
     argv = ["--waiters", "200", "--workers", "2", "--clients", "2", "--complete", "50", "--hold", "3"]
+    argv += ["--listeners", listeners]
     payload = hundred_k.cli([*argv, "--settle", "0.2", "--redis", redis_url, *out])
     no_errors(payload)
     assert payload["held"] == 200
@@ -130,6 +133,15 @@ def test_hundred_k_small(out: list[str], redis_url: str) -> None:
     # One broker connection set per process, whatever the number of waiters it holds.
     assert all(w["redis_connections_all"] == w["redis_connections_first"] for w in workers)
     assert payload["stopped_by"] == []
+
+
+def test_hundred_k_tells_postgres_refusals_from_max_waiters() -> None:
+    limits = hundred_k.Limits(open_files=20000, ports_per_source=28232, memory_available_mb=20000)
+    refused = Counter({"wait: HTTP 503": 3})
+    log = "store unavailable on GET /api/orders/x/wait: TooManyConnectionsError: sorry, too many clients"
+    found = hundred_k.diagnose(refused, log, [10_000, 10_000], 2, limits)
+    assert len(found) == 1 and found[0].startswith("PostgreSQL connections")
+    assert hundred_k.diagnose(refused, "", [10_000, 10_000], 2, limits)[0].startswith("MAX_WAITERS")
 
 
 def compare_small(out: list[str], redis_url: str, servers: str, *more: str) -> dict[str, Any]:
