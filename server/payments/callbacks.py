@@ -313,11 +313,15 @@ class CallbackProcessor:
             await self._mark(inbox_id, f"ignored: {reason}", order_id, target)
             log.info("callback %d ignored: %s order=%s", inbox_id, reason, order_id or "-")
             return CallbackOutcome(order_id, payment_status=status, ignored=reason)
-        await self._mark(inbox_id, f"review: {reason}", order_id, target)
+        # The order is held before the callback is marked: the mark is what counts the
+        # review on /metrics (and what says "processed" to the start-up replay), so an alert
+        # never points at an order that does not show it yet, and a crash between the two
+        # replays the callback, which holds the order again.
         if order_id is not None:
             await self.database.execute(
                 HOLD_FOR_REVIEW.bind(order_id=order_id, reason=f"review: {reason} (callback {inbox_id})")
             )
+        await self._mark(inbox_id, f"review: {reason}", order_id, target)
         log.warning(
             "callback %d held for review: %s order=%s receipt=%s amount=%s",
             inbox_id,
