@@ -41,7 +41,7 @@ from bench import runner
 from bench.fanout import pick_both_kinds
 from bench.http import HttpError
 from bench.orders import Order, Tally, send_callbacks
-from bench.postgres import temporary_database
+from bench.postgres import pool_per_process, temporary_database
 from bench.report import summary_ms, table
 from bench.scale_out import REDIS_URL, redis_clients
 from bench.seed import seed_orders
@@ -278,7 +278,15 @@ async def run(
     orders = await seed_orders(url, args.waiters)
     progress(f"{len(orders):,} orders seeded")
     plan = [Planned(kind, order) for kind, order in split_kinds(orders)]
-    env = {"WEB_CONCURRENCY": str(workers), "WAIT_TIMEOUT_MAX": str(max(28.0, args.hold))}
+    # Every worker's pool at once must fit the server's max_connections, or a waiter whose
+    # first status read finds no connection gets 503 (the 72,349 of 100,000 held before).
+    pool = await pool_per_process(url, workers)
+    progress(f"DATABASE_POOL_SIZE={pool} per worker")
+    env = {
+        "WEB_CONCURRENCY": str(workers),
+        "WAIT_TIMEOUT_MAX": str(max(28.0, args.hold)),
+        "DATABASE_POOL_SIZE": str(pool),
+    }
     service = Service(database_url=url, redis_url=args.redis, env=env)
     if args.listeners == "shared":
         service.command_prefix = PLAIN_UVICORN

@@ -30,3 +30,19 @@ async def temporary_database(admin_url: str | None = None) -> AsyncIterator[str]
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+async def pool_per_process(url: str, processes: int, *, spare: int = 10) -> int:
+    """A `DATABASE_POOL_SIZE` for `processes` service processes sharing the server at `url`:
+    what its `max_connections` leaves, less `spare` for the bench and others, split evenly."""
+    connection = await asyncpg.connect(url, timeout=10)
+    try:
+        allowed = int(await connection.fetchval("SHOW max_connections"))
+        others = int(
+            await connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+            )
+        )
+    finally:
+        await connection.close()
+    return max(2, min(20, (allowed - others - spare) // max(1, processes)))

@@ -60,7 +60,11 @@ async def open_services(
     catalogue = Catalogue.load(settings.catalogue_file)
     private_dir(settings.data_dir)
     settings = settings.resolve_secrets()  # the kept secrets, if the environment set none
-    database = open_database(settings.database_url, busy_timeout=settings.sqlite_busy_timeout)
+    database = open_database(
+        settings.database_url,
+        busy_timeout=settings.sqlite_busy_timeout,
+        pool_size=settings.database_pool_size,
+    )
     await database.connect()
     async with AsyncExitStack() as stack:
         stack.push_async_callback(database.disconnect)

@@ -18,6 +18,7 @@ from server.settings_values import (
     one_of,
     port_range,
     positive,
+    positive_int,
     var,
 )
 
@@ -117,6 +118,13 @@ class ServiceSettings:
         doc="held `/wait` and SSE requests one client address (as resolved through "
         "`FORWARDED_ALLOW_IPS`) may have in one process; past it `429 too_many_waiters` with "
         "`Retry-After` (`0`: no cap)",
+    )
+    database_pool_size: int = var(
+        "DATABASE_POOL_SIZE",
+        default=20,
+        check=positive_int,
+        doc="PostgreSQL connections one process may open; keep `WEB_CONCURRENCY` x this under the "
+        "server's `max_connections`, or waiters get 503 when it refuses more",
     )
     sqlite_busy_timeout: float = var(
         "SQLITE_BUSY_TIMEOUT",

@@ -45,7 +45,7 @@ def dialect_of(database: Database) -> sa.engine.Dialect:
     return postgresql.asyncpg.dialect() if is_postgres(database) else sqlite.dialect()  # type: ignore[no-untyped-call]
 
 
-def open_database(url: str, *, busy_timeout: float = 15.0) -> Database:
+def open_database(url: str, *, busy_timeout: float = 15.0, pool_size: int = 20) -> Database:
     """A `databases.Database` for `url`; SQLite gets a busy timeout on every connection.
 
     With the busy timeout a SQLite writer waits for the lock instead of failing at once
@@ -59,7 +59,7 @@ def open_database(url: str, *, busy_timeout: float = 15.0) -> Database:
         # `timeout`: how long a write waits for another process's lock, retried without
         # blocking the loop. `databases`' own backend would open a thread per query.
         return StoreDatabase(url, timeout=busy_timeout)
-    return StoreDatabase(url, min_size=2, max_size=20)
+    return StoreDatabase(url, min_size=min(2, pool_size), max_size=pool_size)
 
 
 def _create_statements(database: Database) -> list[str]:
