@@ -51,7 +51,11 @@ async def test_trickling_headers_are_cut_off_while_real_requests_go_on(stack_set
         port = int(live.base_url.rsplit(":", 1)[1])
         order = await new_order(live.services)
         # A held /wait sent its headers at once: the deadline does not apply to it.
-        held = asyncio.create_task(http.get(f"/api/orders/{order.order_id}/wait", params={"since": 1}))
+        # Its client waits longer than the hold: the client's own 10 s read timeout once
+        # ended it first, when a loaded machine stretched the tricklers' part of the test.
+        held = asyncio.create_task(
+            http.get(f"/api/orders/{order.order_id}/wait", params={"since": 1}, timeout=30)
+        )
         keep_alive = b"GET /healthz HTTP/1.1\r\nHost: slow\r\n\r\n"
         lasted = await asyncio.gather(
             *(trickle(port) for _ in range(TRICKLERS)),
