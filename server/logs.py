@@ -42,26 +42,38 @@ def mask_email(email: str | None) -> str:
 # turned `postgresql+asyncpg://` into `***ql+asyncpg://` (which gave it away), and a
 # one-letter PayHero password blanked that letter in every line.
 _URL_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s'\"]*:)[^@\s'\"/]+@")
-_WHERE_SECRETS_SIT = (
+#
+# Each pattern comes with what it cannot match without, as plain lowercase substrings: a
+# line lacking all of them is left alone without running the pattern. Exact for ASCII lines
+# (`str.lower` and the patterns' case-insensitivity agree there); a line with any other
+# character runs every pattern, since `(?i)` also matches the long s (U+017F) to `s` and the Kelvin sign to
+# `k`. Redacting only blanks and inserts `***`, so it never makes a needle appear that was
+# not in the line: one look at the line as it came is enough.
+_WHERE_SECRETS_SIT: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
     # scheme://user:password@host: the database, Redis and SMTP URLs, in any message.
-    (_URL_USERINFO, r"\1***@"),
+    (_URL_USERINFO, r"\1***@", ("://",)),
     # Authorization headers: as written, in a dict's repr, in httpcore's byte tuples.
     (
         re.compile(
             r"(?i)(\bauthorization\b['\"]?\s*[:=,]\s*(?:b?['\"])?(?:(?:bearer|basic|token)\s+)?)[^\s'\",)}\]]+"
         ),
         r"\1***",
+        ("authorization",),
     ),
     # The callback URL's secret path segment (uvicorn's access log, httpx, our own lines);
     # not the route template `{token}` of the request log.
-    (re.compile(r"(/api/payhero/callback/)(?!\{token\})[^/\s?#'\"]+"), r"\1***"),
-    # Known fields: password=…, "callback_token": "…", api_key: …
+    (re.compile(r"(/api/payhero/callback/)(?!\{token\})[^/\s?#'\"]+"), r"\1***", ("/api/payhero/callback/",)),
+    # Known fields: password=…, "callback_token": "…", api_key: …, db_password=…. Anchored on
+    # the keyword, not on the word boundary before the field's name: the redacted text is the
+    # same (whatever precedes a keyword within its word is kept either way), without trying a
+    # lazy prefix at every word of every line (tests/test_redaction_equivalence.py).
     (
         re.compile(
-            r"(?i)(\b[\w-]*?(?:password|passwd|secret|token|api[_-]?key|signing[_-]key)"
+            r"(?i)((?:password|passwd|secret|token|api[_-]?key|signing[_-]key)"
             r"[\"']?\s*[:=]\s*[\"']?)[^\s'\",&}]+"
         ),
         r"\1***",
+        ("passw", "secret", "token", "key"),
     ),
 )
 # A secret this long is also blanked wherever else it appears whole (an exception's text):
@@ -76,7 +88,10 @@ def mask_url(url: str) -> str:
 
 def redact(line: str, safety_net: re.Pattern[str] | None = None) -> str:
     """`line` with the secrets blanked where they sit, and any long known secret anywhere."""
-    for pattern, replacement in _WHERE_SECRETS_SIT:
+    lowered = line.lower() if line.isascii() else None
+    for pattern, replacement, needles in _WHERE_SECRETS_SIT:
+        if lowered is not None and not any(needle in lowered for needle in needles):
+            continue
         line = pattern.sub(replacement, line)
     if safety_net is not None:
         line = safety_net.sub("***", line)
@@ -116,14 +131,21 @@ class RedactingFormatter(logging.Formatter):
             if len(secret) >= SAFETY_NET_MIN_LENGTH
             for form in (secret, json.dumps(secret)[1:-1])
         }
-        alternatives = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
+        # Looked for as plain substrings first: most lines hold none, and a substring test
+        # costs a fraction of the pattern, which tries its look-behind at every character.
+        self.secret_forms = tuple(sorted(forms, key=len, reverse=True))
+        alternatives = "|".join(re.escape(form) for form in self.secret_forms)
         # Whole tokens only: not inside a longer run of letters, digits, `-` or `_`.
         self.safety_net = (
             re.compile(rf"(?<![A-Za-z0-9_-])(?:{alternatives})(?![A-Za-z0-9_-])") if forms else None
         )
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(self.inner.format(record), self.safety_net)
+        return self.redact(self.inner.format(record))
+
+    def redact(self, line: str) -> str:
+        holds_a_secret = any(form in line for form in self.secret_forms)
+        return redact(line, self.safety_net if holds_a_secret else None)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = ()) -> None:
