@@ -10,7 +10,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 # Attributes every LogRecord has; anything else on a record came in through `extra=`.
-_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+# `taskName` is one from Python 3.12 on.
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+# Made once: `json.dumps(..., default=str)` builds a new encoder for every line.
+_JSON_ENCODER = json.JSONEncoder(default=str)
 # Loggers that always write through our handler. httpx logs every request URL at INFO, the
 # sandbox's callback URL (with its secret) among them.
 _OWN_LOGGERS = ("server", "httpx")
@@ -107,10 +114,10 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         # Structured fields passed with `extra=` (the request log's method, route, status...).
-        entry.update((k, v) for k, v in vars(record).items() if k not in _RECORD_FIELDS and k != "taskName")
+        entry.update((k, v) for k, v in vars(record).items() if k not in _RECORD_FIELDS)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return _JSON_ENCODER.encode(entry)
 
 
 class RedactingFormatter(logging.Formatter):
