@@ -10,7 +10,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 # Attributes every LogRecord has; anything else on a record came in through `extra=`.
-_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+# `taskName` is one from Python 3.12 on.
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+# Made once: `json.dumps(..., default=str)` builds a new encoder for every line.
+_JSON_ENCODER = json.JSONEncoder(default=str)
 # Loggers that always write through our handler. httpx logs every request URL at INFO, the
 # sandbox's callback URL (with its secret) among them.
 _OWN_LOGGERS = ("server", "httpx")
@@ -42,7 +49,14 @@ def mask_email(email: str | None) -> str:
 # turned `postgresql+asyncpg://` into `***ql+asyncpg://` (which gave it away), and a
 # one-letter PayHero password blanked that letter in every line.
 _URL_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s'\"]*:)[^@\s'\"/]+@")
-_WHERE_SECRETS_SIT = (
+#
+# Each pattern comes with what it cannot match without, as plain lowercase substrings: a
+# line lacking all of them is left alone without running the pattern. Exact for ASCII lines
+# (`str.lower` and the patterns' case-insensitivity agree there); a line with any other
+# character runs every pattern, since `(?i)` also matches the long s (U+017F) to `s` and the Kelvin sign to
+# `k`. Redacting only blanks and inserts `***`, so it never makes a needle appear that was
+# not in the line: one look at the line as it came is enough.
+_WHERE_SECRETS_SIT: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
     # scheme://user:password@host: the database, Redis and SMTP URLs, in any message.
     (_URL_USERINFO, r"\1***@", ("://",)),
     # Authorization headers: as written, in a dict's repr, in httpcore's byte tuples.
@@ -56,10 +70,13 @@ _WHERE_SECRETS_SIT = (
     # The callback URL's secret path segment (uvicorn's access log, httpx, our own lines);
     # not the route template `{token}` of the request log.
     (re.compile(r"(/api/payhero/callback/)(?!\{token\})[^/\s?#'\"]+"), r"\1***", ("/api/payhero/callback/",)),
-    # Known fields: password=…, "callback_token": "…", api_key: …
+    # Known fields: password=…, "callback_token": "…", api_key: …, db_password=…. Anchored on
+    # the keyword, not on the word boundary before the field's name: the redacted text is the
+    # same (whatever precedes a keyword within its word is kept either way), without trying a
+    # lazy prefix at every word of every line (tests/test_redaction_equivalence.py).
     (
         re.compile(
-            r"(?i)(\b[\w-]*?(?:password|passwd|secret|token|api[_-]?key|signing[_-]key)"
+            r"(?i)((?:password|passwd|secret|token|api[_-]?key|signing[_-]key)"
             r"[\"']?\s*[:=]\s*[\"']?)[^\s'\",&}]+"
         ),
         r"\1***",
@@ -103,10 +120,10 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         # Structured fields passed with `extra=` (the request log's method, route, status...).
-        entry.update((k, v) for k, v in vars(record).items() if k not in _RECORD_FIELDS and k != "taskName")
+        entry.update((k, v) for k, v in vars(record).items() if k not in _RECORD_FIELDS)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return _JSON_ENCODER.encode(entry)
 
 
 class RedactingFormatter(logging.Formatter):
@@ -127,18 +144,21 @@ class RedactingFormatter(logging.Formatter):
             if len(secret) >= SAFETY_NET_MIN_LENGTH
             for form in (secret, json.dumps(secret)[1:-1])
         }
-        # Looked for as plain text first: a line holding none of them needs no regex.
-        self.forms = tuple(sorted(forms, key=len, reverse=True))
-        alternatives = "|".join(re.escape(form) for form in self.forms)
+        # Looked for as plain substrings first: most lines hold none, and a substring test
+        # costs a fraction of the pattern, which tries its look-behind at every character.
+        self.secret_forms = tuple(sorted(forms, key=len, reverse=True))
+        alternatives = "|".join(re.escape(form) for form in self.secret_forms)
         # Whole tokens only: not inside a longer run of letters, digits, `-` or `_`.
         self.safety_net = (
             re.compile(rf"(?<![A-Za-z0-9_-])(?:{alternatives})(?![A-Za-z0-9_-])") if forms else None
         )
 
     def format(self, record: logging.LogRecord) -> str:
-        line = self.inner.format(record)
-        held = any(form in line for form in self.forms)
-        return redact(line, self.safety_net if held else None)
+        return self.redact(self.inner.format(record))
+
+    def redact(self, line: str) -> str:
+        holds_a_secret = any(form in line for form in self.secret_forms)
+        return redact(line, self.safety_net if holds_a_secret else None)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = ()) -> None:

@@ -20,6 +20,7 @@ from bench import (
     fanout,
     hundred_k,
     idle_waiters,
+    log_cost,
     profiling,
     qr_flood,
     requests_per_payment,
@@ -197,3 +198,10 @@ def test_schema_cost_measures_three_ways_that_agree() -> None:
         schema_cost.refusing(parse)()
     answers = (schema_cost.answer_handwritten, schema_cost.answer_pydantic, schema_cost.answer_msgspec)
     assert len({json.dumps(json.loads(answer()), sort_keys=True) for answer in answers}) == 1
+
+
+def test_log_cost(out: list[str]) -> None:
+    # Not timed: every way it times redacts the payment's lines as the service does.
+    payload = log_cost.cli(["--rounds", "1", "--number", "2", *out])
+    assert set(payload["redact"]) == {"before", "pre-checks only", "anchored pattern only", "now"}
+    assert all(rate > 0 for group in ("redact", "format") for rate in payload[group].values())
