@@ -35,21 +35,20 @@ PAUSE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 # because the timer due during it fires late by the stall's remainder.
 LOOP_LAG_INTERVAL = 0.25
 LOOP_LAG_WARNING = 0.1
-# Python's defaults are (700, 10, 10). A full collection walks every held waiter (54 tracked
-# objects per /wait, 68 per SSE stream: bench.memory_profile), ~200 ms of CPU at 10,000
-# held on the bench host. The third threshold is how many middle-generation collections
-# must pass before one may run (the interpreter also waits for the long-lived objects to
-# grow by a quarter): 100 made them ten times rarer, 2 instead of 21-24 in a 10,000-waiter
-# fan-out run, at the same RSS. A larger first threshold (50,000) was tried and dropped:
-# no full collection, but middle-generation ones as long (208 ms CPU) and RSS +50 MB.
-GC_THRESHOLDS = (700, 10, 100)
-# Settling (`PauseMetrics.settle_long_lived`): a full collection walks only what is not
-# frozen, so one is run as soon as the middle generation has been collected this many
-# times since the last (about 14,000 objects allocated and kept), and its survivors are
-# frozen when it took SETTLE_FREEZE_AFTER or longer: the walk stays a few milliseconds
-# however many waiters are held. The check is a timer, as cheap as the loop-lag sampler's.
+# Python's defaults. A full collection walks every object not frozen; before settling (below)
+# that was every held waiter (~45 tracked objects each), ~200 ms of CPU at 10,000 held,
+# and (700, 10, 100) made them ten times rarer. With settling a full collection walks only
+# what is new since the last one, so the default third threshold (a full collection at most
+# every 10 middle-generation ones, about 70,000 objects allocated and kept) bounds the walk
+# even when the settling timer is late (a long loop iteration).
+GC_THRESHOLDS = (700, 10, 10)
+# Settling (`PauseMetrics.settle_long_lived`): a full collection is run as soon as the
+# middle generation has been collected SETTLE_AFTER_MIDDLE times since the last one (about
+# 14,000 objects allocated and kept), and the survivors of any full collection whose CPU
+# time reached SETTLE_FREEZE_AFTER are frozen at once (`_on_gc`): the next walks only what
+# came after. The check is a timer, as cheap as the loop-lag sampler's.
 SETTLE_AFTER_MIDDLE = 2
-SETTLE_FREEZE_AFTER = 0.002
+SETTLE_FREEZE_AFTER = 0.001
 SETTLE_CHECK_INTERVAL = 0.1
 # What settling can leak is a frozen object that later dies in a reference cycle (see
 # `settle_long_lived`). When the process is nearly idle (no more frozen than start-up left,
@@ -112,6 +111,8 @@ class PauseMetrics:
         self.longest_gc = 0.0
         self.longest_gc_cpu = 0.0
         self.longest_lag = 0.0
+        # Set while settling runs: a full collection this long (CPU) freezes its survivors.
+        self.freeze_after: float | None = None
 
     # -- garbage collections ---------------------------------------------------------------
 
@@ -130,6 +131,10 @@ class PauseMetrics:
         if cpu > self.longest_gc_cpu:
             self.longest_gc_cpu = cpu
             self.longest_gc_cpu_gauge.set(cpu)
+        if self.freeze_after is not None and info["generation"] == 2 and cpu >= self.freeze_after:
+            # Its survivors are live (it just walked them): out of every later walk.
+            gc.freeze()
+            self.settle_freezes.inc()
 
     def start_gc_timing(self) -> None:
         gc.callbacks.append(self._on_gc)
@@ -183,31 +188,29 @@ class PauseMetrics:
         A collection's survivors are live, so freezing them right after it pins no garbage
         of that moment. What is pinned is a frozen object that later dies in a reference
         cycle: refcounting frees the rest (a frozen object whose last reference goes is
-        freed). bench.memory_profile --garbage measures what finished waiters leave; the
+        freed). bench.frozen_garbage measures what finished waiters leave; the
         sweep, when the process is nearly idle, bounds the rest.
         """
         start_up = gc.get_freeze_count()  # started once start-up is frozen
         last_sweep = time.monotonic()
-        while True:
-            await asyncio.sleep(interval)
-            now = time.monotonic()
-            if (
-                now - last_sweep >= sweep_interval
-                and gc.get_freeze_count() <= start_up * SWEEP_WHEN_FROZEN_WITHIN
-            ):
-                last_sweep = now
-                gc.unfreeze()
-                gc.collect()
-                gc.freeze()
-                self.sweeps.inc()
-                continue
-            if gc.get_count()[2] < after_middle:
-                continue
-            started = time.perf_counter()
-            gc.collect()
-            if time.perf_counter() - started >= freeze_after:
-                gc.freeze()
-                self.settle_freezes.inc()
+        self.freeze_after = freeze_after
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                now = time.monotonic()
+                if (
+                    now - last_sweep >= sweep_interval
+                    and gc.get_freeze_count() <= start_up * SWEEP_WHEN_FROZEN_WITHIN
+                ):
+                    last_sweep = now
+                    gc.unfreeze()
+                    gc.collect()  # frozen again by `_on_gc` if it was long
+                    gc.freeze()
+                    self.sweeps.inc()
+                elif gc.get_count()[2] >= after_middle:
+                    gc.collect()
+        finally:
+            self.freeze_after = None
 
 
 # -- start-up objects out of the collector's reach ------------------------------------------
