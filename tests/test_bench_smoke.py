@@ -17,6 +17,7 @@ import bench.postgres
 from bench import (
     compare,
     fanout,
+    frozen_garbage,
     hundred_k,
     idle_waiters,
     profiling,
@@ -66,6 +67,13 @@ def test_fanout(out: list[str]) -> None:
     pauses = result["pauses"]
     assert pauses["frozen_objects"] > 0 and pauses["gen2_collections"] >= 0
     assert pauses["longest_gc_ms"] >= 0 and pauses["longest_loop_lag_ms"] >= 0
+
+
+def test_frozen_garbage(out: list[str]) -> None:
+    payload = frozen_garbage.cli(["--held", "200", "--complete", "50", *out])
+    no_errors(payload)
+    assert payload["delivered"] == 50
+    assert payload["frozen_objects"]["start-up"] > 0 and payload["frozen_garbage"] >= 0
 
 
 def test_qr_flood(out: list[str]) -> None:
