@@ -8,6 +8,7 @@ asserted: these check that the scenarios still work, not how fast the service is
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from bench import (
     requests_per_payment,
     scale_out,
     schema_cost,
+    stall_probe,
     throughput,
 )
 from bench.peers import nchan
@@ -74,6 +76,14 @@ def test_frozen_garbage(out: list[str]) -> None:
     no_errors(payload)
     assert payload["delivered"] == 50
     assert payload["frozen_objects"]["start-up"] > 0 and payload["frozen_garbage"] >= 0
+
+
+def test_stall_probe_around_a_small_fanout(out: list[str]) -> None:
+    # The watchdog loads in the service and the wrapped command runs to its end; a small
+    # run may have no stall over 50 ms, so only the records' shape is checked.
+    command = [sys.executable, "-m", "bench.fanout", "--held", "100", "--complete", "20", "--no-pin", *out]
+    stalls = stall_probe.cli(["--", *command])
+    assert all({"ms", "cpu_ms", "seen_ms", "stacks"} <= set(stall) for stall in stalls)
 
 
 def test_qr_flood(out: list[str]) -> None:
