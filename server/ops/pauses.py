@@ -35,13 +35,14 @@ PAUSE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 # because the timer due during it fires late by the stall's remainder.
 LOOP_LAG_INTERVAL = 0.25
 LOOP_LAG_WARNING = 0.1
-# Python's defaults. A full collection walks every object not frozen; before settling (below)
-# that was every held waiter (~45 tracked objects each), ~200 ms of CPU at 10,000 held,
-# and (700, 10, 100) made them ten times rarer. With settling a full collection walks only
-# what is new since the last one, so the default third threshold (a full collection at most
-# every 10 middle-generation ones, about 70,000 objects allocated and kept) bounds the walk
-# even when the settling timer is late (a long loop iteration).
-GC_THRESHOLDS = (700, 10, 10)
+# A full collection walks every object not frozen; before settling (below) that was every
+# held waiter (~45 tracked objects each), ~200 ms of CPU at 10,000 held, and (700, 10, 100)
+# made them ten times rarer. With settling a full collection walks only what is new since
+# the last one, so the interpreter may start one as often as the settling timer would
+# (every 2 middle-generation collections, ~14,000 objects allocated and kept): that bounds
+# the walk when the timer is late (a long loop iteration in a ramp). With 15,000 held the
+# longest collection was 20.5 ms of CPU at (700, 10, 10), 15.1 at (700, 10, 2).
+GC_THRESHOLDS = (700, 10, 2)
 # Settling (`PauseMetrics.settle_long_lived`): a full collection is run as soon as the
 # middle generation has been collected SETTLE_AFTER_MIDDLE times since the last one (about
 # 14,000 objects allocated and kept), and the survivors of any full collection whose CPU
