@@ -194,6 +194,7 @@ async def background_work(services: Services) -> AsyncIterator[None]:
         asyncio.create_task(expiry.run(), name="payment-expiry"),
         asyncio.create_task(services.outbox.run(), name="outbox-delivery"),
         asyncio.create_task(pauses.sample_loop_lag(), name="loop-lag"),
+        asyncio.create_task(pauses.settle_long_lived(), name="gc-settle"),
     ]
     try:
         yield

@@ -8,6 +8,7 @@ asserted: these check that the scenarios still work, not how fast the service is
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import bench.postgres
 from bench import (
     compare,
     fanout,
+    frozen_garbage,
     hundred_k,
     idle_waiters,
     log_cost,
@@ -26,6 +28,7 @@ from bench import (
     requests_per_payment,
     scale_out,
     schema_cost,
+    stall_probe,
     throughput,
 )
 from bench.peers import nchan
@@ -68,6 +71,21 @@ def test_fanout(out: list[str]) -> None:
     pauses = result["pauses"]
     assert pauses["frozen_objects"] > 0 and pauses["gen2_collections"] >= 0
     assert pauses["longest_gc_ms"] >= 0 and pauses["longest_loop_lag_ms"] >= 0
+
+
+def test_frozen_garbage(out: list[str]) -> None:
+    payload = frozen_garbage.cli(["--held", "200", "--complete", "50", *out])
+    no_errors(payload)
+    assert payload["delivered"] == 50
+    assert payload["frozen_objects"]["start-up"] > 0 and payload["frozen_garbage"] >= 0
+
+
+def test_stall_probe_around_a_small_fanout(out: list[str]) -> None:
+    # The watchdog loads in the service and the wrapped command runs to its end; a small
+    # run may have no stall over 50 ms, so only the records' shape is checked.
+    command = [sys.executable, "-m", "bench.fanout", "--held", "100", "--complete", "20", "--no-pin", *out]
+    stalls = stall_probe.cli(["--", *command])
+    assert all({"ms", "cpu_ms", "seen_ms", "stacks"} <= set(stall) for stall in stalls)
 
 
 def test_qr_flood(out: list[str]) -> None:

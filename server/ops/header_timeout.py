@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from server.ops.lean_connection import LeanConnection
+
 log = logging.getLogger("server.http")
 
 DEFAULT_HEADER_TIMEOUT = 10.0
@@ -81,8 +83,8 @@ class HeaderDeadline(_Protocol):
             self.transport.close()
 
 
-class HttpToolsHeaderTimeout(HeaderDeadline, HttpToolsProtocol):
-    __slots__ = ("header_deadline", "header_timeout")
+class HttpToolsHeaderTimeout(HeaderDeadline, LeanConnection, HttpToolsProtocol):
+    __slots__ = ("_pipeline", "header_deadline", "header_timeout")
 
     def on_headers_complete(self) -> None:
         # Freed at once rather than at the deadline: thousands of held requests are normal.

@@ -24,7 +24,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 log = logging.getLogger("server.pauses")
 
@@ -35,14 +35,28 @@ PAUSE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 # because the timer due during it fires late by the stall's remainder.
 LOOP_LAG_INTERVAL = 0.25
 LOOP_LAG_WARNING = 0.1
-# Python's defaults are (700, 10, 10). A full collection walks every held waiter (54 tracked
-# objects per /wait, 68 per SSE stream: bench.memory_profile), ~200 ms of CPU at 10,000
-# held on the bench host. The third threshold is how many middle-generation collections
-# must pass before one may run (the interpreter also waits for the long-lived objects to
-# grow by a quarter): 100 made them ten times rarer, 2 instead of 21-24 in a 10,000-waiter
-# fan-out run, at the same RSS. A larger first threshold (50,000) was tried and dropped:
-# no full collection, but middle-generation ones as long (208 ms CPU) and RSS +50 MB.
-GC_THRESHOLDS = (700, 10, 100)
+# A full collection walks every object not frozen; before settling (below) that was every
+# held waiter (~45 tracked objects each), ~200 ms of CPU at 10,000 held, and (700, 10, 100)
+# made them ten times rarer. With settling a full collection walks only what is new since
+# the last one, so the interpreter may start one as often as the settling timer would
+# (every 2 middle-generation collections, ~14,000 objects allocated and kept): that bounds
+# the walk when the timer is late (a long loop iteration in a ramp). With 15,000 held the
+# longest collection was 20.5 ms of CPU at (700, 10, 10), 15.1 at (700, 10, 2).
+GC_THRESHOLDS = (700, 10, 2)
+# Settling (`PauseMetrics.settle_long_lived`): a full collection is run as soon as the
+# middle generation has been collected SETTLE_AFTER_MIDDLE times since the last one (about
+# 14,000 objects allocated and kept), and the survivors of any full collection whose CPU
+# time reached SETTLE_FREEZE_AFTER are frozen at once (`_on_gc`): the next walks only what
+# came after. The check is a timer, as cheap as the loop-lag sampler's.
+SETTLE_AFTER_MIDDLE = 2
+SETTLE_FREEZE_AFTER = 0.001
+SETTLE_CHECK_INTERVAL = 0.1
+# What settling can leak is a frozen object that later dies in a reference cycle (see
+# `settle_long_lived`). When the process is nearly idle (no more frozen than start-up left,
+# plus a quarter), at most every SWEEP_INTERVAL, everything is unfrozen and collected once:
+# a walk of about the start-up objects, while almost nobody waits through it.
+SWEEP_INTERVAL = 600.0
+SWEEP_WHEN_FROZEN_WITHIN = 1.25
 
 
 class PauseMetrics:
@@ -80,6 +94,16 @@ class PauseMetrics:
             "Objects moved out of the collector's reach at start-up (gc.freeze).",
             registry=registry,
         ).set_function(gc.get_freeze_count)
+        self.settle_freezes = Counter(
+            PREFIX + "gc_settle_freezes",
+            "Times the survivors of a settling collection were frozen (objects held long).",
+            registry=registry,
+        )
+        self.sweeps = Counter(
+            PREFIX + "gc_sweeps",
+            "Times everything frozen was collected once, the process being nearly idle.",
+            registry=registry,
+        )
         self._gc_children = [self.gc_pause.labels(str(generation)) for generation in range(3)]
         self._gc_started = 0.0
         self._gc_started_cpu = 0.0
@@ -88,6 +112,8 @@ class PauseMetrics:
         self.longest_gc = 0.0
         self.longest_gc_cpu = 0.0
         self.longest_lag = 0.0
+        # Set while settling runs: a full collection this long (CPU) freezes its survivors.
+        self.freeze_after: float | None = None
 
     # -- garbage collections ---------------------------------------------------------------
 
@@ -106,6 +132,10 @@ class PauseMetrics:
         if cpu > self.longest_gc_cpu:
             self.longest_gc_cpu = cpu
             self.longest_gc_cpu_gauge.set(cpu)
+        if self.freeze_after is not None and info["generation"] == 2 and cpu >= self.freeze_after:
+            # Its survivors are live (it just walked them): out of every later walk.
+            gc.freeze()
+            self.settle_freezes.inc()
 
     def start_gc_timing(self) -> None:
         gc.callbacks.append(self._on_gc)
@@ -144,6 +174,44 @@ class PauseMetrics:
                     on_cpu * 1000,
                     (interval + lag) * 1000,
                 )
+
+    # -- settling: long-lived objects out of the collector's walk ---------------------------
+
+    async def settle_long_lived(
+        self,
+        interval: float = SETTLE_CHECK_INTERVAL,
+        after_middle: int = SETTLE_AFTER_MIDDLE,
+        freeze_after: float = SETTLE_FREEZE_AFTER,
+        sweep_interval: float = SWEEP_INTERVAL,
+    ) -> None:
+        """Runs for the app's lifetime: keeps every full collection short (see the module).
+
+        A collection's survivors are live, so freezing them right after it pins no garbage
+        of that moment. What is pinned is a frozen object that later dies in a reference
+        cycle: refcounting frees the rest (a frozen object whose last reference goes is
+        freed). bench.frozen_garbage measures what finished waiters leave; the
+        sweep, when the process is nearly idle, bounds the rest.
+        """
+        start_up = gc.get_freeze_count()  # started once start-up is frozen
+        last_sweep = time.monotonic()
+        self.freeze_after = freeze_after
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                now = time.monotonic()
+                if (
+                    now - last_sweep >= sweep_interval
+                    and gc.get_freeze_count() <= start_up * SWEEP_WHEN_FROZEN_WITHIN
+                ):
+                    last_sweep = now
+                    gc.unfreeze()
+                    gc.collect()  # frozen again by `_on_gc` if it was long
+                    gc.freeze()
+                    self.sweeps.inc()
+                elif gc.get_count()[2] >= after_middle:
+                    gc.collect()
+        finally:
+            self.freeze_after = None
 
 
 # -- start-up objects out of the collector's reach ------------------------------------------
