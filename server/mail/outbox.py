@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from server.catalogue import Catalogue
 from server.status.changes import Change
 from server.status.document import COMPLETED, iso_from_ms, now_ms
-from server.status.reader import SIGNED_TICKETS
+from server.status.reader import signed_tickets
 from server.store.database import is_postgres
 from server.store.prepared import Prepared, parameters
 from server.store.tables import customers, orders, outbox
@@ -140,13 +140,6 @@ async def enqueue_many(
     return [key for key, _, _ in letters if key in added]
 
 
-async def signed_tickets(database: Database, order: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The order's signed tickets: as the issuing step left them, else read."""
-    if SIGNED_TICKETS in order:
-        return list(order[SIGNED_TICKETS])
-    return (await load_tickets(database, [order["id"]])).get(order["id"], [])
-
-
 @dataclass(frozen=True)
 class OutboxWriter:
     catalogue: Catalogue
@@ -170,7 +163,7 @@ class OutboxWriter:
             letters.append((f"customer:{order['customer_id']}:welcome", WELCOME, common))
         listed = [
             {"ticket_id": t["ticket_id"], "ticket_type": t["ticket_type"], "code": t["code"]}
-            for t in await signed_tickets(database, order)
+            for t in (await signed_tickets(database, [order], load_tickets)).get(order["id"], [])
         ]
         if listed:
             letters.append((f"order:{order['id']}:tickets", TICKETS, {**common, "tickets": listed}))

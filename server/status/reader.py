@@ -24,6 +24,19 @@ TicketLoader = Callable[[Database, Sequence[str]], Awaitable[Mapping[str, list[d
 # take them from there instead of reading them back: two round trips fewer per payment.
 SIGNED_TICKETS = "signed_tickets"
 
+
+async def signed_tickets(
+    database: Database, rows: Sequence[Mapping[str, Any]], loader: TicketLoader
+) -> Mapping[str, list[dict[str, Any]]]:
+    """Each completed order's signed tickets: as the issuing step left them on its row,
+    else read with `loader`."""
+    found = {row["id"]: row[SIGNED_TICKETS] for row in rows if SIGNED_TICKETS in row}
+    missing = [row["id"] for row in rows if row["payment_status"] == "completed" and row["id"] not in found]
+    if missing:
+        found.update(await loader(database, missing))
+    return found
+
+
 ORDER_BY_ID = Prepared(orders.select().where(orders.c.id == sa.bindparam("order_id")))
 
 # Bound on ids per IN (...) query: well under SQLite's variable limit.
@@ -50,13 +63,9 @@ class OrderReader:
         self.single_reads = 0
 
     async def documents(self, rows: Sequence[Mapping[str, Any]]) -> list[StatusUpdate]:
-        tickets: dict[str, list[dict[str, Any]]] = {}
+        tickets: Mapping[str, list[dict[str, Any]]] = {}
         if self.ticket_loader is not None:
-            completed = [row["id"] for row in rows if row["payment_status"] == "completed"]
-            tickets = {row["id"]: row[SIGNED_TICKETS] for row in rows if SIGNED_TICKETS in row}
-            missing = [order_id for order_id in completed if order_id not in tickets]
-            if missing:
-                tickets.update(await self.ticket_loader(self.database, missing))
+            tickets = await signed_tickets(self.database, rows, self.ticket_loader)
         return [
             StatusUpdate.from_document(
                 status_document(row, tickets.get(row["id"], []), self.events.get(row["event_slug"] or ""))
