@@ -46,9 +46,9 @@ test-fast: $(STAMP_TEST)
 screenshots: $(STAMP_TEST)
 	SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest -m browser
 
-# Rewrites the README's configuration table from the declarations in server/settings.py.
+# Rewrites the README's configuration table from the declarations in server/settings/variables.py.
 settings-doc: $(STAMP_RUN)
-	$(BIN)/python -m server.settings_doc --write README.md
+	$(BIN)/python -m server.settings.doc_table --write README.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

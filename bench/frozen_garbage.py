@@ -44,7 +44,7 @@ def serve() -> None:
     """The service side: uvicorn's own command line, and a full count on SIGUSR1."""
     import uvicorn.server
 
-    from server import web
+    from server import launcher
 
     original = uvicorn.server.Server.startup
 
@@ -71,7 +71,7 @@ def serve() -> None:
         await original(self, sockets)
 
     uvicorn.server.Server.startup = startup  # type: ignore[method-assign]
-    sys.exit(web.main(sys.argv[2:]))
+    sys.exit(launcher.main(sys.argv[2:]))
 
 
 Count = tuple[int, int, Counter[str]]

@@ -43,7 +43,7 @@ def serve() -> None:
     tracemalloc.start(int(os.environ.get("BENCH_TRACEMALLOC_FRAMES", "12")))
     import uvicorn.server
 
-    from server import web
+    from server import launcher
 
     original = uvicorn.server.Server.startup
 
@@ -62,7 +62,7 @@ def serve() -> None:
         await original(self, sockets)
 
     uvicorn.server.Server.startup = startup  # type: ignore[method-assign]
-    sys.exit(web.main(sys.argv[2:]))
+    sys.exit(launcher.main(sys.argv[2:]))
 
 
 Tracked = Counter[str]

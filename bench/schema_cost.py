@@ -29,8 +29,8 @@ from bench.schema_handwritten import parse_checkout as handwritten
 from server.catalogue import Catalogue
 from server.orders import validation
 from server.orders.validation import CheckoutInvalid, CheckoutRequest
-from server.routes.checkout import order_json
-from server.schemas.status import OrderCreated
+from server.routes.checkout_api import order_json
+from server.schemas.document_schema import OrderCreated
 from server.status.document import StatusUpdate
 
 CATALOGUE = Catalogue.load(Path(__file__).resolve().parent.parent / "server" / "data" / "catalogue.json")

@@ -157,7 +157,7 @@ class Service:
         )
         self.log_path = self.data_dir / f"{name}.log"
         self.process: asyncio.subprocess.Process | None = None
-        # Replaces the Procfile command's `python -m server.web` (or a bare `uvicorn`):
+        # Replaces the Procfile command's `python -m server.launcher` (or a bare `uvicorn`):
         # profilers wrap it. None: run it as is.
         self.command_prefix: str | None = None
 
@@ -176,7 +176,7 @@ class Service:
     async def start(self, timeout: float = 60.0) -> None:
         command = procfile_web_command()
         if self.command_prefix is not None:
-            launcher = "python -m server.web" if "python -m server.web" in command else "uvicorn"
+            launcher = "python -m server.launcher" if "python -m server.launcher" in command else "uvicorn"
             command = command.replace(launcher, self.command_prefix, 1)
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(

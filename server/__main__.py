@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from server.cli import ops, review, simulate, tickets
+from server.cli import ops_commands, review_commands, simulate_commands, ticket_commands
 from server.settings import Settings, SettingsError
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m server")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    simulate.register(subparsers)
-    tickets.register(subparsers)
-    ops.register(subparsers)
-    review.register(subparsers)
+    simulate_commands.register(subparsers)
+    ticket_commands.register(subparsers)
+    ops_commands.register(subparsers)
+    review_commands.register(subparsers)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env().resolve_secrets()

@@ -15,8 +15,8 @@ from starlette.middleware import Middleware
 
 from server.broker import RedisHealth, create_broker
 from server.catalogue import Catalogue
-from server.errors import EXCEPTION_HANDLERS
 from server.fulfilment import build_fulfilment
+from server.http_errors import EXCEPTION_HANDLERS
 from server.logs import configure_logging, mask_url
 from server.ops.forwarded import UntrustedForwarding
 from server.ops.metrics import Metrics, Sources
@@ -32,7 +32,7 @@ from server.payments.expiry import ExpiryWorker
 from server.payments.pushes import PushSender
 from server.pipeline import payment_pipeline
 from server.private_files import private_dir
-from server.routes import all_routes, tickets
+from server.routes import all_routes, ticket_api
 from server.routes.held import HeldRoutesFastPath
 from server.routes.qr_fast import QrFastPath
 from server.services import Services
@@ -241,7 +241,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=[
             *build_middleware(settings, metrics, untrusted),
             Middleware(HeldRoutesFastPath),
-            Middleware(QrFastPath, routes=tickets.qr_routes),
+            Middleware(QrFastPath, routes=ticket_api.qr_routes),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

@@ -16,9 +16,9 @@ from typing import Any
 import uvicorn
 
 from server.app import create_app
+from server.launcher import HTTPTOOLS
 from server.services import Services
 from server.settings import Settings
-from server.web import HTTPTOOLS
 
 
 def bound_socket(send_buffer: int | None = None) -> tuple[socket.socket, int]:
@@ -67,7 +67,7 @@ async def run_server(
     settings = settings.with_overrides(port=port, public_base_url=f"http://127.0.0.1:{port}")
     app = create_app(settings)
     # As the Procfile: the service resolves forwarded headers itself (server/ops/forwarded.py),
-    # and its HTTP protocol has a deadline on request headers (server/web.py).
+    # and its HTTP protocol has a deadline on request headers (server/launcher.py).
     config = uvicorn.Config(
         app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1, proxy_headers=False, http=http
     )

@@ -10,7 +10,7 @@ import pytest
 
 from server.broker import Broker, MemoryBroker, latest_key, status_channel
 from server.broker.cluster import RedisClusterBroker
-from server.broker.redis import RedisBroker
+from server.broker.redis_broker import RedisBroker
 from tests.helpers import Collector
 
 

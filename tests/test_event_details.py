@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from server.calendar import event_calendar
 from server.catalogue import Event
+from server.event_calendar import event_calendar
 from server.settings import Settings
 from tests.fulfilment_helpers import place, settled
 from tests.server_harness import RunningServer, run_server

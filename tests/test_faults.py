@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from server.broker.redis import RedisBroker
+from server.broker.redis_broker import RedisBroker
 from server.settings import Settings
 from server.status.changes import Change
 from server.store.tables import payhero_callbacks

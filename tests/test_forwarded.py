@@ -9,7 +9,7 @@ import pytest
 
 from server.ops.forwarded import TrustedProxies
 from server.settings import Settings, SettingsError
-from server.settings_formats import DEFAULT_TRUSTED, parse_trusted
+from server.settings.formats import DEFAULT_TRUSTED, parse_trusted
 from tests.ops_helpers import checkout_body
 from tests.process_harness import running_service
 

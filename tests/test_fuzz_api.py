@@ -131,7 +131,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
     }
     env.pop("REDIS_URL", None)
     log = (tmp / "server.log").open("wb")
-    command = [sys.executable, "-m", "server.web", "server.app:create_app", "--factory"]
+    command = [sys.executable, "-m", "server.launcher", "server.app:create_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--no-proxy-headers"]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:

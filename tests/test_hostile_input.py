@@ -166,7 +166,7 @@ async def test_path_traversal_never_reaches_a_file(live: RunningServer) -> None:
         "/%252e%252e/%252e%252e/etc/passwd",
         "/....//....//etc/passwd",
         "/%c0%ae%c0%ae/%c0%ae%c0%ae/etc/passwd",
-        "/server/settings.py",
+        "/server/settings/variables.py",
         "/.env",
     ]
     for prefix in prefixes:

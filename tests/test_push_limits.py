@@ -19,7 +19,7 @@ import httpx
 import pytest
 from redis.crc import key_slot
 
-from server.broker.health import RedisHealth
+from server.broker.redis_health import RedisHealth
 from server.orders.push_limits import PushLimits
 from server.orders.push_windows import MemoryWindows, Quota, RedisWindows, Refused, Taken, Windows
 from server.settings import Settings

@@ -21,7 +21,7 @@ from redis.crc import key_slot
 
 from server.broker import Broker, BrokerUnavailable, latest_key, status_channel
 from server.broker.cluster import RedisClusterBroker
-from server.broker.health import RedisHealth
+from server.broker.redis_health import RedisHealth
 from server.orders.push_limits import KEY_PREFIX
 from server.orders.push_windows import Quota, RedisWindows, Taken
 from server.settings import Settings

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import httpx
 
-from server.broker.redis import RedisBroker
+from server.broker.redis_broker import RedisBroker
 from server.settings import Settings
 from server.status.document import PROCESSING
 from tests.backends import OwnRedis

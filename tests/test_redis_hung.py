@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from server.broker.redis import RedisBroker
+from server.broker.redis_broker import RedisBroker
 from server.settings import Settings
 from tests.backends import OwnRedis
 from tests.payhero_fixtures import ORDER, TOKEN, sandbox_callback

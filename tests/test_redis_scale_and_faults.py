@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import redis.asyncio as aioredis
 
-from server.broker.redis import RedisBroker
+from server.broker.redis_broker import RedisBroker
 from server.settings import Settings
 from server.status.document import COMPLETED, PROCESSING
 from tests.backends import OwnRedis

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
-from server.cli.simulate import simulate
+from server.cli.simulate_commands import simulate
 from server.payments.expiry import ExpiryWorker
 from server.settings import Settings
 from tests.helpers import SSEReader

@@ -12,7 +12,7 @@ from openapi_spec_validator import OpenAPIV31SpecValidator
 from server.catalogue import Catalogue
 from server.ops.openapi import openapi_document
 from server.orders.validation import CheckoutBody, CheckoutInvalid, CheckoutRequest, parse_checkout
-from server.schemas.status import StatusDocument
+from server.schemas.document_schema import StatusDocument
 from server.status.document import DOCUMENT_FIELDS
 
 CATALOGUE = Catalogue.load(Path(__file__).resolve().parent.parent / "server" / "data" / "catalogue.json")

@@ -1,4 +1,4 @@
-"""The README's configuration table is the declarations' (server/settings_doc.py)."""
+"""The README's configuration table is the declarations' (server/settings/doc_table.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from server.settings import DECLARED
-from server.settings_doc import BEGIN, END, rewrite, table
+from server.settings.doc_table import BEGIN, END, rewrite, table
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -72,7 +72,7 @@ async def test_trickling_headers_are_cut_off_while_real_requests_go_on(stack_set
 
 
 async def test_the_procfile_command_applies_the_header_timeout(tmp_path: Path) -> None:
-    """`python -m server.web` (the Procfile) runs uvicorn with the deadline, from HEADER_TIMEOUT."""
+    """`python -m server.launcher` (the Procfile) runs uvicorn with the deadline, from HEADER_TIMEOUT."""
     env = {
         "DATA_DIR": str(tmp_path / "data"),
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'service.sqlite3'}",

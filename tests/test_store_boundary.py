@@ -17,7 +17,7 @@ import pytest
 
 from server.services import Services
 from server.settings import Settings
-from server.store.errors import StoreConflict
+from server.store.failures import StoreConflict
 from tests.backends import POSTGRES_ADMIN_URL, PostgresDatabases
 from tests.helpers import new_order
 from tests.payhero_fixtures import ORDER, TOKEN, sandbox_callback

@@ -66,7 +66,7 @@ async def test_assets_live_under_a_content_hash_and_are_cached_for_a_year(client
     "path",
     [
         "/static/000000000000/app.css",  # an old version: never today's bytes under it
-        "/static/{v}/../../server/settings.py",
+        "/static/{v}/../../server/settings/variables.py",
         "/static/{v}/%2e%2e/%2e%2e/pyproject.toml",
         "/static/{v}/..%2f..%2fpyproject.toml",
         "/static/{v}//etc/passwd",

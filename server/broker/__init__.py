@@ -10,8 +10,8 @@ from server.broker.base import (
     latest_key,
     status_channel,
 )
-from server.broker.health import RedisHealth
 from server.broker.memory import MemoryBroker
+from server.broker.redis_health import RedisHealth
 
 
 def create_broker(
@@ -23,7 +23,7 @@ def create_broker(
         from server.broker.cluster import RedisClusterBroker
 
         return RedisClusterBroker(redis_url, health=health)
-    from server.broker.redis import RedisBroker
+    from server.broker.redis_broker import RedisBroker
 
     return RedisBroker(redis_url, health=health)
 

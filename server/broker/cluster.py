@@ -28,8 +28,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.broker.base import BrokerListener, BrokerUnavailable
-from server.broker.health import REDIS_DOWN, RedisHealth
-from server.broker.redis import RedisBroker, client_options
+from server.broker.redis_broker import RedisBroker, client_options
+from server.broker.redis_health import REDIS_DOWN, RedisHealth
 from server.broker.stream import SUBSCRIBER_TIMEOUT, SubscriberStream
 
 log = logging.getLogger("server.broker")

@@ -20,7 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from server.broker.base import BrokerListener
-from server.broker.health import RedisHealth
+from server.broker.redis_health import RedisHealth
 
 log = logging.getLogger("server.broker")
 

@@ -9,7 +9,7 @@ headers are in, the deadline no longer applies: a held `/wait` or an event strea
 app's business. The deadline is read from the app's lifespan state (the service's
 settings), so it is configured like every other variable.
 
-Run by `python -m server.web` (the Procfile), which hands these classes to uvicorn.
+Run by `python -m server.launcher` (the Procfile), which hands these classes to uvicorn.
 """
 
 from __future__ import annotations

@@ -7,10 +7,10 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
-from server.errors import error_response
+from server.http_errors import error_response
 from server.ops.forwarded import ForwardedHeaders, TrustedProxies, UntrustedForwarding
 from server.ops.metrics import Metrics
-from server.ops.requests import HeaderLimit, RequestObserver
+from server.ops.request_metrics import HeaderLimit, RequestObserver
 from server.settings import Settings
 
 

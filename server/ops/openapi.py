@@ -23,8 +23,16 @@ from server.ops.openapi_orders import ORDER_PATHS
 from server.ops.openapi_parts import REF
 from server.ops.openapi_site import OPS_PATHS, PAGE_PATHS, TICKET_PATHS
 from server.orders.validation import CheckoutBody
-from server.schemas.service import Alive, CallbackAck, CodeBody, Error, EventListing, Ready, TicketCheck
-from server.schemas.status import OrderCreated, PushFailed, StatusDocument, StatusEvent, WaitResult
+from server.schemas.document_schema import OrderCreated, PushFailed, StatusDocument, StatusEvent, WaitResult
+from server.schemas.service_schema import (
+    Alive,
+    CallbackAck,
+    CodeBody,
+    Error,
+    EventListing,
+    Ready,
+    TicketCheck,
+)
 
 OPENAPI_VERSION = "3.1.0"
 # Request bodies are described as they are validated (the checkout's quantity: a number or

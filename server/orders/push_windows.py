@@ -27,7 +27,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
 
-from server.broker.health import REDIS_DOWN, RedisHealth
+from server.broker.redis_health import REDIS_DOWN, RedisHealth
 
 log = logging.getLogger("server.abuse")
 

@@ -26,7 +26,7 @@ from server.logs import mask_phone
 from server.payhero.client import OutcomeUnknown, PayHeroClient, PaymentProviderError
 from server.status.changes import Change, StatusChanges
 from server.status.document import FAILED, PROCESSING, StatusUpdate, now_ms
-from server.store.errors import StoreConflict
+from server.store.failures import StoreConflict
 from server.store.prepared import Prepared, parameters
 from server.store.tables import payment_pushes
 

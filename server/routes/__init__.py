@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from server.routes import calendar, checkout, health, ops, orders, pages, payhero, tickets
+from server.routes import (
+    calendar_feed,
+    checkout_api,
+    health_checks,
+    ops_api,
+    order_api,
+    pages,
+    payhero_webhook,
+    ticket_api,
+)
 from server.settings import Settings
 
 
 def all_routes(settings: Settings) -> list[BaseRoute]:
     return [
-        *health.routes,
-        *ops.routes,
-        *checkout.routes,
-        *orders.routes,
-        *calendar.routes,
-        *payhero.routes,
-        *tickets.routes,
+        *health_checks.routes,
+        *ops_api.routes,
+        *checkout_api.routes,
+        *order_api.routes,
+        *calendar_feed.routes,
+        *payhero_webhook.routes,
+        *ticket_api.routes,
         *pages.routes(sandbox=settings.sandbox),
     ]

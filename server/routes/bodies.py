@@ -6,7 +6,7 @@ import json
 
 from starlette.requests import Request
 
-from server.errors import ApiError
+from server.http_errors import ApiError
 
 JSON_MEDIA_TYPE = "application/json"
 

@@ -22,7 +22,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.abuse.addresses import scope_client_key
-from server.errors import EXCEPTION_HANDLERS, ApiError
+from server.http_errors import EXCEPTION_HANDLERS, ApiError
 from server.routes.event_stream import EventStream
 from server.routes.params import opaque_id_shaped, optional_version, scope_header, timeout_seconds
 from server.services import Services

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from server.errors import ApiError
+from server.http_errors import ApiError
 from server.webfiles import WEB_DIR, WebFile, WebFiles
 
 # No inline script or style anywhere; QR images are same-origin, `data:` covers the icon.

@@ -7,7 +7,7 @@ import re
 
 from starlette.types import Scope
 
-from server.errors import ApiError
+from server.http_errors import ApiError
 
 # Versions are SQL integers; anything larger is not a version this service handed out.
 MAX_VERSION = 2**31 - 1

@@ -5,7 +5,7 @@ the framework around it: Starlette's Router trying every route's pattern, a Requ
 Response and their headers. A flood of one ticket's image is thousands of those a second
 on the loop that also fans payments out, so a GET for a drawn image is sent from here,
 as `HeldRoutesFastPath` does for the held routes. Anything else, a first request for an
-image included, goes on to the Router and `server/routes/tickets.py`.
+image included, goes on to the Router and `server/routes/ticket_api.py`.
 """
 
 from __future__ import annotations

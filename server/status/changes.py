@@ -28,7 +28,7 @@ from server.status.document import (
     now_ms,
 )
 from server.status.reader import OrderReader
-from server.store.errors import StoreConflict
+from server.store.failures import StoreConflict
 from server.store.prepared import Prepared, parameters
 from server.store.tables import order_changes, orders
 

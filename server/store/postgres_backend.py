@@ -1,5 +1,5 @@
 """PostgreSQL for `databases`, with `Prepared` statements compiled once, and asyncpg's errors
-translated into the store's own (server/store/errors.py).
+translated into the store's own (server/store/failures.py).
 
 `databases`' asyncpg backend compiles every statement on every call. For a `Bound`
 prepared statement this one reuses the compilation and only lays out the values; any
@@ -16,7 +16,7 @@ from databases.backends.common.records import Record, create_column_maps
 from databases.backends.postgres import PostgresBackend, PostgresConnection, PostgresTransaction
 from sqlalchemy.sql import ClauseElement
 
-from server.store.errors import StoreConflict, StoreError, StoreUnavailable, translating
+from server.store.failures import StoreConflict, StoreError, StoreUnavailable, translating
 from server.store.prepared import Bound, positional_args
 
 # Where a `Prepared` statement keeps its compilation for this backend.

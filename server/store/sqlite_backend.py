@@ -38,7 +38,7 @@ from databases.backends.sqlite import SQLiteBackend, SQLiteConnection
 from databases.interfaces import TransactionBackend
 from sqlalchemy.sql import ClauseElement
 
-from server.store.errors import StoreConflict, StoreError, StoreUnavailable, translating
+from server.store.failures import StoreConflict, StoreError, StoreUnavailable, translating
 from server.store.sqlite_statements import Compiled, Statements
 
 T = TypeVar("T")
@@ -70,7 +70,7 @@ _CONFLICT_CODES = frozenset({1555, 2067})
 
 
 def classify(exc: Exception) -> type[StoreError] | None:
-    """What a `sqlite3` error means for the service (server/store/errors.py)."""
+    """What a `sqlite3` error means for the service (server/store/failures.py)."""
     if isinstance(exc, sqlite3.Error):
         code = getattr(exc, "sqlite_errorcode", None)
         if code in _CONFLICT_CODES:

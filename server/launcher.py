@@ -1,7 +1,7 @@
 """The Procfile's web command: uvicorn's own command line, with a deadline on headers and
 a listening socket per worker.
 
-    python -m server.web server.app:create_app --factory --host 0.0.0.0 --port 8000 ...
+    python -m server.launcher server.app:create_app --factory --host 0.0.0.0 --port 8000 ...
 
 Every uvicorn option and variable (`WEB_CONCURRENCY` among them) means what it means to
 `uvicorn`, with two differences:
@@ -37,7 +37,7 @@ def protocol_for(http: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
-        with uvicorn_command.make_context("python -m server.web", list(args)) as context:
+        with uvicorn_command.make_context("python -m server.launcher", list(args)) as context:
             context.params["http"] = protocol_for(str(context.params["http"]))
             with worker_per_listener():
                 uvicorn_command.invoke(context)

@@ -7,12 +7,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server.errors import ApiError
+from server.http_errors import ApiError
 from server.orders.prompts import OrderFinal, PromptOpen
 from server.orders.push_limits import PushLimited
 from server.payments.pushes import REFUSED, UNKNOWN
 from server.routes.bodies import read_no_body
-from server.routes.checkout import client_address, provider_refused
+from server.routes.checkout_api import client_address, provider_refused
 from server.routes.held import events_route, shaped_order_id, unknown_order, wait_route
 from server.services import services
 from server.status.changes import OrderNotFound

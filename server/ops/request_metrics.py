@@ -12,7 +12,7 @@ from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.errors import error_response
+from server.http_errors import error_response
 from server.ops.metrics import Metrics
 
 log = logging.getLogger("server.access")
@@ -39,7 +39,7 @@ class RequestObserver:
     Without LOG_REQUESTS nothing waits for the end of a request, so `__call__` returns the
     inner app's awaitable with `send` wrapped, and adds no frame of its own to a held
     request (bench.memory_profile: ~0.5 KB each). A 500 that an exception causes before
-    any response started is counted by the handler that answers it (server/errors.py).
+    any response started is counted by the handler that answers it (server/http_errors.py).
     """
 
     def __init__(self, app: ASGIApp, metrics: Metrics, log_requests: bool = False) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from server.settings_values import SettingsError
+from server.settings.declarations import SettingsError
 
 
 class Settings(Protocol):

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.errors import ApiError
+from server.http_errors import ApiError
 from server.routes.auth import bearer_matches
 from server.routes.bodies import read_json_body
 from server.routes.params import opaque_id_shaped

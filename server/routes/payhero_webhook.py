@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.errors import ApiError
+from server.http_errors import ApiError
 from server.payhero.callback_parser import CallbackInvalid
 from server.routes.bodies import read_body
 from server.services import services

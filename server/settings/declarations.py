@@ -2,7 +2,7 @@
 
 A `var(...)` in `Settings` is the only place a variable's name, default, converter, bound,
 secrecy and documentation are written; the parser, the validation and the README's table
-(`server/settings_doc.py`) all read them from the dataclass fields' metadata.
+(`server/settings/doc_table.py`) all read them from the dataclass fields' metadata.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import secrets
 import time
 from pathlib import Path
 
-from server.settings_values import MIN_TOKEN_LENGTH, SettingsError
+from server.settings.declarations import MIN_TOKEN_LENGTH, SettingsError
 
 
 def kept_secret(data_dir: Path, name: str) -> str:

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.errors import ApiError
+from server.http_errors import ApiError
 from server.orders.checkout import PushFailed
 from server.orders.push_limits import PushLimited
 from server.orders.validation import CheckoutInvalid, parse_checkout

@@ -3,7 +3,7 @@
 Each variable is declared once, by a `var(...)` below: its name, default, converter, bound,
 secrecy and one line for the README's table (`make settings-doc`). Every `Settings`, from
 the environment or from `with_overrides`, is checked against the declarations and the rules
-between variables (`server/settings_rules.py`), so a bad deployment fails at boot with a
+between variables (`server/settings/rules.py`), so a bad deployment fails at boot with a
 message naming the variable, never later inside a request.
 """
 
@@ -15,21 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from server.settings_core import ServiceSettings, env_lookup
-from server.settings_formats import (
-    DEFAULT_TRUSTED,
-    callback_shape,
-    gate_tokens,
-    long_gate_tokens,
-    mail_from,
-    normalise_database_url,
-    origins,
-    parse_trusted,
-    smtp_url,
-)
-from server.settings_rules import check_rules, credentials_need_live
-from server.settings_secrets import kept_secret
-from server.settings_values import (
+from server.settings.declarations import (
     SettingsError,
     check_all,
     declared,
@@ -44,10 +30,24 @@ from server.settings_values import (
     positive_int,
     var,
 )
+from server.settings.formats import (
+    DEFAULT_TRUSTED,
+    callback_shape,
+    gate_tokens,
+    long_gate_tokens,
+    mail_from,
+    normalise_database_url,
+    origins,
+    parse_trusted,
+    smtp_url,
+)
+from server.settings.kept_secrets import kept_secret
+from server.settings.rules import check_rules, credentials_need_live
+from server.settings.service_settings import ServiceSettings, env_lookup
 
 __all__ = ["Settings", "SettingsError", "normalise_database_url"]
 
-DEFAULT_CATALOGUE = Path(__file__).parent / "data" / "catalogue.json"
+DEFAULT_CATALOGUE = Path(__file__).parent.parent / "data" / "catalogue.json"
 
 
 def _text_list(values: tuple[str, ...]) -> str:

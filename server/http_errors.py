@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from server.status.hub import HubUnavailable
-from server.store.errors import StoreUnavailable
+from server.store.failures import StoreUnavailable
 
-log = logging.getLogger("server.errors")
+log = logging.getLogger("server.http_errors")
 
 STORE_RETRY_AFTER = 2
 
@@ -92,7 +92,7 @@ async def store_unavailable_handler(request: Request, exc: Exception) -> Respons
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     # The traceback goes to the log, never to the client.
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    # Sent by ServerErrorMiddleware, outside the request observer (server/ops/requests.py),
+    # Sent by ServerErrorMiddleware, outside the request observer (server/ops/request_metrics.py),
     # so counted here, by route template as the observer counts.
     services = (request.scope.get("state") or {}).get("services")
     if services is not None:

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server.errors import ApiError
+from server.http_errors import ApiError
 from server.ops.metrics import CONTENT_TYPE
 from server.ops.openapi import openapi_json
 from server.routes.auth import bearer_matches

@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server.calendar import event_calendar
-from server.errors import ApiError
+from server.event_calendar import event_calendar
+from server.http_errors import ApiError
 from server.routes.held import shaped_order_id, unknown_order
 from server.services import services
 

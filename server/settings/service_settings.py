@@ -11,8 +11,7 @@ from typing import Any
 
 from starlette.config import Config
 
-from server.settings_formats import normalise_database_url, redis_url
-from server.settings_values import (
+from server.settings.declarations import (
     declared_settings,
     non_negative_int,
     one_of,
@@ -21,6 +20,7 @@ from server.settings_values import (
     positive_int,
     var,
 )
+from server.settings.formats import normalise_database_url, redis_url
 
 
 @declared_settings
@@ -137,7 +137,7 @@ class ServiceSettings:
         default=10.0,
         check=positive,
         doc="seconds a connection may take to send a request's headers (from its opening or its last "
-        "response); slower ones are closed (slowloris). Applied by `python -m server.web`, the "
+        "response); slower ones are closed (slowloris). Applied by `python -m server.launcher`, the "
         "Procfile's command",
     )
     crash_point: str | None = var(
