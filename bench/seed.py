@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlite3
 
 from bench.orders import Order
+from server.clock import now_ms
 from server.status.changes import new_order_id, new_order_number
-from server.status.document import now_ms
 from server.store.database import migrate, open_database
 
 AMOUNT = 300

@@ -19,11 +19,11 @@ change fanned out, in this process or from the broker.
 from __future__ import annotations
 
 from server.catalogue import Catalogue
+from server.lifecycle import COMPLETED
 from server.mail.delivery import OutboxWorker
 from server.mail.outbox import OutboxWriter
 from server.orders.seats import seats_follow_status
 from server.status.changes import AfterCommit, ChangeResult, Pipeline
-from server.status.document import COMPLETED
 from server.status.hub import StatusHub
 from server.tickets.codes import TicketSigner
 from server.tickets.issuing import TicketIssuer

@@ -15,11 +15,12 @@ import sqlalchemy as sa
 import zxingcpp
 from databases import Database
 
+from server.lifecycle import COMPLETED, TERMINAL
 from server.orders.validation import CheckoutRequest
 from server.services import Services
 from server.settings import Settings
 from server.status.changes import Change
-from server.status.document import COMPLETED, TERMINAL, StatusUpdate
+from server.status.document import StatusUpdate
 from server.store.tables import outbox
 from tests.payhero_fixtures import ORDER
 

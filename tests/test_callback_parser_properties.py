@@ -12,15 +12,8 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from server.payhero.callback_parser import (
-    CANCELLED_CODES,
-    EXPIRED_CODES,
-    MAX_INTEGER,
-    CallbackInvalid,
-    PayHeroCallback,
-    parse_callback,
-)
-from server.status.document import CANCELLED, COMPLETED, EXPIRED, FAILED
+from server.lifecycle import CANCELLED, CANCELLED_CODES, COMPLETED, EXPIRED, EXPIRED_CODES, FAILED
+from server.payhero.callback_parser import MAX_INTEGER, CallbackInvalid, PayHeroCallback, parse_callback
 
 FIELDS = [
     "Amount",

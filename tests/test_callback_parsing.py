@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from server.lifecycle import CANCELLED, COMPLETED, EXPIRED, FAILED
 from server.payhero.callback_parser import CallbackInvalid, parse_callback
-from server.status.document import CANCELLED, COMPLETED, EXPIRED, FAILED
 from tests.payhero_fixtures import SAMPLES, sample
 
 

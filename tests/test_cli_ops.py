@@ -13,9 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.app import open_services
+from server.clock import now_ms
+from server.lifecycle import PROCESSING
 from server.settings import Settings
 from server.status.changes import Change
-from server.status.document import PROCESSING, now_ms
 from server.store.tables import order_changes, payhero_callbacks
 from tests.ops_helpers import callback_body
 

@@ -15,9 +15,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from server.lifecycle import CANCELLED, COMPLETED
 from server.mail.messages import Composer, message_id
 from server.settings import Settings
-from server.status.document import CANCELLED, COMPLETED
 from server.store.tables import customers, orders, payhero_callbacks
 from tests.fulfilment_helpers import (
     SILENT_PHONE,

@@ -37,8 +37,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from server.lifecycle import TERMINAL
 from server.ops.openapi import openapi_document
-from server.status.document import TERMINAL
 from tests.backends import free_port
 from tests.ops_helpers import GUARDED_TABLES, checkout_body
 

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from server.lifecycle import CANCELLED, COMPLETED, PROCESSING
 from server.settings import Settings
-from server.status.document import CANCELLED, COMPLETED, PROCESSING
 from tests.helpers import SSEReader, move, new_order
 from tests.server_harness import RunningServer, run_server, until
 

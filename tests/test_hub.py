@@ -7,8 +7,10 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 
+from server.clock import now_ms
+from server.lifecycle import COMPLETED, PROCESSING
 from server.services import Services
-from server.status.document import COMPLETED, PROCESSING, StatusUpdate, now_ms
+from server.status.document import StatusUpdate
 from server.status.reader import OrderReader
 from server.status.waiting import wait_for_change
 from server.store.tables import orders

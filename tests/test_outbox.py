@@ -17,13 +17,13 @@ from email.message import EmailMessage
 import pytest
 import sqlalchemy as sa
 
+from server.clock import now_ms
 from server.fulfilment import build_outbox_worker
 from server.mail.delivery import OutboxWorker, backoff_seconds
 from server.mail.outbox import enqueue
 from server.mail.transport import SendFailed
 from server.services import Services
 from server.settings import Settings
-from server.status.document import now_ms
 from server.store.database import MIGRATIONS, SCHEMA_VERSION_TABLE, migrate, open_database
 from server.store.tables import outbox
 from tests.backends import free_port

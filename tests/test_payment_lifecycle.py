@@ -205,7 +205,7 @@ async def send_again_when_allowed(world: Shop, order_id: str) -> httpx.Response:
 
 
 def _now_iso() -> str:
-    from server.status.document import iso_from_ms, now_ms
+    from server.clock import iso_from_ms, now_ms
 
     return iso_from_ms(now_ms())
 

@@ -12,12 +12,13 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
+from server.clock import iso_from_ms, now_ms
+from server.lifecycle import PROCESSING
 from server.payhero.fake import callback_body
 from server.payments.callbacks import CallbackOutcome, CallbackProcessor
 from server.payments.expiry import ExpiryWorker
 from server.services import Services
 from server.status.changes import Change
-from server.status.document import PROCESSING, iso_from_ms, now_ms
 from server.store.tables import payhero_callbacks, payment_pushes
 from tests.payhero_fixtures import ORDER, TOKEN, fake_payhero
 from tests.process_harness import running_service

@@ -10,13 +10,13 @@ import sqlalchemy as sa
 from databases import Database
 from sqlalchemy.exc import SQLAlchemyError
 
+from server.lifecycle import COMPLETED
 from server.mail.outbox import CUSTOMER
 from server.payments.callbacks import HOLD_FOR_REVIEW, MARK_CALLBACK
 from server.payments.matching import LAST_CHANGE_SOURCE, NOTE_RESULT, ORDER_AND_PUSHES
 from server.payments.pushes import PUSHES_OF_ORDER, RECORD_ANSWER
 from server.settings import Settings
 from server.status.changes import RECORD_CHANGE, transition
-from server.status.document import COMPLETED
 from server.store.database import SCHEMA_VERSION_TABLE, migrate, open_database
 from server.store.prepared import Prepared
 from server.store.tables import orders

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import httpx
 
 from server.broker.redis_broker import RedisBroker
+from server.lifecycle import PROCESSING
 from server.settings import Settings
-from server.status.document import PROCESSING
 from tests.backends import OwnRedis
 from tests.helpers import move, new_order
 from tests.server_harness import run_server, until

@@ -10,8 +10,8 @@ import httpx
 import redis.asyncio as aioredis
 
 from server.broker.redis_broker import RedisBroker
+from server.lifecycle import COMPLETED, PROCESSING
 from server.settings import Settings
-from server.status.document import COMPLETED, PROCESSING
 from tests.backends import OwnRedis
 from tests.helpers import Collector, move, new_order
 from tests.server_harness import RunningServer, run_server, until

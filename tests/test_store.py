@@ -9,10 +9,10 @@ import pytest
 import sqlalchemy as sa
 
 from server.app import open_services
+from server.lifecycle import CANCELLED, COMPLETED, EXPIRED, FAILED, PENDING, PROCESSING
 from server.services import Services
 from server.settings import Settings
 from server.status.changes import Change
-from server.status.document import CANCELLED, COMPLETED, EXPIRED, FAILED, PENDING, PROCESSING
 from server.store.database import ADDED_IN_4, _existing_columns, migrate
 from server.store.tables import order_changes, payment_pushes
 from tests.helpers import move, new_order

@@ -9,8 +9,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from server.lifecycle import COMPLETED, PROCESSING
 from server.settings import Settings
-from server.status.document import COMPLETED, PROCESSING
 from server.store.tables import tickets
 from server.tickets.codes import TicketSigner, parse_code
 from tests.fulfilment_helpers import SILENT_PHONE, decode_qr, place, run_cli, settled

@@ -25,9 +25,9 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, Route, expect
 
 import server.settings
+from server.lifecycle import EXPIRED
 from server.settings import Settings
 from server.status.changes import Change
-from server.status.document import EXPIRED
 from tests.browser import (
     Buyer,
     accessible,

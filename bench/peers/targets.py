@@ -27,7 +27,8 @@ from bench.seed import new_orders, seed_orders
 from bench.service import HOST, Service, free_port, stop_process, until_ready
 from bench.system import REPO, children, raise_nofile, rss_kb
 from server.broker.base import status_channel
-from server.status.document import DOCUMENT_FIELDS, iso_from_ms, now_ms
+from server.clock import iso_from_ms, now_ms
+from server.status.document import DOCUMENT_FIELDS
 
 PAID = "completed"
 

@@ -24,11 +24,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.app import open_services
+from server.clock import iso_from_ms
 from server.logs import configure_logging
 from server.payhero.callback_parser import CallbackInvalid
 from server.services import Services
 from server.settings import Settings
-from server.status.document import iso_from_ms
 from server.store.tables import payhero_callbacks as inbox
 
 

@@ -19,11 +19,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.app import open_services
+from server.lifecycle import COMPLETED
 from server.logs import configure_logging
 from server.services import Services
 from server.settings import Settings
 from server.status.changes import Change
-from server.status.document import COMPLETED
 from server.store.tables import orders
 
 RECEIPT = re.compile(r"^[A-Z0-9]{6,32}$")

@@ -25,11 +25,11 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
+from server.clock import now_ms
 from server.faults import crash_if
 from server.logs import mask_email
 from server.mail.composer_process import Composing
 from server.mail.transport import MailSender, SendFailed
-from server.status.document import now_ms
 from server.store.prepared import Prepared
 from server.store.tables import outbox
 

@@ -23,8 +23,9 @@ from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 
 from server.catalogue import Catalogue
+from server.clock import iso_from_ms, now_ms
+from server.lifecycle import COMPLETED
 from server.status.changes import Change
-from server.status.document import COMPLETED, iso_from_ms, now_ms
 from server.status.reader import signed_tickets
 from server.store.database import is_postgres
 from server.store.prepared import Prepared, parameters

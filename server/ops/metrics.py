@@ -25,9 +25,9 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from server.lifecycle import REVIEW_REASONS
 from server.ops.outbox_backlog import outbox_backlog
 from server.ops.pauses import PauseMetrics
-from server.payments.review_reasons import REVIEW_REASONS
 
 if TYPE_CHECKING:
     from databases import Database

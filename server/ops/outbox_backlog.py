@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from databases import Database
 
-from server.status.document import now_ms
+from server.clock import now_ms
 from server.store.tables import outbox
 
 

@@ -17,10 +17,12 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
+from server.clock import now_ms
+from server.lifecycle import CANCELLED, TERMINAL
 from server.orders.push_limits import PushLimits
 from server.payments.pushes import SENDING, PushAttemptTaken, PushResult, PushSender, latest_push
 from server.status.changes import Change, OrderNotFound, StatusChanges
-from server.status.document import CANCELLED, TERMINAL, StatusUpdate, now_ms
+from server.status.document import StatusUpdate
 from server.status.reader import ORDER_BY_ID
 from server.store.tables import customers
 

@@ -14,13 +14,11 @@ from typing import Any
 
 from databases import Database
 
+from server.lifecycle import COMPLETED, RELEASING
 from server.status.changes import Change
-from server.status.document import CANCELLED, COMPLETED, EXPIRED, FAILED
 from server.store.tables import orders, ticket_inventory
 
 log = logging.getLogger("server.orders")
-
-RELEASING = frozenset({FAILED, CANCELLED, EXPIRED})
 
 
 def _row(event_slug: str, ticket_type: str) -> Any:

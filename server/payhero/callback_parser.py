@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from server.status.document import CANCELLED, COMPLETED, EXPIRED, FAILED
+from server.lifecycle import status_for_result_code
 
 _REFERENCE = re.compile(r"^[A-Za-z0-9_\-:.]{1,64}$")
 _RECEIPT = re.compile(r"^[A-Z0-9]{6,32}$")
@@ -24,9 +24,6 @@ _RECEIPT = re.compile(r"^[A-Z0-9]{6,32}$")
 MAX_INTEGER = 2**31 - 1
 # C0 controls other than tab and newlines, and DEL: PostgreSQL refuses NUL in text.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-CANCELLED_CODES = frozenset({1032, 1031})
-EXPIRED_CODES = frozenset({1037, 1019})
 
 # The flat callback has no ResultCode: M-PESA's message says what happened. Known texts get
 # the code M-PESA gives them elsewhere (the page words each code); others stay `failed`.
@@ -59,13 +56,7 @@ class PayHeroCallback:
     @property
     def target_status(self) -> str:
         """0 paid; 1032/1031 cancelled; 1037/1019 expired; every other code failed."""
-        if self.result_code == 0 or self.paid:
-            return COMPLETED
-        if self.result_code in CANCELLED_CODES:
-            return CANCELLED
-        if self.result_code in EXPIRED_CODES:
-            return EXPIRED
-        return FAILED
+        return status_for_result_code(self.result_code, paid=self.paid)
 
 
 def _integer(value: Any, name: str) -> int:

@@ -24,7 +24,9 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from databases import Database
 
+from server.clock import now_ms
 from server.faults import crash_if
+from server.lifecycle import COMPLETED, TERMINAL, ReviewReason
 from server.payhero.callback_parser import CallbackInvalid, PayHeroCallback, parse_callback
 from server.payhero.client import PayHeroClient, PaymentProviderError
 from server.payments.matching import (
@@ -36,7 +38,6 @@ from server.payments.matching import (
     push_for,
 )
 from server.status.changes import Change, StatusChanges
-from server.status.document import COMPLETED, TERMINAL, now_ms
 from server.store.prepared import Prepared
 from server.store.tables import orders, payhero_callbacks
 
@@ -162,11 +163,11 @@ class CallbackProcessor:
         )
         found = await order_for(self.database, callback)
         if found is None:
-            return await self._not_applied(inbox_id, None, "unknown_order", callback)
+            return await self._not_applied(inbox_id, None, ReviewReason.UNKNOWN_ORDER, callback)
         order = found.order
         push = await push_for(self.database, found, callback)
         if push is None:
-            return await self._not_applied(inbox_id, order, "unknown_push", callback)
+            return await self._not_applied(inbox_id, order, ReviewReason.UNKNOWN_PUSH, callback)
         await note_result(self.database, push, callback)
         return Matched(callback, order, push)
 
@@ -239,7 +240,7 @@ class CallbackProcessor:
             return CallbackOutcome(order["id"], payment_status=COMPLETED)
         # Another receipt: the customer paid twice (two prompts, both answered). One set of
         # tickets; the second payment is for a person to refund.
-        return await self._not_applied(inbox_id, order, "double_payment", callback)
+        return await self._not_applied(inbox_id, order, ReviewReason.DOUBLE_PAYMENT, callback)
 
     async def _failure(
         self, inbox_id: int, callback: PayHeroCallback, order: dict[str, Any], push: MatchedPush
@@ -276,15 +277,15 @@ class CallbackProcessor:
                 order["id"],
                 order["amount"],
             )
-            return "amount_mismatch"
+            return ReviewReason.AMOUNT_MISMATCH
         if callback.receipt_number is None:
-            return "missing_receipt"
+            return ReviewReason.MISSING_RECEIPT
         contradicts = order["payment_status"] in TERMINAL and await failed_by_provider(self.database, order)
         if not (self.verify_success or contradicts):
             return None
         # PayHero's own record for that push decides: a success after PayHero said the
         # payment failed or was cancelled is believed only if PayHero now says SUCCESS.
-        reason = "contradicts_provider" if contradicts else "unverified"
+        reason = ReviewReason.CONTRADICTS_PROVIDER if contradicts else ReviewReason.UNVERIFIED
         if push.payhero_reference is None:
             log.warning("success for order %s cannot be checked: no PayHero reference", order["id"])
             return reason

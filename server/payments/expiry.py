@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from databases import Database
 
+from server.clock import now_ms
+from server.lifecycle import COMPLETED, EXPIRED, FAILED, PENDING, PROCESSING
 from server.payhero.client import PayHeroClient, PaymentProviderError, TransactionStatus
 from server.status.changes import Change, StatusChanges
-from server.status.document import COMPLETED, EXPIRED, FAILED, PENDING, PROCESSING, now_ms
 from server.store.tables import orders, payment_pushes
 
 log = logging.getLogger("server.payments")

@@ -15,9 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
+from server.lifecycle import COMPLETED
 from server.payhero.callback_parser import PayHeroCallback
 from server.payments.pushes import SENDING, UNKNOWN
-from server.status.document import COMPLETED
 from server.store.prepared import Prepared
 from server.store.tables import order_changes, orders, payment_pushes
 

@@ -22,10 +22,12 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
+from server.clock import now_ms
+from server.lifecycle import FAILED, PROCESSING
 from server.logs import mask_phone
 from server.payhero.client import OutcomeUnknown, PayHeroClient, PaymentProviderError
 from server.status.changes import Change, StatusChanges
-from server.status.document import FAILED, PROCESSING, StatusUpdate, now_ms
+from server.status.document import StatusUpdate
 from server.store.failures import StoreConflict
 from server.store.prepared import Prepared, parameters
 from server.store.tables import payment_pushes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from server.status.document import STATUSES
+from server.lifecycle import STATUSES
 
 # Extra keys are allowed in answers (e.g. the 202's `push_outcome`): clients ignore them.
 _OPEN = ConfigDict(extra="allow")

@@ -17,33 +17,15 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from server.status.document import (
-    CANCELLED,
-    COMPLETED,
-    EXPIRED,
-    FAILED,
-    PENDING,
-    PROCESSING,
-    StatusUpdate,
-    now_ms,
-)
+from server.clock import now_ms
+from server.lifecycle import ALLOWED_FROM, PENDING
+from server.status.document import StatusUpdate
 from server.status.reader import OrderReader
 from server.store.failures import StoreConflict
 from server.store.prepared import Prepared, parameters
 from server.store.tables import order_changes, orders
 
 log = logging.getLogger("server.status")
-
-# Which states each target may be entered from. Failures never overwrite `completed`;
-# a success overwrites any other terminal state, because the customer has paid. Each STK
-# push sent again moves `processing` to `processing` (a new version: pushes, prompt window).
-ALLOWED_FROM: Mapping[str, frozenset[str]] = {
-    PROCESSING: frozenset({PENDING, PROCESSING}),
-    COMPLETED: frozenset({PENDING, PROCESSING, FAILED, CANCELLED, EXPIRED}),
-    FAILED: frozenset({PENDING, PROCESSING}),
-    CANCELLED: frozenset({PENDING, PROCESSING}),
-    EXPIRED: frozenset({PENDING, PROCESSING}),
-}
 
 # Columns a change may set besides the status itself.
 SETTABLE = frozenset(

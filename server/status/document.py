@@ -6,21 +6,12 @@ It carries no personal data (API.md): anyone holding an order id may read it.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
-PENDING = "pending"
-PROCESSING = "processing"
-COMPLETED = "completed"
-FAILED = "failed"
-CANCELLED = "cancelled"
-EXPIRED = "expired"
-
-STATUSES = frozenset({PENDING, PROCESSING, COMPLETED, FAILED, CANCELLED, EXPIRED})
-TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED, EXPIRED})
+from server.clock import iso_from_ms
+from server.lifecycle import COMPLETED, TERMINAL
 
 DOCUMENT_FIELDS = (
     "order_id",
@@ -37,15 +28,6 @@ DOCUMENT_FIELDS = (
     "prompt_expires_at",
     "pushes",
 )
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def iso_from_ms(ms: int) -> str:
-    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,8 @@ from typing import Any
 
 from server.broker import Broker, BrokerUnavailable, latest_key, status_channel
 from server.broker.base import STATUS_CHANNEL_PREFIX
-from server.status.document import StatusUpdate, now_ms
+from server.clock import now_ms
+from server.status.document import StatusUpdate
 from server.status.reader import OrderReader
 from server.status.watch import Deadlines, Watch
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from server.catalogue import Catalogue
+from server.lifecycle import COMPLETED
 from server.status.document import StatusUpdate, status_document
 from server.store.prepared import Prepared
 from server.store.tables import orders
@@ -31,7 +32,7 @@ async def signed_tickets(
     """Each completed order's signed tickets: as the issuing step left them on its row,
     else read with `loader`."""
     found = {row["id"]: row[SIGNED_TICKETS] for row in rows if SIGNED_TICKETS in row}
-    missing = [row["id"] for row in rows if row["payment_status"] == "completed" and row["id"] not in found]
+    missing = [row["id"] for row in rows if row["payment_status"] == COMPLETED and row["id"] not in found]
     if missing:
         found.update(await loader(database, missing))
     return found

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from server.catalogue import Catalogue
-from server.status.document import iso_from_ms, now_ms
+from server.clock import iso_from_ms, now_ms
 from server.store.tables import tickets
 from server.tickets.codes import TicketSigner, parse_code
 

@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
+from server.lifecycle import COMPLETED
 from server.status.changes import Change
-from server.status.document import COMPLETED
 from server.status.reader import SIGNED_TICKETS
 from server.store.prepared import Prepared
 from server.store.tables import tickets
