@@ -94,12 +94,17 @@ PAYMENT_LINES: tuple[tuple[str, str, tuple[object, ...], dict[str, object]], ...
         {},
     ),
     (
-        "server.status.changes",
+        "server.transitions.changes",
         "status changed order=%s %s -> %s version=%d source=%s",
         (ORDER, "processing", "paid", 3, "callback"),
         {},
     ),
-    ("server.mail.outbox", "outbox order=%s e-mails queued=%s", (ORDER, "confirmation,tickets,receipt"), {}),
+    (
+        "server.transitions.outbox_rows",
+        "outbox order=%s e-mails queued=%s",
+        (ORDER, "confirmation,tickets,receipt"),
+        {},
+    ),
 )
 
 

@@ -14,8 +14,8 @@ import sqlite3
 
 from bench.orders import Order
 from server.clock import now_ms
-from server.status.changes import new_order_id, new_order_number
 from server.store.database import migrate, open_database
+from server.transitions.changes import new_order_id, new_order_number
 
 AMOUNT = 300
 

@@ -30,7 +30,6 @@ from server.payhero.gateway import open_payhero
 from server.payments.callbacks import CallbackProcessor
 from server.payments.expiry import ExpiryWorker
 from server.payments.pushes import PushSender
-from server.pipeline import payment_pipeline
 from server.private_files import private_dir
 from server.routes import all_routes, ticket_api
 from server.routes.held import HeldRoutesFastPath
@@ -38,11 +37,11 @@ from server.routes.qr_fast import QrFastPath
 from server.services import Services
 from server.settings import Settings
 from server.shutdown import drain_on_shutdown_signal, stop_with_supervisor
-from server.status.changes import StatusChanges
 from server.status.hub import StatusHub
 from server.status.reader import OrderReader
 from server.store.database import migrate, open_database
-from server.tickets.issuing import load_tickets
+from server.transitions.changes import StatusChanges
+from server.transitions.pipeline import payment_pipeline
 
 log = logging.getLogger("server.app")
 
@@ -73,7 +72,7 @@ async def open_services(
         # One verdict on whether Redis answers, for the broker and the push limits alike.
         redis_health = RedisHealth(timeout=settings.redis_timeout)
         broker = create_broker(settings.redis_url, redis_health, cluster=settings.redis_cluster)
-        reader = OrderReader(database, ticket_loader=load_tickets, catalogue=catalogue)
+        reader = OrderReader(database, catalogue=catalogue)
         hub = StatusHub(
             broker,
             reader,

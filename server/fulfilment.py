@@ -48,7 +48,7 @@ def build_gate(settings: Settings, database: Database, catalogue: Catalogue) -> 
 
 
 def build_fulfilment(settings: Settings, database: Database, catalogue: Catalogue) -> Fulfilment:
-    """The gate and the outbox worker; their steps in a payment are listed in server/pipeline.py."""
+    """The gate and the outbox worker; their steps in a payment: server/transitions/pipeline.py."""
     gate = build_gate(settings, database, catalogue)
     worker = build_outbox_worker(settings, database)
     sender = worker.sender

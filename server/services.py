@@ -20,11 +20,11 @@ from server.payhero.fake import FakePayHero
 from server.payments.callbacks import CallbackProcessor
 from server.payments.pushes import PushSender
 from server.settings import Settings
-from server.status.changes import StatusChanges
 from server.status.hub import StatusHub
 from server.status.reader import OrderReader
 from server.tickets.gate import Gate
 from server.tickets.qr_images import QrImages
+from server.transitions.changes import StatusChanges
 
 
 @dataclass

@@ -19,9 +19,9 @@ from server.lifecycle import COMPLETED, TERMINAL
 from server.orders.validation import CheckoutRequest
 from server.services import Services
 from server.settings import Settings
-from server.status.changes import Change
 from server.status.document import StatusUpdate
 from server.store.tables import outbox
+from server.transitions.change import Change
 from tests.payhero_fixtures import ORDER
 
 # The sandbox customer who never answers: the test sends the callbacks itself.

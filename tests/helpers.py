@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 
 from server.services import Services
-from server.status.changes import Change
 from server.status.document import StatusUpdate
+from server.transitions.change import Change
 
 
 async def new_order(services: Services, amount: int = 300) -> StatusUpdate:

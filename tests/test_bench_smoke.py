@@ -197,8 +197,8 @@ def test_compare_nchan(out: list[str], redis_url: str) -> None:
 def test_a_profile_summary_counts_each_function_once_per_sample(tmp_path: Path) -> None:
     collapsed = tmp_path / "profile.txt"
     collapsed.write_text(
-        "run (asyncio/runners.py:1);apply (server/status/changes.py:10);"
-        "apply (server/status/changes.py:12);execute (sqlite3/x.py:3) 3\n"
+        "run (asyncio/runners.py:1);apply (server/transitions/changes.py:10);"
+        "apply (server/transitions/changes.py:12);execute (sqlite3/x.py:3) 3\n"
         "run (asyncio/runners.py:1);compose (server/mail/messages.py:5) 1\n"
     )
     found = dict((name, percent) for percent, name in profiling.summary(collapsed))

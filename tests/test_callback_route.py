@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 from server.payhero.fake import FakePayHero, Push
 from server.settings import Settings
-from server.status.changes import Change
 from server.store.tables import orders, payhero_callbacks
+from server.transitions.change import Change
 from tests.payhero_fixtures import ORDER, TOKEN, fake_payhero, live_settings
 from tests.server_harness import RunningServer, run_server
 

@@ -16,8 +16,8 @@ from server.app import open_services
 from server.clock import now_ms
 from server.lifecycle import PROCESSING
 from server.settings import Settings
-from server.status.changes import Change
 from server.store.tables import order_changes, payhero_callbacks
+from server.transitions.change import Change
 from tests.ops_helpers import callback_body
 
 ROOT = Path(__file__).resolve().parent.parent

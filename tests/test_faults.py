@@ -15,8 +15,8 @@ import sqlalchemy as sa
 
 from server.broker.redis_broker import RedisBroker
 from server.settings import Settings
-from server.status.changes import Change
 from server.store.tables import payhero_callbacks
+from server.transitions.change import Change
 from tests.backends import OwnRedis
 from tests.helpers import SSEReader
 from tests.payhero_fixtures import ORDER, TOKEN, sandbox_callback

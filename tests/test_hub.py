@@ -22,7 +22,7 @@ class GatedReader(OrderReader):
     """Holds `get` at a chosen point until the test opens the gate."""
 
     def __init__(self, inner: OrderReader, *, hold_after_read: bool) -> None:
-        super().__init__(inner.database, inner.ticket_loader)
+        super().__init__(inner.database)
         self.hold_after_read = hold_after_read
         self.reached = asyncio.Event()
         self.gate = asyncio.Event()

@@ -98,3 +98,52 @@ def test_no_package_of_server_imports_itself_back() -> None:
 
 def test_the_check_sees_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+# The floors of docs/DESIGN.md's map, lowest first: a package imports only from floors below
+# its own. With no import upward there is no call upward either, except through what a lower
+# floor is handed at construction; DESIGN.md names the one such hand-over (the hub's metrics
+# observer) and the pipeline's steps are named types built on the floor that owns them.
+FLOORS: tuple[frozenset[str], ...] = tuple(
+    frozenset(f"server.{name}" for name in floor.split())
+    for floor in (
+        "clock lifecycle faults logs private_files settings abuse broker shutdown webfiles",
+        "store schemas payhero",
+        "catalogue",
+        "event_calendar tickets status",
+        "mail",
+        "transitions fulfilment",
+        "payments",
+        "orders",
+        "http_errors",
+        "ops",
+        "services launcher",
+        "routes",
+        "app",
+        "cli",
+        "__main__",
+    )
+)
+
+
+def _floor_of(package: str) -> int:
+    for number, floor in enumerate(FLOORS):
+        if package in floor:
+            return number
+    raise AssertionError(f"{package} is on no floor: add it to FLOORS and to docs/DESIGN.md's map")
+
+
+def test_every_package_imports_only_from_floors_below_its_own() -> None:
+    upward = [
+        f"{package} (floor {_floor_of(package)}) imports {target} (floor {_floor_of(target)})"
+        for package, targets in sorted(_graph(2).items())
+        if package != "server"
+        for target in sorted(targets)
+        if _floor_of(target) >= _floor_of(package)
+    ]
+    assert upward == []
+
+
+def test_the_floor_check_sees_an_upward_import() -> None:
+    assert _floor_of("server.status") > _floor_of("server.store")
+    assert _floor_of("server.transitions") > _floor_of("server.status")

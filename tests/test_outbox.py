@@ -20,12 +20,12 @@ import sqlalchemy as sa
 from server.clock import now_ms
 from server.fulfilment import build_outbox_worker
 from server.mail.delivery import OutboxWorker, backoff_seconds
-from server.mail.outbox import enqueue
 from server.mail.transport import SendFailed
 from server.services import Services
 from server.settings import Settings
 from server.store.database import MIGRATIONS, SCHEMA_VERSION_TABLE, migrate, open_database
 from server.store.tables import outbox
+from server.transitions.outbox_rows import enqueue
 from tests.backends import free_port
 from tests.fulfilment_helpers import outbox_rows, paid_order, run_cli
 

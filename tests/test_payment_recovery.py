@@ -18,8 +18,8 @@ from server.payhero.fake import callback_body
 from server.payments.callbacks import CallbackOutcome, CallbackProcessor
 from server.payments.expiry import ExpiryWorker
 from server.services import Services
-from server.status.changes import Change
 from server.store.tables import payhero_callbacks, payment_pushes
+from server.transitions.change import Change
 from tests.payhero_fixtures import ORDER, TOKEN, fake_payhero
 from tests.process_harness import running_service
 from tests.server_harness import until

@@ -11,16 +11,17 @@ from databases import Database
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.lifecycle import COMPLETED
-from server.mail.outbox import CUSTOMER
 from server.payments.callbacks import HOLD_FOR_REVIEW, MARK_CALLBACK
 from server.payments.matching import LAST_CHANGE_SOURCE, NOTE_RESULT, ORDER_AND_PUSHES
 from server.payments.pushes import PUSHES_OF_ORDER, RECORD_ANSWER
 from server.settings import Settings
-from server.status.changes import RECORD_CHANGE, transition
+from server.status.signed_tickets import SIGNED_TICKETS_OF_ORDER
 from server.store.database import SCHEMA_VERSION_TABLE, migrate, open_database
 from server.store.prepared import Prepared
 from server.store.tables import orders
-from server.tickets.issuing import ORDER_TICKETS, SIGN_TICKET, SIGNED_TICKETS_OF_ORDER
+from server.transitions.changes import RECORD_CHANGE, transition
+from server.transitions.outbox_rows import CUSTOMER
+from server.transitions.ticket_codes import ORDER_TICKETS, SIGN_TICKET
 
 INSERT_ORDER = Prepared(
     orders.insert()

@@ -12,9 +12,9 @@ from server.app import open_services
 from server.lifecycle import CANCELLED, COMPLETED, EXPIRED, FAILED, PENDING, PROCESSING
 from server.services import Services
 from server.settings import Settings
-from server.status.changes import Change
 from server.store.database import ADDED_IN_4, _existing_columns, migrate
 from server.store.tables import order_changes, payment_pushes
+from server.transitions.change import Change
 from tests.helpers import move, new_order
 
 
@@ -116,7 +116,7 @@ async def test_sqlite_runs_in_wal_mode(make_settings: Callable[..., Settings]) -
 
 
 async def test_a_taken_order_number_is_drawn_again(store: Services, monkeypatch: pytest.MonkeyPatch) -> None:
-    from server.status import changes
+    from server.transitions import changes
 
     first = await new_order(store)
     numbers = iter([first.document["order_number"], "ORD-NEW001"])

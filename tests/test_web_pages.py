@@ -27,7 +27,7 @@ from playwright.async_api import Browser, Page, Route, expect
 import server.settings
 from server.lifecycle import EXPIRED
 from server.settings import Settings
-from server.status.changes import Change
+from server.transitions.change import Change
 from tests.browser import (
     Buyer,
     accessible,

@@ -23,8 +23,8 @@ from server.lifecycle import COMPLETED
 from server.logs import configure_logging
 from server.services import Services
 from server.settings import Settings
-from server.status.changes import Change
 from server.store.tables import orders
+from server.transitions.change import Change
 
 RECEIPT = re.compile(r"^[A-Z0-9]{6,32}$")
 

@@ -25,8 +25,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from server.catalogue import DEFAULT_TIMEZONE
-from server.mail.outbox import TICKETS
-from server.tickets.issuing import qr_url
+from server.mail.kinds import TICKETS
+from server.status.signed_tickets import qr_url
 from server.tickets.qr import qr_png
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"

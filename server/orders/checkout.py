@@ -12,13 +12,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from server.catalogue import Catalogue
 from server.clock import now_ms
 from server.logs import mask_phone
-from server.orders.seats import reserve
 from server.orders.validation import CheckoutInvalid, CheckoutRequest
 from server.payments.pushes import REFUSED, PushResult, PushSender
-from server.status.changes import StatusChanges
 from server.status.document import StatusUpdate
 from server.store.database import is_postgres
 from server.store.tables import customers, tickets
+from server.transitions.changes import StatusChanges
+from server.transitions.seats import reserve
 
 log = logging.getLogger("server.orders")
 

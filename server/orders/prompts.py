@@ -21,10 +21,11 @@ from server.clock import now_ms
 from server.lifecycle import CANCELLED, TERMINAL
 from server.orders.push_limits import PushLimits
 from server.payments.pushes import SENDING, PushAttemptTaken, PushResult, PushSender, latest_push
-from server.status.changes import Change, OrderNotFound, StatusChanges
 from server.status.document import StatusUpdate
 from server.status.reader import ORDER_BY_ID
 from server.store.tables import customers
+from server.transitions.change import Change, OrderNotFound
+from server.transitions.changes import StatusChanges
 
 log = logging.getLogger("server.payments")
 

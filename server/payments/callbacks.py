@@ -37,9 +37,10 @@ from server.payments.matching import (
     order_for,
     push_for,
 )
-from server.status.changes import Change, StatusChanges
 from server.store.prepared import Prepared
 from server.store.tables import orders, payhero_callbacks
+from server.transitions.change import Change
+from server.transitions.changes import StatusChanges
 
 log = logging.getLogger("server.payments")
 

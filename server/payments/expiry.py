@@ -21,8 +21,9 @@ from databases import Database
 from server.clock import now_ms
 from server.lifecycle import COMPLETED, EXPIRED, FAILED, PENDING, PROCESSING
 from server.payhero.client import PayHeroClient, PaymentProviderError, TransactionStatus
-from server.status.changes import Change, StatusChanges
 from server.store.tables import orders, payment_pushes
+from server.transitions.change import Change
+from server.transitions.changes import StatusChanges
 
 log = logging.getLogger("server.payments")
 

@@ -26,11 +26,12 @@ from server.clock import now_ms
 from server.lifecycle import FAILED, PROCESSING
 from server.logs import mask_phone
 from server.payhero.client import OutcomeUnknown, PayHeroClient, PaymentProviderError
-from server.status.changes import Change, StatusChanges
 from server.status.document import StatusUpdate
 from server.store.failures import StoreConflict
 from server.store.prepared import Prepared, parameters
 from server.store.tables import payment_pushes
+from server.transitions.change import Change
+from server.transitions.changes import StatusChanges
 
 log = logging.getLogger("server.payments")
 

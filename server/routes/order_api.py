@@ -15,7 +15,7 @@ from server.routes.bodies import read_no_body
 from server.routes.checkout_api import client_address, provider_refused
 from server.routes.held import events_route, shaped_order_id, unknown_order, wait_route
 from server.services import services
-from server.status.changes import OrderNotFound
+from server.transitions.change import OrderNotFound
 
 NO_STORE = {"Cache-Control": "no-store"}
 

@@ -5,7 +5,7 @@ the store import the status package that imports the store (an import cycle)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,29 +14,9 @@ from databases import Database
 from server.catalogue import Catalogue
 from server.lifecycle import COMPLETED
 from server.status.document import StatusUpdate, status_document
+from server.status.signed_tickets import load_tickets
 from server.store.prepared import Prepared
 from server.store.tables import orders
-
-# How tickets join the document; the fulfilment module registers a loader. Until then, none.
-TicketLoader = Callable[[Database, Sequence[str]], Awaitable[Mapping[str, list[dict[str, Any]]]]]
-
-# Where a step of the change's transaction that signs tickets leaves the order's signed
-# tickets (as `load_tickets` gives them), so that later steps and the published document
-# take them from there instead of reading them back: two round trips fewer per payment.
-SIGNED_TICKETS = "signed_tickets"
-
-
-async def signed_tickets(
-    database: Database, rows: Sequence[Mapping[str, Any]], loader: TicketLoader
-) -> Mapping[str, list[dict[str, Any]]]:
-    """Each completed order's signed tickets: as the issuing step left them on its row,
-    else read with `loader`."""
-    found = {row["id"]: row[SIGNED_TICKETS] for row in rows if SIGNED_TICKETS in row}
-    missing = [row["id"] for row in rows if row["payment_status"] == COMPLETED and row["id"] not in found]
-    if missing:
-        found.update(await loader(database, missing))
-    return found
-
 
 ORDER_BY_ID = Prepared(orders.select().where(orders.c.id == sa.bindparam("order_id")))
 
@@ -50,11 +30,9 @@ class OrderReader:
     def __init__(
         self,
         database: Database,
-        ticket_loader: TicketLoader | None = None,
         catalogue: Catalogue | None = None,
     ) -> None:
         self.database = database
-        self.ticket_loader = ticket_loader
         # Names the order's event and ticket types in its document (no personal data).
         self.events = catalogue.events if catalogue is not None else {}
         # Counted so benchmarks can report store reads per request (issue: reads per /wait).
@@ -63,10 +41,19 @@ class OrderReader:
         # hub's batched safety-net and resync reads, one per process, not per waiter).
         self.single_reads = 0
 
-    async def documents(self, rows: Sequence[Mapping[str, Any]]) -> list[StatusUpdate]:
-        tickets: Mapping[str, list[dict[str, Any]]] = {}
-        if self.ticket_loader is not None:
-            tickets = await signed_tickets(self.database, rows, self.ticket_loader)
+    async def documents(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        known_tickets: Mapping[str, list[dict[str, Any]]] | None = None,
+    ) -> list[StatusUpdate]:
+        """Documents of `rows`; a completed order's tickets from `known_tickets` (as the
+        ticket step of its payment left them) or read from the store."""
+        tickets: dict[str, list[dict[str, Any]]] = dict(known_tickets or {})
+        missing = [
+            row["id"] for row in rows if row["payment_status"] == COMPLETED and row["id"] not in tickets
+        ]
+        if missing:
+            tickets.update(await load_tickets(self.database, missing))
         return [
             StatusUpdate.from_document(
                 status_document(row, tickets.get(row["id"], []), self.events.get(row["event_slug"] or ""))

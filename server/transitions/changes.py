@@ -10,8 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,22 +23,10 @@ from server.status.reader import OrderReader
 from server.store.failures import StoreConflict
 from server.store.prepared import Prepared, parameters
 from server.store.tables import order_changes, orders
+from server.transitions.change import Change, ChangeInProgress, ChangeResult, OrderNotFound
+from server.transitions.pipeline import Pipeline
 
 log = logging.getLogger("server.status")
-
-# Columns a change may set besides the status itself.
-SETTABLE = frozenset(
-    {
-        "result_code",
-        "result_desc",
-        "receipt_number",
-        "payhero_reference",
-        "checkout_request_id",
-        "needs_review",
-        "pushes",
-        "prompt_expires_ms",
-    }
-)
 
 # 30 random bits per number: collisions are rare, not impossible, so a few draws are allowed.
 ORDER_NUMBER_ATTEMPTS = 5
@@ -97,56 +84,6 @@ def transition(to_status: str, field_names: tuple[str, ...]) -> Prepared:
     )
 
 
-class OrderNotFound(LookupError):
-    pass
-
-
-@dataclass(frozen=True)
-class Change:
-    to_status: str
-    source: str
-    fields: Mapping[str, Any] = field(default_factory=dict)
-    note: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.to_status not in ALLOWED_FROM:
-            raise ValueError(f"no transition into {self.to_status!r}")
-        unknown = set(self.fields) - SETTABLE
-        if unknown:
-            raise ValueError(f"a change cannot set {sorted(unknown)}")
-
-
-@dataclass(frozen=True)
-class ChangeResult:
-    applied: bool
-    update: StatusUpdate
-    previous_status: str | None
-
-
-# Runs inside the change's transaction, after the order row is updated: the place for
-# writes that must commit with the change (seats, ticket codes, outbox rows). The order is
-# the updated row; a step may leave what later ones need on it (`reader.SIGNED_TICKETS`).
-InTransaction = Callable[[Database, dict[str, Any], str | None, Change], Awaitable[None]]
-
-# Runs after the change is committed: the place for what must only see committed rows
-# (publishing to waiters, waking the outbox worker). Quick: the webhook answers after
-# these, so none may wait on SMTP or anything as slow.
-AfterCommit = Callable[["ChangeResult"], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Pipeline:
-    """What a status change does besides the UPDATE and its history row, in order.
-
-    Declared in one place (server/pipeline.py), each list run in the order written: the
-    order is part of the contract (ticket codes before the e-mail that carries them; waiters
-    told before the outbox worker wakes).
-    """
-
-    in_transaction: tuple[InTransaction, ...] = ()
-    after_commit: tuple[AfterCommit, ...] = ()
-
-
 def new_order_id() -> str:
     # 144 random bits, URL-safe: unguessable (DESIGN rule 7).
     return secrets.token_urlsafe(18)
@@ -185,8 +122,8 @@ class StatusChanges:
                         created_ms=stamp,
                     )
                 )
-                for step in self.pipeline.in_transaction:
-                    await step(self.database, updated, previous, change)
+                in_progress = ChangeInProgress(self.database, updated, previous, change)
+                await self.pipeline.in_transaction(in_progress)
         if row is None:
             current = await self.reader.get(order_id)
             if current is None:
@@ -199,7 +136,8 @@ class StatusChanges:
                 change.source,
             )
             return ChangeResult(False, current, current.payment_status)
-        update = (await self.reader.documents([updated]))[0]
+        known = {order_id: in_progress.signed_tickets} if in_progress.signed_tickets is not None else None
+        update = (await self.reader.documents([updated], known_tickets=known))[0]
         log.info(
             "status changed order=%s %s -> %s version=%d source=%s",
             order_id,
@@ -209,8 +147,7 @@ class StatusChanges:
             change.source,
         )
         result = ChangeResult(True, update, previous)
-        for after in self.pipeline.after_commit:
-            await after(result)
+        await self.pipeline.after_commit(result)
         return result
 
     async def create(self, values: Mapping[str, Any], *, source: str = "checkout") -> StatusUpdate:

@@ -15,8 +15,8 @@ from typing import Any
 from databases import Database
 
 from server.lifecycle import COMPLETED, RELEASING
-from server.status.changes import Change
 from server.store.tables import orders, ticket_inventory
+from server.transitions.change import ChangeInProgress
 
 log = logging.getLogger("server.orders")
 
@@ -38,18 +38,25 @@ async def reserve(database: Database, event_slug: str, ticket_type: str, quantit
     return sold is not None
 
 
-async def seats_follow_status(
-    database: Database, order: Mapping[str, Any], previous: str | None, change: Change
+class SeatsFollowStatus:
+    """A pipeline step: give seats back on failure; take them again for a late payment."""
+
+    async def __call__(self, step: ChangeInProgress) -> None:
+        order, previous, to_status = step.order, step.previous, step.change.to_status
+        if not order.get("event_slug") or not order.get("ticket_type"):
+            return
+        releasing = to_status in RELEASING and previous not in RELEASING
+        taking_again = to_status == COMPLETED and previous in RELEASING
+        if not (releasing or taking_again):
+            # Most changes (a payment of an order still holding its seats): no statement, and
+            # none built; building `key` was 3.7% of a PostgreSQL callback's samples.
+            return
+        await _move_seats(step.database, order, previous, releasing=releasing)
+
+
+async def _move_seats(
+    database: Database, order: Mapping[str, Any], previous: str | None, *, releasing: bool
 ) -> None:
-    """Transition hook: give seats back on failure; take them again for a late payment."""
-    if not order.get("event_slug") or not order.get("ticket_type"):
-        return
-    releasing = change.to_status in RELEASING and previous not in RELEASING
-    taking_again = change.to_status == COMPLETED and previous in RELEASING
-    if not (releasing or taking_again):
-        # Most changes (a payment of an order still holding its seats): no statement, and
-        # none built; building `key` was 3.7% of a PostgreSQL callback's samples.
-        return
     key = _row(order["event_slug"], order["ticket_type"])
     quantity = int(order["quantity"])
     if releasing:

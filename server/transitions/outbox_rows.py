@@ -25,19 +25,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from server.catalogue import Catalogue
 from server.clock import iso_from_ms, now_ms
 from server.lifecycle import COMPLETED
-from server.status.changes import Change
-from server.status.reader import signed_tickets
+from server.mail.kinds import RECEIPT, TICKETS, WELCOME
+from server.status.signed_tickets import load_tickets
 from server.store.database import is_postgres
 from server.store.prepared import Prepared, parameters
 from server.store.tables import customers, orders, outbox
-from server.tickets.issuing import load_tickets
+from server.transitions.change import ChangeInProgress
 
 log = logging.getLogger("server.mail")
-
-WELCOME = "welcome"
-TICKETS = "tickets"
-RECEIPT = "receipt"
-KINDS = (WELCOME, TICKETS, RECEIPT)
 
 
 _OUTBOX_VALUES = parameters(
@@ -145,11 +140,10 @@ async def enqueue_many(
 class OutboxWriter:
     catalogue: Catalogue
 
-    async def __call__(
-        self, database: Database, order: Mapping[str, Any], previous: str | None, change: Change
-    ) -> None:
+    async def __call__(self, step: ChangeInProgress) -> None:
+        database, order = step.database, step.order
         # Only a payment sends mail: cancelled, failed and expired orders get none.
-        if change.to_status != COMPLETED or not order.get("customer_id"):
+        if step.change.to_status != COMPLETED or not order.get("customer_id"):
             return
         row = await database.fetch_one(CUSTOMER.bind(customer_id=order["customer_id"], order_id=order["id"]))
         if row is None:
@@ -164,7 +158,11 @@ class OutboxWriter:
             letters.append((f"customer:{order['customer_id']}:welcome", WELCOME, common))
         listed = [
             {"ticket_id": t["ticket_id"], "ticket_type": t["ticket_type"], "code": t["code"]}
-            for t in (await signed_tickets(database, [order], load_tickets)).get(order["id"], [])
+            for t in (
+                step.signed_tickets
+                if step.signed_tickets is not None
+                else (await load_tickets(database, [order["id"]])).get(order["id"], [])
+            )
         ]
         if listed:
             letters.append((f"order:{order['id']}:tickets", TICKETS, {**common, "tickets": listed}))

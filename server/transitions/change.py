@@ -1,0 +1,73 @@
+"""What one status change is, what it did, and what each step of its pipeline is handed.
+
+A leaf of the write side: the steps (seats, ticket codes, outbox rows) and the pipeline that
+lists them import these names, and `changes.py`, which applies a change, imports the pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from databases import Database
+
+from server.lifecycle import ALLOWED_FROM
+from server.status.document import StatusUpdate
+
+# Columns a change may set besides the status itself.
+SETTABLE = frozenset(
+    {
+        "result_code",
+        "result_desc",
+        "receipt_number",
+        "payhero_reference",
+        "checkout_request_id",
+        "needs_review",
+        "pushes",
+        "prompt_expires_ms",
+    }
+)
+
+
+class OrderNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Change:
+    to_status: str
+    source: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.to_status not in ALLOWED_FROM:
+            raise ValueError(f"no transition into {self.to_status!r}")
+        unknown = set(self.fields) - SETTABLE
+        if unknown:
+            raise ValueError(f"a change cannot set {sorted(unknown)}")
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    applied: bool
+    update: StatusUpdate
+    previous_status: str | None
+
+
+@dataclass(slots=True)
+class ChangeInProgress:
+    """What each in-transaction step is handed: the change, inside its transaction.
+
+    `order` is the row as the conditional UPDATE returned it. A step that signs tickets
+    leaves them in `signed_tickets` (as a status document lists them), so the outbox step and
+    the published document take them from here instead of reading them back: two round trips
+    fewer per payment.
+    """
+
+    database: Database
+    order: dict[str, Any]
+    previous: str | None
+    change: Change
+    signed_tickets: list[dict[str, Any]] | None = None

@@ -1,0 +1,89 @@
+"""A payment's pipeline, in one ordered list: what a status change does, and in what order.
+
+Inside the change's transaction (after the order row's conditional UPDATE and its history
+row), so each commits with the change or not at all:
+
+1. seats follow the status: given back on failure, taken again by a late payment;
+2. ticket codes signed on payment, before
+3. the outbox rows of the payment's e-mails, which carry those codes.
+
+After the commit, so each sees only committed rows:
+
+1. the change published: local waiters, then the broker (other processes);
+2. the outbox worker woken on payment, after the waiters: the customer's page first.
+
+Each step is a named type, built here and nowhere else: the write core
+(`transitions/changes.py`) calls the pipeline, never a callable it cannot name. The metrics
+of the fan-out are the hub's observer (passed in its constructor), told per change fanned
+out, in this process or from the broker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from server.catalogue import Catalogue
+from server.lifecycle import COMPLETED
+from server.mail.delivery import OutboxWorker
+from server.status.hub import StatusHub
+from server.tickets.codes import TicketSigner
+from server.transitions.change import ChangeInProgress, ChangeResult
+from server.transitions.outbox_rows import OutboxWriter
+from server.transitions.seats import SeatsFollowStatus
+from server.transitions.ticket_codes import TicketIssuer
+
+
+@dataclass(frozen=True)
+class PublishToWaiters:
+    """Local waiters at once, then the broker for other processes (the hub does both)."""
+
+    hub: StatusHub
+
+    async def __call__(self, result: ChangeResult) -> None:
+        await self.hub.publish(result.update)
+
+
+@dataclass(frozen=True)
+class WakeOutboxOnPayment:
+    """The e-mails of a payment go out now rather than at the worker's next poll."""
+
+    worker: OutboxWorker
+
+    async def __call__(self, result: ChangeResult) -> None:
+        if result.update.payment_status == COMPLETED:
+            self.worker.notify()
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The steps of a status change besides its UPDATE and history row, run in this order:
+    the order is part of the contract (ticket codes before the e-mail that carries them;
+    waiters told before the outbox worker wakes)."""
+
+    seats: SeatsFollowStatus
+    tickets: TicketIssuer
+    outbox: OutboxWriter
+    publish: PublishToWaiters
+    wake: WakeOutboxOnPayment
+
+    async def in_transaction(self, change: ChangeInProgress) -> None:
+        await self.seats(change)
+        await self.tickets(change)
+        await self.outbox(change)
+
+    async def after_commit(self, result: ChangeResult) -> None:
+        # Quick: the webhook answers after these, so none may wait on SMTP or anything as slow.
+        await self.publish(result)
+        await self.wake(result)
+
+
+def payment_pipeline(
+    *, hub: StatusHub, catalogue: Catalogue, signer: TicketSigner, outbox: OutboxWorker
+) -> Pipeline:
+    return Pipeline(
+        seats=SeatsFollowStatus(),
+        tickets=TicketIssuer(signer),
+        outbox=OutboxWriter(catalogue),
+        publish=PublishToWaiters(hub),
+        wake=WakeOutboxOnPayment(outbox),
+    )

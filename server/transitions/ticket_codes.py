@@ -1,0 +1,69 @@
+"""Giving an order's tickets their signed codes when it is paid: a pipeline step.
+
+`TicketIssuer` runs inside the transaction that makes the order `completed`, so the codes
+commit with the status and the published status document already carries them. A duplicate
+callback never reaches it (the status UPDATE matches once), and `code IS NULL` in its own
+UPDATE makes even a second run change nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from server.lifecycle import COMPLETED
+from server.status.signed_tickets import SIGNED_COLUMNS, SIGNED_ORDER, document_ticket
+from server.store.prepared import Prepared
+from server.store.tables import tickets
+from server.tickets.codes import TicketSigner
+from server.transitions.change import ChangeInProgress
+
+log = logging.getLogger("server.tickets")
+
+
+# All of the order's tickets, the unsigned ones picked here: with `code IS NULL` in the
+# query, SQLite (no statistics) searched the unique index on `code` for NULL, a walk over
+# every unpaid ticket in the shop, instead of the order's own few.
+ORDER_TICKETS = Prepared(
+    sa.select(*SIGNED_COLUMNS, tickets.c.event_slug)
+    .where(tickets.c.order_id == sa.bindparam("order_id"))
+    .order_by(*SIGNED_ORDER)
+)
+# Returns the code only if this UPDATE wrote it (`code IS NULL`: a second run changes nothing).
+SIGN_TICKET = Prepared(
+    tickets.update()
+    .where(tickets.c.id == sa.bindparam("ticket_id"), tickets.c.code.is_(None))
+    .values(code=sa.bindparam("code"))
+    .returning(tickets.c.code)
+)
+
+
+@dataclass(frozen=True)
+class TicketIssuer:
+    signer: TicketSigner
+
+    async def __call__(self, step: ChangeInProgress) -> None:
+        if step.change.to_status != COMPLETED:
+            return
+        database, order = step.database, step.order
+        signed: list[Mapping[str, Any]] = []
+        issued = 0
+        all_known = True
+        for row in await database.fetch_all(ORDER_TICKETS.bind(order_id=order["id"])):
+            ticket = dict(row._mapping)
+            if ticket["code"] is None:
+                code = self.signer.sign(ticket["id"], ticket["event_slug"], ticket["ticket_type"])
+                ticket["code"] = await database.fetch_val(SIGN_TICKET.bind(ticket_id=ticket["id"], code=code))
+                # None: signed meanwhile by someone else, with a code not known here.
+                all_known = all_known and ticket["code"] is not None
+                issued += 1
+            signed.append(ticket)
+        if all_known:
+            # For the e-mail and the published document: not read back.
+            step.signed_tickets = [document_ticket(ticket) for ticket in signed]
+        if issued:
+            log.info("tickets issued order=%s count=%d", order["id"], issued)
