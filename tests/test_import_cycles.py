@@ -107,7 +107,7 @@ def test_the_check_sees_a_cycle() -> None:
 FLOORS: tuple[frozenset[str], ...] = tuple(
     frozenset(f"server.{name}" for name in floor.split())
     for floor in (
-        "clock lifecycle faults logs private_files settings abuse broker shutdown webfiles",
+        "clock lifecycle urls faults logs private_files settings abuse broker shutdown webfiles",
         "store schemas payhero",
         "catalogue",
         "event_calendar tickets status",
@@ -138,7 +138,8 @@ def test_every_package_imports_only_from_floors_below_its_own() -> None:
         f"{package} (floor {_floor_of(package)}) imports {target} (floor {_floor_of(target)})"
         for package, targets in sorted(_graph(2).items())
         if package != "server"
-        for target in sorted(targets)
+        # `from server import urls` names the bare package too: its module is what counts.
+        for target in sorted(targets - {"server"})
         if _floor_of(target) >= _floor_of(package)
     ]
     assert upward == []

@@ -26,8 +26,8 @@ from zoneinfo import ZoneInfo
 
 from server.catalogue import DEFAULT_TIMEZONE
 from server.mail.kinds import TICKETS
-from server.status.signed_tickets import qr_url
 from server.tickets.qr import qr_png
+from server.urls import calendar_url, payment_page_url, qr_url
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -85,14 +85,13 @@ class Composer:
     def letter(self, kind: str, payload: Mapping[str, Any]) -> Letter:
         # Rows written before the event's timezone was captured are for Kenyan events too.
         timezone = str(payload.get("event_timezone") or DEFAULT_TIMEZONE)
-        order_path = f"/api/orders/{payload['order_id']}"
         values: dict[str, Any] = {
             **payload,
             "amount": _money(int(payload["amount"]), str(payload["currency"])),
             "event_when": _when(str(payload.get("event_starts_at", "")), timezone),
             "paid_at": _when(str(payload["paid_at"]), timezone),
-            "order_url": f"{self.public_base_url}/payment/{payload['order_id']}",
-            "calendar_url": f"{self.public_base_url}{order_path}/calendar.ics",
+            "order_url": self.public_base_url + payment_page_url(str(payload["order_id"])),
+            "calendar_url": self.public_base_url + calendar_url(str(payload["order_id"])),
         }
         images: list[tuple[str, str, bytes]] = []
         text_items, html_items = "", ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from server import urls
 from server.ops.openapi_parts import (
     HEADERS_TOO_LARGE,
     JSON,
@@ -88,7 +89,7 @@ _LAST_EVENT_ID_QUERY = {
 }
 
 ORDER_PATHS: dict[str, Any] = {
-    "/api/events": {
+    urls.EVENTS: {
         "get": {
             "summary": "Events on sale, with ticket types and seats left.",
             "tags": ["checkout"],
@@ -99,7 +100,7 @@ ORDER_PATHS: dict[str, Any] = {
             },
         }
     },
-    "/api/orders": {
+    urls.ORDERS: {
         "post": {
             "summary": "Create an order and start the M-PESA STK push.",
             "tags": ["checkout"],
@@ -132,13 +133,13 @@ ORDER_PATHS: dict[str, Any] = {
             },
         }
     },
-    "/api/orders/{order_id}": {
+    urls.ORDER: {
         "get": _order_operation(
             "The order's status document.",
             {"200": json_answer("StatusDocument", "The current status.", headers=NO_STORE)},
         )
     },
-    "/api/orders/{order_id}/calendar.ics": {
+    urls.ORDER_CALENDAR: {
         "get": _order_operation(
             "The order's event as an iCalendar file (no personal data).",
             {
@@ -149,7 +150,7 @@ ORDER_PATHS: dict[str, Any] = {
             },
         )
     },
-    "/api/orders/{order_id}/wait": {
+    urls.ORDER_WAIT: {
         "get": _order_operation(
             "Long poll: the status once it is newer than `since`, or at `timeout`.",
             {
@@ -162,7 +163,7 @@ ORDER_PATHS: dict[str, Any] = {
             parameters=[_SINCE, _TIMEOUT],
         )
     },
-    "/api/orders/{order_id}/events": {
+    urls.ORDER_EVENTS: {
         "get": _order_operation(
             "Server-Sent Events: `retry:`, then `event: status` per change; ends after a terminal status.",
             {
@@ -178,7 +179,7 @@ ORDER_PATHS: dict[str, Any] = {
             parameters=[_LAST_EVENT_ID, _LAST_EVENT_ID_QUERY],
         )
     },
-    "/api/orders/{order_id}/push": _action(
+    urls.ORDER_PUSH: _action(
         "Send the STK push again to the order's own phone once the prompt's window is over.",
         {
             "202": json_answer(
@@ -194,7 +195,7 @@ ORDER_PATHS: dict[str, Any] = {
             "502": json_answer("PushFailed", "PayHero refused the push; the order is now failed."),
         },
     ),
-    "/api/orders/{order_id}/cancel": _action(
+    urls.ORDER_CANCEL: _action(
         "Cancel an unpaid order. A payment that lands later still completes it.",
         {"200": json_answer("StatusDocument", "Cancelled.")},
     ),

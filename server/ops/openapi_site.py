@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from server import urls
 from server.ops.openapi_parts import (
     BINARY,
     CACHE_HEADERS,
@@ -72,8 +73,8 @@ def _ops(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any
 
 
 PAGE_PATHS: dict[str, Any] = {
-    "/": _page("The checkout page.", ["text/html"]),
-    "/payment/{order_id}": _page(
+    urls.HOME_PAGE: _page("The checkout page.", ["text/html"]),
+    urls.PAYMENT_PAGE: _page(
         "The payment status page; the same bytes for every order.",
         ["text/html"],
         parameters=[{**ORDER_ID, "schema": {"type": "string"}}],
@@ -88,7 +89,7 @@ PAGE_PATHS: dict[str, Any] = {
             },
         },
     ),
-    "/gate": _page("The gate staff's page: verify and check in tickets.", ["text/html"]),
+    urls.GATE_PAGE: _page("The gate staff's page: verify and check in tickets.", ["text/html"]),
     "/static/{version}/{path}": _page(
         "The pages' assets, under a version that changes with their content.",
         _ASSET_TYPES,
@@ -101,7 +102,7 @@ PAGE_PATHS: dict[str, Any] = {
 }
 
 TICKET_PATHS: dict[str, Any] = {
-    "/api/tickets/verify": {
+    urls.TICKET_VERIFY: {
         "get": {
             "summary": "The gate asks whether a ticket code is genuine.",
             "tags": ["tickets"],
@@ -115,7 +116,7 @@ TICKET_PATHS: dict[str, Any] = {
             },
         }
     },
-    "/api/tickets/check-in": {
+    urls.TICKET_CHECK_IN: {
         "post": {
             "summary": "The gate checks a ticket in, once (gate staff only).",
             "tags": ["tickets"],
@@ -137,13 +138,13 @@ TICKET_PATHS: dict[str, Any] = {
             },
         }
     },
-    "/api/tickets/{ticket_id}/qr.png": _qr("image/png"),
-    "/api/tickets/{ticket_id}/qr.svg": _qr("image/svg+xml"),
+    urls.TICKET_QR_PNG: _qr("image/png"),
+    urls.TICKET_QR_SVG: _qr("image/svg+xml"),
 }
 
 OPS_PATHS: dict[str, Any] = {
-    "/healthz": _ops("The process is alive.", {"200": json_answer("Alive", "Alive.")}),
-    "/readyz": _ops(
+    urls.HEALTHZ: _ops("The process is alive.", {"200": json_answer("Alive", "Alive.")}),
+    urls.READYZ: _ops(
         "The database and the broker are reachable.",
         {
             "200": json_answer("Ready", "Ready (possibly degraded)."),
@@ -151,7 +152,7 @@ OPS_PATHS: dict[str, Any] = {
         },
         description="A broker outage is `degraded` with 200: the store's safety net still answers.",
     ),
-    "/metrics": _ops(
+    urls.METRICS: _ops(
         "Prometheus metrics, text format 0.0.4.",
         {
             "200": {"description": "Metrics.", "content": {"text/plain": {"schema": {"type": "string"}}}},
@@ -159,8 +160,8 @@ OPS_PATHS: dict[str, Any] = {
         },
         security=[{}, {"metricsToken": []}],
     ),
-    "/openapi.json": _ops("This description.", {"200": json_answer({"type": "object"}, "OpenAPI 3.1.")}),
-    "/api/payhero/callback/{token}": {
+    urls.OPENAPI: _ops("This description.", {"200": json_answer({"type": "object"}, "OpenAPI 3.1.")}),
+    urls.CALLBACK: {
         "post": {
             "summary": "PayHero's callback. `{token}` is the service's secret: a wrong one is a 404.",
             "tags": ["payhero"],

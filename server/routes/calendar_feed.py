@@ -16,6 +16,7 @@ from server.event_calendar import event_calendar
 from server.http_errors import ApiError
 from server.routes.held import shaped_order_id, unknown_order
 from server.services import services
+from server.urls import ORDER_CALENDAR
 
 
 async def order_calendar(request: Request) -> Response:
@@ -39,4 +40,4 @@ async def order_calendar(request: Request) -> Response:
     )
 
 
-routes = [Route("/api/orders/{order_id}/calendar.ics", order_calendar, methods=["GET"])]
+routes = [Route(ORDER_CALENDAR, order_calendar, methods=["GET"])]

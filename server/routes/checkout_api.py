@@ -14,6 +14,7 @@ from server.payments.pushes import UNKNOWN
 from server.routes.bodies import read_json_body
 from server.services import services
 from server.status.document import StatusUpdate
+from server.urls import EVENTS, ORDERS, events_url, order_url, wait_url
 
 MAX_ORDER_BODY = 8 * 1024
 
@@ -41,8 +42,8 @@ def order_json(update: StatusUpdate, **extra: str) -> bytes:
     order_id = update.order_id
     return update.json_with(
         status_url=f"/payment/{order_id}",
-        events_url=f"/api/orders/{order_id}/events",
-        wait_url=f"/api/orders/{order_id}/wait",
+        events_url=events_url(order_id),
+        wait_url=wait_url(order_id),
         **extra,
     ).encode()
 
@@ -80,7 +81,7 @@ async def create_order(request: Request) -> Response:
     except PushFailed as exc:
         return _json(order_json(exc.update, **provider_refused(exc.reason)), 502)
     update = result.update
-    headers = {"Location": f"/api/orders/{update.order_id}"}
+    headers = {"Location": order_url(update.order_id)}
     if result.outcome == UNKNOWN:
         # PayHero's answer was lost: the prompt may be on the phone. The order waits for a
         # callback (matched by its order number) or the expiry pass; the page waits too.
@@ -90,6 +91,6 @@ async def create_order(request: Request) -> Response:
 
 
 routes = [
-    Route("/api/events", list_events, methods=["GET"]),
-    Route("/api/orders", create_order, methods=["POST"]),
+    Route(EVENTS, list_events, methods=["GET"]),
+    Route(ORDERS, create_order, methods=["POST"]),
 ]

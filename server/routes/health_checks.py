@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.services import services
+from server.urls import HEALTHZ, READYZ
 
 CHECK_TIMEOUT = 2.0
 
@@ -48,6 +49,6 @@ async def readyz(request: Request) -> Response:
 
 
 routes = [
-    Route("/healthz", healthz, methods=["GET"]),
-    Route("/readyz", readyz, methods=["GET"]),
+    Route(HEALTHZ, healthz, methods=["GET"]),
+    Route(READYZ, readyz, methods=["GET"]),
 ]

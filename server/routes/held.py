@@ -13,7 +13,6 @@ the errors they raise are rendered by the app's own exception handlers.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable
 from urllib.parse import parse_qsl
 
@@ -30,11 +29,12 @@ from server.status.document import StatusUpdate
 from server.status.hub import StatusHub
 from server.status.waiting import HeldWait, WaitResult, answer_at_once, open_stream, watch_and_read
 from server.status.watch import Watch
+from server.urls import ORDER_EVENTS, ORDER_WAIT, router_pattern
 
 NO_STORE = (b"cache-control", b"no-store")
-WAIT_PATH = "/api/orders/{order_id}/wait"
-EVENTS_PATH = "/api/orders/{order_id}/events"
-_HELD = re.compile(r"^/api/orders/([^/]+)/(wait|events)$")
+# The Router's own patterns of the two templates: the fast path matches exactly what it would.
+_WAIT = router_pattern(ORDER_WAIT)
+_EVENTS = router_pattern(ORDER_EVENTS)
 
 
 def unknown_order(order_id: str) -> ApiError:
@@ -193,8 +193,8 @@ wait_endpoint = WaitEndpoint()
 events_endpoint = EventsEndpoint()
 # Routes too: other methods get the Router's 405, and the request observer (server/ops)
 # labels a held request with its route template, set on the scope as the Router would.
-wait_route = Route(WAIT_PATH, wait_endpoint, methods=["GET"])
-events_route = Route(EVENTS_PATH, events_endpoint, methods=["GET"])
+wait_route = Route(ORDER_WAIT, wait_endpoint, methods=["GET"])
+events_route = Route(ORDER_EVENTS, events_endpoint, methods=["GET"])
 
 
 class HeldRoutesFastPath:
@@ -209,12 +209,13 @@ class HeldRoutesFastPath:
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] == "http" and scope["method"] == "GET":
-            match = _HELD.match(scope["path"])
+            path = scope["path"]
+            match = _WAIT.match(path)
             if match is not None:
-                order_id, kind = match.groups()
-                if kind == "wait":
-                    scope["route"] = wait_route
-                    return wait_endpoint.serve(order_id, scope, receive, send)
+                scope["route"] = wait_route
+                return wait_endpoint.serve(match["order_id"], scope, receive, send)
+            match = _EVENTS.match(path)
+            if match is not None:
                 scope["route"] = events_route
-                return events_endpoint.serve(order_id, scope, receive, send)
+                return events_endpoint.serve(match["order_id"], scope, receive, send)
         return self.app(scope, receive, send)

@@ -11,6 +11,7 @@ from server.ops.metrics import CONTENT_TYPE
 from server.ops.openapi import openapi_json
 from server.routes.auth import bearer_matches
 from server.services import services
+from server.urls import METRICS, OPENAPI
 
 
 def _authorised(request: Request, token: str | None) -> bool:
@@ -32,6 +33,6 @@ async def openapi(request: Request) -> Response:
 
 
 routes = [
-    Route("/metrics", metrics, methods=["GET"]),
-    Route("/openapi.json", openapi, methods=["GET"]),
+    Route(METRICS, metrics, methods=["GET"]),
+    Route(OPENAPI, openapi, methods=["GET"]),
 ]

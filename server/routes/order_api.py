@@ -16,6 +16,7 @@ from server.routes.checkout_api import client_address, provider_refused
 from server.routes.held import events_route, shaped_order_id, unknown_order, wait_route
 from server.services import services
 from server.transitions.change import OrderNotFound
+from server.urls import ORDER, ORDER_CANCEL, ORDER_PUSH
 
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -88,9 +89,9 @@ async def cancel(request: Request) -> Response:
 
 
 routes = [
-    Route("/api/orders/{order_id}", get_order, methods=["GET"]),
-    Route("/api/orders/{order_id}/push", push_again, methods=["POST"]),
-    Route("/api/orders/{order_id}/cancel", cancel, methods=["POST"]),
+    Route(ORDER, get_order, methods=["GET"]),
+    Route(ORDER_PUSH, push_again, methods=["POST"]),
+    Route(ORDER_CANCEL, cancel, methods=["POST"]),
     # Bare ASGI apps, usually reached through HeldRoutesFastPath (server/routes/held.py).
     wait_route,
     events_route,

@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from server.http_errors import ApiError
+from server.urls import GATE_PAGE, HOME_PAGE, PAYMENT_PAGE, STATIC, payment_page_url
 from server.webfiles import WEB_DIR, WebFile, WebFiles
 
 # No inline script or style anywhere; QR images are same-origin, `data:` covers the icon.
@@ -74,7 +75,7 @@ class Pages:
             return _send(request, self.files.page("payment.html"), PAGE_CACHE)
         trimmed = order_id.rstrip(TRAILING_PUNCTUATION)
         if trimmed != order_id and ORDER_ID.fullmatch(trimmed):
-            return RedirectResponse(f"/payment/{trimmed}", status_code=308, headers=SECURITY_HEADERS)
+            return RedirectResponse(payment_page_url(trimmed), status_code=308, headers=SECURITY_HEADERS)
         # A person followed this link: the page's own "cannot find this payment", as a 404.
         # It reads the id from its URL and knows this one cannot be an order.
         return _send(request, self.files.page("payment.html"), PAGE_CACHE, status_code=404)
@@ -92,8 +93,8 @@ class Pages:
 def routes(files: WebFiles | None = None, *, sandbox: bool = False) -> list[BaseRoute]:
     pages = Pages(files or WebFiles.load(sandbox=sandbox))
     return [
-        Route("/", pages.checkout, methods=["GET"]),
-        Route("/payment/{order_id}", pages.payment, methods=["GET"]),
-        Route("/gate", pages.gate, methods=["GET"]),
-        Route("/static/{version}/{path:path}", pages.static, methods=["GET"]),
+        Route(HOME_PAGE, pages.checkout, methods=["GET"]),
+        Route(PAYMENT_PAGE, pages.payment, methods=["GET"]),
+        Route(GATE_PAGE, pages.gate, methods=["GET"]),
+        Route(STATIC, pages.static, methods=["GET"]),
     ]

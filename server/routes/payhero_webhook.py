@@ -12,6 +12,7 @@ from server.http_errors import ApiError
 from server.payhero.callback_parser import CallbackInvalid
 from server.routes.bodies import read_body
 from server.services import services
+from server.urls import CALLBACK
 
 
 async def payhero_callback(request: Request) -> Response:
@@ -28,4 +29,4 @@ async def payhero_callback(request: Request) -> Response:
     return JSONResponse(outcome.body())
 
 
-routes = [Route("/api/payhero/callback/{token}", payhero_callback, methods=["POST"])]
+routes = [Route(CALLBACK, payhero_callback, methods=["POST"])]

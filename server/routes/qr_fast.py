@@ -10,7 +10,6 @@ image included, goes on to the Router and `server/routes/ticket_api.py`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Mapping
 
 from starlette.routing import BaseRoute
@@ -18,14 +17,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.routes.params import scope_header
 from server.tickets.qr_images import QrImage, etag_matches
+from server.urls import IMAGE_CACHE_CONTROL, TICKET_QR_PNG, TICKET_QR_SVG, router_pattern
 
-_QR = re.compile(r"^/api/tickets/([A-Za-z0-9_-]{1,64})/qr\.(png|svg)$")
-MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
-IMAGE_CACHE = b"private, max-age=31536000, immutable"
+# The Router's own patterns of the two image routes, with each one's media type.
+_IMAGES = (
+    (router_pattern(TICKET_QR_PNG), "png", "image/png"),
+    (router_pattern(TICKET_QR_SVG), "svg", "image/svg+xml"),
+)
+_IMAGE_CACHE = IMAGE_CACHE_CONTROL.encode()
 
 
 async def _send_image(send: Send, image: QrImage, media_type: str, not_modified: bool) -> None:
-    headers = [(b"etag", image.etag.encode()), (b"cache-control", IMAGE_CACHE)]
+    headers = [(b"etag", image.etag.encode()), (b"cache-control", _IMAGE_CACHE)]
     if not_modified:
         await send({"type": "http.response.start", "status": 304, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
@@ -45,13 +48,14 @@ class QrFastPath:
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] == "http" and scope["method"] == "GET":
-            match = _QR.match(scope["path"])
-            if match is not None:
-                ticket_id, extension = match.groups()
-                media_type = MEDIA_TYPES[extension]
-                image = scope["state"]["services"].qr_images.cached(media_type, ticket_id)
+            for pattern, extension, media_type in _IMAGES:
+                match = pattern.match(scope["path"])
+                if match is None:
+                    continue
+                image = scope["state"]["services"].qr_images.cached(media_type, match["ticket_id"])
                 if image is not None:
                     scope["route"] = self.routes[extension]
                     fresh = etag_matches(scope_header(scope, b"if-none-match"), image.etag)
                     return _send_image(send, image, media_type, fresh)
+                break
         return self.app(scope, receive, send)

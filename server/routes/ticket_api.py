@@ -21,11 +21,11 @@ from server.tickets.codes import MAX_CODE_LENGTH
 from server.tickets.gate import AlreadyCheckedIn, NotGenuine
 from server.tickets.qr import qr_png, qr_svg
 from server.tickets.qr_images import etag_matches, image_etag
+from server.urls import IMAGE_CACHE_CONTROL, TICKET_CHECK_IN, TICKET_QR_PNG, TICKET_QR_SVG, TICKET_VERIFY
 
 NO_STORE = {"Cache-Control": "no-store"}
 TICKET_CODE = Prepared(sa.select(tickets.c.code).where(tickets.c.id == sa.bindparam("ticket_id")))
 # A ticket's image never changes. `private`: it is the ticket, kept off shared caches.
-IMAGE_CACHE = "private, max-age=31536000, immutable"
 MAX_CHECK_IN_BODY = 1024
 
 
@@ -58,9 +58,9 @@ async def _qr(request: Request, render: Callable[[str], bytes], media_type: str)
             raise ApiError(404, "ticket_not_found", "No paid ticket has this id.", ticket_id=ticket_id)
         etag = image_etag(media_type, code)
         if etag_matches(request.headers.get("if-none-match"), etag):
-            return Response(status_code=304, headers={"ETag": etag, "Cache-Control": IMAGE_CACHE})
+            return Response(status_code=304, headers={"ETag": etag, "Cache-Control": IMAGE_CACHE_CONTROL})
         image = await images.draw(media_type, ticket_id, code, render)
-    headers = {"ETag": image.etag, "Cache-Control": IMAGE_CACHE}
+    headers = {"ETag": image.etag, "Cache-Control": IMAGE_CACHE_CONTROL}
     if etag_matches(request.headers.get("if-none-match"), image.etag):
         return Response(status_code=304, headers=headers)
     return Response(image.body, media_type=media_type, headers=headers)
@@ -126,11 +126,11 @@ async def check_in_ticket(request: Request) -> Response:
 
 # Also answered past the Router once drawn (server/routes/qr_fast.py), labelled as these.
 qr_routes = {
-    "png": Route("/api/tickets/{ticket_id}/qr.png", ticket_qr_png, methods=["GET"]),
-    "svg": Route("/api/tickets/{ticket_id}/qr.svg", ticket_qr_svg, methods=["GET"]),
+    "png": Route(TICKET_QR_PNG, ticket_qr_png, methods=["GET"]),
+    "svg": Route(TICKET_QR_SVG, ticket_qr_svg, methods=["GET"]),
 }
 routes = [
-    Route("/api/tickets/verify", verify_ticket, methods=["GET"]),
-    Route("/api/tickets/check-in", check_in_ticket, methods=["POST"]),
+    Route(TICKET_VERIFY, verify_ticket, methods=["GET"]),
+    Route(TICKET_CHECK_IN, check_in_ticket, methods=["POST"]),
     *qr_routes.values(),
 ]

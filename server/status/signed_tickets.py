@@ -14,6 +14,7 @@ from databases import Database
 
 from server.store.prepared import Prepared
 from server.store.tables import tickets
+from server.urls import qr_url
 
 SIGNED_COLUMNS = (tickets.c.id, tickets.c.order_id, tickets.c.ticket_type, tickets.c.code)
 SIGNED_ORDER = (tickets.c.order_id, tickets.c.created_ms, tickets.c.id)
@@ -24,10 +25,6 @@ SIGNED_TICKETS_OF_ORDER = Prepared(
     .where(tickets.c.order_id == sa.bindparam("order_id"), tickets.c.code.is_not(None))
     .order_by(*SIGNED_ORDER)
 )
-
-
-def qr_url(ticket_id: str) -> str:
-    return f"/api/tickets/{ticket_id}/qr.png"
 
 
 async def load_tickets(database: Database, order_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:

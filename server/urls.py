@@ -1,0 +1,106 @@
+"""Every URL the service answers or hands out, written once (as Datasette's `urls`).
+
+Routes register these templates, documents and e-mails build links with the functions below,
+OpenAPI lists the same templates, and the fast paths that answer past the Router match with
+the Router's own compiled pattern of the same template, so no path is spelled twice and none
+can drift from the route that serves it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.routing import compile_path
+
+__all__ = [
+    "CALLBACK",
+    "EVENTS",
+    "GATE_PAGE",
+    "HEALTHZ",
+    "HOME_PAGE",
+    "IMAGE_CACHE_CONTROL",
+    "METRICS",
+    "OPENAPI",
+    "ORDER",
+    "ORDERS",
+    "ORDER_CALENDAR",
+    "ORDER_CANCEL",
+    "ORDER_EVENTS",
+    "ORDER_PUSH",
+    "ORDER_WAIT",
+    "PAYMENT_PAGE",
+    "READYZ",
+    "STATIC",
+    "TICKET_CHECK_IN",
+    "TICKET_QR_PNG",
+    "TICKET_QR_SVG",
+    "TICKET_VERIFY",
+    "calendar_url",
+    "events_url",
+    "order_url",
+    "payment_page_url",
+    "qr_url",
+    "router_pattern",
+    "wait_url",
+]
+
+# The catalogue and checkout.
+EVENTS = "/api/events"
+ORDERS = "/api/orders"
+# One order: its status, its held routes, its actions and its calendar file.
+ORDER = "/api/orders/{order_id}"
+ORDER_WAIT = ORDER + "/wait"
+ORDER_EVENTS = ORDER + "/events"
+ORDER_PUSH = ORDER + "/push"
+ORDER_CANCEL = ORDER + "/cancel"
+ORDER_CALENDAR = ORDER + "/calendar.ics"
+# Tickets: their QR images and the gate's calls.
+TICKET_QR_PNG = "/api/tickets/{ticket_id}/qr.png"
+TICKET_QR_SVG = "/api/tickets/{ticket_id}/qr.svg"
+TICKET_VERIFY = "/api/tickets/verify"
+TICKET_CHECK_IN = "/api/tickets/check-in"
+# PayHero's webhook: the token is a secret (never logged, server/logs.py).
+CALLBACK = "/api/payhero/callback/{token}"
+# The pages.
+HOME_PAGE = "/"
+PAYMENT_PAGE = "/payment/{order_id}"
+GATE_PAGE = "/gate"
+STATIC = "/static/{version}/{path:path}"
+# For operators and machines.
+HEALTHZ = "/healthz"
+READYZ = "/readyz"
+METRICS = "/metrics"
+OPENAPI = "/openapi.json"
+
+# A QR image never changes for its ticket id (the code is signed once): cached for a year.
+IMAGE_CACHE_CONTROL = "private, max-age=31536000, immutable"
+
+
+def order_url(order_id: str) -> str:
+    return ORDER.format(order_id=order_id)
+
+
+def wait_url(order_id: str) -> str:
+    return ORDER_WAIT.format(order_id=order_id)
+
+
+def events_url(order_id: str) -> str:
+    return ORDER_EVENTS.format(order_id=order_id)
+
+
+def calendar_url(order_id: str) -> str:
+    return ORDER_CALENDAR.format(order_id=order_id)
+
+
+def payment_page_url(order_id: str) -> str:
+    return PAYMENT_PAGE.format(order_id=order_id)
+
+
+def qr_url(ticket_id: str) -> str:
+    return TICKET_QR_PNG.format(ticket_id=ticket_id)
+
+
+def router_pattern(template: str) -> re.Pattern[str]:
+    """The pattern Starlette's Router matches `template` with: for a fast path past it."""
+    pattern, _, _ = compile_path(template)
+    return pattern
