@@ -28,13 +28,12 @@ import server.settings
 from server.settings import Settings
 from server.status.changes import Change
 from server.status.document import EXPIRED
+from tests import browser_fixtures
 from tests.browser import (
     Buyer,
     accessible,
     buy,
-    check_chromium,
     fill_checkout,
-    launch,
     phone_page,
     scan,
     screenshot,
@@ -49,20 +48,9 @@ SANDBOX_DELAY = 1.0
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    check_chromium()
-    async with launch() as running:
-        yield running
-
-
-@pytest_asyncio.fixture(autouse=True, loop_scope="module")
-async def close_pages(browser: Browser) -> AsyncIterator[None]:
-    """Each test's pages close with it: none keeps polling a service that has stopped."""
-    yield
-    for context in browser.contexts:
-        await context.close()
+# One browser for the module; each test's pages close with it (tests/browser_fixtures.py).
+browser = browser_fixtures.browser
+close_pages = browser_fixtures.close_pages
 
 
 @pytest.fixture
@@ -516,7 +504,13 @@ async def test_send_again_then_cancel_over_the_event_stream(
         await title_is(page, "Payment cancelled")
         assert (await final_document(live, order_id))["payment_status"] == "cancelled"
     assert posted == [f"api/orders/{order_id}/push", f"api/orders/{order_id}/cancel"]
-    assert seen.status_requests == [f"/api/orders/{order_id}/events"], "one stream carried it all"
+    # One stream carried every change; before each "Didn't get the prompt?" one plain read
+    # confirmed that the order was still unpaid (the stream's silence alone does not say so).
+    assert seen.status_requests == [
+        f"/api/orders/{order_id}/events",
+        f"/api/orders/{order_id}",
+        f"/api/orders/{order_id}",
+    ], "one stream carried it all"
 
 
 # --- Links that are no order ----------------------------------------------------------------
