@@ -45,6 +45,7 @@ export const WORDS = {
   confirmingTitle: "Checking your payment…",
   confirmingMessage: "The prompt's time is up. One moment while we ask whether you paid.",
   connectionBack: "Connection back.",
+  eventEnded: "This event has ended.",
 };
 
 const BADGES = {
@@ -192,6 +193,11 @@ export class StatusView {
     byId("event-name").textContent = event.name ?? "";
     byId("event-when").textContent = formatMoment(event.starts_at, event.timezone);
     byId("event-venue").textContent = event.venue ?? "";
+    // After the event's end (by this phone's clock) the ticket page says so: no more gate.
+    const ended = byId("event-ended");
+    const endsAt = Date.parse(event.ends_at ?? "");
+    ended.textContent = WORDS.eventEnded;
+    ended.hidden = !(Number.isFinite(endsAt) && endsAt <= Date.now());
     const calendar = byId("add-to-calendar");
     // Only for a paid order: before that, the customer has nothing to go to yet.
     calendar.hidden = doc.payment_status !== "completed";
