@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 
+from server.sales_window import ROLLS, YEARLY, now_utc, rolled_forward
 from server.store.database import is_postgres
 from server.store.tables import ticket_inventory
 
@@ -47,8 +48,22 @@ class Event:
     venue: str
     ticket_types: dict[str, TicketType]
     timezone: str = DEFAULT_TIMEZONE
-    # Optional: only the calendar file uses it (an event with none ends when it starts).
+    # Optional: the calendar file and the ticket page's "this event has ended" use it (an
+    # event with none ends when it starts).
     ends_at: str = ""
+    # Optional: when checkout stops taking orders (server/sales_window.py); default: the start.
+    sales_end: str = ""
+
+    @property
+    def sales_end_at(self) -> datetime:
+        return datetime.fromisoformat(self.sales_end or self.starts_at)
+
+    @property
+    def ended_at(self) -> str:
+        return self.ends_at or self.starts_at
+
+    def on_sale(self, now: datetime) -> bool:
+        return now < self.sales_end_at
 
     @cached_property
     def summary(self) -> dict[str, str]:
@@ -59,6 +74,7 @@ class Event:
             "starts_at": self.starts_at,
             "timezone": self.timezone,
             "venue": self.venue,
+            "ends_at": self.ended_at,
         }
 
     def ticket_type_name(self, slug: str) -> str:
@@ -87,7 +103,9 @@ class Catalogue:
         self.events = events
 
     @classmethod
-    def load(cls, path: Path) -> Catalogue:
+    def load(cls, path: Path, now: datetime | None = None) -> Catalogue:
+        """The catalogue in `path`; a yearly event is moved to its next year on sale at `now`."""
+        now = now or now_utc()
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             events = {}
@@ -102,14 +120,23 @@ class Catalogue:
                     )
                     for t in item["ticket_types"]
                 }
+                starts_at = _moment(str(item["starts_at"]))
+                ends_at = _moment(str(item.get("ends_at", "")))
+                sales_end = _moment(str(item.get("sales_end", "")))
+                rolls = str(item.get("rolls", ""))
+                if rolls not in ROLLS:
+                    raise ValueError(f"rolls must be one of {ROLLS}, not {rolls!r}")
+                if rolls == YEARLY:
+                    starts_at, ends_at, sales_end = rolled_forward(starts_at, ends_at, sales_end, now)
                 events[item["slug"]] = Event(
                     slug=str(item["slug"]),
                     name=str(item["name"]),
-                    starts_at=_moment(str(item["starts_at"])),
+                    starts_at=starts_at,
                     venue=str(item.get("venue", "")),
                     ticket_types=types,
                     timezone=_timezone(str(item.get("timezone", DEFAULT_TIMEZONE))),
-                    ends_at=_moment(str(item.get("ends_at", ""))),
+                    ends_at=ends_at,
+                    sales_end=sales_end,
                 )
         except (OSError, KeyError, TypeError, ValueError) as exc:
             raise CatalogueError(f"catalogue {path} is not valid: {exc}") from exc
@@ -141,8 +168,9 @@ class Catalogue:
                     )
                 )
 
-    async def listing(self, database: Database) -> list[dict[str, Any]]:
-        """`GET /api/events`: what is on sale and how many seats are left."""
+    async def listing(self, database: Database, now: datetime | None = None) -> list[dict[str, Any]]:
+        """`GET /api/events`: every event, whether it is on sale, and how many seats are left."""
+        now = now or now_utc()
         rows = await database.fetch_all(sa.select(ticket_inventory))
         left = {
             (m["event_slug"], m["ticket_type"]): max(0, m["capacity"] - m["sold"])
@@ -155,6 +183,9 @@ class Catalogue:
                 "starts_at": event.starts_at,
                 "timezone": event.timezone,
                 "venue": event.venue,
+                "ends_at": event.ended_at,
+                "sales_end": event.sales_end_at.isoformat(),
+                "on_sale": event.on_sale(now),
                 "ticket_types": [
                     {
                         "slug": t.slug,

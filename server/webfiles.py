@@ -8,10 +8,15 @@ whole folder (rather than one hash per file) keeps relative URLs working: a modu
 
 Requests are looked up in a dict built at start, so a request path never reaches the file
 system: `..`, encoded slashes and files added after start all simply miss.
+
+Text files are also gzipped once, at start (level 9: the cost is paid once, not per
+request), and kept beside their bytes; server/web_encoding.py picks which to send. No
+brotli: it would be a new dependency for a few hundred bytes more.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,15 +45,37 @@ MEDIA_TYPES: Mapping[str, str] = {
 }
 
 
+# Worth compressing: text. PNG and woff2 are compressed already.
+COMPRESSIBLE = frozenset({".html", ".css", ".js", ".svg"})
+
+
 @dataclass(frozen=True, slots=True)
 class WebFile:
     body: bytes
     media_type: str
     etag: str
+    # The same file gzipped, with an ETag of its own (another representation, other bytes);
+    # None when gzip would not make it smaller.
+    gzipped: bytes | None = None
+    gzip_etag: str = ""
+
+    @property
+    def varies(self) -> bool:
+        """Whether the answer depends on Accept-Encoding (then caches must be told)."""
+        return self.gzipped is not None
+
+
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
 
 
 def _web_file(body: bytes, suffix: str) -> WebFile:
-    etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+    etag = _etag(body)
+    if suffix in COMPRESSIBLE:
+        # mtime=0: the same bytes every start, so the gzip ETag is stable across processes.
+        packed = gzip.compress(body, compresslevel=9, mtime=0)
+        if len(packed) < len(body):
+            return WebFile(body, MEDIA_TYPES[suffix], etag, packed, etag[:-1] + '-gzip"')
     return WebFile(body, MEDIA_TYPES[suffix], etag)
 
 

@@ -29,7 +29,9 @@ SILENT_PHONE = "0712349999"
 
 
 def checkout_body(email: str, *, phone: str = "0712345678", quantity: int = 2) -> dict[str, Any]:
-    return {**ORDER, "quantity": quantity, "email": email, "phone": phone}
+    # Returning customers buy again on purpose here: the "already bought" question
+    # (tests/test_sales.py) is answered yes.
+    return {**ORDER, "quantity": quantity, "email": email, "phone": phone, "confirm_repeat": True}
 
 
 async def place(client: httpx.AsyncClient, email: str, **options: Any) -> dict[str, Any]:

@@ -161,7 +161,7 @@ async def test_capacity_holds_under_concurrent_orders(stack_settings: Settings, 
                     {
                         "slug": "demo-fest",
                         "name": "Small Fest",
-                        "starts_at": "2026-12-12T16:00:00+03:00",
+                        "starts_at": "2099-12-12T16:00:00+03:00",
                         "ticket_types": [
                             {"slug": "early-bird", "name": "EB", "price": 300, "capacity": 7},
                         ],

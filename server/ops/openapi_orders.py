@@ -119,6 +119,11 @@ ORDER_PATHS: dict[str, Any] = {
                 "400": error("Not UTF-8 JSON."),
                 "413": error("The body is larger than 8 KiB."),
                 "415": NOT_JSON,
+                "409": error(
+                    "`sales_closed`: the event's sales have ended; `already_bought`: this e-mail and "
+                    "phone already paid for this event (send `confirm_repeat: true` to buy more). "
+                    "Nothing stored, no push."
+                ),
                 "422": error("Some fields need fixing (`fields` says which); nothing stored."),
                 "429": error(
                     "Too many pushes to this phone number or from this address (`limit` says which); "

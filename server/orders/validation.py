@@ -54,6 +54,8 @@ class CheckoutRequest:
     first_name: str
     last_name: str
     phone: str  # normalised: 2547XXXXXXXX or 2541XXXXXXXX
+    # The customer saw "You already have tickets for this event" and chose to buy more.
+    confirm_repeat: bool = False
 
 
 def normalise_phone(raw: str) -> str | None:
@@ -111,6 +113,10 @@ class CheckoutBody(BaseModel):
     phone: Text = Field(
         description="07XXXXXXXX, 01XXXXXXXX, 2547XXXXXXXX or +2547XXXXXXXX (and 1 likewise).",
         examples=["0712345678"],
+    )
+    confirm_repeat: bool = Field(
+        default=False,
+        description="True after a `409 already_bought`: buy more tickets for an event already paid for.",
     )
 
     @check("event")

@@ -9,6 +9,7 @@ from starlette.routing import Route
 from server.http_errors import ApiError
 from server.orders.checkout import PushFailed
 from server.orders.push_limits import PushLimited
+from server.orders.sale_guard import SaleGuard, SaleRefused
 from server.orders.validation import CheckoutInvalid, parse_checkout
 from server.payments.pushes import UNKNOWN
 from server.routes.bodies import read_json_body
@@ -66,9 +67,13 @@ async def create_order(request: Request) -> Response:
     try:
         # Validation first: a request with bad fields never counts against a push limit.
         checkout = parse_checkout(body, svc.catalogue)
+        # Before the push limits: a refused sale sends no push, so it counts for nothing.
+        await SaleGuard(svc.database, svc.catalogue).check(checkout)
         result = await svc.push_limits.place(svc.checkout, checkout, client_address(request))
     except CheckoutInvalid as exc:
         raise ApiError(422, "validation_error", "Some fields need fixing.", fields=exc.fields) from exc
+    except SaleRefused as exc:
+        raise ApiError(409, exc.code, exc.message) from exc
     except PushLimited as exc:
         raise ApiError(
             429,

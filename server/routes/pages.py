@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from server.http_errors import ApiError
 from server.urls import GATE_PAGE, HOME_PAGE, PAYMENT_PAGE, STATIC, payment_page_url
+from server.web_encoding import choose, not_modified
 from server.webfiles import WEB_DIR, WebFile, WebFiles
 
 # No inline script or style anywhere; QR images are same-origin, `data:` covers the icon.
@@ -49,10 +50,12 @@ TRAILING_PUNCTUATION = ".,;:!?)]}>'\"\u2019\u201d"
 
 
 def _send(request: Request, file: WebFile, cache_control: str, status_code: int = 200) -> Response:
-    headers = {**SECURITY_HEADERS, "Cache-Control": cache_control, "ETag": file.etag}
-    if request.headers.get("if-none-match") == file.etag:
+    chosen = choose(file, request.headers.get("accept-encoding", ""))
+    headers = {**SECURITY_HEADERS, "Cache-Control": cache_control, "ETag": chosen.etag, **chosen.headers}
+    if status_code == 200 and not_modified(request.headers.get("if-none-match"), chosen.etag):
+        headers.pop("Content-Encoding", None)  # a 304 has no body to decode
         return Response(status_code=304, headers=headers)
-    return Response(file.body, status_code=status_code, media_type=file.media_type, headers=headers)
+    return Response(chosen.body, status_code=status_code, media_type=file.media_type, headers=headers)
 
 
 PAGES = ("index.html", "payment.html", "gate.html")

@@ -28,6 +28,7 @@ class EventSummary(BaseModel):
     starts_at: str = Field(description="ISO 8601.")
     timezone: str = Field(description="IANA, e.g. Africa/Nairobi.")
     venue: str
+    ends_at: str = Field(description="ISO 8601; the start when the catalogue gives no end.")
 
 
 class StatusDocument(BaseModel):

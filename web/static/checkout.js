@@ -4,9 +4,12 @@
 
 import {
   FORM_FIELDS,
+  formatMoment,
   formatMoney,
+  lastOrderId,
   loadForm,
   log,
+  rememberLastOrder,
   rememberOrder,
   rememberPhone,
   retryWords,
@@ -15,6 +18,20 @@ import {
 import { LABELS, MAX_QUANTITY, nationalNumber, serverMessage, validate } from "./validate.js";
 
 const PAY_LABEL = "Pay with M-PESA";
+
+// Words this page added (issue 25), in one place for translation.
+const WORDS = {
+  payAmount: (amount) => `Pay ${amount} with M-PESA`,
+  paid: "You've paid: view your tickets",
+  alreadyBought: "You already have tickets for this event. Buy more?",
+  buyMore: "Yes, buy more tickets",
+  viewTickets: "View the tickets I have",
+  salesClosed: (name) => `Ticket sales for ${name} have closed.`,
+  allSalesClosed: "Ticket sales have closed for every event.",
+  soldOut: "Sold out: every ticket of this event has been sold.",
+  typeSoldOut: "sold out",
+  perTicket: (price) => `${price} per ticket`,
+};
 
 const form = document.getElementById("checkout");
 const eventSelect = document.getElementById("event");
@@ -30,6 +47,7 @@ const phoneHint = document.getElementById("phone-hint");
 const PHONE_HINT = phoneHint.textContent;
 
 let catalogue = [];
+let closed = []; // listed, but their sales have ended
 let submitted = false; // after the first try, fields are checked as they change
 let busy = false;
 
@@ -65,14 +83,29 @@ function fillTicketTypes(preferred) {
   typeSelect.replaceChildren(
     ...types.map((item) => {
       const soldOut = Number(item.available) === 0;
-      const text = `${item.name} · ${formatMoney(item.price, item.currency)}${soldOut ? " (sold out)" : ""}`;
+      const text = `${item.name} · ${formatMoney(item.price, item.currency)}${soldOut ? ` (${WORDS.typeSoldOut})` : ""}`;
       return option(item.slug, text, soldOut);
     }),
   );
   const firstOpen = types.find((item) => Number(item.available) !== 0);
   const wanted = types.find((item) => item.slug === preferred && Number(item.available) !== 0);
   typeSelect.value = (wanted ?? firstOpen ?? types[0] ?? { slug: "" }).slug;
+  showEventCard();
   updateTotal();
+}
+
+// The chosen event as the ticket will show it: when (at the venue's time) and where.
+function showEventCard() {
+  const item = chosenEvent();
+  document.getElementById("event-card").hidden = !item;
+  if (!item) return;
+  document.getElementById("event-card-name").textContent = item.name;
+  document.getElementById("event-card-when").textContent = formatMoment(item.starts_at, item.timezone);
+  document.getElementById("event-card-venue").textContent = item.venue ?? "";
+  const note = document.getElementById("event-card-note");
+  const soldOut = item.ticket_types.length > 0 && item.ticket_types.every((type) => Number(type.available) === 0);
+  note.textContent = soldOut ? WORDS.soldOut : "";
+  note.hidden = !soldOut;
 }
 
 function updateTotal() {
@@ -80,8 +113,20 @@ function updateTotal() {
   const quantity = Number(quantityInput.value);
   quantityInput.max = String(Math.max(1, maxQuantity()));
   const total = document.getElementById("total");
-  total.textContent =
-    type && Number.isInteger(quantity) && quantity > 0 ? formatMoney(type.price * quantity, type.currency) : "–";
+  const amount =
+    type && Number.isInteger(quantity) && quantity > 0 ? formatMoney(type.price * quantity, type.currency) : "";
+  total.textContent = amount || "–";
+  // Under the ticket list: the price stays readable when the list's own text is cut (200% zoom).
+  document.getElementById("ticket-price").textContent = type ? WORDS.perTicket(formatMoney(type.price, type.currency)) : "";
+  // The button says what it will take: "Pay KES 600 with M-PESA".
+  if (!busy) payButton.textContent = payLabel();
+}
+
+function payLabel() {
+  const type = chosenType();
+  const quantity = Number(quantityInput.value);
+  const valid = type && Number.isInteger(quantity) && quantity > 0 && quantity <= maxQuantity();
+  return valid ? WORDS.payAmount(formatMoney(type.price * quantity, type.currency)) : PAY_LABEL;
 }
 
 function readValues() {
@@ -149,9 +194,10 @@ function formMessage(text) {
   formError.focus();
 }
 
-async function submit(event) {
-  event.preventDefault();
+async function submit(event, { confirmRepeat = false } = {}) {
+  event?.preventDefault();
   if (busy) return;
+  hideRepeat();
   submitted = true;
   const values = readValues();
   saveForm(values);
@@ -167,7 +213,12 @@ async function submit(event) {
     const response = await fetch("/api/orders", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify({ ...values, quantity: Number(values.quantity), phone: `+254${nationalNumber(values.phone)}` }),
+      body: JSON.stringify({
+        ...values,
+        quantity: Number(values.quantity),
+        phone: `+254${nationalNumber(values.phone)}`,
+        ...(confirmRepeat ? { confirm_repeat: true } : {}),
+      }),
     });
     const body = await response.json().catch(() => ({}));
     // 202: PayHero's answer to the push was lost, but the prompt may be on the phone: wait as for 201.
@@ -175,6 +226,7 @@ async function submit(event) {
     if (placed && typeof body.status_url === "string" && body.status_url.startsWith("/payment/")) {
       log("order created", body.order_number, body.payment_status);
       rememberOrder(body);
+      rememberLastOrder(body.order_id);
       rememberPhone(body.order_id, nationalNumber(values.phone));
       leaving = true;
       window.location.assign(body.status_url);
@@ -184,6 +236,10 @@ async function submit(event) {
       );
       showErrors(fields);
       if (!body.fields) formMessage(body.message ?? "Please check the form.");
+    } else if (response.status === 409 && body.error === "already_bought") {
+      showRepeat();
+    } else if (response.status === 409 && body.error === "sales_closed") {
+      formMessage(WORDS.salesClosed(chosenEvent()?.name ?? "this event"));
     } else if (response.status === 429) {
       const who = body.limit === "ip" ? "from this network" : "to this phone number";
       formMessage(`Too many M-PESA prompts were sent ${who} just now. You can try again ${retryWords(response.headers.get("Retry-After"))}.`);
@@ -199,7 +255,7 @@ async function submit(event) {
     busy = false;
     if (!leaving) {
       payButton.removeAttribute("aria-disabled");
-      payButton.textContent = PAY_LABEL;
+      payButton.textContent = payLabel();
       payStatus.textContent = "";
     }
   }
@@ -226,7 +282,10 @@ async function loadCatalogue() {
   try {
     const response = await fetch("/api/events", { headers: { Accept: "application/json" } });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    catalogue = (await response.json()).filter((item) => Array.isArray(item.ticket_types));
+    const listed = (await response.json()).filter((item) => Array.isArray(item.ticket_types));
+    // An older service says nothing of `on_sale`: everything it lists is on sale.
+    catalogue = listed.filter((item) => item.on_sale !== false);
+    closed = listed.filter((item) => item.on_sale === false);
   } catch (error) {
     log("catalogue failed", String(error));
     catalogueMessage.textContent = "We could not load the events. Check your connection and try again.";
@@ -234,7 +293,8 @@ async function loadCatalogue() {
     return;
   }
   if (catalogue.length === 0) {
-    catalogueMessage.textContent = "No events are on sale right now.";
+    catalogueMessage.textContent =
+      closed.length === 1 ? WORDS.salesClosed(closed[0].name) : closed.length ? WORDS.allSalesClosed : "No events are on sale right now.";
     return;
   }
   eventSelect.replaceChildren(...catalogue.map((item) => option(item.slug, eventLabel(item))));
@@ -262,4 +322,55 @@ for (const name of ["email", "first_name", "last_name", "phone"]) {
 phoneInput.addEventListener("input", echoPhone);
 form.addEventListener("submit", submit);
 catalogueRetry.addEventListener("click", loadCatalogue);
+document.getElementById("buy-more").addEventListener("click", () => submit(null, { confirmRepeat: true }));
 loadCatalogue();
+offerPaidTickets();
+// Back from the status page may restore this page as it was left (the back-forward cache):
+// Pay still busy, the form filled. Make it usable again and look at the last order afresh.
+window.addEventListener("pageshow", (event) => {
+  if (!event.persisted) return;
+  busy = false;
+  payButton.removeAttribute("aria-disabled");
+  payButton.textContent = payLabel();
+  payStatus.textContent = "";
+  offerPaidTickets();
+});
+
+// "You already have tickets for this event. Buy more?": the server's 409 `already_bought`.
+function showRepeat() {
+  const last = lastOrderId();
+  formError.textContent = WORDS.alreadyBought;
+  document.getElementById("buy-more").textContent = WORDS.buyMore;
+  const tickets = document.getElementById("repeat-tickets");
+  tickets.textContent = WORDS.viewTickets;
+  tickets.href = last ? `/payment/${encodeURIComponent(last)}` : "/";
+  tickets.hidden = !last;
+  document.getElementById("repeat").hidden = false;
+  formError.focus();
+}
+
+function hideRepeat() {
+  document.getElementById("repeat").hidden = true;
+}
+
+// After paying, Back (or a reload) lands here with the form as it was: say first that this
+// tab's last order is paid, with the way to its tickets. Asked of the server, not assumed.
+async function offerPaidTickets() {
+  const orderId = lastOrderId();
+  if (!orderId) return;
+  let status = null;
+  try {
+    const response = await fetch(`/api/orders/${encodeURIComponent(orderId)}`, {
+      cache: "no-store",
+      headers: { Accept: "application/json" },
+    });
+    if (response.ok) status = (await response.json()).payment_status;
+  } catch (error) {
+    log("last order check failed", String(error));
+  }
+  const notice = document.getElementById("paid-notice");
+  const link = document.getElementById("paid-link");
+  link.textContent = WORDS.paid;
+  link.href = `/payment/${encodeURIComponent(orderId)}`;
+  notice.hidden = status !== "completed";
+}

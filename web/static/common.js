@@ -108,3 +108,17 @@ export function phoneEnding(orderId) {
   const ending = readJSON(PHONE_KEY_PREFIX + orderId);
   return typeof ending === "string" && /^\d{3}$/.test(ending) ? ending : "";
 }
+
+// The last order this tab placed: its id only (an order id is not personal data, and it
+// never goes into a URL but its own status page's). Back on the checkout after paying, the
+// page offers that order's tickets instead of a second charge.
+const LAST_ORDER_KEY = "checkout:last-order";
+
+export function rememberLastOrder(orderId) {
+  writeJSON(LAST_ORDER_KEY, String(orderId));
+}
+
+export function lastOrderId() {
+  const id = readJSON(LAST_ORDER_KEY);
+  return typeof id === "string" && /^[A-Za-z0-9_-]{16,64}$/.test(id) ? id : null;
+}

@@ -1,7 +1,7 @@
 // The status page at /payment/{order_id}: shows what the checkout already knows at once,
 // then follows the order until a final status (see transport.js for how).
 
-import { log, rememberedOrder } from "./common.js";
+import { log, rememberOrder, rememberedOrder } from "./common.js";
 import { OrderActions } from "./order-actions.js";
 import { StatusView } from "./status-view.js";
 import { StatusTracker, isTerminal } from "./transport.js";
@@ -24,16 +24,27 @@ if (!ORDER_ID.test(orderId)) {
     orderId,
     {
       onStatus: (doc) => {
+        // Kept for this tab: a reload (or Back to the checkout) knows at once what it became.
+        rememberOrder(doc);
         view.show(doc);
         if (isTerminal(doc)) view.transport("");
       },
-      onAttempt: (attempt, of) => view.transport(`Checking with M-PESA (${attempt} of ${of})`),
+      onHeard: () => view.heard(),
+      onAttempt: (attempt, of) => {
+        // A new round (after "Check again", or the tracker's own re-check): no longer stale.
+        if (attempt === 1 && view.stale) view.checkingAgain();
+        if (!tracker.lost) view.transport(`Checking with M-PESA (${attempt} of ${of})`);
+      },
       onStillWaiting: () => view.stillWaiting(),
       onNotFound: () => view.notFound(),
+      onConnectionLost: () => view.connectionLost(),
+      onConnectionBack: () => view.connectionBack(),
     },
     { version: known ? known.version : 0 },
   );
   new OrderActions(orderId, view, tracker);
+  // The prompt's window is over: "Send it again" waits for the server's word that it is unpaid.
+  view.onConfirmationNeeded = () => tracker.checkNow("the prompt's window is over");
 
   const checkAgain = () => {
     if (tracker.finished || tracker.polling) return;
@@ -44,9 +55,6 @@ if (!ORDER_ID.test(orderId)) {
     document.getElementById("title").focus();
   };
   document.getElementById("check-again").addEventListener("click", checkAgain);
-  // Customers switch to the M-PESA prompt and back: coming back is a good time to ask.
-  document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible" && view.stale) checkAgain();
-  });
+  // Coming back online, to the tab or through Back is handled by the tracker (transport.js).
   tracker.start();
 }

@@ -5,6 +5,11 @@
 // window (the document's `prompt_expires_at`): "Check your phone" (or "We sent the prompt
 // again") with a countdown, then "Didn't get the prompt?" with Send it again and Cancel.
 // So the customer is never left without something to press for longer than that window.
+//
+// "Send it again" and "Cancel" are offered only when the server has answered since the
+// window ended and the order was still unpaid then: never from a document kept in the tab,
+// and never while the connection is lost (the payment may have landed meanwhile). A paid
+// order stays paid on the page whatever arrives after.
 
 import { formatMoney, formatMoment, phoneEnding, retryHref } from "./common.js";
 import { ticketItem } from "./tickets.js";
@@ -30,9 +35,22 @@ const EXPIRED_REASONS = {
 const EXPIRED_UNANSWERED =
   "M-PESA did not confirm the payment in time. If money left your account after all, your tickets will be e-mailed to you.";
 
+// Words this module added for the network's ups and downs, in one place for translation.
+export const WORDS = {
+  connectionLost: "Connection lost: we'll keep checking.",
+  offlineTitle: "Connection lost",
+  offlineMessage:
+    "We'll keep checking and show your payment here as soon as the connection is back. " +
+    "If you entered your M-PESA PIN, you don't need to do anything.",
+  confirmingTitle: "Checking your payment…",
+  confirmingMessage: "The prompt's time is up. One moment while we ask whether you paid.",
+  connectionBack: "Connection back.",
+  eventEnded: "This event has ended.",
+};
+
 const BADGES = {
   loading: "…", pending: "…", processing: "…", resent: "…", "no-prompt": "?", waiting: "!",
-  completed: "✓", failed: "✕", cancelled: "✕", expired: "✕", "not-found": "?",
+  completed: "✓", failed: "✕", cancelled: "✕", expired: "✕", "not-found": "?", confirming: "…", offline: "!",
 };
 
 const byId = (id) => document.getElementById(id);
@@ -59,6 +77,10 @@ export class StatusView {
     this.announced = "";
     this.stale = false; // long polling gave up its round: "Check again" is offered
     this.orderId = null;
+    this.lost = false; // the network does not answer: nothing the page shows is confirmed
+    this.heardAt = -Infinity; // when the server last answered (Date.now())
+    this.deadline = null; // when the current prompt's window ends
+    this.onConfirmationNeeded = null; // set by the page: read the order now
   }
 
   get state() {
@@ -98,7 +120,33 @@ export class StatusView {
     byId("action-error").textContent = text;
   }
 
+  // The server has just answered (with news or not): a state waiting for that is drawn again.
+  heard() {
+    this.heardAt = Date.now();
+    if (this.state === "confirming" && this.document) this.show(this.document);
+  }
+
+  connectionLost() {
+    this.lost = true;
+    byId("connection").textContent = WORDS.connectionLost;
+    byId("connection").hidden = false;
+    this.transport(WORDS.connectionLost);
+    // What offered an action on the strength of the last answer offers it no more.
+    if (["no-prompt", "confirming", "waiting"].includes(this.state) && this.document) this.show(this.document);
+    else this.announce(WORDS.connectionLost);
+  }
+
+  connectionBack() {
+    this.lost = false;
+    byId("connection").hidden = true;
+    this.transport("");
+    if (this.state === "offline" && this.document) this.show(this.document);
+    else this.announce(WORDS.connectionBack);
+  }
+
   show(doc) {
+    // Paid is final: no later (or older) document draws anything else over it.
+    if (this.document?.payment_status === "completed" && doc.payment_status !== "completed") return;
     const previous = this.document;
     this.document = doc;
     if (previous?.version !== doc.version) this.actionError("");
@@ -145,6 +193,11 @@ export class StatusView {
     byId("event-name").textContent = event.name ?? "";
     byId("event-when").textContent = formatMoment(event.starts_at, event.timezone);
     byId("event-venue").textContent = event.venue ?? "";
+    // After the event's end (by this phone's clock) the ticket page says so: no more gate.
+    const ended = byId("event-ended");
+    const endsAt = Date.parse(event.ends_at ?? "");
+    ended.textContent = WORDS.eventEnded;
+    ended.hidden = !(Number.isFinite(endsAt) && endsAt <= Date.now());
     const calendar = byId("add-to-calendar");
     // Only for a paid order: before that, the customer has nothing to go to yet.
     calendar.hidden = doc.payment_status !== "completed";
@@ -158,6 +211,7 @@ export class StatusView {
     sentTo.textContent = ending ? `Sent to the M-PESA number ending in ${ending}.` : "";
     sentTo.hidden = !ending;
     const deadline = promptDeadline(doc);
+    this.deadline = deadline;
     if (deadline <= Date.now()) {
       this.promptOver();
       return;
@@ -170,8 +224,19 @@ export class StatusView {
     this.startCountdown(deadline);
   }
 
-  // The prompt's window has passed and no answer came: the customer decides what next.
+  // The prompt's window has passed and no answer came: the customer decides what next, once
+  // the server confirms, after the window, that the order is still unpaid.
   promptOver() {
+    this.stopCountdown();
+    if (this.lost) {
+      this.render("offline", WORDS.offlineTitle, WORDS.offlineMessage);
+      return;
+    }
+    if (!(this.heardAt >= (this.deadline ?? Infinity))) {
+      this.render("confirming", WORDS.confirmingTitle, WORDS.confirmingMessage);
+      this.onConfirmationNeeded?.();
+      return;
+    }
     this.render(
       "no-prompt",
       "Didn't get the prompt?",
@@ -206,7 +271,8 @@ export class StatusView {
 
   stillWaiting() {
     this.stale = true;
-    if (this.state === "no-prompt") {
+    if (this.state === "confirming" && this.document) this.show(this.document);
+    if (this.state === "no-prompt" || this.state === "confirming") {
       byId("check-again").hidden = false;
       return;
     }
