@@ -42,7 +42,8 @@ from server.status.changes import StatusChanges
 from server.status.hub import StatusHub
 from server.status.reader import OrderReader
 from server.store.database import migrate, open_database
-from server.tickets.issuing import load_tickets
+from server.tickets.gate_limits import GateLimits
+from server.tickets.issuing import backfill_short_codes, load_tickets
 
 log = logging.getLogger("server.app")
 
@@ -87,6 +88,7 @@ async def open_services(
         stack.push_async_callback(hub.stop)
         payhero, sandbox = await stack.enter_async_context(open_payhero(settings))
         fulfilment = build_fulfilment(settings, database, catalogue)
+        await backfill_short_codes(database, fulfilment.gate.signer)
         changes = StatusChanges(
             database,
             reader,
@@ -128,8 +130,21 @@ async def open_services(
             per_ip=settings.push_limit_per_ip,
             window=settings.push_limit_window,
         )
+        gate_limits = GateLimits(
+            windows,
+            per_ip=settings.gate_limit_per_ip,
+            per_token=settings.gate_limit_per_token,
+            window=settings.gate_limit_window,
+        )
         metrics.watch(
-            Sources(hub=hub, broker=broker, reader=reader, push_limits=push_limits, windows=windows)
+            Sources(
+                hub=hub,
+                broker=broker,
+                reader=reader,
+                push_limits=push_limits,
+                windows=windows,
+                gate_limits=gate_limits,
+            )
         )
         pushes = PushSender(
             database,
@@ -165,6 +180,7 @@ async def open_services(
             ),
             gate=fulfilment.gate,
             outbox=fulfilment.outbox,
+            gate_limits=gate_limits,
             push_limits=push_limits,
             metrics=metrics,
             sandbox=sandbox,

@@ -162,7 +162,12 @@ class OutboxWriter:
             # Keyed by customer, not order: two first orders paid at once still welcome once.
             letters.append((f"customer:{order['customer_id']}:welcome", WELCOME, common))
         listed = [
-            {"ticket_id": t["ticket_id"], "ticket_type": t["ticket_type"], "code": t["code"]}
+            {
+                "ticket_id": t["ticket_id"],
+                "ticket_type": t["ticket_type"],
+                "code": t["code"],
+                "short_code": t["short_code"],
+            }
             for t in (await signed_tickets(database, [order], load_tickets)).get(order["id"], [])
         ]
         if listed:

@@ -23,7 +23,16 @@ from server.ops.openapi_orders import ORDER_PATHS
 from server.ops.openapi_parts import REF
 from server.ops.openapi_site import OPS_PATHS, PAGE_PATHS, TICKET_PATHS
 from server.orders.validation import CheckoutBody
-from server.schemas.service import Alive, CallbackAck, CodeBody, Error, EventListing, Ready, TicketCheck
+from server.schemas.service import (
+    Alive,
+    CallbackAck,
+    CodeBody,
+    Error,
+    EventListing,
+    GateSession,
+    Ready,
+    TicketCheck,
+)
 from server.schemas.status import OrderCreated, PushFailed, StatusDocument, StatusEvent, WaitResult
 
 OPENAPI_VERSION = "3.1.0"
@@ -39,6 +48,7 @@ ANSWERS: tuple[type[BaseModel], ...] = (
     StatusEvent,
     EventListing,
     TicketCheck,
+    GateSession,
     Ready,
     Alive,
     CallbackAck,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from server.routes import calendar, checkout, health, ops, orders, pages, payhero, tickets
+from server.routes import calendar, checkout, gate_session, health, ops, orders, pages, payhero, tickets
 from server.settings import Settings
 
 
@@ -17,5 +17,6 @@ def all_routes(settings: Settings) -> list[BaseRoute]:
         *calendar.routes,
         *payhero.routes,
         *tickets.routes,
+        *gate_session.routes,
         *pages.routes(sandbox=settings.sandbox),
     ]

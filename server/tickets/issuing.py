@@ -22,6 +22,7 @@ from server.status.reader import SIGNED_TICKETS
 from server.store.prepared import Prepared
 from server.store.tables import tickets
 from server.tickets.codes import TicketSigner
+from server.tickets.short_codes import grouped
 
 log = logging.getLogger("server.tickets")
 
@@ -29,7 +30,13 @@ log = logging.getLogger("server.tickets")
 # All of the order's tickets, the unsigned ones picked here: with `code IS NULL` in the
 # query, SQLite (no statistics) searched the unique index on `code` for NULL, a walk over
 # every unpaid ticket in the shop, instead of the order's own few.
-_SIGNED_COLUMNS = (tickets.c.id, tickets.c.order_id, tickets.c.ticket_type, tickets.c.code)
+_SIGNED_COLUMNS = (
+    tickets.c.id,
+    tickets.c.order_id,
+    tickets.c.ticket_type,
+    tickets.c.code,
+    tickets.c.short_code,
+)
 _SIGNED_ORDER = (tickets.c.order_id, tickets.c.created_ms, tickets.c.id)
 ORDER_TICKETS = Prepared(
     sa.select(*_SIGNED_COLUMNS, tickets.c.event_slug)
@@ -40,9 +47,12 @@ ORDER_TICKETS = Prepared(
 SIGN_TICKET = Prepared(
     tickets.update()
     .where(tickets.c.id == sa.bindparam("ticket_id"), tickets.c.code.is_(None))
-    .values(code=sa.bindparam("code"))
+    .values(code=sa.bindparam("code"), short_code=sa.bindparam("short_code"))
     .returning(tickets.c.code)
 )
+SHORT_CODE_TAKEN = Prepared(sa.select(tickets.c.id).where(tickets.c.short_code == sa.bindparam("short_code")))
+# 50 bits: a second try is needed about once in 10^9 tickets of a million-ticket shop.
+SHORT_CODE_ATTEMPTS = 8
 # One order's signed tickets: what a status document of a just-paid order needs.
 SIGNED_TICKETS_OF_ORDER = Prepared(
     sa.select(*_SIGNED_COLUMNS)
@@ -71,7 +81,11 @@ class TicketIssuer:
             ticket = dict(row._mapping)
             if ticket["code"] is None:
                 code = self.signer.sign(ticket["id"], ticket["event_slug"], ticket["ticket_type"])
-                ticket["code"] = await database.fetch_val(SIGN_TICKET.bind(ticket_id=ticket["id"], code=code))
+                short = await free_short_code(database, self.signer, code)
+                ticket["code"] = await database.fetch_val(
+                    SIGN_TICKET.bind(ticket_id=ticket["id"], code=code, short_code=short)
+                )
+                ticket["short_code"] = short
                 # None: signed meanwhile by someone else, with a code not known here.
                 all_known = all_known and ticket["code"] is not None
                 issued += 1
@@ -81,6 +95,35 @@ class TicketIssuer:
             order[SIGNED_TICKETS] = [document_ticket(ticket) for ticket in signed]
         if issued:
             log.info("tickets issued order=%s count=%d", order["id"], issued)
+
+
+async def free_short_code(database: Database, signer: TicketSigner, code: str) -> str:
+    """The first short code derived from `code` that no other ticket has."""
+    for attempt in range(SHORT_CODE_ATTEMPTS):
+        short = signer.short_code(code, attempt)
+        if await database.fetch_val(SHORT_CODE_TAKEN.bind(short_code=short)) is None:
+            return short
+    raise RuntimeError("no free short code after several attempts: the shop holds too many tickets")
+
+
+async def backfill_short_codes(database: Database, signer: TicketSigner) -> int:
+    """Give tickets signed before short codes existed (migration 5) theirs; run at start.
+    Idempotent and safe from several processes: the code derives from the ticket's own."""
+    rows = await database.fetch_all(
+        sa.select(tickets.c.id, tickets.c.code).where(
+            tickets.c.code.is_not(None), tickets.c.short_code.is_(None)
+        )
+    )
+    for row in rows:
+        short = await free_short_code(database, signer, row._mapping["code"])
+        await database.execute(
+            tickets.update()
+            .where(tickets.c.id == row._mapping["id"], tickets.c.short_code.is_(None))
+            .values(short_code=short)
+        )
+    if rows:
+        log.info("short gate codes given to %d tickets signed before them", len(rows))
+    return len(rows)
 
 
 async def load_tickets(database: Database, order_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -106,5 +149,6 @@ def document_ticket(ticket: Mapping[str, Any]) -> dict[str, Any]:
         "ticket_id": ticket["id"],
         "ticket_type": ticket["ticket_type"],
         "code": ticket["code"],
+        "short_code": grouped(ticket["short_code"]) if ticket["short_code"] else None,
         "qr_url": qr_url(ticket["id"]),
     }
