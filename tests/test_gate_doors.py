@@ -4,21 +4,16 @@ token checked on entry, the event's end, and the limits on guessing."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from server.settings import Settings
 from server.tickets.short_codes import ALPHABET, DATA_LENGTH, check_symbol
-from tests.fulfilment_helpers import place, settled
+from tests.gate_helpers import GATE, GATE_TOKEN, ended_catalogue, paid_tickets
 from tests.server_harness import RunningServer, run_server
-
-GATE_TOKEN = "gate-staff-token-0123456789"
-GATE = {"Authorization": f"Bearer {GATE_TOKEN}"}
 
 
 @pytest.fixture
@@ -33,12 +28,6 @@ async def live(stack_settings: Settings) -> AsyncIterator[RunningServer]:
 async def client(live: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
         yield http
-
-
-async def paid_tickets(client: httpx.AsyncClient, quantity: int) -> list[dict[str, Any]]:
-    order = await place(client, "amina@example.com", quantity=quantity)
-    tickets: list[dict[str, Any]] = (await settled(client, order["order_id"]))["tickets"]
-    return tickets
 
 
 def typed_ways(short: str) -> list[str]:
@@ -140,16 +129,6 @@ async def test_a_bad_gate_name_is_a_400_and_admits_nobody(client: httpx.AsyncCli
     assert answer.status_code == 400 and answer.json()["error"] == "invalid_parameter"
     after = await client.get("/api/tickets/verify", params={"code": ticket["code"]})
     assert after.json()["checked_in"] is False
-
-
-def ended_catalogue(directory: Path) -> Path:
-    """The demo event, ended two hours ago: past the default one-hour grace."""
-    source = json.loads((Path(__file__).parent.parent / "server/data/catalogue.json").read_text())
-    event = source["events"][0]
-    event["starts_at"], event["ends_at"] = "2020-01-01T16:00:00+03:00", "2020-01-01T23:00:00+03:00"
-    path = directory / "catalogue.json"
-    path.write_text(json.dumps(source))
-    return path
 
 
 async def test_after_the_event_and_its_grace_check_in_is_refused(
