@@ -13,6 +13,7 @@ from typing import TypedDict
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from server.abuse.rate_windows import MemoryWindows, RedisWindows, Windows
 from server.broker import RedisHealth, create_broker
 from server.catalogue import Catalogue
 from server.fulfilment import build_fulfilment
@@ -25,7 +26,6 @@ from server.ops.pauses import frozen_start_up
 from server.orders.checkout import Checkout
 from server.orders.prompts import Prompts
 from server.orders.push_limits import PushLimits
-from server.orders.push_windows import MemoryWindows, RedisWindows, Windows
 from server.payhero.gateway import open_payhero
 from server.payments.callbacks import CallbackProcessor
 from server.payments.expiry import ExpiryWorker
@@ -40,8 +40,10 @@ from server.shutdown import drain_on_shutdown_signal, stop_with_supervisor
 from server.status.hub import StatusHub
 from server.status.reader import OrderReader
 from server.store.database import migrate, open_database
+from server.tickets.gate_limits import GateLimits
 from server.transitions.changes import StatusChanges
 from server.transitions.pipeline import payment_pipeline
+from server.transitions.ticket_codes import backfill_short_codes
 
 log = logging.getLogger("server.app")
 
@@ -86,6 +88,7 @@ async def open_services(
         stack.push_async_callback(hub.stop)
         payhero, sandbox = await stack.enter_async_context(open_payhero(settings))
         fulfilment = build_fulfilment(settings, database, catalogue)
+        await backfill_short_codes(database, fulfilment.gate.signer)
         changes = StatusChanges(
             database,
             reader,
@@ -127,8 +130,21 @@ async def open_services(
             per_ip=settings.push_limit_per_ip,
             window=settings.push_limit_window,
         )
+        gate_limits = GateLimits(
+            windows,
+            per_ip=settings.gate_limit_per_ip,
+            per_token=settings.gate_limit_per_token,
+            window=settings.gate_limit_window,
+        )
         metrics.watch(
-            Sources(hub=hub, broker=broker, reader=reader, push_limits=push_limits, windows=windows)
+            Sources(
+                hub=hub,
+                broker=broker,
+                reader=reader,
+                push_limits=push_limits,
+                windows=windows,
+                gate_limits=gate_limits,
+            )
         )
         pushes = PushSender(
             database,
@@ -164,6 +180,7 @@ async def open_services(
             ),
             gate=fulfilment.gate,
             outbox=fulfilment.outbox,
+            gate_limits=gate_limits,
             push_limits=push_limits,
             metrics=metrics,
             sandbox=sandbox,

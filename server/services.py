@@ -23,6 +23,7 @@ from server.settings import Settings
 from server.status.hub import StatusHub
 from server.status.reader import OrderReader
 from server.tickets.gate import Gate
+from server.tickets.gate_limits import GateLimits
 from server.tickets.qr_images import QrImages
 from server.transitions.changes import StatusChanges
 
@@ -46,6 +47,8 @@ class Services:
     # Fulfilment: the gate's verify and check-in, and the e-mail outbox's worker.
     gate: Gate
     outbox: OutboxWorker
+    # How many codes an address and a gate token may try (server/tickets/gate_limits.py).
+    gate_limits: GateLimits
     # The simulated PayHero and customer, in sandbox mode only.
     sandbox: FakePayHero | None = None
     # Forwarded headers from peers FORWARDED_ALLOW_IPS does not trust: /readyz.

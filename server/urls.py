@@ -16,6 +16,7 @@ __all__ = [
     "CALLBACK",
     "EVENTS",
     "GATE_PAGE",
+    "GATE_SESSION",
     "HEALTHZ",
     "HOME_PAGE",
     "IMAGE_CACHE_CONTROL",
@@ -59,6 +60,8 @@ TICKET_QR_PNG = "/api/tickets/{ticket_id}/qr.png"
 TICKET_QR_SVG = "/api/tickets/{ticket_id}/qr.svg"
 TICKET_VERIFY = "/api/tickets/verify"
 TICKET_CHECK_IN = "/api/tickets/check-in"
+# The gate page checks its token here on entry.
+GATE_SESSION = "/api/gate/session"
 # PayHero's webhook: the token is a secret (never logged, server/logs.py).
 CALLBACK = "/api/payhero/callback/{token}"
 # The pages.

@@ -98,6 +98,8 @@ def make_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..
         # Push limits off, as for a load test: every test client is 127.0.0.1, and on Redis the
         # counts outlive a test. tests/test_push_limits.py turns them on where they are tested.
         variables |= {"PUSH_LIMIT_PER_PHONE": "0", "PUSH_LIMIT_PER_IP": "0"}
+        # The gate's guessing limits too; tests/test_gate_doors.py turns them on.
+        variables |= {"GATE_LIMIT_PER_IP": "0", "GATE_LIMIT_PER_TOKEN": "0"}
         # Likewise no cap on waiters per address; tests/test_ghost_waiters.py sets one.
         variables |= {"MAX_WAITERS_PER_CLIENT": "0"}
         if redis:

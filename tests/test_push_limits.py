@@ -19,9 +19,9 @@ import httpx
 import pytest
 from redis.crc import key_slot
 
+from server.abuse.rate_windows import MemoryWindows, Quota, RedisWindows, Refused, Taken, Windows
 from server.broker.redis_health import RedisHealth
 from server.orders.push_limits import PushLimits
-from server.orders.push_windows import MemoryWindows, Quota, RedisWindows, Refused, Taken, Windows
 from server.settings import Settings
 from tests.backends import free_port
 from tests.ops_helpers import checkout_body, served, snapshot

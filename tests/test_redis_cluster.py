@@ -19,12 +19,12 @@ import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
+from server.abuse.rate_windows import Quota, RedisWindows, Taken
 from server.broker import Broker, BrokerUnavailable, latest_key, status_channel
 from server.broker.cluster import RedisClusterBroker
 from server.broker.redis_health import RedisHealth
 from server.lifecycle import COMPLETED, PROCESSING
 from server.orders.push_limits import KEY_PREFIX
-from server.orders.push_windows import Quota, RedisWindows, Taken
 from server.settings import Settings
 from tests.backends import OwnRedisCluster, free_port, move_slot, port_in
 from tests.helpers import Collector, SSEReader, move, new_order

@@ -12,9 +12,11 @@ from server.app import open_services
 from server.lifecycle import CANCELLED, COMPLETED, EXPIRED, FAILED, PENDING, PROCESSING
 from server.services import Services
 from server.settings import Settings
-from server.store.database import ADDED_IN_4, _existing_columns, migrate
-from server.store.tables import order_changes, payment_pushes
+from server.store.database import ADDED_IN_4, ADDED_IN_5, _existing_columns, migrate
+from server.store.tables import order_changes, payment_pushes, tickets
+from server.tickets.short_codes import grouped
 from server.transitions.change import Change
+from server.transitions.ticket_codes import backfill_short_codes
 from tests.helpers import move, new_order
 
 
@@ -33,13 +35,45 @@ async def test_schema_creation_is_idempotent(store: Services) -> None:
     assert (await store.reader.get(order.order_id)) == order
 
 
+async def test_migration_5_gives_tickets_signed_before_it_their_short_codes(store: Services) -> None:
+    """A database at schema 4: the gate's columns and index come, and a restart gives every
+    signed ticket its short code, derived from its own code."""
+    database = store.database
+    order = await new_order(store)
+    signer = store.gate.signer
+    code = signer.sign("OldTicket0000001", "demo-fest", "early-bird")
+    await database.execute(
+        tickets.insert().values(
+            id="OldTicket0000001",
+            order_id=order.order_id,
+            event_slug="demo-fest",
+            ticket_type="early-bird",
+            code=code,
+            created_ms=1,
+        )
+    )
+    await database.execute("DROP INDEX ix_tickets_short_code")
+    for _, column in ADDED_IN_5:
+        await database.execute(f"ALTER TABLE tickets DROP COLUMN {column}")
+    await database.execute("DELETE FROM schema_version WHERE version = 5")
+    await migrate(database)
+    for _, column in ADDED_IN_5:
+        assert column in await _existing_columns(database, "tickets")
+    assert await backfill_short_codes(database, signer) == 1
+    assert await backfill_short_codes(database, signer) == 0, "once only"
+    short = await database.fetch_val(sa.select(tickets.c.short_code).where(tickets.c.code == code))
+    assert short == signer.short_code(code)
+    check = await store.gate.verify(grouped(short).lower())
+    assert check.ticket_id == "OldTicket0000001"
+
+
 async def test_migration_4_adds_its_columns_to_a_database_made_before_it(store: Services) -> None:
     """A database at schema 3 gets the order's contact columns, push counts and replay links."""
     order = await new_order(store)
     for table, column in ADDED_IN_4:
         await store.database.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     await store.database.execute("DROP TABLE payment_pushes")
-    await store.database.execute("DELETE FROM schema_version WHERE version = 4")
+    await store.database.execute("DELETE FROM schema_version WHERE version >= 4")
     await migrate(store.database)
     for table, column in ADDED_IN_4:
         assert column in await _existing_columns(store.database, table)

@@ -107,7 +107,7 @@ async def test_tickets_appear_in_the_status_document_only_once_completed(
     assert document["payment_status"] == COMPLETED
     assert sorted(t["ticket_id"] for t in document["tickets"]) == sorted(r._mapping["id"] for r in rows)
     for ticket in document["tickets"]:
-        assert set(ticket) == {"ticket_id", "ticket_type", "ticket_type_name", "code", "qr_url"}
+        assert set(ticket) == {"ticket_id", "ticket_type", "ticket_type_name", "code", "short_code", "qr_url"}
         assert ticket["ticket_type"] == "early-bird" and ticket["ticket_type_name"] == "Early Bird"
         assert ticket["qr_url"] == f"/api/tickets/{ticket['ticket_id']}/qr.png"
         image = await client.get(ticket["qr_url"])
@@ -136,10 +136,19 @@ async def test_genuine_verifies_tampered_is_rejected_and_check_in_happens_once(
     assert genuine.json() == {
         "genuine": True,
         "ticket_id": first["ticket_id"],
-        "event": {"slug": "demo-fest", "name": "Demo Fest 2026"},
+        "event": {
+            "slug": "demo-fest",
+            "name": "Demo Fest 2026",
+            "timezone": "Africa/Nairobi",
+            "starts_at": "2026-12-12T16:00:00+03:00",
+            "ends_at": "2026-12-12T23:00:00+03:00",
+        },
         "ticket_type": {"slug": "early-bird", "name": "Early Bird"},
         "checked_in": False,
         "checked_in_at": None,
+        "checked_in_gate": None,
+        "order": {"admitted": 0, "tickets": 2},
+        "event_over": False,
     }
     no_personal_data(genuine)
 

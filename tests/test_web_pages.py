@@ -17,14 +17,12 @@ import re
 from collections.abc import AsyncIterator, Callable
 from email.message import EmailMessage
 from email.parser import BytesParser
-from pathlib import Path
 
 import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, Route, expect
 
-import server.settings
 from server.lifecycle import EXPIRED
 from server.settings import Settings
 from server.transitions.change import Change
@@ -533,106 +531,6 @@ async def test_a_link_with_a_trailing_full_stop_still_finds_the_order(
     await screenshot(page, "not-found")
     await accessible(page, "not-found")
     assert not any("not-an-order" in path for path in seen.status_requests), "nothing to ask about"
-
-
-# --- The gate ---------------------------------------------------------------------------------
-
-GATE_TOKEN = "gate-staff-token-for-tests-0123456789"
-# GATE_TOKEN comes with the abuse-net branch; until then check-in takes any token.
-GATE_TOKENS_ENFORCED = "GATE_TOKEN" in Path(server.settings.__file__).read_text(encoding="utf-8")
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def gate(make_settings: Callable[..., Settings]) -> AsyncIterator[tuple[RunningServer, str]]:
-    """The service with one paid ticket; yields it and the ticket's code."""
-    settings = make_settings("sqlite", "memory", sandbox_delay=0.2, env={"GATE_TOKEN": GATE_TOKEN})
-    async with run_server(settings) as live:
-        async with httpx.AsyncClient(base_url=live.base_url) as http:
-            order = await place(http, "amina@example.com", quantity=1)
-            paid = await settled(http, order["order_id"])
-        yield live, paid["tickets"][0]["code"]
-
-
-async def check_code(page: Page, code: str) -> None:
-    await page.get_by_label("Ticket code").fill(code)
-    await page.get_by_role("button", name="Check ticket").click()
-
-
-async def test_the_gate_page_checks_a_typed_code_in_once(
-    browser: Browser, gate: tuple[RunningServer, str]
-) -> None:
-    live, code = gate
-    page, _ = await phone_page(browser)
-    headers: list[str | None] = []
-    page.on(
-        "request", lambda r: headers.append(r.headers.get("authorization")) if r.method == "POST" else None
-    )
-    await page.goto(f"{live.base_url}/gate")
-    await expect(page.get_by_label("Gate token")).to_be_focused()
-    await screenshot(page, "gate-token")
-    await accessible(page, "gate-token")
-    await page.get_by_label("Gate token").fill(GATE_TOKEN)
-    await page.get_by_role("button", name="Start checking tickets").click()
-    await expect(page.get_by_label("Ticket code")).to_be_focused()
-
-    verdict = page.locator("#verdict")
-    await check_code(page, code)
-    await expect(page.locator("#verdict-title")).to_have_text("Genuine ticket, not yet in")
-    await expect(page.locator("#verdict-detail")).to_have_text("Demo Fest 2026 · Early Bird")
-    await expect(verdict).to_have_attribute("data-verdict", "genuine")
-    check_in = page.get_by_role("button", name="Check in")
-    await expect(check_in).to_be_focused()
-    await screenshot(page, "gate-genuine")
-    await accessible(page, "gate-genuine")
-
-    await check_in.click()
-    await expect(page.locator("#verdict-title")).to_have_text("Checked in: let them in")
-    await expect(page.locator("#gate-announce")).to_contain_text("Checked in")
-    await screenshot(page, "gate-checked-in")
-    assert headers == [f"Bearer {GATE_TOKEN}"]
-
-    await page.get_by_role("button", name="Next ticket").click()
-    await expect(page.get_by_label("Ticket code")).to_have_value("")
-    await check_code(page, code)
-    await expect(page.locator("#verdict-title")).to_have_text(
-        re.compile(r"^Already checked in at \d\d:\d\d$")
-    )
-    await expect(verdict).to_have_attribute("data-verdict", "already-in")
-    await expect(check_in).to_be_hidden()
-    await screenshot(page, "gate-already-in")
-    await accessible(page, "gate-already-in")
-
-    await page.get_by_role("button", name="Next ticket").click()
-    await check_code(page, code[:-1] + ("A" if code[-1] != "A" else "B"))
-    await expect(page.locator("#verdict-title")).to_have_text("Not a valid ticket")
-    await expect(verdict).to_have_attribute("data-verdict", "not-valid")
-    await screenshot(page, "gate-not-valid")
-    await accessible(page, "gate-not-valid")
-
-    # The token is kept for this tab: a reload goes straight to checking.
-    await page.reload()
-    await expect(page.get_by_label("Ticket code")).to_be_visible()
-    assert headers == [f"Bearer {GATE_TOKEN}"], "verify is public: only check-in sends the token"
-
-
-@pytest.mark.skipif(not GATE_TOKENS_ENFORCED, reason="waits for the abuse-net branch: GATE_TOKEN on check-in")
-async def test_the_gate_page_asks_again_for_a_refused_token(
-    browser: Browser, gate: tuple[RunningServer, str]
-) -> None:
-    live, code = gate
-    page, _ = await phone_page(browser)
-    await page.goto(f"{live.base_url}/gate")
-    await page.get_by_label("Gate token").fill("not-the-gate-token")
-    await page.get_by_role("button", name="Start checking tickets").click()
-    await check_code(page, code)
-    await page.get_by_role("button", name="Check in").click()
-    await expect(page.locator("#token-error")).to_contain_text("The gate token was not accepted")
-    await expect(page.get_by_label("Gate token")).to_be_focused()
-    await screenshot(page, "gate-token-refused")
-    await accessible(page, "gate-token-refused")
-    async with httpx.AsyncClient(base_url=live.base_url) as http:
-        still = await http.get("/api/tickets/verify", params={"code": code})
-    assert still.json()["checked_in"] is False, "a refused token checks nobody in"
 
 
 # --- The e-mails, as a mail app shows them ----------------------------------------------------

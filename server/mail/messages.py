@@ -104,6 +104,8 @@ class Composer:
                     "number": number,
                     "count": len(listed),
                     "code": ticket["code"],
+                    # Outbox rows written before short codes carry none: the long code is still there.
+                    "short_code": ticket.get("short_code") or ticket["code"],
                     "cid": cid,
                     "qr_url": self.public_base_url + qr_url(str(ticket["ticket_id"])),
                 }

@@ -32,11 +32,12 @@ from server.ops.pauses import PauseMetrics
 if TYPE_CHECKING:
     from databases import Database
 
+    from server.abuse.rate_windows import Windows
     from server.broker import Broker
     from server.orders.push_limits import PushLimits
-    from server.orders.push_windows import Windows
     from server.status.hub import StatusHub
     from server.status.reader import OrderReader
+    from server.tickets.gate_limits import GateLimits
 
 log = logging.getLogger("server.metrics")
 
@@ -63,6 +64,8 @@ class Sources:
     reader: OrderReader
     push_limits: PushLimits
     windows: Windows
+    # None where nobody built a gate (tools that only read the store).
+    gate_limits: GateLimits | None = None
 
 
 class Metrics:
@@ -233,6 +236,14 @@ class ServiceCollector:
             "limit",
             self.sources.push_limits.refused,
         )
+        if self.sources.gate_limits is not None:
+            yield self._labelled(
+                CounterMetricFamily,
+                "gate_limited",
+                "Ticket verifies and check-ins refused by a gate limit (GATE_LIMIT_PER_*).",
+                "limit",
+                self.sources.gate_limits.refused,
+            )
         yield self._labelled(
             CounterMetricFamily,
             "waiters_refused",

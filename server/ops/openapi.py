@@ -30,6 +30,7 @@ from server.schemas.service_schema import (
     CodeBody,
     Error,
     EventListing,
+    GateSession,
     Ready,
     TicketCheck,
 )
@@ -47,6 +48,7 @@ ANSWERS: tuple[type[BaseModel], ...] = (
     StatusEvent,
     EventListing,
     TicketCheck,
+    GateSession,
     Ready,
     Alive,
     CallbackAck,

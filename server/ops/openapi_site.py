@@ -111,6 +111,7 @@ TICKET_PATHS: dict[str, Any] = {
                 "200": json_answer("TicketCheck", "Genuine.", headers=NO_STORE),
                 "400": error("No code given."),
                 "404": error("Not a valid ticket (one answer for every way a code can be wrong)."),
+                "429": error("Too many tries from this address (Retry-After)."),
                 "431": HEADERS_TOO_LARGE,
                 "503": UNAVAILABLE,
             },
@@ -127,7 +128,11 @@ TICKET_PATHS: dict[str, Any] = {
                 "400": error("Not a JSON object with a code."),
                 "401": error("No gate staff token, or a wrong one (GATE_TOKEN)."),
                 "404": error("Not a valid ticket."),
-                "409": error("Already checked in (`ticket` says when)."),
+                "409": error(
+                    "Already checked in (`already_checked_in`; `ticket` says when and at which gate), "
+                    "or the event is over (`event_over`)."
+                ),
+                "429": error("Too many tries from this address or with this token (Retry-After)."),
                 "413": error("The body is larger than 1 KiB."),
                 "415": NOT_JSON,
                 "431": HEADERS_TOO_LARGE,
@@ -135,6 +140,19 @@ TICKET_PATHS: dict[str, Any] = {
                     "The database cannot be reached (`store_unavailable`, with Retry-After), or no "
                     "GATE_TOKEN is configured (`check_in_disabled`)."
                 ),
+            },
+        }
+    },
+    urls.GATE_SESSION: {
+        "get": {
+            "summary": "The gate page checks its token on entry and learns the events' clocks.",
+            "tags": ["tickets"],
+            "security": [{"gateToken": []}],
+            "responses": {
+                "200": json_answer("GateSession", "The token is good.", headers=NO_STORE),
+                "401": error("No gate staff token, or a wrong one (GATE_TOKEN)."),
+                "431": HEADERS_TOO_LARGE,
+                "503": error("No GATE_TOKEN is configured (`check_in_disabled`)."),
             },
         }
     },

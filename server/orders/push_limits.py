@@ -15,8 +15,8 @@ import math
 from dataclasses import dataclass, field
 
 from server.abuse.addresses import client_key
+from server.abuse.rate_windows import Quota, Refused, Taken, Windows
 from server.orders.checkout import Checkout
-from server.orders.push_windows import Quota, Refused, Taken, Windows
 from server.orders.validation import CheckoutInvalid, CheckoutRequest
 from server.payments.pushes import PushResult
 

@@ -13,20 +13,23 @@ from starlette.routing import Route
 from server.http_errors import ApiError
 from server.routes.auth import bearer_matches
 from server.routes.bodies import read_json_body
+from server.routes.checkout_api import client_address
 from server.routes.params import opaque_id_shaped
 from server.services import services
 from server.store.prepared import Prepared
 from server.store.tables import tickets
-from server.tickets.codes import MAX_CODE_LENGTH
-from server.tickets.gate import AlreadyCheckedIn, NotGenuine
+from server.tickets.gate import AlreadyCheckedIn, EventOver, NotGenuine
+from server.tickets.gate_limits import GateLimited
 from server.tickets.qr import qr_png, qr_svg
 from server.tickets.qr_images import etag_matches, image_etag
+from server.tickets.typed_codes import MAX_TYPED_LENGTH
 from server.urls import IMAGE_CACHE_CONTROL, TICKET_CHECK_IN, TICKET_QR_PNG, TICKET_QR_SVG, TICKET_VERIFY
 
 NO_STORE = {"Cache-Control": "no-store"}
 TICKET_CODE = Prepared(sa.select(tickets.c.code).where(tickets.c.id == sa.bindparam("ticket_id")))
 # A ticket's image never changes. `private`: it is the ticket, kept off shared caches.
 MAX_CHECK_IN_BODY = 1024
+MAX_GATE_NAME = 40
 
 
 def _not_genuine() -> ApiError:
@@ -39,9 +42,35 @@ def _not_genuine() -> ApiError:
 def _code(raw: object) -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise ApiError(400, "invalid_parameter", "code is required", fields={"code": "is required"})
-    if len(raw) > MAX_CODE_LENGTH * 2:
+    if len(raw) > MAX_TYPED_LENGTH:
         raise _not_genuine()
-    return raw.strip()
+    return raw
+
+
+def _gate_name(raw: object) -> str | None:
+    """The door a device says it is, as its attendant typed it once: optional, short, plain."""
+    if raw is None:
+        return None
+    name = raw.strip() if isinstance(raw, str) else ""
+    if not name or len(name) > MAX_GATE_NAME or not name.isprintable():
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            f"gate must be a name of 1 to {MAX_GATE_NAME} characters",
+            fields={"gate": f"1 to {MAX_GATE_NAME} characters"},
+        )
+    return name
+
+
+def _limited(exc: GateLimited) -> ApiError:
+    return ApiError(
+        429,
+        "too_many_requests",
+        "Too many ticket checks in a short time: wait a moment, then try again.",
+        headers={"Retry-After": str(exc.retry_after), **NO_STORE},
+        limit=exc.limit,
+        retry_after=exc.retry_after,
+    )
 
 
 async def _qr(request: Request, render: Callable[[str], bytes], media_type: str) -> Response:
@@ -76,16 +105,25 @@ async def ticket_qr_svg(request: Request) -> Response:
 
 async def verify_ticket(request: Request) -> Response:
     code = _code(request.query_params.get("code"))
+    svc = services(request)
+    # Anyone may verify a QR's long code; a short code only with a gate token, so guessing
+    # one is limited per token as well as per address (docs/OPERATIONS.md).
+    staff = bool(svc.settings.gate_tokens) and bearer_matches(request, svc.settings.gate_tokens)
+    token = request.headers["authorization"].partition(" ")[2].strip() if staff else None
     try:
-        check = await services(request).gate.verify(code)
+        await svc.gate_limits.take(client_address(request), token)
+        check = await svc.gate.verify(code, allow_short=staff)
+    except GateLimited as exc:
+        raise _limited(exc) from None
     except NotGenuine:
         raise _not_genuine() from None
     return JSONResponse(check.body(), headers=NO_STORE)
 
 
-def _gate_staff_only(request: Request, tokens: tuple[str, ...]) -> None:
-    """Check-in burns a ticket, and a code is on every screenshot and forwarded e-mail of
-    it: only the gate's staff, holding a GATE_TOKEN, may check one in."""
+def gate_staff_only(request: Request, tokens: tuple[str, ...]) -> str:
+    """The gate token the request carries, if it is one of `tokens`. Check-in burns a
+    ticket, and a code is on every screenshot and forwarded e-mail of it: only the gate's
+    staff, holding a GATE_TOKEN, may check one in."""
     if not tokens:
         raise ApiError(
             503,
@@ -100,24 +138,39 @@ def _gate_staff_only(request: Request, tokens: tuple[str, ...]) -> None:
             "Check-in needs a gate staff token (Authorization: Bearer ...).",
             headers={"WWW-Authenticate": "Bearer", **NO_STORE},
         )
+    return request.headers["authorization"].partition(" ")[2].strip()
 
 
 async def check_in_ticket(request: Request) -> Response:
-    _gate_staff_only(request, services(request).settings.gate_tokens)
+    svc = services(request)
+    token = gate_staff_only(request, svc.settings.gate_tokens)
     # Strict UTF-8 JSON only, and a 400 for brackets nested past Python's recursion limit.
     body = await read_json_body(request, MAX_CHECK_IN_BODY)
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", 'The body must be a JSON object like {"code": "..."}.')
     code = _code(body.get("code"))
+    gate_name = _gate_name(body.get("gate"))
     try:
-        check = await services(request).gate.check_in(code)
+        await svc.gate_limits.take(client_address(request), token)
+        check = await svc.gate.check_in(code, gate_name)
+    except GateLimited as exc:
+        raise _limited(exc) from None
     except NotGenuine:
         raise _not_genuine() from None
     except AlreadyCheckedIn as exc:
+        where = f" at the {exc.check.checked_in_gate} gate" if exc.check.checked_in_gate else ""
         raise ApiError(
             409,
             "already_checked_in",
-            f"This ticket was already checked in at {exc.check.body()['checked_in_at']}.",
+            f"This ticket was already checked in at {exc.check.body()['checked_in_at']}{where}.",
+            ticket=exc.check.body(),
+            headers=NO_STORE,
+        ) from None
+    except EventOver as exc:
+        raise ApiError(
+            409,
+            "event_over",
+            "This ticket's event is over: the gate no longer admits it.",
             ticket=exc.check.body(),
             headers=NO_STORE,
         ) from None

@@ -17,6 +17,9 @@ class Ticket(BaseModel):
     ticket_type: str
     ticket_type_name: str = Field(description="The catalogue's name, e.g. Early Bird.")
     code: str
+    short_code: str | None = Field(
+        description="The code to type at the gate, `ABCDE-FGHJK-M` (Crockford base32 and a check character)."
+    )
     qr_url: str
 
 

@@ -38,21 +38,63 @@ class Named(BaseModel):
     name: str
 
 
+class GateEventClock(BaseModel):
+    """A ticket's event as the gate shows it: times in the event's own timezone."""
+
+    slug: str
+    name: str
+    timezone: str = Field(description="IANA name of the venue's clock, e.g. `Africa/Nairobi`.")
+    starts_at: str
+    ends_at: str | None
+
+
+class OrderCount(BaseModel):
+    admitted: int = Field(ge=0, description="Tickets of this ticket's order already checked in.")
+    tickets: int = Field(ge=1, description="Paid tickets in the order.")
+
+
 class TicketCheck(BaseModel):
     """What the gate learns of a genuine code: the event and type, never the buyer."""
 
     genuine: bool = Field(json_schema_extra={"enum": [True]})
     ticket_id: str
-    event: Named
+    event: GateEventClock
     ticket_type: Named
     checked_in: bool
     checked_in_at: str | None
+    checked_in_gate: str | None = Field(description="The door that checked it in, as named there.")
+    order: OrderCount
+    event_over: bool = Field(description="Past the event's end plus GATE_GRACE_AFTER_END.")
+
+
+class GateEvent(BaseModel):
+    slug: str
+    name: str
+    timezone: str
+    starts_at: str
+    ends_at: str | None
+    closes_at: str | None = Field(description="When check-in stops: `ends_at` plus the grace.")
+    over: bool
+
+
+class GateSession(BaseModel):
+    """`GET /api/gate/session`: the token is good; the events the gate admits to."""
+
+    ok: bool = Field(json_schema_extra={"enum": [True]})
+    events: list[GateEvent]
 
 
 class CodeBody(BaseModel):
     """`POST /api/tickets/check-in`."""
 
-    code: str = Field(min_length=1)
+    code: str = Field(
+        min_length=1,
+        description="The long code of the QR, or the short code (`ABCDE-FGHJK-M`), with any "
+        "spaces, dashes, line breaks, case or trailing punctuation.",
+    )
+    gate: str | None = Field(
+        default=None, min_length=1, max_length=40, description="The door's name, recorded with the check-in."
+    )
 
 
 class Ready(BaseModel):

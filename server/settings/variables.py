@@ -221,6 +221,32 @@ class Settings(ServiceSettings):
         doc="gate staff's tokens for `POST /api/tickets/check-in` (`Authorization: Bearer <token>`), "
         "comma-separated, 16+ characters each; verify stays public",
     )
+    gate_grace_after_end: float = var(
+        "GATE_GRACE_AFTER_END",
+        default=3600.0,
+        check=non_negative,
+        doc="seconds after an event's `ends_at` that the gate still admits; after it, "
+        "check-in answers `event_over`",
+    )
+    gate_limit_per_ip: int = var(
+        "GATE_LIMIT_PER_IP",
+        default=120,
+        check=non_negative_int,
+        doc="ticket verifies and check-ins from one client address per `GATE_LIMIT_WINDOW`; "
+        "`0` turns the limit off",
+    )
+    gate_limit_per_token: int = var(
+        "GATE_LIMIT_PER_TOKEN",
+        default=600,
+        check=non_negative_int,
+        doc="check-ins with one gate token per `GATE_LIMIT_WINDOW`; `0` turns the limit off",
+    )
+    gate_limit_window: float = var(
+        "GATE_LIMIT_WINDOW",
+        default=60.0,
+        check=positive,
+        doc="the sliding window of both gate limits, seconds",
+    )
     # Fulfilment: ticket codes are HMAC-signed with this key (DESIGN rule 7).
     ticket_signing_key: str = var(
         "TICKET_SIGNING_KEY",

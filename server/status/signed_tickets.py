@@ -14,9 +14,16 @@ from databases import Database
 
 from server.store.prepared import Prepared
 from server.store.tables import tickets
+from server.tickets.short_codes import grouped
 from server.urls import qr_url
 
-SIGNED_COLUMNS = (tickets.c.id, tickets.c.order_id, tickets.c.ticket_type, tickets.c.code)
+SIGNED_COLUMNS = (
+    tickets.c.id,
+    tickets.c.order_id,
+    tickets.c.ticket_type,
+    tickets.c.code,
+    tickets.c.short_code,
+)
 SIGNED_ORDER = (tickets.c.order_id, tickets.c.created_ms, tickets.c.id)
 
 # One order's signed tickets: what a status document of a just-paid order needs.
@@ -50,5 +57,6 @@ def document_ticket(ticket: Mapping[str, Any]) -> dict[str, Any]:
         "ticket_id": ticket["id"],
         "ticket_type": ticket["ticket_type"],
         "code": ticket["code"],
+        "short_code": grouped(ticket["short_code"]) if ticket["short_code"] else None,
         "qr_url": qr_url(ticket["id"]),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -62,12 +63,19 @@ def open_database(url: str, *, busy_timeout: float = 15.0, pool_size: int = 20) 
     return StoreDatabase(url, min_size=min(2, pool_size), max_size=pool_size)
 
 
-def _create_statements(database: Database) -> list[str]:
+# Indexes on columns a later migration adds: an older database upgraded through migrations
+# 1-4 has no such column yet, so those create them only in migration 5.
+INDEXES_OF_5 = frozenset({"ix_tickets_short_code"})
+
+
+def _create_statements(database: Database, *, later: frozenset[str] = frozenset()) -> list[str]:
     dialect = dialect_of(database)
     statements: list[str] = []
     for table in metadata.sorted_tables:
         statements.append(str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)))
         for index in sorted(table.indexes, key=lambda ix: ix.name or ""):
+            if index.name in later:
+                continue
             statements.append(str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect)))
     return statements
 
@@ -97,11 +105,10 @@ async def _existing_columns(database: Database, table: str) -> set[str]:
     return {row._mapping["name"] for row in rows}
 
 
-async def _pushes_and_order_contacts(database: Database) -> list[str]:
-    """4: `payment_pushes`, the order's own name and phone, push counts, replays beside originals."""
+async def _added_columns(database: Database, added: Sequence[tuple[str, str]]) -> list[str]:
     dialect = dialect_of(database)
-    statements = _create_statements(database)
-    for table_name, column_name in ADDED_IN_4:
+    statements = []
+    for table_name, column_name in added:
         if column_name in await _existing_columns(database, table_name):
             continue
         column = metadata.tables[table_name].c[column_name]
@@ -112,18 +119,34 @@ async def _pushes_and_order_contacts(database: Database) -> list[str]:
     return statements
 
 
+async def _pushes_and_order_contacts(database: Database) -> list[str]:
+    """4: `payment_pushes`, the order's own name and phone, push counts, replays beside originals."""
+    return _create_statements(database, later=INDEXES_OF_5) + await _added_columns(database, ADDED_IN_4)
+
+
+# Columns added by migration 5, for the gate: the short code and the door of a check-in.
+ADDED_IN_5 = (("tickets", "short_code"), ("tickets", "checked_in_gate"))
+
+
+async def _gate_codes_and_doors(database: Database) -> list[str]:
+    """5: the columns first, then the statements that create `ix_tickets_short_code` on them."""
+    return await _added_columns(database, ADDED_IN_5) + _create_statements(database)
+
+
 # Each migration is a list of SQL statements for a database; it runs once, in order.
 # Migration 1 creates every table of `metadata` that is missing. Later ones alter, or run
 # it again to add tables (IF NOT EXISTS makes that a no-op for a database made after them).
 # A migration that must look at the database first is a coroutine function.
 Migration = Callable[[Database], Sequence[str] | Awaitable[Sequence[str]]]
+_BEFORE_5 = functools.partial(_create_statements, later=INDEXES_OF_5)
 MIGRATIONS: list[Migration] = [
-    _create_statements,
+    _BEFORE_5,
     # 2: the `outbox` table (fulfilment e-mails) for databases made before it existed.
-    _create_statements,
+    _BEFORE_5,
     # 3: `ix_orders_customer_status`, for the welcome e-mail's "first paid order?" check.
-    _create_statements,
+    _BEFORE_5,
     _pushes_and_order_contacts,
+    _gate_codes_and_doors,
 ]
 
 

@@ -121,6 +121,11 @@ tickets = sa.Table(
     sa.Column("code", sa.String(255), nullable=True, unique=True),
     sa.Column("checked_in_ms", sa.BigInteger, nullable=True),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
+    # The code an attendant types (server/tickets/short_codes.py), set with `code` (migration 5).
+    sa.Column("short_code", sa.String(16), nullable=True),
+    # The door that checked the ticket in, as its device names itself (migration 5).
+    sa.Column("checked_in_gate", sa.String(40), nullable=True),
+    sa.Index("ix_tickets_short_code", "short_code", unique=True),
 )
 
 # Every callback body exactly as received, before anything else (DESIGN rule 6).

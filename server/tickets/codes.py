@@ -15,6 +15,8 @@ import hmac
 import re
 from dataclasses import dataclass
 
+from server.tickets.short_codes import derive_short_code
+
 # Ticket ids are `secrets.token_urlsafe(12)` (16 characters); allow some room, no dots.
 _TICKET_ID = re.compile(r"^[A-Za-z0-9_-]{8,32}$")
 SIGNATURE_BYTES = 16
@@ -57,6 +59,10 @@ class TicketSigner:
         if not _TICKET_ID.match(ticket_id):
             raise ValueError("not a ticket id")
         return f"{ticket_id}.{self._signature(ticket_id, event_slug, ticket_type)}"
+
+    def short_code(self, code: str, attempt: int = 0) -> str:
+        """The short gate code of a signed `code`, derived with the same key."""
+        return derive_short_code(self._key.decode("utf-8"), code, attempt)
 
     def verify(self, parsed: ParsedCode, event_slug: str, ticket_type: str) -> bool:
         """True when `parsed` was signed with our key for exactly this event and type."""

@@ -157,7 +157,12 @@ class OutboxWriter:
             # Keyed by customer, not order: two first orders paid at once still welcome once.
             letters.append((f"customer:{order['customer_id']}:welcome", WELCOME, common))
         listed = [
-            {"ticket_id": t["ticket_id"], "ticket_type": t["ticket_type"], "code": t["code"]}
+            {
+                "ticket_id": t["ticket_id"],
+                "ticket_type": t["ticket_type"],
+                "code": t["code"],
+                "short_code": t["short_code"],
+            }
             for t in (
                 step.signed_tickets
                 if step.signed_tickets is not None

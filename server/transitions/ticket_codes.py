@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from databases import Database
 
 from server.lifecycle import COMPLETED
 from server.status.signed_tickets import SIGNED_COLUMNS, SIGNED_ORDER, document_ticket
@@ -37,9 +38,12 @@ ORDER_TICKETS = Prepared(
 SIGN_TICKET = Prepared(
     tickets.update()
     .where(tickets.c.id == sa.bindparam("ticket_id"), tickets.c.code.is_(None))
-    .values(code=sa.bindparam("code"))
+    .values(code=sa.bindparam("code"), short_code=sa.bindparam("short_code"))
     .returning(tickets.c.code)
 )
+SHORT_CODE_TAKEN = Prepared(sa.select(tickets.c.id).where(tickets.c.short_code == sa.bindparam("short_code")))
+# 50 bits: a second try is needed about once in 10^9 tickets of a million-ticket shop.
+SHORT_CODE_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,11 @@ class TicketIssuer:
             ticket = dict(row._mapping)
             if ticket["code"] is None:
                 code = self.signer.sign(ticket["id"], ticket["event_slug"], ticket["ticket_type"])
-                ticket["code"] = await database.fetch_val(SIGN_TICKET.bind(ticket_id=ticket["id"], code=code))
+                short = await free_short_code(database, self.signer, code)
+                ticket["code"] = await database.fetch_val(
+                    SIGN_TICKET.bind(ticket_id=ticket["id"], code=code, short_code=short)
+                )
+                ticket["short_code"] = short
                 # None: signed meanwhile by someone else, with a code not known here.
                 all_known = all_known and ticket["code"] is not None
                 issued += 1
@@ -67,3 +75,32 @@ class TicketIssuer:
             step.signed_tickets = [document_ticket(ticket) for ticket in signed]
         if issued:
             log.info("tickets issued order=%s count=%d", order["id"], issued)
+
+
+async def free_short_code(database: Database, signer: TicketSigner, code: str) -> str:
+    """The first short code derived from `code` that no other ticket has."""
+    for attempt in range(SHORT_CODE_ATTEMPTS):
+        short = signer.short_code(code, attempt)
+        if await database.fetch_val(SHORT_CODE_TAKEN.bind(short_code=short)) is None:
+            return short
+    raise RuntimeError("no free short code after several attempts: the shop holds too many tickets")
+
+
+async def backfill_short_codes(database: Database, signer: TicketSigner) -> int:
+    """Give tickets signed before short codes existed (migration 5) theirs; run at start.
+    Idempotent and safe from several processes: the code derives from the ticket's own."""
+    rows = await database.fetch_all(
+        sa.select(tickets.c.id, tickets.c.code).where(
+            tickets.c.code.is_not(None), tickets.c.short_code.is_(None)
+        )
+    )
+    for row in rows:
+        short = await free_short_code(database, signer, row._mapping["code"])
+        await database.execute(
+            tickets.update()
+            .where(tickets.c.id == row._mapping["id"], tickets.c.short_code.is_(None))
+            .values(short_code=short)
+        )
+    if rows:
+        log.info("short gate codes given to %d tickets signed before them", len(rows))
+    return len(rows)

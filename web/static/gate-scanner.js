@@ -1,9 +1,10 @@
-// The camera scanner of the gate page, where the browser has `BarcodeDetector` (Chrome on
-// Android). Elsewhere it stays hidden and the code is typed or pasted.
+// The camera scanner of the gate page. It keeps looking while the camera is on; the page
+// decides what a code means and ignores codes while a verdict is showing. `BarcodeDetector`
+// where the browser has it (Chrome on Android); elsewhere the code is typed.
 
 import { log } from "./common.js";
 
-const SCAN_EVERY_MS = 200;
+const SCAN_EVERY_MS = 150;
 
 export function canScan() {
   return typeof window.BarcodeDetector === "function" && Boolean(navigator.mediaDevices?.getUserMedia);
@@ -15,10 +16,29 @@ export class Scanner {
     this.onCode = onCode;
     this.stream = null;
     this.timer = null;
+    this.torchOn = false;
   }
 
   get running() {
     return this.stream !== null;
+  }
+
+  // Whether the camera has a torch this page may switch (Chrome on Android, most phones).
+  get hasTorch() {
+    const track = this.stream?.getVideoTracks()[0];
+    try {
+      return Boolean(track?.getCapabilities?.().torch);
+    } catch {
+      return false;
+    }
+  }
+
+  async setTorch(on) {
+    const track = this.stream?.getVideoTracks()[0];
+    if (!track) return false;
+    await track.applyConstraints({ advanced: [{ torch: on }] });
+    this.torchOn = on;
+    return on;
   }
 
   async start() {
@@ -33,11 +53,7 @@ export class Scanner {
       if (!this.running) return;
       try {
         const [found] = await detector.detect(this.video);
-        if (found?.rawValue) {
-          this.stop();
-          this.onCode(found.rawValue);
-          return;
-        }
+        if (found?.rawValue) this.onCode(found.rawValue);
       } catch (error) {
         log("scan failed", String(error));
       }
@@ -50,6 +66,7 @@ export class Scanner {
     clearTimeout(this.timer);
     for (const track of this.stream?.getTracks() ?? []) track.stop();
     this.stream = null;
+    this.torchOn = false;
     this.video.srcObject = null;
     this.video.classList.remove("live");
   }

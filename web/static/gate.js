@@ -1,38 +1,52 @@
-// The gate page at /gate: staff enter their gate token once (kept in this tab's
-// sessionStorage only), then check tickets by camera or by typing the code.
-// Verify is public (GET /api/tickets/verify); check-in needs `Authorization: Bearer <token>`.
+// The gate page at /gate. Staff name their gate once (kept on this device) and enter the
+// gate token (kept in this tab only), which is checked at once (GET /api/gate/session).
+// Then each scanned or typed code is one request: a check-in ("Let it in", the default) or
+// a verify ("Only check it"), and the answer covers the screen until the next scan.
 
 import { log } from "./common.js";
+import * as api from "./gate-api.js";
 import { Scanner, canScan } from "./gate-scanner.js";
+import { signal, unlockSound, verdictOf } from "./gate-verdict.js";
 
 const TOKEN_KEY = "gate:token";
+const DOOR_KEY = "gate:door";
+// How long a verdict stays before scanning resumes by itself: a refusal needs reading.
+const RESUME_AFTER_MS = { admit: 2500, valid: 4000 };
+const RESUME_AFTER_REFUSAL_MS = 6000;
+// The QR still in front of the camera after its verdict is not a new scan.
+const SAME_CODE_QUIET_MS = 5000;
+
 const byId = (id) => document.getElementById(id);
 const root = byId("gate");
 const tokenForm = byId("token-form");
 const codeForm = byId("code-form");
 const codeInput = byId("code");
 const verdict = byId("verdict");
-const checkInButton = byId("check-in");
-let current = null; // the code the verdict is about
 let busy = false;
+let resumeTimer = null;
+let last = { code: "", until: 0 };
+let events = [];
 
-function readToken() {
+const memory = {};
+function stored(storage, key) {
   try {
-    return window.sessionStorage.getItem(TOKEN_KEY) ?? "";
+    return window[storage].getItem(key) ?? memory[key] ?? "";
   } catch {
-    return memoryToken;
+    return memory[key] ?? ""; // storage off (private mode): kept as long as this page
   }
 }
-let memoryToken = "";
-function writeToken(token) {
-  memoryToken = token;
+function store(storage, key, value) {
+  memory[key] = value;
   try {
-    if (token) window.sessionStorage.setItem(TOKEN_KEY, token);
-    else window.sessionStorage.removeItem(TOKEN_KEY);
+    if (value) window[storage].setItem(key, value);
+    else window[storage].removeItem(key);
   } catch {
-    // Storage off (private mode): the token lives as long as this page.
+    // Storage off: kept in memory only.
   }
 }
+const token = () => stored("sessionStorage", TOKEN_KEY);
+const door = () => stored("localStorage", DOOR_KEY);
+const mode = () => (document.querySelector('input[name="mode"]:checked')?.value === "check" ? "check" : "admit");
 
 function announce(text) {
   const region = byId("gate-announce");
@@ -40,14 +54,22 @@ function announce(text) {
   setTimeout(() => (region.textContent = text), 50);
 }
 
+function fieldError(id, message) {
+  byId(`${id}-error`).textContent = message;
+  if (message) byId(id).setAttribute("aria-invalid", "true");
+  else byId(id).removeAttribute("aria-invalid");
+}
+
+// The typed code stays in its field whatever happens here: a refused token costs no retyping.
 function showToken(message = "") {
   root.dataset.state = "token";
   tokenForm.hidden = false;
   byId("checker").hidden = true;
   verdict.hidden = true;
-  byId("token-error").textContent = message;
-  if (message) byId("token").setAttribute("aria-invalid", "true");
-  byId("token").focus();
+  byId("door").value = door();
+  fieldError("token", message);
+  fieldError("door", "");
+  (byId("door").value ? byId("token") : byId("door")).focus();
 }
 
 function showChecker() {
@@ -55,85 +77,49 @@ function showChecker() {
   tokenForm.hidden = true;
   byId("checker").hidden = false;
   byId("scanner").hidden = !canScan();
-  nextTicket();
+  const names = events.map((event) => event.name).join(", ");
+  byId("gate-where").textContent = `Gate: ${door()}${names ? ` · ${names}` : ""}`;
+  showMode();
+  backToScanning();
 }
 
-function nextTicket() {
-  current = null;
+function showMode() {
+  byId("check").textContent = mode() === "check" ? "Check only" : "Let in";
+}
+
+function backToScanning() {
+  clearTimeout(resumeTimer);
+  last.until = Date.now() + SAME_CODE_QUIET_MS;
+  root.dataset.state = "checking";
   verdict.hidden = true;
-  codeInput.value = "";
-  byId("code-error").textContent = "";
-  codeInput.removeAttribute("aria-invalid");
   codeInput.focus();
 }
 
-const clock = (iso) => {
-  const moment = new Date(String(iso ?? ""));
-  return Number.isNaN(moment.getTime())
-    ? ""
-    : moment.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
-};
-const about = (ticket) => [ticket?.event?.name, ticket?.ticket_type?.name].filter(Boolean).join(" · ");
-
-// The answer, over the whole screen: `kind` picks the colour (gate.css), words say it all.
-function showVerdict(kind, mark, title, detail, { canCheckIn = false } = {}) {
+function showVerdict(found) {
   root.dataset.state = "verdict";
-  verdict.dataset.verdict = kind;
-  byId("verdict-mark").textContent = mark;
-  byId("verdict-title").textContent = title;
-  byId("verdict-detail").textContent = detail;
-  checkInButton.hidden = !canCheckIn;
+  verdict.dataset.verdict = found.kind;
+  byId("verdict-title").textContent = found.title;
+  byId("verdict-detail").textContent = found.detail;
+  byId("verdict-more").textContent = found.more;
   verdict.hidden = false;
-  (canCheckIn ? checkInButton : byId("next")).focus();
-  announce(`${title}. ${detail}`);
+  byId("next").focus();
+  announce(`${found.title}. ${found.detail} ${found.more}`);
+  signal(found.kind);
+  clearTimeout(resumeTimer);
+  resumeTimer = setTimeout(backToScanning, RESUME_AFTER_MS[found.kind] ?? RESUME_AFTER_REFUSAL_MS);
 }
 
-function showTicket(ticket) {
-  if (ticket.checked_in) {
-    showVerdict("already-in", "✕", `Already checked in at ${clock(ticket.checked_in_at)}`, `${about(ticket)}. Do not let this ticket in again.`);
-  } else {
-    showVerdict("genuine", "✓", "Genuine ticket, not yet in", about(ticket), { canCheckIn: true });
+async function judge(code) {
+  const answered = mode() === "check" ? await api.check(token(), code) : await api.admit(token(), code, door());
+  if (answered.status === 401) {
+    store("sessionStorage", TOKEN_KEY, "");
+    showToken("The gate token was not accepted. Enter it again; the ticket code you typed is kept.");
+    return;
   }
-}
-
-function problem(title, detail) {
-  showVerdict("problem", "!", title, detail);
-}
-
-async function verify(code) {
-  current = code;
-  const response = await fetch(`/api/tickets/verify?code=${encodeURIComponent(code)}`, {
-    cache: "no-store",
-    headers: { Accept: "application/json" },
-  });
-  const body = await response.json().catch(() => ({}));
-  if (response.ok && body.genuine) showTicket(body);
-  else if (response.status === 404) showVerdict("not-valid", "✕", "Not a valid ticket", "This code is not a ticket of this event. Do not let it in.");
-  else problem("Could not check this ticket", body.message ?? `The service answered ${response.status}. Try again.`);
-}
-
-async function checkIn() {
-  const response = await fetch("/api/tickets/check-in", {
-    method: "POST",
-    cache: "no-store",
-    headers: { "Content-Type": "application/json", Accept: "application/json", Authorization: `Bearer ${readToken()}` },
-    body: JSON.stringify({ code: current }),
-  });
-  const body = await response.json().catch(() => ({}));
-  if (response.ok) {
-    showVerdict("checked-in", "✓", "Checked in: let them in", `${about(body)} · at ${clock(body.checked_in_at)}`);
-  } else if (response.status === 409 && body.ticket) {
-    showTicket(body.ticket);
-  } else if (response.status === 404) {
-    showVerdict("not-valid", "✕", "Not a valid ticket", "This code is not a ticket of this event. Do not let it in.");
-  } else if (response.status === 401) {
-    writeToken("");
-    showToken("The gate token was not accepted. Enter it again, then check the ticket again.");
-  } else if (response.status === 503 && body.error === "check_in_disabled") {
-    problem("Check-in is turned off", "This service has no gate token set up. Ask the organiser.");
-  } else {
-    problem("Could not check in", body.message ?? `The service answered ${response.status}. Try again.`);
-  }
+  const found = verdictOf(mode(), answered);
+  // A typed code that was let in is done; one refused stays, to be corrected.
+  if (found.kind === "admit" || found.kind === "valid") codeInput.value = "";
+  showVerdict(found);
 }
 
 // One request at a time; a failed connection is said in words, never left silent.
@@ -145,7 +131,12 @@ async function guarded(action) {
     await action();
   } catch (error) {
     log("gate request failed", String(error));
-    problem("No connection", "The check did not reach the service. Check the connection and try again.");
+    showVerdict({
+      kind: "problem",
+      title: "No connection",
+      detail: "The check did not reach the service. Check the connection and try again.",
+      more: "The ticket was not checked in.",
+    });
   } finally {
     busy = false;
     root.removeAttribute("aria-busy");
@@ -154,48 +145,91 @@ async function guarded(action) {
 
 tokenForm.addEventListener("submit", (event) => {
   event.preventDefault();
-  const token = byId("token").value.trim();
-  if (!token) {
-    showToken("Enter the gate token.");
+  unlockSound();
+  const name = byId("door").value.trim();
+  const typed = byId("token").value.trim();
+  fieldError("door", name ? "" : "Name this gate, for example North.");
+  fieldError("token", typed ? "" : "Enter the gate token.");
+  if (!name || !typed) {
+    byId(name ? "token" : "door").focus();
     return;
   }
-  writeToken(token);
-  byId("token").value = "";
-  byId("token").removeAttribute("aria-invalid");
-  showChecker();
+  guarded(async () => {
+    const answered = await api.openSession(typed);
+    if (answered.status !== 200) {
+      const refused = answered.status === 401 ? "This gate token was not accepted. Check it and enter it again." : answered.body?.message ?? `The service answered ${answered.status}. Try again.`;
+      fieldError("token", refused);
+      byId("token").focus();
+      return;
+    }
+    events = answered.body.events ?? [];
+    store("localStorage", DOOR_KEY, name);
+    store("sessionStorage", TOKEN_KEY, typed);
+    byId("token").value = "";
+    fieldError("token", "");
+    showChecker();
+  });
 });
 
 codeForm.addEventListener("submit", (event) => {
   event.preventDefault();
+  unlockSound();
   const code = codeInput.value.trim();
   if (!code) {
-    byId("code-error").textContent = "Type or paste the ticket's code.";
-    codeInput.setAttribute("aria-invalid", "true");
+    fieldError("code", "Type the ticket's code.");
     codeInput.focus();
     return;
   }
-  guarded(() => verify(code));
+  fieldError("code", "");
+  guarded(() => judge(code));
 });
 
-checkInButton.addEventListener("click", () => guarded(checkIn));
-byId("next").addEventListener("click", nextTicket);
+for (const radio of document.querySelectorAll('input[name="mode"]')) radio.addEventListener("change", showMode);
+byId("next").addEventListener("click", backToScanning);
 byId("forget").addEventListener("click", () => {
-  writeToken("");
+  scanner.stop();
+  store("sessionStorage", TOKEN_KEY, "");
   showToken();
 });
 
 const scanner = new Scanner(byId("camera"), (code) => {
-  codeInput.value = code;
-  guarded(() => verify(code));
+  const now = Date.now();
+  if (busy || !verdict.hidden || (code === last.code && now < last.until)) return;
+  last = { code, until: now + SAME_CODE_QUIET_MS };
+  guarded(() => judge(code));
 });
 byId("scan").addEventListener("click", async () => {
+  unlockSound();
   try {
     await scanner.start();
+    byId("torch").hidden = !scanner.hasTorch;
   } catch (error) {
     log("camera unavailable", String(error));
-    byId("code-error").textContent = "The camera could not be opened: type or paste the code instead.";
+    fieldError("code", "The camera could not be opened: type the code instead.");
+  }
+});
+byId("torch").addEventListener("click", async () => {
+  try {
+    const on = await scanner.setTorch(!scanner.torchOn);
+    byId("torch").setAttribute("aria-pressed", String(on));
+  } catch (error) {
+    log("torch unavailable", String(error));
+    byId("torch").hidden = true;
   }
 });
 
-if (readToken()) showChecker();
-else showToken();
+// A token kept from earlier in this tab is checked again before any ticket.
+if (token() && door()) {
+  guarded(async () => {
+    const answered = await api.openSession(token());
+    if (answered.status === 200) {
+      events = answered.body.events ?? [];
+      showChecker();
+    } else {
+      store("sessionStorage", TOKEN_KEY, "");
+      showToken(answered.status === 401 ? "The gate token was not accepted. Enter it again." : "");
+    }
+  });
+} else {
+  showToken();
+}

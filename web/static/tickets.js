@@ -95,6 +95,16 @@ export function ticketItem(ticket, index, count) {
     );
     item.append(slot, save);
   }
+  // The short code is what an attendant types when the QR will not scan: big, on one line.
+  if (typeof ticket.short_code === "string" && ticket.short_code) {
+    const label = document.createElement("p");
+    label.className = "short-code-label";
+    label.textContent = "Code to type at the gate";
+    const short = document.createElement("p");
+    short.className = "short-code";
+    short.textContent = ticket.short_code;
+    item.append(label, short);
+  }
   const code = document.createElement("p");
   code.className = "code";
   code.textContent = ticket.code ?? "";

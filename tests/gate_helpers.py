@@ -1,0 +1,30 @@
+"""Shared by the gate's API and page tests: paid tickets, and a catalogue whose event is over."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.fulfilment_helpers import place, settled
+
+GATE_TOKEN = "gate-staff-token-0123456789"
+GATE = {"Authorization": f"Bearer {GATE_TOKEN}"}
+
+
+async def paid_tickets(client: httpx.AsyncClient, quantity: int) -> list[dict[str, Any]]:
+    order = await place(client, "amina@example.com", quantity=quantity)
+    tickets: list[dict[str, Any]] = (await settled(client, order["order_id"]))["tickets"]
+    return tickets
+
+
+def ended_catalogue(directory: Path) -> Path:
+    """The demo event, ended years ago: far past the default one-hour grace."""
+    source = json.loads((Path(__file__).parent.parent / "server/data/catalogue.json").read_text())
+    event = source["events"][0]
+    event["starts_at"], event["ends_at"] = "2020-01-01T16:00:00+03:00", "2020-01-01T23:00:00+03:00"
+    path = directory / "catalogue.json"
+    path.write_text(json.dumps(source))
+    return path
