@@ -357,3 +357,24 @@ async def test_an_old_prompts_failure_does_not_fail_an_order_whose_new_prompts_a
         document = await world.document(order["order_id"])
         assert document["payment_status"] == "expired"
         assert document["result_desc"] == "No answer from M-PESA in time"
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_an_old_prompts_late_failure_does_not_end_an_order_whose_new_prompt_is_open(
+    stack_settings: Settings, shape: str
+) -> None:
+    """bench.flash_sale found it: PayHero's answers to both pushes were lost, so neither has
+    ids; the first prompt's late "could not reach the phone" was taken for the newest push's
+    and expired the order while the customer could still pay the second prompt (and did:
+    the screen said "expired", then "paid", the seats given back and taken again)."""
+    async with shop(stack_settings, shape=shape, stall_seconds=1.5) as world:
+        order = await world.checkout(expect=202)
+        again = await send_again_when_allowed(world, order["order_id"])
+        assert again.status_code == 202 and again.json()["push_outcome"] == "unknown"
+        first, second = world.pushes_of(order)
+        late = await world.http.post(CALLBACK, json=world.fake.settle(first, "unreachable"))
+        assert late.json()["ignored"] == "superseded_push"
+        assert (await world.document(order["order_id"]))["payment_status"] == "processing"
+        paid = await world.http.post(CALLBACK, json=world.fake.settle(second, "success"))
+        assert paid.json()["payment_status"] == "completed" and "review" not in paid.json()
+        await paid_and_ticketed(world, order)
