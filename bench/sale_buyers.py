@@ -78,7 +78,7 @@ class Sale:
     async def shop(self, buyer: Buyer) -> None:
         await asyncio.sleep(max(0.0, self.opened + buyer.plan.arrival - time.perf_counter()))
         try:
-            connection = await Connection.open(HOST, self.port)
+            connection = await Browser.open(self.port)
         except (OSError, TimeoutError) as exc:
             buyer.errors.append(f"connect: {exc}")
             return
@@ -97,16 +97,18 @@ class Sale:
                 buyer.waiter.stop()
 
     async def _request(
-        self, buyer: Buyer, connection: Connection, method: str, path: str, body: bytes = b""
+        self, buyer: Buyer, connection: Browser, method: str, path: str, body: bytes = b""
     ) -> tuple[int, Any, float]:
         buyer.requests += 1
         sent = time.perf_counter()
         headers = JSON if method == "POST" else None
-        response = await connection.request(method, path, body=body, headers=headers, timeout=120)
+        response = await (await connection.ready()).request(
+            method, path, body=body, headers=headers, timeout=120
+        )
         document = json.loads(response.body) if response.body else {}
         return response.status, document, response.received_at - sent
 
-    async def _available(self, buyer: Buyer, connection: Connection) -> int:
+    async def _available(self, buyer: Buyer, connection: Browser) -> int:
         status, events, _ = await self._request(buyer, connection, "GET", "/api/events")
         if status != 200:
             buyer.errors.append(f"catalogue: HTTP {status}")
@@ -118,7 +120,7 @@ class Sale:
         buyer.errors.append("catalogue: the sale's ticket type is missing")
         return 0
 
-    async def _buy(self, buyer: Buyer, connection: Connection) -> bool:
+    async def _buy(self, buyer: Buyer, connection: Browser) -> bool:
         """Read the catalogue and check out; True once an order is placed."""
         for attempt in range(1 + self.timing.sold_out_tries):
             if attempt:
@@ -146,7 +148,7 @@ class Sale:
         # The window runs from the push, which left before the checkout's answer came back.
         return self.timing.s(self.timing.prompt_window) + self.timing.s(1.0)
 
-    async def _send_again(self, buyer: Buyer, connection: Connection) -> None:
+    async def _send_again(self, buyer: Buyer, connection: Browser) -> None:
         """The page's "send the prompt again", once its window is over and nothing came."""
         assert buyer.order_id is not None
         while buyer.final is None and time.perf_counter() < self.deadline:
@@ -179,7 +181,7 @@ class Sale:
         if buyer.final is None:
             await asyncio.wait([waiter.finished], timeout=max(0.0, resend_at - time.perf_counter()))
         if buyer.final is None and waiter.error is None:
-            connection = await Connection.open(HOST, self.port)
+            connection = await Browser.open(self.port)
             try:
                 await self._send_again(buyer, connection)
             finally:
@@ -191,7 +193,7 @@ class Sale:
         elif buyer.final is None:
             buyer.errors.append(f"no final status on screen (last: {buyer.latest})")
 
-    async def _poll(self, buyer: Buyer, connection: Connection) -> None:
+    async def _poll(self, buyer: Buyer, connection: Browser) -> None:
         assert buyer.order_id is not None and self.poll_every is not None
         resend_at = time.perf_counter() + self._window_over()
         every = self.timing.s(self.poll_every)
@@ -208,3 +210,24 @@ class Sale:
                 await self._send_again(buyer, connection)
         if buyer.final is None:
             buyer.errors.append(f"no final status on screen (last: {buyer.latest})")
+
+
+class Browser:
+    """A browser's keep-alive connection: opened again when the server closed it while idle
+    (uvicorn closes one after 5 s without a request, the sold-out retry or poll interval)."""
+
+    def __init__(self, port: int, connection: Connection) -> None:
+        self.port = port
+        self.connection = connection
+
+    @classmethod
+    async def open(cls, port: int) -> Browser:
+        return cls(port, await Connection.open(HOST, port))
+
+    async def ready(self) -> Connection:
+        if self.connection.closed:
+            self.connection = await Connection.open(HOST, self.port)
+        return self.connection
+
+    def close(self) -> None:
+        self.connection.close()
