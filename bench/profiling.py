@@ -62,13 +62,15 @@ def _frame_name(frame: str) -> str:
     return f"{function} ({'/'.join(path.split('/')[-2:])})"
 
 
-def summary(collapsed: Path, top: int = 25) -> list[tuple[float, str]]:
-    """(percent of samples, function) for the most frequent interesting functions."""
+def summary(collapsed: Path, top: int = 25, within: str | None = None) -> list[tuple[float, str]]:
+    """(percent of samples, function) for the most frequent interesting functions.
+
+    With `within`, only the samples whose stack has a frame containing it count (a route's
+    own samples, say), and the percentages are of those.
+    """
     total = 0
     inclusive: Counter[str] = Counter()
-    for line in collapsed.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        samples = int(count)
+    for stack, samples in _stacks(collapsed, within):
         total += samples
         names = {_frame_name(frame) for frame in stack.split(";") if any(m in frame for m in INTERESTING)}
         for name in names:
@@ -76,6 +78,22 @@ def summary(collapsed: Path, top: int = 25) -> list[tuple[float, str]]:
     if total == 0:
         return []
     return [(100.0 * n / total, name) for name, n in inclusive.most_common(top)]
+
+
+def share(collapsed: Path, within: str) -> float:
+    """Percent of all samples whose stack has a frame containing `within`."""
+    total = sum(samples for _, samples in _stacks(collapsed, None))
+    found = sum(samples for _, samples in _stacks(collapsed, within))
+    return 100.0 * found / total if total else 0.0
+
+
+def _stacks(collapsed: Path, within: str | None) -> list[tuple[str, int]]:
+    found = []
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if within is None or within in stack:
+            found.append((stack, int(count)))
+    return found
 
 
 def print_summary(collapsed: Path, top: int = 25) -> None:

@@ -19,6 +19,7 @@ import bench.postgres
 from bench import (
     compare,
     fanout,
+    flash_sale,
     frozen_garbage,
     hundred_k,
     idle_waiters,
@@ -114,6 +115,37 @@ def test_throughput_with_two_workers(out: list[str], redis_url: str) -> None:
     assert callbacks["ok"] == 60 and callbacks["workers"] == 2
     # CPU is counted in each worker, not in uvicorn's supervisor.
     assert len(callbacks["server_cpu_s_by_process"]) == 2
+
+
+def flash_sale_small(out: list[str], *more: str) -> dict[str, Any]:
+    argv = ["--buyers", "60", "--over", "3", "--seats", "40", "--time-scale", "0.05", *more]
+    payload = flash_sale.cli([*argv, *out])
+    no_errors(payload)
+    audit = payload["audit"]
+    # Sold out while prompts were open, and nothing sold twice: the store's seats are the
+    # paid ones, every paid buyer saw it, has tickets and a sent tickets e-mail.
+    assert payload["sold_out"] > 0
+    assert audit["oversold"] == 0 and audit["problems"] == []
+    assert audit["sold"] == audit["paid_seats"] == payload["paid"] > 0
+    assert payload["missing_tickets"] == 0 and audit["paid_without_ticket_email"] == 0
+    assert audit["unsent_emails"] == 0 and audit["sent_emails"] >= payload["paid"]
+    # Every way a payment can end was met, and the prompt was sent again.
+    assert set(payload["outcomes"]) == {"completed", "cancelled", "failed", "expired"}
+    assert payload["sent_again"] > 0
+    return payload
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_flash_sale_small(out: list[str], store: str, request: pytest.FixtureRequest) -> None:
+    if store == "postgres":
+        request.getfixturevalue("bench_postgres")
+    payload = flash_sale_small(out, "--store", store)
+    assert payload["callback_to_screen_ms_by_kind"].keys() == {"sse", "wait"}
+
+
+def test_flash_sale_polling(out: list[str]) -> None:
+    payload = flash_sale_small(out, "--poll", "5")
+    assert payload["transport"] == "poll" and payload["server"]["status_requests"] > 0
 
 
 def test_requests_per_payment(out: list[str]) -> None:

@@ -335,3 +335,46 @@ async def test_two_send_agains_at_once_send_one_push(stack_settings: Settings) -
         assert {a.json()["error"] for a in answers if a.status_code == 409} == {"prompt_open"}
         assert len(world.pushes_of(order)) == 2
         assert [p["attempt"] for p in await world.push_rows(order["order_id"])] == [1, 2]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_an_old_prompts_failure_does_not_fail_an_order_whose_new_prompts_answer_was_lost(
+    stack_settings: Settings, shape: str
+) -> None:
+    """bench.flash_sale found it: the first prompt fails late (ignored, superseded), the answer
+    to the second push is lost, and the expiry pass asked PayHero only about the push it had
+    a reference for, heard FAILED on "every" push, and failed the order with M-PESA's word.
+    Nobody knows what became of the second prompt: the order expires, as with no answer."""
+    async with shop(stack_settings, shape=shape) as world:
+        order = await world.checkout()
+        world.fake.stall_seconds = 1.5  # past the push timeout: the second push's answer is lost
+        again = await send_again_when_allowed(world, order["order_id"])
+        assert again.status_code == 202 and again.json()["push_outcome"] == "unknown"
+        first = world.pushes_of(order)[0]
+        late = await world.http.post(CALLBACK, json=world.fake.settle(first, "unreachable"))
+        assert late.json()["ignored"] == "superseded_push"
+        await world.expire_now()
+        document = await world.document(order["order_id"])
+        assert document["payment_status"] == "expired"
+        assert document["result_desc"] == "No answer from M-PESA in time"
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_an_old_prompts_late_failure_does_not_end_an_order_whose_new_prompt_is_open(
+    stack_settings: Settings, shape: str
+) -> None:
+    """bench.flash_sale found it: PayHero's answers to both pushes were lost, so neither has
+    ids; the first prompt's late "could not reach the phone" was taken for the newest push's
+    and expired the order while the customer could still pay the second prompt (and did:
+    the screen said "expired", then "paid", the seats given back and taken again)."""
+    async with shop(stack_settings, shape=shape, stall_seconds=1.5) as world:
+        order = await world.checkout(expect=202)
+        again = await send_again_when_allowed(world, order["order_id"])
+        assert again.status_code == 202 and again.json()["push_outcome"] == "unknown"
+        first, second = world.pushes_of(order)
+        late = await world.http.post(CALLBACK, json=world.fake.settle(first, "unreachable"))
+        assert late.json()["ignored"] == "superseded_push"
+        assert (await world.document(order["order_id"]))["payment_status"] == "processing"
+        paid = await world.http.post(CALLBACK, json=world.fake.settle(second, "success"))
+        assert paid.json()["payment_status"] == "completed" and "review" not in paid.json()
+        await paid_and_ticketed(world, order)

@@ -3,7 +3,8 @@
 Orders left `pending` or `processing` past `PAYMENT_EXPIRY` (counted from their last
 change, so from the latest push) are checked with PayHero's transaction status for every
 push PayHero took: a success completes (the customer paid, the callback was lost), failures
-on every push fail, and only "no result" expires. An order held for review is never
+on every push fail (a push whose answer was lost cannot be asked about, so it is no
+failure), and only "no result" expires. An order held for review is never
 completed here: what PayHero says is recorded on the change, and a person decides.
 A row that cannot be settled is logged and counted, and the pass goes on with the others.
 """
@@ -74,16 +75,20 @@ class ExpiryWorker:
                     self.on_error("payment-expiry")
         return len(rows)
 
-    async def _references(self, order_id: str, reference: str | None) -> list[str]:
+    async def _references(self, order_id: str, reference: str | None) -> tuple[list[str], bool]:
+        """PayHero's references of the order's pushes, and whether a push has none (its answer
+        was lost: nobody can ask PayHero about it, so nobody knows it failed)."""
         rows = await self.database.fetch_all(
             sa.select(payment_pushes.c.payhero_reference)
-            .where(payment_pushes.c.order_id == order_id, payment_pushes.c.payhero_reference.is_not(None))
+            .where(payment_pushes.c.order_id == order_id)
             .order_by(payment_pushes.c.attempt)
         )
-        found = [row._mapping["payhero_reference"] for row in rows]
+        known: list[str | None] = [row._mapping["payhero_reference"] for row in rows]
+        found = [ref for ref in known if ref is not None]
+        unasked = len(found) < len(known)
         if reference and reference not in found:
             found.append(reference)  # an order from before pushes were recorded
-        return found
+        return found, unasked
 
     async def _statuses(self, order_id: str, references: list[str]) -> dict[str, TransactionStatus]:
         heard = {}
@@ -95,7 +100,7 @@ class ExpiryWorker:
         return heard
 
     async def settle(self, order_id: str, reference: str | None, *, held: str | None = None) -> None:
-        references = await self._references(order_id, reference)
+        references, unasked = await self._references(order_id, reference)
         heard = await self._statuses(order_id, references)
         paid_by = next((reference for reference, status in heard.items() if status.succeeded), None)
         paid = heard[paid_by] if paid_by is not None else None
@@ -111,7 +116,12 @@ class ExpiryWorker:
                 fields={"result_code": 0, "receipt_number": paid.receipt_number},
                 note="paid; the callback never arrived",
             )
-        elif heard and len(heard) == len(references) and all(s.status == "FAILED" for s in heard.values()):
+        elif (
+            heard
+            and not unasked
+            and len(heard) == len(references)
+            and all(s.status == "FAILED" for s in heard.values())
+        ):
             failed = {"result_desc": "M-PESA reported a failure"}
             change = Change(FAILED, source="status-check", fields=failed)
         else:

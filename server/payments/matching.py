@@ -3,7 +3,8 @@
 The order is found by the order number PayHero echoes (`ExternalReference` /
 `external_reference`), the push by its `CheckoutRequestID` (v2) or PayHero's `reference`
 (API 2.0). A push whose answer never reached us (`sending`/`unknown`, no ids recorded) is
-the one a callback with ids we do not know answers: the ids are recorded on it then.
+the one a callback with ids we do not know answers: the ids are recorded on it then (the
+newest such push for a success, the oldest for a failure).
 """
 
 from __future__ import annotations
@@ -113,7 +114,11 @@ async def push_for(database: Database, named: CallbackOrder, callback: PayHeroCa
         open_ones = [push for push in pushes if push["outcome"] in (SENDING, UNKNOWN) and push[kind] is None]
         if not open_ones:
             return None
-        found = open_ones[-1]
+        # A success completes the order whichever push it answers: the newest. A failure
+        # taken for the newest would end the order while that prompt may still be open on
+        # the phone (bench.flash_sale: the old prompt's late 1037 after "send again"), so
+        # it is the oldest's; if it was the newest's after all, the expiry pass ends it.
+        found = open_ones[-1] if callback.target_status == COMPLETED else open_ones[0]
         await database.execute(
             payment_pushes.update()
             .where(payment_pushes.c.id == found["id"])

@@ -1,0 +1,119 @@
+"""bench.flash_sale's tables: the sale, its targets, and what the store says."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.report import table
+
+# Issue 22's targets for the 5,000-buyer sale (this machine, the client sharing its cores).
+TARGETS = {
+    "callback -> screen p99 ms": 20.0,
+    "callback -> screen max ms": 100.0,
+    "checkout (service's part) p99 ms": 50.0,
+    "e-mails drained after last payment s": 60.0,
+}
+
+
+def _ms(summary: dict[str, Any], key: str) -> float:
+    return float(summary.get(key, float("nan")))
+
+
+def _spread(summary: dict[str, Any]) -> str:
+    p50, p99, top = _ms(summary, "p50"), _ms(summary, "p99"), _ms(summary, "max")
+    return f"p50 {p50:.1f}  p99 {p99:.1f}  max {top:.1f}  (n={summary.get('count', 0)})"
+
+
+def print_report(payload: dict[str, Any]) -> None:
+    nan = float("nan")
+    audit = payload["audit"]
+    p = payload
+    title = (
+        f"Flash sale: {p['buyers']:,} buyers over {p['over_s']:g} s for {p['seats']:,} seats, "
+        f"{p['store']}, {p['workers']} worker(s), {p['transport']}, time x{p['time_scale']:g}"
+    )
+    rows: list[list[Any]] = [
+        ["orders placed / sold out", f"{payload['placed']:,} / {payload['sold_out']:,}"],
+        [
+            "paid (screens) / seats paid (store) / sold (store)",
+            f"{payload['paid']:,} / {audit['paid_seats']:,} / {audit['sold']:,}",
+        ],
+        ["oversold", audit["oversold"]],
+        ["final statuses", ", ".join(f"{k} {v}" for k, v in sorted(payload["outcomes"].items()))],
+        ["checkout answers", ", ".join(f"{k}: {v}" for k, v in sorted(payload["checkouts"].items()))],
+        ["prompts sent again", payload["sent_again"]],
+        ["callbacks sent (incl. duplicates, late)", payload["callbacks_sent"]],
+    ]
+    for name, summary in (
+        ("checkout, service's part (ms)", payload["checkout_own_ms"]),
+        ("checkout, whole as the buyer saw it (ms)", payload["checkout_whole_ms"]),
+        ("sold-out answer (ms)", payload["sold_out_answer_ms"]),
+        ("callback -> screen (ms)", payload["callback_to_screen_ms"]),
+        *((f"  of which {k} (ms)", v) for k, v in payload["callback_to_screen_ms_by_kind"].items()),
+    ):
+        rows.append(
+            [
+                name,
+                _spread(summary),
+            ]
+        )
+    drained = payload["emails_drained_after_last_payment_s"]
+    drained_s = nan if drained is None else drained
+    rows += [
+        [
+            "e-mails sent / unsent; drained after last payment",
+            f"{audit['sent_emails']:,} / {audit['unsent_emails']}; {drained_s:.1f} s",
+        ],
+        [
+            "RSS peak / end (MB, service processes)",
+            f"{payload['rss_peak_mb']:.0f} / {payload['rss_end_mb']:.0f}",
+        ],
+        [
+            "service CPU s (web / other / total)",
+            "{web_s:.1f} / {other_s:.1f} / {total_s:.1f}".format(**payload["cpu_s"]),
+        ],
+        ["service CPU per paid order (ms)", payload["cpu_ms_per_paid_order"] or nan],
+        ["client requests per paid order", payload["client_requests"] / max(1, payload["paid"])],
+    ]
+    server = payload.get("server")
+    if server:
+        paid = max(1, payload["paid"])
+        rows += [
+            ["status requests per paid order (service)", server["status_requests"] / paid],
+            [
+                "store reads per paid order (all / one-order reads)",
+                f"{server['store_reads'] / paid:.1f} / {server['store_single_reads'] / paid:.1f}",
+            ],
+        ]
+    rows.append(["errors", payload["errors"]])
+    print(table(title, ["what", "figure"], rows))
+    measured = {
+        "callback -> screen p99 ms": _ms(payload["callback_to_screen_ms"], "p99"),
+        "callback -> screen max ms": _ms(payload["callback_to_screen_ms"], "max"),
+        "checkout (service's part) p99 ms": _ms(payload["checkout_own_ms"], "p99"),
+        "e-mails drained after last payment s": nan if drained is None else drained,
+    }
+    target_rows = [
+        [name, limit, measured[name], "met" if measured[name] <= limit else "MISSED"]
+        for name, limit in TARGETS.items()
+    ]
+    target_rows.append(["errors", 0, payload["errors"], "met" if payload["errors"] == 0 else "MISSED"])
+    target_rows.append(["oversold", 0, audit["oversold"], "met" if audit["oversold"] == 0 else "MISSED"])
+    print()
+    print(table("Issue 22's targets", ["target", "limit", "measured", ""], target_rows))
+    for key in ("wrong_final", "buyer_errors", "stand_in_failures", "log_errors"):
+        if payload.get(key):
+            print(f"\n{key}:")
+            for line in payload[key]:
+                print(f"  {line}")
+    if audit["problems"]:
+        print("\nstore problems:\n  " + "\n  ".join(audit["problems"]))
+    profile = payload.get("profile_callbacks")
+    if profile:
+        print(
+            f"\nprofile: {payload['profile']}; callback route"
+            f" {profile['samples_share_percent']:.1f}% of samples,"
+            f" ~{profile['cpu_ms_per_callback'] or nan:.2f} ms CPU per callback. Within the callback route:"
+        )
+        for percent, name in profile["top_within_callback"][:20]:
+            print(f"  {percent:5.1f}%  {name}")
