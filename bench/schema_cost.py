@@ -81,6 +81,7 @@ class MsgspecEvent(msgspec.Struct):
     slug: str
     name: str
     starts_at: str
+    ends_at: str
     timezone: str
     venue: str
 

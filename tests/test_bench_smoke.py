@@ -235,7 +235,7 @@ def test_a_profile_summary_counts_each_function_once_per_sample(tmp_path: Path) 
     )
     found = dict((name, percent) for percent, name in profiling.summary(collapsed))
     # Recursion or two lines of one function count a sample once; stdlib frames are left out.
-    assert found == {"apply (status/changes.py)": 75.0, "compose (mail/messages.py)": 25.0}
+    assert found == {"apply (transitions/changes.py)": 75.0, "compose (mail/messages.py)": 25.0}
 
 
 def test_schema_cost_measures_three_ways_that_agree() -> None:

@@ -360,7 +360,8 @@ async def test_pay_stays_focused_and_readable_while_sending_and_a_push_limit_say
     async with run_server(settings) as live:
         page, _ = await phone_page(browser)
         await buy(page, live.base_url)  # the phone's one push in this window
-        await fill_checkout(page, live.base_url, Buyer())
+        # Another buyer on the same phone: the same buyer again would be asked "Buy more?" first.
+        await fill_checkout(page, live.base_url, Buyer(email="baraka@example.com", first_name="Baraka"))
         await expect(page.locator(".sandbox-banner")).to_contain_text("Sandbox")
         seen_busy: list[dict[str, object]] = []
 

@@ -2,6 +2,6 @@
 
 from server.settings.declarations import SettingsError
 from server.settings.formats import normalise_database_url
-from server.settings.variables import DECLARED, Settings
+from server.settings.variables import DECLARED, DEFAULT_CATALOGUE, Settings
 
-__all__ = ["DECLARED", "Settings", "SettingsError", "normalise_database_url"]
+__all__ = ["DECLARED", "DEFAULT_CATALOGUE", "Settings", "SettingsError", "normalise_database_url"]
