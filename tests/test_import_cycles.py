@@ -114,7 +114,7 @@ FLOORS: tuple[frozenset[str], ...] = tuple(
         "mail",
         "transitions fulfilment",
         "payments",
-        "orders",
+        "orders desk",
         "http_errors",
         "ops",
         "services launcher",

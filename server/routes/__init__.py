@@ -7,6 +7,7 @@ from starlette.routing import BaseRoute
 from server.routes import (
     calendar_feed,
     checkout_api,
+    desk_api,
     health_checks,
     ops_api,
     order_api,
@@ -26,5 +27,6 @@ def all_routes(settings: Settings) -> list[BaseRoute]:
         *calendar_feed.routes,
         *payhero_webhook.routes,
         *ticket_api.routes,
+        *desk_api.routes,
         *pages.routes(sandbox=settings.sandbox),
     ]

@@ -15,6 +15,7 @@ from server.routes.auth import bearer_matches
 from server.routes.bodies import read_json_body
 from server.routes.params import opaque_id_shaped
 from server.services import services
+from server.status.bells import door_channel
 from server.store.prepared import Prepared
 from server.store.tables import tickets
 from server.tickets.codes import MAX_CODE_LENGTH
@@ -121,6 +122,8 @@ async def check_in_ticket(request: Request) -> Response:
             ticket=exc.check.body(),
             headers=NO_STORE,
         ) from None
+    # The organiser's desk counts check-ins live.
+    await services(request).hub.bells.ring(door_channel(check.event_slug))
     return JSONResponse(check.body(), headers=NO_STORE)
 
 

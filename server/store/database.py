@@ -124,6 +124,8 @@ MIGRATIONS: list[Migration] = [
     # 3: `ix_orders_customer_status`, for the welcome e-mail's "first paid order?" check.
     _create_statements,
     _pushes_and_order_contacts,
+    # 5: `desk_actions`, what the organiser's desk did about an order.
+    _create_statements,
 ]
 
 
