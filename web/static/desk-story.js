@@ -11,7 +11,7 @@ export function el(tag, props = {}, ...children) {
     else if (key === "dataset") Object.assign(node.dataset, value);
     else if (value !== undefined && value !== null && value !== false) node.setAttribute(key, value === true ? "" : value);
   }
-  for (const child of children.flat()) if (child) node.append(child);
+  for (const child of children.flat(Infinity)) if (child !== null && child !== undefined && child !== "") node.append(child);
   return node;
 }
 
@@ -156,7 +156,7 @@ export function renderStory(container, story, act) {
       `${m.kind} to ${m.recipient}: queued ${when(m.queued_at)}, ${m.sent_at ? "sent " + when(m.sent_at) : `not sent yet (${m.attempts} attempt(s)${m.last_error ? ": " + m.last_error : ""})`}`,
     "No e-mail."),
     ...list("Tickets", story.tickets, (t) =>
-      `${t.ticket_type} · ${t.code || "not issued"} · ${t.checked_in_at ? "checked in " + when(t.checked_in_at) : "not checked in"}`,
+      `${order.ticket_type} · ${t.code || "not issued"} · ${t.checked_in_at ? "checked in " + when(t.checked_in_at) : "not checked in"}`,
     "No tickets yet."),
   );
 }
