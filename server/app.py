@@ -124,6 +124,11 @@ async def open_services(
                 "GATE_TOKEN is not set: ticket check-in is refused (503 check_in_disabled) "
                 "until the gate staff's tokens are configured; verify stays open"
             )
+        if not settings.desk_tokens:
+            log.warning(
+                "DESK_TOKEN is not set: the organiser's desk (/desk, /api/desk/...) is refused "
+                "(503 desk_disabled) until organisers' name:token pairs are configured"
+            )
         push_limits = PushLimits(
             windows,
             per_phone=settings.push_limit_per_phone,

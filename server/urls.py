@@ -14,6 +14,20 @@ from starlette.routing import compile_path
 
 __all__ = [
     "CALLBACK",
+    "DESK_DOOR",
+    "DESK_EXPORT_ATTENDEES",
+    "DESK_EXPORT_PAYMENTS",
+    "DESK_LIVE",
+    "DESK_ME",
+    "DESK_ORDER",
+    "DESK_ORDERS",
+    "DESK_ORDER_ASK",
+    "DESK_ORDER_CLOSE",
+    "DESK_ORDER_COMPLETE",
+    "DESK_ORDER_RESEND",
+    "DESK_PAGE",
+    "DESK_REVIEWS",
+    "DESK_SALES",
     "EVENTS",
     "GATE_PAGE",
     "GATE_SESSION",
@@ -37,6 +51,7 @@ __all__ = [
     "TICKET_QR_SVG",
     "TICKET_VERIFY",
     "calendar_url",
+    "desk_order_url",
     "events_url",
     "order_url",
     "payment_page_url",
@@ -68,7 +83,22 @@ CALLBACK = "/api/payhero/callback/{token}"
 HOME_PAGE = "/"
 PAYMENT_PAGE = "/payment/{order_id}"
 GATE_PAGE = "/gate"
+DESK_PAGE = "/desk"
 STATIC = "/static/{version}/{path:path}"
+# The organiser's desk (DESK_TOKEN): figures, orders, the review queue, exports.
+DESK_ME = "/api/desk/me"
+DESK_SALES = "/api/desk/sales"
+DESK_DOOR = "/api/desk/door"
+DESK_LIVE = "/api/desk/live"
+DESK_ORDERS = "/api/desk/orders"
+DESK_ORDER = DESK_ORDERS + "/{order_id}"
+DESK_ORDER_ASK = DESK_ORDER + "/ask-payhero"
+DESK_ORDER_COMPLETE = DESK_ORDER + "/complete"
+DESK_ORDER_CLOSE = DESK_ORDER + "/close"
+DESK_ORDER_RESEND = DESK_ORDER + "/resend-tickets"
+DESK_REVIEWS = "/api/desk/reviews"
+DESK_EXPORT_ATTENDEES = "/api/desk/exports/attendees.csv"
+DESK_EXPORT_PAYMENTS = "/api/desk/exports/payments.csv"
 # For operators and machines.
 HEALTHZ = "/healthz"
 READYZ = "/readyz"
@@ -81,6 +111,10 @@ IMAGE_CACHE_CONTROL = "private, max-age=31536000, immutable"
 
 def order_url(order_id: str) -> str:
     return ORDER.format(order_id=order_id)
+
+
+def desk_order_url(order_id: str) -> str:
+    return DESK_ORDER.format(order_id=order_id)
 
 
 def wait_url(order_id: str) -> str:

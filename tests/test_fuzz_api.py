@@ -44,6 +44,7 @@ from tests.ops_helpers import GUARDED_TABLES, checkout_body
 
 ROOT = Path(__file__).resolve().parent.parent
 GATE_TOKEN = "fuzz-gate-token-0123456789"
+DESK_TOKEN = "fuzz-desk-token-0123456789"
 POSITIVE, NEGATIVE = schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE
 
 
@@ -128,6 +129,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
         "EXPIRY_CHECK_INTERVAL": "0.2",
         "LOG_LEVEL": "WARNING",
         "GATE_TOKEN": GATE_TOKEN,
+        "DESK_TOKEN": f"fuzz:{DESK_TOKEN}",
     }
     env.pop("REDIS_URL", None)
     log = (tmp / "server.log").open("wb")
@@ -171,12 +173,16 @@ def _strategies(target: FuzzTarget, path: str, method: str, mode: schemathesis.G
     if "{token}" in path:
         # The real secret, so the body behind it is what gets fuzzed (a wrong one is a 404).
         return operation.as_strategy(mode, path_parameters={"token": target.token})
+    # The desk's token, so what is behind it gets fuzzed (none is a 401).
+    headers = {"Authorization": f"Bearer {DESK_TOKEN}"} if path.startswith("/api/desk") else None
     if "{order_id}" in path:
         real = st.sampled_from(target.order_ids).flatmap(
-            lambda order_id: operation.as_strategy(mode, path_parameters={"order_id": order_id})
+            lambda order_id: operation.as_strategy(
+                mode, path_parameters={"order_id": order_id}, headers=headers
+            )
         )
-        return st.one_of(operation.as_strategy(mode), real)
-    return operation.as_strategy(mode)
+        return st.one_of(operation.as_strategy(mode, headers=headers), real)
+    return operation.as_strategy(mode, headers=headers)
 
 
 @pytest.mark.parametrize(("path", "method", "mode"), CASES)

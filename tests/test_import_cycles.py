@@ -115,7 +115,7 @@ FLOORS: tuple[frozenset[str], ...] = tuple(
         "mail",
         "transitions fulfilment",
         "payments",
-        "orders",
+        "orders desk",
         "http_errors",
         "ops",
         "services launcher",

@@ -5,7 +5,8 @@ review"): a payment of another amount the shop decides to honour, or a success w
 receipt that PayHero confirms. The order completes through the one way a status changes
 (`StatusChanges.apply`), so its tickets are signed, its e-mails queued and waiting browsers
 told, as for any payment. The review note stays on the order, and the change is recorded
-with source `operator` and the note given.
+with source `operator` and the note given. The desk's **Complete** calls the same
+`complete_order` (server/desk/reviews.py), which records who completed it.
 """
 
 from __future__ import annotations
@@ -13,20 +14,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 from typing import Any
 
-import sqlalchemy as sa
-
 from server.app import open_services
-from server.lifecycle import COMPLETED
+from server.desk.reviews import RECEIPT, complete_order
 from server.logs import configure_logging
 from server.services import Services
 from server.settings import Settings
-from server.store.tables import orders
-from server.transitions.change import Change
 
-RECEIPT = re.compile(r"^[A-Z0-9]{6,32}$")
+# Who the desk's record names for a completion made here (the desk names its token's holder).
+COMMAND_LINE = "command line"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,19 +38,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 async def complete(services: Services, order_ref: str, receipt: str, note: str) -> dict[str, Any]:
     """Complete the order; the line to print says what happened (`error` when nothing did)."""
-    order_id = await services.database.fetch_val(
-        sa.select(orders.c.id).where(
-            (orders.c.id == order_ref) | (orders.c.order_number == order_ref.upper())
-        )
-    )
-    if order_id is None:
-        return {"order": order_ref, "error": "no order has this id or number"}
-    fields = {"receipt_number": receipt, "result_code": 0, "result_desc": "Completed after review"}
-    change = Change(COMPLETED, source="operator", fields=fields, note=note[:255])
-    result = await services.changes.apply(order_id, change)
-    line: dict[str, Any] = {"order_id": order_id, "payment_status": result.update.payment_status}
-    if not result.applied:
-        line["error"] = f"the order is already {result.update.payment_status}; nothing changed"
+    done = await complete_order(services.database, services.changes, order_ref, receipt, note, COMMAND_LINE)
+    if done.order_id is None:
+        return {"order": order_ref, "error": done.error}
+    line: dict[str, Any] = {"order_id": done.order_id, "payment_status": done.payment_status}
+    if done.error is not None:
+        line["error"] = done.error
     return line
 
 

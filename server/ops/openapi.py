@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from server.ops.openapi_callback import CALLBACK_SCHEMAS
+from server.ops.openapi_desk import DESK_PATHS
 from server.ops.openapi_orders import ORDER_PATHS
 from server.ops.openapi_parts import REF
 from server.ops.openapi_site import OPS_PATHS, PAGE_PATHS, TICKET_PATHS
@@ -53,7 +54,7 @@ ANSWERS: tuple[type[BaseModel], ...] = (
     Alive,
     CallbackAck,
 )
-PATHS: dict[str, Any] = {**PAGE_PATHS, **TICKET_PATHS, **OPS_PATHS, **ORDER_PATHS}
+PATHS: dict[str, Any] = {**PAGE_PATHS, **TICKET_PATHS, **OPS_PATHS, **ORDER_PATHS, **DESK_PATHS}
 
 
 def component_schemas() -> dict[str, Any]:
@@ -79,6 +80,7 @@ def openapi_document() -> dict[str, Any]:
             "securitySchemes": {
                 "metricsToken": {"type": "http", "scheme": "bearer"},
                 "gateToken": {"type": "http", "scheme": "bearer"},
+                "deskToken": {"type": "http", "scheme": "bearer"},
             },
         },
     }

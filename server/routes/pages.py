@@ -1,4 +1,4 @@
-"""The pages (`/`, `/payment/{order_id}`, the staff's `/gate`) and their static assets.
+"""The pages (`/`, `/payment/{order_id}`, the staff's `/gate` and `/desk`) and their static assets.
 
 The pages are the same bytes for every order: the status page reads the order id from its
 own URL, so nothing about an order or a customer is ever written into HTML.
@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from server.http_errors import ApiError
-from server.urls import GATE_PAGE, HOME_PAGE, PAYMENT_PAGE, STATIC, payment_page_url
+from server.urls import DESK_PAGE, GATE_PAGE, HOME_PAGE, PAYMENT_PAGE, STATIC, payment_page_url
 from server.web_encoding import choose, not_modified
 from server.webfiles import WEB_DIR, WebFile, WebFiles
 
@@ -58,7 +58,7 @@ def _send(request: Request, file: WebFile, cache_control: str, status_code: int 
     return Response(chosen.body, status_code=status_code, media_type=file.media_type, headers=headers)
 
 
-PAGES = ("index.html", "payment.html", "gate.html")
+PAGES = ("index.html", "payment.html", "gate.html", "desk.html")
 
 
 class Pages:
@@ -86,6 +86,9 @@ class Pages:
     async def gate(self, request: Request) -> Response:
         return _send(request, self.files.page("gate.html"), PAGE_CACHE)
 
+    async def desk(self, request: Request) -> Response:
+        return _send(request, self.files.page("desk.html"), PAGE_CACHE)
+
     async def static(self, request: Request) -> Response:
         asset = self.files.asset(request.path_params["version"], request.path_params["path"])
         if asset is None:
@@ -99,5 +102,6 @@ def routes(files: WebFiles | None = None, *, sandbox: bool = False) -> list[Base
         Route(HOME_PAGE, pages.checkout, methods=["GET"]),
         Route(PAYMENT_PAGE, pages.payment, methods=["GET"]),
         Route(GATE_PAGE, pages.gate, methods=["GET"]),
+        Route(DESK_PAGE, pages.desk, methods=["GET"]),
         Route(STATIC, pages.static, methods=["GET"]),
     ]

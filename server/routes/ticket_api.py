@@ -16,6 +16,7 @@ from server.routes.bodies import read_json_body
 from server.routes.checkout_api import client_address
 from server.routes.params import opaque_id_shaped
 from server.services import services
+from server.status.bells import door_channel
 from server.store.prepared import Prepared
 from server.store.tables import tickets
 from server.tickets.gate import AlreadyCheckedIn, EventOver, NotGenuine
@@ -174,6 +175,8 @@ async def check_in_ticket(request: Request) -> Response:
             ticket=exc.check.body(),
             headers=NO_STORE,
         ) from None
+    # The organiser's desk counts check-ins live.
+    await services(request).hub.bells.ring(door_channel(check.event_slug))
     return JSONResponse(check.body(), headers=NO_STORE)
 
 

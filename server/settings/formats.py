@@ -52,6 +52,32 @@ def long_gate_tokens(tokens: tuple[str, ...]) -> None:
         raise ValueError(f"each comma-separated token must be at least {MIN_GATE_TOKEN_LENGTH} characters")
 
 
+def named_tokens(raw: str) -> tuple[tuple[str, str], ...]:
+    """`alice:TOKEN,bob:TOKEN2`: each token with the name its actions are recorded under."""
+    found = []
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        name, sep, token = item.strip().partition(":")
+        if not sep or not name.strip() or not token.strip():
+            raise ValueError("each comma-separated entry must be name:token, e.g. alice:TOKEN")
+        found.append((name.strip(), token.strip()))
+    return tuple(found)
+
+
+def long_named_tokens(tokens: tuple[tuple[str, str], ...]) -> None:
+    # A desk token completes payments and reads customers' details: not to be guessed.
+    long_gate_tokens(tuple(token for _, token in tokens))
+    names = [name for name, _ in tokens]
+    if len(set(names)) != len(names):
+        raise ValueError("each name may appear once: it is who an action is recorded as")
+    if any(
+        len(name) > 32 or not name.replace("-", "").replace("_", "").replace(".", "").isalnum()
+        for name in names
+    ):
+        raise ValueError("a name is up to 32 letters, digits, '.', '-' or '_'")
+
+
 def smtp_url(raw: str) -> str:
     scheme, sep, rest = raw.partition("://")
     if not sep or scheme.lower() not in {"smtp", "smtps"} or not rest.strip("/"):

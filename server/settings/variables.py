@@ -35,7 +35,9 @@ from server.settings.formats import (
     callback_shape,
     gate_tokens,
     long_gate_tokens,
+    long_named_tokens,
     mail_from,
+    named_tokens,
     normalise_database_url,
     origins,
     parse_trusted,
@@ -247,6 +249,17 @@ class Settings(ServiceSettings):
         check=positive,
         doc="the sliding window of both gate limits, seconds",
     )
+    desk_tokens: tuple[tuple[str, str], ...] = var(
+        "DESK_TOKEN",
+        default=(),
+        parse=named_tokens,
+        check=long_named_tokens,
+        secret=True,
+        shown="unset: the organiser's desk is refused (`503`), with a warning at start",
+        doc="organisers' tokens for `/desk` and `/api/desk/…` (`Authorization: Bearer <token>`), "
+        "as `name:token` pairs, comma-separated, 16+ characters each; the name is recorded with "
+        "every action taken at the desk",
+    )
     # Fulfilment: ticket codes are HMAC-signed with this key (DESIGN rule 7).
     ticket_signing_key: str = var(
         "TICKET_SIGNING_KEY",
@@ -337,6 +350,7 @@ class Settings(ServiceSettings):
         """Every secret this process holds, for the log redaction to look for."""
         candidates = [self.callback_token, self.payhero_password, self.metrics_token, self.ticket_signing_key]
         candidates += self.gate_tokens
+        candidates += [token for _, token in self.desk_tokens]
         for url in (self.database_url, self.redis_url, self.smtp_url):
             password = urlsplit(url).password if url else None
             if password:

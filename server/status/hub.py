@@ -24,6 +24,7 @@ from typing import Any
 from server.broker import Broker, BrokerUnavailable, latest_key, status_channel
 from server.broker.base import STATUS_CHANNEL_PREFIX
 from server.clock import now_ms
+from server.status.bells import Bells, is_bell
 from server.status.document import StatusUpdate
 from server.status.reader import OrderReader
 from server.status.watch import Deadlines, Watch
@@ -85,6 +86,8 @@ class StatusHub:
         self.delivered = 0
         # Told (waiters notified, delay in ms) once per change fanned out: /metrics' histogram.
         self.on_fan_out = on_fan_out
+        # The desk's doorbells (`sales:…`, `door:…`) share this hub's broker connection.
+        self.bells = Bells(broker, self._reconcile)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -99,6 +102,7 @@ class StatusHub:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.bells.stop()
         await self.broker.disconnect()
 
     # -- watching ----------------------------------------------------------------------
@@ -176,7 +180,7 @@ class StatusHub:
         self._lock_users[channel] += 1
         try:
             async with lock:
-                wanted = channel in self._watches
+                wanted = channel in self._watches or self.bells.wanted(channel)
                 if wanted and channel not in self._subscribed:
                     await self.broker.subscribe(channel)
                     self._subscribed.add(channel)
@@ -192,6 +196,7 @@ class StatusHub:
     def drain(self) -> int:
         """End every wait now and refuse new ones: held requests answer, streams close."""
         self.draining = True
+        self.bells.ring_all()  # the desk's streams wake, see `draining` and end
         ended = 0
         for watches in list(self._watches.values()):
             for watch in list(watches):
@@ -250,6 +255,9 @@ class StatusHub:
 
     # BrokerListener
     def deliver(self, channel: str, message: str) -> None:
+        if is_bell(channel):
+            self.bells.deliver(channel)
+            return
         watches = self._watches.get(channel)
         if not watches:
             return
@@ -265,6 +273,7 @@ class StatusHub:
 
     # BrokerListener
     def resync(self) -> None:
+        self.bells.ring_all()
         if not self._resync_pending:
             self._resync_pending = True
             self._spawn(self._resync_all())

@@ -147,6 +147,8 @@ MIGRATIONS: list[Migration] = [
     _BEFORE_5,
     _pushes_and_order_contacts,
     _gate_codes_and_doors,
+    # 6: `desk_actions`, what the organiser's desk did about an order.
+    _create_statements,
 ]
 
 

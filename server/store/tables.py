@@ -170,3 +170,25 @@ outbox = sa.Table(
     sa.Column("sent_ms", sa.BigInteger, nullable=True),
     sa.Index("ix_outbox_unsent", "sent_ms", "next_attempt_ms"),
 )
+
+# What an organiser did at the desk (or an operator at the command line) about an order:
+# asked PayHero again, completed or closed a payment held for review, sent the tickets
+# again. Who (the desk token's name) and when, shown in the order's story (migration 5).
+desk_actions = sa.Table(
+    "desk_actions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.String(64), sa.ForeignKey("orders.id"), nullable=False),
+    # ask_payhero, complete, close, resend_tickets.
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("note", sa.String(255), nullable=True),
+    sa.Column("receipt_number", sa.String(32), nullable=True),
+    # PayHero's transaction-status answer as JSON (ask_payhero), or what the action did.
+    sa.Column("evidence", sa.Text, nullable=True),
+    # The order's `needs_review` this action settled: the review queue leaves such orders
+    # out until a new reason is written on them.
+    sa.Column("resolves", sa.String(255), nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Index("ix_desk_actions_order", "order_id"),
+)

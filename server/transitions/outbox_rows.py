@@ -180,20 +180,25 @@ class OutboxWriter:
         )
 
     def _common(self, order: Mapping[str, Any], first_name: str) -> dict[str, Any]:
-        found = self.catalogue.find(order.get("event_slug") or "", order.get("ticket_type") or "")
-        event, ticket_type = found if found is not None else (None, None)
-        return {
-            "order_id": order["id"],
-            "order_number": order["order_number"],
-            "first_name": first_name,
-            "event_name": event.name if event else (order.get("event_slug") or "your event"),
-            "event_starts_at": event.starts_at if event else "",
-            "event_timezone": event.timezone if event else "",
-            "venue": event.venue if event else "",
-            "ticket_type_name": ticket_type.name if ticket_type else (order.get("ticket_type") or ""),
-            "quantity": order["quantity"],
-            "amount": order["amount"],
-            "currency": order["currency"],
-            "receipt_number": order["receipt_number"] or "",
-            "paid_at": iso_from_ms(order["updated_ms"]),
-        }
+        return letter_fields(self.catalogue, order, first_name)
+
+
+def letter_fields(catalogue: Catalogue, order: Mapping[str, Any], first_name: str) -> dict[str, Any]:
+    """What every e-mail of a paid order says about it (also the desk's tickets sent again)."""
+    found = catalogue.find(order.get("event_slug") or "", order.get("ticket_type") or "")
+    event, ticket_type = found if found is not None else (None, None)
+    return {
+        "order_id": order["id"],
+        "order_number": order["order_number"],
+        "first_name": first_name,
+        "event_name": event.name if event else (order.get("event_slug") or "your event"),
+        "event_starts_at": event.starts_at if event else "",
+        "event_timezone": event.timezone if event else "",
+        "venue": event.venue if event else "",
+        "ticket_type_name": ticket_type.name if ticket_type else (order.get("ticket_type") or ""),
+        "quantity": order["quantity"],
+        "amount": order["amount"],
+        "currency": order["currency"],
+        "receipt_number": order["receipt_number"] or "",
+        "paid_at": iso_from_ms(order["updated_ms"]),
+    }

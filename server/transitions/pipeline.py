@@ -10,7 +10,8 @@ row), so each commits with the change or not at all:
 After the commit, so each sees only committed rows:
 
 1. the change published: local waiters, then the broker (other processes);
-2. the outbox worker woken on payment, after the waiters: the customer's page first.
+2. the outbox worker woken on payment, after the waiters: the customer's page first;
+3. the event's sales bell rung, for the organiser's desk (`server/status/bells.py`).
 
 Each step is a named type, built here and nowhere else: the write core
 (`transitions/changes.py`) calls the pipeline, never a callable it cannot name. The metrics
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from server.catalogue import Catalogue
 from server.lifecycle import COMPLETED
 from server.mail.delivery import OutboxWorker
+from server.status.bells import sales_channel
 from server.status.hub import StatusHub
 from server.tickets.codes import TicketSigner
 from server.transitions.change import ChangeInProgress, ChangeResult
@@ -55,6 +57,19 @@ class WakeOutboxOnPayment:
 
 
 @dataclass(frozen=True)
+class RingSalesBell:
+    """Every change moves an event's figures (sold, being paid, seats left): the desks of
+    every process re-read them. Last, and rate-bounded by the bell: waiters come first."""
+
+    hub: StatusHub
+
+    async def __call__(self, result: ChangeResult) -> None:
+        event = result.update.document.get("event")
+        if isinstance(event, dict) and event.get("slug"):
+            await self.hub.bells.ring(sales_channel(str(event["slug"])))
+
+
+@dataclass(frozen=True)
 class Pipeline:
     """The steps of a status change besides its UPDATE and history row, run in this order:
     the order is part of the contract (ticket codes before the e-mail that carries them;
@@ -65,6 +80,7 @@ class Pipeline:
     outbox: OutboxWriter
     publish: PublishToWaiters
     wake: WakeOutboxOnPayment
+    sales: RingSalesBell
 
     async def in_transaction(self, change: ChangeInProgress) -> None:
         await self.seats(change)
@@ -75,6 +91,7 @@ class Pipeline:
         # Quick: the webhook answers after these, so none may wait on SMTP or anything as slow.
         await self.publish(result)
         await self.wake(result)
+        await self.sales(result)
 
 
 def payment_pipeline(
@@ -86,4 +103,5 @@ def payment_pipeline(
         outbox=OutboxWriter(catalogue),
         publish=PublishToWaiters(hub),
         wake=WakeOutboxOnPayment(outbox),
+        sales=RingSalesBell(hub),
     )

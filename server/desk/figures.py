@@ -1,0 +1,150 @@
+"""The desk's figures, read from the store each time a bell rings (the store is the truth).
+
+Sales per event and ticket type: tickets paid for, tickets being paid for (the order placed,
+the prompt on the phone), seats left, revenue, tickets paid in the last hour. The door: per
+ticket type, tickets issued and checked in. The tickets table records no gate name yet, so
+the door is counted per ticket type only (`per_gate` is null until it does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from databases import Database
+
+from server.catalogue import Catalogue
+from server.clock import now_ms
+from server.lifecycle import COMPLETED, PENDING, PROCESSING
+from server.store.tables import orders, ticket_inventory, tickets
+
+HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True)
+class TicketTypeSales:
+    slug: str
+    name: str
+    capacity: int
+    sold: int
+    processing: int
+    seats_left: int
+    revenue: int
+    paid_last_hour: int
+
+
+@dataclass(frozen=True)
+class EventSales:
+    slug: str
+    name: str
+    currency: str
+    ticket_types: list[TicketTypeSales]
+
+    def body(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TicketTypeDoor:
+    slug: str
+    name: str
+    issued: int
+    checked_in: int
+
+
+@dataclass(frozen=True)
+class EventDoor:
+    slug: str
+    name: str
+    ticket_types: list[TicketTypeDoor]
+    # Check-ins per gate need the gate's name on each check-in, which is not recorded yet.
+    per_gate: dict[str, int] | None = None
+
+    def body(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _sales_query(since_ms: int) -> Any:
+    recent = sa.case((orders.c.updated_ms >= since_ms, orders.c.quantity), else_=0)
+    return (
+        sa.select(
+            orders.c.event_slug,
+            orders.c.ticket_type,
+            orders.c.payment_status,
+            sa.func.sum(orders.c.quantity).label("quantity"),
+            sa.func.sum(orders.c.amount).label("amount"),
+            sa.func.sum(recent).label("recent"),
+        )
+        .where(orders.c.payment_status.in_([PENDING, PROCESSING, COMPLETED]))
+        .group_by(orders.c.event_slug, orders.c.ticket_type, orders.c.payment_status)
+    )
+
+
+async def read_sales(database: Database, catalogue: Catalogue) -> list[EventSales]:
+    totals: dict[tuple[str, str, str], tuple[int, int, int]] = {}
+    for row in await database.fetch_all(_sales_query(now_ms() - HOUR_MS)):
+        m = row._mapping
+        totals[(m["event_slug"], m["ticket_type"], m["payment_status"])] = (
+            int(m["quantity"] or 0),
+            int(m["amount"] or 0),
+            int(m["recent"] or 0),
+        )
+    taken = {
+        (m["event_slug"], m["ticket_type"]): (int(m["capacity"]), int(m["sold"]))
+        for m in (r._mapping for r in await database.fetch_all(sa.select(ticket_inventory)))
+    }
+    found = []
+    for event in catalogue.events.values():
+        types = []
+        currency = "KES"
+        for kind in event.ticket_types.values():
+            currency = kind.currency
+            paid = totals.get((event.slug, kind.slug, COMPLETED), (0, 0, 0))
+            pending = totals.get((event.slug, kind.slug, PENDING), (0, 0, 0))
+            processing = totals.get((event.slug, kind.slug, PROCESSING), (0, 0, 0))
+            capacity, reserved = taken.get((event.slug, kind.slug), (kind.capacity, 0))
+            types.append(
+                TicketTypeSales(
+                    slug=kind.slug,
+                    name=kind.name,
+                    capacity=capacity,
+                    sold=paid[0],
+                    processing=pending[0] + processing[0],
+                    seats_left=max(0, capacity - reserved),
+                    revenue=paid[1],
+                    paid_last_hour=paid[2],
+                )
+            )
+        found.append(EventSales(event.slug, event.name, currency, types))
+    return found
+
+
+DOOR_QUERY = (
+    sa.select(
+        tickets.c.event_slug,
+        tickets.c.ticket_type,
+        sa.func.count(tickets.c.code).label("issued"),
+        sa.func.count(tickets.c.checked_in_ms).label("checked_in"),
+    )
+    .where(tickets.c.code.is_not(None))
+    .group_by(tickets.c.event_slug, tickets.c.ticket_type)
+)
+
+
+async def read_door(database: Database, catalogue: Catalogue) -> list[EventDoor]:
+    counts = {
+        (m["event_slug"], m["ticket_type"]): (int(m["issued"]), int(m["checked_in"]))
+        for m in (r._mapping for r in await database.fetch_all(DOOR_QUERY))
+    }
+    return [
+        EventDoor(
+            event.slug,
+            event.name,
+            [
+                TicketTypeDoor(kind.slug, kind.name, *counts.get((event.slug, kind.slug), (0, 0)))
+                for kind in event.ticket_types.values()
+            ],
+        )
+        for event in catalogue.events.values()
+    ]

@@ -1,0 +1,217 @@
+"""The payments held for review, and what a person does about each: ask PayHero again,
+complete it once the M-PESA statement shows the money, or close it as refunded outside the
+service. Each action is recorded with who took it (the desk token's name, or `command line`)
+and when, and shown in the order's story. `python -m server complete-order` calls
+`complete_order` here, as the desk does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from databases import Database
+
+from server.catalogue import Catalogue
+from server.clock import iso_from_ms, now_ms
+from server.desk.reasons import reason_in_words
+from server.desk.story import CallbackLine, OrderLine, callback_line, order_line, order_select
+from server.lifecycle import CANCELLED, COMPLETED, PENDING, PROCESSING
+from server.payhero.client import PayHeroClient, PaymentProviderError
+from server.store.tables import desk_actions, orders, payhero_callbacks, payment_pushes
+from server.transitions.change import Change
+from server.transitions.changes import StatusChanges
+
+log = logging.getLogger("server.desk")
+
+# As `complete-order` has always asked: an M-PESA receipt number.
+RECEIPT = re.compile(r"^[A-Z0-9]{6,32}$")
+ASK_PAYHERO = "ask_payhero"
+COMPLETE = "complete"
+CLOSE = "close"
+RESEND_TICKETS = "resend_tickets"
+OPERATOR_SOURCE = "operator"
+QUEUE_LIMIT = 200
+
+
+async def find_order_id(database: Database, order_ref: str) -> str | None:
+    """An order's id from its id or its number (ORD-…)."""
+    found: str | None = await database.fetch_val(
+        sa.select(orders.c.id).where(
+            (orders.c.id == order_ref) | (orders.c.order_number == order_ref.upper())
+        )
+    )
+    return found
+
+
+async def record_action(
+    database: Database,
+    order_id: str,
+    action: str,
+    actor: str,
+    *,
+    note: str | None = None,
+    receipt: str | None = None,
+    evidence: Any = None,
+    resolves: str | None = None,
+) -> None:
+    await database.execute(
+        desk_actions.insert().values(
+            order_id=order_id,
+            action=action,
+            actor=actor[:64],
+            note=note[:255] if note else None,
+            receipt_number=receipt,
+            evidence=json.dumps(evidence) if evidence is not None else None,
+            resolves=resolves,
+            created_ms=now_ms(),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Completion:
+    order_id: str | None
+    payment_status: str | None
+    # Why nothing changed; None when the order was completed now.
+    error: str | None = None
+
+
+async def complete_order(
+    database: Database, changes: StatusChanges, order_ref: str, receipt: str, note: str, actor: str
+) -> Completion:
+    """Complete an order a person has checked (the M-PESA statement shows the money).
+
+    It completes through the one way a status changes, so its tickets are signed, its
+    e-mails queued (once, by their keys) and waiting browsers told, as for any payment.
+    """
+    order_id = await find_order_id(database, order_ref)
+    if order_id is None:
+        return Completion(None, None, "no order has this id or number")
+    held = await database.fetch_val(sa.select(orders.c.needs_review).where(orders.c.id == order_id))
+    fields = {"receipt_number": receipt, "result_code": 0, "result_desc": "Completed after review"}
+    change = Change(COMPLETED, source=OPERATOR_SOURCE, fields=fields, note=note[:255])
+    result = await changes.apply(order_id, change)
+    status = result.update.payment_status
+    if not result.applied:
+        return Completion(order_id, status, f"the order is already {status}; nothing changed")
+    # After the change's commit (its after-commit steps must see it committed): a crash
+    # between the two leaves the completion in order_changes, without its actor.
+    await record_action(database, order_id, COMPLETE, actor, note=note, receipt=receipt, resolves=held)
+    log.info("order %s completed after review by %s", order_id, actor)
+    return Completion(order_id, status)
+
+
+@dataclass(frozen=True)
+class Closure:
+    payment_status: str
+    error: str | None = None
+
+
+async def close_review(
+    database: Database, changes: StatusChanges, order_id: str, note: str, actor: str
+) -> Closure | None:
+    """Close a held payment as refunded outside the service; None if there is no such order.
+
+    An order still waiting for its payment is cancelled (its seats given back); a paid one
+    (a second payment refunded) stays paid. The review leaves the queue either way.
+    """
+    row = await database.fetch_one(
+        sa.select(orders.c.payment_status, orders.c.needs_review).where(orders.c.id == order_id)
+    )
+    if row is None:
+        return None
+    status, held = row._mapping["payment_status"], row._mapping["needs_review"]
+    if not held:
+        return Closure(status, "this order is not held for review")
+    if status in (PENDING, PROCESSING):
+        change = Change(CANCELLED, source=OPERATOR_SOURCE, note=f"refunded outside the service: {note}"[:255])
+        status = (await changes.apply(order_id, change)).update.payment_status
+    await record_action(database, order_id, CLOSE, actor, note=note, resolves=held)
+    log.info("review of order %s closed by %s", order_id, actor)
+    return Closure(status)
+
+
+async def ask_payhero(
+    database: Database, payhero: PayHeroClient, order_id: str, actor: str
+) -> dict[str, Any] | None:
+    """PayHero's transaction status now, for each push of the order; recorded as evidence."""
+    order = await database.fetch_one(sa.select(orders.c.payhero_reference).where(orders.c.id == order_id))
+    if order is None:
+        return None
+    rows = await database.fetch_all(
+        sa.select(payment_pushes.c.payhero_reference)
+        .where(payment_pushes.c.order_id == order_id, payment_pushes.c.payhero_reference.is_not(None))
+        .order_by(payment_pushes.c.attempt)
+    )
+    references = [row._mapping["payhero_reference"] for row in rows]
+    latest = order._mapping["payhero_reference"]
+    if latest and latest not in references:
+        references.append(latest)  # an order from before pushes were recorded
+    answers: dict[str, Any] = {}
+    for reference in references:
+        try:
+            status = await payhero.transaction_status(reference)
+            answers[reference] = status.raw
+        except PaymentProviderError as exc:
+            answers[reference] = {"error": exc.reason}
+    evidence = (
+        {"answers": answers}
+        if references
+        else {"answers": {}, "note": "no push of this order reached PayHero"}
+    )
+    await record_action(database, order_id, ASK_PAYHERO, actor, evidence=evidence)
+    return evidence
+
+
+@dataclass(frozen=True)
+class HeldPayment:
+    order: OrderLine
+    reason: str
+    callbacks: list[CallbackLine]
+    # PayHero's latest transaction-status answer, if somebody asked.
+    payhero_answer: Any
+    payhero_asked_at: str | None
+
+
+async def review_queue(database: Database, catalogue: Catalogue) -> list[HeldPayment]:
+    """Every order held for review whose reason no desk action has settled, oldest first."""
+    settled = sa.exists(
+        sa.select(desk_actions.c.id).where(
+            desk_actions.c.order_id == orders.c.id, desk_actions.c.resolves == orders.c.needs_review
+        )
+    )
+    rows = await database.fetch_all(
+        order_select()
+        .where(orders.c.needs_review.is_not(None), ~settled)
+        .order_by(orders.c.updated_ms)
+        .limit(QUEUE_LIMIT)
+    )
+    held = []
+    for row in rows:
+        m = row._mapping
+        callbacks = await database.fetch_all(
+            sa.select(payhero_callbacks)
+            .where(payhero_callbacks.c.order_id == m["id"])
+            .order_by(payhero_callbacks.c.id)
+        )
+        asked = await database.fetch_one(
+            sa.select(desk_actions.c.evidence, desk_actions.c.created_ms)
+            .where(desk_actions.c.order_id == m["id"], desk_actions.c.action == ASK_PAYHERO)
+            .order_by(desk_actions.c.id.desc())
+            .limit(1)
+        )
+        held.append(
+            HeldPayment(
+                order=order_line(m, catalogue),
+                reason=reason_in_words(m["needs_review"]),
+                callbacks=[callback_line(c._mapping) for c in callbacks],
+                payhero_answer=json.loads(asked._mapping["evidence"]) if asked is not None else None,
+                payhero_asked_at=iso_from_ms(asked._mapping["created_ms"]) if asked is not None else None,
+            )
+        )
+    return held
