@@ -18,13 +18,14 @@ import pytest
 import pytest_asyncio
 
 from server.settings import Settings
-from tests.fulfilment_helpers import SILENT_PHONE, all_sent, eventually, outbox_rows, place
+from tests.fulfilment_helpers import SILENT_PHONE, all_sent, eventually, outbox_rows, place, settled
 from tests.payhero_fixtures import TOKEN, sandbox_callback
 from tests.server_harness import RunningServer, run_server
 
 ALICE = "alice-desk-token-0123456789abcdef"
 BOB = "bob-desk-token-0123456789abcdef01"
 DESK_TOKEN = f"alice:{ALICE},bob:{BOB}"
+GATE_TOKEN = "gate-staff-token-for-desk-tests-0123"
 
 
 def as_(token: str) -> dict[str, str]:
@@ -36,7 +37,9 @@ async def desk(
     stack: tuple[str, str], make_settings: Callable[..., Settings]
 ) -> AsyncIterator[RunningServer]:
     settings = make_settings(
-        *stack, sandbox_delay=0.05, env={"DESK_TOKEN": DESK_TOKEN, "CALLBACK_TOKEN": TOKEN}
+        *stack,
+        sandbox_delay=0.05,
+        env={"DESK_TOKEN": DESK_TOKEN, "CALLBACK_TOKEN": TOKEN, "GATE_TOKEN": GATE_TOKEN},
     )
     async with run_server(settings) as running:
         yield running
@@ -130,6 +133,41 @@ async def test_close_needs_a_note_and_records_it(desk: RunningServer) -> None:
             ("close", "bob", "Refunded 299 by M-PESA reversal")
         ]
         assert story["review_open"] is False
+
+
+async def test_the_door_counts_check_ins_per_ticket_type_and_per_gate(desk: RunningServer) -> None:
+    async with httpx.AsyncClient(base_url=desk.base_url) as http:
+        order = await place(http, "door@example.com", quantity=4)
+        codes = [ticket["code"] for ticket in (await settled(http, order["order_id"]))["tickets"]]
+        gate = {"Authorization": f"Bearer {GATE_TOKEN}"}
+        # Two through North, one through South, one from a phone that named no gate; the
+        # same ticket again at South is refused and counts nowhere.
+        for code, door in zip(codes, ["North", "South", "North", None], strict=True):
+            body = {"code": code} if door is None else {"code": code, "gate": door}
+            checked = await http.post("/api/tickets/check-in", json=body, headers=gate)
+            assert checked.status_code == 200, checked.text
+        again = await http.post(
+            "/api/tickets/check-in", json={"code": codes[0], "gate": "South"}, headers=gate
+        )
+        assert again.status_code == 409
+
+        answer = (await http.get("/api/desk/door", headers=as_(ALICE))).json()
+        assert "per_gate_recorded" not in answer
+        [event] = answer["events"]
+        early = next(kind for kind in event["ticket_types"] if kind["slug"] == "early-bird")
+        assert (early["issued"], early["checked_in"]) == (4, 4)
+        expected = [
+            {"gate": "North", "checked_in": 2},
+            {"gate": "South", "checked_in": 1},
+            {"gate": None, "checked_in": 1},
+        ]
+        assert early["gates"] == expected
+        assert event["gates"] == expected, "the event's gates count every ticket type"
+        others = [kind for kind in event["ticket_types"] if kind["slug"] != "early-bird"]
+        assert all(kind["gates"] == [] and kind["checked_in"] == 0 for kind in others)
+
+        story = (await http.get(f"/api/desk/orders/{order['order_id']}", headers=as_(BOB))).json()
+        assert sorted(str(t["gate"]) for t in story["tickets"]) == ["None", "North", "North", "South"]
 
 
 async def test_ask_payhero_again_records_its_answer(desk: RunningServer) -> None:

@@ -181,10 +181,17 @@ async def test_complete_a_held_payment_issues_tickets_and_e_mails_once(
     await expect(figure(page, "checked-in", screen="#door")).to_have_text("0")
     async with httpx.AsyncClient(base_url=desk.base_url) as http:
         checked = await http.post(
-            "/api/tickets/check-in", json={"code": code}, headers={"Authorization": f"Bearer {GATE_TOKEN}"}
+            "/api/tickets/check-in",
+            json={"code": code, "gate": "North"},
+            headers={"Authorization": f"Bearer {GATE_TOKEN}"},
         )
         assert checked.status_code == 200, checked.text
     await expect(figure(page, "checked-in", screen="#door")).to_have_text("1", timeout=BY_THE_BELL_MS)
+    # And by which gate, for the ticket type and for the whole event.
+    for kind in ("early-bird", "all"):
+        north = page.locator(f'#door [data-type="{kind}"] [data-figure="gate"][data-gate="North"]')
+        await expect(north).to_have_text("1")
+        await expect(page.locator(f'#door [data-type="{kind}"] dt', has_text="North gate")).to_have_count(1)
     await screenshot(page, "desk-door")
     await accessible(page, "desk-door")
     await page.get_by_role("button", name="Exports").click()

@@ -2,8 +2,9 @@
 
 Sales per event and ticket type: tickets paid for, tickets being paid for (the order placed,
 the prompt on the phone), seats left, revenue, tickets paid in the last hour. The door: per
-ticket type, tickets issued and checked in. The tickets table records no gate name yet, so
-the door is counted per ticket type only (`per_gate` is null until it does).
+ticket type, tickets issued and checked in, and the check-ins per gate (the name the gate's
+device gave, `tickets.checked_in_gate`), per ticket type and for the whole event. A check-in
+with no gate named, or made before gates were recorded, counts under the gate `None`.
 """
 
 from __future__ import annotations
@@ -46,11 +47,19 @@ class EventSales:
 
 
 @dataclass(frozen=True)
+class GateCount:
+    # None: a device that named no gate, or a check-in from before gates were recorded.
+    gate: str | None
+    checked_in: int
+
+
+@dataclass(frozen=True)
 class TicketTypeDoor:
     slug: str
     name: str
     issued: int
     checked_in: int
+    gates: list[GateCount]
 
 
 @dataclass(frozen=True)
@@ -58,8 +67,8 @@ class EventDoor:
     slug: str
     name: str
     ticket_types: list[TicketTypeDoor]
-    # Check-ins per gate need the gate's name on each check-in, which is not recorded yet.
-    per_gate: dict[str, int] | None = None
+    # The whole event's check-ins per gate, all ticket types together.
+    gates: list[GateCount]
 
     def body(self) -> dict[str, Any]:
         return asdict(self)
@@ -131,20 +140,49 @@ DOOR_QUERY = (
     .group_by(tickets.c.event_slug, tickets.c.ticket_type)
 )
 
+GATES_QUERY = (
+    sa.select(
+        tickets.c.event_slug,
+        tickets.c.ticket_type,
+        tickets.c.checked_in_gate,
+        sa.func.count().label("checked_in"),
+    )
+    .where(tickets.c.code.is_not(None), tickets.c.checked_in_ms.is_not(None))
+    .group_by(tickets.c.event_slug, tickets.c.ticket_type, tickets.c.checked_in_gate)
+)
+
+
+def _in_order(counts: dict[str | None, int]) -> list[GateCount]:
+    # Named gates by name, the unnamed one last: the same order on every re-read.
+    return [GateCount(gate, counts[gate]) for gate in sorted(counts, key=lambda g: (g is None, g or ""))]
+
 
 async def read_door(database: Database, catalogue: Catalogue) -> list[EventDoor]:
     counts = {
         (m["event_slug"], m["ticket_type"]): (int(m["issued"]), int(m["checked_in"]))
         for m in (r._mapping for r in await database.fetch_all(DOOR_QUERY))
     }
+    per_type: dict[tuple[str, str], dict[str | None, int]] = {}
+    per_event: dict[str, dict[str | None, int]] = {}
+    for m in (r._mapping for r in await database.fetch_all(GATES_QUERY)):
+        gate, number = m["checked_in_gate"], int(m["checked_in"])
+        per_type.setdefault((m["event_slug"], m["ticket_type"]), {})[gate] = number
+        event_gates = per_event.setdefault(m["event_slug"], {})
+        event_gates[gate] = event_gates.get(gate, 0) + number
     return [
         EventDoor(
             event.slug,
             event.name,
             [
-                TicketTypeDoor(kind.slug, kind.name, *counts.get((event.slug, kind.slug), (0, 0)))
+                TicketTypeDoor(
+                    kind.slug,
+                    kind.name,
+                    *counts.get((event.slug, kind.slug), (0, 0)),
+                    gates=_in_order(per_type.get((event.slug, kind.slug), {})),
+                )
                 for kind in event.ticket_types.values()
             ],
+            gates=_in_order(per_event.get(event.slug, {})),
         )
         for event in catalogue.events.values()
     ]

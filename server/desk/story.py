@@ -101,8 +101,8 @@ class TicketLine:
     ticket_type: str
     code: str | None
     checked_in_at: str | None
-    # Not recorded yet: check-ins carry no gate name (issue 21's door counts per type only).
-    gate: str | None = None
+    # The door's name as its device gave it; None if it named none (or before gates were recorded).
+    gate: str | None
 
 
 @dataclass(frozen=True)
@@ -283,7 +283,7 @@ async def read_story(database: Database, catalogue: Catalogue, order_id: str) ->
             for m in (r._mapping for r in emails)
         ],
         tickets=[
-            TicketLine(m["id"], m["ticket_type"], m["code"], _at(m["checked_in_ms"]))
+            TicketLine(m["id"], m["ticket_type"], m["code"], _at(m["checked_in_ms"]), m["checked_in_gate"])
             for m in (r._mapping for r in issued)
         ],
         actions=[

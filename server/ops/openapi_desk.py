@@ -23,39 +23,39 @@ from server.ops.openapi_parts import (
 
 _OBJECT: dict[str, Any] = {"type": "object"}
 _COUNT = {"type": "integer", "minimum": 0}
-_SALES = {
-    "type": "object",
-    "required": ["events"],
-    "properties": {
-        "events": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "slug": {"type": "string"},
-                    "name": {"type": "string"},
-                    "currency": {"type": "string"},
-                    "ticket_types": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "slug": {"type": "string"},
-                                "name": {"type": "string"},
-                                "capacity": _COUNT,
-                                "sold": _COUNT,
-                                PROCESSING: _COUNT,
-                                "seats_left": _COUNT,
-                                "revenue": _COUNT,
-                                "paid_last_hour": _COUNT,
-                            },
-                        },
-                    },
-                },
-            },
-        }
+_NAMED = {"slug": {"type": "string"}, "name": {"type": "string"}}
+
+
+def _per_event(per_type: dict[str, Any], per_event: dict[str, Any]) -> dict[str, Any]:
+    """`{"events": [{slug, name, …per_event, "ticket_types": [{slug, name, …per_type}]}]}`."""
+    ticket_type = {"type": "object", "required": [*_NAMED, *per_type], "properties": {**_NAMED, **per_type}}
+    event_properties = {**_NAMED, **per_event, "ticket_types": {"type": "array", "items": ticket_type}}
+    event = {"type": "object", "required": list(event_properties), "properties": event_properties}
+    events = {"type": "array", "items": event}
+    return {"type": "object", "required": ["events"], "properties": {"events": events}}
+
+
+_SALES = _per_event(
+    {
+        "capacity": _COUNT,
+        "sold": _COUNT,
+        PROCESSING: _COUNT,
+        "seats_left": _COUNT,
+        "revenue": _COUNT,
+        "paid_last_hour": _COUNT,
+    },
+    {"currency": {"type": "string"}},
+)
+_GATES = {
+    "type": "array",
+    "description": "Check-ins per gate: named gates by name, then `gate: null` (no gate named).",
+    "items": {
+        "type": "object",
+        "required": ["gate", "checked_in"],
+        "properties": {"gate": {"type": ["string", "null"]}, "checked_in": _COUNT},
     },
 }
+_DOOR = _per_event({"issued": _COUNT, "checked_in": _COUNT, "gates": _GATES}, {"gates": _GATES})
 _REFUSED = {
     "401": error("No desk token, or a wrong one (DESK_TOKEN)."),
     "431": HEADERS_TOO_LARGE,
@@ -140,8 +140,8 @@ DESK_PATHS: dict[str, Any] = {
         "Sales per event and ticket type, now.", json_answer(_SALES, "The figures.", headers=NO_STORE)
     ),
     urls.DESK_DOOR: _get(
-        "Tickets issued and checked in per event and ticket type (not per gate: not recorded yet).",
-        json_answer(_OBJECT, "The door's figures.", headers=NO_STORE),
+        "Tickets issued and checked in per event and ticket type, and check-ins per gate.",
+        json_answer(_DOOR, "The door's figures.", headers=NO_STORE),
     ),
     urls.DESK_LIVE: _get(
         "Server-sent events: `event: figures` with the sales and the door's figures, first at once, "

@@ -87,7 +87,7 @@ async def sales(request: Request) -> Response:
 async def door(request: Request) -> Response:
     _staff(request)
     found = await read_door(services(request).database, services(request).catalogue)
-    return _json({"events": [event.body() for event in found], "per_gate_recorded": False})
+    return _json({"events": [event.body() for event in found]})
 
 
 async def live(request: Request) -> Response:

@@ -29,7 +29,7 @@ PING = b": ping\r\n\r\n"
 async def _figures(found: Services) -> bytes:
     sales = await read_sales(found.database, found.catalogue)
     door = await read_door(found.database, found.catalogue)
-    body = {"events": [e.body() for e in sales], "door": [d.body() for d in door], "per_gate_recorded": False}
+    body = {"events": [e.body() for e in sales], "door": [d.body() for d in door]}
     return json.dumps(body, separators=(",", ":")).encode()
 
 

@@ -156,7 +156,7 @@ export function renderStory(container, story, act) {
       `${m.kind} to ${m.recipient}: queued ${when(m.queued_at)}, ${m.sent_at ? "sent " + when(m.sent_at) : `not sent yet (${m.attempts} attempt(s)${m.last_error ? ": " + m.last_error : ""})`}`,
     "No e-mail."),
     ...list("Tickets", story.tickets, (t) =>
-      `${order.ticket_type} · ${t.code || "not issued"} · ${t.checked_in_at ? "checked in " + when(t.checked_in_at) : "not checked in"}`,
+      `${order.ticket_type} · ${t.code || "not issued"} · ${t.checked_in_at ? "checked in " + when(t.checked_in_at) + (t.gate ? " at the " + t.gate + " gate" : "") : "not checked in"}`,
     "No tickets yet."),
   );
 }

@@ -115,9 +115,13 @@ function card(title, rows, dataset) {
     "article",
     { class: "figure-card", dataset },
     el("h4", { text: title }),
-    el("dl", {}, rows.map(([term, value, name]) => [el("dt", { text: term }), el("dd", { dataset: { figure: name }, text: value })])),
+    el("dl", {}, rows.map(([term, value, name, more = {}]) => [el("dt", { text: term }), el("dd", { dataset: { figure: name, ...more }, text: value })])),
   );
 }
+
+// A check-in whose device named no gate (or from before gates were recorded) has gate null.
+const gateWords = (gate) => (gate === null ? "Unnamed gate" : `${gate} gate`);
+const gateRows = (gates) => gates.map((g) => [gateWords(g.gate), String(g.checked_in), "gate", { gate: g.gate ?? "" }]);
 
 function drawCards(containerId, events, rows) {
   byId(containerId).replaceChildren(
@@ -140,7 +144,14 @@ function drawFigures(figures) {
     ["Checked in", String(t.checked_in), "checked-in"],
     ["Tickets issued", String(t.issued), "issued"],
     ["Still to come", String(Math.max(0, t.issued - t.checked_in)), "to-come"],
+    ...gateRows(t.gates),
   ]);
+  // Each event's gates, all ticket types together, after its ticket types.
+  const grids = byId("door-figures").querySelectorAll(".figures");
+  figures.door.forEach((event, index) => {
+    const rows = event.gates.length ? gateRows(event.gates) : [["No check-ins yet", "0", "gate-none"]];
+    grids[index].append(card("Every ticket, per gate", rows, { type: "all", event: event.slug }));
+  });
 }
 
 // -- orders --------------------------------------------------------------------------------
