@@ -16,8 +16,11 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+import sqlalchemy as sa
+from databases import Database
 
 from server.settings import Settings
+from server.store.tables import desk_actions
 from tests.fulfilment_helpers import SILENT_PHONE, all_sent, eventually, outbox_rows, place, settled
 from tests.payhero_fixtures import TOKEN, sandbox_callback
 from tests.server_harness import RunningServer, run_server
@@ -115,6 +118,51 @@ async def test_complete_issues_tickets_and_e_mails_once_and_the_story_says_who(d
         await eventually(lambda: all_sent(desk.services.database))
         kinds = sorted(row["kind"] for row in await outbox_rows(desk.services.database, order["order_id"]))
         assert kinds == ["receipt", "tickets", "tickets", "welcome"]
+
+
+async def actions_of(database: Database, order_id: str) -> list[tuple[str, str]]:
+    rows = await database.fetch_all(
+        sa.select(desk_actions.c.action, desk_actions.c.actor)
+        .where(desk_actions.c.order_id == order_id)
+        .order_by(desk_actions.c.id)
+    )
+    return [(row._mapping["action"], row._mapping["actor"]) for row in rows]
+
+
+async def test_complete_and_close_commit_with_who_did_them_or_not_at_all(desk: RunningServer) -> None:
+    database = desk.services.database
+    async with httpx.AsyncClient(base_url=desk.base_url) as http:
+        to_complete = await held_order(http, "atomic@example.com")
+        to_close = await held_order(http, "atomic.close@example.com")
+        complete_url = f"/api/desk/orders/{to_complete['order_id']}/complete"
+        close_url = f"/api/desk/orders/{to_close['order_id']}/close"
+
+        # Where the actor cannot be written, the change is not written either.
+        await database.execute(sa.text("ALTER TABLE desk_actions RENAME TO desk_actions_away"))
+        try:
+            failed = await http.post(complete_url, json={"receipt": "SAE3YULR2B"}, headers=as_(ALICE))
+            assert failed.status_code == 500 and "Traceback" not in failed.text
+            failed = await http.post(close_url, json={"note": "Refunded by reversal"}, headers=as_(ALICE))
+            assert failed.status_code == 500
+        finally:
+            await database.execute(sa.text("ALTER TABLE desk_actions_away RENAME TO desk_actions"))
+        for order in (to_complete, to_close):
+            story = (await http.get(f"/api/desk/orders/{order['order_id']}", headers=as_(BOB))).json()
+            assert story["order"]["payment_status"] == order["payment_status"]
+            assert story["review_open"] and story["actions"] == []
+            assert all(ticket["code"] is None for ticket in story["tickets"]), "no ticket signed"
+            assert story["changes"][-1]["to_status"] == order["payment_status"]
+        assert await outbox_rows(database, to_complete["order_id"]) == []
+
+        # Applied: the change and its actor, together; not applied: neither a change nor a row.
+        done = await http.post(complete_url, json={"receipt": "SAE3YULR2B"}, headers=as_(BOB))
+        assert done.status_code == 200, done.text
+        again = await http.post(complete_url, json={"receipt": "SAE3YULR2C"}, headers=as_(ALICE))
+        assert again.status_code == 409
+        assert await actions_of(database, to_complete["order_id"]) == [("complete", "bob")]
+        closed = await http.post(close_url, json={"note": "Refunded by reversal"}, headers=as_(BOB))
+        assert closed.json()["payment_status"] == "cancelled"
+        assert await actions_of(database, to_close["order_id"]) == [("close", "bob")]
 
 
 async def test_close_needs_a_note_and_records_it(desk: RunningServer) -> None:

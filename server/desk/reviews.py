@@ -23,7 +23,8 @@ from server.desk.story import CallbackLine, OrderLine, callback_line, order_line
 from server.lifecycle import CANCELLED, COMPLETED, PENDING, PROCESSING
 from server.payhero.client import PayHeroClient, PaymentProviderError
 from server.store.tables import desk_actions, orders, payhero_callbacks, payment_pushes
-from server.transitions.change import Change
+from server.transitions.action_rows import action_row
+from server.transitions.change import ActedBy, Change
 from server.transitions.changes import StatusChanges
 
 log = logging.getLogger("server.desk")
@@ -55,22 +56,12 @@ async def record_action(
     actor: str,
     *,
     note: str | None = None,
-    receipt: str | None = None,
     evidence: Any = None,
     resolves: str | None = None,
 ) -> None:
-    await database.execute(
-        desk_actions.insert().values(
-            order_id=order_id,
-            action=action,
-            actor=actor[:64],
-            note=note[:255] if note else None,
-            receipt_number=receipt,
-            evidence=json.dumps(evidence) if evidence is not None else None,
-            resolves=resolves,
-            created_ms=now_ms(),
-        )
-    )
+    """An action that changes no status, recorded on its own (one statement)."""
+    acted = ActedBy(action, actor, note=note, resolves=resolves)
+    await database.execute(action_row(order_id, acted, now_ms(), evidence))
 
 
 @dataclass(frozen=True)
@@ -94,14 +85,14 @@ async def complete_order(
         return Completion(None, None, "no order has this id or number")
     held = await database.fetch_val(sa.select(orders.c.needs_review).where(orders.c.id == order_id))
     fields = {"receipt_number": receipt, "result_code": 0, "result_desc": "Completed after review"}
-    change = Change(COMPLETED, source=OPERATOR_SOURCE, fields=fields, note=note[:255])
+    # The action rides on the change: its row commits in the change's transaction, so there
+    # is no completion without its actor, and no actor's row for a completion that did not apply.
+    acted = ActedBy(COMPLETE, actor, note=note, receipt=receipt, resolves=held)
+    change = Change(COMPLETED, source=OPERATOR_SOURCE, fields=fields, note=note[:255], acted_by=acted)
     result = await changes.apply(order_id, change)
     status = result.update.payment_status
     if not result.applied:
         return Completion(order_id, status, f"the order is already {status}; nothing changed")
-    # After the change's commit (its after-commit steps must see it committed): a crash
-    # between the two leaves the completion in order_changes, without its actor.
-    await record_action(database, order_id, COMPLETE, actor, note=note, receipt=receipt, resolves=held)
     log.info("order %s completed after review by %s", order_id, actor)
     return Completion(order_id, status)
 
@@ -128,10 +119,17 @@ async def close_review(
     status, held = row._mapping["payment_status"], row._mapping["needs_review"]
     if not held:
         return Closure(status, "this order is not held for review")
+    acted = ActedBy(CLOSE, actor, note=note, resolves=held)
+    applied = False
     if status in (PENDING, PROCESSING):
-        change = Change(CANCELLED, source=OPERATOR_SOURCE, note=f"refunded outside the service: {note}"[:255])
-        status = (await changes.apply(order_id, change)).update.payment_status
-    await record_action(database, order_id, CLOSE, actor, note=note, resolves=held)
+        # The cancellation carries the action: both commit together or neither does.
+        words = f"refunded outside the service: {note}"[:255]
+        change = Change(CANCELLED, source=OPERATOR_SOURCE, note=words, acted_by=acted)
+        result = await changes.apply(order_id, change)
+        status, applied = result.update.payment_status, result.applied
+    if not applied:
+        # Nothing to cancel (paid, or it moved on meanwhile): the closure alone settles the review.
+        await record_action(database, order_id, CLOSE, actor, note=note, resolves=held)
     log.info("review of order %s closed by %s", order_id, actor)
     return Closure(status)
 

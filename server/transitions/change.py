@@ -35,11 +35,25 @@ class OrderNotFound(LookupError):
 
 
 @dataclass(frozen=True)
+class ActedBy:
+    """A person's action that a change carries out (the desk's Complete or Close, the command
+    line's complete-order): its `desk_actions` row commits with the change, or neither does."""
+
+    action: str
+    actor: str
+    note: str | None = None
+    receipt: str | None = None
+    # The order's `needs_review` the action settles (the review queue leaves it out after).
+    resolves: str | None = None
+
+
+@dataclass(frozen=True)
 class Change:
     to_status: str
     source: str
     fields: Mapping[str, Any] = field(default_factory=dict)
     note: str | None = None
+    acted_by: ActedBy | None = None
 
     def __post_init__(self) -> None:
         if self.to_status not in ALLOWED_FROM:

@@ -5,7 +5,8 @@ row), so each commits with the change or not at all:
 
 1. seats follow the status: given back on failure, taken again by a late payment;
 2. ticket codes signed on payment, before
-3. the outbox rows of the payment's e-mails, which carry those codes.
+3. the outbox rows of the payment's e-mails, which carry those codes;
+4. the desk action the change carries out, if a person made it (who, and when).
 
 After the commit, so each sees only committed rows:
 
@@ -29,6 +30,7 @@ from server.mail.delivery import OutboxWorker
 from server.status.bells import sales_channel
 from server.status.hub import StatusHub
 from server.tickets.codes import TicketSigner
+from server.transitions.action_rows import RecordActionWithChange
 from server.transitions.change import ChangeInProgress, ChangeResult
 from server.transitions.outbox_rows import OutboxWriter
 from server.transitions.seats import SeatsFollowStatus
@@ -78,6 +80,7 @@ class Pipeline:
     seats: SeatsFollowStatus
     tickets: TicketIssuer
     outbox: OutboxWriter
+    action: RecordActionWithChange
     publish: PublishToWaiters
     wake: WakeOutboxOnPayment
     sales: RingSalesBell
@@ -86,6 +89,7 @@ class Pipeline:
         await self.seats(change)
         await self.tickets(change)
         await self.outbox(change)
+        await self.action(change)
 
     async def after_commit(self, result: ChangeResult) -> None:
         # Quick: the webhook answers after these, so none may wait on SMTP or anything as slow.
@@ -101,6 +105,7 @@ def payment_pipeline(
         seats=SeatsFollowStatus(),
         tickets=TicketIssuer(signer),
         outbox=OutboxWriter(catalogue),
+        action=RecordActionWithChange(),
         publish=PublishToWaiters(hub),
         wake=WakeOutboxOnPayment(outbox),
         sales=RingSalesBell(hub),
