@@ -1,7 +1,8 @@
 """The pages (`/`, `/payment/{order_id}`, the staff's `/gate`) and their static assets.
 
 The pages are the same bytes for every order: the status page reads the order id from its
-own URL, so nothing about an order or a customer is ever written into HTML.
+own URL, so nothing about an order or a customer is ever written into HTML. They differ only
+by language: English or Kiswahili, as `Accept-Language` prefers (server/languages.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from server.http_errors import ApiError
+from server.languages import choose_language
 from server.urls import GATE_PAGE, HOME_PAGE, PAYMENT_PAGE, STATIC, payment_page_url
 from server.web_encoding import choose, not_modified
 from server.webfiles import WEB_DIR, WebFile, WebFiles
@@ -52,6 +54,9 @@ TRAILING_PUNCTUATION = ".,;:!?)]}>'\"\u2019\u201d"
 def _send(request: Request, file: WebFile, cache_control: str, status_code: int = 200) -> Response:
     chosen = choose(file, request.headers.get("accept-encoding", ""))
     headers = {**SECURITY_HEADERS, "Cache-Control": cache_control, "ETag": chosen.etag, **chosen.headers}
+    if file.media_type.startswith("text/html"):
+        # A page is in the language the browser asks for: caches must keep one per language.
+        headers["Vary"] = ", ".join(filter(None, [headers.get("Vary", ""), "Accept-Language"]))
     if status_code == 200 and not_modified(request.headers.get("if-none-match"), chosen.etag):
         headers.pop("Content-Encoding", None)  # a 304 has no body to decode
         return Response(status_code=304, headers=headers)
@@ -69,22 +74,26 @@ class Pages:
             raise RuntimeError(f"web pages missing: {', '.join(missing)} (expected in {WEB_DIR})")
         self.files = files
 
+    def _page(self, request: Request, name: str) -> WebFile:
+        language = choose_language(request.headers.get("accept-language"), self.files.languages)
+        return self.files.page(name, language)
+
     async def checkout(self, request: Request) -> Response:
-        return _send(request, self.files.page("index.html"), PAGE_CACHE)
+        return _send(request, self._page(request, "index.html"), PAGE_CACHE)
 
     async def payment(self, request: Request) -> Response:
         order_id = request.path_params["order_id"]
         if ORDER_ID.fullmatch(order_id):
-            return _send(request, self.files.page("payment.html"), PAGE_CACHE)
+            return _send(request, self._page(request, "payment.html"), PAGE_CACHE)
         trimmed = order_id.rstrip(TRAILING_PUNCTUATION)
         if trimmed != order_id and ORDER_ID.fullmatch(trimmed):
             return RedirectResponse(payment_page_url(trimmed), status_code=308, headers=SECURITY_HEADERS)
         # A person followed this link: the page's own "cannot find this payment", as a 404.
         # It reads the id from its URL and knows this one cannot be an order.
-        return _send(request, self.files.page("payment.html"), PAGE_CACHE, status_code=404)
+        return _send(request, self._page(request, "payment.html"), PAGE_CACHE, status_code=404)
 
     async def gate(self, request: Request) -> Response:
-        return _send(request, self.files.page("gate.html"), PAGE_CACHE)
+        return _send(request, self._page(request, "gate.html"), PAGE_CACHE)
 
     async def static(self, request: Request) -> Response:
         asset = self.files.asset(request.path_params["version"], request.path_params["path"])

@@ -133,6 +133,15 @@ async def _gate_codes_and_doors(database: Database) -> list[str]:
     return await _added_columns(database, ADDED_IN_5) + _create_statements(database)
 
 
+# Added by migration 6: the language an order was placed in, for its e-mails.
+ADDED_IN_6 = (("orders", "language"),)
+
+
+async def _order_language(database: Database) -> list[str]:
+    """6: `orders.language`."""
+    return await _added_columns(database, ADDED_IN_6)
+
+
 # Each migration is a list of SQL statements for a database; it runs once, in order.
 # Migration 1 creates every table of `metadata` that is missing. Later ones alter, or run
 # it again to add tables (IF NOT EXISTS makes that a no-op for a database made after them).
@@ -147,6 +156,7 @@ MIGRATIONS: list[Migration] = [
     _BEFORE_5,
     _pushes_and_order_contacts,
     _gate_codes_and_doors,
+    _order_language,
 ]
 
 

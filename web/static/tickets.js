@@ -5,9 +5,11 @@
 // once when the browser says it is online or the tab is shown again, until it loads; the
 // Save link comes back with it.
 
-// Words this module added, in one place for translation.
+import { t } from "./i18n.js";
+
+// This module's words, from the catalogue of the page's language.
 export const WORDS = {
-  qrRetrying: "The QR code did not load: we'll keep trying. Meanwhile show the ticket code below, or the one in your e-mail.",
+  qrRetrying: t("ticket.qrRetrying"),
 };
 
 const RETRY_BASE_MS = 1000;
@@ -16,7 +18,7 @@ const RETRY_MAX_MS = 30000;
 // An older document names a ticket type only by its slug ("early-bird"): say it as words.
 function slugWords(slug) {
   const words = String(slug ?? "").replace(/[-_]+/g, " ").trim();
-  return words ? words[0].toUpperCase() + words.slice(1) : "Ticket";
+  return words ? words[0].toUpperCase() + words.slice(1) : t("ticket.ticket");
 }
 
 // Loads `url` into a fresh <img> until it works; `place(image)` puts the loaded image in
@@ -62,7 +64,7 @@ function loadUntilLoaded(url, alt, place, failed) {
 export function ticketItem(ticket, index, count) {
   const item = document.createElement("li");
   const name = typeof ticket.ticket_type_name === "string" && ticket.ticket_type_name ? ticket.ticket_type_name : slugWords(ticket.ticket_type);
-  const label = count > 1 ? `Ticket ${index + 1} of ${count}: ${name}` : name;
+  const label = count > 1 ? t("ticket.numbered", { number: index + 1, count, name }) : name;
   const kind = document.createElement("p");
   kind.className = "kind";
   kind.textContent = label;
@@ -76,11 +78,11 @@ export function ticketItem(ticket, index, count) {
     save.className = "save";
     save.href = url;
     save.download = `ticket-${index + 1}.png`;
-    save.textContent = count > 1 ? `Save ticket ${index + 1} as an image` : "Save the ticket as an image";
+    save.textContent = count > 1 ? t("ticket.saveNumbered", { number: index + 1 }) : t("ticket.save");
     save.hidden = true;
     loadUntilLoaded(
       url,
-      `QR code of ticket ${ticket.code}`,
+      t("ticket.qrAlt", { code: ticket.code }),
       (image) => {
         slot.replaceChildren(image);
         save.hidden = false;
@@ -99,7 +101,7 @@ export function ticketItem(ticket, index, count) {
   if (typeof ticket.short_code === "string" && ticket.short_code) {
     const label = document.createElement("p");
     label.className = "short-code-label";
-    label.textContent = "Code to type at the gate";
+    label.textContent = t("ticket.gateCode");
     const short = document.createElement("p");
     short.className = "short-code";
     short.textContent = ticket.short_code;
