@@ -32,6 +32,7 @@ __all__ = [
     "PAYMENT_PAGE",
     "READYZ",
     "STATIC",
+    "TICKETS_LOST",
     "TICKET_CHECK_IN",
     "TICKET_QR_PNG",
     "TICKET_QR_SVG",
@@ -60,6 +61,8 @@ TICKET_QR_PNG = "/api/tickets/{ticket_id}/qr.png"
 TICKET_QR_SVG = "/api/tickets/{ticket_id}/qr.svg"
 TICKET_VERIFY = "/api/tickets/verify"
 TICKET_CHECK_IN = "/api/tickets/check-in"
+# "Lost your tickets?": an e-mail with each paid order's ticket page.
+TICKETS_LOST = "/api/tickets/lost"
 # The gate page checks its token here on entry.
 GATE_SESSION = "/api/gate/session"
 # PayHero's webhook: the token is a secret (never logged, server/logs.py).

@@ -31,6 +31,8 @@ from server.schemas.service_schema import (
     Error,
     EventListing,
     GateSession,
+    LostTicketsAccepted,
+    LostTicketsBody,
     Ready,
     TicketCheck,
 )
@@ -38,7 +40,7 @@ from server.schemas.service_schema import (
 OPENAPI_VERSION = "3.1.0"
 # Request bodies are described as they are validated (the checkout's quantity: a number or
 # its text); answers as they are written.
-REQUESTS: tuple[type[BaseModel], ...] = (CheckoutBody, CodeBody)
+REQUESTS: tuple[type[BaseModel], ...] = (CheckoutBody, CodeBody, LostTicketsBody)
 ANSWERS: tuple[type[BaseModel], ...] = (
     Error,
     StatusDocument,
@@ -52,6 +54,7 @@ ANSWERS: tuple[type[BaseModel], ...] = (
     Ready,
     Alive,
     CallbackAck,
+    LostTicketsAccepted,
 )
 PATHS: dict[str, Any] = {**PAGE_PATHS, **TICKET_PATHS, **OPS_PATHS, **ORDER_PATHS}
 

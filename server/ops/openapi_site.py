@@ -156,6 +156,25 @@ TICKET_PATHS: dict[str, Any] = {
             },
         }
     },
+    urls.TICKETS_LOST: {
+        "post": {
+            "summary": "Lost your tickets? An e-mail with a link to each paid order's ticket page.",
+            "description": "The same 202 whether or not the address or number bought anything. The e-mail "
+            "goes to the address the orders were bought with, at most once per 15 minutes.",
+            "tags": ["tickets"],
+            "requestBody": body("LostTicketsBody"),
+            "responses": {
+                "202": json_answer("LostTicketsAccepted", "Asked: an e-mail follows if anything was found."),
+                "400": error("The body is not JSON."),
+                "413": error("The body is larger than 1 KiB."),
+                "415": NOT_JSON,
+                "422": error("Not an e-mail address or a Kenyan phone number, or an unknown language."),
+                "429": error("Too many asks from this address (Retry-After)."),
+                "431": HEADERS_TOO_LARGE,
+                "503": UNAVAILABLE,
+            },
+        }
+    },
     urls.TICKET_QR_PNG: _qr("image/png"),
     urls.TICKET_QR_SVG: _qr("image/svg+xml"),
 }

@@ -9,6 +9,7 @@ from server.routes import (
     checkout_api,
     gate_session,
     health_checks,
+    lost_tickets_api,
     ops_api,
     order_api,
     pages,
@@ -27,6 +28,7 @@ def all_routes(settings: Settings) -> list[BaseRoute]:
         *calendar_feed.routes,
         *payhero_webhook.routes,
         *ticket_api.routes,
+        *lost_tickets_api.routes,
         *gate_session.routes,
         *pages.routes(sandbox=settings.sandbox),
     ]

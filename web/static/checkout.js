@@ -16,6 +16,7 @@ import {
   saveForm,
 } from "./common.js";
 import { language, languageSwitch, locale, serverWords, t } from "./i18n.js";
+import { lostTickets } from "./lost-tickets.js";
 import { LABELS, MAX_QUANTITY, nationalNumber, serverMessage, validate } from "./validate.js";
 
 const PAY_LABEL = t("checkout.pay");
@@ -328,6 +329,7 @@ catalogueRetry.addEventListener("click", loadCatalogue);
 document.getElementById("buy-more").addEventListener("click", () => submit(null, { confirmRepeat: true }));
 // The other language: what was typed so far comes back after the page is read again.
 languageSwitch(() => saveForm(readValues()));
+lostTickets();
 loadCatalogue();
 offerPaidTickets();
 // Back from the status page may restore this page as it was left (the back-forward cache):

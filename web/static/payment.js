@@ -3,6 +3,7 @@
 
 import { log, rememberOrder, rememberedOrder } from "./common.js";
 import { languageSwitch, t } from "./i18n.js";
+import { lostTickets } from "./lost-tickets.js";
 import { OrderActions } from "./order-actions.js";
 import { StatusView } from "./status-view.js";
 import { StatusTracker, isTerminal } from "./transport.js";
@@ -11,6 +12,7 @@ import { StatusTracker, isTerminal } from "./transport.js";
 const ORDER_ID = /^[A-Za-z0-9_-]{16,64}$/;
 
 languageSwitch();
+lostTickets();
 
 const orderId = decodeURIComponent(window.location.pathname.split("/").filter(Boolean).pop() ?? "");
 const view = new StatusView();
