@@ -8,6 +8,13 @@ never in a URL. An order remembers the language it was placed in, for its e-mail
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from string import Template
+from zoneinfo import ZoneInfo
+
 ENGLISH = "en"
 KISWAHILI = "sw"
 LANGUAGES = (ENGLISH, KISWAHILI)
@@ -35,6 +42,39 @@ def choose_language(accept_language: str | None, offered: tuple[str, ...] = LANG
         if quality > best_quality:
             best, best_quality = primary, quality
     return best
+
+
+# The server's own sentences (e-mails, ticket cards), one catalogue per language.
+WORDS_DIR = Path(__file__).resolve().parent / "templates" / "words"
+
+
+def load_words(folder: Path = WORDS_DIR) -> dict[str, dict[str, str]]:
+    """The server's sentences by language; a missing catalogue fails at start."""
+    return {
+        language: json.loads((folder / f"{language}.json").read_text(encoding="utf-8"))
+        for language in LANGUAGES
+    }
+
+
+def moment_words(moment_text: str, timezone: str, words: Mapping[str, str]) -> str:
+    """`moment_text` (ISO 8601) in the event's own timezone, saying which: a customer reads
+    the gate's time, and the receipt's, as the clocks at the venue show them. Day and month
+    names come from the language's catalogue (`weekdays`, `months`, `when`), not the
+    process's locale."""
+    try:
+        moment = datetime.fromisoformat(moment_text.replace("Z", "+00:00"))
+        zone = ZoneInfo(timezone)
+    except (ValueError, KeyError):
+        return moment_text
+    local = moment.astimezone(zone)
+    return Template(words["when"]).substitute(
+        weekday=words["weekdays"].split()[local.weekday()],
+        day=f"{local.day:02d}",
+        month=words["months"].split()[local.month - 1],
+        year=local.year,
+        time=local.strftime("%H:%M"),
+        city=timezone.rsplit("/", 1)[-1].replace("_", " "),
+    )
 
 
 def known_language(value: object) -> str:

@@ -33,9 +33,12 @@ __all__ = [
     "READYZ",
     "STATIC",
     "TICKETS_LOST",
+    "TICKET_CARD",
     "TICKET_CHECK_IN",
+    "TICKET_PAGE",
     "TICKET_QR_PNG",
     "TICKET_QR_SVG",
+    "TICKET_SHARED",
     "TICKET_VERIFY",
     "calendar_url",
     "events_url",
@@ -43,6 +46,8 @@ __all__ = [
     "payment_page_url",
     "qr_url",
     "router_pattern",
+    "ticket_card_url",
+    "ticket_page_url",
     "wait_url",
 ]
 
@@ -61,6 +66,9 @@ TICKET_QR_PNG = "/api/tickets/{ticket_id}/qr.png"
 TICKET_QR_SVG = "/api/tickets/{ticket_id}/qr.svg"
 TICKET_VERIFY = "/api/tickets/verify"
 TICKET_CHECK_IN = "/api/tickets/check-in"
+# One ticket by its own secret link (server/tickets/share_links.py): as data, and as a card image.
+TICKET_SHARED = "/api/tickets/shared/{share_id}"
+TICKET_CARD = TICKET_SHARED + "/card.png"
 # "Lost your tickets?": an e-mail with each paid order's ticket page.
 TICKETS_LOST = "/api/tickets/lost"
 # The gate page checks its token here on entry.
@@ -71,6 +79,8 @@ CALLBACK = "/api/payhero/callback/{token}"
 HOME_PAGE = "/"
 PAYMENT_PAGE = "/payment/{order_id}"
 GATE_PAGE = "/gate"
+# One ticket, for its holder or a friend: the ticket only, not the order.
+TICKET_PAGE = "/ticket/{share_id}"
 STATIC = "/static/{version}/{path:path}"
 # For operators and machines.
 HEALTHZ = "/healthz"
@@ -104,6 +114,14 @@ def payment_page_url(order_id: str) -> str:
 
 def qr_url(ticket_id: str) -> str:
     return TICKET_QR_PNG.format(ticket_id=ticket_id)
+
+
+def ticket_page_url(share_id: str) -> str:
+    return TICKET_PAGE.format(share_id=share_id)
+
+
+def ticket_card_url(share_id: str) -> str:
+    return TICKET_CARD.format(share_id=share_id)
 
 
 def router_pattern(template: str) -> re.Pattern[str]:

@@ -21,16 +21,14 @@ import html
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from pathlib import Path
 from string import Template
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from server.catalogue import DEFAULT_TIMEZONE
-from server.languages import DEFAULT_LANGUAGE, LANGUAGES, known_language
+from server.languages import DEFAULT_LANGUAGE, known_language, load_words, moment_words
 from server.mail.kinds import LOST_TICKETS, TICKETS
 from server.tickets.qr import qr_png
 from server.urls import calendar_url, payment_page_url, qr_url
@@ -54,31 +52,7 @@ def message_id(key: str, domain: str) -> str:
 
 
 def _when(moment_text: str, timezone: str, words: Mapping[str, str]) -> str:
-    """`moment_text` (ISO 8601) in the event's own timezone, saying which: a customer reads
-    the gate's time, and the receipt's, as the clocks at the venue show them. Day and month
-    names come from the language's catalogue, not the process's locale."""
-    try:
-        moment = datetime.fromisoformat(moment_text.replace("Z", "+00:00"))
-        zone = ZoneInfo(timezone)
-    except (ValueError, KeyError):
-        return moment_text
-    local = moment.astimezone(zone)
-    return Template(words["when"]).substitute(
-        weekday=words["weekdays"].split()[local.weekday()],
-        day=f"{local.day:02d}",
-        month=words["months"].split()[local.month - 1],
-        year=local.year,
-        time=local.strftime("%H:%M"),
-        city=timezone.rsplit("/", 1)[-1].replace("_", " "),
-    )
-
-
-def load_words(templates: Path = TEMPLATES) -> dict[str, dict[str, str]]:
-    """The e-mails' catalogues by language; a missing one fails at start."""
-    return {
-        language: json.loads((templates / WORDS_DIR / f"{language}.json").read_text(encoding="utf-8"))
-        for language in LANGUAGES
-    }
+    return moment_words(moment_text, timezone, words)
 
 
 def _money(amount: int, currency: str) -> str:
@@ -113,7 +87,7 @@ class Composer:
             for path in sorted(templates.iterdir())
             if path.is_file()
         }
-        self._words = load_words(templates)
+        self._words = load_words(templates / WORDS_DIR)
 
     def _sentences(
         self, words: Mapping[str, str], values: Mapping[str, Any], *, escape: bool

@@ -14,6 +14,7 @@ from server.routes import (
     order_api,
     pages,
     payhero_webhook,
+    shared_ticket_api,
     ticket_api,
 )
 from server.settings import Settings
@@ -29,6 +30,7 @@ def all_routes(settings: Settings) -> list[BaseRoute]:
         *payhero_webhook.routes,
         *ticket_api.routes,
         *lost_tickets_api.routes,
+        *shared_ticket_api.routes,
         *gate_session.routes,
         *pages.routes(sandbox=settings.sandbox),
     ]

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from server.http_errors import ApiError
 from server.languages import choose_language
-from server.urls import GATE_PAGE, HOME_PAGE, PAYMENT_PAGE, STATIC, payment_page_url
+from server.urls import GATE_PAGE, HOME_PAGE, PAYMENT_PAGE, STATIC, TICKET_PAGE, payment_page_url
 from server.web_encoding import choose, not_modified
 from server.webfiles import WEB_DIR, WebFile, WebFiles
 
@@ -63,7 +63,7 @@ def _send(request: Request, file: WebFile, cache_control: str, status_code: int 
     return Response(chosen.body, status_code=status_code, media_type=file.media_type, headers=headers)
 
 
-PAGES = ("index.html", "payment.html", "gate.html")
+PAGES = ("index.html", "payment.html", "gate.html", "ticket.html")
 
 
 class Pages:
@@ -95,6 +95,10 @@ class Pages:
     async def gate(self, request: Request) -> Response:
         return _send(request, self._page(request, "gate.html"), PAGE_CACHE)
 
+    async def ticket(self, request: Request) -> Response:
+        # One ticket by its own link: the page reads the id from its URL, like the status page.
+        return _send(request, self._page(request, "ticket.html"), PAGE_CACHE)
+
     async def static(self, request: Request) -> Response:
         asset = self.files.asset(request.path_params["version"], request.path_params["path"])
         if asset is None:
@@ -108,5 +112,6 @@ def routes(files: WebFiles | None = None, *, sandbox: bool = False) -> list[Base
         Route(HOME_PAGE, pages.checkout, methods=["GET"]),
         Route(PAYMENT_PAGE, pages.payment, methods=["GET"]),
         Route(GATE_PAGE, pages.gate, methods=["GET"]),
+        Route(TICKET_PAGE, pages.ticket, methods=["GET"]),
         Route(STATIC, pages.static, methods=["GET"]),
     ]

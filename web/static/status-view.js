@@ -165,7 +165,8 @@ export class StatusView {
       const paidAt = formatMoment(doc.updated_at, doc.event?.timezone);
       byId("paid-at").textContent = paidAt;
       byId("paid-at-row").hidden = !paidAt;
-      byId("ticket-list").replaceChildren(...tickets.map((ticket, index) => ticketItem(ticket, index, tickets.length)));
+      const event = doc.event && typeof doc.event === "object" ? doc.event : null;
+      byId("ticket-list").replaceChildren(...tickets.map((ticket, index) => ticketItem(ticket, index, tickets.length, event)));
       byId("tickets").hidden = !tickets.length;
     } else if (status === "cancelled" || (status === "failed" && CANCELLED_CODES.has(code))) {
       this.render("cancelled", t("status.cancelledTitle"), t("status.cancelledMessage"), {
