@@ -7,6 +7,7 @@ written by the outbox as `.eml` files, as a development machine has them.
 from __future__ import annotations
 
 import email.policy
+import re
 from collections.abc import AsyncIterator, Callable
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -22,6 +23,7 @@ from tests import browser_fixtures
 from tests.browser import PHONE, accessible, phone_page, screenshot
 from tests.fulfilment_helpers import all_sent, eventually, place, settled
 from tests.server_harness import RunningServer, run_server
+from tests.test_web_pages import as_mail_app_shows
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -147,6 +149,11 @@ async def test_lost_your_tickets_on_the_checkout_and_the_ticket_page(
     assert len(letters) == 1
     text = letters[0].get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     assert all(f"/payment/{order['order_id']}" in text for order in orders)
+    mail = await page.context.new_page()
+    await mail.set_content(as_mail_app_shows(letters[0]))
+    await expect(mail.get_by_role("link", name=re.compile("Open the tickets of"))).to_have_count(2)
+    await screenshot(mail, "email-lost-tickets")
+    await mail.close()
 
     # An address nobody bought with: the same words, and no e-mail.
     await page.get_by_label("E-mail or phone number").fill("stranger@example.com")

@@ -22,7 +22,17 @@ from playwright.async_api import Browser, expect
 
 from server.settings import Settings
 from tests import browser_fixtures
-from tests.browser import PHONE, Buyer, accessible, buy, phone_page, scan, screenshot, title_is
+from tests.browser import (
+    PHONE,
+    SCREENSHOT_DIR,
+    Buyer,
+    accessible,
+    buy,
+    phone_page,
+    scan,
+    screenshot,
+    title_is,
+)
 from tests.fulfilment_helpers import place, settled
 from tests.server_harness import RunningServer, run_server
 
@@ -70,9 +80,12 @@ async def test_the_card_carries_the_ticket_and_is_named_after_it(live: RunningSe
             )
             assert "no-store" in card.headers["cache-control"]
             assert read_qr(card.content) == [ticket["code"]], "a gate scanner reads the card's QR"
+            SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+            (SCREENSHOT_DIR / f"ticket-card-{number}.png").write_bytes(card.content)
         swahili = await http.get(document["tickets"][0]["card_url"], params={"lang": "sw"})
         english = await http.get(document["tickets"][0]["card_url"], params={"lang": "en"})
         assert swahili.status_code == 200 and swahili.content != english.content
+        (SCREENSHOT_DIR / "sw-ticket-card.png").write_bytes(swahili.content)
 
         shared = (
             await http.get("/api/tickets/shared/" + document["tickets"][1]["share_url"].split("/")[-1])

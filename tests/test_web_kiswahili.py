@@ -22,6 +22,7 @@ from tests import browser_fixtures
 from tests.browser import PHONE, Buyer, accessible, buy, fill_checkout, screenshot, title_is
 from tests.fulfilment_helpers import all_sent, eventually
 from tests.server_harness import RunningServer, run_server
+from tests.test_web_pages import as_mail_app_shows
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -105,6 +106,11 @@ async def test_checkout_and_ticket_page_in_kiswahili_and_the_e_mails_too(
     assert f"/payment/{order_id}" in tickets_text
     receipt_text = letters["receipt"].get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     assert "Kiasi ulicholipa:" in receipt_text and "KES 600" in receipt_text
+    # A blank page of its own: the ticket page's CSP would refuse the e-mail's inline styles.
+    mail = await page.context.new_page()
+    for kind in ("tickets", "receipt"):
+        await mail.set_content(as_mail_app_shows(letters[kind]))
+        await screenshot(mail, f"sw-email-{kind}")
 
 
 async def test_the_switch_keeps_the_language_on_the_device_not_in_the_url(
