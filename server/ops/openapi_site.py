@@ -66,7 +66,7 @@ _SHARE_ID = {
     "in": "path",
     "required": True,
     "description": "`<ticket id>.<mark>`: the ticket's own link (server/tickets/share_links.py).",
-    "schema": {"type": "string", "maxLength": 90},
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}\\.[A-Za-z0-9_-]{16}$"},
 }
 _PRIVATE = {
     "Cache-Control": {
@@ -108,7 +108,13 @@ PAGE_PATHS: dict[str, Any] = {
     urls.TICKET_PAGE: _page(
         "One ticket by its own secret link: the ticket only, never its order; the same bytes for all.",
         ["text/html"],
-        parameters=[_SHARE_ID],
+        parameters=[{**_SHARE_ID, "schema": {"type": "string"}}],
+        responses={
+            "404": {
+                "description": "Not shaped like a ticket's link: the same page, showing its not-found state.",
+                "content": {"text/html": {"schema": {"type": "string"}}},
+            },
+        },
     ),
     "/static/{version}/{path}": _page(
         "The pages' assets, under a version that changes with their content.",

@@ -47,6 +47,8 @@ ASSET_CACHE = "public, max-age=31536000, immutable"
 
 # Order ids are URL-safe base64 of at least 128 bits; anything else is not an order.
 ORDER_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+# A ticket's own link: `<ticket id>.<16-character mark>` (server/tickets/share_links.py).
+SHARE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{16}")
 # What a chat app or an e-mail sentence glues to the end of a link: "see /payment/abc…."
 TRAILING_PUNCTUATION = ".,;:!?)]}>'\"\u2019\u201d"
 
@@ -96,8 +98,10 @@ class Pages:
         return _send(request, self._page(request, "gate.html"), PAGE_CACHE)
 
     async def ticket(self, request: Request) -> Response:
-        # One ticket by its own link: the page reads the id from its URL, like the status page.
-        return _send(request, self._page(request, "ticket.html"), PAGE_CACHE)
+        # One ticket by its own link: the page reads the id from its URL, like the status page,
+        # and says itself that it cannot find a ticket; a link that cannot be one is a 404.
+        status = 200 if SHARE_ID.fullmatch(request.path_params["share_id"]) else 404
+        return _send(request, self._page(request, "ticket.html"), PAGE_CACHE, status_code=status)
 
     async def static(self, request: Request) -> Response:
         asset = self.files.asset(request.path_params["version"], request.path_params["path"])
