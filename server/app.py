@@ -24,6 +24,7 @@ from server.ops.metrics import Metrics, Sources
 from server.ops.middleware import build_middleware
 from server.ops.pauses import frozen_start_up
 from server.orders.checkout import Checkout
+from server.orders.lost_tickets import LostTickets
 from server.orders.prompts import Prompts
 from server.orders.push_limits import PushLimits
 from server.payhero.gateway import open_payhero
@@ -186,6 +187,7 @@ async def open_services(
             gate=fulfilment.gate,
             outbox=fulfilment.outbox,
             gate_limits=gate_limits,
+            lost_tickets=LostTickets(database, catalogue, windows, on_queued=fulfilment.outbox.notify),
             push_limits=push_limits,
             metrics=metrics,
             sandbox=sandbox,

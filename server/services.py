@@ -13,6 +13,7 @@ from server.mail.delivery import OutboxWorker
 from server.ops.forwarded import UntrustedForwarding
 from server.ops.metrics import Metrics
 from server.orders.checkout import Checkout
+from server.orders.lost_tickets import LostTickets
 from server.orders.prompts import Prompts
 from server.orders.push_limits import PushLimits
 from server.payhero.client import PayHeroClient
@@ -49,6 +50,8 @@ class Services:
     outbox: OutboxWorker
     # How many codes an address and a gate token may try (server/tickets/gate_limits.py).
     gate_limits: GateLimits
+    # "Lost your tickets?" (server/orders/lost_tickets.py).
+    lost_tickets: LostTickets
     # The simulated PayHero and customer, in sandbox mode only.
     sandbox: FakePayHero | None = None
     # Forwarded headers from peers FORWARDED_ALLOW_IPS does not trust: /readyz.

@@ -46,9 +46,13 @@ __all__ = [
     "PAYMENT_PAGE",
     "READYZ",
     "STATIC",
+    "TICKETS_LOST",
+    "TICKET_CARD",
     "TICKET_CHECK_IN",
+    "TICKET_PAGE",
     "TICKET_QR_PNG",
     "TICKET_QR_SVG",
+    "TICKET_SHARED",
     "TICKET_VERIFY",
     "calendar_url",
     "desk_order_url",
@@ -57,6 +61,8 @@ __all__ = [
     "payment_page_url",
     "qr_url",
     "router_pattern",
+    "ticket_card_url",
+    "ticket_page_url",
     "wait_url",
 ]
 
@@ -75,6 +81,11 @@ TICKET_QR_PNG = "/api/tickets/{ticket_id}/qr.png"
 TICKET_QR_SVG = "/api/tickets/{ticket_id}/qr.svg"
 TICKET_VERIFY = "/api/tickets/verify"
 TICKET_CHECK_IN = "/api/tickets/check-in"
+# One ticket by its own secret link (server/tickets/share_links.py): as data, and as a card image.
+TICKET_SHARED = "/api/tickets/shared/{share_id}"
+TICKET_CARD = TICKET_SHARED + "/card.png"
+# "Lost your tickets?": an e-mail with each paid order's ticket page.
+TICKETS_LOST = "/api/tickets/lost"
 # The gate page checks its token here on entry.
 GATE_SESSION = "/api/gate/session"
 # PayHero's webhook: the token is a secret (never logged, server/logs.py).
@@ -84,6 +95,8 @@ HOME_PAGE = "/"
 PAYMENT_PAGE = "/payment/{order_id}"
 GATE_PAGE = "/gate"
 DESK_PAGE = "/desk"
+# One ticket, for its holder or a friend: the ticket only, not the order.
+TICKET_PAGE = "/ticket/{share_id}"
 STATIC = "/static/{version}/{path:path}"
 # The organiser's desk (DESK_TOKEN): figures, orders, the review queue, exports.
 DESK_ME = "/api/desk/me"
@@ -135,6 +148,14 @@ def payment_page_url(order_id: str) -> str:
 
 def qr_url(ticket_id: str) -> str:
     return TICKET_QR_PNG.format(ticket_id=ticket_id)
+
+
+def ticket_page_url(share_id: str) -> str:
+    return TICKET_PAGE.format(share_id=share_id)
+
+
+def ticket_card_url(share_id: str) -> str:
+    return TICKET_CARD.format(share_id=share_id)
 
 
 def router_pattern(template: str) -> re.Pattern[str]:

@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import html
+import json
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -30,15 +33,28 @@ PLACEHOLDER = b"{{static}}"
 # Filled in here, when the pages are read, so no script (inline or not) has to decide it.
 BANNER_PLACEHOLDER = b"{{sandbox-banner}}"
 SANDBOX_BANNER = (
-    b'<header class="sandbox-banner"><p><strong>Sandbox</strong>: a test shop. '
-    b"M-PESA is simulated and no real money moves.</p></header>"
+    b'<header class="sandbox-banner"><p><strong data-i18n="sandbox.name">Sandbox</strong>'
+    b'<span data-i18n="sandbox.text">: a test shop. M-PESA is simulated and no real money moves.</span>'
+    b"</p></header>"
 )
+# The page's language (`<html lang>`, the catalogue it preloads) and the other one's code (the
+# switch's own `lang`), written per language when the pages are read.
+LANG_PLACEHOLDER = b"{{lang}}"
+OTHER_LANG_PLACEHOLDER = b"{{other-lang}}"
+# One catalogue of the pages' words per language: web/static/i18n/<code>.json.
+CATALOGUE_DIR = "i18n"
+# An element whose text is a catalogue entry: `<p data-i18n="checkout.lead">…</p>`; and one
+# whose accessible name is: `aria-label="…" data-i18n-label="gate.camera"`. The page script
+# (web/static/i18n.js) does the same in the browser when the device chose the other language.
+_TEXT = re.compile(rb'(<([a-z][a-z0-9]*)\b[^<>]*?\sdata-i18n="([^"]+)"[^<>]*>)([^<]*)(</\2>)')
+_LABEL = re.compile(rb'aria-label="[^"]*"(\s+data-i18n-label="([^"]+)")')
 
 MEDIA_TYPES: Mapping[str, str] = {
     ".html": "text/html; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".svg": "image/svg+xml",
+    ".json": "application/json",
     ".png": "image/png",
     ".ico": "image/x-icon",
     ".woff2": "font/woff2",
@@ -46,7 +62,7 @@ MEDIA_TYPES: Mapping[str, str] = {
 
 
 # Worth compressing: text. PNG and woff2 are compressed already.
-COMPRESSIBLE = frozenset({".html", ".css", ".js", ".svg"})
+COMPRESSIBLE = frozenset({".html", ".css", ".js", ".svg", ".json"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,18 +118,50 @@ def _version(assets: Mapping[str, WebFile]) -> str:
     return digest.hexdigest()[:12]
 
 
+def _catalogues(assets: Mapping[str, WebFile]) -> dict[str, dict[str, str]]:
+    """The pages' words by language code, from the static `i18n/*.json` assets."""
+    found: dict[str, dict[str, str]] = {}
+    for name, file in assets.items():
+        folder, _, leaf = name.rpartition("/")
+        if folder == CATALOGUE_DIR and leaf.endswith(".json"):
+            found[leaf.removesuffix(".json")] = json.loads(file.body)
+    return found
+
+
+def _translate(page: bytes, name: str, words: Mapping[str, str]) -> bytes:
+    """`page` with every marked text and label in the words of one language.
+
+    A key the catalogue lacks fails the start, naming it: never a page with a gap.
+    """
+
+    def word(key: bytes) -> bytes:
+        text = words.get(key.decode())
+        if text is None:
+            raise RuntimeError(f"web page {name}: no words for {key.decode()!r} in its catalogue")
+        return html.escape(text, quote=True).encode()
+
+    page = _TEXT.sub(lambda m: m.group(1) + word(m.group(3)) + m.group(5), page)
+    return _LABEL.sub(lambda m: b'aria-label="' + word(m.group(2)) + b'"' + m.group(1), page)
+
+
 @dataclass(frozen=True)
 class WebFiles:
     version: str
     pages: Mapping[str, WebFile]
     assets: Mapping[str, WebFile]
+    # The same pages in each language that has a catalogue; `pages` is the default's.
+    translated: Mapping[str, Mapping[str, WebFile]] = field(default_factory=dict)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(self.translated)
 
     @property
     def static_base(self) -> str:
         return f"{STATIC_PREFIX}/{self.version}"
 
-    def page(self, name: str) -> WebFile:
-        return self.pages[name]
+    def page(self, name: str, language: str = "") -> WebFile:
+        return self.translated.get(language, self.pages)[name]
 
     def asset(self, version: str, path: str) -> WebFile | None:
         """The asset at `path`, only under the current version.
@@ -131,10 +179,23 @@ class WebFiles:
         version = _version(assets)
         base = f"{STATIC_PREFIX}/{version}".encode()
         banner = SANDBOX_BANNER if sandbox else b""
-        pages = {
-            path.name: _web_file(
-                path.read_bytes().replace(PLACEHOLDER, base).replace(BANNER_PLACEHOLDER, banner), ".html"
-            )
+        raw = {
+            path.name: path.read_bytes().replace(PLACEHOLDER, base).replace(BANNER_PLACEHOLDER, banner)
             for path in sorted(root.glob("*.html"))
         }
-        return cls(version=version, pages=pages, assets=assets)
+        catalogues = _catalogues(assets)
+        translated: dict[str, dict[str, WebFile]] = {}
+        for language, words in sorted(catalogues.items()):
+            other = next((code for code in sorted(catalogues) if code != language), language).encode()
+            translated[language] = {
+                name: _web_file(
+                    _translate(body, name, words)
+                    .replace(LANG_PLACEHOLDER, language.encode())
+                    .replace(OTHER_LANG_PLACEHOLDER, other),
+                    ".html",
+                )
+                for name, body in raw.items()
+            }
+        # English first: the pages a request that names no language of ours gets.
+        default = translated.get("en") or {name: _web_file(body, ".html") for name, body in raw.items()}
+        return cls(version=version, pages=default, assets=assets, translated=translated)

@@ -107,7 +107,8 @@ def test_the_check_sees_a_cycle() -> None:
 FLOORS: tuple[frozenset[str], ...] = tuple(
     frozenset(f"server.{name}" for name in floor.split())
     for floor in (
-        "clock lifecycle urls sales_window faults logs private_files settings broker shutdown webfiles",
+        "clock lifecycle languages urls sales_window faults logs private_files settings broker shutdown"
+        " webfiles",
         "store schemas payhero web_encoding abuse",
         "catalogue",
         "event_calendar tickets",

@@ -9,11 +9,12 @@ import pytest
 import sqlalchemy as sa
 
 from server.app import open_services
+from server.languages import known_language
 from server.lifecycle import CANCELLED, COMPLETED, EXPIRED, FAILED, PENDING, PROCESSING
 from server.services import Services
 from server.settings import Settings
 from server.store.database import ADDED_IN_4, ADDED_IN_5, _existing_columns, migrate
-from server.store.tables import order_changes, payment_pushes, tickets
+from server.store.tables import order_changes, orders, payment_pushes, tickets
 from server.tickets.short_codes import grouped
 from server.transitions.change import Change
 from server.transitions.ticket_codes import backfill_short_codes
@@ -55,6 +56,7 @@ async def test_migration_5_gives_tickets_signed_before_it_their_short_codes(stor
     await database.execute("DROP INDEX ix_tickets_short_code")
     for _, column in ADDED_IN_5:
         await database.execute(f"ALTER TABLE tickets DROP COLUMN {column}")
+    # Back to schema 4: the migrations after it only add what is missing.
     await database.execute("DELETE FROM schema_version WHERE version >= 5")
     await migrate(database)
     for _, column in ADDED_IN_5:
@@ -65,6 +67,19 @@ async def test_migration_5_gives_tickets_signed_before_it_their_short_codes(stor
     assert short == signer.short_code(code)
     check = await store.gate.verify(grouped(short).lower())
     assert check.ticket_id == "OldTicket0000001"
+
+
+async def test_migration_7_gives_orders_their_language_older_ones_english(
+    store: Services,
+) -> None:
+    """A database at schema 6 gets `orders.language`; an order from before has none (English)."""
+    order = await new_order(store)
+    await store.database.execute("ALTER TABLE orders DROP COLUMN language")
+    await store.database.execute("DELETE FROM schema_version WHERE version >= 7")
+    await migrate(store.database)
+    assert "language" in await _existing_columns(store.database, "orders")
+    stored = await store.database.fetch_val(sa.select(orders.c.language).where(orders.c.id == order.order_id))
+    assert known_language(stored) == "en"
 
 
 async def test_migration_4_adds_its_columns_to_a_database_made_before_it(store: Services) -> None:

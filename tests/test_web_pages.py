@@ -100,8 +100,9 @@ async def expect_paid(page: Page, live: RunningServer, order_id: str, quantity: 
     await expect(page.locator("#ticket-list .kind").first).to_contain_text("Early Bird")
     saves = page.locator("#ticket-list a.save")
     await expect(saves).to_have_count(quantity)
-    assert await saves.first.get_attribute("href") == tickets[0]["qr_url"]
-    assert await saves.first.get_attribute("download") == "ticket-1.png"
+    # Save gives the ticket card, named after the event and the ticket (test_ticket_card.py).
+    assert await saves.first.get_attribute("href") == f"{tickets[0]['card_url']}?lang=en"
+    assert await saves.first.get_attribute("download") == "demo-fest-2026-early-bird-1.png"
     calendar = page.get_by_role("link", name="Add to calendar")
     await expect(calendar).to_be_visible()
     ics = await page.request.get(live.base_url + str(await calendar.get_attribute("href")))

@@ -104,7 +104,7 @@ async def test_a_link_with_a_sentence_s_punctuation_leads_to_the_order(
 
 def test_the_sandbox_banner_is_written_into_every_page_only_in_sandbox_mode() -> None:
     sandbox, live = WebFiles.load(sandbox=True), WebFiles.load(sandbox=False)
-    assert set(sandbox.pages) == {"index.html", "payment.html", "gate.html", "desk.html"}
+    assert set(sandbox.pages) == {"index.html", "payment.html", "gate.html", "desk.html", "ticket.html"}
     for name in sandbox.pages:
         assert b'<header class="sandbox-banner">' in sandbox.page(name).body, name
         assert b"sandbox" not in live.page(name).body.lower(), name

@@ -1,5 +1,10 @@
 """Turning an outbox row into a MIME e-mail: templates from `server/templates/`, and QRs.
 
+Each e-mail is written in the language its order was placed in (the payload's `language`,
+English for rows from before): the templates hold the layout, and every sentence comes from
+one catalogue per language, `server/templates/words/<code>.json`, whose sentences name the
+values they need (`$first_name`). A template's `$w_<key>` is that sentence, filled in.
+
 Every e-mail has a plain-text and an HTML part (multipart/alternative). The tickets
 e-mail puts each ticket's QR into a multipart/related beside the HTML, as an inline PNG
 the HTML names by Content-ID, so mail apps show it without fetching anything remote.
@@ -16,40 +21,48 @@ import html
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from pathlib import Path
 from string import Template
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from server.catalogue import DEFAULT_TIMEZONE
-from server.mail.kinds import TICKETS
+from server.languages import DEFAULT_LANGUAGE, known_language, load_words, moment_words
+from server.mail.kinds import LOST_TICKETS, TICKETS
 from server.tickets.qr import qr_png
 from server.urls import calendar_url, payment_page_url, qr_url
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# The e-mails' sentences, one catalogue per language.
+WORDS_DIR = "words"
+# The receipt's rows in its plain-text part, in this order, their values aligned.
+RECEIPT_ROWS = (
+    ("order", "order_number"),
+    ("event", "event_name"),
+    ("tickets", "ticket_items"),
+    ("amount_paid", "amount"),
+    ("mpesa_receipt", "receipt_number"),
+    ("paid_at", "paid_at"),
+)
 
 
 def message_id(key: str, domain: str) -> str:
     return f"<{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}.outbox@{domain}>"
 
 
-def _when(moment_text: str, timezone: str) -> str:
-    """`moment_text` (ISO 8601) in the event's own timezone, saying which: a customer reads
-    the gate's time, and the receipt's, as the clocks at the venue show them."""
-    try:
-        moment = datetime.fromisoformat(moment_text.replace("Z", "+00:00"))
-        zone = ZoneInfo(timezone)
-    except (ValueError, KeyError):
-        return moment_text
-    city = timezone.rsplit("/", 1)[-1].replace("_", " ")
-    return moment.astimezone(zone).strftime("%a %d %b %Y, %H:%M") + f" ({city} time)"
+def _when(moment_text: str, timezone: str, words: Mapping[str, str]) -> str:
+    return moment_words(moment_text, timezone, words)
 
 
 def _money(amount: int, currency: str) -> str:
     return f"{currency} {amount:,}"
+
+
+def _rows(words: Mapping[str, str], values: Mapping[str, Any]) -> str:
+    """The receipt's rows as aligned text: "Order:          ORD-…"."""
+    width = max(16, *(len(words[label]) + 2 for label, _ in RECEIPT_ROWS))
+    return "\n".join(f"{words[label] + ':':<{width}}{values[key]}" for label, key in RECEIPT_ROWS)
 
 
 @dataclass(frozen=True)
@@ -70,26 +83,72 @@ class Composer:
         self.domain = parseaddr(mail_from)[1].rpartition("@")[2] or "localhost"
         # Read once: a missing template fails at start, not in the middle of a send.
         self._templates = {
-            path.name: Template(path.read_text(encoding="utf-8")) for path in sorted(templates.iterdir())
+            path.name: Template(path.read_text(encoding="utf-8"))
+            for path in sorted(templates.iterdir())
+            if path.is_file()
+        }
+        self._words = load_words(templates / WORDS_DIR)
+
+    def _sentences(
+        self, words: Mapping[str, str], values: Mapping[str, Any], *, escape: bool
+    ) -> dict[str, str]:
+        """Every sentence of the catalogue as `w_<key>`, filled with `values` (escaped for HTML)."""
+        if escape:
+            values = {k: html.escape(str(v)) for k, v in values.items()}
+        return {
+            f"w_{key}": Template(html.escape(text) if escape else text).safe_substitute(values)
+            for key, text in words.items()
         }
 
     def _render(
         self, name: str, values: Mapping[str, Any], *, escape: bool, markup: Mapping[str, str] | None = None
     ) -> str:
-        """Fill template `name`; with `escape`, values are HTML-escaped, `markup` is not."""
+        """Fill template `name`; with `escape`, values are HTML-escaped, `markup` is not.
+
+        The language's sentences (`$w_<key>`) are filled with the same values first.
+        """
+        words = self._words[known_language(values.get("language"))]
+        sentences = self._sentences(words, values, escape=escape)
         if escape:
             values = {k: html.escape(str(v)) for k, v in values.items()}
         # `substitute`, not `safe_substitute`: a missing value is a bug to see, not a `$gap`.
-        return self._templates[name].substitute({**values, **(markup or {})})
+        return self._templates[name].substitute({**values, **sentences, **(markup or {})})
+
+    def lost_tickets_letter(self, payload: Mapping[str, Any]) -> Letter:
+        """ "Lost your tickets?": one item per paid order, each with its ticket page's link."""
+        language = known_language(payload.get("language", DEFAULT_LANGUAGE))
+        words = self._words[language]
+        values = {"language": language, "first_name": payload.get("first_name", "")}
+        text_items, html_items = "", ""
+        for order in payload["orders"]:
+            timezone = str(order.get("event_timezone") or DEFAULT_TIMEZONE)
+            item = {
+                **values,
+                **order,
+                "event_when": _when(str(order.get("event_starts_at", "")), timezone, words),
+                "order_url": self.public_base_url + payment_page_url(str(order["order_id"])),
+            }
+            text_items += self._render("lost_tickets_item.txt", item, escape=False) + "\n"
+            html_items += self._render("lost_tickets_item.html", item, escape=True)
+        subject = self._render("lost_tickets.subject.txt", values, escape=False).strip()
+        text = self._render("lost_tickets.txt", {**values, "orders": text_items}, escape=False)
+        page = self._render("lost_tickets.html", values, escape=True, markup={"orders": html_items})
+        return Letter(subject, text, page)
 
     def letter(self, kind: str, payload: Mapping[str, Any]) -> Letter:
+        if kind == LOST_TICKETS:
+            return self.lost_tickets_letter(payload)
         # Rows written before the event's timezone was captured are for Kenyan events too.
         timezone = str(payload.get("event_timezone") or DEFAULT_TIMEZONE)
+        # Rows written before orders kept a language are English.
+        language = known_language(payload.get("language", DEFAULT_LANGUAGE))
+        words = self._words[language]
         values: dict[str, Any] = {
             **payload,
+            "language": language,
             "amount": _money(int(payload["amount"]), str(payload["currency"])),
-            "event_when": _when(str(payload.get("event_starts_at", "")), timezone),
-            "paid_at": _when(str(payload["paid_at"]), timezone),
+            "event_when": _when(str(payload.get("event_starts_at", "")), timezone, words),
+            "paid_at": _when(str(payload["paid_at"]), timezone, words),
             "order_url": self.public_base_url + payment_page_url(str(payload["order_id"])),
             "calendar_url": self.public_base_url + calendar_url(str(payload["order_id"])),
         }
@@ -112,6 +171,9 @@ class Composer:
                 text_items += self._render("tickets_item.txt", item, escape=False) + "\n"
                 html_items += self._render("tickets_item.html", item, escape=True)
                 images.append((cid, f"ticket-{number}.png", qr_png(ticket["code"])))
+        values["receipt_rows"] = _rows(
+            words, {**values, "ticket_items": f"{values['quantity']} x {values['ticket_type_name']}"}
+        )
         subject = self._render(f"{kind}.subject.txt", values, escape=False).strip()
         text = self._render(f"{kind}.txt", {**values, "tickets": text_items}, escape=False)
         # The ticket items are HTML already, escaped piece by piece: inserted as they are.

@@ -32,6 +32,8 @@ from server.schemas.service_schema import (
     Error,
     EventListing,
     GateSession,
+    LostTicketsAccepted,
+    LostTicketsBody,
     Ready,
     TicketCheck,
 )
@@ -39,7 +41,7 @@ from server.schemas.service_schema import (
 OPENAPI_VERSION = "3.1.0"
 # Request bodies are described as they are validated (the checkout's quantity: a number or
 # its text); answers as they are written.
-REQUESTS: tuple[type[BaseModel], ...] = (CheckoutBody, CodeBody)
+REQUESTS: tuple[type[BaseModel], ...] = (CheckoutBody, CodeBody, LostTicketsBody)
 ANSWERS: tuple[type[BaseModel], ...] = (
     Error,
     StatusDocument,
@@ -53,6 +55,7 @@ ANSWERS: tuple[type[BaseModel], ...] = (
     Ready,
     Alive,
     CallbackAck,
+    LostTicketsAccepted,
 )
 PATHS: dict[str, Any] = {**PAGE_PATHS, **TICKET_PATHS, **OPS_PATHS, **ORDER_PATHS, **DESK_PATHS}
 

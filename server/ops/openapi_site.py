@@ -61,6 +61,21 @@ def _qr(media_type: str) -> dict[str, Any]:
     }
 
 
+_SHARE_ID = {
+    "name": "share_id",
+    "in": "path",
+    "required": True,
+    "description": "`<ticket id>.<mark>`: the ticket's own link (server/tickets/share_links.py).",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}\\.[A-Za-z0-9_-]{16}$"},
+}
+_PRIVATE = {
+    "Cache-Control": {
+        "schema": {"type": "string"},
+        "description": "`private, no-store`: it names the holder.",
+    }
+}
+
+
 def _ops(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {
         "get": {
@@ -90,6 +105,17 @@ PAGE_PATHS: dict[str, Any] = {
         },
     ),
     urls.GATE_PAGE: _page("The gate staff's page: verify and check in tickets.", ["text/html"]),
+    urls.TICKET_PAGE: _page(
+        "One ticket by its own secret link: the ticket only, never its order; the same bytes for all.",
+        ["text/html"],
+        parameters=[{**_SHARE_ID, "schema": {"type": "string"}}],
+        responses={
+            "404": {
+                "description": "Not shaped like a ticket's link: the same page, showing its not-found state.",
+                "content": {"text/html": {"schema": {"type": "string"}}},
+            },
+        },
+    ),
     "/static/{version}/{path}": _page(
         "The pages' assets, under a version that changes with their content.",
         _ASSET_TYPES,
@@ -153,6 +179,61 @@ TICKET_PATHS: dict[str, Any] = {
                 "401": error("No gate staff token, or a wrong one (GATE_TOKEN)."),
                 "431": HEADERS_TOO_LARGE,
                 "503": error("No GATE_TOKEN is configured (`check_in_disabled`)."),
+            },
+        }
+    },
+    urls.TICKETS_LOST: {
+        "post": {
+            "summary": "Lost your tickets? An e-mail with a link to each paid order's ticket page.",
+            "description": "The same 202 whether or not the address or number bought anything. The e-mail "
+            "goes to the address the orders were bought with, at most once per 15 minutes.",
+            "tags": ["tickets"],
+            "requestBody": body("LostTicketsBody"),
+            "responses": {
+                "202": json_answer("LostTicketsAccepted", "Asked: an e-mail follows if anything was found."),
+                "400": error("The body is not JSON."),
+                "413": error("The body is larger than 1 KiB."),
+                "415": NOT_JSON,
+                "422": error("Not an e-mail address or a Kenyan phone number, or an unknown language."),
+                "429": error("Too many asks from this address (Retry-After)."),
+                "431": HEADERS_TOO_LARGE,
+                "503": UNAVAILABLE,
+            },
+        }
+    },
+    urls.TICKET_SHARED: {
+        "get": {
+            "summary": "One ticket by its own link: event, type, number, the holder's first name, codes.",
+            "description": "The only route that names anyone (the holder's first name), and only to whoever "
+            "holds the ticket's secret link, which holds its QR anyway. Nothing of the order.",
+            "tags": ["tickets"],
+            "parameters": [_SHARE_ID],
+            "responses": {
+                "200": json_answer({"type": "object"}, "The ticket.", headers=_PRIVATE),
+                "404": error("No paid ticket has this link (`ticket_not_found`)."),
+                "431": HEADERS_TOO_LARGE,
+                "503": UNAVAILABLE,
+            },
+        }
+    },
+    urls.TICKET_CARD: {
+        "get": {
+            "summary": "One ticket as a card image to keep (PNG), named after the event and ticket.",
+            "tags": ["tickets"],
+            "parameters": [
+                _SHARE_ID,
+                {"name": "lang", "in": "query", "required": False, "schema": {"enum": ["en", "sw"]}},
+            ],
+            "responses": {
+                "200": {
+                    "description": "The card, named in Content-Disposition "
+                    '(`filename="demo-fest-2026-early-bird-1.png"`).',
+                    "headers": _PRIVATE,
+                    "content": {"image/png": {"schema": BINARY}},
+                },
+                "404": error("No paid ticket has this link (`ticket_not_found`)."),
+                "431": HEADERS_TOO_LARGE,
+                "503": UNAVAILABLE,
             },
         }
     },

@@ -66,6 +66,7 @@ class Checkout:
                     "first_name": request.first_name,
                     "last_name": request.last_name,
                     "phone": request.phone,
+                    "language": request.language,
                 }
             )
             stamp = now_ms()

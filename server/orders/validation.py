@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import VERSION, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo
 from pydantic import field_validator as check
 from pydantic_core import PydanticCustomError
 
 from server.catalogue import Catalogue
+from server.languages import DEFAULT_LANGUAGE
 
 MAX_QUANTITY = 10
 EMAIL_PATTERN = re.compile(
@@ -56,6 +57,8 @@ class CheckoutRequest:
     phone: str  # normalised: 2547XXXXXXXX or 2541XXXXXXXX
     # The customer saw "You already have tickets for this event" and chose to buy more.
     confirm_repeat: bool = False
+    # The language the page was read in: the order's e-mails are written in it.
+    language: str = DEFAULT_LANGUAGE
 
 
 def normalise_phone(raw: str) -> str | None:
@@ -117,6 +120,11 @@ class CheckoutBody(BaseModel):
     confirm_repeat: bool = Field(
         default=False,
         description="True after a `409 already_bought`: buy more tickets for an event already paid for.",
+    )
+    # server/languages.py's LANGUAGES, spelled out for the schema.
+    language: Literal["en", "sw"] = Field(
+        default="en",
+        description="The language the page was read in (English or Kiswahili): its e-mails are in it.",
     )
 
     @check("event")

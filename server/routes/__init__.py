@@ -10,10 +10,12 @@ from server.routes import (
     desk_api,
     gate_session,
     health_checks,
+    lost_tickets_api,
     ops_api,
     order_api,
     pages,
     payhero_webhook,
+    shared_ticket_api,
     ticket_api,
 )
 from server.settings import Settings
@@ -28,6 +30,8 @@ def all_routes(settings: Settings) -> list[BaseRoute]:
         *calendar_feed.routes,
         *payhero_webhook.routes,
         *ticket_api.routes,
+        *lost_tickets_api.routes,
+        *shared_ticket_api.routes,
         *gate_session.routes,
         *desk_api.routes,
         *pages.routes(sandbox=settings.sandbox),

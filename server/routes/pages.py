@@ -1,7 +1,8 @@
 """The pages (`/`, `/payment/{order_id}`, the staff's `/gate` and `/desk`) and their static assets.
 
 The pages are the same bytes for every order: the status page reads the order id from its
-own URL, so nothing about an order or a customer is ever written into HTML.
+own URL, so nothing about an order or a customer is ever written into HTML. They differ only
+by language: English or Kiswahili, as `Accept-Language` prefers (server/languages.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from server.http_errors import ApiError
-from server.urls import DESK_PAGE, GATE_PAGE, HOME_PAGE, PAYMENT_PAGE, STATIC, payment_page_url
+from server.languages import choose_language
+from server.urls import DESK_PAGE, GATE_PAGE, HOME_PAGE, PAYMENT_PAGE, STATIC, TICKET_PAGE, payment_page_url
 from server.web_encoding import choose, not_modified
 from server.webfiles import WEB_DIR, WebFile, WebFiles
 
@@ -45,6 +47,8 @@ ASSET_CACHE = "public, max-age=31536000, immutable"
 
 # Order ids are URL-safe base64 of at least 128 bits; anything else is not an order.
 ORDER_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+# A ticket's own link: `<ticket id>.<16-character mark>` (server/tickets/share_links.py).
+SHARE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{16}")
 # What a chat app or an e-mail sentence glues to the end of a link: "see /payment/abc…."
 TRAILING_PUNCTUATION = ".,;:!?)]}>'\"\u2019\u201d"
 
@@ -52,13 +56,16 @@ TRAILING_PUNCTUATION = ".,;:!?)]}>'\"\u2019\u201d"
 def _send(request: Request, file: WebFile, cache_control: str, status_code: int = 200) -> Response:
     chosen = choose(file, request.headers.get("accept-encoding", ""))
     headers = {**SECURITY_HEADERS, "Cache-Control": cache_control, "ETag": chosen.etag, **chosen.headers}
+    if file.media_type.startswith("text/html"):
+        # A page is in the language the browser asks for: caches must keep one per language.
+        headers["Vary"] = ", ".join(filter(None, [headers.get("Vary", ""), "Accept-Language"]))
     if status_code == 200 and not_modified(request.headers.get("if-none-match"), chosen.etag):
         headers.pop("Content-Encoding", None)  # a 304 has no body to decode
         return Response(status_code=304, headers=headers)
     return Response(chosen.body, status_code=status_code, media_type=file.media_type, headers=headers)
 
 
-PAGES = ("index.html", "payment.html", "gate.html", "desk.html")
+PAGES = ("index.html", "payment.html", "gate.html", "desk.html", "ticket.html")
 
 
 class Pages:
@@ -69,22 +76,32 @@ class Pages:
             raise RuntimeError(f"web pages missing: {', '.join(missing)} (expected in {WEB_DIR})")
         self.files = files
 
+    def _page(self, request: Request, name: str) -> WebFile:
+        language = choose_language(request.headers.get("accept-language"), self.files.languages)
+        return self.files.page(name, language)
+
     async def checkout(self, request: Request) -> Response:
-        return _send(request, self.files.page("index.html"), PAGE_CACHE)
+        return _send(request, self._page(request, "index.html"), PAGE_CACHE)
 
     async def payment(self, request: Request) -> Response:
         order_id = request.path_params["order_id"]
         if ORDER_ID.fullmatch(order_id):
-            return _send(request, self.files.page("payment.html"), PAGE_CACHE)
+            return _send(request, self._page(request, "payment.html"), PAGE_CACHE)
         trimmed = order_id.rstrip(TRAILING_PUNCTUATION)
         if trimmed != order_id and ORDER_ID.fullmatch(trimmed):
             return RedirectResponse(payment_page_url(trimmed), status_code=308, headers=SECURITY_HEADERS)
         # A person followed this link: the page's own "cannot find this payment", as a 404.
         # It reads the id from its URL and knows this one cannot be an order.
-        return _send(request, self.files.page("payment.html"), PAGE_CACHE, status_code=404)
+        return _send(request, self._page(request, "payment.html"), PAGE_CACHE, status_code=404)
 
     async def gate(self, request: Request) -> Response:
-        return _send(request, self.files.page("gate.html"), PAGE_CACHE)
+        return _send(request, self._page(request, "gate.html"), PAGE_CACHE)
+
+    async def ticket(self, request: Request) -> Response:
+        # One ticket by its own link: the page reads the id from its URL, like the status page,
+        # and says itself that it cannot find a ticket; a link that cannot be one is a 404.
+        status = 200 if SHARE_ID.fullmatch(request.path_params["share_id"]) else 404
+        return _send(request, self._page(request, "ticket.html"), PAGE_CACHE, status_code=status)
 
     async def desk(self, request: Request) -> Response:
         return _send(request, self.files.page("desk.html"), PAGE_CACHE)
@@ -103,5 +120,6 @@ def routes(files: WebFiles | None = None, *, sandbox: bool = False) -> list[Base
         Route(PAYMENT_PAGE, pages.payment, methods=["GET"]),
         Route(GATE_PAGE, pages.gate, methods=["GET"]),
         Route(DESK_PAGE, pages.desk, methods=["GET"]),
+        Route(TICKET_PAGE, pages.ticket, methods=["GET"]),
         Route(STATIC, pages.static, methods=["GET"]),
     ]

@@ -21,6 +21,11 @@ class Ticket(BaseModel):
         description="The code to type at the gate, `ABCDE-FGHJK-M` (Crockford base32 and a check character)."
     )
     qr_url: str
+    share_url: str | None = Field(
+        default=None,
+        description="This ticket's own page, `/ticket/{share_id}`: the ticket only, to keep or give.",
+    )
+    card_url: str | None = Field(default=None, description="This ticket as a card image (PNG), to save.")
 
 
 class EventSummary(BaseModel):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -95,6 +97,24 @@ class CodeBody(BaseModel):
     gate: str | None = Field(
         default=None, min_length=1, max_length=40, description="The door's name, recorded with the check-in."
     )
+
+
+class LostTicketsBody(BaseModel):
+    """`POST /api/tickets/lost`: who lost their tickets, and the language for the e-mail."""
+
+    contact: str = Field(
+        max_length=254,
+        description="The e-mail address or Kenyan phone number (07…, 2547…, +2547…) they were bought with.",
+        examples=["amina@example.com", "0712345678"],
+    )
+    language: Literal["en", "sw"] = Field(default="en", description="The e-mail's language.")
+
+
+class LostTicketsAccepted(BaseModel):
+    """The one answer to a well-formed ask, whether or not anything was found."""
+
+    status: Literal["accepted"]
+    message: str
 
 
 class Ready(BaseModel):

@@ -14,8 +14,9 @@ from databases import Database
 
 from server.store.prepared import Prepared
 from server.store.tables import tickets
+from server.tickets.share_links import share_id
 from server.tickets.short_codes import grouped
-from server.urls import qr_url
+from server.urls import qr_url, ticket_card_url, ticket_page_url
 
 SIGNED_COLUMNS = (
     tickets.c.id,
@@ -59,4 +60,7 @@ def document_ticket(ticket: Mapping[str, Any]) -> dict[str, Any]:
         "code": ticket["code"],
         "short_code": grouped(ticket["short_code"]) if ticket["short_code"] else None,
         "qr_url": qr_url(ticket["id"]),
+        # The ticket's own link and card: no personal data in them (DESIGN rule 7).
+        "share_url": ticket_page_url(share_id(ticket["id"], ticket["code"])),
+        "card_url": ticket_card_url(share_id(ticket["id"], ticket["code"])),
     }

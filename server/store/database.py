@@ -133,6 +133,15 @@ async def _gate_codes_and_doors(database: Database) -> list[str]:
     return await _added_columns(database, ADDED_IN_5) + _create_statements(database)
 
 
+# Added by migration 7: the language an order was placed in, for its e-mails.
+ADDED_IN_7 = (("orders", "language"),)
+
+
+async def _order_language(database: Database) -> list[str]:
+    """7: `orders.language`."""
+    return await _added_columns(database, ADDED_IN_7)
+
+
 # Each migration is a list of SQL statements for a database; it runs once, in order.
 # Migration 1 creates every table of `metadata` that is missing. Later ones alter, or run
 # it again to add tables (IF NOT EXISTS makes that a no-op for a database made after them).
@@ -149,6 +158,8 @@ MIGRATIONS: list[Migration] = [
     _gate_codes_and_doors,
     # 6: `desk_actions`, what the organiser's desk did about an order.
     _create_statements,
+    # 7: `orders.language`, the language the order's e-mails are written in.
+    _order_language,
 ]
 
 

@@ -53,6 +53,9 @@ orders = sa.Table(
     # STK pushes attempted so far, and when the latest prompt's window ends (status document).
     sa.Column("pushes", sa.Integer, nullable=False, server_default="0"),
     sa.Column("prompt_expires_ms", sa.BigInteger, nullable=True),
+    # The language the checkout page was read in ("en", "sw"): the order's e-mails are written
+    # in it (migration 7; null on older orders, which are English).
+    sa.Column("language", sa.String(8), nullable=True),
     sa.Index("ix_orders_updated_ms", "updated_ms"),
     sa.Index("ix_orders_status_updated", "payment_status", "updated_ms"),
     sa.Index("ix_orders_checkout_request_id", "checkout_request_id"),

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from server.catalogue import Catalogue
 from server.clock import iso_from_ms, now_ms
+from server.languages import known_language
 from server.lifecycle import COMPLETED
 from server.mail.kinds import RECEIPT, TICKETS, WELCOME
 from server.status.signed_tickets import load_tickets
@@ -201,4 +202,6 @@ def letter_fields(catalogue: Catalogue, order: Mapping[str, Any], first_name: st
         "currency": order["currency"],
         "receipt_number": order["receipt_number"] or "",
         "paid_at": iso_from_ms(order["updated_ms"]),
+        # The e-mails are written in the language the order was placed in.
+        "language": known_language(order.get("language")),
     }

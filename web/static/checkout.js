@@ -15,22 +15,24 @@ import {
   retryWords,
   saveForm,
 } from "./common.js";
+import { language, languageSwitch, locale, serverWords, t } from "./i18n.js";
+import { lostTickets } from "./lost-tickets.js";
 import { LABELS, MAX_QUANTITY, nationalNumber, serverMessage, validate } from "./validate.js";
 
-const PAY_LABEL = "Pay with M-PESA";
+const PAY_LABEL = t("checkout.pay");
 
-// Words this page added (issue 25), in one place for translation.
+// This page's words, from the catalogue of its language (web/static/i18n/).
 const WORDS = {
-  payAmount: (amount) => `Pay ${amount} with M-PESA`,
-  paid: "You've paid: view your tickets",
-  alreadyBought: "You already have tickets for this event. Buy more?",
-  buyMore: "Yes, buy more tickets",
-  viewTickets: "View the tickets I have",
-  salesClosed: (name) => `Ticket sales for ${name} have closed.`,
-  allSalesClosed: "Ticket sales have closed for every event.",
-  soldOut: "Sold out: every ticket of this event has been sold.",
-  typeSoldOut: "sold out",
-  perTicket: (price) => `${price} per ticket`,
+  payAmount: (amount) => t("checkout.payAmount", { amount }),
+  paid: t("checkout.paid"),
+  alreadyBought: t("checkout.alreadyBought"),
+  buyMore: t("checkout.buyMore"),
+  viewTickets: t("checkout.viewTickets"),
+  salesClosed: (name) => t("checkout.salesClosed", { name }),
+  allSalesClosed: t("checkout.allSalesClosed"),
+  soldOut: t("checkout.soldOut"),
+  typeSoldOut: t("checkout.typeSoldOut"),
+  perTicket: (price) => t("checkout.perTicket", { price }),
 };
 
 const form = document.getElementById("checkout");
@@ -75,7 +77,7 @@ function maxQuantity() {
 function eventLabel(item) {
   const starts = item.starts_at ? new Date(item.starts_at) : null;
   if (!starts || Number.isNaN(starts.getTime())) return item.name;
-  return `${item.name} · ${starts.toLocaleDateString("en-KE", { day: "numeric", month: "short", year: "numeric" })}`;
+  return `${item.name} · ${starts.toLocaleDateString(locale, { day: "numeric", month: "short", year: "numeric", timeZone: item.timezone || undefined })}`;
 }
 
 function fillTicketTypes(preferred) {
@@ -151,7 +153,7 @@ function updateSummary(unplaced = []) {
   const parts = [...unplaced];
   if (wrong.length) {
     const names = wrong.map((name) => LABELS[name]).join(", ");
-    parts.unshift(wrong.length === 1 ? `Please correct one field: ${names}.` : `Please correct ${wrong.length} fields: ${names}.`);
+    parts.unshift(wrong.length === 1 ? t("checkout.fixOne", { names }) : t("checkout.fixMany", { count: wrong.length, names }));
   }
   // Only a changed summary is written: the alert region speaks again on every write.
   const text = parts.join(" ");
@@ -184,7 +186,7 @@ function checkField(name) {
 function echoPhone() {
   const digits = nationalNumber(phoneInput.value);
   phoneHint.textContent = digits
-    ? `The prompt goes to +254 ${digits.slice(0, 3)} ${digits.slice(3, 6)} ${digits.slice(6)}.`
+    ? t("checkout.promptGoesTo", { number: `+254 ${digits.slice(0, 3)} ${digits.slice(3, 6)} ${digits.slice(6)}` })
     : PHONE_HINT;
 }
 
@@ -206,8 +208,8 @@ async function submit(event, { confirmRepeat = false } = {}) {
   // Busy without `disabled`: a disabled button fades and drops keyboard focus to <body>.
   busy = true;
   payButton.setAttribute("aria-disabled", "true");
-  payButton.textContent = "Sending the prompt to your phone…";
-  payStatus.textContent = "Sending the prompt to your phone…";
+  payButton.textContent = t("checkout.sending");
+  payStatus.textContent = t("checkout.sending");
   let leaving = false;
   try {
     const response = await fetch("/api/orders", {
@@ -217,6 +219,8 @@ async function submit(event, { confirmRepeat = false } = {}) {
         ...values,
         quantity: Number(values.quantity),
         phone: `+254${nationalNumber(values.phone)}`,
+        // The order's e-mails come in the language the page was read in.
+        language,
         ...(confirmRepeat ? { confirm_repeat: true } : {}),
       }),
     });
@@ -235,22 +239,22 @@ async function submit(event, { confirmRepeat = false } = {}) {
         Object.entries(body.fields ?? {}).map(([name, message]) => [name, serverMessage(name, message)]),
       );
       showErrors(fields);
-      if (!body.fields) formMessage(body.message ?? "Please check the form.");
+      if (!body.fields) formMessage(serverWords(body.message, "checkout.checkForm"));
     } else if (response.status === 409 && body.error === "already_bought") {
       showRepeat();
     } else if (response.status === 409 && body.error === "sales_closed") {
-      formMessage(WORDS.salesClosed(chosenEvent()?.name ?? "this event"));
+      formMessage(WORDS.salesClosed(chosenEvent()?.name ?? t("checkout.thisEvent")));
     } else if (response.status === 429) {
-      const who = body.limit === "ip" ? "from this network" : "to this phone number";
-      formMessage(`Too many M-PESA prompts were sent ${who} just now. You can try again ${retryWords(response.headers.get("Retry-After"))}.`);
+      const when = retryWords(response.headers.get("Retry-After"));
+      formMessage(body.limit === "ip" ? t("checkout.tooManyNetwork", { when }) : t("checkout.tooManyPhone", { when }));
     } else if (response.status === 502) {
-      formMessage("M-PESA could not be reached, so no prompt was sent and nothing was charged. Please try again in a moment.");
+      formMessage(t("checkout.mpesaUnreachable"));
     } else {
-      formMessage(body.message ?? "Something went wrong on our side. Please try again.");
+      formMessage(serverWords(body.message, "common.ourSide"));
     }
   } catch (error) {
     log("order request failed", String(error));
-    formMessage("We could not reach the service. Check your connection and try again.");
+    formMessage(t("common.unreachable"));
   } finally {
     busy = false;
     if (!leaving) {
@@ -277,7 +281,7 @@ function prefill() {
 }
 
 async function loadCatalogue() {
-  catalogueMessage.textContent = "Loading events…";
+  catalogueMessage.textContent = t("checkout.loading");
   catalogueRetry.hidden = true;
   try {
     const response = await fetch("/api/events", { headers: { Accept: "application/json" } });
@@ -288,13 +292,13 @@ async function loadCatalogue() {
     closed = listed.filter((item) => item.on_sale === false);
   } catch (error) {
     log("catalogue failed", String(error));
-    catalogueMessage.textContent = "We could not load the events. Check your connection and try again.";
+    catalogueMessage.textContent = t("checkout.catalogueFailed");
     catalogueRetry.hidden = false;
     return;
   }
   if (catalogue.length === 0) {
     catalogueMessage.textContent =
-      closed.length === 1 ? WORDS.salesClosed(closed[0].name) : closed.length ? WORDS.allSalesClosed : "No events are on sale right now.";
+      closed.length === 1 ? WORDS.salesClosed(closed[0].name) : closed.length ? WORDS.allSalesClosed : t("checkout.noEvents");
     return;
   }
   eventSelect.replaceChildren(...catalogue.map((item) => option(item.slug, eventLabel(item))));
@@ -323,6 +327,9 @@ phoneInput.addEventListener("input", echoPhone);
 form.addEventListener("submit", submit);
 catalogueRetry.addEventListener("click", loadCatalogue);
 document.getElementById("buy-more").addEventListener("click", () => submit(null, { confirmRepeat: true }));
+// The other language: what was typed so far comes back after the page is read again.
+languageSwitch(() => saveForm(readValues()));
+lostTickets();
 loadCatalogue();
 offerPaidTickets();
 // Back from the status page may restore this page as it was left (the back-forward cache):

@@ -3,6 +3,8 @@
 // Personal data (name, e-mail, phone) stays in this tab's sessionStorage: it is never put
 // in the status page's URL or sent to a status route (API.md: those carry no personal data).
 
+import { locale, t } from "./i18n.js";
+
 const FORM_KEY = "checkout:form";
 const ORDER_KEY_PREFIX = "order:";
 
@@ -17,7 +19,7 @@ export function log(...parts) {
 export function formatMoney(amount, currency) {
   const number = Number(amount);
   if (!Number.isFinite(number)) return "";
-  return `${currency || "KES"} ${number.toLocaleString("en-KE", { maximumFractionDigits: 2 })}`;
+  return `${currency || "KES"} ${number.toLocaleString(locale, { maximumFractionDigits: 2 })}`;
 }
 
 function readJSON(key) {
@@ -69,31 +71,33 @@ export function rememberedOrder(orderId) {
   return document && document.order_id === orderId ? document : null;
 }
 
-// A moment in the event's own timezone, e.g. "Sat 12 Dec 2026, 16:00 (Nairobi time)": a
-// customer abroad, or a phone set to UTC, still reads the time on the ticket.
+// A moment in the event's own timezone, e.g. "Sat, 12 Dec 2026 at 16:00 (Nairobi time)" or
+// "Jumamosi, 12 Des 2026, saa 16:00 (saa za Nairobi)": a customer abroad, or a phone set to
+// UTC, still reads the time on the ticket.
 export function formatMoment(iso, timeZone) {
   const moment = new Date(String(iso ?? ""));
   if (Number.isNaN(moment.getTime())) return "";
-  const options = {
-    weekday: "short", day: "numeric", month: "short", year: "numeric",
-    hour: "2-digit", minute: "2-digit", hourCycle: "h23",
-  };
+  const day = { weekday: "short", day: "numeric", month: "short", year: "numeric" };
+  const time = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+  let zone = timeZone || undefined;
   try {
-    const text = new Intl.DateTimeFormat("en-GB", { ...options, timeZone: timeZone || undefined }).format(moment);
-    const city = timeZone ? timeZone.split("/").pop().replace(/_/g, " ") : "";
-    return city ? `${text.replace(/,(?= \d{1,2}:)/, " at")} (${city} time)` : text;
+    new Intl.DateTimeFormat(locale, { timeZone: zone });
   } catch {
-    return new Intl.DateTimeFormat("en-GB", options).format(moment); // a timezone this browser lacks
+    zone = undefined; // a timezone this browser lacks: the phone's own clock, unnamed
   }
+  const date = new Intl.DateTimeFormat(locale, { ...day, timeZone: zone }).format(moment);
+  const clock = new Intl.DateTimeFormat(locale, { ...time, timeZone: zone }).format(moment);
+  const city = zone ? zone.split("/").pop().replace(/_/g, " ") : "";
+  return t(city ? "moment.atIn" : "moment.at", { date, time: clock, city });
 }
 
 // "in 45 seconds", "in 4 minutes (at 14:32)": when a refused request may be tried again,
 // from its Retry-After header (seconds).
 export function retryWords(seconds, now = Date.now()) {
   const wait = Math.max(1, Math.ceil(Number(seconds) || 60));
-  if (wait < 90) return `in ${wait} seconds`;
-  const at = new Date(now + wait * 1000).toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" });
-  return `in ${Math.ceil(wait / 60)} minutes (at ${at})`;
+  if (wait < 90) return t("retry.seconds", { count: wait });
+  const at = new Date(now + wait * 1000).toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  return t("retry.minutes", { count: Math.ceil(wait / 60), at });
 }
 
 // The last three digits of the number an order's prompt went to, kept in this tab only, so

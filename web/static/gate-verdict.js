@@ -1,55 +1,57 @@
 // What the gate says about one ticket: a kind (colour and shape in gate.css), a word that
 // settles it at arm's length, and the detail. Times are the event's clock, not the phone's.
 
+import { locale, serverWords, t } from "./i18n.js";
+
 export const EVENT_TIMEZONE_FALLBACK = "Africa/Nairobi";
 
 export function clock(iso, timeZone = EVENT_TIMEZONE_FALLBACK) {
   const moment = new Date(String(iso ?? ""));
   if (Number.isNaN(moment.getTime())) return "";
   try {
-    return moment.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone });
+    return moment.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone });
   } catch {
-    return moment.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+    return moment.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
   }
 }
 
 function inOrder(ticket) {
   const order = ticket?.order;
   if (!order || !(order.tickets > 1)) return "";
-  return ` · ${order.admitted} of ${order.tickets} in this order`;
+  return t("gate.inOrder", { admitted: order.admitted, tickets: order.tickets });
 }
 
 function alreadyIn(ticket) {
   const zone = ticket?.event?.timezone;
-  const door = ticket?.checked_in_gate ? ` at ${ticket.checked_in_gate}` : "";
+  const time = clock(ticket?.checked_in_at, zone);
   return {
     kind: "already-in",
-    title: "ALREADY IN",
-    detail: `Checked in at ${clock(ticket?.checked_in_at, zone)}${door}.`,
-    more: `${ticket?.ticket_type?.name ?? "Ticket"}. Do not let this ticket in again.`,
+    title: t("gate.alreadyIn"),
+    detail: ticket?.checked_in_gate ? t("gate.checkedInAtDoor", { time, door: ticket.checked_in_gate }) : t("gate.checkedInAt", { time }),
+    more: t("gate.notAgain", { type: ticket?.ticket_type?.name ?? t("gate.ticket") }),
   };
 }
 
 function eventOver(ticket) {
   const ends = ticket?.event?.ends_at;
-  const when = ends ? ` It ended at ${clock(ends, ticket?.event?.timezone)}.` : "";
+  const name = ticket?.event?.name ?? t("gate.thisEvent");
   return {
     kind: "event-over",
-    title: "EVENT OVER",
-    detail: `${ticket?.event?.name ?? "This event"} is over.${when}`,
-    more: "Do not let this ticket in.",
+    title: t("gate.eventOver"),
+    detail: ends ? t("gate.overEndedAt", { name, time: clock(ends, ticket?.event?.timezone) }) : t("gate.over", { name }),
+    more: t("gate.doNotAdmit"),
   };
 }
 
 const NOT_VALID = {
   kind: "not-valid",
-  title: "NOT VALID",
-  detail: "This code is not a ticket of this event. Do not let it in.",
-  more: "If you typed it, check each character and try again.",
+  title: t("gate.notValid"),
+  detail: t("gate.notValidDetail"),
+  more: t("gate.notValidMore"),
 };
 
 function problem(title, detail) {
-  return { kind: "problem", title, detail, more: "The ticket was not checked in." };
+  return { kind: "problem", title, detail, more: t("gate.notCheckedIn") };
 }
 
 // `mode`: "admit" (the answer of a check-in) or "check" (of a verify).
@@ -58,8 +60,8 @@ export function verdictOf(mode, { status, body }) {
     if (mode === "admit") {
       return {
         kind: "admit",
-        title: "ADMIT",
-        detail: `${body.ticket_type?.name ?? "Ticket"}${inOrder(body)}`,
+        title: t("gate.admit"),
+        detail: `${body.ticket_type?.name ?? t("gate.ticket")}${inOrder(body)}`,
         more: body.event?.name ?? "",
       };
     }
@@ -67,21 +69,21 @@ export function verdictOf(mode, { status, body }) {
     if (body.event_over) return eventOver(body);
     return {
       kind: "valid",
-      title: "VALID, NOT IN YET",
-      detail: `${body.ticket_type?.name ?? "Ticket"}${inOrder(body)}`,
-      more: "Only checked, not let in. Choose “Let it in” above to admit.",
+      title: t("gate.valid"),
+      detail: `${body.ticket_type?.name ?? t("gate.ticket")}${inOrder(body)}`,
+      more: t("gate.validMore"),
     };
   }
   if (status === 409 && body?.error === "event_over") return eventOver(body.ticket);
   if (status === 409 && body?.ticket) return alreadyIn(body.ticket);
   if (status === 404) return NOT_VALID;
   if (status === 429) {
-    return problem("Too many checks", `Wait ${body?.retry_after ?? "a few"} seconds, then scan again.`);
+    return problem(t("gate.tooMany"), t("gate.tooManyDetail", { seconds: body?.retry_after ?? 10 }));
   }
   if (status === 503 && body?.error === "check_in_disabled") {
-    return problem("Check-in is turned off", "This service has no gate token set up. Ask the organiser.");
+    return problem(t("gate.disabled"), t("gate.disabledDetail"));
   }
-  return problem("Could not check this ticket", body?.message ?? `The service answered ${status}. Try again.`);
+  return problem(t("gate.failed"), serverWords(body?.message, "gate.answered", { status }));
 }
 
 // A short buzz and a high beep for ADMIT; a long double buzz and a low tone for the rest.

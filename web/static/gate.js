@@ -7,6 +7,7 @@ import { log } from "./common.js";
 import * as api from "./gate-api.js";
 import { Scanner, canScan } from "./gate-scanner.js";
 import { signal, unlockSound, verdictOf } from "./gate-verdict.js";
+import { languageSwitch, serverWords, t } from "./i18n.js";
 
 const TOKEN_KEY = "gate:token";
 const DOOR_KEY = "gate:door";
@@ -26,6 +27,7 @@ let busy = false;
 let resumeTimer = null;
 let last = { code: "", until: 0 };
 let events = [];
+languageSwitch();
 
 const memory = {};
 function stored(storage, key) {
@@ -78,13 +80,13 @@ function showChecker() {
   byId("checker").hidden = false;
   byId("scanner").hidden = !canScan();
   const names = events.map((event) => event.name).join(", ");
-  byId("gate-where").textContent = `Gate: ${door()}${names ? ` · ${names}` : ""}`;
+  byId("gate-where").textContent = t("gate.where", { door: door() }) + (names ? ` · ${names}` : "");
   showMode();
   backToScanning();
 }
 
 function showMode() {
-  byId("check").textContent = mode() === "check" ? "Check only" : "Let in";
+  byId("check").textContent = mode() === "check" ? t("gate.checkOnly") : t("gate.letIn");
 }
 
 function backToScanning() {
@@ -113,7 +115,7 @@ async function judge(code) {
   const answered = mode() === "check" ? await api.check(token(), code) : await api.admit(token(), code, door());
   if (answered.status === 401) {
     store("sessionStorage", TOKEN_KEY, "");
-    showToken("The gate token was not accepted. Enter it again; the ticket code you typed is kept.");
+    showToken(t("gate.tokenRefusedKept"));
     return;
   }
   const found = verdictOf(mode(), answered);
@@ -133,9 +135,9 @@ async function guarded(action) {
     log("gate request failed", String(error));
     showVerdict({
       kind: "problem",
-      title: "No connection",
-      detail: "The check did not reach the service. Check the connection and try again.",
-      more: "The ticket was not checked in.",
+      title: t("gate.noConnection"),
+      detail: t("gate.noConnectionDetail"),
+      more: t("gate.notCheckedIn"),
     });
   } finally {
     busy = false;
@@ -148,8 +150,8 @@ tokenForm.addEventListener("submit", (event) => {
   unlockSound();
   const name = byId("door").value.trim();
   const typed = byId("token").value.trim();
-  fieldError("door", name ? "" : "Name this gate, for example North.");
-  fieldError("token", typed ? "" : "Enter the gate token.");
+  fieldError("door", name ? "" : t("gate.doorRequired"));
+  fieldError("token", typed ? "" : t("gate.tokenRequired"));
   if (!name || !typed) {
     byId(name ? "token" : "door").focus();
     return;
@@ -157,7 +159,7 @@ tokenForm.addEventListener("submit", (event) => {
   guarded(async () => {
     const answered = await api.openSession(typed);
     if (answered.status !== 200) {
-      const refused = answered.status === 401 ? "This gate token was not accepted. Check it and enter it again." : answered.body?.message ?? `The service answered ${answered.status}. Try again.`;
+      const refused = answered.status === 401 ? t("gate.tokenRefused") : serverWords(answered.body?.message, "gate.answered", { status: answered.status });
       fieldError("token", refused);
       byId("token").focus();
       return;
@@ -176,7 +178,7 @@ codeForm.addEventListener("submit", (event) => {
   unlockSound();
   const code = codeInput.value.trim();
   if (!code) {
-    fieldError("code", "Type the ticket's code.");
+    fieldError("code", t("gate.codeRequired"));
     codeInput.focus();
     return;
   }
@@ -205,7 +207,7 @@ byId("scan").addEventListener("click", async () => {
     byId("torch").hidden = !scanner.hasTorch;
   } catch (error) {
     log("camera unavailable", String(error));
-    fieldError("code", "The camera could not be opened: type the code instead.");
+    fieldError("code", t("gate.noCamera"));
   }
 });
 byId("torch").addEventListener("click", async () => {
@@ -227,7 +229,7 @@ if (token() && door()) {
       showChecker();
     } else {
       store("sessionStorage", TOKEN_KEY, "");
-      showToken(answered.status === 401 ? "The gate token was not accepted. Enter it again." : "");
+      showToken(answered.status === 401 ? t("gate.tokenRefusedAgain") : "");
     }
   });
 } else {

@@ -2,6 +2,7 @@
 // /cancel (API.md). Each answer is a status document or an error the customer reads in words.
 
 import { log, retryWords } from "./common.js";
+import { serverWords, t } from "./i18n.js";
 
 const byId = (id) => document.getElementById(id);
 
@@ -23,8 +24,8 @@ export class OrderActions {
     this.view = view;
     this.tracker = tracker;
     this.busy = false;
-    byId("send-again").addEventListener("click", () => this.run(byId("send-again"), "Sending the prompt…", () => this.sendAgain()));
-    byId("cancel-order").addEventListener("click", () => this.run(byId("cancel-order"), "Cancelling…", () => this.cancel()));
+    byId("send-again").addEventListener("click", () => this.run(byId("send-again"), t("actions.sending"), () => this.sendAgain()));
+    byId("cancel-order").addEventListener("click", () => this.run(byId("cancel-order"), t("actions.cancelling"), () => this.cancel()));
   }
 
   // One action at a time. The button keeps focus and full contrast while it works (it is
@@ -41,7 +42,7 @@ export class OrderActions {
       await action();
     } catch (error) {
       log("order action failed", String(error));
-      this.view.actionError("We could not reach the service. Check your connection and try again.");
+      this.view.actionError(t("common.unreachable"));
     } finally {
       this.busy = false;
       button.removeAttribute("aria-disabled");
@@ -72,16 +73,14 @@ export class OrderActions {
     } else if (body.error === "order_final") {
       await this.refresh();
     } else if (body.error === "prompt_open") {
-      this.view.actionError(`The last prompt is still open on your phone. You can send a new one ${retryWords(wait)}.`);
+      this.view.actionError(t("actions.promptOpen", { when: retryWords(wait) }));
     } else if (response.status === 429) {
-      this.view.actionError(
-        `Too many prompts were sent to this number. You can send another one ${retryWords(wait)}, or cancel the order.`,
-      );
+      this.view.actionError(t("actions.tooMany", { when: retryWords(wait) }));
     } else if (response.status === 502) {
       if (body.payment_status) this.take(body);
-      this.view.actionError("M-PESA could not send the prompt just now. Nothing was charged. Try again in a moment.");
+      this.view.actionError(t("actions.mpesaFailed"));
     } else {
-      this.view.actionError(body.message ?? "The prompt could not be sent again. Try again in a moment.");
+      this.view.actionError(serverWords(body.message, "actions.sendFailed"));
     }
   }
 
@@ -94,7 +93,7 @@ export class OrderActions {
       // Decided meanwhile (perhaps paid at the last second): show what it became.
       await this.refresh();
     } else {
-      this.view.actionError(body.message ?? "The order could not be cancelled. Try again in a moment.");
+      this.view.actionError(serverWords(body.message, "actions.cancelFailed"));
     }
   }
 }

@@ -2,12 +2,17 @@
 // then follows the order until a final status (see transport.js for how).
 
 import { log, rememberOrder, rememberedOrder } from "./common.js";
+import { languageSwitch, t } from "./i18n.js";
+import { lostTickets } from "./lost-tickets.js";
 import { OrderActions } from "./order-actions.js";
 import { StatusView } from "./status-view.js";
 import { StatusTracker, isTerminal } from "./transport.js";
 
 // The same shape the server accepts (server/routes/pages.py); anything else is no order.
 const ORDER_ID = /^[A-Za-z0-9_-]{16,64}$/;
+
+languageSwitch();
+lostTickets();
 
 const orderId = decodeURIComponent(window.location.pathname.split("/").filter(Boolean).pop() ?? "");
 const view = new StatusView();
@@ -33,7 +38,7 @@ if (!ORDER_ID.test(orderId)) {
       onAttempt: (attempt, of) => {
         // A new round (after "Check again", or the tracker's own re-check): no longer stale.
         if (attempt === 1 && view.stale) view.checkingAgain();
-        if (!tracker.lost) view.transport(`Checking with M-PESA (${attempt} of ${of})`);
+        if (!tracker.lost) view.transport(t("status.attempt", { attempt, of }));
       },
       onStillWaiting: () => view.stillWaiting(),
       onNotFound: () => view.notFound(),

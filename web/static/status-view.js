@@ -12,6 +12,7 @@
 // order stays paid on the page whatever arrives after.
 
 import { formatMoney, formatMoment, phoneEnding, retryHref } from "./common.js";
+import { serverWords, t } from "./i18n.js";
 import { ticketItem } from "./tickets.js";
 
 // How long M-PESA's prompt stays on the phone, when the document does not say.
@@ -19,33 +20,30 @@ export const PIN_PROMPT_MS = 60000;
 
 // result_code -> why, in words. The service files 1032/1031 as `cancelled` and 1037/1019 as
 // `expired` (the prompt timed out); the words follow the code whatever the status says.
-const UNREACHABLE = "We could not reach your phone: it may be off or out of network, or the prompt timed out.";
+const UNREACHABLE = t("status.unreachable");
 const FAILURE_REASONS = {
-  1: (amount) => `Your M-PESA balance was not enough to pay ${amount}.`,
-  2001: () => "The M-PESA PIN entered was wrong, so the payment did not go through.",
+  1: (amount) => t("status.reason1", { amount }),
+  2001: () => t("status.reason2001"),
   1037: () => UNREACHABLE,
-  1001: () => "Another M-PESA payment was in progress on your phone. Wait a minute, then try again.",
+  1001: () => t("status.reason1001"),
 };
 const CANCELLED_CODES = new Set([1031, 1032]);
 const EXPIRED_REASONS = {
-  1037: `${UNREACHABLE} No money was taken.`,
-  1019: "The M-PESA prompt expired before the PIN was entered. No money was taken.",
+  1037: t("status.expired1037", { reason: UNREACHABLE }),
+  1019: t("status.expired1019"),
 };
 // Expired by the service itself: nobody answered, so a late payment is still possible.
-const EXPIRED_UNANSWERED =
-  "M-PESA did not confirm the payment in time. If money left your account after all, your tickets will be e-mailed to you.";
+const EXPIRED_UNANSWERED = t("status.expiredUnanswered");
 
-// Words this module added for the network's ups and downs, in one place for translation.
+// Words for the network's ups and downs, from the catalogue of the page's language.
 export const WORDS = {
-  connectionLost: "Connection lost: we'll keep checking.",
-  offlineTitle: "Connection lost",
-  offlineMessage:
-    "We'll keep checking and show your payment here as soon as the connection is back. " +
-    "If you entered your M-PESA PIN, you don't need to do anything.",
-  confirmingTitle: "Checking your payment…",
-  confirmingMessage: "The prompt's time is up. One moment while we ask whether you paid.",
-  connectionBack: "Connection back.",
-  eventEnded: "This event has ended.",
+  connectionLost: t("status.connectionLost"),
+  offlineTitle: t("status.offlineTitle"),
+  offlineMessage: t("status.offlineMessage"),
+  confirmingTitle: t("status.confirmingTitle"),
+  confirmingMessage: t("status.confirmingMessage"),
+  connectionBack: t("status.connectionBack"),
+  eventEnded: t("status.eventEnded"),
 };
 
 const BADGES = {
@@ -162,26 +160,28 @@ export class StatusView {
     if (status === "completed") {
       this.stale = false;
       const tickets = Array.isArray(doc.tickets) ? doc.tickets : [];
-      const where = tickets.length ? "Your tickets are below." : "Your tickets are on their way to your e-mail.";
-      this.render("completed", "Payment received", `Thank you! ${amount} is paid. ${where}`);
+      const where = tickets.length ? t("status.ticketsBelow") : t("status.ticketsByEmail");
+      this.render("completed", t("status.paidTitle"), t("status.paidMessage", { amount, where }));
       const paidAt = formatMoment(doc.updated_at, doc.event?.timezone);
       byId("paid-at").textContent = paidAt;
       byId("paid-at-row").hidden = !paidAt;
-      byId("ticket-list").replaceChildren(...tickets.map((ticket, index) => ticketItem(ticket, index, tickets.length)));
+      const event = doc.event && typeof doc.event === "object" ? doc.event : null;
+      byId("ticket-list").replaceChildren(...tickets.map((ticket, index) => ticketItem(ticket, index, tickets.length, event)));
       byId("tickets").hidden = !tickets.length;
     } else if (status === "cancelled" || (status === "failed" && CANCELLED_CODES.has(code))) {
-      this.render("cancelled", "Payment cancelled", "The payment was cancelled, so no money was taken.", {
+      this.render("cancelled", t("status.cancelledTitle"), t("status.cancelledMessage"), {
         retry: true,
       });
     } else if (status === "expired") {
-      this.render("expired", "Payment request expired", EXPIRED_REASONS[code] ?? EXPIRED_UNANSWERED, { retry: true });
+      this.render("expired", t("status.expiredTitle"), EXPIRED_REASONS[code] ?? EXPIRED_UNANSWERED, { retry: true });
     } else if (status === "failed") {
-      const reason = FAILURE_REASONS[code]?.(amount) ?? doc.result_desc ?? "M-PESA did not accept the payment.";
-      this.render("failed", "Payment failed", `${reason} No money was taken.`, { retry: true });
+      // PayHero's own description is English: a Kiswahili reader gets the general words.
+      const described = FAILURE_REASONS[code]?.(amount) ?? serverWords(doc.result_desc, "status.notAccepted");
+      this.render("failed", t("status.failedTitle"), t("status.failedMessage", { reason: described }), { retry: true });
     } else if (status === "processing") {
       this.showPrompt(doc, amount);
     } else {
-      this.render("pending", "Sending the payment request", "We are asking M-PESA to send a prompt to your phone…");
+      this.render("pending", t("status.pendingTitle"), t("status.pendingMessage"));
     }
     if (status !== "completed") byId("paid-at-row").hidden = true;
   }
@@ -208,7 +208,7 @@ export class StatusView {
   showPrompt(doc, amount) {
     const ending = phoneEnding(doc.order_id);
     const sentTo = byId("sent-to");
-    sentTo.textContent = ending ? `Sent to the M-PESA number ending in ${ending}.` : "";
+    sentTo.textContent = ending ? t("status.sentTo", { ending }) : "";
     sentTo.hidden = !ending;
     const deadline = promptDeadline(doc);
     this.deadline = deadline;
@@ -217,9 +217,9 @@ export class StatusView {
       return;
     }
     if (Number(doc.pushes) > 1) {
-      this.render("resent", "We sent the prompt again", `Enter your M-PESA PIN in the new prompt to pay ${amount}.`);
+      this.render("resent", t("status.resentTitle"), t("status.resentMessage", { amount }));
     } else {
-      this.render("processing", "Check your phone", `Enter your M-PESA PIN in the prompt on your phone to pay ${amount}.`);
+      this.render("processing", t("status.processingTitle"), t("status.processingMessage", { amount }));
     }
     this.startCountdown(deadline);
   }
@@ -239,9 +239,8 @@ export class StatusView {
     }
     this.render(
       "no-prompt",
-      "Didn't get the prompt?",
-      "The prompt on your phone has timed out. If you entered your PIN, your payment will still show here. " +
-        "If not, send the prompt again or cancel the order.",
+      t("status.noPromptTitle"),
+      t("status.noPromptMessage"),
       { resend: true, checkAgain: this.stale },
     );
   }
@@ -254,7 +253,7 @@ export class StatusView {
       const left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
       if (left > 0) {
         const seconds = String(left % 60).padStart(2, "0");
-        element.textContent = `The prompt expires in ${Math.floor(left / 60)}:${seconds}`;
+        element.textContent = t("status.countdown", { time: `${Math.floor(left / 60)}:${seconds}` });
       } else {
         this.promptOver();
       }
@@ -278,8 +277,8 @@ export class StatusView {
     }
     this.render(
       "waiting",
-      "Still waiting for M-PESA",
-      "M-PESA has not told us the result yet. If you entered your PIN, the payment may still go through: check again in a moment.",
+      t("status.waitingTitle"),
+      t("status.waitingMessage"),
       { checkAgain: true },
     );
     this.transport("");
@@ -288,17 +287,17 @@ export class StatusView {
   checkingAgain() {
     this.stale = false;
     if (this.document) this.show(this.document);
-    else this.render("loading", "Checking your payment…", "One moment while we ask M-PESA.");
+    else this.render("loading", t("status.loadingTitle"), t("status.loadingMessage"));
   }
 
   notFound() {
     this.document = null;
-    this.render("not-found", "We cannot find this payment", "Check the link you followed, or start a new order.", {
+    this.render("not-found", t("status.notFoundTitle"), t("status.notFoundMessage"), {
       details: false,
       retry: true,
     });
     byId("event").hidden = true;
-    byId("try-again").textContent = "Go to the checkout";
+    byId("try-again").textContent = t("status.goToCheckout");
     // Nothing is being checked any more: no "Checking with M-PESA (1 of 4)" under this.
     this.transport("");
   }

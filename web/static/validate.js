@@ -1,6 +1,8 @@
 // The checkout's field rules, the same ones the server answers with a 422 `fields` map.
 // Checking here first saves the customer a round trip; the server still decides.
 
+import { t } from "./i18n.js";
+
 // The same patterns as server/orders/validation.py.
 const EMAIL =
   /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
@@ -16,46 +18,52 @@ export function nationalNumber(raw) {
   return match ? match[1] : null;
 }
 
+// Every key written out whole: tests/test_i18n_catalogues.py finds each t("…") it needs.
 export const LABELS = {
-  event: "Event",
-  ticket_type: "Ticket",
-  quantity: "Quantity",
-  email: "E-mail",
-  first_name: "First name",
-  last_name: "Last name",
-  phone: "Phone number",
+  event: t("label.event"),
+  ticket_type: t("label.ticket_type"),
+  quantity: t("label.quantity"),
+  email: t("label.email"),
+  first_name: t("label.first_name"),
+  last_name: t("label.last_name"),
+  phone: t("label.phone"),
+};
+const NAME_ERRORS = {
+  first_name: { required: t("error.firstNameRequired"), tooLong: t("error.firstNameTooLong", { max: MAX_NAME }), letters: t("error.firstNameLetters") },
+  last_name: { required: t("error.lastNameRequired"), tooLong: t("error.lastNameTooLong", { max: MAX_NAME }), letters: t("error.lastNameLetters") },
 };
 
-// The server words a field error as a predicate ("is required"): give it its subject.
+// The server words a field error as an English predicate ("is required"): give it its
+// subject; in Kiswahili, name the field to look at (the page checked the usual mistakes first).
 export function serverMessage(name, message) {
   const text = String(message ?? "");
-  return LABELS[name] && /^[a-z]/.test(text) ? `${LABELS[name]} ${text}.` : text;
+  return LABELS[name] && /^[a-z]/.test(text) ? t("error.server", { label: LABELS[name], message: text }) : text;
 }
 
 // `maxQuantity` comes from the chosen ticket type's `available` (capped by the page).
 export function validate(values, maxQuantity) {
   const errors = {};
-  if (!values.event) errors.event = "Choose an event.";
-  if (!values.ticket_type) errors.ticket_type = "Choose a ticket.";
+  if (!values.event) errors.event = t("error.event");
+  if (!values.ticket_type) errors.ticket_type = t("error.ticket_type");
   const quantity = Number(values.quantity);
   if (!Number.isInteger(quantity) || quantity < 1) {
-    errors.quantity = "Enter how many tickets, 1 or more.";
+    errors.quantity = t("error.quantity");
   } else if (quantity > maxQuantity) {
-    errors.quantity = maxQuantity > 0 ? `You can buy up to ${maxQuantity} at once.` : "This ticket is sold out.";
+    errors.quantity = maxQuantity > 0 ? t("error.quantityMax", { max: maxQuantity }) : t("error.soldOut");
   }
   const email = String(values.email ?? "").trim();
-  if (!email) errors.email = "Enter your e-mail address: your tickets are sent there.";
-  else if (!EMAIL.test(email) || email.length > 254) errors.email = "This does not look like an e-mail address.";
-  for (const [name, label] of [["first_name", "first name"], ["last_name", "last name"]]) {
+  if (!email) errors.email = t("error.emailRequired");
+  else if (!EMAIL.test(email) || email.length > 254) errors.email = t("error.emailInvalid");
+  for (const name of ["first_name", "last_name"]) {
     const text = String(values[name] ?? "").trim();
-    if (!text) errors[name] = `Enter your ${label}.`;
-    else if (text.length > MAX_NAME) errors[name] = `Your ${label} is too long (${MAX_NAME} letters at most).`;
-    else if (!NAME.test(text)) errors[name] = `Use letters, spaces, hyphens or apostrophes in your ${label}.`;
+    if (!text) errors[name] = NAME_ERRORS[name].required;
+    else if (text.length > MAX_NAME) errors[name] = NAME_ERRORS[name].tooLong;
+    else if (!NAME.test(text)) errors[name] = NAME_ERRORS[name].letters;
   }
   if (!String(values.phone ?? "").trim()) {
-    errors.phone = "Enter the phone number that pays with M-PESA.";
+    errors.phone = t("error.phoneRequired");
   } else if (nationalNumber(values.phone) === null) {
-    errors.phone = "Enter the 9 digits after +254, for example 712 345 678.";
+    errors.phone = t("error.phoneInvalid");
   }
   return errors;
 }
