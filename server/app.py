@@ -183,6 +183,7 @@ async def background_work(services: Services) -> AsyncIterator[None]:
         expiry_seconds=settings.payment_expiry,
         interval=settings.expiry_check_interval,
         on_error=services.metrics.background_error,
+        on_review=services.metrics.review,
         # Past PayHero's timeout and the shutdown's wait, no process is still sending it.
         before_pass=functools.partial(services.pushes.adopt_orphans, settings.payhero_timeout + 10),
     )

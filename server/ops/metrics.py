@@ -148,6 +148,10 @@ class Metrics:
         if outcome.startswith("review:"):
             self.reviews.labels(outcome.removeprefix("review:")).inc()
 
+    def review(self, reason: str) -> None:
+        """An order held for review outside a callback (the expiry pass's status check)."""
+        self.reviews.labels(reason).inc()
+
     def push_outcome(self, outcome: str) -> None:
         self.pushes.labels(outcome).inc()
 

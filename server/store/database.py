@@ -112,6 +112,20 @@ async def _pushes_and_order_contacts(database: Database) -> list[str]:
     return statements
 
 
+def _receipts(database: Database) -> list[str]:
+    """5: `payment_receipts`, filled from the orders already completed. Where one receipt
+    completed several orders (possible before this migration), one of them keeps it; the
+    others stay as they are, for a person to look at (docs/OPERATIONS.md, `receipt_reused`)."""
+    return [
+        *_create_statements(database),
+        "INSERT INTO payment_receipts (receipt_number, order_id, created_ms) "
+        "SELECT receipt_number, MIN(id), MIN(updated_ms) FROM orders "
+        "WHERE payment_status = 'completed' AND receipt_number IS NOT NULL "
+        "AND receipt_number NOT IN (SELECT receipt_number FROM payment_receipts) "
+        "GROUP BY receipt_number",
+    ]
+
+
 # Each migration is a list of SQL statements for a database; it runs once, in order.
 # Migration 1 creates every table of `metadata` that is missing. Later ones alter, or run
 # it again to add tables (IF NOT EXISTS makes that a no-op for a database made after them).
@@ -124,6 +138,7 @@ MIGRATIONS: list[Migration] = [
     # 3: `ix_orders_customer_status`, for the welcome e-mail's "first paid order?" check.
     _create_statements,
     _pushes_and_order_contacts,
+    _receipts,
 ]
 
 

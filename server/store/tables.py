@@ -100,6 +100,16 @@ payment_pushes = sa.Table(
     sa.Index("ix_payment_pushes_payhero_reference", "payhero_reference"),
 )
 
+# Each M-PESA receipt that completed an order, keyed by the receipt: one payment pays for one
+# order, however many callbacks, status checks or operators name it (migration 5, issue 24).
+payment_receipts = sa.Table(
+    "payment_receipts",
+    metadata,
+    sa.Column("receipt_number", sa.String(32), primary_key=True),
+    sa.Column("order_id", sa.String(64), sa.ForeignKey("orders.id"), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
 # Seats per ticket type: `sold` only grows through a conditional UPDATE that checks capacity.
 ticket_inventory = sa.Table(
     "ticket_inventory",
