@@ -2,7 +2,9 @@
 
 For a payment someone has checked with PayHero (docs/OPERATIONS.md, "Payments held for
 review"): a payment of another amount the shop decides to honour, or a success without a
-receipt that PayHero confirms. The order completes through the one way a status changes
+receipt that PayHero confirms. Only an order held for review, unless `--override --reason`
+(recorded); never with a receipt that already paid for another order
+(`server/payments/review_desk.py` decides both). The order completes through the one way a status changes
 (`StatusChanges.apply`), so its tickets are signed, its e-mails queued and waiting browsers
 told, as for any payment. The review note stays on the order, and the change is recorded
 with source `operator` and the note given.
@@ -16,15 +18,11 @@ import json
 import re
 from typing import Any
 
-import sqlalchemy as sa
-
 from server.app import open_services
-from server.lifecycle import COMPLETED
 from server.logs import configure_logging
+from server.payments.review_desk import complete_after_review
 from server.services import Services
 from server.settings import Settings
-from server.store.tables import orders
-from server.transitions.change import Change
 
 RECEIPT = re.compile(r"^[A-Z0-9]{6,32}$")
 
@@ -36,35 +34,41 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("order", help="order id or number (ORD-…)")
     parser.add_argument("--receipt", required=True, help="the M-PESA receipt PayHero shows for it")
     parser.add_argument("--note", default="completed by an operator after review", help="why, for the record")
+    parser.add_argument(
+        "--override",
+        action="store_true",
+        help="complete an order that is NOT held for review (needs --reason)",
+    )
+    parser.add_argument("--reason", help="why an order not held for review is completed anyway (recorded)")
     parser.set_defaults(handler=run)
 
 
-async def complete(services: Services, order_ref: str, receipt: str, note: str) -> dict[str, Any]:
+async def complete(
+    services: Services, order_ref: str, receipt: str, note: str, override_reason: str | None = None
+) -> dict[str, Any]:
     """Complete the order; the line to print says what happened (`error` when nothing did)."""
-    order_id = await services.database.fetch_val(
-        sa.select(orders.c.id).where(
-            (orders.c.id == order_ref) | (orders.c.order_number == order_ref.upper())
-        )
+    done = await complete_after_review(
+        services.database, services.changes, order_ref, receipt, note=note, override_reason=override_reason
     )
-    if order_id is None:
-        return {"order": order_ref, "error": "no order has this id or number"}
-    fields = {"receipt_number": receipt, "result_code": 0, "result_desc": "Completed after review"}
-    change = Change(COMPLETED, source="operator", fields=fields, note=note[:255])
-    result = await services.changes.apply(order_id, change)
-    line: dict[str, Any] = {"order_id": order_id, "payment_status": result.update.payment_status}
-    if not result.applied:
-        line["error"] = f"the order is already {result.update.payment_status}; nothing changed"
+    if done.order_id is None:
+        return {"order": order_ref, "error": done.error}
+    line: dict[str, Any] = {"order_id": done.order_id, "payment_status": done.payment_status}
+    if done.error is not None:
+        line["error"] = done.error
     return line
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.override != bool(args.reason and args.reason.strip()):
+        print(json.dumps({"error": "--override and --reason go together: say why, it is recorded"}))
+        return 2
     if not RECEIPT.match(args.receipt):
         print(json.dumps({"error": "--receipt must be an M-PESA receipt: 6 to 32 capitals and digits"}))
         return 2
 
     async def go() -> int:
         async with open_services(settings) as services:
-            line = await complete(services, args.order, args.receipt, args.note)
+            line = await complete(services, args.order, args.receipt, args.note, args.reason)
         print(json.dumps(line))
         return 1 if "error" in line else 0
 
