@@ -115,6 +115,25 @@ async def shop(
                 yield Shop(live, http, fake)
 
 
+LOST_ANSWER = 1.5  # the stand-in answers the push after our 0.5 s timeout: its outcome is unknown
+
+
+async def paid_order(world: Shop) -> tuple[dict[str, Any], Push]:
+    order = await world.checkout()
+    [push] = world.pushes_of(order)
+    paid = await world.http.post(CALLBACK, json=world.fake.settle(push, "success"))
+    assert paid.json()["payment_status"] == "completed"
+    return order, push
+
+
+async def order_with_lost_answer(world: Shop) -> dict[str, Any]:
+    world.fake.stall_seconds = LOST_ANSWER
+    order = await world.checkout(expect=202)
+    world.fake.stall_seconds = 0.0
+    assert order["push_outcome"] == "unknown"
+    return order
+
+
 async def paid_and_ticketed(world: Shop, order: dict[str, Any]) -> dict[str, Any]:
     document = await world.settled(order["order_id"])
     assert document["receipt_number"] and len(document["tickets"]) == ORDER["quantity"]
@@ -345,3 +364,61 @@ async def test_two_send_agains_at_once_send_one_push(stack_settings: Settings) -
         assert {a.json()["error"] for a in answers if a.status_code == 409} == {"prompt_open"}
         assert len(world.pushes_of(order)) == 2
         assert [p["attempt"] for p in await world.push_rows(order["order_id"])] == [1, 2]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_a_receipt_completes_one_order_and_a_second_is_held(
+    stack_settings: Settings, shape: str
+) -> None:
+    async with shop(stack_settings, shape=shape) as world:
+        _, first_push = await paid_order(world)
+        second = await world.checkout()
+        [push] = world.pushes_of(second)
+        push.receipt = first_push.receipt  # PayHero (or a forger) names A's receipt for B's push
+        reused = await world.http.post(CALLBACK, json=world.fake.settle(push, "success"))
+        assert reused.json()["review"] == "receipt_reused"
+        assert await world.outcomes(second["order_id"]) == ["review: receipt_reused"]
+        assert world.reviews("receipt_reused") == 1
+        row = await world.row(second["order_id"])
+        assert row["payment_status"] == "processing" and row["receipt_number"] is None
+        assert row["needs_review"].startswith("review: receipt_reused")
+        assert await world.signed_tickets(second["order_id"]) == 0
+        events = (await world.http.get("/api/events")).json()
+        assert events[0]["ticket_types"][0]["available"] == 500 - 2 * ORDER["quantity"]  # B keeps its seat
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_two_pushes_whose_answers_were_lost_are_never_told_apart_by_elimination(
+    stack_settings: Settings, shape: str
+) -> None:
+    """Push 1 and 2 both time out; push 1 is cancelled, push 2 paid. The order completes and
+    never shows "cancelled". Flat: PayHero's record says when it took each push, which names
+    it. v2: nothing PayHero says can name it, so the cancel changes nothing."""
+    async with shop(stack_settings, shape=shape) as world:
+        order = await order_with_lost_answer(world)
+        world.fake.stall_seconds = LOST_ANSWER
+        again = await send_again_when_allowed(world, order["order_id"])
+        world.fake.stall_seconds = 0.0
+        assert again.status_code == 202 and again.json()["push_outcome"] == "unknown"
+        first, second = world.pushes_of(order)
+        # Push 1 went a minute before push 2: in our record and in PayHero's.
+        await world.live.services.database.execute(
+            payment_pushes.update()
+            .where(payment_pushes.c.order_id == order["order_id"], payment_pushes.c.attempt == 1)
+            .values(
+                sent_ms=payment_pushes.c.sent_ms - 60_000, answered_ms=payment_pushes.c.answered_ms - 60_000
+            )
+        )
+        first.taken_ms -= 60_000
+        cancel = await world.http.post(CALLBACK, json=world.fake.settle(first, "cancelled"))
+        expected = "superseded_push" if shape == "flat" else "ambiguous_push"
+        assert cancel.json()["ignored"] == expected
+        assert (await world.document(order["order_id"]))["payment_status"] == "processing"
+        paid = await world.http.post(CALLBACK, json=world.fake.settle(second, "success"))
+        assert paid.json()["payment_status"] == "completed"
+        await paid_and_ticketed(world, order)
+        assert await world.outcomes(order["order_id"]) == [f"ignored: {expected}", "applied"]
+        rows = await world.push_rows(order["order_id"])
+        if shape == "flat":
+            assert [row["payhero_reference"] for row in rows] == [first.reference, second.reference]
+            assert [row["result"] for row in rows] == ["cancelled", "completed"]
