@@ -26,6 +26,7 @@ from server.orders.checkout import Checkout
 from server.orders.prompts import Prompts
 from server.orders.push_limits import PushLimits
 from server.orders.push_windows import MemoryWindows, RedisWindows, Windows
+from server.orders.unpaid_holds import UnpaidCaps
 from server.payhero.gateway import open_payhero
 from server.payments.callbacks import CallbackProcessor
 from server.payments.expiry import ExpiryWorker
@@ -150,7 +151,17 @@ async def open_services(
             changes=changes,
             catalogue=catalogue,
             payhero=payhero,
-            checkout=Checkout(database, catalogue, changes, pushes),
+            checkout=Checkout(
+                database,
+                catalogue,
+                changes,
+                pushes,
+                UnpaidCaps(
+                    per_phone=settings.max_unpaid_seats_per_phone,
+                    per_client=settings.max_unpaid_seats_per_client,
+                    per_email=settings.max_unpaid_seats_per_email,
+                ),
+            ),
             pushes=pushes,
             prompts=Prompts(database, changes, pushes, push_limits),
             callbacks=CallbackProcessor(

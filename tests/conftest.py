@@ -98,6 +98,9 @@ def make_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..
         # Push limits off, as for a load test: every test client is 127.0.0.1, and on Redis the
         # counts outlive a test. tests/test_push_limits.py turns them on where they are tested.
         variables |= {"PUSH_LIMIT_PER_PHONE": "0", "PUSH_LIMIT_PER_IP": "0"}
+        # And no cap on unpaid seats: tests place many orders from one phone and one address.
+        # tests/test_unpaid_holds.py turns them on.
+        variables |= {"MAX_UNPAID_SEATS_PER_PHONE": "0", "MAX_UNPAID_SEATS_PER_CLIENT": "0"}
         # Likewise no cap on waiters per address; tests/test_ghost_waiters.py sets one.
         variables |= {"MAX_WAITERS_PER_CLIENT": "0"}
         if redis:

@@ -126,6 +126,14 @@ def _receipts(database: Database) -> list[str]:
     ]
 
 
+async def _order_client_key(database: Database) -> list[str]:
+    """6: `orders.client_key`, for the unpaid seats one client address may hold."""
+    if "client_key" in await _existing_columns(database, "orders"):
+        return []
+    kind = metadata.tables["orders"].c.client_key.type.compile(dialect=dialect_of(database))
+    return [f"ALTER TABLE orders ADD COLUMN client_key {kind}"]
+
+
 # Each migration is a list of SQL statements for a database; it runs once, in order.
 # Migration 1 creates every table of `metadata` that is missing. Later ones alter, or run
 # it again to add tables (IF NOT EXISTS makes that a no-op for a database made after them).
@@ -139,6 +147,7 @@ MIGRATIONS: list[Migration] = [
     _create_statements,
     _pushes_and_order_contacts,
     _receipts,
+    _order_client_key,
 ]
 
 

@@ -53,6 +53,9 @@ orders = sa.Table(
     # STK pushes attempted so far, and when the latest prompt's window ends (status document).
     sa.Column("pushes", sa.Integer, nullable=False, server_default="0"),
     sa.Column("prompt_expires_ms", sa.BigInteger, nullable=True),
+    # The client address the checkout came from, as the per-address limits key it (IPv6 by
+    # its /64): what caps the unpaid seats one address may hold (migration 6).
+    sa.Column("client_key", sa.String(64), nullable=True),
     sa.Index("ix_orders_updated_ms", "updated_ms"),
     sa.Index("ix_orders_status_updated", "payment_status", "updated_ms"),
     sa.Index("ix_orders_checkout_request_id", "checkout_request_id"),
