@@ -102,6 +102,11 @@ class Metrics:
             ["task"],
             registry=self.registry,
         )
+        self.client_disconnects = Counter(
+            PREFIX + "client_disconnects",
+            "Requests whose client went away before its body was all sent: the client's doing, no 5xx.",
+            registry=self.registry,
+        )
         self.fan_out_delay = Histogram(
             PREFIX + "fanout_delay_seconds",
             "From a change's updated_at to this process's waiters being handed it.",
