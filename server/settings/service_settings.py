@@ -140,6 +140,21 @@ class ServiceSettings:
         "response); slower ones are closed (slowloris). Applied by `python -m server.launcher`, the "
         "Procfile's command",
     )
+    body_timeout: float = var(
+        "BODY_TIMEOUT",
+        default=30.0,
+        check=positive,
+        doc="seconds a request's body may take to arrive once its headers are in; slower ones are "
+        "closed (slow bodies). Applied by `python -m server.launcher`, as `HEADER_TIMEOUT`",
+    )
+    max_connections_per_client: int = var(
+        "MAX_CONNECTIONS_PER_CLIENT",
+        default=64,
+        check=non_negative_int,
+        doc="open connections one client address (IPv6: its /64) may hold to one process, counted "
+        "for peers `FORWARDED_ALLOW_IPS` does not trust (a proxy in front carries many clients); "
+        "`0` turns it off. Applied by `python -m server.launcher`",
+    )
     crash_point: str | None = var(
         "CRASH_POINT",
         default=None,
