@@ -64,6 +64,8 @@ async def open_services(
         settings.database_url,
         busy_timeout=settings.sqlite_busy_timeout,
         pool_size=settings.database_pool_size,
+        statement_timeout=settings.database_statement_timeout,
+        acquire_timeout=settings.database_acquire_timeout,
     )
     await database.connect()
     async with AsyncExitStack() as stack:

@@ -126,6 +126,20 @@ class ServiceSettings:
         doc="PostgreSQL connections one process may open; keep `WEB_CONCURRENCY` x this under the "
         "server's `max_connections`, or waiters get 503 when it refuses more",
     )
+    database_statement_timeout: float = var(
+        "DATABASE_STATEMENT_TIMEOUT",
+        default=5.0,
+        check=positive,
+        doc="seconds one PostgreSQL statement may run (waiting on locks included) before the request "
+        "gets a JSON 503 with `Retry-After`; a hung server or network is cut a second later",
+    )
+    database_acquire_timeout: float = var(
+        "DATABASE_ACQUIRE_TIMEOUT",
+        default=5.0,
+        check=positive,
+        doc="seconds a request waits for a PostgreSQL pool connection (opening one included) before "
+        "its JSON 503",
+    )
     sqlite_busy_timeout: float = var(
         "SQLITE_BUSY_TIMEOUT",
         default=15.0,
