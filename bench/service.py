@@ -97,6 +97,7 @@ def service_env(
             "MAX_UNPAID_SEATS_PER_CLIENT": "0",
             # Every bench waiter comes from 127.0.0.1 too: no cap on waiters per address.
             "MAX_WAITERS_PER_CLIENT": "0",
+            "MAX_WAITERS_PER_CLIENT_ORDER": "0",
         }
     )
     if redis_url:

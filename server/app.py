@@ -83,6 +83,7 @@ async def open_services(
             max_watches=settings.max_waiters,
             max_watches_per_order=settings.max_waiters_per_order,
             max_watches_per_client=settings.max_waiters_per_client,
+            max_watches_per_client_order=settings.max_waiters_per_client_order,
             on_fan_out=metrics.fan_out,
         )
         await hub.start()

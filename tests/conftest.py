@@ -102,7 +102,7 @@ def make_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..
         # tests/test_unpaid_holds.py turns them on.
         variables |= {"MAX_UNPAID_SEATS_PER_PHONE": "0", "MAX_UNPAID_SEATS_PER_CLIENT": "0"}
         # Likewise no cap on waiters per address; tests/test_ghost_waiters.py sets one.
-        variables |= {"MAX_WAITERS_PER_CLIENT": "0"}
+        variables |= {"MAX_WAITERS_PER_CLIENT": "0", "MAX_WAITERS_PER_CLIENT_ORDER": "0"}
         if redis:
             variables["REDIS_URL"] = str(redis)
         if broker == "cluster":

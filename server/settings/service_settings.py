@@ -119,6 +119,14 @@ class ServiceSettings:
         "`FORWARDED_ALLOW_IPS`) may have in one process; past it `429 too_many_waiters` with "
         "`Retry-After` (`0`: no cap)",
     )
+    max_waiters_per_client_order: int = var(
+        "MAX_WAITERS_PER_CLIENT_ORDER",
+        default=10,
+        check=non_negative_int,
+        doc="held `/wait` and SSE requests one client address may have on one order, counted before "
+        "`MAX_WAITERS_PER_CLIENT`, so one client piling waiters on its own orders does not use up "
+        "its neighbours' share behind the same address; past it `429 too_many_waiters` (`0`: no cap)",
+    )
     database_pool_size: int = var(
         "DATABASE_POOL_SIZE",
         default=20,
