@@ -92,8 +92,12 @@ def service_env(
             # STK-push limits off (a real crowd comes from many of each).
             "PUSH_LIMIT_PER_PHONE": "0",
             "PUSH_LIMIT_PER_IP": "0",
+            # Every simulated customer is one address and few phones: no unpaid-seat caps either.
+            "MAX_UNPAID_SEATS_PER_PHONE": "0",
+            "MAX_UNPAID_SEATS_PER_CLIENT": "0",
             # Every bench waiter comes from 127.0.0.1 too: no cap on waiters per address.
             "MAX_WAITERS_PER_CLIENT": "0",
+            "MAX_WAITERS_PER_CLIENT_ORDER": "0",
         }
     )
     if redis_url:

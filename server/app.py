@@ -27,6 +27,7 @@ from server.orders.checkout import Checkout
 from server.orders.lost_tickets import LostTickets
 from server.orders.prompts import Prompts
 from server.orders.push_limits import PushLimits
+from server.orders.unpaid_holds import UnpaidCaps
 from server.payhero.gateway import open_payhero
 from server.payments.callbacks import CallbackProcessor
 from server.payments.expiry import ExpiryWorker
@@ -66,6 +67,8 @@ async def open_services(
         settings.database_url,
         busy_timeout=settings.sqlite_busy_timeout,
         pool_size=settings.database_pool_size,
+        statement_timeout=settings.database_statement_timeout,
+        acquire_timeout=settings.database_acquire_timeout,
     )
     await database.connect()
     async with AsyncExitStack() as stack:
@@ -83,6 +86,7 @@ async def open_services(
             max_watches=settings.max_waiters,
             max_watches_per_order=settings.max_waiters_per_order,
             max_watches_per_client=settings.max_waiters_per_client,
+            max_watches_per_client_order=settings.max_waiters_per_client_order,
             on_fan_out=metrics.fan_out,
         )
         await hub.start()
@@ -172,7 +176,17 @@ async def open_services(
             changes=changes,
             catalogue=catalogue,
             payhero=payhero,
-            checkout=Checkout(database, catalogue, changes, pushes),
+            checkout=Checkout(
+                database,
+                catalogue,
+                changes,
+                pushes,
+                UnpaidCaps(
+                    per_phone=settings.max_unpaid_seats_per_phone,
+                    per_client=settings.max_unpaid_seats_per_client,
+                    per_email=settings.max_unpaid_seats_per_email,
+                ),
+            ),
             pushes=pushes,
             prompts=Prompts(database, changes, pushes, push_limits),
             callbacks=CallbackProcessor(
@@ -207,6 +221,7 @@ async def background_work(services: Services) -> AsyncIterator[None]:
         expiry_seconds=settings.payment_expiry,
         interval=settings.expiry_check_interval,
         on_error=services.metrics.background_error,
+        on_review=services.metrics.review,
         # Past PayHero's timeout and the shutdown's wait, no process is still sending it.
         before_pass=functools.partial(services.pushes.adopt_orphans, settings.payhero_timeout + 10),
     )

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from server.status.hub import HubUnavailable
@@ -89,6 +89,22 @@ async def store_unavailable_handler(request: Request, exc: Exception) -> Respons
     return error_response(503, "store_unavailable", message, headers=headers)
 
 
+# nginx's "client closed request": nobody reads it, but the request observer counts it as
+# what it is, a client's doing, and never as a 5xx of ours.
+CLIENT_CLOSED = 499
+
+
+async def client_disconnect_handler(request: Request, exc: Exception) -> Response:
+    # A client that drops its connection mid-body (a phone losing signal, a scanner): no
+    # traceback, no 5xx, a counter of its own (issue 24).
+    assert isinstance(exc, ClientDisconnect)
+    log.info("client went away mid-body on %s %s", request.method, request.url.path)
+    services = (request.scope.get("state") or {}).get("services")
+    if services is not None:
+        services.metrics.client_disconnects.inc()
+    return Response(status_code=CLIENT_CLOSED)
+
+
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     # The traceback goes to the log, never to the client.
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -106,5 +122,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: http_error_handler,
     HubUnavailable: hub_unavailable_handler,
     StoreUnavailable: store_unavailable_handler,
+    ClientDisconnect: client_disconnect_handler,
     Exception: unexpected_error_handler,
 }

@@ -71,6 +71,8 @@ class ReviewReason:
     DOUBLE_PAYMENT = "double_payment"
     UNKNOWN_ORDER = "unknown_order"
     UNKNOWN_PUSH = "unknown_push"
+    # A receipt already on another completed order: one payment pays for one order (issue 24).
+    RECEIPT_REUSED = "receipt_reused"
 
 
 REVIEW_REASONS = (
@@ -81,6 +83,7 @@ REVIEW_REASONS = (
     ReviewReason.DOUBLE_PAYMENT,
     ReviewReason.UNKNOWN_ORDER,
     ReviewReason.UNKNOWN_PUSH,
+    ReviewReason.RECEIPT_REUSED,
 )
 
 # M-PESA's result codes as PayHero passes them on (docs/PAYHERO.md).

@@ -100,8 +100,11 @@ def make_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..
         variables |= {"PUSH_LIMIT_PER_PHONE": "0", "PUSH_LIMIT_PER_IP": "0"}
         # The gate's guessing limits too; tests/test_gate_doors.py turns them on.
         variables |= {"GATE_LIMIT_PER_IP": "0", "GATE_LIMIT_PER_TOKEN": "0"}
+        # And no cap on unpaid seats: tests place many orders from one phone and one address.
+        # tests/test_unpaid_holds.py turns them on.
+        variables |= {"MAX_UNPAID_SEATS_PER_PHONE": "0", "MAX_UNPAID_SEATS_PER_CLIENT": "0"}
         # Likewise no cap on waiters per address; tests/test_ghost_waiters.py sets one.
-        variables |= {"MAX_WAITERS_PER_CLIENT": "0"}
+        variables |= {"MAX_WAITERS_PER_CLIENT": "0", "MAX_WAITERS_PER_CLIENT_ORDER": "0"}
         if redis:
             variables["REDIS_URL"] = str(redis)
         if broker == "cluster":

@@ -53,6 +53,9 @@ ORDER = {
     "first_name": "Amina",
     "last_name": "Otieno",
     "phone": "0712345678",
+    # One buyer places many orders here on purpose: the "already bought" question
+    # (tests/test_sales.py) is answered yes.
+    "confirm_repeat": True,
 }
 
 

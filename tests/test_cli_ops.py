@@ -16,19 +16,22 @@ from server.app import open_services
 from server.clock import now_ms
 from server.lifecycle import PROCESSING
 from server.settings import Settings
-from server.store.tables import order_changes, payhero_callbacks
+from server.store.tables import order_changes, orders, payhero_callbacks
 from server.transitions.change import Change
 from tests.ops_helpers import callback_body
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def cli(settings: Settings, *args: str) -> tuple[int, list[dict[str, Any]], str]:
+def cli(
+    settings: Settings, *args: str, env: dict[str, str] | None = None
+) -> tuple[int, list[dict[str, Any]], str]:
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url,
         "DATA_DIR": str(settings.data_dir),
         "LOG_LEVEL": "WARNING",
+        **(env or {}),
     }
     env.pop("REDIS_URL", None)
     done = subprocess.run(
@@ -110,12 +113,25 @@ def test_unknown_ids_and_no_ids_are_errors(make_settings: Callable[..., Settings
     assert code == 2 and lines == [] and "list-callbacks" in errors
 
 
+async def hold(settings: Settings, order_id: str) -> None:
+    async with open_services(settings) as services:
+        await services.database.execute(
+            orders.update()
+            .where(orders.c.id == order_id)
+            .values(needs_review="review: unverified (callback 1)")
+        )
+
+
 async def test_an_order_held_for_review_is_completed_by_hand_once(
     make_settings: Callable[..., Settings],
 ) -> None:
     """The operator's move for a payment PayHero confirms (docs/OPERATIONS.md)."""
     settings = make_settings()
     order_id, _ = await stored_but_never_applied(settings)
+    code, lines, _ = cli(settings, "complete-order", order_id, "--receipt", "TJE4QX1L2M")
+    assert code == 1 and "not held for review" in lines[0]["error"]  # nothing to review: refused
+    assert await status_of(settings, order_id) == "processing"
+    await hold(settings, order_id)
     code, lines, _ = cli(
         settings, "complete-order", order_id, "--receipt", "TJE4QX1L2M", "--note", "amount ok"
     )
@@ -132,3 +148,51 @@ async def test_an_order_held_for_review_is_completed_by_hand_once(
     code, lines, _ = cli(settings, "complete-order", "ORD-NOSUCH", "--receipt", "TJE4QX1L2M")
     assert code == 1 and "no order" in lines[0]["error"]
     assert cli(settings, "complete-order", order_id, "--receipt", "<script>")[0] == 2
+
+
+async def test_complete_order_refuses_a_used_receipt_and_records_an_override(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings()
+    paid_id, _ = await stored_but_never_applied(settings)
+    await hold(settings, paid_id)
+    assert cli(settings, "complete-order", paid_id, "--receipt", "TJE4QX1L2M")[0] == 0
+    other_id, _ = await stored_but_never_applied(settings)
+    await hold(settings, other_id)
+    code, lines, _ = cli(settings, "complete-order", other_id, "--receipt", "TJE4QX1L2M")
+    assert code == 1 and f"already paid for order {paid_id}" in lines[0]["error"]
+    assert await status_of(settings, other_id) == "processing"
+    third_id, _ = await stored_but_never_applied(settings)  # not held
+    assert cli(settings, "complete-order", third_id, "--receipt", "TKE4QX1L2M", "--override")[0] == 2
+    code, lines, _ = cli(
+        settings,
+        "complete-order",
+        third_id,
+        "--receipt",
+        "TKE4QX1L2M",
+        "--override",
+        "--reason",
+        "paid at the desk",
+    )
+    assert code == 0 and lines[0]["payment_status"] == "completed"
+    async with open_services(settings) as services:
+        note = await services.database.fetch_val(
+            sa.select(order_changes.c.note).where(
+                order_changes.c.order_id == third_id, order_changes.c.source == "operator"
+            )
+        )
+    assert note is not None and note.startswith("override: paid at the desk")
+
+
+def test_simulate_refuses_in_live_mode(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings()
+    live = {
+        "PAYHERO_MODE": "live",
+        "PAYHERO_API_USERNAME": "api-user",
+        "PAYHERO_API_PASSWORD": "a-long-enough-api-password-0123456789",
+        "PAYHERO_CHANNEL_ID": "4242",
+        "PUBLIC_BASE_URL": "https://tickets.example.com",
+        "CALLBACK_TOKEN": "c" * 40,
+    }
+    code, _, errors = cli(settings, "simulate", "ORD-ANY", env=live)
+    assert code == 2 and "refuses in live mode" in errors

@@ -26,8 +26,12 @@ DEFAULTS = TrustedProxies(DEFAULT_TRUSTED)
         ("[2001:db8::7]:443, fd00::1", "2001:db8::7"),
         ("2001:db8::7, ::ffff:10.0.0.1", "2001:db8::7"),  # IPv4-mapped private is private
         ("10.0.0.1, 10.0.0.2", "10.0.0.1"),  # all trusted: the left-most, as uvicorn does
-        ("garbage, 10.0.0.2", "garbage"),
         (" , ", None),
+        # Only an address is a client (issue 24): anything else leaves the request the peer's.
+        ("garbage, 10.0.0.2", None),
+        ("203.0.113.7, garbage-25", None),
+        ("unknown", None),
+        ("2001:DB8:0:0::7", "2001:db8::7"),  # one spelling, one allowance
     ],
 )
 def test_the_client_is_the_right_most_hop_that_is_not_a_trusted_proxy(chain: str, client: str | None) -> None:
@@ -71,5 +75,9 @@ async def test_the_procfile_service_behind_a_router_gives_each_customer_an_allow
             assert await order("198.51.100.1, 10.0.0.2", "0712000001") == 201
             assert await order("198.51.100.2, 10.0.0.2", "0712000002") == 201
             assert await order("198.51.100.1, 10.0.0.2", "0712000003") == 429
+            # Made-up values are no address: each counts as the router itself, one allowance.
+            assert await order("made-up-1", "0712000004") == 201
+            for n in range(2, 6):
+                assert await order(f"made-up-{n}", f"071200001{n}") == 429
             ready = (await http.get("/readyz")).json()
     assert ready["untrusted_forwarded"] == 0

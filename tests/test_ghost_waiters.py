@@ -51,7 +51,7 @@ async def test_500_reset_waits_are_released_and_the_order_still_answers(stack_se
             await _ghost_batch(live, path, BATCH, reset=batch % 5 != 4)  # one batch in five: FIN
             # Every ghost of the batch left, and each one's place is free again.
             await until(lambda: hub.watch_count == 0, timeout=10)
-        assert hub.refused == {"total": 0, "order": 0, "client": 0}
+        assert hub.refused == {"total": 0, "order": 0, "client_order": 0, "client": 0}
 
         # The order's own customer: SSE gets the current status at once, /wait is held and
         # answered by the change, both from the order's full per-order allowance.

@@ -92,7 +92,15 @@ class Shop:
 
     async def expire_now(self) -> None:
         svc = self.live.services
-        await ExpiryWorker(svc.database, svc.changes, svc.payhero, expiry_seconds=0.0, interval=60).run_once()
+        worker = ExpiryWorker(
+            svc.database,
+            svc.changes,
+            svc.payhero,
+            expiry_seconds=0.0,
+            interval=60,
+            on_review=svc.metrics.review,
+        )
+        await worker.run_once()
 
 
 @contextlib.asynccontextmanager
@@ -105,6 +113,25 @@ async def shop(
         async with run_server(live_settings(settings, url, **overrides)) as live:
             async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
                 yield Shop(live, http, fake)
+
+
+LOST_ANSWER = 1.5  # the stand-in answers the push after our 0.5 s timeout: its outcome is unknown
+
+
+async def paid_order(world: Shop) -> tuple[dict[str, Any], Push]:
+    order = await world.checkout()
+    [push] = world.pushes_of(order)
+    paid = await world.http.post(CALLBACK, json=world.fake.settle(push, "success"))
+    assert paid.json()["payment_status"] == "completed"
+    return order, push
+
+
+async def order_with_lost_answer(world: Shop) -> dict[str, Any]:
+    world.fake.stall_seconds = LOST_ANSWER
+    order = await world.checkout(expect=202)
+    world.fake.stall_seconds = 0.0
+    assert order["push_outcome"] == "unknown"
+    return order
 
 
 async def paid_and_ticketed(world: Shop, order: dict[str, Any]) -> dict[str, Any]:
@@ -130,8 +157,10 @@ async def test_a_push_answered_after_the_timeout_is_paid_anyway_and_completes(
         assert await world.outcomes(order["order_id"]) == ["applied"]
         [push] = await world.push_rows(order["order_id"])
         assert push["outcome"] == "unknown" and push["result"] == "completed"
-        # The ids the callback brought are recorded on the push whose answer was lost.
-        assert push["checkout_request_id" if shape == "v2" else "payhero_reference"] is not None
+        # A push takes PayHero's ids only on PayHero's word: the flat callback's reference once
+        # transaction-status names this order and amount; a v2 callback's id, never (issue 24).
+        assert push["checkout_request_id"] is None
+        assert (push["payhero_reference"] is not None) == (shape == "flat")
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -373,8 +402,68 @@ async def test_an_old_prompts_late_failure_does_not_end_an_order_whose_new_promp
         assert again.status_code == 202 and again.json()["push_outcome"] == "unknown"
         first, second = world.pushes_of(order)
         late = await world.http.post(CALLBACK, json=world.fake.settle(first, "unreachable"))
-        assert late.json()["ignored"] == "superseded_push"
+        # Which push it answers is settled by PayHero's record of when it took each (flat),
+        # or not at all (v2): either way it changes nothing (issue 24).
+        assert late.json()["ignored"] in {"superseded_push", "ambiguous_push"}
         assert (await world.document(order["order_id"]))["payment_status"] == "processing"
         paid = await world.http.post(CALLBACK, json=world.fake.settle(second, "success"))
         assert paid.json()["payment_status"] == "completed" and "review" not in paid.json()
         await paid_and_ticketed(world, order)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_a_receipt_completes_one_order_and_a_second_is_held(
+    stack_settings: Settings, shape: str
+) -> None:
+    async with shop(stack_settings, shape=shape) as world:
+        _, first_push = await paid_order(world)
+        second = await world.checkout()
+        [push] = world.pushes_of(second)
+        push.receipt = first_push.receipt  # PayHero (or a forger) names A's receipt for B's push
+        reused = await world.http.post(CALLBACK, json=world.fake.settle(push, "success"))
+        assert reused.json()["review"] == "receipt_reused"
+        assert await world.outcomes(second["order_id"]) == ["review: receipt_reused"]
+        assert world.reviews("receipt_reused") == 1
+        row = await world.row(second["order_id"])
+        assert row["payment_status"] == "processing" and row["receipt_number"] is None
+        assert row["needs_review"].startswith("review: receipt_reused")
+        assert await world.signed_tickets(second["order_id"]) == 0
+        events = (await world.http.get("/api/events")).json()
+        assert events[0]["ticket_types"][0]["available"] == 500 - 2 * ORDER["quantity"]  # B keeps its seat
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_two_pushes_whose_answers_were_lost_are_never_told_apart_by_elimination(
+    stack_settings: Settings, shape: str
+) -> None:
+    """Push 1 and 2 both time out; push 1 is cancelled, push 2 paid. The order completes and
+    never shows "cancelled". Flat: PayHero's record says when it took each push, which names
+    it. v2: nothing PayHero says can name it, so the cancel changes nothing."""
+    async with shop(stack_settings, shape=shape) as world:
+        order = await order_with_lost_answer(world)
+        world.fake.stall_seconds = LOST_ANSWER
+        again = await send_again_when_allowed(world, order["order_id"])
+        world.fake.stall_seconds = 0.0
+        assert again.status_code == 202 and again.json()["push_outcome"] == "unknown"
+        first, second = world.pushes_of(order)
+        # Push 1 went a minute before push 2: in our record and in PayHero's.
+        await world.live.services.database.execute(
+            payment_pushes.update()
+            .where(payment_pushes.c.order_id == order["order_id"], payment_pushes.c.attempt == 1)
+            .values(
+                sent_ms=payment_pushes.c.sent_ms - 60_000, answered_ms=payment_pushes.c.answered_ms - 60_000
+            )
+        )
+        first.taken_ms -= 60_000
+        cancel = await world.http.post(CALLBACK, json=world.fake.settle(first, "cancelled"))
+        expected = "superseded_push" if shape == "flat" else "ambiguous_push"
+        assert cancel.json()["ignored"] == expected
+        assert (await world.document(order["order_id"]))["payment_status"] == "processing"
+        paid = await world.http.post(CALLBACK, json=world.fake.settle(second, "success"))
+        assert paid.json()["payment_status"] == "completed"
+        await paid_and_ticketed(world, order)
+        assert await world.outcomes(order["order_id"]) == [f"ignored: {expected}", "applied"]
+        rows = await world.push_rows(order["order_id"])
+        if shape == "flat":
+            assert [row["payhero_reference"] for row in rows] == [first.reference, second.reference]
+            assert [row["result"] for row in rows] == ["cancelled", "completed"]

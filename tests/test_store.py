@@ -14,9 +14,10 @@ from server.lifecycle import CANCELLED, COMPLETED, EXPIRED, FAILED, PENDING, PRO
 from server.services import Services
 from server.settings import Settings
 from server.store.database import ADDED_IN_4, ADDED_IN_5, _existing_columns, migrate
-from server.store.tables import order_changes, orders, payment_pushes, tickets
+from server.store.tables import order_changes, orders, payment_pushes, payment_receipts, tickets
 from server.tickets.short_codes import grouped
 from server.transitions.change import Change
+from server.transitions.receipts import ReceiptTaken
 from server.transitions.ticket_codes import backfill_short_codes
 from tests.helpers import move, new_order
 
@@ -95,6 +96,28 @@ async def test_migration_4_adds_its_columns_to_a_database_made_before_it(store: 
     document = (await store.reader.get(order.order_id)).document  # type: ignore[union-attr]
     assert document["pushes"] == 0
     assert await store.database.fetch_val(sa.select(sa.func.count()).select_from(payment_pushes)) == 0
+
+
+async def test_migration_8_gives_each_paid_receipt_to_one_order(store: Services) -> None:
+    """Before it, one receipt could complete two orders (issue 24): after it, the receipt is
+    claimed once, and a third order completed with it is refused."""
+    placed = [await new_order(store) for _ in range(3)]
+    await store.database.execute("DROP TABLE payment_receipts")
+    await store.database.execute("DELETE FROM schema_version WHERE version >= 8")
+    for order in placed[:2]:
+        await store.database.execute(
+            orders.update()
+            .where(orders.c.id == order.order_id)
+            .values(payment_status=COMPLETED, receipt_number="SREUSED123")
+        )
+    await migrate(store.database)
+    owners = await store.database.fetch_all(sa.select(payment_receipts.c.order_id))
+    assert len(owners) == 1 and owners[0]._mapping["order_id"] in {o.order_id for o in placed[:2]}
+    with pytest.raises(ReceiptTaken):
+        await store.changes.apply(
+            placed[2].order_id, Change(COMPLETED, source="test", fields={"receipt_number": "SREUSED123"})
+        )
+    assert (await store.reader.get(placed[2].order_id)).payment_status == PENDING  # type: ignore[union-attr]
 
 
 async def test_a_new_order_starts_pending_at_version_1(store: Services) -> None:

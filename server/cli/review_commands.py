@@ -2,11 +2,13 @@
 
 For a payment someone has checked with PayHero (docs/OPERATIONS.md, "Payments held for
 review"): a payment of another amount the shop decides to honour, or a success without a
-receipt that PayHero confirms. The order completes through the one way a status changes
-(`StatusChanges.apply`), so its tickets are signed, its e-mails queued and waiting browsers
+receipt that PayHero confirms. Only an order held for review, unless `--override --reason`
+(recorded); never with a receipt that already paid for another order
+(`server/payments/review_desk.py` decides both). The order completes through the one way a
+status changes (`StatusChanges.apply`), so its tickets are signed, its e-mails queued and waiting browsers
 told, as for any payment. The review note stays on the order, and the change is recorded
-with source `operator` and the note given. The desk's **Complete** calls the same
-`complete_order` (server/desk/reviews.py), which records who completed it.
+with source `operator`, the note given and who acted ("command line"; the desk's **Complete**
+calls the same function with its token's name).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import json
 from typing import Any
 
 from server.app import open_services
-from server.desk.reviews import RECEIPT, complete_order
+from server.desk.reviews import RECEIPT
 from server.logs import configure_logging
+from server.payments.review_desk import complete_after_review
 from server.services import Services
 from server.settings import Settings
 
@@ -33,12 +36,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("order", help="order id or number (ORD-…)")
     parser.add_argument("--receipt", required=True, help="the M-PESA receipt PayHero shows for it")
     parser.add_argument("--note", default="completed by an operator after review", help="why, for the record")
+    parser.add_argument(
+        "--override",
+        action="store_true",
+        help="complete an order that is NOT held for review (needs --reason)",
+    )
+    parser.add_argument("--reason", help="why an order not held for review is completed anyway (recorded)")
     parser.set_defaults(handler=run)
 
 
-async def complete(services: Services, order_ref: str, receipt: str, note: str) -> dict[str, Any]:
+async def complete(
+    services: Services, order_ref: str, receipt: str, note: str, override_reason: str | None = None
+) -> dict[str, Any]:
     """Complete the order; the line to print says what happened (`error` when nothing did)."""
-    done = await complete_order(services.database, services.changes, order_ref, receipt, note, COMMAND_LINE)
+    done = await complete_after_review(
+        services.database,
+        services.changes,
+        order_ref,
+        receipt,
+        note=note,
+        actor=COMMAND_LINE,
+        override_reason=override_reason,
+    )
     if done.order_id is None:
         return {"order": order_ref, "error": done.error}
     line: dict[str, Any] = {"order_id": done.order_id, "payment_status": done.payment_status}
@@ -48,13 +67,16 @@ async def complete(services: Services, order_ref: str, receipt: str, note: str) 
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.override != bool(args.reason and args.reason.strip()):
+        print(json.dumps({"error": "--override and --reason go together: say why, it is recorded"}))
+        return 2
     if not RECEIPT.match(args.receipt):
         print(json.dumps({"error": "--receipt must be an M-PESA receipt: 6 to 32 capitals and digits"}))
         return 2
 
     async def go() -> int:
         async with open_services(settings) as services:
-            line = await complete(services, args.order, args.receipt, args.note)
+            line = await complete(services, args.order, args.receipt, args.note, args.reason)
         print(json.dumps(line))
         return 1 if "error" in line else 0
 

@@ -4,6 +4,9 @@ Like a payment provider's own "trigger" tool: it reads the order from the servic
 (same DATABASE_URL) and POSTs to the service's callback route with its CALLBACK_TOKEN, on
 this host's PORT (the service is local; PUBLIC_BASE_URL may be a tunnel or the public
 name), or at `--url`. `--shape flat` sends PayHero API 2.0's flat callback instead of v2's.
+
+Sandbox only: in live mode a made-up success would complete a real order with a made-up
+receipt (issue 24), so it refuses.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 
 import httpx
 
@@ -39,6 +43,12 @@ async def simulate(
     shape: str = "v2",
     url: str | None = None,
 ) -> int:
+    if not settings.sandbox:
+        print(
+            "simulate refuses in live mode (PAYHERO_MODE=live): a made-up callback would move a real order",
+            file=sys.stderr,
+        )
+        return 2
     database = open_database(settings.database_url)
     await database.connect()
     try:

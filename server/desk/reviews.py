@@ -20,8 +20,9 @@ from server.catalogue import Catalogue
 from server.clock import iso_from_ms, now_ms
 from server.desk.reasons import reason_in_words
 from server.desk.story import CallbackLine, OrderLine, callback_line, order_line, order_select
-from server.lifecycle import CANCELLED, COMPLETED, PENDING, PROCESSING
+from server.lifecycle import CANCELLED, PENDING, PROCESSING
 from server.payhero.client import PayHeroClient, PaymentProviderError
+from server.payments.review_desk import complete_after_review
 from server.store.tables import desk_actions, orders, payhero_callbacks, payment_pushes
 from server.transitions.action_rows import action_row
 from server.transitions.change import ActedBy, Change
@@ -32,7 +33,6 @@ log = logging.getLogger("server.desk")
 # As `complete-order` has always asked: an M-PESA receipt number.
 RECEIPT = re.compile(r"^[A-Z0-9]{6,32}$")
 ASK_PAYHERO = "ask_payhero"
-COMPLETE = "complete"
 CLOSE = "close"
 RESEND_TICKETS = "resend_tickets"
 OPERATOR_SOURCE = "operator"
@@ -77,24 +77,15 @@ async def complete_order(
 ) -> Completion:
     """Complete an order a person has checked (the M-PESA statement shows the money).
 
-    It completes through the one way a status changes, so its tickets are signed, its
-    e-mails queued (once, by their keys) and waiting browsers told, as for any payment.
+    The rules are the command line's (`payments/review_desk.py`): only an order held for
+    review, never with a receipt that paid for another order. It completes through the one way
+    a status changes, so its tickets are signed, its e-mails queued (once, by their keys) and
+    waiting browsers told, as for any payment.
     """
-    order_id = await find_order_id(database, order_ref)
-    if order_id is None:
-        return Completion(None, None, "no order has this id or number")
-    held = await database.fetch_val(sa.select(orders.c.needs_review).where(orders.c.id == order_id))
-    fields = {"receipt_number": receipt, "result_code": 0, "result_desc": "Completed after review"}
-    # The action rides on the change: its row commits in the change's transaction, so there
-    # is no completion without its actor, and no actor's row for a completion that did not apply.
-    acted = ActedBy(COMPLETE, actor, note=note, receipt=receipt, resolves=held)
-    change = Change(COMPLETED, source=OPERATOR_SOURCE, fields=fields, note=note[:255], acted_by=acted)
-    result = await changes.apply(order_id, change)
-    status = result.update.payment_status
-    if not result.applied:
-        return Completion(order_id, status, f"the order is already {status}; nothing changed")
-    log.info("order %s completed after review by %s", order_id, actor)
-    return Completion(order_id, status)
+    done = await complete_after_review(database, changes, order_ref, receipt, note=note, actor=actor)
+    if done.error is None:
+        log.info("order %s completed after review by %s", done.order_id, actor)
+    return Completion(done.order_id, done.payment_status, done.error)
 
 
 @dataclass(frozen=True)

@@ -52,12 +52,29 @@ class TrustedProxies:
         return any(address in network for network in self.networks)
 
     def client_in(self, forwarded_for: str) -> str | None:
-        """The right-most hop that is not a trusted proxy; the left-most if all are."""
+        """The right-most hop that is not a trusted proxy; the left-most if all are.
+
+        Only an IP address is a client (issue 24): a hop that is none (`unknown`, a name,
+        garbage a client typed) ends the walk, and the request stays the peer's, so made-up
+        values never buy separate allowances. Addresses come back in one spelling.
+        """
         hops = [_host_of(hop.strip()) for hop in forwarded_for.split(",") if hop.strip()]
+        addresses: list[str] = []
         for hop in reversed(hops):
-            if hop not in self:
-                return hop
-        return hops[0] if hops else None
+            address = _address(hop)
+            if address is None:
+                return None
+            if address not in self:
+                return address
+            addresses.append(address)
+        return addresses[-1] if addresses else None
+
+
+def _address(host: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
 
 
 def _host_of(hop: str) -> str:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from server.ops.connection_guards import BodyDeadlineAndCap
 from server.ops.lean_connection import LeanConnection
 
 log = logging.getLogger("server.http")
@@ -83,8 +84,16 @@ class HeaderDeadline(_Protocol):
             self.transport.close()
 
 
-class HttpToolsHeaderTimeout(HeaderDeadline, LeanConnection, HttpToolsProtocol):
-    __slots__ = ("_pipeline", "header_deadline", "header_timeout")
+# Each also has a body deadline and a cap on connections per client (connection_guards.py).
+class HttpToolsHeaderTimeout(BodyDeadlineAndCap, HeaderDeadline, LeanConnection, HttpToolsProtocol):
+    __slots__ = (
+        "_pipeline",
+        "body_deadline",
+        "body_timeout",
+        "counted_as",
+        "header_deadline",
+        "header_timeout",
+    )
 
     def on_headers_complete(self) -> None:
         # Freed at once rather than at the deadline: thousands of held requests are normal.
@@ -92,5 +101,5 @@ class HttpToolsHeaderTimeout(HeaderDeadline, LeanConnection, HttpToolsProtocol):
         super().on_headers_complete()
 
 
-class H11HeaderTimeout(HeaderDeadline, H11Protocol):  # type: ignore[misc]
-    __slots__ = ("header_deadline", "header_timeout")
+class H11HeaderTimeout(BodyDeadlineAndCap, HeaderDeadline, H11Protocol):  # type: ignore[misc]
+    __slots__ = ("body_deadline", "body_timeout", "counted_as", "header_deadline", "header_timeout")

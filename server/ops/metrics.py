@@ -105,6 +105,11 @@ class Metrics:
             ["task"],
             registry=self.registry,
         )
+        self.client_disconnects = Counter(
+            PREFIX + "client_disconnects",
+            "Requests whose client went away before its body was all sent: the client's doing, no 5xx.",
+            registry=self.registry,
+        )
         self.fan_out_delay = Histogram(
             PREFIX + "fanout_delay_seconds",
             "From a change's updated_at to this process's waiters being handed it.",
@@ -150,6 +155,10 @@ class Metrics:
         self.callbacks.labels(result, outcome).inc()
         if outcome.startswith("review:"):
             self.reviews.labels(outcome.removeprefix("review:")).inc()
+
+    def review(self, reason: str) -> None:
+        """An order held for review outside a callback (the expiry pass's status check)."""
+        self.reviews.labels(reason).inc()
 
     def push_outcome(self, outcome: str) -> None:
         self.pushes.labels(outcome).inc()

@@ -8,6 +8,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from server.http_errors import error_response
+from server.ops.cross_site import CrossSiteGuard
 from server.ops.forwarded import ForwardedHeaders, TrustedProxies, UntrustedForwarding
 from server.ops.metrics import Metrics
 from server.ops.request_metrics import HeaderLimit, RequestObserver
@@ -49,4 +50,7 @@ def build_middleware(
                 max_age=600,
             )
         )
+    # Inside CORS, so a preflight is answered first; this sees the real request.
+    own = (settings.public_base_url,) if settings.public_base_url else ()
+    stack.append(Middleware(CrossSiteGuard, allowed_origins=(*own, *settings.cors_origins)))
     return stack

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 
+from server.abuse.addresses import client_key
 from server.catalogue import Catalogue
 from server.clock import now_ms
 from server.logs import mask_phone
+from server.orders.unpaid_holds import UnpaidCaps, check_unpaid
 from server.orders.validation import CheckoutInvalid, CheckoutRequest
 from server.payments.pushes import REFUSED, PushResult, PushSender
 from server.status.document import StatusUpdate
@@ -38,13 +40,17 @@ class Checkout:
     catalogue: Catalogue
     changes: StatusChanges
     pushes: PushSender
+    unpaid_caps: UnpaidCaps = field(default_factory=UnpaidCaps)
 
-    async def place(self, request: CheckoutRequest) -> PushResult:
+    async def place(self, request: CheckoutRequest, client: str | None = None) -> PushResult:
         """Store the order (`pending`), send the STK push, and return the order after it:
         `processing` when PayHero took it or its answer was lost (`outcome` says which).
 
-        Raises CheckoutInvalid when the seats are gone, PushFailed when PayHero says no.
+        Raises CheckoutInvalid when the seats are gone, TooManyUnpaidSeats when this phone,
+        client address (`client`) or e-mail already holds its share of unpaid seats (nothing
+        is stored then), PushFailed when PayHero says no.
         """
+        holder = client_key(client) if client else None
         found = self.catalogue.find(request.event, request.ticket_type)
         assert found is not None, "validated before"
         event, ticket = found
@@ -67,7 +73,11 @@ class Checkout:
                     "last_name": request.last_name,
                     "phone": request.phone,
                     "language": request.language,
+                    "client_key": holder,
                 }
+            )
+            await check_unpaid(
+                self.database, self.unpaid_caps, phone=request.phone, client=holder, email=request.email
             )
             stamp = now_ms()
             await self.database.execute_many(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from server.abuse.addresses import client_key
 from server.abuse.rate_windows import Quota, Refused, Taken, Windows
 from server.orders.checkout import Checkout
+from server.orders.unpaid_holds import TooManyUnpaidSeats
 from server.orders.validation import CheckoutInvalid, CheckoutRequest
 from server.payments.pushes import PushResult
 
@@ -77,8 +78,8 @@ class PushLimits:
         """`checkout.place(request)` if both limits allow a push; PushLimited otherwise."""
         taken = await self.take(request.phone, client)
         try:
-            return await checkout.place(request)
-        except CheckoutInvalid:
-            # No push went out (the seats were gone).
+            return await checkout.place(request, client)
+        except (CheckoutInvalid, TooManyUnpaidSeats):
+            # No push went out (the seats were gone, or this client holds enough unpaid).
             await self.give_back(taken)
             raise

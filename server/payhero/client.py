@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -47,10 +48,24 @@ class TransactionStatus:
     status: str  # QUEUED, SUCCESS or FAILED
     receipt_number: str | None
     raw: dict[str, Any]
+    # What PayHero says the transaction was for, where its answer names it: the amount, our
+    # order number, and when PayHero took the push (epoch ms). None when the answer is silent.
+    amount: int | None = None
+    external_reference: str | None = None
+    taken_ms: int | None = None
 
     @property
     def succeeded(self) -> bool:
         return self.status == "SUCCESS"
+
+    def names(self, order_number: str, amount: int) -> bool:
+        """Whether PayHero's record names this order and this amount: both must be said."""
+        return self.external_reference == order_number and self.amount == amount
+
+    def contradicts(self, order_number: str, amount: int) -> bool:
+        """Whether PayHero's record names another order or another amount."""
+        other_order = self.external_reference is not None and self.external_reference != order_number
+        return other_order or (self.amount is not None and self.amount != amount)
 
 
 class PayHeroClient:
@@ -90,7 +105,14 @@ class PayHeroClient:
         if status not in {"QUEUED", "SUCCESS", "FAILED"}:
             raise ProviderUnavailable(f"PayHero returned an unknown transaction status {status!r}")
         receipt = data.get("provider_reference") or data.get("third_party_reference") or None
-        return TransactionStatus(status=status, receipt_number=receipt, raw=data)
+        return TransactionStatus(
+            status=status,
+            receipt_number=receipt,
+            raw=data,
+            amount=_whole(data.get("amount")),
+            external_reference=_word(data.get("external_reference")),
+            taken_ms=_instant(data.get("transaction_date")),
+        )
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
@@ -113,6 +135,34 @@ class PayHeroClient:
         if response.is_error:
             raise ProviderRefused(_reason(data, f"PayHero refused the request ({response.status_code})"))
         return data
+
+
+def _whole(value: Any) -> int | None:
+    """An amount PayHero states (a number or numeric text), or None when it states none."""
+    if isinstance(value, bool) or value in (None, ""):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number.is_integer() else None
+
+
+def _word(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _instant(value: Any) -> int | None:
+    """`transaction_date` (ISO 8601, `Z` or an offset) as epoch ms; None when absent or not a date."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return int(moment.timestamp() * 1000)
 
 
 def _reason(data: dict[str, Any], fallback: str) -> str:

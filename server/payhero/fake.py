@@ -138,6 +138,10 @@ class Push:
     receipt: str | None = None
     callbacks_sent: int = 0
     created_at: float = 0.0
+    # When PayHero took it (wall clock, epoch ms): transaction-status's `transaction_date`.
+    taken_ms: int = 0
+    # What the customer paid (transaction-status's `amount`); the amount asked until then.
+    paid_amount: int | None = None
 
 
 @dataclass
@@ -244,6 +248,7 @@ class FakePayHero:
             checkout_request_id=checkout,
             result=sandbox_result(body["phone_number"]),
             created_at=self.clock(),
+            taken_ms=int(time.time() * 1000),
         )
         self._forget_old_pushes()
         self.pushes[reference] = push
@@ -264,9 +269,12 @@ class FakePayHero:
         push = self.pushes.get(request.query_params.get("reference", ""))
         if push is None:
             return JSONResponse({"error_message": "Transaction not found"}, status_code=404)
+        taken = datetime.fromtimestamp(push.taken_ms / 1000, UTC).isoformat().replace("+00:00", "Z")
         return JSONResponse(
             {
-                "transaction_date": "",
+                "transaction_date": taken,
+                "amount": push.amount if push.paid_amount is None else push.paid_amount,
+                "external_reference": push.external_reference,
                 "provider": "m-pesa",
                 "success": push.status == "SUCCESS",
                 "status": push.status,
@@ -283,6 +291,7 @@ class FakePayHero:
         push.status = "SUCCESS" if result == "success" else "FAILED"
         if result == "success":
             push.receipt = push.receipt or new_receipt()
+            push.paid_amount = push.amount if self.pay_amount is None else self.pay_amount
         return callback_body(
             result=result,
             external_reference=push.external_reference,

@@ -29,18 +29,13 @@ from server.faults import crash_if
 from server.lifecycle import COMPLETED, TERMINAL, ReviewReason
 from server.payhero.callback_parser import CallbackInvalid, PayHeroCallback, parse_callback
 from server.payhero.client import PayHeroClient, PaymentProviderError
-from server.payments.matching import (
-    CALLBACK_SOURCE,
-    MatchedPush,
-    failed_by_provider,
-    note_result,
-    order_for,
-    push_for,
-)
+from server.payments.attribution import MatchedPush, push_for
+from server.payments.matching import CALLBACK_SOURCE, failed_by_provider, note_result, order_for
 from server.store.prepared import Prepared
 from server.store.tables import orders, payhero_callbacks
 from server.transitions.change import Change
 from server.transitions.changes import StatusChanges
+from server.transitions.receipts import ReceiptTaken
 
 log = logging.getLogger("server.payments")
 
@@ -68,6 +63,10 @@ HOLD_FOR_REVIEW = Prepared(
 
 APPLIED = "applied"
 DUPLICATE = "duplicate"
+# Why a failure changed nothing (`ignored: <why>`): it answers a push a newer one replaced,
+# or no single push could be named for it (attribution.py), so it cannot end the order.
+SUPERSEDED_PUSH = "superseded_push"
+AMBIGUOUS_PUSH = "ambiguous_push"
 
 
 @dataclass(frozen=True)
@@ -166,10 +165,12 @@ class CallbackProcessor:
         if found is None:
             return await self._not_applied(inbox_id, None, ReviewReason.UNKNOWN_ORDER, callback)
         order = found.order
-        push = await push_for(self.database, found, callback)
+        push = await push_for(self.database, self.payhero, found, callback)
         if push is None:
             return await self._not_applied(inbox_id, order, ReviewReason.UNKNOWN_PUSH, callback)
-        await note_result(self.database, push, callback)
+        if callback.target_status != COMPLETED:
+            # A success is noted on its push once applied: a held one is no result of it.
+            await note_result(self.database, push.id, callback)
         return Matched(callback, order, push)
 
     async def _decide(self, inbox_id: int, matched: CallbackOutcome | Matched) -> CallbackOutcome:
@@ -220,9 +221,14 @@ class CallbackProcessor:
         }
         # Held from here, not across the problem check above: that may wait on PayHero.
         async with self.database.connection():
-            result = await self.changes.apply(
-                order["id"], Change(COMPLETED, source=CALLBACK_SOURCE, fields=fields)
-            )
+            try:
+                result = await self.changes.apply(
+                    order["id"], Change(COMPLETED, source=CALLBACK_SOURCE, fields=fields)
+                )
+            except ReceiptTaken as taken:
+                log.warning("receipt of callback %d already paid for order %s", inbox_id, taken.owner)
+                return await self._not_applied(inbox_id, order, ReviewReason.RECEIPT_REUSED, callback)
+            await note_result(self.database, push.id, callback)
             if not result.applied:
                 # Another delivery completed it a moment ago: the same payment, or a second one.
                 current = {**order, **result.update.document, "id": order["id"]}
@@ -250,7 +256,10 @@ class CallbackProcessor:
         status = order["payment_status"]
         if status not in TERMINAL and push.superseded:
             # The customer asked for a new prompt; the old one failing changes nothing.
-            return await self._not_applied(inbox_id, order, "superseded_push", callback)
+            return await self._not_applied(inbox_id, order, SUPERSEDED_PUSH, callback)
+        if status not in TERMINAL and push.ambiguous:
+            # It may be an old prompt's failure: the latest push, or the expiry pass, decides.
+            return await self._not_applied(inbox_id, order, AMBIGUOUS_PUSH, callback)
         if status not in TERMINAL:
             fields = {"result_code": callback.result_code, "result_desc": callback.result_desc}
             result = await self.changes.apply(
@@ -281,7 +290,12 @@ class CallbackProcessor:
             return ReviewReason.AMOUNT_MISMATCH
         if callback.receipt_number is None:
             return ReviewReason.MISSING_RECEIPT
-        contradicts = order["payment_status"] in TERMINAL and await failed_by_provider(self.database, order)
+        # PayHero said this push failed (its callback, noted on the push), or ended the order
+        # (a callback, or its transaction status read by the expiry pass).
+        push_failed = push.result is not None and push.result != COMPLETED
+        contradicts = push_failed or (
+            order["payment_status"] in TERMINAL and await failed_by_provider(self.database, order)
+        )
         if not (self.verify_success or contradicts):
             return None
         # PayHero's own record for that push decides: a success after PayHero said the
@@ -297,6 +311,12 @@ class CallbackProcessor:
             return reason
         if not status.succeeded:
             log.warning("PayHero says %s for order %s: success not applied", status.status, order["id"])
+            return reason
+        if status.contradicts(str(order["order_number"]), int(order["amount"])):
+            log.warning("PayHero's record of that payment is for another order or amount: %s", order["id"])
+            return reason
+        if status.receipt_number is not None and status.receipt_number != callback.receipt_number:
+            log.warning("PayHero's receipt for order %s is not the callback's", order["id"])
             return reason
         return None
 

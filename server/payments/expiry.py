@@ -5,7 +5,9 @@ change, so from the latest push) are checked with PayHero's transaction status f
 push PayHero took: a success completes (the customer paid, the callback was lost), failures
 on every push fail (a push whose answer was lost cannot be asked about, so it is no
 failure), and only "no result" expires. An order held for review is never
-completed here: what PayHero says is recorded on the change, and a person decides.
+completed here: what PayHero says is recorded on the change, and a person decides. Nor is
+one whose success PayHero states for another amount or order, or with a receipt that already
+paid for another order: those are held for review (issue 24).
 A row that cannot be settled is logged and counted, and the pass goes on with the others.
 """
 
@@ -20,11 +22,13 @@ import sqlalchemy as sa
 from databases import Database
 
 from server.clock import now_ms
-from server.lifecycle import COMPLETED, EXPIRED, FAILED, PENDING, PROCESSING
+from server.lifecycle import COMPLETED, EXPIRED, FAILED, PENDING, PROCESSING, ReviewReason
 from server.payhero.client import PayHeroClient, PaymentProviderError, TransactionStatus
+from server.payments.matching import STATUS_CHECK_SOURCE
 from server.store.tables import orders, payment_pushes
 from server.transitions.change import Change
 from server.transitions.changes import StatusChanges
+from server.transitions.receipts import ReceiptTaken
 
 log = logging.getLogger("server.payments")
 
@@ -42,6 +46,8 @@ class ExpiryWorker:
     on_error: Callable[[str], None] | None = None
     # Run first on every pass: pushes a dead process left without an answer (PushSender).
     before_pass: Callable[[], Awaitable[object]] | None = None
+    # Told the reason when the pass holds an order for review: /metrics' review counter.
+    on_review: Callable[[str], None] | None = None
 
     async def run(self) -> None:
         while True:
@@ -58,7 +64,13 @@ class ExpiryWorker:
             await self.before_pass()
         cutoff = now_ms() - int(self.expiry_seconds * 1000)
         rows = await self.database.fetch_all(
-            sa.select(orders.c.id, orders.c.payhero_reference, orders.c.needs_review)
+            sa.select(
+                orders.c.id,
+                orders.c.payhero_reference,
+                orders.c.needs_review,
+                orders.c.order_number,
+                orders.c.amount,
+            )
             .where(orders.c.payment_status.in_([PENDING, PROCESSING]), orders.c.updated_ms < cutoff)
             .order_by(orders.c.updated_ms)
             .limit(BATCH)
@@ -66,7 +78,12 @@ class ExpiryWorker:
         for row in rows:
             found = row._mapping
             try:
-                await self.settle(found["id"], found["payhero_reference"], held=found["needs_review"])
+                await self.settle(
+                    found["id"],
+                    found["payhero_reference"],
+                    held=found["needs_review"],
+                    paid_for=(str(found["order_number"]), int(found["amount"])),
+                )
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -99,12 +116,23 @@ class ExpiryWorker:
                 log.warning("status check for order %s (%s) failed: %s", order_id, reference, exc.reason)
         return heard
 
-    async def settle(self, order_id: str, reference: str | None, *, held: str | None = None) -> None:
+    async def settle(
+        self,
+        order_id: str,
+        reference: str | None,
+        *,
+        held: str | None = None,
+        paid_for: tuple[str, int] | None = None,
+    ) -> None:
+        """`paid_for`: the order's number and amount, which PayHero's success must not contradict."""
         references, unasked = await self._references(order_id, reference)
         heard = await self._statuses(order_id, references)
         paid_by = next((reference for reference, status in heard.items() if status.succeeded), None)
         paid = heard[paid_by] if paid_by is not None else None
         expired = {"result_desc": "No answer from M-PESA in time"}
+        if paid is not None and paid_for is not None and paid.contradicts(*paid_for):
+            # PayHero took another amount (or its record is another order's): not this sale.
+            held = await self._hold(order_id, ReviewReason.AMOUNT_MISMATCH, f"amount {paid.amount}")
         if paid is not None and held:
             said = f"PayHero says SUCCESS (receipt {paid.receipt_number or '-'}); not completed: {held}"
             log.warning("order %s held for review: %s", order_id, said)
@@ -112,7 +140,7 @@ class ExpiryWorker:
         elif paid is not None:
             change = Change(
                 COMPLETED,
-                source="status-check",
+                source=STATUS_CHECK_SOURCE,
                 fields={"result_code": 0, "receipt_number": paid.receipt_number},
                 note="paid; the callback never arrived",
             )
@@ -123,11 +151,20 @@ class ExpiryWorker:
             and all(s.status == "FAILED" for s in heard.values())
         ):
             failed = {"result_desc": "M-PESA reported a failure"}
-            change = Change(FAILED, source="status-check", fields=failed)
+            change = Change(FAILED, source=STATUS_CHECK_SOURCE, fields=failed)
         else:
             said = ", ".join(status.status for status in heard.values()) or "nothing"
             change = Change(EXPIRED, source="expiry", fields=expired, note=f"PayHero said: {said}"[:255])
-        result = await self.changes.apply(order_id, change)
+        try:
+            result = await self.changes.apply(order_id, change)
+        except ReceiptTaken as taken:
+            note = f"receipt {taken.receipt_number} already paid for order {taken.owner}"
+            held = await self._hold(order_id, ReviewReason.RECEIPT_REUSED, note)
+            said = f"PayHero says SUCCESS; not completed: {held}"
+            result = await self.changes.apply(
+                order_id, Change(EXPIRED, source="expiry", fields=expired, note=said[:255])
+            )
+            return
         if paid is not None:
             # The push PayHero found paid: its callback, if it ever comes, is this payment's.
             await self.database.execute(
@@ -137,3 +174,12 @@ class ExpiryWorker:
             )
         if result.applied:
             log.info("order %s settled by the expiry pass as %s", order_id, change.to_status)
+
+    async def _hold(self, order_id: str, reason: str, detail: str) -> str:
+        """Mark the order for a person, as a held callback does; returns the mark."""
+        mark = f"review: {reason} (status check: {detail})"[:255]
+        log.warning("order %s held for review: %s", order_id, mark)
+        await self.database.execute(orders.update().where(orders.c.id == order_id).values(needs_review=mark))
+        if self.on_review is not None:
+            self.on_review(reason)
+        return mark

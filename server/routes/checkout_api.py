@@ -10,6 +10,7 @@ from server.http_errors import ApiError
 from server.orders.checkout import PushFailed
 from server.orders.push_limits import PushLimited
 from server.orders.sale_guard import SaleGuard, SaleRefused
+from server.orders.unpaid_holds import TooManyUnpaidSeats
 from server.orders.validation import CheckoutInvalid, parse_checkout
 from server.payments.pushes import UNKNOWN
 from server.routes.bodies import read_json_body
@@ -29,6 +30,15 @@ _LIMITED = {
     "phone": "Too many payment prompts were sent to this phone number recently. Try again later.",
     "ip": "Too many payment requests came from your network recently. Try again later.",
 }
+
+
+_UNPAID = {
+    "phone": "This phone number already has tickets waiting for payment. Pay or cancel those first.",
+    "client": "Too many tickets are waiting for payment from your network. Try again in a minute.",
+    "email": "This e-mail address already has tickets waiting for payment. Pay or cancel those first.",
+}
+# An unpaid hold ends with its prompt (about a minute) or its order's expiry.
+UNPAID_RETRY_AFTER = 60
 
 
 def client_address(request: Request) -> str:
@@ -82,6 +92,15 @@ async def create_order(request: Request) -> Response:
             headers={"Retry-After": str(exc.retry_after)},
             limit=exc.limit,
             retry_after=exc.retry_after,
+        ) from exc
+    except TooManyUnpaidSeats as exc:
+        raise ApiError(
+            429,
+            "too_many_unpaid_seats",
+            _UNPAID[exc.limit],
+            headers={"Retry-After": str(UNPAID_RETRY_AFTER)},
+            limit=exc.limit,
+            retry_after=UNPAID_RETRY_AFTER,
         ) from exc
     except PushFailed as exc:
         return _json(order_json(exc.update, **provider_refused(exc.reason)), 502)

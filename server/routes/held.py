@@ -27,7 +27,7 @@ from server.routes.params import opaque_id_shaped, optional_version, scope_heade
 from server.services import Services
 from server.status.document import StatusUpdate
 from server.status.hub import StatusHub
-from server.status.waiting import HeldWait, WaitResult, answer_at_once, open_stream, watch_and_read
+from server.status.waiting import HeldWait, WaitResult, answer_at_once, open_stream, watch_unless_answered
 from server.status.watch import Watch
 from server.urls import ORDER_EVENTS, ORDER_WAIT, router_pattern
 
@@ -117,11 +117,14 @@ class WaitEndpoint:
                 query.get("timeout"), default=svc.settings.wait_timeout, cap=svc.settings.wait_timeout_max
             )
             del query  # not kept alive for the whole hold
-            opened = await watch_and_read(svc.hub, order_id, scope_client_key(scope))
+            opened = await watch_unless_answered(svc.hub, order_id, scope_client_key(scope), since)
             if opened is None:
                 raise unknown_order(order_id)
         except Exception as exc:
             await render_error(exc, scope, receive, send)
+            return
+        if isinstance(opened, WaitResult):
+            await _send_result(send, opened)  # answered at once, though a cap refused a watch
             return
         watch, current = opened
         result = answer_at_once(current, since)

@@ -119,12 +119,34 @@ class ServiceSettings:
         "`FORWARDED_ALLOW_IPS`) may have in one process; past it `429 too_many_waiters` with "
         "`Retry-After` (`0`: no cap)",
     )
+    max_waiters_per_client_order: int = var(
+        "MAX_WAITERS_PER_CLIENT_ORDER",
+        default=10,
+        check=non_negative_int,
+        doc="held `/wait` and SSE requests one client address may have on one order, counted before "
+        "`MAX_WAITERS_PER_CLIENT`, so one client piling waiters on its own orders does not use up "
+        "its neighbours' share behind the same address; past it `429 too_many_waiters` (`0`: no cap)",
+    )
     database_pool_size: int = var(
         "DATABASE_POOL_SIZE",
         default=20,
         check=positive_int,
         doc="PostgreSQL connections one process may open; keep `WEB_CONCURRENCY` x this under the "
         "server's `max_connections`, or waiters get 503 when it refuses more",
+    )
+    database_statement_timeout: float = var(
+        "DATABASE_STATEMENT_TIMEOUT",
+        default=5.0,
+        check=positive,
+        doc="seconds one PostgreSQL statement may run (waiting on locks included) before the request "
+        "gets a JSON 503 with `Retry-After`; a hung server or network is cut a second later",
+    )
+    database_acquire_timeout: float = var(
+        "DATABASE_ACQUIRE_TIMEOUT",
+        default=5.0,
+        check=positive,
+        doc="seconds a request waits for a PostgreSQL pool connection (opening one included) before "
+        "its JSON 503",
     )
     sqlite_busy_timeout: float = var(
         "SQLITE_BUSY_TIMEOUT",
@@ -139,6 +161,21 @@ class ServiceSettings:
         doc="seconds a connection may take to send a request's headers (from its opening or its last "
         "response); slower ones are closed (slowloris). Applied by `python -m server.launcher`, the "
         "Procfile's command",
+    )
+    body_timeout: float = var(
+        "BODY_TIMEOUT",
+        default=30.0,
+        check=positive,
+        doc="seconds a request's body may take to arrive once its headers are in; slower ones are "
+        "closed (slow bodies). Applied by `python -m server.launcher`, as `HEADER_TIMEOUT`",
+    )
+    max_connections_per_client: int = var(
+        "MAX_CONNECTIONS_PER_CLIENT",
+        default=64,
+        check=non_negative_int,
+        doc="open connections one client address (IPv6: its /64) may hold to one process, counted "
+        "for peers `FORWARDED_ALLOW_IPS` does not trust (a proxy in front carries many clients); "
+        "`0` turns it off. Applied by `python -m server.launcher`",
     )
     crash_point: str | None = var(
         "CRASH_POINT",

@@ -180,6 +180,26 @@ class Settings(ServiceSettings):
         check=non_negative_int,
         doc="STK pushes from one client address per window; `0` turns the limit off",
     )
+    # Unpaid seats one phone, one client address (IPv6 by /64) and one e-mail may hold at once
+    # (issue 24): a bot's checkouts to phones that never answer cannot take a whole sale.
+    max_unpaid_seats_per_phone: int = var(
+        "MAX_UNPAID_SEATS_PER_PHONE",
+        default=10,
+        check=non_negative_int,
+        doc="seats of unpaid (pending/processing) orders one phone number may hold at once; `0` turns it off",
+    )
+    max_unpaid_seats_per_client: int = var(
+        "MAX_UNPAID_SEATS_PER_CLIENT",
+        default=40,
+        check=non_negative_int,
+        doc="seats of unpaid orders one client address (IPv6: its /64) may hold at once; `0` turns it off",
+    )
+    max_unpaid_seats_per_email: int = var(
+        "MAX_UNPAID_SEATS_PER_EMAIL",
+        default=0,
+        check=non_negative_int,
+        doc="seats of unpaid orders one e-mail address may hold at once; `0` (the default) turns it off",
+    )
     push_limit_window: float = var(
         "PUSH_LIMIT_WINDOW",
         default=600.0,

@@ -55,6 +55,7 @@ class StatusHub:
         max_watches: int = 0,
         max_watches_per_order: int = 0,
         max_watches_per_client: int = 0,
+        max_watches_per_client_order: int = 0,
         on_fan_out: Callable[[int, int], None] | None = None,
     ) -> None:
         self.broker = broker
@@ -65,11 +66,15 @@ class StatusHub:
         self.max_watches_per_order = max_watches_per_order
         # One address cannot take every slot of the process (issue 15: ghost waiters).
         self.max_watches_per_client = max_watches_per_client
+        # Counted first: one client's pile on its own order is refused before it can use up
+        # what its address shares with its neighbours behind one NAT (issue 24).
+        self.max_watches_per_client_order = max_watches_per_client_order
         self.draining = False
         self._watch_count = 0
         self._per_client: dict[str, int] = {}
+        self._per_client_order: dict[tuple[str, str], int] = {}
         # Waiters refused, by which cap refused them: /metrics.
-        self.refused = {"total": 0, "order": 0, "client": 0}
+        self.refused = {"total": 0, "order": 0, "client_order": 0, "client": 0}
         self.deadlines = Deadlines()
         # A list per channel, not a set: nearly every order has one or two waiters, and a set
         # costs 216 bytes before its first member (this is paid per waiting customer).
@@ -126,6 +131,12 @@ class StatusHub:
         if self.max_watches and self._watch_count >= self.max_watches:
             self.refused["total"] += 1
             raise HubUnavailable("too many waiters on this server", retry_after=5)
+        if client is not None and self.max_watches_per_client_order:
+            if self._per_client_order.get((client, order_id), 0) >= self.max_watches_per_client_order:
+                self.refused["client_order"] += 1
+                raise HubUnavailable(
+                    "too many waiters on this order from your address", retry_after=5, status_code=429
+                )
         if client is not None and self.max_watches_per_client:
             if self._per_client.get(client, 0) >= self.max_watches_per_client:
                 self.refused["client"] += 1
@@ -143,6 +154,8 @@ class StatusHub:
         self._watch_count += 1
         if client is not None:
             self._per_client[client] = self._per_client.get(client, 0) + 1
+            pair = (client, order_id)
+            self._per_client_order[pair] = self._per_client_order.get(pair, 0) + 1
         if watch.channel not in self._subscribed:
             try:
                 await self._reconcile(watch.channel)
@@ -167,6 +180,12 @@ class StatusHub:
                     self._per_client[watch.client] = left
                 else:
                     self._per_client.pop(watch.client, None)
+                pair = (watch.client, watch.order_id)
+                left = self._per_client_order.get(pair, 1) - 1
+                if left > 0:
+                    self._per_client_order[pair] = left
+                else:
+                    self._per_client_order.pop(pair, None)
         if not watches:
             del self._watches[watch.channel]
             # Not awaited: a waiter leaving (often cancelled) must not wait on the broker.

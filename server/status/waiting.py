@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 
 from server.status.document import StatusUpdate
-from server.status.hub import StatusHub
+from server.status.hub import HubUnavailable, StatusHub
 from server.status.watch import Watch
 
 
@@ -48,6 +48,24 @@ def answer_at_once(current: StatusUpdate, since: int | None) -> WaitResult | Non
     if since is None:
         return WaitResult(current, False) if current.terminal else None
     return WaitResult(current, False) if current.version > since else None
+
+
+async def watch_unless_answered(
+    hub: StatusHub, order_id: str, client: str | None, since: int | None
+) -> tuple[Watch, StatusUpdate] | WaitResult | None:
+    """`watch_and_read`, except that a long poll refused by a waiter cap is still answered
+    when it can be at once (issue 24): the answer needs no watch, so no cap has a reason to
+    refuse it. Re-raises the refusal for one that would have to wait."""
+    try:
+        return await watch_and_read(hub, order_id, client)
+    except HubUnavailable:
+        current = await hub.reader.get(order_id)
+        if current is None:
+            return None
+        result = answer_at_once(current, since)
+        if result is None:
+            raise
+        return result
 
 
 async def wait_for_change(

@@ -7,6 +7,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from databases import Database
@@ -46,11 +47,22 @@ def dialect_of(database: Database) -> sa.engine.Dialect:
     return postgresql.asyncpg.dialect() if is_postgres(database) else sqlite.dialect()  # type: ignore[no-untyped-call]
 
 
-def open_database(url: str, *, busy_timeout: float = 15.0, pool_size: int = 20) -> Database:
+def open_database(
+    url: str,
+    *,
+    busy_timeout: float = 15.0,
+    pool_size: int = 20,
+    statement_timeout: float | None = None,
+    acquire_timeout: float | None = None,
+) -> Database:
     """A `databases.Database` for `url`; SQLite gets a busy timeout on every connection.
 
     With the busy timeout a SQLite writer waits for the lock instead of failing at once
-    with "database is locked"; past it the request gets a JSON 503.
+    with "database is locked"; past it the request gets a JSON 503. On PostgreSQL,
+    `statement_timeout` bounds each statement (on the server, and on the client a second
+    later, for a server or network that answers nothing at all) and `acquire_timeout` the
+    wait for a pool connection, a new connection's opening included: a hung PostgreSQL is a
+    503 within seconds instead of a request held for a minute (issue 24).
     """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1].split("?", 1)[0]
@@ -60,7 +72,14 @@ def open_database(url: str, *, busy_timeout: float = 15.0, pool_size: int = 20) 
         # `timeout`: how long a write waits for another process's lock, retried without
         # blocking the loop. `databases`' own backend would open a thread per query.
         return StoreDatabase(url, timeout=busy_timeout)
-    return StoreDatabase(url, min_size=min(2, pool_size), max_size=pool_size)
+    options: dict[str, Any] = {}
+    if statement_timeout is not None:
+        options["server_settings"] = {"statement_timeout": str(int(statement_timeout * 1000))}
+        options["command_timeout"] = statement_timeout + 1.0
+    if acquire_timeout is not None:
+        options["acquire_timeout"] = acquire_timeout
+        options["timeout"] = acquire_timeout  # asyncpg's connect timeout (60 s by default)
+    return StoreDatabase(url, min_size=min(2, pool_size), max_size=pool_size, **options)
 
 
 # Indexes on columns a later migration adds: an older database upgraded through migrations
@@ -142,6 +161,28 @@ async def _order_language(database: Database) -> list[str]:
     return await _added_columns(database, ADDED_IN_7)
 
 
+def _receipts(database: Database) -> list[str]:
+    """8: `payment_receipts`, filled from the orders already completed. Where one receipt
+    completed several orders (possible before this migration), one of them keeps it; the
+    others stay as they are, for a person to look at (docs/OPERATIONS.md, `receipt_reused`)."""
+    return [
+        *_create_statements(database),
+        "INSERT INTO payment_receipts (receipt_number, order_id, created_ms) "
+        "SELECT receipt_number, MIN(id), MIN(updated_ms) FROM orders "
+        "WHERE payment_status = 'completed' AND receipt_number IS NOT NULL "
+        "AND receipt_number NOT IN (SELECT receipt_number FROM payment_receipts) "
+        "GROUP BY receipt_number",
+    ]
+
+
+async def _order_client_key(database: Database) -> list[str]:
+    """9: `orders.client_key`, for the unpaid seats one client address may hold."""
+    if "client_key" in await _existing_columns(database, "orders"):
+        return []
+    kind = metadata.tables["orders"].c.client_key.type.compile(dialect=dialect_of(database))
+    return [f"ALTER TABLE orders ADD COLUMN client_key {kind}"]
+
+
 # Each migration is a list of SQL statements for a database; it runs once, in order.
 # Migration 1 creates every table of `metadata` that is missing. Later ones alter, or run
 # it again to add tables (IF NOT EXISTS makes that a no-op for a database made after them).
@@ -160,6 +201,10 @@ MIGRATIONS: list[Migration] = [
     _create_statements,
     # 7: `orders.language`, the language the order's e-mails are written in.
     _order_language,
+    # 8: `payment_receipts`, one receipt for one order.
+    _receipts,
+    # 9: `orders.client_key`, the address whose unpaid seats are capped.
+    _order_client_key,
 ]
 
 

@@ -8,6 +8,7 @@ other statement goes the stock way.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -75,8 +76,11 @@ class TranslatingPostgresTransaction(PostgresTransaction):
 
 class PreparedPostgresConnection(PostgresConnection):
     async def acquire(self) -> None:
+        limit = getattr(self._database, "acquire_timeout", None)
         with translating(classify_connecting):
-            await super().acquire()
+            # TimeoutError past the limit: every connection busy or the server not answering.
+            async with asyncio.timeout(limit):
+                await super().acquire()
 
     async def release(self) -> None:
         with translating(classify):
@@ -154,7 +158,12 @@ async def keep_session(connection: asyncpg.Connection) -> None:
 
 
 class PreparedPostgresBackend(PostgresBackend):
+    # How long a request waits for a pool connection (None: as long as it takes).
+    acquire_timeout: float | None = None
+
     async def connect(self) -> None:
+        # Ours, not asyncpg's: taken out before the options reach its pool.
+        self.acquire_timeout = self._options.pop("acquire_timeout", None)
         self._options.setdefault("reset", keep_session)
         with translating(classify_connecting):
             await super().connect()

@@ -56,6 +56,9 @@ orders = sa.Table(
     # The language the checkout page was read in ("en", "sw"): the order's e-mails are written
     # in it (migration 7; null on older orders, which are English).
     sa.Column("language", sa.String(8), nullable=True),
+    # The client address the checkout came from, as the per-address limits key it (IPv6 by
+    # its /64): what caps the unpaid seats one address may hold (migration 9).
+    sa.Column("client_key", sa.String(64), nullable=True),
     sa.Index("ix_orders_updated_ms", "updated_ms"),
     sa.Index("ix_orders_status_updated", "payment_status", "updated_ms"),
     sa.Index("ix_orders_checkout_request_id", "checkout_request_id"),
@@ -101,6 +104,16 @@ payment_pushes = sa.Table(
     sa.UniqueConstraint("order_id", "attempt", name="uq_payment_pushes_attempt"),
     sa.Index("ix_payment_pushes_checkout_request_id", "checkout_request_id"),
     sa.Index("ix_payment_pushes_payhero_reference", "payhero_reference"),
+)
+
+# Each M-PESA receipt that completed an order, keyed by the receipt: one payment pays for one
+# order, however many callbacks, status checks or operators name it (migration 8, issue 24).
+payment_receipts = sa.Table(
+    "payment_receipts",
+    metadata,
+    sa.Column("receipt_number", sa.String(32), primary_key=True),
+    sa.Column("order_id", sa.String(64), sa.ForeignKey("orders.id"), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
 )
 
 # Seats per ticket type: `sold` only grows through a conditional UPDATE that checks capacity.
@@ -176,7 +189,7 @@ outbox = sa.Table(
 
 # What an organiser did at the desk (or an operator at the command line) about an order:
 # asked PayHero again, completed or closed a payment held for review, sent the tickets
-# again. Who (the desk token's name) and when, shown in the order's story (migration 5).
+# again. Who (the desk token's name) and when, shown in the order's story (migration 6).
 desk_actions = sa.Table(
     "desk_actions",
     metadata,

@@ -43,7 +43,7 @@ class GateLimits:
 
     async def take(self, client: str, token: str | None = None) -> None:
         """Count one try from `client` (and with `token`, for check-in); GateLimited when
-        a limit is reached. Refused tries are not counted (push_windows.py)."""
+        a limit is reached. Refused tries are not counted (abuse/rate_windows.py)."""
         quotas = []
         if self.per_ip > 0:
             quotas.append(Quota("ip", _key("ip", client_key(client)), self.per_ip, self.window))

@@ -3,10 +3,11 @@
 Inside the change's transaction (after the order row's conditional UPDATE and its history
 row), so each commits with the change or not at all:
 
-1. seats follow the status: given back on failure, taken again by a late payment;
-2. ticket codes signed on payment, before
-3. the outbox rows of the payment's e-mails, which carry those codes;
-4. the desk action the change carries out, if a person made it (who, and when).
+1. a payment's receipt claimed: one receipt completes one order, or the change rolls back;
+2. seats follow the status: given back on failure, taken again by a late payment;
+3. ticket codes signed on payment, before
+4. the outbox rows of the payment's e-mails, which carry those codes;
+5. the desk action the change carries out, if a person made it (who, and when).
 
 After the commit, so each sees only committed rows:
 
@@ -33,6 +34,7 @@ from server.tickets.codes import TicketSigner
 from server.transitions.action_rows import RecordActionWithChange
 from server.transitions.change import ChangeInProgress, ChangeResult
 from server.transitions.outbox_rows import OutboxWriter
+from server.transitions.receipts import ReceiptPaysOnce
 from server.transitions.seats import SeatsFollowStatus
 from server.transitions.ticket_codes import TicketIssuer
 
@@ -77,6 +79,7 @@ class Pipeline:
     the order is part of the contract (ticket codes before the e-mail that carries them;
     waiters told before the outbox worker wakes)."""
 
+    receipts: ReceiptPaysOnce
     seats: SeatsFollowStatus
     tickets: TicketIssuer
     outbox: OutboxWriter
@@ -86,6 +89,7 @@ class Pipeline:
     sales: RingSalesBell
 
     async def in_transaction(self, change: ChangeInProgress) -> None:
+        await self.receipts(change)
         await self.seats(change)
         await self.tickets(change)
         await self.outbox(change)
@@ -102,6 +106,7 @@ def payment_pipeline(
     *, hub: StatusHub, catalogue: Catalogue, signer: TicketSigner, outbox: OutboxWorker
 ) -> Pipeline:
     return Pipeline(
+        receipts=ReceiptPaysOnce(),
         seats=SeatsFollowStatus(),
         tickets=TicketIssuer(signer),
         outbox=OutboxWriter(catalogue),

@@ -1,0 +1,72 @@
+"""One M-PESA receipt pays for one order (issue 24).
+
+A completion claims its receipt in `payment_receipts`, whose key is the receipt, inside the
+change's transaction: a second order completed with a receipt already claimed rolls back
+whole (no seats, no tickets, no e-mail) and the caller holds it for review. The key holds
+under concurrency on both stores: on PostgreSQL the second INSERT waits on the first
+transaction's index entry and then fails; SQLite writes one transaction at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from databases import Database
+
+from server.clock import now_ms
+from server.lifecycle import COMPLETED
+from server.store.failures import StoreConflict
+from server.store.prepared import Prepared, parameters
+from server.store.tables import payment_receipts
+from server.transitions.change import ChangeInProgress
+
+CLAIM_RECEIPT = Prepared(
+    payment_receipts.insert().values(parameters("receipt_number", "order_id", "created_ms"))
+)
+RECEIPT_OWNER = Prepared(
+    sa.select(payment_receipts.c.order_id).where(
+        payment_receipts.c.receipt_number == sa.bindparam("receipt_number")
+    )
+)
+
+
+class ReceiptTaken(Exception):
+    """The receipt already paid for another order; the completion was rolled back."""
+
+    def __init__(self, receipt_number: str, owner: str | None) -> None:
+        super().__init__(f"receipt {receipt_number} already completed order {owner}")
+        self.receipt_number = receipt_number
+        self.owner = owner
+
+
+@dataclass(frozen=True)
+class ReceiptPaysOnce:
+    """The first in-transaction step of a completion: claim the receipt, or undo it all."""
+
+    async def __call__(self, change: ChangeInProgress) -> None:
+        if change.change.to_status != COMPLETED:
+            return
+        receipt = change.order["receipt_number"]
+        if not receipt:
+            return  # a status check that named no receipt: nothing to claim
+        database = change.database
+        try:
+            # A savepoint: on PostgreSQL a failed INSERT would otherwise poison the transaction
+            # before the owner can be read.
+            async with database.transaction():
+                await database.execute(
+                    CLAIM_RECEIPT.bind(
+                        receipt_number=receipt, order_id=change.order["id"], created_ms=now_ms()
+                    )
+                )
+        except StoreConflict:
+            owner = await database.fetch_val(RECEIPT_OWNER.bind(receipt_number=receipt))
+            if owner != change.order["id"]:
+                raise ReceiptTaken(receipt, owner) from None
+
+
+async def receipt_owner(database: Database, receipt_number: str) -> str | None:
+    """The order a receipt already paid for, or None."""
+    owner = await database.fetch_val(RECEIPT_OWNER.bind(receipt_number=receipt_number))
+    return None if owner is None else str(owner)
