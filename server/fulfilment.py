@@ -44,7 +44,7 @@ def build_outbox_worker(settings: Settings, database: Database) -> OutboxWorker:
 
 
 def build_gate(settings: Settings, database: Database, catalogue: Catalogue) -> Gate:
-    return Gate(database, TicketSigner(settings.ticket_signing_key), catalogue)
+    return Gate(database, TicketSigner(settings.ticket_signing_key, *settings.signing_keys), catalogue)
 
 
 def build_fulfilment(settings: Settings, database: Database, catalogue: Catalogue) -> Fulfilment:

@@ -52,6 +52,16 @@ def long_gate_tokens(tokens: tuple[str, ...]) -> None:
         raise ValueError(f"each comma-separated token must be at least {MIN_GATE_TOKEN_LENGTH} characters")
 
 
+def comma_separated(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def long_signing_keys(keys: tuple[str, ...]) -> None:
+    # Same length as TICKET_SIGNING_KEY's (declarations.MIN_TOKEN_LENGTH).
+    if any(len(key) < 32 for key in keys):
+        raise ValueError("each comma-separated key must be at least 32 characters")
+
+
 def smtp_url(raw: str) -> str:
     scheme, sep, rest = raw.partition("://")
     if not sep or scheme.lower() not in {"smtp", "smtps"} or not rest.strip("/"):
