@@ -22,6 +22,7 @@ from server.ops.forwarded import UntrustedForwarding
 from server.ops.metrics import Metrics, Sources
 from server.ops.middleware import build_middleware
 from server.ops.pauses import frozen_start_up
+from server.ops.preflight import settings_or_exit, wait_until_reachable
 from server.orders.checkout import Checkout
 from server.orders.prompts import Prompts
 from server.orders.push_limits import PushLimits
@@ -59,6 +60,8 @@ async def open_services(
     catalogue = Catalogue.load(settings.catalogue_file)
     private_dir(settings.data_dir)
     settings = settings.resolve_secrets()  # the kept secrets, if the environment set none
+    # Platforms start the store and Redis in any order: wait for them, bounded (STARTUP_WAIT).
+    await wait_until_reachable(settings)
     database = open_database(
         settings.database_url,
         busy_timeout=settings.sqlite_busy_timeout,
@@ -208,7 +211,8 @@ async def background_work(services: Services) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     # Secrets made now rather than in the lifespan, so that the logs redact them from the start.
-    settings = (settings or Settings.from_env()).resolve_secrets()
+    # From the environment: every bad variable on its own line and exit 2, no traceback.
+    settings = (settings or settings_or_exit()).resolve_secrets()
     # One registry per app: several apps in one process (tests) must not share counters.
     metrics = Metrics()
     untrusted = UntrustedForwarding()

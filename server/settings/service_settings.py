@@ -126,6 +126,13 @@ class ServiceSettings:
         doc="PostgreSQL connections one process may open; keep `WEB_CONCURRENCY` x this under the "
         "server's `max_connections`, or waiters get 503 when it refuses more",
     )
+    startup_wait: float = var(
+        "STARTUP_WAIT",
+        default=30.0,
+        check=positive,
+        doc="seconds the start waits for PostgreSQL and Redis to answer (platforms start them in any "
+        "order); past it, one line naming the host and port, and exit 2",
+    )
     sqlite_busy_timeout: float = var(
         "SQLITE_BUSY_TIMEOUT",
         default=15.0,

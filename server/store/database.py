@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from server.private_files import private_sqlite_file
+from server.store.postgres_url import postgres_target
 from server.store.tables import metadata
 
 log = logging.getLogger("server.store")
@@ -59,7 +60,10 @@ def open_database(url: str, *, busy_timeout: float = 15.0, pool_size: int = 20) 
         # `timeout`: how long a write waits for another process's lock, retried without
         # blocking the loop. `databases`' own backend would open a thread per query.
         return StoreDatabase(url, timeout=busy_timeout)
-    return StoreDatabase(url, min_size=min(2, pool_size), max_size=pool_size)
+    # The URL's TLS options as asyncpg's `ssl` (server/store/postgres_url.py): `databases`
+    # would drop them.
+    target = postgres_target(url)
+    return StoreDatabase(target.url, min_size=min(2, pool_size), max_size=pool_size, ssl=target.ssl)
 
 
 def _create_statements(database: Database) -> list[str]:
@@ -127,8 +131,33 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
+class SchemaTooNew(Exception):
+    """The database was migrated by a newer release than this code (a rollback): starting
+    would write rows that release does not expect."""
+
+    def __init__(self, found: int) -> None:
+        self.found, self.known = found, len(MIGRATIONS)
+        super().__init__(
+            f"the database's schema is version {found}, newer than this code's {self.known}: "
+            "deploy the release that migrated it (or newer), or restore a backup made before it"
+        )
+
+
+async def schema_version(database: Database) -> int:
+    """The schema version the database is at (0: never migrated)."""
+    try:
+        found = await database.fetch_val(f"SELECT MAX(version) FROM {SCHEMA_VERSION_TABLE}")
+    except Exception as exc:
+        # No table yet: a new database. Anything else is the store's to report.
+        if "schema_version" not in str(exc) and "no such table" not in str(exc):
+            raise
+        return 0
+    return int(found or 0)
+
+
 async def migrate(database: Database) -> int:
-    """Create or upgrade the schema; safe to run from several processes at once."""
+    """Create or upgrade the schema; safe to run from several processes at once. Refuses
+    (SchemaTooNew) a schema newer than this code's."""
     if not is_postgres(database):
         # WAL lets readers go on while one writer commits; it is a property of the file.
         await database.execute("PRAGMA journal_mode=WAL")
@@ -140,6 +169,8 @@ async def migrate(database: Database) -> int:
         )
         current = await database.fetch_val(f"SELECT MAX(version) FROM {SCHEMA_VERSION_TABLE}")
         current = int(current or 0)
+        if current > len(MIGRATIONS):
+            raise SchemaTooNew(current)
         for number, migration in enumerate(MIGRATIONS, start=1):
             if number <= current:
                 continue
