@@ -67,6 +67,10 @@ _NOT_YET: tuple[type[BaseException], ...] = (
 )
 
 
+class _Refusal(Exception):
+    """A refusal no waiting will change."""
+
+
 def _reason(exc: BaseException, secrets: tuple[str, ...]) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     for secret in secrets:
@@ -120,6 +124,11 @@ async def wait_for_redis(settings: Settings) -> None:
         client = aioredis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
         try:
             await client.ping()
+        except RedisConnectionError as exc:
+            # redis-py wraps a TLS refusal as a connection error: no wait makes it pass.
+            if "SSL" in str(exc) or "certificate" in str(exc):
+                raise _Refusal(str(exc)) from None
+            raise
         finally:
             await client.aclose()
 
