@@ -41,6 +41,7 @@ from server.shutdown import drain_on_shutdown_signal, stop_with_supervisor
 from server.status.hub import StatusHub
 from server.status.reader import OrderReader
 from server.store.database import migrate, open_database
+from server.store.postgres_url import postgres_target
 from server.transitions.changes import StatusChanges
 from server.transitions.pipeline import payment_pipeline
 
@@ -74,7 +75,16 @@ async def open_services(
         await catalogue.sync_inventory(database)
         # One verdict on whether Redis answers, for the broker and the push limits alike.
         redis_health = RedisHealth(timeout=settings.redis_timeout)
-        broker = create_broker(settings.redis_url, redis_health, cluster=settings.redis_cluster)
+        broker = create_broker(
+            settings.redis_url,
+            redis_health,
+            cluster=settings.redis_cluster,
+            postgres=(
+                postgres_target(settings.database_url).connect_kwargs()
+                if settings.broker_kind == "postgres"
+                else None
+            ),
+        )
         reader = OrderReader(database, catalogue=catalogue)
         hub = StatusHub(
             broker,
@@ -110,7 +120,11 @@ async def open_services(
             settings.store_kind,
             mask_url(settings.database_url),
             broker.kind,
-            f" ({mask_url(settings.redis_url)})" if settings.redis_url else " (in-process)",
+            f" ({mask_url(settings.redis_url)})"
+            if settings.redis_url
+            else " (LISTEN/NOTIFY on the store)"
+            if broker.kind == "postgres"
+            else " (in-process)",
             "sandbox" if sandbox else settings.payhero_base_url,
         )
         if sandbox:

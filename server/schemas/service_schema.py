@@ -60,7 +60,7 @@ class Ready(BaseModel):
     database: str = Field(json_schema_extra={"enum": ["ok", "unavailable"]})
     store: str = Field(json_schema_extra={"enum": ["sqlite", "postgresql"]})
     broker: str = Field(json_schema_extra={"enum": ["ok", "degraded"]})
-    broker_kind: str = Field(json_schema_extra={"enum": ["memory", "redis", "redis-cluster"]})
+    broker_kind: str = Field(json_schema_extra={"enum": ["memory", "redis", "redis-cluster", "postgres"]})
     untrusted_forwarded: int = Field(
         default=0,
         description="Requests whose X-Forwarded-For came from a peer FORWARDED_ALLOW_IPS does not "

@@ -323,7 +323,8 @@ class Settings(ServiceSettings):
     @property
     def broker_kind(self) -> str:
         if not self.redis_url:
-            return "memory"
+            # Several workers without Redis: PostgreSQL's LISTEN/NOTIFY carries the changes.
+            return "postgres" if self.store_kind == "postgresql" else "memory"
         return "redis-cluster" if self.redis_cluster else "redis"
 
     def secret_values(self) -> tuple[str, ...]:
