@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from server.cli import config_commands, ops_commands, review_commands, simulate_commands, ticket_commands
+from server.cli import (
+    backup_commands,
+    config_commands,
+    ops_commands,
+    review_commands,
+    simulate_commands,
+    ticket_commands,
+)
 from server.settings import Settings, SettingsError
 
 
@@ -17,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     ops_commands.register(subparsers)
     review_commands.register(subparsers)
     config_commands.register(subparsers)
+    backup_commands.register(subparsers)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env().resolve_secrets()
