@@ -66,6 +66,9 @@ class Ready(BaseModel):
         description="Requests whose X-Forwarded-For came from a peer FORWARDED_ALLOW_IPS does not "
         "trust (ignored).",
     )
+    process: int = Field(
+        default=0, description="The answering worker's process id (each worker has its own waiters)."
+    )
 
 
 class Alive(BaseModel):
