@@ -61,7 +61,8 @@ async def open_services(
     catalogue = Catalogue.load(settings.catalogue_file)
     private_dir(settings.data_dir)
     settings = settings.resolve_secrets()  # the kept secrets, if the environment set none
-    # Platforms start the store and Redis in any order: wait for them, bounded (STARTUP_WAIT).
+    # Platforms start add-ons in any order: wait for PostgreSQL, bounded (STARTUP_WAIT). Redis
+    # is waited for by the launcher (server/ops/preflight.py); the broker reconnects by itself.
     await wait_until_reachable(settings)
     database = open_database(
         settings.database_url,

@@ -130,15 +130,19 @@ def test_check_config_prints_the_configuration_masked_and_the_warnings(tmp_path:
 
 
 @pytest.mark.slow
-def test_check_config_fails_when_redis_never_answers(tmp_path: Path) -> None:
+def test_a_redis_that_never_answers_is_named_and_the_start_goes_on_without_it(tmp_path: Path) -> None:
+    """The store is the truth (DESIGN rule 1): without Redis answers come through it, so a Redis
+    still down after STARTUP_WAIT is a warning naming it, not a refusal."""
+    port = free_port()
     env = {
         **sandbox_env(tmp_path),
-        "REDIS_URL": f"redis://:pw-secret-9@127.0.0.1:{free_port()}",
+        "REDIS_URL": f"redis://:pw-secret-9@127.0.0.1:{port}",
         "STARTUP_WAIT": "1",
     }
     done = command_line(env, "check-config")
-    assert done.returncode == 2
-    assert "error: Redis at 127.0.0.1:" in done.stderr and "pw-secret-9" not in done.stderr + done.stdout
+    assert done.returncode == 0, done.stderr
+    assert f"warning: Redis at 127.0.0.1:{port} did not answer within 1 s (STARTUP_WAIT)" in done.stdout
+    assert "pw-secret-9" not in done.stderr + done.stdout
 
 
 @pytest.mark.slow

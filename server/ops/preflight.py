@@ -34,6 +34,10 @@ class StartRefused(Exception):
     """One sentence: why the service will not start, and what to fix."""
 
 
+class NotUpInTime(StartRefused):
+    """Still unreachable after STARTUP_WAIT (as opposed to a refusal no wait would change)."""
+
+
 @dataclass
 class Preflight:
     """What the checks found that is worth saying but does not stop the start."""
@@ -92,7 +96,7 @@ async def _wait(
             return
         except retry as exc:
             if time.monotonic() + pause >= deadline:
-                raise StartRefused(
+                raise NotUpInTime(
                     f"{what} did not answer within {settings.startup_wait:g} s (STARTUP_WAIT): "
                     f"{_reason(exc, settings.secret_values())}"
                 ) from None
@@ -135,12 +139,21 @@ async def wait_for_redis(settings: Settings) -> None:
     await _wait(f"Redis at {endpoint(url)}", attempt, settings, (*_NOT_YET, RedisConnectionError))
 
 
-async def wait_until_reachable(settings: Settings) -> None:
-    """The store (PostgreSQL) and Redis, each waited for up to STARTUP_WAIT."""
+async def wait_until_reachable(settings: Settings, found: Preflight | None = None) -> None:
+    """The store (PostgreSQL), waited for up to STARTUP_WAIT, then refused. With `found`,
+    Redis too: still down after STARTUP_WAIT it is a warning, not a refusal, since waiters
+    are answered through the store without it (DESIGN rule 1) and the broker reconnects by
+    itself; a refusal no wait changes (its certificate, its password) stops the start."""
     if settings.store_kind == "postgresql":
         await wait_for_postgres(settings)
-    if settings.redis_url:
-        await wait_for_redis(settings)
+    if settings.redis_url and found is not None:
+        try:
+            await wait_for_redis(settings)
+        except NotUpInTime as late:
+            found.warnings.append(
+                f"{late}; starting without it: answers reach other processes through the store, "
+                f"up to SAFETY_NET_INTERVAL ({settings.safety_net_interval:g} s) later, until it answers"
+            )
 
 
 async def check_schema(settings: Settings) -> int:
@@ -185,7 +198,7 @@ async def connection_budget(settings: Settings, workers: int) -> str | None:
 async def preflight(settings: Settings, workers: int = 1) -> Preflight:
     """Wait for the store and Redis, check the schema and the connections; raises StartRefused."""
     found = Preflight()
-    await wait_until_reachable(settings)
+    await wait_until_reachable(settings, found)
     try:
         await check_schema(settings)
     except StartRefused:

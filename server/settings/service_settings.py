@@ -131,7 +131,8 @@ class ServiceSettings:
         default=30.0,
         check=positive,
         doc="seconds the start waits for PostgreSQL and Redis to answer (platforms start them in any "
-        "order); past it, one line naming the host and port, and exit 2",
+        "order); past it, one line naming the host and port: exit 2 for PostgreSQL, a warning for "
+        "Redis (the service starts without it)",
     )
     sqlite_busy_timeout: float = var(
         "SQLITE_BUSY_TIMEOUT",
