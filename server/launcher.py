@@ -59,6 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def worker_count(option: object, environment: str | None) -> int:
+    if isinstance(option, int) and option > 0:
+        return option
+    if environment and environment.strip().isdigit():
+        return max(1, int(environment))
+    return 1
+
+
 def check_before_start(params: dict[str, object]) -> None:
     """Settings, backends and the worker count, in the parent before any worker starts."""
     port = params.get("port")
@@ -67,7 +75,8 @@ def check_before_start(params: dict[str, object]) -> None:
         # callbacks (built from PUBLIC_BASE_URL's default) go to a port nobody listens on.
         os.environ["PORT"] = str(port)
     settings = settings_or_exit()
-    workers = int(params.get("workers") or 1)  # type: ignore[call-overload]
+    # uvicorn's Config reads WEB_CONCURRENCY itself when `--workers` is not given.
+    workers = worker_count(params.get("workers"), os.environ.get("WEB_CONCURRENCY"))
     if workers > 1 and settings.store_kind == "sqlite" and not settings.redis_url:
         print(
             f"warning: WEB_CONCURRENCY={workers} ignored: one worker, because on SQLite without "

@@ -10,11 +10,12 @@ import sys
 import threading
 from pathlib import Path
 
+import httpx
 import pytest
 
 from server.settings import Settings, SettingsError
 from tests.backends import OwnRedis, free_port
-from tests.process_harness import ROOT, procfile_command, sandbox_env
+from tests.process_harness import ROOT, procfile_command, running_service, sandbox_env
 from tests.test_settings import LIVE
 
 
@@ -180,3 +181,16 @@ def test_a_redis_that_comes_up_late_is_waited_for(tmp_path: Path) -> None:
     finally:
         checking.kill()
         redis.stop()
+
+
+@pytest.mark.slow
+def test_on_sqlite_without_redis_one_worker_runs_whatever_web_concurrency_says(tmp_path: Path) -> None:
+    """No broker would carry a payment between workers: their waiters would hear of it only
+    from the safety net, seconds later. So one worker, and the log says why."""
+    with running_service({**sandbox_env(tmp_path), "WEB_CONCURRENCY": "3"}, tmp_path) as service:
+        answered = set()
+        for _ in range(12):  # fresh connections: with several workers the kernel spreads them
+            with httpx.Client(base_url=service.base_url, timeout=10) as http:
+                answered.add(http.get("/readyz").json()["process"])
+        assert answered == {service.process.pid}
+        assert "WEB_CONCURRENCY=3 ignored: one worker" in service.log()
