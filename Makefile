@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test test-fast lint typecheck pytest screenshots settings-doc clean
+.PHONY: run test test-fast lint typecheck pytest screenshots settings-doc clean lock
 
 # Workers for the whole suite; PYTEST_WORKERS=0 runs it in one process (easier to debug).
 PYTEST_WORKERS ?= 4
@@ -14,13 +14,29 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP_RUN): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# Installed from the locks (exact versions, hashes checked), then the project itself without
+# resolving anything again. `make lock` updates them (README, "Choices").
+LOCK_OPTIONS := --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links
+PIP_TOOLS := pip-tools==7.7.0
+
+$(STAMP_RUN): requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(STAMP_TEST): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+$(STAMP_TEST): requirements-test.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements-test.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@ $(STAMP_RUN)
+
+# Newest versions inside pyproject.toml's ranges, with hashes, into both locks. The runtime
+# lock starts from the test lock's pins, so the two never disagree. Then raise pyproject's
+# lower bounds to the new pins (tests/test_lock.py names each one behind).
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet $(PIP_TOOLS)
+	$(BIN)/pip-compile $(LOCK_OPTIONS) --upgrade --extra test -o requirements-test.lock pyproject.toml
+	cp requirements-test.lock requirements.lock
+	$(BIN)/pip-compile $(LOCK_OPTIONS) -o requirements.lock pyproject.toml
 
 # Runs exactly the Procfile's web command, so what runs here is what a platform runs.
 run: $(STAMP_RUN)

@@ -10,12 +10,23 @@ subscriber connection hears it and fans it out. At each waiter count the Redis c
 of each process are counted with CLIENT LIST (the broker names its connections
 `payment-status:{pid}:{random}`); the design says that number does not grow with waiters.
 Then every held order is completed through B, and each must be delivered on A.
+
+`--broker` picks what carries B's changes to A (issue 19, cross-worker latency per broker):
+`redis` (the default), `postgres` (no Redis: PostgreSQL's LISTEN/NOTIFY on the same database),
+or `memory` (no Redis, one SQLite file shared by both: nothing carries the change, and A's
+waiters hear of it only from the safety net's re-read, up to `SAFETY_NET_INTERVAL` later).
+
+    python -m bench.scale_out --broker postgres --waiters 100
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -57,11 +68,23 @@ async def redis_connections(redis_url: str, pid: int) -> int:
     return (await redis_clients(redis_url)).get(pid, (0, 0))[0]
 
 
+@contextlib.asynccontextmanager
+async def shared_store(broker: str) -> AsyncIterator[str]:
+    """The database both processes use: PostgreSQL, or one SQLite file for `memory`."""
+    if broker == "memory":
+        with tempfile.TemporaryDirectory(prefix="payment-status-bench-") as directory:
+            yield f"sqlite+aiosqlite:///{Path(directory) / 'shared.sqlite3'}"
+        return
+    async with temporary_database() as url:
+        yield url
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     steps = runner.sizes(args.waiters)
-    async with temporary_database() as url:
-        a = Service(database_url=url, redis_url=args.redis, name="a")
-        b = Service(database_url=url, redis_url=args.redis, name="b")
+    redis_url = args.redis if args.broker == "redis" else None
+    async with shared_store(args.broker) as url:
+        a = Service(database_url=url, redis_url=redis_url, name="a")
+        b = Service(database_url=url, redis_url=redis_url, name="b")
         await a.start()
         await b.start()
         waiters: list[Waiter] = []
@@ -77,8 +100,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     {
                         "waiters": len(waiters),
                         "held_on_a": int((await a.metrics())[WATCHES]),
-                        "redis_connections_a": await redis_connections(args.redis, a.pid),
-                        "redis_connections_b": await redis_connections(args.redis, b.pid),
+                        "redis_connections_a": await redis_connections(redis_url, a.pid) if redis_url else 0,
+                        "redis_connections_b": await redis_connections(redis_url, b.pid) if redis_url else 0,
                         "rss_a_kb": a.rss_kb(),
                     }
                 )
@@ -91,7 +114,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             await a.stop()
             await b.stop()
     return {
-        "redis": args.redis,
+        "broker": args.broker,
+        "redis": redis_url,
         "steps": counts,
         **delivery.summary(waiters, log_errors),
         "published_by_b": metrics_b.get(PUBLISHED, 0.0),
@@ -127,13 +151,21 @@ def print_report(payload: dict[str, Any]) -> None:
     ]
     columns = ["callbacks to B", "delivered on A", "errors", "callbacks/s", "p50 ms", "p99 ms", "max ms"]
     print()
-    print(table("Scale-out: callbacks on B, statuses delivered on A through Redis", columns, rows))
+    through = {"redis": "Redis", "postgres": "PostgreSQL LISTEN/NOTIFY", "memory": "the safety net"}
+    broker = through.get(payload.get("broker", "redis"), "Redis")
+    print(table(f"Scale-out: callbacks on B, statuses delivered on A through {broker}", columns, rows))
 
 
 def cli(argv: list[str] | None = None) -> runner.Payload:
     parser = runner.parser("scale_out", __doc__)
     parser.add_argument("--waiters", default="100,5000", help="waiter counts held on A, in steps")
     parser.add_argument("--redis", default=REDIS_URL, help="the Redis both processes share")
+    parser.add_argument(
+        "--broker",
+        choices=["redis", "postgres", "memory"],
+        default="redis",
+        help="what carries B's changes to A: Redis, PostgreSQL's LISTEN/NOTIFY, or nothing (SQLite)",
+    )
     parser.add_argument("--hold", type=float, default=25.0, help="seconds each /wait asks to be held")
     parser.add_argument("--connections", type=int, default=4, help="callback sender connections")
     return runner.cli("scale_out", parser, main, print_report, argv)

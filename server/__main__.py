@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from server.cli import ops_commands, review_commands, simulate_commands, ticket_commands
+from server.cli import (
+    backup_commands,
+    config_commands,
+    ops_commands,
+    review_commands,
+    simulate_commands,
+    ticket_commands,
+)
 from server.settings import Settings, SettingsError
 
 
@@ -16,11 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     ticket_commands.register(subparsers)
     ops_commands.register(subparsers)
     review_commands.register(subparsers)
+    config_commands.register(subparsers)
+    backup_commands.register(subparsers)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env().resolve_secrets()
-    except SettingsError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+    except SettingsError as refused:
+        for problem in refused.problems:
+            print(f"configuration error: {problem}", file=sys.stderr)
         return 2
     result: int = args.handler(args, settings)
     return result

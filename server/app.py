@@ -23,6 +23,7 @@ from server.ops.forwarded import UntrustedForwarding
 from server.ops.metrics import Metrics, Sources
 from server.ops.middleware import build_middleware
 from server.ops.pauses import frozen_start_up
+from server.ops.preflight import settings_or_exit, wait_until_reachable
 from server.orders.checkout import Checkout
 from server.orders.lost_tickets import LostTickets
 from server.orders.prompts import Prompts
@@ -42,6 +43,7 @@ from server.shutdown import drain_on_shutdown_signal, stop_with_supervisor
 from server.status.hub import StatusHub
 from server.status.reader import OrderReader
 from server.store.database import migrate, open_database
+from server.store.postgres_url import postgres_target
 from server.tickets.gate_limits import GateLimits
 from server.transitions.changes import StatusChanges
 from server.transitions.pipeline import payment_pipeline
@@ -63,6 +65,9 @@ async def open_services(
     catalogue = Catalogue.load(settings.catalogue_file)
     private_dir(settings.data_dir)
     settings = settings.resolve_secrets()  # the kept secrets, if the environment set none
+    # Platforms start add-ons in any order: wait for PostgreSQL, bounded (STARTUP_WAIT). Redis
+    # is waited for by the launcher (server/ops/preflight.py); the broker reconnects by itself.
+    await wait_until_reachable(settings)
     database = open_database(
         settings.database_url,
         busy_timeout=settings.sqlite_busy_timeout,
@@ -77,7 +82,16 @@ async def open_services(
         await catalogue.sync_inventory(database)
         # One verdict on whether Redis answers, for the broker and the push limits alike.
         redis_health = RedisHealth(timeout=settings.redis_timeout)
-        broker = create_broker(settings.redis_url, redis_health, cluster=settings.redis_cluster)
+        broker = create_broker(
+            settings.redis_url,
+            redis_health,
+            cluster=settings.redis_cluster,
+            postgres=(
+                postgres_target(settings.database_url).connect_kwargs()
+                if settings.broker_kind == "postgres"
+                else None
+            ),
+        )
         reader = OrderReader(database, catalogue=catalogue)
         hub = StatusHub(
             broker,
@@ -115,7 +129,11 @@ async def open_services(
             settings.store_kind,
             mask_url(settings.database_url),
             broker.kind,
-            f" ({mask_url(settings.redis_url)})" if settings.redis_url else " (in-process)",
+            f" ({mask_url(settings.redis_url)})"
+            if settings.redis_url
+            else " (LISTEN/NOTIFY on the store)"
+            if broker.kind == "postgres"
+            else " (in-process)",
             "sandbox" if sandbox else settings.payhero_base_url,
         )
         if sandbox:
@@ -247,7 +265,8 @@ async def background_work(services: Services) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     # Secrets made now rather than in the lifespan, so that the logs redact them from the start.
-    settings = (settings or Settings.from_env()).resolve_secrets()
+    # From the environment: every bad variable on its own line and exit 2, no traceback.
+    settings = (settings or settings_or_exit()).resolve_secrets()
     # One registry per app: several apps in one process (tests) must not share counters.
     metrics = Metrics()
     untrusted = UntrustedForwarding()

@@ -46,7 +46,7 @@ def build_outbox_worker(settings: Settings, database: Database) -> OutboxWorker:
 def build_gate(settings: Settings, database: Database, catalogue: Catalogue) -> Gate:
     return Gate(
         database,
-        TicketSigner(settings.ticket_signing_key),
+        TicketSigner(settings.ticket_signing_key, *settings.signing_keys),
         catalogue,
         grace_after_end=settings.gate_grace_after_end,
     )

@@ -111,6 +111,31 @@ def redact(line: str, safety_net: re.Pattern[str] | None = None) -> str:
     return line
 
 
+# A `name=%s` in a message's template: the value is also a JSON field of that name.
+_KEYED = re.compile(r"(?:(?<![\w.])([a-z_]+)=)?%(?:\.\d+)?([sdfr%])")
+# Never their own fields, whatever the template says: the redaction looks for these in text.
+_UNKEYED = ("password", "token", "secret", "key", "authorization", "phone", "email")
+_RESERVED = frozenset({"time", "level", "logger", "message", "exception"})
+_KEYED_CACHE: dict[str, tuple[tuple[int, str], ...]] = {}
+
+
+def keyed_fields(template: str) -> tuple[tuple[int, str], ...]:
+    """(argument index, field name) of each `name=%s` placeholder, once per template."""
+    found = _KEYED_CACHE.get(template)
+    if found is None:
+        pairs = []
+        index = 0
+        for match in _KEYED.finditer(template):
+            if match.group(2) == "%":
+                continue
+            name = match.group(1)
+            if name and name not in _RESERVED and not any(word in name for word in _UNKEYED):
+                pairs.append((index, name))
+            index += 1
+        found = _KEYED_CACHE[template] = tuple(pairs) if len(_KEYED_CACHE) < 4096 else ()
+    return found
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -119,6 +144,13 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        # The values of `order=%s status=%s version=%d …` as fields of their own, so a log
+        # search can ask for `order` or `status` without parsing the message.
+        args = record.args
+        if isinstance(args, tuple) and args and isinstance(record.msg, str):
+            for index, name in keyed_fields(record.msg):
+                if index < len(args):
+                    entry[name] = args[index]
         # Structured fields passed with `extra=` (the request log's method, route, status...).
         entry.update((k, v) for k, v in vars(record).items() if k not in _RECORD_FIELDS)
         if record.exc_info:

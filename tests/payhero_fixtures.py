@@ -41,6 +41,8 @@ def live_settings(base: Settings, payhero_url: str, **overrides: Any) -> Setting
         payhero_password="api-secret",
         payhero_channel_id=4242,
         callback_token=TOKEN,
+        # Live mode wants the key from outside, not made into DATA_DIR (issue 19).
+        ticket_signing_key=base.ticket_signing_key or "live-ticket-signing-key-" + "k" * 16,
         **overrides,
     )
 

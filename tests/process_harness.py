@@ -59,8 +59,11 @@ class ServiceProcess:
         return self.process.wait(timeout=timeout)
 
 
-def start_service(env: Mapping[str, str], tmp: Path, *, name: str = "service") -> ServiceProcess:
-    port = free_port()
+def start_service(
+    env: Mapping[str, str], tmp: Path, *, name: str = "service", port: int | None = None
+) -> ServiceProcess:
+    """The Procfile's web command on `port` (a free one by default: a restart passes the old one)."""
+    port = port or free_port()
     log_path = tmp / f"{name}-{port}.log"
     full_env = {
         **os.environ,

@@ -1,4 +1,4 @@
-"""One contract, two backends: what the hub relies on from any broker."""
+"""One contract, four backends: what the hub relies on from any broker."""
 
 from __future__ import annotations
 
@@ -10,12 +10,19 @@ import pytest
 
 from server.broker import Broker, MemoryBroker, latest_key, status_channel
 from server.broker.cluster import RedisClusterBroker
+from server.broker.postgres_broker import PostgresBroker
 from server.broker.redis_broker import RedisBroker
+from server.store.postgres_url import postgres_target
 from tests.helpers import Collector
 
 
 @pytest.fixture(
-    params=["memory", "redis", pytest.param("cluster", marks=pytest.mark.xdist_group("redis-cluster"))]
+    params=[
+        "memory",
+        "redis",
+        pytest.param("cluster", marks=pytest.mark.xdist_group("redis-cluster")),
+        "postgres",
+    ]
 )
 async def broker(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Broker, Collector]]:
     backend: Broker
@@ -23,6 +30,9 @@ async def broker(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Broker, 
         backend = RedisBroker(request.getfixturevalue("redis_url"))
     elif request.param == "cluster":
         backend = RedisClusterBroker(request.getfixturevalue("redis_cluster").url)
+    elif request.param == "postgres":
+        url = request.getfixturevalue("postgres").new_url()
+        backend = PostgresBroker(postgres_target(url).connect_kwargs())
     else:
         backend = MemoryBroker()
     collector = Collector()

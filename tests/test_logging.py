@@ -120,6 +120,7 @@ def test_live_mode_refuses_secrets_shorter_than_8_characters() -> None:
         "PAYHERO_CHANNEL_ID": "4242",
         "PUBLIC_BASE_URL": "https://pay.example.com",
         "CALLBACK_TOKEN": "c" * 32,
+        "TICKET_SIGNING_KEY": "s" * 32,
     }
     assert Settings.from_env(live, dotenv=None).payhero_mode == "live"
     for name, value in [

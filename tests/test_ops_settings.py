@@ -52,6 +52,7 @@ def test_secrets_are_known_and_kept_out_of_repr() -> None:
             "DATABASE_URL": "postgres://app:db%40secret@db.internal:5432/payments",
             "REDIS_URL": "rediss://:redis-secret@cache.internal:6380/0",
             "CALLBACK_TOKEN": token,
+            "TICKET_SIGNING_KEY": "s" * 40,
             "PAYHERO_MODE": "live",
             "PAYHERO_API_USERNAME": "merchant",
             "PAYHERO_API_PASSWORD": "payhero-secret",

@@ -94,10 +94,13 @@ def test_sigkill_of_the_service_leaves_no_helper_behind(tmp_path: Path) -> None:
         main.process.wait(timeout=10)
 
 
-def test_sigkill_of_one_worker_then_of_the_supervisor_leaves_nothing_behind(tmp_path: Path) -> None:
+def test_sigkill_of_one_worker_then_of_the_supervisor_leaves_nothing_behind(
+    tmp_path: Path, redis_url: str
+) -> None:
     """Under `--workers 2`: one worker killed takes its helpers with it; the supervisor
-    killed next takes every worker left (uvicorn leaves them running) and theirs."""
-    with service(tmp_path, WEB_CONCURRENCY="2") as supervisor:
+    killed next takes every worker left (uvicorn leaves them running) and theirs. With Redis:
+    on SQLite without it the launcher runs one worker."""
+    with service(tmp_path, WEB_CONCURRENCY="2", REDIS_URL=redis_url) as supervisor:
         wait_for(lambda: len(workers_of(supervisor)) == 2, 30, "two uvicorn workers")
         compose_emails(supervisor, tmp_path)
         composing = [

@@ -119,6 +119,7 @@ async def test_a_deploys_sigterm_does_not_cut_a_push_in_flight(tmp_path: Path) -
             "PAYHERO_TIMEOUT": "10",
             "PUBLIC_BASE_URL": "http://127.0.0.1:9",
             "CALLBACK_TOKEN": TOKEN,
+            "TICKET_SIGNING_KEY": "s" * 40,
             "LOG_LEVEL": "INFO",
         }
         with running_service(env, tmp_path) as service:

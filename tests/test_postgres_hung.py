@@ -67,6 +67,9 @@ class HangingProxy:
                     await asyncio.Event().wait()  # swallowed: never forwarded
                 writer.write(data)
                 await writer.drain()
+            # One side closed: so does the other, as a TCP proxy does (asyncpg's close() waits
+            # for the server to hang up after its Terminate).
+            writer.close()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.writers.append(writer)

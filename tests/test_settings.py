@@ -77,6 +77,7 @@ LIVE = {
     "PAYHERO_CHANNEL_ID": "7",
     "PUBLIC_BASE_URL": "https://pay.example.com",
     "CALLBACK_TOKEN": "c" * 40,
+    "TICKET_SIGNING_KEY": "s" * 40,
 }
 
 
@@ -154,6 +155,7 @@ def test_live_overrides_with_every_credential_are_accepted() -> None:
         payhero_password="secret-of-12",
         payhero_channel_id=7,
         callback_token="c" * 40,
+        ticket_signing_key="s" * 40,
     )
     assert live.payhero_mode == "live"
 

@@ -57,8 +57,9 @@ def held_by(pid: int, port: int, state: str) -> set[int]:
 
 
 @contextmanager
-def three_workers(tmp_path: Path) -> Iterator[tuple[ServiceProcess, list[int], int]]:
-    env = sandbox_env(tmp_path, WEB_CONCURRENCY=str(WORKERS), MAX_WAITERS_PER_CLIENT="0")
+def three_workers(tmp_path: Path, redis_url: str) -> Iterator[tuple[ServiceProcess, list[int], int]]:
+    # With Redis: on SQLite without it the launcher runs one worker (no broker between them).
+    env = sandbox_env(tmp_path, WEB_CONCURRENCY=str(WORKERS), MAX_WAITERS_PER_CLIENT="0", REDIS_URL=redis_url)
     with running_service(env, tmp_path) as service:
         wait_for(lambda: len(workers_of(service)) == WORKERS, 30, f"{WORKERS} uvicorn workers")
         port = urlsplit(service.base_url).port
@@ -69,8 +70,8 @@ def three_workers(tmp_path: Path) -> Iterator[tuple[ServiceProcess, list[int], i
         yield service, workers, port
 
 
-def test_each_worker_listens_on_its_own_socket_and_connections_spread(tmp_path: Path) -> None:
-    with three_workers(tmp_path) as (service, workers, port):
+def test_each_worker_listens_on_its_own_socket_and_connections_spread(tmp_path: Path, redis_url: str) -> None:
+    with three_workers(tmp_path, redis_url) as (service, workers, port):
         listening = [held_by(worker, port, LISTEN) for worker in workers]
         assert all(len(sockets) == 1 for sockets in listening), listening
         assert len(set().union(*listening)) == WORKERS  # three sockets, not one shared
@@ -98,8 +99,8 @@ def test_each_worker_listens_on_its_own_socket_and_connections_spread(tmp_path: 
 STREAMS = 60  # each of three workers misses all of them with probability (2/3)**60
 
 
-async def test_sigterm_ends_the_streams_every_worker_holds(tmp_path: Path) -> None:
-    with three_workers(tmp_path) as (service, workers, port):
+async def test_sigterm_ends_the_streams_every_worker_holds(tmp_path: Path, redis_url: str) -> None:
+    with three_workers(tmp_path, redis_url) as (service, workers, port):
         limits = httpx.Limits(max_connections=STREAMS + 10, max_keepalive_connections=STREAMS + 10)
         async with httpx.AsyncClient(base_url=service.base_url, timeout=30, limits=limits) as http:
             order = (await http.post("/api/orders", json=ORDER)).json()

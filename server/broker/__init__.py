@@ -1,7 +1,11 @@
 """Pub/sub backends behind one contract: in-process by default, Redis with `REDIS_URL`, sharded
-pub/sub on a Redis Cluster with `REDIS_CLUSTER=1`."""
+pub/sub on a Redis Cluster with `REDIS_CLUSTER=1`, PostgreSQL's LISTEN/NOTIFY when the store is
+PostgreSQL and there is no Redis."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from server.broker.base import (
     Broker,
@@ -15,9 +19,19 @@ from server.broker.redis_health import RedisHealth
 
 
 def create_broker(
-    redis_url: str | None, health: RedisHealth | None = None, *, cluster: bool = False
+    redis_url: str | None,
+    health: RedisHealth | None = None,
+    *,
+    cluster: bool = False,
+    postgres: Mapping[str, Any] | None = None,
 ) -> Broker:
+    """Redis when there is a URL; else PostgreSQL when given its connect arguments (asyncpg's);
+    else in-process."""
     if not redis_url:
+        if postgres is not None:
+            from server.broker.postgres_broker import PostgresBroker
+
+            return PostgresBroker(postgres)
         return MemoryBroker()
     if cluster:
         from server.broker.cluster import RedisClusterBroker

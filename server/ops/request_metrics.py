@@ -85,18 +85,20 @@ class RequestObserver:
 class ObservedSend:
     """The `send` a request's app is given: counts the response when it starts."""
 
-    __slots__ = ("metrics", "scope", "send", "status")
+    __slots__ = ("metrics", "scope", "send", "started", "status")
 
     def __init__(self, send: Send, scope: Scope, metrics: Metrics) -> None:
         self.send = send
         self.scope = scope
         self.metrics = metrics
         self.status = 0
+        self.started = time.perf_counter()
 
     def __call__(self, message: Message) -> Awaitable[None]:
         if message["type"] == "http.response.start":
             self.status = message["status"]
-            self.metrics.request_done(self.scope["method"], _route(self.scope), self.status)
+            seconds = time.perf_counter() - self.started
+            self.metrics.request_done(self.scope["method"], _route(self.scope), self.status, seconds)
         return self.send(message)
 
 

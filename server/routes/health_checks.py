@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -41,6 +42,8 @@ async def readyz(request: Request) -> Response:
         # Requests whose X-Forwarded-For came from a peer FORWARDED_ALLOW_IPS does not
         # trust (ignored): above 0 behind a proxy, its address is missing from the list.
         "untrusted_forwarded": svc.untrusted_forwarding.requests,
+        # Which worker answered: with WEB_CONCURRENCY > 1 each has its own waiters and numbers.
+        "process": os.getpid(),
     }
     # Without its database the service cannot answer; without the broker it still can,
     # through the store's safety net, so that is reported but keeps the process in rotation.

@@ -122,11 +122,14 @@ class Ready(BaseModel):
     database: str = Field(json_schema_extra={"enum": ["ok", "unavailable"]})
     store: str = Field(json_schema_extra={"enum": ["sqlite", "postgresql"]})
     broker: str = Field(json_schema_extra={"enum": ["ok", "degraded"]})
-    broker_kind: str = Field(json_schema_extra={"enum": ["memory", "redis", "redis-cluster"]})
+    broker_kind: str = Field(json_schema_extra={"enum": ["memory", "redis", "redis-cluster", "postgres"]})
     untrusted_forwarded: int = Field(
         default=0,
         description="Requests whose X-Forwarded-For came from a peer FORWARDED_ALLOW_IPS does not "
         "trust (ignored).",
+    )
+    process: int = Field(
+        default=0, description="The answering worker's process id (each worker has its own waiters)."
     )
 
 

@@ -19,7 +19,12 @@ MIN_TOKEN_LENGTH = 32
 
 
 class SettingsError(ValueError):
-    """A configuration value is missing or malformed; the message names the variable."""
+    """Configuration values missing or malformed: one sentence per problem, each naming its
+    variable, so an operator sees every bad variable at once (`problems`, one per line)."""
+
+    def __init__(self, *problems: str) -> None:
+        self.problems: tuple[str, ...] = problems
+        super().__init__("\n".join(problems))
 
 
 @dataclass(frozen=True)
@@ -73,8 +78,19 @@ def _named(declaration: Var, value: object, exc: Exception) -> SettingsError:
 
 
 def parse_all(cls: type, lookup: Callable[[str], str | None]) -> dict[str, Any]:
-    """Each declared field from its variable; unset or blank: the (derived) default."""
+    """Each declared field from its variable; unset or blank: the (derived) default.
+    Every variable that does not parse is named, in one SettingsError."""
+    values, problems = parse_each(cls, lookup)
+    if problems:
+        raise SettingsError(*problems)
+    return values
+
+
+def parse_each(cls: type, lookup: Callable[[str], str | None]) -> tuple[dict[str, Any], list[str]]:
+    """As `parse_all`, but a variable that does not parse takes its default and is reported,
+    so that the rules between variables can still be checked on the rest."""
     values: dict[str, Any] = {}
+    problems: list[str] = []
     for field in dataclasses.fields(cls):
         declaration: Var = field.metadata["var"]
         raw = lookup(declaration.env)
@@ -84,8 +100,9 @@ def parse_all(cls: type, lookup: Callable[[str], str | None]) -> dict[str, Any]:
         try:
             values[field.name] = declaration.parse(raw.strip())
         except (TypeError, ValueError) as exc:
-            raise _named(declaration, raw, exc) from None
-    return values
+            problems.append(str(_named(declaration, raw, exc)))
+            values[field.name] = declaration.derive(values) if declaration.derive else field.default
+    return values, problems
 
 
 # (field, value) pairs already accepted: tests build hundreds of settings by `with_overrides`,
@@ -93,8 +110,10 @@ def parse_all(cls: type, lookup: Callable[[str], str | None]) -> dict[str, Any]:
 _ACCEPTED: set[tuple[str, object]] = set()
 
 
-def check_all(settings: object, declarations: tuple[tuple[str, Var], ...]) -> None:
-    """Every declared bound on the values as they are (None: unset, never checked)."""
+def check_all(settings: object, declarations: tuple[tuple[str, Var], ...]) -> list[str]:
+    """Every declared bound on the values as they are (None: unset, never checked); returns
+    one sentence per value out of bounds."""
+    problems: list[str] = []
     for name, declaration in declarations:
         value = getattr(settings, name)
         if declaration.check is None or value is None or (name, value) in _ACCEPTED:
@@ -102,10 +121,12 @@ def check_all(settings: object, declarations: tuple[tuple[str, Var], ...]) -> No
         try:
             declaration.check(value)
         except (TypeError, ValueError) as exc:
-            raise _named(declaration, value, exc) from None
+            problems.append(str(_named(declaration, value, exc)))
+            continue
         if len(_ACCEPTED) > 4096:  # a bound on memory, never reached by one deployment
             _ACCEPTED.clear()
         _ACCEPTED.add((name, value))
+    return problems
 
 
 def positive(value: float) -> None:

@@ -4,9 +4,37 @@ from __future__ import annotations
 
 import ipaddress
 from email.utils import parseaddr
-from urllib.parse import urlsplit
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 MIN_GATE_TOKEN_LENGTH = 16
+
+
+# libpq's TLS options, mapped onto asyncpg's `ssl` argument by server/store/postgres_url.py.
+# Any other option in DATABASE_URL is refused: silently ignored, `sslmode=verify-full` once
+# connected without checking the certificate (issue 19).
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+POSTGRES_FILE_OPTIONS = ("sslrootcert", "sslcert", "sslkey")
+POSTGRES_OPTIONS = ("sslmode", *POSTGRES_FILE_OPTIONS)
+# redis-py's TLS options (and `db`); others are refused for the same reason.
+REDIS_FILE_OPTIONS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
+REDIS_OPTIONS = ("db", "ssl_cert_reqs", "ssl_check_hostname", *REDIS_FILE_OPTIONS)
+SSL_CERT_REQS = ("none", "optional", "required")
+
+
+def url_options(raw: str) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(raw).query, keep_blank_values=True))
+
+
+def _known_options(options: dict[str, str], known: tuple[str, ...], files: tuple[str, ...]) -> None:
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(
+            f"the option {', '.join(unknown)} is not understood (honoured: {', '.join(known) or 'none'})"
+        )
+    for name in files:
+        if name in options and not Path(options[name]).is_file():
+            raise ValueError(f"{name}: no file at {options[name]}")
 
 
 def normalise_database_url(raw: str) -> str:
@@ -15,9 +43,14 @@ def normalise_database_url(raw: str) -> str:
     if not sep:
         raise ValueError("must look like sqlite+aiosqlite:///path or postgresql://host/db")
     scheme = scheme.lower()
+    options = url_options(raw)
     if scheme in {"postgres", "postgresql", "postgresql+asyncpg"}:
+        _known_options(options, POSTGRES_OPTIONS, POSTGRES_FILE_OPTIONS)
+        if options.get("sslmode", "prefer") not in SSL_MODES:
+            raise ValueError(f"sslmode must be one of {', '.join(SSL_MODES)}")
         return f"postgresql+asyncpg://{rest}"
     if scheme in {"sqlite", "sqlite+aiosqlite"}:
+        _known_options(options, (), ())
         return f"sqlite+aiosqlite://{rest}"
     raise ValueError("only SQLite (sqlite+aiosqlite://) and PostgreSQL (postgresql://) are supported")
 
@@ -25,7 +58,26 @@ def normalise_database_url(raw: str) -> str:
 def redis_url(raw: str) -> str:
     if not raw.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError("must start with redis://, rediss:// or unix://")
+    options = url_options(raw)
+    _known_options(options, REDIS_OPTIONS, REDIS_FILE_OPTIONS)
+    if options.get("ssl_cert_reqs", "required") not in SSL_CERT_REQS:
+        raise ValueError(f"ssl_cert_reqs must be one of {', '.join(SSL_CERT_REQS)}")
+    if options.get("ssl_check_hostname", "true").lower() not in {"true", "false", "1", "0", "yes", "no"}:
+        raise ValueError("ssl_check_hostname must be true or false")
+    if any(name.startswith("ssl_") for name in options) and not raw.startswith("rediss://"):
+        raise ValueError("ssl_* options need a rediss:// URL")
     return raw
+
+
+def endpoint(url: str) -> str:
+    """`host:port` of a URL, never its password: what a refusal to start may name."""
+    parts = urlsplit(url)
+    if parts.scheme.startswith("sqlite"):
+        return parts.path.lstrip("/") or ":memory:"
+    if parts.scheme == "unix":
+        return parts.path
+    default = 6379 if parts.scheme.startswith("redis") else 5432
+    return f"{parts.hostname or 'localhost'}:{parts.port or default}"
 
 
 def origins(raw: str) -> tuple[str, ...]:
@@ -76,6 +128,16 @@ def long_named_tokens(tokens: tuple[tuple[str, str], ...]) -> None:
         for name in names
     ):
         raise ValueError("a name is up to 32 letters, digits, '.', '-' or '_'")
+
+
+def comma_separated(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def long_signing_keys(keys: tuple[str, ...]) -> None:
+    # Same length as TICKET_SIGNING_KEY's (declarations.MIN_TOKEN_LENGTH).
+    if any(len(key) < 32 for key in keys):
+        raise ValueError("each comma-separated key must be at least 32 characters")
 
 
 def smtp_url(raw: str) -> str:

@@ -148,6 +148,14 @@ class ServiceSettings:
         doc="seconds a request waits for a PostgreSQL pool connection (opening one included) before "
         "its JSON 503",
     )
+    startup_wait: float = var(
+        "STARTUP_WAIT",
+        default=30.0,
+        check=positive,
+        doc="seconds the start waits for PostgreSQL and Redis to answer (platforms start them in any "
+        "order); past it, one line naming the host and port: exit 2 for PostgreSQL, a warning for "
+        "Redis (the service starts without it)",
+    )
     sqlite_busy_timeout: float = var(
         "SQLITE_BUSY_TIMEOUT",
         default=15.0,

@@ -25,7 +25,7 @@ from server.settings.declarations import (
     non_negative,
     non_negative_int,
     one_of,
-    parse_all,
+    parse_each,
     positive,
     positive_int,
     var,
@@ -33,9 +33,11 @@ from server.settings.declarations import (
 from server.settings.formats import (
     DEFAULT_TRUSTED,
     callback_shape,
+    comma_separated,
     gate_tokens,
     long_gate_tokens,
     long_named_tokens,
+    long_signing_keys,
     mail_from,
     named_tokens,
     normalise_database_url,
@@ -44,7 +46,7 @@ from server.settings.formats import (
     smtp_url,
 )
 from server.settings.kept_secrets import kept_secret
-from server.settings.rules import check_rules, credentials_need_live
+from server.settings.rules import credentials_need_live, rule_problems
 from server.settings.service_settings import ServiceSettings, env_lookup
 
 __all__ = ["Settings", "SettingsError", "normalise_database_url"]
@@ -287,7 +289,18 @@ class Settings(ServiceSettings):
         check=long_token,
         secret=True,
         shown="generated once into `DATA_DIR/ticket_signing_key` (0600)",
-        doc="HMAC key of ticket codes, 32+ characters; the same on every host",
+        doc="HMAC key of ticket codes, 32+ characters; the same on every host and every restart "
+        "(required in live: a key made into `DATA_DIR` would not survive a platform's disk)",
+    )
+    ticket_signing_keys: tuple[str, ...] = var(
+        "TICKET_SIGNING_KEYS",
+        default=(),
+        parse=comma_separated,
+        check=long_signing_keys,
+        secret=True,
+        shown="unset: `TICKET_SIGNING_KEY` alone",
+        doc="key rotation: comma-separated HMAC keys, 32+ characters each; new tickets are signed "
+        "with the first, a ticket signed with any of them verifies. Replaces `TICKET_SIGNING_KEY`",
     )
     smtp_url: str | None = var(
         "SMTP_URL",
@@ -345,8 +358,9 @@ class Settings(ServiceSettings):
     )
 
     def __post_init__(self) -> None:
-        check_all(self, DECLARED)
-        check_rules(self)
+        problems = check_all(self, DECLARED) + rule_problems(self)
+        if problems:
+            raise SettingsError(*problems)
 
     @property
     def store_kind(self) -> str:
@@ -361,9 +375,15 @@ class Settings(ServiceSettings):
         return f"{self.public_base_url}/api/payhero/callback/{self.callback_token}"
 
     @property
+    def signing_keys(self) -> tuple[str, ...]:
+        """The key that signs first, then every other key a ticket may have been signed with."""
+        return self.ticket_signing_keys or (self.ticket_signing_key,)
+
+    @property
     def broker_kind(self) -> str:
         if not self.redis_url:
-            return "memory"
+            # Several workers without Redis: PostgreSQL's LISTEN/NOTIFY carries the changes.
+            return "postgres" if self.store_kind == "postgresql" else "memory"
         return "redis-cluster" if self.redis_cluster else "redis"
 
     def secret_values(self) -> tuple[str, ...]:
@@ -371,6 +391,7 @@ class Settings(ServiceSettings):
         candidates = [self.callback_token, self.payhero_password, self.metrics_token, self.ticket_signing_key]
         candidates += self.gate_tokens
         candidates += [token for _, token in self.desk_tokens]
+        candidates += self.ticket_signing_keys
         for url in (self.database_url, self.redis_url, self.smtp_url):
             password = urlsplit(url).password if url else None
             if password:
@@ -386,7 +407,11 @@ class Settings(ServiceSettings):
         kept under DATA_DIR (or read from there). Called at start-up by the app and the command
         line, so that parsing writes no file; returns `self` when nothing is missing."""
         token = self.callback_token or kept_secret(self.data_dir, "callback_token")
-        key = self.ticket_signing_key or kept_secret(self.data_dir, "ticket_signing_key")
+        key = self.ticket_signing_key or (
+            self.ticket_signing_keys[0]
+            if self.ticket_signing_keys
+            else kept_secret(self.data_dir, "ticket_signing_key")
+        )
         if (token, key) == (self.callback_token, self.ticket_signing_key):
             return self
         return replace(self, callback_token=token, ticket_signing_key=key)
@@ -397,8 +422,19 @@ class Settings(ServiceSettings):
     ) -> Settings:
         """Build settings from `environ` (default: the process environment) over `.env`."""
         lookup = env_lookup(os.environ if environ is None else environ, dotenv)
-        settings = cls(**parse_all(cls, lookup))
-        credentials_need_live(settings)
+        values, problems = parse_each(cls, lookup)
+        try:
+            settings = cls(**values)
+        except SettingsError as refused:
+            # A variable that did not parse took its default: a rule may complain of that
+            # default too, which says nothing new.
+            raise SettingsError(*problems, *refused.problems) from None
+        try:
+            credentials_need_live(settings)
+        except SettingsError as refused:
+            problems += refused.problems
+        if problems:
+            raise SettingsError(*problems)
         return settings
 
 

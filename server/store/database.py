@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from server.private_files import private_sqlite_file
+from server.store.postgres_url import postgres_target
 from server.store.tables import metadata
 
 log = logging.getLogger("server.store")
@@ -79,7 +80,12 @@ def open_database(
     if acquire_timeout is not None:
         options["acquire_timeout"] = acquire_timeout
         options["timeout"] = acquire_timeout  # asyncpg's connect timeout (60 s by default)
-    return StoreDatabase(url, min_size=min(2, pool_size), max_size=pool_size, **options)
+    # The URL's TLS options as asyncpg's `ssl` (server/store/postgres_url.py): `databases`
+    # would drop them.
+    target = postgres_target(url)
+    return StoreDatabase(
+        target.url, min_size=min(2, pool_size), max_size=pool_size, ssl=target.ssl, **options
+    )
 
 
 # Indexes on columns a later migration adds: an older database upgraded through migrations
@@ -208,8 +214,33 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
+class SchemaTooNew(Exception):
+    """The database was migrated by a newer release than this code (a rollback): starting
+    would write rows that release does not expect."""
+
+    def __init__(self, found: int) -> None:
+        self.found, self.known = found, len(MIGRATIONS)
+        super().__init__(
+            f"the database's schema is version {found}, newer than this code's {self.known}: "
+            "deploy the release that migrated it (or newer), or restore a backup made before it"
+        )
+
+
+async def schema_version(database: Database) -> int:
+    """The schema version the database is at (0: never migrated)."""
+    try:
+        found = await database.fetch_val(f"SELECT MAX(version) FROM {SCHEMA_VERSION_TABLE}")
+    except Exception as exc:
+        # No table yet: a new database. Anything else is the store's to report.
+        if "schema_version" not in str(exc) and "no such table" not in str(exc):
+            raise
+        return 0
+    return int(found or 0)
+
+
 async def migrate(database: Database) -> int:
-    """Create or upgrade the schema; safe to run from several processes at once."""
+    """Create or upgrade the schema; safe to run from several processes at once. Refuses
+    (SchemaTooNew) a schema newer than this code's."""
     if not is_postgres(database):
         # WAL lets readers go on while one writer commits; it is a property of the file.
         await database.execute("PRAGMA journal_mode=WAL")
@@ -221,6 +252,8 @@ async def migrate(database: Database) -> int:
         )
         current = await database.fetch_val(f"SELECT MAX(version) FROM {SCHEMA_VERSION_TABLE}")
         current = int(current or 0)
+        if current > len(MIGRATIONS):
+            raise SchemaTooNew(current)
         for number, migration in enumerate(MIGRATIONS, start=1):
             if number <= current:
                 continue

@@ -43,16 +43,21 @@ def parse_code(code: str) -> ParsedCode | None:
 
 
 class TicketSigner:
-    def __init__(self, key: str) -> None:
+    """Signs with `key`; verifies a code signed with it or with any of `older` (rotation:
+    `TICKET_SIGNING_KEYS`, new key first, so tickets sold before still scan)."""
+
+    def __init__(self, key: str, *older: str) -> None:
         if not key:
             raise ValueError("a ticket signing key is required")
         self._key = key.encode("utf-8")
+        self._keys = tuple(k.encode("utf-8") for k in dict.fromkeys((key, *older)) if k)
 
-    def _signature(self, ticket_id: str, event_slug: str, ticket_type: str) -> str:
+    def _signature(self, ticket_id: str, event_slug: str, ticket_type: str, key: bytes | None = None) -> str:
         message = b"\n".join(
             [_DOMAIN, *(part.encode("utf-8") for part in (ticket_id, event_slug, ticket_type))]
         )
-        digest = hmac.new(self._key, message, hashlib.sha256).digest()[:SIGNATURE_BYTES]
+        signing = self._key if key is None else key
+        digest = hmac.new(signing, message, hashlib.sha256).digest()[:SIGNATURE_BYTES]
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
     def sign(self, ticket_id: str, event_slug: str, ticket_type: str) -> str:
@@ -65,7 +70,14 @@ class TicketSigner:
         return derive_short_code(self._key.decode("utf-8"), code, attempt)
 
     def verify(self, parsed: ParsedCode, event_slug: str, ticket_type: str) -> bool:
-        """True when `parsed` was signed with our key for exactly this event and type."""
-        expected = self._signature(parsed.ticket_id, event_slug, ticket_type)
-        # Constant time: a forger learns nothing from how long a wrong guess took.
-        return hmac.compare_digest(expected.encode("ascii"), parsed.signature.encode("ascii"))
+        """True when `parsed` was signed with one of our keys for exactly this event and type."""
+        given = parsed.signature.encode("ascii")
+        # Constant time, and every key tried: a forger learns nothing from how long a wrong
+        # guess took, nor which key came closest.
+        matches = [
+            hmac.compare_digest(
+                self._signature(parsed.ticket_id, event_slug, ticket_type, key).encode(), given
+            )
+            for key in self._keys
+        ]
+        return any(matches)

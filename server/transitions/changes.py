@@ -145,6 +145,8 @@ class StatusChanges:
             change.to_status,
             update.version,
             change.source,
+            # The two statuses have no `name=` in the text: named here for JSON logs.
+            extra={"from_status": previous, "status": change.to_status},
         )
         result = ChangeResult(True, update, previous)
         await self.pipeline.after_commit(result)
