@@ -1,7 +1,8 @@
 """Giving up on payments nobody answered, without losing one that was paid after all.
 
 Orders left `pending` or `processing` past `PAYMENT_EXPIRY` (counted from their last
-change, so from the latest push) are checked with PayHero's transaction status for every
+change, and from their latest push: one sent again is recorded before PayHero answers it,
+and the order changes only once it has) are checked with PayHero's transaction status for every
 push PayHero took: a success completes (the customer paid, the callback was lost), failures
 on every push fail (a push whose answer was lost cannot be asked about, so it is no
 failure), and only "no result" expires. An order held for review is never
@@ -59,14 +60,20 @@ class ExpiryWorker:
         cutoff = now_ms() - int(self.expiry_seconds * 1000)
         rows = await self.database.fetch_all(
             sa.select(orders.c.id, orders.c.payhero_reference, orders.c.needs_review)
-            .where(orders.c.payment_status.in_([PENDING, PROCESSING]), orders.c.updated_ms < cutoff)
+            .where(
+                orders.c.payment_status.in_([PENDING, PROCESSING]),
+                orders.c.updated_ms < cutoff,
+                ~_pushed_since(orders.c.id, cutoff),
+            )
             .order_by(orders.c.updated_ms)
             .limit(BATCH)
         )
         for row in rows:
             found = row._mapping
             try:
-                await self.settle(found["id"], found["payhero_reference"], held=found["needs_review"])
+                await self.settle(
+                    found["id"], found["payhero_reference"], held=found["needs_review"], cutoff=cutoff
+                )
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -90,6 +97,10 @@ class ExpiryWorker:
             found.append(reference)  # an order from before pushes were recorded
         return found, unasked
 
+    async def _sent_again(self, order_id: str, cutoff: int) -> bool:
+        found = await self.database.fetch_val(sa.select(_pushed_since(sa.literal(order_id), cutoff)))
+        return bool(found)
+
     async def _statuses(self, order_id: str, references: list[str]) -> dict[str, TransactionStatus]:
         heard = {}
         for reference in references:
@@ -99,7 +110,11 @@ class ExpiryWorker:
                 log.warning("status check for order %s (%s) failed: %s", order_id, reference, exc.reason)
         return heard
 
-    async def settle(self, order_id: str, reference: str | None, *, held: str | None = None) -> None:
+    async def settle(
+        self, order_id: str, reference: str | None, *, held: str | None = None, cutoff: int | None = None
+    ) -> None:
+        """Settle one order by what PayHero says of its pushes. With `cutoff`, an order that
+        was sent a push at or after it (epoch ms) is left alone, unless it was paid."""
         references, unasked = await self._references(order_id, reference)
         heard = await self._statuses(order_id, references)
         paid_by = next((reference for reference, status in heard.items() if status.succeeded), None)
@@ -127,6 +142,11 @@ class ExpiryWorker:
         else:
             said = ", ".join(status.status for status in heard.values()) or "nothing"
             change = Change(EXPIRED, source="expiry", fields=expired, note=f"PayHero said: {said}"[:255])
+        if change.to_status != COMPLETED and cutoff is not None and await self._sent_again(order_id, cutoff):
+            # The customer asked for a new prompt while PayHero was being asked about the
+            # old ones: that prompt may be paid yet, and the next pass judges it by its time.
+            log.info("order %s was sent a new prompt during the expiry pass; left open", order_id)
+            return
         result = await self.changes.apply(order_id, change)
         if paid is not None:
             # The push PayHero found paid: its callback, if it ever comes, is this payment's.
@@ -137,3 +157,10 @@ class ExpiryWorker:
             )
         if result.applied:
             log.info("order %s settled by the expiry pass as %s", order_id, change.to_status)
+
+
+def _pushed_since(order_id: sa.ColumnElement[str], cutoff: int) -> sa.Exists:
+    """Whether the order was sent a push at or after `cutoff` (epoch ms): its prompt may
+    still be on the phone, whatever its last change says (bench.flash_sale found an order
+    expired while its second push was in flight, its last change still the first push's)."""
+    return sa.exists().where(payment_pushes.c.order_id == order_id, payment_pushes.c.sent_ms >= cutoff)

@@ -149,7 +149,7 @@ class Settings(ServiceSettings):
         "PAYMENT_EXPIRY",
         default=180.0,
         check=positive,
-        doc="when an unanswered payment is given up (after the order's last change; at least "
+        doc="when an unanswered payment is given up (after the order's last change and latest push; at least "
         "`PAYHERO_TIMEOUT` + `PROMPT_WINDOW`)",
     )
     expiry_check_interval: float = var(
