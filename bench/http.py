@@ -23,6 +23,12 @@ class HttpError(Exception):
     """The connection broke, or the server answered something that is not HTTP/1.1."""
 
 
+class NothingReceived(HttpError):
+    """The connection closed before any byte of the response: on a kept-alive connection,
+    the server closing it as idle while the request was on its way (a browser sends such a
+    request again on a new connection)."""
+
+
 @dataclass
 class Response:
     status: int
@@ -154,7 +160,9 @@ class Connection(asyncio.Protocol):
                 pending.future.cancel()
             else:
                 reason = f": {exc}" if exc else ""
-                pending.future.set_exception(HttpError(f"connection closed mid-response{reason}"))
+                silent = self._state == _HEAD and not self._buffer and pending.response is None
+                error = NothingReceived if silent else HttpError
+                pending.future.set_exception(error(f"connection closed mid-response{reason}"))
         if self._lost is not None and not self._lost.done():
             self._lost.set_result(None)
 

@@ -8,6 +8,7 @@ asserted: these check that the scenarios still work, not how fast the service is
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections import Counter
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 
 import bench.postgres
 from bench import (
+    callback_overheads,
     compare,
     fanout,
     flash_sale,
@@ -248,6 +250,14 @@ def test_schema_cost_measures_three_ways_that_agree() -> None:
         schema_cost.refusing(parse)()
     answers = (schema_cost.answer_handwritten, schema_cost.answer_pydantic, schema_cost.answer_msgspec)
     assert len({json.dumps(json.loads(answer()), sort_keys=True) for answer in answers}) == 1
+
+
+def test_callback_overheads() -> None:
+    # Not timed: every piece runs both ways, and leaves logging's switches as it found them.
+    switches = (logging._srcfile, logging.logThreads, logging.logProcesses)
+    rows = callback_overheads.cli(["--rounds", "1", "--number", "2"])
+    assert len(rows) == 4 and all(row["before"] > 0 and row["after"] > 0 for row in rows)
+    assert (logging._srcfile, logging.logThreads, logging.logProcesses) == switches
 
 
 def test_log_cost(out: list[str]) -> None:

@@ -37,6 +37,16 @@ class OutcomeUnknown(ProviderUnavailable):
     sending, a dropped connection, a 5xx or nonsense. An STK push may be on the phone."""
 
 
+class NoFreeConnection(OutcomeUnknown):
+    """The request never left: all PAYHERO_MAX_CONNECTIONS were busy for PAYHERO_POOL_TIMEOUT.
+
+    An OutcomeUnknown although nothing was sent: failing a push for our own congestion would
+    fail its order and give its seats away in the very rush that caused it (issue 22's flash
+    sale: 502s at 83 checkouts/s). Unknown keeps the order `processing` with its seats, and
+    the customer sends the prompt again once its window is over.
+    """
+
+
 @dataclass(frozen=True)
 class StkPushAccepted:
     reference: str
@@ -70,7 +80,7 @@ class TransactionStatus:
 
 class PayHeroClient:
     def __init__(self, http: httpx.AsyncClient, *, channel_id: int) -> None:
-        # `http` carries base_url, Basic auth and timeouts; built once in the lifespan.
+        # `http` carries base_url, Basic auth, timeouts and pool limits; built once in the lifespan.
         self.http = http
         self.channel_id = channel_id
 
@@ -117,7 +127,13 @@ class PayHeroClient:
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
             response = await self.http.request(method, path, **kwargs)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        except httpx.PoolTimeout as exc:
+            # The settings to look at are named: the reason is logged and stored on the push.
+            busy = (
+                "not sent: every connection to PayHero busy (PAYHERO_MAX_CONNECTIONS, PAYHERO_POOL_TIMEOUT)"
+            )
+            raise NoFreeConnection(busy) from exc
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             # Nothing was sent: PayHero cannot have acted on it.
             raise ProviderUnavailable(f"PayHero could not be reached ({type(exc).__name__})") from exc
         except httpx.TimeoutException as exc:
@@ -179,12 +195,18 @@ def build_http_client(
     username: str,
     password: str,
     timeout: float,
+    max_connections: int = 256,
+    pool_timeout: float = 5.0,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
+    # Every connection may be kept alive: httpx's default of 20 closes the rest after each
+    # answer, and a sale's burst would open (and, over TLS, handshake) one per push.
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     return httpx.AsyncClient(
         base_url=base_url,
         auth=httpx.BasicAuth(username, password),
-        timeout=httpx.Timeout(timeout, connect=5.0),
+        timeout=httpx.Timeout(timeout, connect=5.0, pool=pool_timeout),
+        limits=limits,
         transport=transport,
         headers={"Accept": "application/json", "User-Agent": "payment-status/0.1"},
     )

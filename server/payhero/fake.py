@@ -18,7 +18,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -160,6 +160,9 @@ class FakePayHero:
     # The customer pays this amount instead of the one asked for.
     pay_amount: int | None = None
     callback_shape: str = "v2"
+    # Awaited before each answer with its route ("payments", "transaction-status"): a test
+    # holds PayHero there to run something while a push or a status check is in flight.
+    before_answer: Callable[[str], Awaitable[None]] | None = None
     # Pushes carry the customer's phone and the request bodies their name too, and the
     # sandbox runs inside a service that may run for months: both are bounded (issue 15).
     # A push is kept for `push_ttl` seconds (the expiry check asks transaction-status about
@@ -220,6 +223,8 @@ class FakePayHero:
         if self.stall_seconds:
             # Taken, and the prompt is on the phone; only PayHero's answer is late.
             await asyncio.sleep(self.stall_seconds)
+        if self.before_answer is not None:
+            await self.before_answer("payments")
         return JSONResponse(
             {
                 "success": True,
@@ -267,6 +272,8 @@ class FakePayHero:
         if not self._authorised(request):
             return JSONResponse({"error_message": "Invalid API credentials"}, status_code=401)
         push = self.pushes.get(request.query_params.get("reference", ""))
+        if self.before_answer is not None:
+            await self.before_answer("transaction-status")
         if push is None:
             return JSONResponse({"error_message": "Transaction not found"}, status_code=404)
         taken = datetime.fromtimestamp(push.taken_ms / 1000, UTC).isoformat().replace("+00:00", "Z")

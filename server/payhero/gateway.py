@@ -45,6 +45,8 @@ async def open_payhero(settings: Settings) -> AsyncIterator[tuple[PayHeroClient,
         username=username,
         password=password,
         timeout=settings.payhero_timeout,
+        max_connections=settings.payhero_max_connections,
+        pool_timeout=settings.payhero_pool_timeout,
         transport=transport,
     )
     try:

@@ -1,7 +1,8 @@
 """Giving up on payments nobody answered, without losing one that was paid after all.
 
 Orders left `pending` or `processing` past `PAYMENT_EXPIRY` (counted from their last
-change, so from the latest push) are checked with PayHero's transaction status for every
+change, and from their latest push: one sent again is recorded before PayHero answers it,
+and the order changes only once it has) are checked with PayHero's transaction status for every
 push PayHero took: a success completes (the customer paid, the callback was lost), failures
 on every push fail (a push whose answer was lost cannot be asked about, so it is no
 failure), and only "no result" expires. An order held for review is never
@@ -71,7 +72,11 @@ class ExpiryWorker:
                 orders.c.order_number,
                 orders.c.amount,
             )
-            .where(orders.c.payment_status.in_([PENDING, PROCESSING]), orders.c.updated_ms < cutoff)
+            .where(
+                orders.c.payment_status.in_([PENDING, PROCESSING]),
+                orders.c.updated_ms < cutoff,
+                ~_pushed_since(orders.c.id, cutoff),
+            )
             .order_by(orders.c.updated_ms)
             .limit(BATCH)
         )
@@ -83,6 +88,7 @@ class ExpiryWorker:
                     found["payhero_reference"],
                     held=found["needs_review"],
                     paid_for=(str(found["order_number"]), int(found["amount"])),
+                    cutoff=cutoff,
                 )
             except asyncio.CancelledError:
                 raise
@@ -107,6 +113,10 @@ class ExpiryWorker:
             found.append(reference)  # an order from before pushes were recorded
         return found, unasked
 
+    async def _sent_again(self, order_id: str, cutoff: int) -> bool:
+        found = await self.database.fetch_val(sa.select(_pushed_since(sa.literal(order_id), cutoff)))
+        return bool(found)
+
     async def _statuses(self, order_id: str, references: list[str]) -> dict[str, TransactionStatus]:
         heard = {}
         for reference in references:
@@ -123,8 +133,11 @@ class ExpiryWorker:
         *,
         held: str | None = None,
         paid_for: tuple[str, int] | None = None,
+        cutoff: int | None = None,
     ) -> None:
-        """`paid_for`: the order's number and amount, which PayHero's success must not contradict."""
+        """Settle one order by what PayHero says of its pushes. `paid_for`: the order's number
+        and amount, which PayHero's success must not contradict. With `cutoff`, an order that
+        was sent a push at or after it (epoch ms) is left alone, unless it was paid."""
         references, unasked = await self._references(order_id, reference)
         heard = await self._statuses(order_id, references)
         paid_by = next((reference for reference, status in heard.items() if status.succeeded), None)
@@ -155,6 +168,11 @@ class ExpiryWorker:
         else:
             said = ", ".join(status.status for status in heard.values()) or "nothing"
             change = Change(EXPIRED, source="expiry", fields=expired, note=f"PayHero said: {said}"[:255])
+        if change.to_status != COMPLETED and cutoff is not None and await self._sent_again(order_id, cutoff):
+            # The customer asked for a new prompt while PayHero was being asked about the
+            # old ones: that prompt may be paid yet, and the next pass judges it by its time.
+            log.info("order %s was sent a new prompt during the expiry pass; left open", order_id)
+            return
         try:
             result = await self.changes.apply(order_id, change)
         except ReceiptTaken as taken:
@@ -183,3 +201,10 @@ class ExpiryWorker:
         if self.on_review is not None:
             self.on_review(reason)
         return mark
+
+
+def _pushed_since(order_id: sa.ColumnElement[str], cutoff: int) -> sa.Exists:
+    """Whether the order was sent a push at or after `cutoff` (epoch ms): its prompt may
+    still be on the phone, whatever its last change says (bench.flash_sale found an order
+    expired while its second push was in flight, its last change still the first push's)."""
+    return sa.exists().where(payment_pushes.c.order_id == order_id, payment_pushes.c.sent_ms >= cutoff)

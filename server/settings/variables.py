@@ -106,6 +106,20 @@ class Settings(ServiceSettings):
         doc="seconds before a PayHero call gives up; a push then has an unknown outcome (the order "
         "stays `processing`). Keep it under the Procfile's 25 s graceful window",
     )
+    payhero_max_connections: int = var(
+        "PAYHERO_MAX_CONNECTIONS",
+        default=256,
+        check=positive_int,
+        doc="connections to PayHero at once; a push holds one until PayHero answers, so a sale needs "
+        "about checkouts per second times PayHero's answer time (docs/OPERATIONS.md)",
+    )
+    payhero_pool_timeout: float = var(
+        "PAYHERO_POOL_TIMEOUT",
+        default=5.0,
+        check=positive,
+        doc="seconds a PayHero call waits for a free connection; a push that gets none was not sent: "
+        "its outcome is unknown (the order stays `processing`, the customer can send it again)",
+    )
     payhero_verify_callbacks: bool = var(
         "PAYHERO_VERIFY_CALLBACKS", default=False, doc="ask transaction-status before believing a success"
     )
@@ -153,7 +167,7 @@ class Settings(ServiceSettings):
         "PAYMENT_EXPIRY",
         default=180.0,
         check=positive,
-        doc="when an unanswered payment is given up (after the order's last change; at least "
+        doc="when an unanswered payment is given up (after the order's last change and latest push; at least "
         "`PAYHERO_TIMEOUT` + `PROMPT_WINDOW`)",
     )
     expiry_check_interval: float = var(

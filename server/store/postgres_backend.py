@@ -18,7 +18,7 @@ from databases.backends.postgres import PostgresBackend, PostgresConnection, Pos
 from sqlalchemy.sql import ClauseElement
 
 from server.store.failures import StoreConflict, StoreError, StoreUnavailable, translating
-from server.store.prepared import Bound, positional_args
+from server.store.prepared import ArgumentLayout, Bound
 
 # Where a `Prepared` statement keeps its compilation for this backend.
 _PREPARED_KEY = "postgres-asyncpg"
@@ -140,9 +140,9 @@ class PreparedPostgresConnection(PostgresConnection):
             # `databases` rebuilds these maps for every fetch, compiling each labelled
             # column's SQL again to name it: 8% of a PostgreSQL callback's samples.
             maps = create_column_maps(compiled._result_columns)
-            entry = cache[_PREPARED_KEY] = (compiled, names, text, maps)
-        compiled, names, text, maps = entry
-        return text, positional_args(compiled, query.values, names), compiled._result_columns, maps
+            entry = cache[_PREPARED_KEY] = (compiled, ArgumentLayout(compiled, names), text, maps)
+        compiled, layout, text, maps = entry
+        return text, layout.args(query.values), compiled._result_columns, maps
 
 
 async def keep_session(connection: asyncpg.Connection) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.engine.cursor import CursorResultMetaData
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.ddl import DDLElement
 
-from server.store.prepared import Bound, positional_args
+from server.store.prepared import ArgumentLayout, Bound
 
 # Compiled statements kept; the service has a few dozen distinct shapes.
 _CACHE_SIZE = 512
@@ -36,6 +36,7 @@ class Compiled:
         "context",
         "expanding",
         "expands",
+        "layout",
         "metadata",
         "processors",
         "result_columns",
@@ -63,6 +64,8 @@ class Compiled:
             else None
         )
         self.texts: dict[tuple[int, ...], str] = {}
+        # A prepared statement's values, laid out without SQLAlchemy (`_prepare_bound`).
+        self.layout: ArgumentLayout | None = None
 
 
 class Statements:
@@ -130,10 +133,11 @@ class Statements:
         cache = bound.prepared.cache
         entry: Compiled | None = cache.get(_PREPARED_KEY)
         if entry is None:
-            compiled = bound.prepared.statement.compile(dialect=self._dialect)
-            entry = cache[_PREPARED_KEY] = self._compile(compiled)
-        compiled = entry.compiled
-        return compiled.string, positional_args(compiled, bound.values, compiled.positiontup or ()), entry
+            sql: Any = bound.prepared.statement.compile(dialect=self._dialect)
+            entry = cache[_PREPARED_KEY] = self._compile(sql)
+            entry.layout = ArgumentLayout(sql, sql.positiontup or ())
+        assert entry.layout is not None
+        return entry.compiled.string, entry.layout.args(bound.values), entry
 
     def _expand_lists(self, entry: Compiled, params: dict[str, Any]) -> tuple[str, list[Any], Compiled]:
         compiled, expanding, processors = entry.compiled, entry.expanding, entry.processors
