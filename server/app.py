@@ -37,6 +37,7 @@ from server.routes.qr_fast import QrFastPath
 from server.services import Services
 from server.settings import Settings
 from server.shutdown import drain_on_shutdown_signal, stop_with_supervisor
+from server.status.admitted import AdmittedCounts, channel_namespace
 from server.status.hub import StatusHub
 from server.status.reader import OrderReader
 from server.store.database import migrate, open_database
@@ -181,6 +182,7 @@ async def open_services(
             gate=fulfilment.gate,
             outbox=fulfilment.outbox,
             gate_limits=gate_limits,
+            admitted=AdmittedCounts(hub, database, catalogue, channel_namespace(settings.ticket_signing_key)),
             push_limits=push_limits,
             metrics=metrics,
             sandbox=sandbox,

@@ -20,6 +20,7 @@ from server.payhero.fake import FakePayHero
 from server.payments.callbacks import CallbackProcessor
 from server.payments.pushes import PushSender
 from server.settings import Settings
+from server.status.admitted import AdmittedCounts
 from server.status.hub import StatusHub
 from server.status.reader import OrderReader
 from server.tickets.gate import Gate
@@ -49,6 +50,8 @@ class Services:
     outbox: OutboxWorker
     # How many codes an address and a gate token may try (server/tickets/gate_limits.py).
     gate_limits: GateLimits
+    # Who is in, per event, live for every gate device (server/status/admitted.py).
+    admitted: AdmittedCounts
     # The simulated PayHero and customer, in sandbox mode only.
     sandbox: FakePayHero | None = None
     # Forwarded headers from peers FORWARDED_ALLOW_IPS does not trust: /readyz.

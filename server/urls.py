@@ -15,6 +15,8 @@ from starlette.routing import compile_path
 __all__ = [
     "CALLBACK",
     "EVENTS",
+    "GATE_ADMITTED",
+    "GATE_ADMITTED_STREAM",
     "GATE_PAGE",
     "GATE_SESSION",
     "HEALTHZ",
@@ -62,6 +64,9 @@ TICKET_VERIFY = "/api/tickets/verify"
 TICKET_CHECK_IN = "/api/tickets/check-in"
 # The gate page checks its token here on entry.
 GATE_SESSION = "/api/gate/session"
+# Who is in: an event's count now, and as a stream (SSE) that moves with every check-in.
+GATE_ADMITTED = "/api/gate/events/{event_slug}/admitted"
+GATE_ADMITTED_STREAM = GATE_ADMITTED + "/stream"
 # PayHero's webhook: the token is a secret (never logged, server/logs.py).
 CALLBACK = "/api/payhero/callback/{token}"
 # The pages.

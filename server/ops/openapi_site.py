@@ -17,6 +17,7 @@ from server.ops.openapi_parts import (
     body,
     error,
     json_answer,
+    ref,
 )
 
 # Asset types the web folder serves (server/webfiles.py).
@@ -101,6 +102,8 @@ PAGE_PATHS: dict[str, Any] = {
     ),
 }
 
+_EVENT_SLUG = {"name": "event_slug", "in": "path", "required": True, "schema": {"type": "string"}}
+
 TICKET_PATHS: dict[str, Any] = {
     urls.TICKET_VERIFY: {
         "get": {
@@ -153,6 +156,43 @@ TICKET_PATHS: dict[str, Any] = {
                 "401": error("No gate staff token, or a wrong one (GATE_TOKEN)."),
                 "431": HEADERS_TOO_LARGE,
                 "503": error("No GATE_TOKEN is configured (`check_in_disabled`)."),
+            },
+        }
+    },
+    urls.GATE_ADMITTED: {
+        "get": {
+            "summary": "Who is in: an event's paid tickets and how many are checked in, per type.",
+            "tags": ["tickets"],
+            "security": [{"gateToken": []}],
+            "parameters": [_EVENT_SLUG],
+            "responses": {
+                "200": json_answer("AdmittedCount", "The count now.", headers=NO_STORE),
+                "401": error("No gate staff token, or a wrong one (GATE_TOKEN)."),
+                "404": error("No event has this slug (`event_not_found`)."),
+                "431": HEADERS_TOO_LARGE,
+                "503": error("No GATE_TOKEN is configured (`check_in_disabled`), or no database."),
+            },
+        }
+    },
+    urls.GATE_ADMITTED_STREAM: {
+        "get": {
+            "summary": "Who is in, live: the count, then each newer one after a check-in at any door.",
+            "tags": ["tickets"],
+            "security": [{"gateToken": []}],
+            "parameters": [_EVENT_SLUG],
+            "responses": {
+                "200": {
+                    "description": "The stream (`event: admitted`, id = the admitted count), a "
+                    "comment every SSE_PING_INTERVAL.",
+                    # OpenAPI before 3.2: `schema` describes each event of the stream.
+                    "content": {"text/event-stream": {"schema": ref("AdmittedCount")}},
+                },
+                "401": error("No gate staff token, or a wrong one (GATE_TOKEN)."),
+                "404": error("No event has this slug (`event_not_found`)."),
+                "431": HEADERS_TOO_LARGE,
+                "503": error(
+                    "No GATE_TOKEN is configured, the broker is down, or the service is restarting."
+                ),
             },
         }
     },

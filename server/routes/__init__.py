@@ -7,6 +7,7 @@ from starlette.routing import BaseRoute
 from server.routes import (
     calendar_feed,
     checkout_api,
+    gate_counts,
     gate_session,
     health_checks,
     ops_api,
@@ -28,5 +29,6 @@ def all_routes(settings: Settings) -> list[BaseRoute]:
         *payhero_webhook.routes,
         *ticket_api.routes,
         *gate_session.routes,
+        *gate_counts.routes,
         *pages.routes(sandbox=settings.sandbox),
     ]

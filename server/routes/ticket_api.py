@@ -174,6 +174,8 @@ async def check_in_ticket(request: Request) -> Response:
             ticket=exc.check.body(),
             headers=NO_STORE,
         ) from None
+    # Committed: every gate's count moves (it never fails the check-in).
+    svc.admitted.announce_soon(check.event_slug)
     return JSONResponse(check.body(), headers=NO_STORE)
 
 

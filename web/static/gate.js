@@ -5,6 +5,7 @@
 
 import { log } from "./common.js";
 import * as api from "./gate-api.js";
+import { countBlock, followCount } from "./gate-count.js";
 import { Scanner, canScan } from "./gate-scanner.js";
 import { signal, unlockSound, verdictOf } from "./gate-verdict.js";
 
@@ -26,6 +27,7 @@ let busy = false;
 let resumeTimer = null;
 let last = { code: "", until: 0 };
 let events = [];
+let following = [];
 
 const memory = {};
 function stored(storage, key) {
@@ -62,6 +64,7 @@ function fieldError(id, message) {
 
 // The typed code stays in its field whatever happens here: a refused token costs no retyping.
 function showToken(message = "") {
+  stopCounts();
   root.dataset.state = "token";
   tokenForm.hidden = false;
   byId("checker").hidden = true;
@@ -72,6 +75,21 @@ function showToken(message = "") {
   (byId("door").value ? byId("token") : byId("door")).focus();
 }
 
+// Who is in, for each event this gate admits to, moving with every door's check-ins.
+function followCounts() {
+  stopCounts();
+  const blocks = events.map((event) => {
+    const block = countBlock(event);
+    following.push(followCount(token(), event.slug, block.show));
+    return block.element;
+  });
+  byId("gate-counts").replaceChildren(...blocks);
+}
+function stopCounts() {
+  for (const follower of following) follower.stop();
+  following = [];
+}
+
 function showChecker() {
   root.dataset.state = "checking";
   tokenForm.hidden = true;
@@ -80,6 +98,7 @@ function showChecker() {
   const names = events.map((event) => event.name).join(", ");
   byId("gate-where").textContent = `Gate: ${door()}${names ? ` · ${names}` : ""}`;
   showMode();
+  followCounts();
   backToScanning();
 }
 
