@@ -15,9 +15,12 @@ from starlette.routing import compile_path
 __all__ = [
     "CALLBACK",
     "EVENTS",
+    "GATE_ADMISSION_LIST",
     "GATE_ADMITTED",
     "GATE_ADMITTED_STREAM",
+    "GATE_CHECK_INS",
     "GATE_PAGE",
+    "GATE_SERVICE_WORKER",
     "GATE_SESSION",
     "HEALTHZ",
     "HOME_PAGE",
@@ -67,12 +70,17 @@ GATE_SESSION = "/api/gate/session"
 # Who is in: an event's count now, and as a stream (SSE) that moves with every check-in.
 GATE_ADMITTED = "/api/gate/events/{event_slug}/admitted"
 GATE_ADMITTED_STREAM = GATE_ADMITTED + "/stream"
+# Offline: the list a gate judges against with no network, and its queue sent back later.
+GATE_ADMISSION_LIST = "/api/gate/events/{event_slug}/admission-list"
+GATE_CHECK_INS = "/api/gate/check-ins"
 # PayHero's webhook: the token is a secret (never logged, server/logs.py).
 CALLBACK = "/api/payhero/callback/{token}"
 # The pages.
 HOME_PAGE = "/"
 PAYMENT_PAGE = "/payment/{order_id}"
 GATE_PAGE = "/gate"
+# The gate's service worker: at the root, so that it may control `/gate` (its scope).
+GATE_SERVICE_WORKER = "/gate-sw.js"
 STATIC = "/static/{version}/{path:path}"
 # For operators and machines.
 HEALTHZ = "/healthz"

@@ -8,6 +8,7 @@ from server.routes import (
     calendar_feed,
     checkout_api,
     gate_counts,
+    gate_offline,
     gate_session,
     health_checks,
     ops_api,
@@ -30,5 +31,6 @@ def all_routes(settings: Settings) -> list[BaseRoute]:
         *ticket_api.routes,
         *gate_session.routes,
         *gate_counts.routes,
+        *gate_offline.routes,
         *pages.routes(sandbox=settings.sandbox),
     ]

@@ -24,7 +24,7 @@ from server.urls import GATE_ADMITTED, GATE_ADMITTED_STREAM
 STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
-def _event_slug(request: Request) -> str:
+def event_slug_of(request: Request) -> str:
     slug = request.path_params["event_slug"]
     if slug not in services(request).catalogue.events:
         raise ApiError(404, "event_not_found", "No event has this slug.", headers=NO_STORE)
@@ -39,7 +39,7 @@ def count_event(count: AdmittedCount) -> bytes:
 async def admitted_now(request: Request) -> Response:
     svc = services(request)
     gate_staff_only(request, svc.settings.gate_tokens)
-    count = await svc.admitted.read(_event_slug(request))
+    count = await svc.admitted.read(event_slug_of(request))
     return JSONResponse(count.body(), headers=NO_STORE)
 
 
@@ -66,7 +66,7 @@ async def _events(
 async def admitted_stream(request: Request) -> Response:
     svc = services(request)
     gate_staff_only(request, svc.settings.gate_tokens)
-    slug = _event_slug(request)
+    slug = event_slug_of(request)
     try:
         watch = await svc.admitted.watch(slug)
     except HubUnavailable as exc:

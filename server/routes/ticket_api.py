@@ -47,7 +47,7 @@ def _code(raw: object) -> str:
     return raw
 
 
-def _gate_name(raw: object) -> str | None:
+def gate_name_of(raw: object) -> str | None:
     """The door a device says it is, as its attendant typed it once: optional, short, plain."""
     if raw is None:
         return None
@@ -149,7 +149,7 @@ async def check_in_ticket(request: Request) -> Response:
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", 'The body must be a JSON object like {"code": "..."}.')
     code = _code(body.get("code"))
-    gate_name = _gate_name(body.get("gate"))
+    gate_name = gate_name_of(body.get("gate"))
     try:
         await svc.gate_limits.take(client_address(request), token)
         check = await svc.gate.check_in(code, gate_name)

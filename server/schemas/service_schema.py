@@ -99,6 +99,7 @@ class AdmittedCount(BaseModel):
     tickets: int = Field(ge=0, description="Paid tickets.")
     types: list[TypeAdmitted]
     counted_at: str = Field(description="When this process counted (or heard) it, ISO 8601 UTC.")
+    doubles: int = Field(ge=0, description="Tickets let in twice (by gates that were offline).")
 
 
 class CodeBody(BaseModel):

@@ -147,6 +147,8 @@ MIGRATIONS: list[Migration] = [
     _BEFORE_5,
     _pushes_and_order_contacts,
     _gate_codes_and_doors,
+    # 6: `gate_double_admissions`, found when an offline gate's queue is sent.
+    _create_statements,
 ]
 
 
