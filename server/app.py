@@ -40,11 +40,14 @@ from server.routes.qr_fast import QrFastPath
 from server.services import Services
 from server.settings import Settings
 from server.shutdown import drain_on_shutdown_signal, stop_with_supervisor
+from server.status.admitted import AdmittedCounts, channel_namespace
 from server.status.hub import StatusHub
 from server.status.reader import OrderReader
 from server.store.database import migrate, open_database
 from server.store.postgres_url import postgres_target
+from server.tickets.admission_list import AdmissionLists
 from server.tickets.gate_limits import GateLimits
+from server.tickets.offline_check_ins import OfflineCheckIns
 from server.transitions.changes import StatusChanges
 from server.transitions.pipeline import payment_pipeline
 from server.transitions.ticket_codes import backfill_short_codes
@@ -164,6 +167,7 @@ async def open_services(
             per_token=settings.gate_limit_per_token,
             window=settings.gate_limit_window,
         )
+        offline_check_ins = OfflineCheckIns(fulfilment.gate, database)
         metrics.watch(
             Sources(
                 hub=hub,
@@ -172,6 +176,7 @@ async def open_services(
                 push_limits=push_limits,
                 windows=windows,
                 gate_limits=gate_limits,
+                offline_check_ins=offline_check_ins,
             )
         )
         pushes = PushSender(
@@ -220,6 +225,9 @@ async def open_services(
             outbox=fulfilment.outbox,
             gate_limits=gate_limits,
             lost_tickets=LostTickets(database, catalogue, windows, on_queued=fulfilment.outbox.notify),
+            admitted=AdmittedCounts(hub, database, catalogue, channel_namespace(settings.ticket_signing_key)),
+            admission_lists=AdmissionLists(database, catalogue),
+            offline_check_ins=offline_check_ins,
             push_limits=push_limits,
             metrics=metrics,
             sandbox=sandbox,

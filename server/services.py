@@ -21,10 +21,13 @@ from server.payhero.fake import FakePayHero
 from server.payments.callbacks import CallbackProcessor
 from server.payments.pushes import PushSender
 from server.settings import Settings
+from server.status.admitted import AdmittedCounts
 from server.status.hub import StatusHub
 from server.status.reader import OrderReader
+from server.tickets.admission_list import AdmissionLists
 from server.tickets.gate import Gate
 from server.tickets.gate_limits import GateLimits
+from server.tickets.offline_check_ins import OfflineCheckIns
 from server.tickets.qr_images import QrImages
 from server.transitions.changes import StatusChanges
 
@@ -52,6 +55,11 @@ class Services:
     gate_limits: GateLimits
     # "Lost your tickets?" (server/orders/lost_tickets.py).
     lost_tickets: LostTickets
+    # Who is in, per event, live for every gate device (server/status/admitted.py).
+    admitted: AdmittedCounts
+    # Offline gates: the lists they keep, and their queued check-ins.
+    admission_lists: AdmissionLists
+    offline_check_ins: OfflineCheckIns
     # The simulated PayHero and customer, in sandbox mode only.
     sandbox: FakePayHero | None = None
     # Forwarded headers from peers FORWARDED_ALLOW_IPS does not trust: /readyz.

@@ -29,7 +29,12 @@ __all__ = [
     "DESK_REVIEWS",
     "DESK_SALES",
     "EVENTS",
+    "GATE_ADMISSION_LIST",
+    "GATE_ADMITTED",
+    "GATE_ADMITTED_STREAM",
+    "GATE_CHECK_INS",
     "GATE_PAGE",
+    "GATE_SERVICE_WORKER",
     "GATE_SESSION",
     "HEALTHZ",
     "HOME_PAGE",
@@ -88,6 +93,12 @@ TICKET_CARD = TICKET_SHARED + "/card.png"
 TICKETS_LOST = "/api/tickets/lost"
 # The gate page checks its token here on entry.
 GATE_SESSION = "/api/gate/session"
+# Who is in: an event's count now, and as a stream (SSE) that moves with every check-in.
+GATE_ADMITTED = "/api/gate/events/{event_slug}/admitted"
+GATE_ADMITTED_STREAM = GATE_ADMITTED + "/stream"
+# Offline: the list a gate judges against with no network, and its queue sent back later.
+GATE_ADMISSION_LIST = "/api/gate/events/{event_slug}/admission-list"
+GATE_CHECK_INS = "/api/gate/check-ins"
 # PayHero's webhook: the token is a secret (never logged, server/logs.py).
 CALLBACK = "/api/payhero/callback/{token}"
 # The pages.
@@ -97,6 +108,8 @@ GATE_PAGE = "/gate"
 DESK_PAGE = "/desk"
 # One ticket, for its holder or a friend: the ticket only, not the order.
 TICKET_PAGE = "/ticket/{share_id}"
+# The gate's service worker: at the root, so that it may control `/gate` (its scope).
+GATE_SERVICE_WORKER = "/gate-sw.js"
 STATIC = "/static/{version}/{path:path}"
 # The organiser's desk (DESK_TOKEN): figures, orders, the review queue, exports.
 DESK_ME = "/api/desk/me"

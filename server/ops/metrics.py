@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from server.status.hub import StatusHub
     from server.status.reader import OrderReader
     from server.tickets.gate_limits import GateLimits
+    from server.tickets.offline_check_ins import OfflineCheckIns
 
 log = logging.getLogger("server.metrics")
 
@@ -82,6 +83,7 @@ class Sources:
     windows: Windows
     # None where nobody built a gate (tools that only read the store).
     gate_limits: GateLimits | None = None
+    offline_check_ins: OfflineCheckIns | None = None
 
 
 class Metrics:
@@ -288,6 +290,12 @@ class ServiceCollector:
                 "Ticket verifies and check-ins refused by a gate limit (GATE_LIMIT_PER_*).",
                 "limit",
                 self.sources.gate_limits.refused,
+            )
+        if self.sources.offline_check_ins is not None:
+            yield CounterMetricFamily(
+                f"{PREFIX}gate_admitted_twice",
+                "Tickets let in twice, found when an offline gate's queue was sent (this process).",
+                value=self.sources.offline_check_ins.admitted_twice,
             )
         yield self._labelled(
             CounterMetricFamily,

@@ -26,6 +26,7 @@ from server.ops.openapi_site import OPS_PATHS, PAGE_PATHS, TICKET_PATHS
 from server.orders.validation import CheckoutBody
 from server.schemas.document_schema import OrderCreated, PushFailed, StatusDocument, StatusEvent, WaitResult
 from server.schemas.service_schema import (
+    AdmittedCount,
     Alive,
     CallbackAck,
     CodeBody,
@@ -52,6 +53,7 @@ ANSWERS: tuple[type[BaseModel], ...] = (
     EventListing,
     TicketCheck,
     GateSession,
+    AdmittedCount,
     Ready,
     Alive,
     CallbackAck,

@@ -17,6 +17,7 @@ from server.ops.openapi_parts import (
     body,
     error,
     json_answer,
+    ref,
 )
 
 # Asset types the web folder serves (server/webfiles.py).
@@ -116,6 +117,10 @@ PAGE_PATHS: dict[str, Any] = {
             },
         },
     ),
+    urls.GATE_SERVICE_WORKER: _page(
+        "The gate page's service worker (scope /gate): the page and its scripts offline.",
+        ["text/javascript"],
+    ),
     "/static/{version}/{path}": _page(
         "The pages' assets, under a version that changes with their content.",
         _ASSET_TYPES,
@@ -126,6 +131,8 @@ PAGE_PATHS: dict[str, Any] = {
         responses={"404": error("No such file (or not this version).")},
     ),
 }
+
+_EVENT_SLUG = {"name": "event_slug", "in": "path", "required": True, "schema": {"type": "string"}}
 
 TICKET_PATHS: dict[str, Any] = {
     urls.TICKET_VERIFY: {
@@ -234,6 +241,114 @@ TICKET_PATHS: dict[str, Any] = {
                 "404": error("No paid ticket has this link (`ticket_not_found`)."),
                 "431": HEADERS_TOO_LARGE,
                 "503": UNAVAILABLE,
+            },
+        }
+    },
+    urls.GATE_ADMITTED: {
+        "get": {
+            "summary": "Who is in: an event's paid tickets and how many are checked in, per type.",
+            "tags": ["tickets"],
+            "security": [{"gateToken": []}],
+            "parameters": [_EVENT_SLUG],
+            "responses": {
+                "200": json_answer("AdmittedCount", "The count now.", headers=NO_STORE),
+                "401": error("No gate staff token, or a wrong one (GATE_TOKEN)."),
+                "404": error("No event has this slug (`event_not_found`)."),
+                "431": HEADERS_TOO_LARGE,
+                "503": error("No GATE_TOKEN is configured (`check_in_disabled`), or no database."),
+            },
+        }
+    },
+    urls.GATE_ADMITTED_STREAM: {
+        "get": {
+            "summary": "Who is in, live: the count, then each newer one after a check-in at any door.",
+            "tags": ["tickets"],
+            "security": [{"gateToken": []}],
+            "parameters": [_EVENT_SLUG],
+            "responses": {
+                "200": {
+                    "description": "The stream (`event: admitted`, id = the admitted count), a "
+                    "comment every SSE_PING_INTERVAL.",
+                    # OpenAPI before 3.2: `schema` describes each event of the stream.
+                    "content": {"text/event-stream": {"schema": ref("AdmittedCount")}},
+                },
+                "401": error("No gate staff token, or a wrong one (GATE_TOKEN)."),
+                "404": error("No event has this slug (`event_not_found`)."),
+                "431": HEADERS_TOO_LARGE,
+                "503": error(
+                    "No GATE_TOKEN is configured, the broker is down, or the service is restarting."
+                ),
+            },
+        }
+    },
+    urls.GATE_ADMISSION_LIST: {
+        "get": {
+            "summary": "The admission list an offline gate keeps: every paid ticket of the event, "
+            "no personal data.",
+            "tags": ["tickets"],
+            "security": [{"gateToken": []}],
+            "parameters": [_EVENT_SLUG],
+            "responses": {
+                "200": json_answer(
+                    {"type": "object"},
+                    "`event`, `generated_at`, `types`, `ids` (comma-joined), `short_hashes` (8 "
+                    "characters a ticket), `type_of` (a character a ticket), `checked_in`, "
+                    "`doubles` (docs/API.md). Gzipped when accepted.",
+                    headers=NO_STORE,
+                ),
+                "401": error("No gate staff token, or a wrong one (GATE_TOKEN)."),
+                "404": error("No event has this slug (`event_not_found`)."),
+                "431": HEADERS_TOO_LARGE,
+                "503": error("No GATE_TOKEN is configured (`check_in_disabled`), or no database."),
+            },
+        }
+    },
+    urls.GATE_CHECK_INS: {
+        "post": {
+            "summary": "An offline gate's queued check-ins, each with its scan time (gate staff only).",
+            "tags": ["tickets"],
+            "security": [{"gateToken": []}],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["check_ins"],
+                            "properties": {
+                                "gate": {"type": "string", "minLength": 1, "maxLength": 40},
+                                "check_ins": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "maxItems": 500,
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["code", "scanned_at"],
+                                        "properties": {
+                                            "code": {"type": "string", "minLength": 1},
+                                            "scanned_at": {"type": "string", "format": "date-time"},
+                                        },
+                                    },
+                                },
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": json_answer(
+                    {"type": "object"},
+                    "`results` in order (`admitted`, `admitted_twice` with `ticket.admissions`, "
+                    "`not_valid`, `event_over`), `unanswered` (left for a later send past a gate "
+                    "limit) and `retry_after`.",
+                    headers=NO_STORE,
+                ),
+                "400": error("Not a JSON object with 1 to 500 scans, each a code and a time."),
+                "401": error("No gate staff token, or a wrong one (GATE_TOKEN)."),
+                "413": error("The body is larger than 128 KiB."),
+                "415": NOT_JSON,
+                "431": HEADERS_TOO_LARGE,
+                "503": error("No GATE_TOKEN is configured (`check_in_disabled`), or no database."),
             },
         }
     },

@@ -8,6 +8,8 @@ from server.routes import (
     calendar_feed,
     checkout_api,
     desk_api,
+    gate_counts,
+    gate_offline,
     gate_session,
     health_checks,
     lost_tickets_api,
@@ -34,5 +36,7 @@ def all_routes(settings: Settings) -> list[BaseRoute]:
         *shared_ticket_api.routes,
         *gate_session.routes,
         *desk_api.routes,
+        *gate_counts.routes,
+        *gate_offline.routes,
         *pages.routes(sandbox=settings.sandbox),
     ]

@@ -15,7 +15,16 @@ from starlette.routing import BaseRoute, Route
 
 from server.http_errors import ApiError
 from server.languages import choose_language
-from server.urls import DESK_PAGE, GATE_PAGE, HOME_PAGE, PAYMENT_PAGE, STATIC, TICKET_PAGE, payment_page_url
+from server.urls import (
+    DESK_PAGE,
+    GATE_PAGE,
+    GATE_SERVICE_WORKER,
+    HOME_PAGE,
+    PAYMENT_PAGE,
+    STATIC,
+    TICKET_PAGE,
+    payment_page_url,
+)
 from server.web_encoding import choose, not_modified
 from server.webfiles import WEB_DIR, WebFile, WebFiles
 
@@ -106,6 +115,13 @@ class Pages:
     async def desk(self, request: Request) -> Response:
         return _send(request, self.files.page("desk.html"), PAGE_CACHE)
 
+    async def gate_worker(self, request: Request) -> Response:
+        # Revalidated like a page: a deploy's new worker is installed on the next visit.
+        worker = self.files.asset(self.files.version, "gate-sw.js")
+        if worker is None:
+            raise ApiError(404, "not_found", "No such file.")
+        return _send(request, worker, PAGE_CACHE)
+
     async def static(self, request: Request) -> Response:
         asset = self.files.asset(request.path_params["version"], request.path_params["path"])
         if asset is None:
@@ -121,5 +137,6 @@ def routes(files: WebFiles | None = None, *, sandbox: bool = False) -> list[Base
         Route(GATE_PAGE, pages.gate, methods=["GET"]),
         Route(DESK_PAGE, pages.desk, methods=["GET"]),
         Route(TICKET_PAGE, pages.ticket, methods=["GET"]),
+        Route(GATE_SERVICE_WORKER, pages.gate_worker, methods=["GET"]),
         Route(STATIC, pages.static, methods=["GET"]),
     ]

@@ -48,7 +48,7 @@ def _code(raw: object) -> str:
     return raw
 
 
-def _gate_name(raw: object) -> str | None:
+def gate_name_of(raw: object) -> str | None:
     """The door a device says it is, as its attendant typed it once: optional, short, plain."""
     if raw is None:
         return None
@@ -150,7 +150,7 @@ async def check_in_ticket(request: Request) -> Response:
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", 'The body must be a JSON object like {"code": "..."}.')
     code = _code(body.get("code"))
-    gate_name = _gate_name(body.get("gate"))
+    gate_name = gate_name_of(body.get("gate"))
     try:
         await svc.gate_limits.take(client_address(request), token)
         check = await svc.gate.check_in(code, gate_name)
@@ -177,6 +177,8 @@ async def check_in_ticket(request: Request) -> Response:
         ) from None
     # The organiser's desk counts check-ins live.
     await services(request).hub.bells.ring(door_channel(check.event_slug))
+    # Committed: every gate's count moves (it never fails the check-in).
+    svc.admitted.announce_soon(check.event_slug)
     return JSONResponse(check.body(), headers=NO_STORE)
 
 

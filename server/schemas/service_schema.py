@@ -86,6 +86,24 @@ class GateSession(BaseModel):
     events: list[GateEvent]
 
 
+class TypeAdmitted(BaseModel):
+    slug: str
+    name: str
+    admitted: int = Field(ge=0)
+    tickets: int = Field(ge=0)
+
+
+class AdmittedCount(BaseModel):
+    """`GET /api/gate/events/{event_slug}/admitted` (and each event of its stream): who is in."""
+
+    event: str
+    admitted: int = Field(ge=0, description="Paid tickets checked in.")
+    tickets: int = Field(ge=0, description="Paid tickets.")
+    types: list[TypeAdmitted]
+    counted_at: str = Field(description="When this process counted (or heard) it, ISO 8601 UTC.")
+    doubles: int = Field(ge=0, description="Tickets let in twice (by gates that were offline).")
+
+
 class CodeBody(BaseModel):
     """`POST /api/tickets/check-in`."""
 

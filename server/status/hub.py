@@ -19,7 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from server.broker import Broker, BrokerUnavailable, latest_key, status_channel
 from server.broker.base import STATUS_CHANNEL_PREFIX
@@ -43,6 +43,17 @@ class HubUnavailable(Exception):
         self.reason = reason
         self.retry_after = retry_after
         self.status_code = status_code
+
+
+class SideListener(Protocol):
+    """Hears a family of channels other than orders' (the gate's counts) through the hub's
+    one broker connection (rule 4)."""
+
+    def deliver(self, channel: str, message: str) -> None: ...
+
+    def resync(self) -> None: ...
+
+    def drain(self) -> None: ...
 
 
 class StatusHub:
@@ -80,6 +91,9 @@ class StatusHub:
         # costs 216 bytes before its first member (this is paid per waiting customer).
         self._watches: dict[str, list[Watch]] = {}
         self._subscribed: set[str] = set()
+        # Channels other than orders': a listener per prefix, holders counted per channel.
+        self._side_listeners: dict[str, SideListener] = {}
+        self._side_holders: dict[str, int] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: defaultdict[str, int] = defaultdict(int)
         self._background: set[asyncio.Task[None]] = set()
@@ -167,6 +181,47 @@ class StatusHub:
                 raise
         return watch
 
+    # -- channels other than orders' ---------------------------------------------------
+
+    def attach(self, prefix: str, listener: SideListener) -> None:
+        """Hand every message on a channel starting with `prefix` to `listener`."""
+        self._side_listeners[prefix] = listener
+
+    async def hold(self, channel: str) -> None:
+        """Keep `channel` subscribed until `release`; returns once the broker has it, so the
+        holder may read the store after (rule 2). Counted, like order watches."""
+        if self.draining:
+            raise HubUnavailable("the service is restarting", retry_after=1)
+        self._side_holders[channel] = self._side_holders.get(channel, 0) + 1
+        if channel not in self._subscribed:
+            try:
+                await self._reconcile(channel)
+            except BaseException as exc:
+                self.release(channel)
+                if isinstance(exc, BrokerUnavailable):
+                    raise HubUnavailable("the broker is unavailable", retry_after=1) from exc
+                raise
+
+    def release(self, channel: str) -> None:
+        left = self._side_holders.get(channel, 1) - 1
+        if left > 0:
+            self._side_holders[channel] = left
+            return
+        self._side_holders.pop(channel, None)
+        self._spawn(self._reconcile(channel))
+
+    async def publish_side(self, channel: str, message: str) -> bool:
+        """Publish on a channel other than an order's; False (logged) when the broker is
+        down: what was committed stays the truth, and holders re-read on resync."""
+        try:
+            await self.broker.publish(channel, message)
+        except BrokerUnavailable as exc:
+            self.publish_failures += 1
+            log.warning("publish failed on %s: %s", channel, exc)
+            return False
+        self.published += 1
+        return True
+
     def _leave(self, watch: Watch) -> None:
         watches = self._watches.get(watch.channel)
         if watches is None:
@@ -199,7 +254,9 @@ class StatusHub:
         self._lock_users[channel] += 1
         try:
             async with lock:
-                wanted = channel in self._watches or self.bells.wanted(channel)
+                wanted = (
+                    channel in self._watches or self.bells.wanted(channel) or channel in self._side_holders
+                )
                 if wanted and channel not in self._subscribed:
                     await self.broker.subscribe(channel)
                     self._subscribed.add(channel)
@@ -221,6 +278,8 @@ class StatusHub:
             for watch in list(watches):
                 watch.end()
                 ended += 1
+        for listener in self._side_listeners.values():
+            listener.drain()
         log.info("draining: ended %d wait(s)", ended)
         return ended
 
@@ -276,6 +335,10 @@ class StatusHub:
     def deliver(self, channel: str, message: str) -> None:
         if is_bell(channel):
             self.bells.deliver(channel)
+        elif not channel.startswith(STATUS_CHANNEL_PREFIX):
+            for prefix, listener in self._side_listeners.items():
+                if channel.startswith(prefix):
+                    listener.deliver(channel, message)
             return
         watches = self._watches.get(channel)
         if not watches:
@@ -296,6 +359,8 @@ class StatusHub:
         if not self._resync_pending:
             self._resync_pending = True
             self._spawn(self._resync_all())
+        for listener in self._side_listeners.values():
+            listener.resync()
 
     async def _resync_all(self) -> None:
         self._resync_pending = False

@@ -218,6 +218,8 @@ MIGRATIONS: list[Migration] = [
     _receipts,
     # 9: `orders.client_key`, the address whose unpaid seats are capped.
     _order_client_key,
+    # 10: `gate_double_admissions`, found when an offline gate's queue is sent.
+    _create_statements,
 ]
 
 

@@ -144,6 +144,22 @@ tickets = sa.Table(
     sa.Index("ix_tickets_short_code", "short_code", unique=True),
 )
 
+# A ticket let in by a gate that was offline after another door had already let it in: found
+# when that gate's queue reached the service (migration 10). The first admission is the
+# ticket's own `checked_in_ms` and `checked_in_gate`.
+gate_double_admissions = sa.Table(
+    "gate_double_admissions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ticket_id", sa.String(32), sa.ForeignKey("tickets.id"), nullable=False),
+    sa.Column("event_slug", sa.String(64), nullable=False),
+    sa.Column("gate", sa.String(40), nullable=True),
+    sa.Column("scanned_ms", sa.BigInteger, nullable=False),
+    sa.Column("recorded_ms", sa.BigInteger, nullable=False),
+    sa.Index("ix_gate_double_admissions_event", "event_slug"),
+    sa.UniqueConstraint("ticket_id", "gate", "scanned_ms", name="uq_gate_double_admission"),
+)
+
 # Every callback body exactly as received, before anything else (DESIGN rule 6).
 payhero_callbacks = sa.Table(
     "payhero_callbacks",

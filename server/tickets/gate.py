@@ -177,20 +177,26 @@ class Gate:
         are worth guessing, so only gate staff may try them)."""
         return await self._check(await self._row(code, allow_short=allow_short))
 
-    async def check_in(self, code: str, gate_name: str | None = None) -> TicketCheck:
+    async def check_in(
+        self, code: str, gate_name: str | None = None, *, scanned_ms: int | None = None
+    ) -> TicketCheck:
         """Mark the ticket as used, once: a second scan raises AlreadyCheckedIn (with the
-        first door's name), a scan after the event raises EventOver."""
+        first door's name), a scan after the event raises EventOver. `scanned_ms`: when an
+        offline gate scanned it (recorded as the check-in's time, and judged against the
+        event's end), for a check-in sent later from its queue."""
         ticket = await self._row(code)
         check = await self._check(ticket)
         if check.checked_in_ms is not None:
             raise AlreadyCheckedIn(check)
-        if check.event_over:
+        at = scanned_ms if scanned_ms is not None else self.clock()
+        closes = event_closes_ms(self.catalogue.events.get(ticket["event_slug"]), self.grace_after_end)
+        if closes is not None and at > closes:
             raise EventOver(check)
         # Conditional: of two doors scanning the same ticket at once, exactly one wins.
         marked = await self.database.fetch_val(
             tickets.update()
             .where(tickets.c.id == ticket["id"], tickets.c.checked_in_ms.is_(None))
-            .values(checked_in_ms=self.clock(), checked_in_gate=gate_name)
+            .values(checked_in_ms=at, checked_in_gate=gate_name)
             .returning(tickets.c.checked_in_ms)
         )
         after = await self._check(await self._row(code))

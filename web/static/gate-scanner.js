@@ -1,13 +1,15 @@
 // The camera scanner of the gate page. It keeps looking while the camera is on; the page
 // decides what a code means and ignores codes while a verdict is showing. `BarcodeDetector`
-// where the browser has it (Chrome on Android); elsewhere the code is typed.
+// where the browser has it (Chrome on Android); elsewhere the frames are decoded in the page
+// (gate-frames.js). Any browser with a camera scans.
 
 import { log } from "./common.js";
+import { frameDetector } from "./gate-frames.js";
 
 const SCAN_EVERY_MS = 150;
 
 export function canScan() {
-  return typeof window.BarcodeDetector === "function" && Boolean(navigator.mediaDevices?.getUserMedia);
+  return Boolean(navigator.mediaDevices?.getUserMedia);
 }
 
 export class Scanner {
@@ -43,7 +45,10 @@ export class Scanner {
 
   async start() {
     if (this.running) return;
-    const detector = new window.BarcodeDetector({ formats: ["qr_code"] });
+    const detector =
+      typeof window.BarcodeDetector === "function"
+        ? new window.BarcodeDetector({ formats: ["qr_code"] })
+        : await frameDetector();
     this.stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
     this.video.srcObject = this.stream;
     this.video.classList.add("live");

@@ -5,6 +5,8 @@
 
 import { log } from "./common.js";
 import * as api from "./gate-api.js";
+import { countBlock, followCount } from "./gate-count.js";
+import { OFFLINE_MORE, OfflineGate, keepPageOffline } from "./gate-offline.js";
 import { Scanner, canScan } from "./gate-scanner.js";
 import { signal, unlockSound, verdictOf } from "./gate-verdict.js";
 import { languageSwitch, serverWords, t } from "./i18n.js";
@@ -28,6 +30,20 @@ let resumeTimer = null;
 let last = { code: "", until: 0 };
 let events = [];
 languageSwitch();
+let following = [];
+let doublesKnown = 0;
+
+// The list this phone judges by when the network is down, and what it queued meanwhile.
+const offline = new OfflineGate(showOffline);
+function showOffline() {
+  byId("list-fresh").textContent = offline.freshness();
+  const doubles = offline.doubles();
+  byId("doubles").hidden = doubles.length === 0;
+  byId("doubles-list").replaceChildren(
+    ...doubles.map((text) => Object.assign(document.createElement("li"), { textContent: text })),
+  );
+}
+setInterval(showOffline, 30000);
 
 const memory = {};
 function stored(storage, key) {
@@ -64,6 +80,7 @@ function fieldError(id, message) {
 
 // The typed code stays in its field whatever happens here: a refused token costs no retyping.
 function showToken(message = "") {
+  stopCounts();
   root.dataset.state = "token";
   tokenForm.hidden = false;
   byId("checker").hidden = true;
@@ -74,6 +91,30 @@ function showToken(message = "") {
   (byId("door").value ? byId("token") : byId("door")).focus();
 }
 
+// Who is in, for each event this gate admits to, moving with every door's check-ins.
+function followCounts() {
+  stopCounts();
+  const blocks = events.map((event) => {
+    const block = countBlock(event);
+    following.push(
+      followCount(token(), event.slug, (count) => {
+        block.show(count);
+        // Another door found a ticket let in twice: fetch the lists, which name it.
+        if ((count.doubles ?? 0) > doublesKnown) {
+          doublesKnown = count.doubles;
+          offline.refresh(token()).catch(() => {});
+        }
+      }),
+    );
+    return block.element;
+  });
+  byId("gate-counts").replaceChildren(...blocks);
+}
+function stopCounts() {
+  for (const follower of following) follower.stop();
+  following = [];
+}
+
 function showChecker() {
   root.dataset.state = "checking";
   tokenForm.hidden = true;
@@ -82,7 +123,15 @@ function showChecker() {
   const names = events.map((event) => event.name).join(", ");
   byId("gate-where").textContent = t("gate.where", { door: door() }) + (names ? ` · ${names}` : "");
   showMode();
+  followCounts();
+  showOffline();
   backToScanning();
+}
+
+// After the token was accepted: keep the page and the lists for a time without network.
+function goOnline() {
+  offline.start(token(), events);
+  keepPageOffline([new URL("./vendor/zxing-library/index.min.js", import.meta.url).href]);
 }
 
 function showMode() {
@@ -111,14 +160,31 @@ function showVerdict(found) {
   resumeTimer = setTimeout(backToScanning, RESUME_AFTER_MS[found.kind] ?? RESUME_AFTER_REFUSAL_MS);
 }
 
+async function ask(code) {
+  if (navigator.onLine !== false) {
+    try {
+      return mode() === "check" ? await api.check(token(), code) : await api.admit(token(), code, door());
+    } catch (error) {
+      const judged = await offline.judge(mode(), code, door());
+      if (!judged) throw error;
+      return judged;
+    }
+  }
+  const judged = await offline.judge(mode(), code, door());
+  if (!judged) throw new Error("offline, and no ticket list on this phone");
+  return judged;
+}
+
 async function judge(code) {
-  const answered = mode() === "check" ? await api.check(token(), code) : await api.admit(token(), code, door());
+  const answered = await ask(code);
   if (answered.status === 401) {
     store("sessionStorage", TOKEN_KEY, "");
     showToken(t("gate.tokenRefusedKept"));
     return;
   }
+  if (!answered.offline) offline.noteCheckedIn(answered.body?.ticket ?? answered.body);
   const found = verdictOf(mode(), answered);
+  if (answered.offline) found.more = [found.more.replace(/([^.])$/, "$1."), OFFLINE_MORE].filter(Boolean).join(" ");
   // A typed code that was let in is done; one refused stays, to be corrected.
   if (found.kind === "admit" || found.kind === "valid") codeInput.value = "";
   showVerdict(found);
@@ -170,6 +236,7 @@ tokenForm.addEventListener("submit", (event) => {
     byId("token").value = "";
     fieldError("token", "");
     showChecker();
+    goOnline();
   });
 });
 
@@ -190,6 +257,7 @@ for (const radio of document.querySelectorAll('input[name="mode"]')) radio.addEv
 byId("next").addEventListener("click", backToScanning);
 byId("forget").addEventListener("click", () => {
   scanner.stop();
+  offline.stop();
   store("sessionStorage", TOKEN_KEY, "");
   showToken();
 });
@@ -220,13 +288,25 @@ byId("torch").addEventListener("click", async () => {
   }
 });
 
-// A token kept from earlier in this tab is checked again before any ticket.
+// A token kept from earlier in this tab is checked again before any ticket; with no
+// network, the lists this phone keeps say which events it admits to.
+const kept = offline.load();
 if (token() && door()) {
   guarded(async () => {
-    const answered = await api.openSession(token());
+    let answered;
+    try {
+      answered = await api.openSession(token());
+    } catch (error) {
+      events = await kept;
+      if (!events.length) throw error;
+      showChecker();
+      offline.start(token(), events);
+      return;
+    }
     if (answered.status === 200) {
       events = answered.body.events ?? [];
       showChecker();
+      goOnline();
     } else {
       store("sessionStorage", TOKEN_KEY, "");
       showToken(answered.status === 401 ? t("gate.tokenRefusedAgain") : "");

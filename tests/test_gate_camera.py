@@ -1,0 +1,119 @@
+"""The gate scans with the camera where the browser has no `BarcodeDetector` (iPhone, Firefox,
+a laptop): Chromium with `BarcodeDetector` deleted, its fake camera showing a real ticket's
+QR, decodes the frames with the vendored decoder (served from our origin) and admits it."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import png
+import pytest
+from playwright.async_api import Browser, async_playwright, expect
+
+from server.settings import Settings
+from tests.browser import CHROMIUM, LAUNCH_ARGS, PHONE, check_chromium
+from tests.gate_helpers import GATE, GATE_TOKEN, paid_tickets
+from tests.server_harness import run_server
+
+VENDOR = Path(__file__).parent.parent / "web/static/vendor/zxing-library"
+FRAME_WIDTH, FRAME_HEIGHT = 640, 480
+
+
+def y4m_of_qr(qr_png: bytes, path: Path) -> None:
+    """A one-frame YUV4MPEG2 video (Chromium's fake camera loops it): the QR, its quiet zone
+    padded with white, scaled to the frame's height (nearest neighbour, crisp modules) and
+    centred in 640x480. I420: the grey levels are the luma plane, chroma is neutral."""
+    width, height, rows, info = png.Reader(bytes=qr_png).asDirect()
+    top = (1 << info["bitdepth"]) - 1
+    planes = info["planes"]
+    grey = [[row[x * planes] * 255 // top for x in range(width)] for row in rows]
+    quiet = width // 10  # more white around the QR's own quiet zone, as a phone screen has
+    side = width + 2 * quiet
+    size = FRAME_HEIGHT
+    left = (FRAME_WIDTH - size) // 2
+    luma = bytearray(b"\xff" * (FRAME_WIDTH * FRAME_HEIGHT))
+    for y in range(size):
+        source_y = y * side // size - quiet
+        for x in range(size):
+            source_x = x * side // size - quiet
+            if 0 <= source_y < height and 0 <= source_x < width:
+                luma[y * FRAME_WIDTH + left + x] = grey[source_y][source_x]
+    chroma = b"\x80" * (FRAME_WIDTH // 2 * FRAME_HEIGHT // 2)
+    header = f"YUV4MPEG2 W{FRAME_WIDTH} H{FRAME_HEIGHT} F10:1 Ip A1:1 C420jpeg\n".encode()
+    path.write_bytes(header + b"FRAME\n" + bytes(luma) + chroma + chroma)
+
+
+@pytest.fixture
+async def camera_browser(tmp_path: Path) -> AsyncIterator[Callable[[Path], Any]]:
+    """Starts Chromium with a fake camera showing a given Y4M file."""
+    check_chromium()
+    async with async_playwright() as playwright:
+        launched: list[Browser] = []
+
+        async def start(video: Path) -> Browser:
+            browser = await playwright.chromium.launch(
+                executable_path=CHROMIUM,
+                headless=True,
+                args=[
+                    *LAUNCH_ARGS,
+                    "--use-fake-device-for-media-stream",
+                    "--use-fake-ui-for-media-stream",
+                    f"--use-file-for-fake-video-capture={video}",
+                ],
+            )
+            launched.append(browser)
+            return browser
+
+        try:
+            yield start
+        finally:
+            for browser in launched:
+                await browser.close()
+
+
+def test_the_vendored_decoder_matches_its_checksums() -> None:
+    sums = dict(
+        reversed(line.split()) for line in (VENDOR / "SHA256SUMS").read_text().splitlines() if line.strip()
+    )
+    assert set(sums) == {"index.min.js", "LICENSE"}
+    for name, digest in sums.items():
+        assert hashlib.sha256((VENDOR / name).read_bytes()).hexdigest() == digest, name
+    assert (VENDOR / "VERSION").read_text().startswith("@zxing/library@")
+
+
+async def test_a_camera_without_barcode_detector_scans_a_real_ticket_and_admits_it(
+    camera_browser: Callable[[Path], Any], make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = make_settings("sqlite", "memory", sandbox_delay=0.2, gate_tokens=(GATE_TOKEN,))
+    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+        (ticket,) = await paid_tickets(http, 1)
+        qr = await http.get(f"/api/tickets/{ticket['ticket_id']}/qr.png")
+        assert qr.status_code == 200
+        video = tmp_path / "ticket.y4m"
+        y4m_of_qr(qr.content, video)
+
+        browser = await camera_browser(video)
+        context = await browser.new_context(**PHONE, permissions=["camera"])  # type: ignore[arg-type]
+        await context.add_init_script("delete window.BarcodeDetector")
+        page = await context.new_page()
+        fetched: list[str] = []
+        page.on("request", lambda request: fetched.append(request.url))
+        await page.goto(f"{live.base_url}/gate")
+        await page.get_by_label("Name of this gate").fill("North")
+        await page.get_by_label("Gate token").fill(GATE_TOKEN)
+        await page.get_by_role("button", name="Start checking tickets").click()
+        assert await page.evaluate("typeof window.BarcodeDetector") == "undefined"
+        await page.get_by_role("button", name="Scan QR codes with the camera").click()
+
+        await expect(page.locator("#verdict")).to_have_attribute("data-verdict", "admit", timeout=40_000)
+        await expect(page.locator("#verdict-title")).to_have_text("ADMIT")
+        # The decoder came from this service, and nothing from anywhere else.
+        assert any("/vendor/zxing-library/index.min.js" in url for url in fetched)
+        assert all(url.startswith(live.base_url) for url in fetched if url.startswith("http"))
+        after = await http.get("/api/tickets/verify", params={"code": ticket["code"]}, headers=GATE)
+        assert after.json()["checked_in"] is True and after.json()["checked_in_gate"] == "North"
+        await context.close()
