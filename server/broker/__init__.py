@@ -4,6 +4,7 @@ pub/sub on a Redis Cluster with `REDIS_CLUSTER=1`."""
 from __future__ import annotations
 
 from server.broker.base import (
+    STATUS_CHANNEL_PREFIX,
     Broker,
     BrokerListener,
     BrokerUnavailable,
@@ -11,12 +12,14 @@ from server.broker.base import (
     status_channel,
 )
 from server.broker.memory import MemoryBroker
-from server.broker.redis_health import RedisHealth
+from server.broker.redis_health import REDIS_DOWN, RedisHealth
 
 
 def create_broker(
     redis_url: str | None, health: RedisHealth | None = None, *, cluster: bool = False
 ) -> Broker:
+    """The broker the settings choose: in-process without `REDIS_URL`, else Redis (sharded
+    pub/sub on a cluster). The Redis modules are imported only when one is used."""
     if not redis_url:
         return MemoryBroker()
     if cluster:
@@ -29,6 +32,8 @@ def create_broker(
 
 
 __all__ = [
+    "REDIS_DOWN",
+    "STATUS_CHANNEL_PREFIX",
     "Broker",
     "BrokerListener",
     "BrokerUnavailable",

@@ -54,6 +54,9 @@ class TransactionStatus:
 
 
 class PayHeroClient:
+    """PayHero's API: STK pushes sent and transactions' status asked, errors told apart
+    (refused, or outcome unknown)."""
+
     def __init__(self, http: httpx.AsyncClient, *, channel_id: int) -> None:
         # `http` carries base_url, Basic auth and timeouts; built once in the lifespan.
         self.http = http

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import typing
 
 from server.routes import (
     calendar_feed,
@@ -15,10 +15,17 @@ from server.routes import (
     payhero_webhook,
     ticket_api,
 )
-from server.settings import Settings
+from server.routes.held import HeldRoutesFastPath
+from server.routes.qr_fast import QrFastPath
+
+if typing.TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+    from server.settings import Settings
 
 
 def all_routes(settings: Settings) -> list[BaseRoute]:
+    """Every route the app serves, in the order the Router tries them."""
     return [
         *health_checks.routes,
         *ops_api.routes,
@@ -30,3 +37,6 @@ def all_routes(settings: Settings) -> list[BaseRoute]:
         *gate_session.routes,
         *pages.routes(sandbox=settings.sandbox),
     ]
+
+
+__all__ = ["HeldRoutesFastPath", "QrFastPath", "all_routes", "ticket_api"]

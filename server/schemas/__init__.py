@@ -6,3 +6,33 @@ server/orders/validation.py. The response models describe; the routes do not bui
 the status document is encoded once per change (`StatusUpdate.json`) and handed to every
 waiter as is, so no model object is made per waiter or per answer (README, "Choices").
 """
+
+from __future__ import annotations
+
+from server.schemas.document_schema import OrderCreated, PushFailed, StatusDocument, StatusEvent, WaitResult
+from server.schemas.service_schema import (
+    Alive,
+    CallbackAck,
+    CodeBody,
+    Error,
+    EventListing,
+    GateSession,
+    Ready,
+    TicketCheck,
+)
+
+__all__ = [
+    "Alive",
+    "CallbackAck",
+    "CodeBody",
+    "Error",
+    "EventListing",
+    "GateSession",
+    "OrderCreated",
+    "PushFailed",
+    "Ready",
+    "StatusDocument",
+    "StatusEvent",
+    "TicketCheck",
+    "WaitResult",
+]

@@ -39,6 +39,7 @@ class StoreDatabase(Database):
 
 
 def is_postgres(database: Database) -> bool:
+    """Whether `database` is PostgreSQL (else SQLite)."""
     return database.url.dialect.startswith("postgres")
 
 

@@ -43,6 +43,8 @@ def parse_code(code: str) -> ParsedCode | None:
 
 
 class TicketSigner:
+    """Signs ticket codes with the service's key and verifies the codes presented at the gate."""
+
     def __init__(self, key: str) -> None:
         if not key:
             raise ValueError("a ticket signing key is required")
