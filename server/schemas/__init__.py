@@ -4,7 +4,7 @@
 body, which is also validated with its model, lives beside its parser in
 server/orders/validation.py. The response models describe; the routes do not build them:
 the status document is encoded once per change (`StatusUpdate.json`) and handed to every
-waiter as is, so no model object is made per waiter or per answer (README, "Choices").
+waiter as is, so no model object is made per waiter or per answer (docs/CHOICES.md).
 """
 
 from __future__ import annotations
