@@ -214,7 +214,7 @@ class Service:
         try:
             await until_ready(self.process, ready, name=self.name, timeout=timeout, log_tail=self.log_tail)
         except RuntimeError:
-            if self.process.returncode is not None and "address already in use" in self.log_tail():
+            if self.process.returncode is not None and "address already in use" in self.log_tail().lower():
                 return False
             raise
         return True

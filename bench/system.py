@@ -45,7 +45,9 @@ def children(pid: int) -> list[int]:
 
 
 def listens_on(pid: int, port: int) -> bool:
-    """Whether process `pid` holds a socket listening on TCP `port` (Linux, from /proc).
+    """Whether process `pid`, or a worker it started, holds a socket listening on TCP `port`
+    (Linux, from /proc). Under `WEB_CONCURRENCY` with `python -m server.launcher` only the
+    workers listen, each on a socket of its own; the supervisor's is bound, not listening.
 
     A port from free_port() is free only when it is picked: under load another test's
     server can bind it first, and its /healthz then answers for ours (issue 23: a restarted
@@ -62,6 +64,10 @@ def listens_on(pid: int, port: int) -> bool:
             # local address "ADDR:PORT" in hex, state 0A is LISTEN, then the socket's inode.
             if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
                 sockets.add(f"socket:[{fields[9]}]")
+    return any(_holds(process, sockets) for process in (pid, *children(pid)))
+
+
+def _holds(pid: int, sockets: set[str]) -> bool:
     fds = Path(f"/proc/{pid}/fd")
     try:
         names = os.listdir(fds)

@@ -91,7 +91,7 @@ def _start_on_free_port(env: Mapping[str, str], tmp: Path, name: str) -> Service
     while time.monotonic() < deadline:
         if process.poll() is not None:
             log = log_path.read_text(errors="replace")
-            if "address already in use" in log:
+            if "address already in use" in log.lower():
                 return None
             raise RuntimeError(f"service exited at start:\n{log}")
         try:
