@@ -58,13 +58,13 @@ test: lint typecheck pytest
 test-fast: $(STAMP_TEST)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not slow and not browser" $(PYTEST_ARGS)
 
-# Refreshes the README's pictures: the browser tests save each page state at phone size.
+# Refreshes the pictures of the README and docs/PAGES.md: the browser tests save each page state at phone size.
 screenshots: $(STAMP_TEST)
 	SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest -m browser
 
-# Rewrites the README's configuration table from the declarations in server/settings/variables.py.
+# Rewrites docs/SETTINGS.md's configuration table from the declarations in server/settings/variables.py.
 settings-doc: $(STAMP_RUN)
-	$(BIN)/python -m server.settings.doc_table --write README.md
+	$(BIN)/python -m server.settings.doc_table --write docs/SETTINGS.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -34,7 +34,11 @@ async def temporary_database(admin_url: str | None = None) -> AsyncIterator[str]
 
 async def pool_per_process(url: str, processes: int, *, spare: int = 10) -> int:
     """A `DATABASE_POOL_SIZE` for `processes` service processes sharing the server at `url`:
-    what its `max_connections` leaves, less `spare` for the bench and others, split evenly."""
+    what its `max_connections` leaves, less `spare` for the bench and others, split evenly.
+
+    A `DATABASE_POOL_SIZE` already in the environment is the most each process takes: the
+    test suite sets one so that every test's pools together fit the server, since what is
+    left now is also what a test running beside this one counts on (issue 23)."""
     connection = await asyncpg.connect(url, timeout=10)
     try:
         allowed = int(await connection.fetchval("SHOW max_connections"))
@@ -45,4 +49,5 @@ async def pool_per_process(url: str, processes: int, *, spare: int = 10) -> int:
         )
     finally:
         await connection.close()
-    return max(2, min(20, (allowed - others - spare) // max(1, processes)))
+    most = int(os.environ.get("DATABASE_POOL_SIZE", "20"))
+    return max(2, min(most, (allowed - others - spare) // max(1, processes)))

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench.http import Connection, HttpError
 from bench.metrics import Metrics, parse_metrics
-from bench.system import REPO, raise_nofile, rss_kb
+from bench.system import REPO, listens_on, raise_nofile, rss_kb
 
 HOST = "127.0.0.1"
 # The checkout whose Procfile and server/ are run: this one, unless BENCH_SERVICE_DIR names
@@ -178,6 +178,22 @@ class Service:
         return rss_kb(self.pid)
 
     async def start(self, timeout: float = 60.0) -> None:
+        # A port picked free may be taken before the service binds it: it exits saying so,
+        # and starts again on another.
+        for _ in range(5):
+            if await self._start_once(timeout):
+                return
+            self._move_to(free_port())
+        raise RuntimeError(f"{self.name}: every port picked was taken before it could bind one")
+
+    def _move_to(self, port: int) -> None:
+        self.env["PORT"] = str(port)
+        if self.env.get("PUBLIC_BASE_URL") == f"http://{HOST}:{self.port}":
+            self.env["PUBLIC_BASE_URL"] = f"http://{HOST}:{port}"
+        self.port = port
+
+    async def _start_once(self, timeout: float) -> bool:
+        """Starts the process and waits until it serves; False if its port was taken."""
         command = procfile_web_command()
         if self.command_prefix is not None:
             launcher = "python -m server.launcher" if "python -m server.launcher" in command else "uvicorn"
@@ -196,9 +212,16 @@ class Service:
             )
 
         async def ready() -> bool:
-            return (await self.get("/readyz", timeout=5))[0] == 200
+            # Only this process's answer counts: another server may hold the port meanwhile.
+            return (await self.get("/readyz", timeout=5))[0] == 200 and listens_on(self.pid, self.port)
 
-        await until_ready(self.process, ready, name=self.name, timeout=timeout, log_tail=self.log_tail)
+        try:
+            await until_ready(self.process, ready, name=self.name, timeout=timeout, log_tail=self.log_tail)
+        except RuntimeError:
+            if self.process.returncode is not None and "address already in use" in self.log_tail().lower():
+                return False
+            raise
+        return True
 
     async def get(self, path: str, timeout: float = 30.0) -> tuple[int, bytes]:
         connection = await Connection.open(HOST, self.port)

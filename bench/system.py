@@ -44,6 +44,44 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process `pid`, or a worker it started, holds a socket listening on TCP `port`
+    (Linux, from /proc). Under `WEB_CONCURRENCY` with `python -m server.launcher` only the
+    workers listen, each on a socket of its own; the supervisor's is bound, not listening.
+
+    A port from free_port() is free only when it is picked: under load another test's
+    server can bind it first, and its /healthz then answers for ours (issue 23: a restarted
+    service "lost" an order the other server had never seen).
+    """
+    sockets = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            # local address "ADDR:PORT" in hex, state 0A is LISTEN, then the socket's inode.
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                sockets.add(f"socket:[{fields[9]}]")
+    return any(_holds(process, sockets) for process in (pid, *children(pid)))
+
+
+def _holds(pid: int, sockets: set[str]) -> bool:
+    fds = Path(f"/proc/{pid}/fd")
+    try:
+        names = os.listdir(fds)
+    except OSError:
+        return False
+    for name in names:
+        try:
+            if os.readlink(fds / name) in sockets:
+                return True
+        except OSError:
+            continue  # closed meanwhile
+    return False
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used, from /proc/<pid>/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

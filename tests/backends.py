@@ -68,6 +68,42 @@ async def _drop_database(admin_url: str, name: str) -> None:
         await conn.close()
 
 
+# The most PostgreSQL pools one test holds at once: a benchmark's two service workers (or two
+# services), and the test's own in-process services or seeding connections beside them.
+POOLS_PER_TEST = 3
+# Connections left for what opens one outside any pool: the fixtures' CREATE/DROP DATABASE,
+# a benchmark's seeding, psql by hand.
+SPARE_CONNECTIONS = 8
+
+
+async def _connections_left(admin_url: str) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url, timeout=5)
+    try:
+        allowed = int(await conn.fetchval("SHOW max_connections"))
+        reserved = int(await conn.fetchval("SHOW superuser_reserved_connections"))
+        in_use = int(
+            await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")
+        )
+    finally:
+        await conn.close()
+    return allowed - reserved - in_use
+
+
+def pool_budget(admin_url: str, workers: int) -> int:
+    """`DATABASE_POOL_SIZE` for every service process a test run starts on PostgreSQL.
+
+    The suite's test workers run at once, each test with up to POOLS_PER_TEST pools; the
+    service's default of 20 each is past what `max_connections` (100 by default) holds, and
+    a refused connection is a 503 to a waiter (issue 23). So the connections the server has
+    left when the run starts are split between every pool the run can hold at once, capped
+    at the service's default and never under 2.
+    """
+    left = run_sync(asyncio.wait_for(_connections_left(admin_url), 10)) - SPARE_CONNECTIONS
+    return max(2, min(20, left // (max(1, workers) * POOLS_PER_TEST)))
+
+
 def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
     """Run a coroutine to completion from sync code, even inside a running event loop."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -37,12 +38,22 @@ BrokerKind = str  # "memory" | "redis" | "cluster"
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresDatabases]:
-    from tests.backends import POSTGRES_ADMIN_URL
+    from tests.backends import POSTGRES_ADMIN_URL, pool_budget
 
     databases = PostgresDatabases(POSTGRES_ADMIN_URL)
     databases.check()
-    yield databases
-    databases.drop_all()
+    # Every service process this worker starts inherits the pool size (the in-process ones get
+    # it in make_settings), unless the developer chose one.
+    chosen = os.environ.get("DATABASE_POOL_SIZE")
+    if chosen is None:
+        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+        os.environ["DATABASE_POOL_SIZE"] = str(pool_budget(POSTGRES_ADMIN_URL, workers))
+    try:
+        yield databases
+    finally:
+        databases.drop_all()
+        if chosen is None:
+            os.environ.pop("DATABASE_POOL_SIZE", None)
 
 
 @pytest.fixture(scope="session")
@@ -87,14 +98,17 @@ def make_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..
         env: Mapping[str, str] | None = None,
         **overrides: object,
     ) -> Settings:
+        pool: dict[str, str] = {}
         if store == "postgres":
             database_url = request.getfixturevalue("postgres").new_url()
+            pool = {"DATABASE_POOL_SIZE": os.environ["DATABASE_POOL_SIZE"]}
         else:
             database_url = f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"
         redis = request.getfixturevalue("redis_url") if broker == "redis" else None
         if broker == "cluster":
             redis = request.getfixturevalue("redis_cluster").url
         variables = {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path / "data"), "LOG_LEVEL": "WARNING"}
+        variables |= pool
         # Push limits off, as for a load test: every test client is 127.0.0.1, and on Redis the
         # counts outlive a test. tests/test_push_limits.py turns them on where they are tested.
         variables |= {"PUSH_LIMIT_PER_PHONE": "0", "PUSH_LIMIT_PER_IP": "0"}

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.system import listens_on
 from tests.backends import free_port
 from tests.payhero_fixtures import TOKEN
 
@@ -62,8 +63,18 @@ class ServiceProcess:
 def start_service(
     env: Mapping[str, str], tmp: Path, *, name: str = "service", port: int | None = None
 ) -> ServiceProcess:
-    """The Procfile's web command on `port` (a free one by default: a restart passes the old one)."""
-    port = port or free_port()
+    """The Procfile's web command on `port`, or on a free one (a restart passes the old one).
+
+    A port picked free may be taken before the service binds it; then it exits saying so,
+    and starts again on another. A port given is tried once."""
+    for _ in range(1 if port else 5):
+        service = _start_on_port(env, tmp, name, port or free_port())
+        if service is not None:
+            return service
+    raise RuntimeError(f"{name}: every port picked was taken before it could bind one")
+
+
+def _start_on_port(env: Mapping[str, str], tmp: Path, name: str, port: int) -> ServiceProcess | None:
     log_path = tmp / f"{name}-{port}.log"
     full_env = {
         **os.environ,
@@ -82,13 +93,20 @@ def start_service(
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"service exited at start:\n{log_path.read_text(errors='replace')}")
+            log = log_path.read_text(errors="replace")
+            if "address already in use" in log.lower():
+                return None
+            raise RuntimeError(f"service exited at start:\n{log}")
         try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return ServiceProcess(process, base_url, log_path)
+            # Only our process's answer counts: another server may hold the port meanwhile.
+            healthy = httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
-            time.sleep(0.1)
+            healthy = False
+        if healthy and listens_on(process.pid, port):
+            return ServiceProcess(process, base_url, log_path)
+        time.sleep(0.1)
     process.kill()
+    process.wait()
     raise RuntimeError(f"service did not start:\n{log_path.read_text(errors='replace')}")
 
 

@@ -132,10 +132,10 @@ async def test_an_order_held_for_review_is_completed_by_hand_once(
     assert code == 1 and "not held for review" in lines[0]["error"]  # nothing to review: refused
     assert await status_of(settings, order_id) == "processing"
     await hold(settings, order_id)
-    code, lines, _ = cli(
+    code, lines, stderr = cli(
         settings, "complete-order", order_id, "--receipt", "TJE4QX1L2M", "--note", "amount ok"
     )
-    assert code == 0 and lines == [{"order_id": order_id, "payment_status": "completed"}]
+    assert code == 0 and lines == [{"order_id": order_id, "payment_status": "completed"}], stderr
     async with open_services(settings) as services:
         update = await services.reader.get(order_id)
         assert update is not None and update.document["receipt_number"] == "TJE4QX1L2M"

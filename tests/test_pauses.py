@@ -7,6 +7,7 @@ import gc
 import time
 import weakref
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -19,6 +20,8 @@ from tests.test_metrics import Samples, scrape, value
 LAG = "payment_status_event_loop_lag_seconds"
 GC = "payment_status_gc_pause_seconds"
 FROZEN = "payment_status_gc_frozen_objects"
+SETTLE_FREEZES = "payment_status_gc_settle_freezes_total"
+HELD = 200_000
 
 
 def stalls_over(samples: Samples, seconds: str) -> float:
@@ -73,14 +76,36 @@ async def test_what_is_held_long_leaves_the_walk_and_is_freed_when_let_go(
     # time, and once let go their memory must come back (frozen is not leaked).
     async with served(make_settings()) as (_live, client):
         before = gc.get_freeze_count()
-        held = [[index] for index in range(200_000)]
-        deadline = time.monotonic() + 10
-        # All but the youngest: settling waits for two middle-generation collections' worth
-        # (about 14,000 objects) before it walks anything.
-        while gc.get_freeze_count() < before + len(held) - 30_000:
-            assert time.monotonic() < deadline, "the held objects were never frozen"
-            await asyncio.sleep(0.05)
-        assert value(await scrape(client), "payment_status_gc_settle_freezes_total") >= 1
+        # Less a margin: objects frozen before, the test's own, may die meanwhile.
+        target = before + HELD - 30_000
+        frozen = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_gc(phase: str, _info: dict[str, Any]) -> None:
+            # Runs after the service's own callback, which freezes a long full collection's survivors.
+            if phase == "stop" and gc.get_freeze_count() >= target:
+                loop.call_soon_threadsafe(frozen.set)
+
+        gc.callbacks.append(on_gc)
+        try:
+            # Settling's cue is two middle-generation collections since the last full one: a
+            # busy process reaches it by allocating, an idle test might never, and a collection
+            # while they are made would freeze only some (issue 23: a deadline waiting for that
+            # failed under load). Made with collections off, then collected twice: every held
+            # object is in the oldest generation and the cue is in place.
+            gc.disable()
+            try:
+                held = [[index] for index in range(HELD)]
+                gc.collect(1)
+                gc.collect(1)
+            finally:
+                gc.enable()
+            # The event: the next full collection (settling's next check, or one on its own)
+            # walks them all, long enough for its survivors to be frozen.
+            await frozen.wait()
+        finally:
+            gc.callbacks.remove(on_gc)
+        assert value(await scrape(client), SETTLE_FREEZES) >= 1
         del held
         assert gc.get_freeze_count() < before + 10_000
 

@@ -4,10 +4,10 @@ PostgreSQL and there is no Redis."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import typing
 
 from server.broker.base import (
+    STATUS_CHANNEL_PREFIX,
     Broker,
     BrokerListener,
     BrokerUnavailable,
@@ -15,7 +15,11 @@ from server.broker.base import (
     status_channel,
 )
 from server.broker.memory import MemoryBroker
-from server.broker.redis_health import RedisHealth
+from server.broker.redis_health import REDIS_DOWN, RedisHealth
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 
 def create_broker(
@@ -25,8 +29,9 @@ def create_broker(
     cluster: bool = False,
     postgres: Mapping[str, Any] | None = None,
 ) -> Broker:
-    """Redis when there is a URL; else PostgreSQL when given its connect arguments (asyncpg's);
-    else in-process."""
+    """The broker the settings choose: Redis when there is a URL (sharded pub/sub on a
+    cluster); else PostgreSQL's LISTEN/NOTIFY when given its connect arguments (asyncpg's);
+    else in-process. The Redis modules are imported only when one is used."""
     if not redis_url:
         if postgres is not None:
             from server.broker.postgres_broker import PostgresBroker
@@ -43,6 +48,8 @@ def create_broker(
 
 
 __all__ = [
+    "REDIS_DOWN",
+    "STATUS_CHANNEL_PREFIX",
     "Broker",
     "BrokerListener",
     "BrokerUnavailable",

@@ -16,10 +16,12 @@ LATEST_TTL_SECONDS = 60
 
 
 def status_channel(order_id: str) -> str:
+    """The pub/sub channel an order's status changes are published on."""
     return STATUS_CHANNEL_PREFIX + order_id
 
 
 def latest_key(order_id: str) -> str:
+    """The Redis key holding an order's latest published status, in its channel's slot."""
     # The order's channel name as a hash tag: on a Redis Cluster the key lives in the
     # channel's own slot, so a publish and its latest status go to one master, and a master
     # that is down fails only its own orders' publishes.

@@ -30,6 +30,9 @@ REDIS_DOWN: tuple[type[Exception], ...] = (RedisError, RedisClusterException, OS
 
 
 class RedisHealth:
+    """Whether Redis answers, shared by every caller in the process: after a failure all of
+    them skip Redis for a cool-off instead of each waiting out its own timeout."""
+
     def __init__(self, timeout: float = 1.0) -> None:
         self.timeout = timeout
         self.cool_off = COOL_OFF_TIMEOUTS * timeout

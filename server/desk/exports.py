@@ -65,6 +65,7 @@ async def _pages(database: Database, query: Any, keys: tuple[Any, Any]) -> Async
 
 
 async def attendees_csv(database: Database, catalogue: Catalogue) -> AsyncIterator[str]:
+    """Every paid ticket as CSV lines, a page of rows at a time (keyset-paged, never all in memory)."""
     yield _line(ATTENDEE_HEADER)
     query = (
         sa.select(
@@ -104,6 +105,7 @@ async def attendees_csv(database: Database, catalogue: Catalogue) -> AsyncIterat
 
 
 async def payments_csv(database: Database, catalogue: Catalogue) -> AsyncIterator[str]:
+    """Every order's payment as CSV lines, a page of rows at a time, times in the event's zone."""
     yield _line(PAYMENT_HEADER)
     query = sa.select(
         orders.c.created_ms.label("sort_ms"),

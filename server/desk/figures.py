@@ -91,6 +91,7 @@ def _sales_query(since_ms: int) -> Any:
 
 
 async def read_sales(database: Database, catalogue: Catalogue) -> list[EventSales]:
+    """Sold, being paid, seats left, revenue and paid in the last hour, per event and type, now."""
     totals: dict[tuple[str, str, str], tuple[int, int, int]] = {}
     for row in await database.fetch_all(_sales_query(now_ms() - HOUR_MS)):
         m = row._mapping
@@ -158,6 +159,7 @@ def _in_order(counts: dict[str | None, int]) -> list[GateCount]:
 
 
 async def read_door(database: Database, catalogue: Catalogue) -> list[EventDoor]:
+    """Tickets issued and checked in per event, ticket type and gate, read from the store now."""
     counts = {
         (m["event_slug"], m["ticket_type"]): (int(m["issued"]), int(m["checked_in"]))
         for m in (r._mapping for r in await database.fetch_all(DOOR_QUERY))

@@ -211,6 +211,7 @@ def _evidence(text: str | None) -> Any:
 
 
 async def read_story(database: Database, catalogue: Catalogue, order_id: str) -> OrderStory | None:
+    """An order's whole story (changes, pushes, callbacks, e-mails, tickets, actions); None if unknown."""
     row = await database.fetch_one(order_select().where(orders.c.id == order_id))
     if row is None:
         return None

@@ -77,6 +77,9 @@ MARK_SENT = Prepared(
 
 
 class OutboxWorker:
+    """Sends the outbox's rows after commit: claims each under a lease, sends it, marks it sent
+    or retries it later with backoff; a row whose process died is taken again after its lease."""
+
     def __init__(
         self,
         database: Database,

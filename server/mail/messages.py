@@ -76,6 +76,8 @@ class Letter:
 
 
 class Composer:
+    """Turns an outbox row into an e-mail message from the templates: text, HTML, QR images."""
+
     def __init__(self, mail_from: str, public_base_url: str = "", templates: Path = TEMPLATES) -> None:
         self.mail_from = mail_from
         # Links in e-mails (the order's ticket page, its calendar file, each QR) start here.

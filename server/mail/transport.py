@@ -95,6 +95,7 @@ class EmlFileSender:
 
 
 def build_sender(smtp_url: str | None, timeout: float, data_dir: Path) -> MailSender:
+    """SMTP when `SMTP_URL` is set, else `.eml` files in the data directory's outbox."""
     if smtp_url:
         return SmtpSender(smtp_url, timeout)
     return EmlFileSender(data_dir / "outbox")

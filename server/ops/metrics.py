@@ -87,6 +87,8 @@ class Sources:
 
 
 class Metrics:
+    """The Prometheus registry of one process and every metric the service counts in it."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         for collector in (ProcessCollector, PlatformCollector, GCCollector):

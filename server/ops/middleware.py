@@ -29,6 +29,8 @@ class JsonCORSMiddleware(CORSMiddleware):
 def build_middleware(
     settings: Settings, metrics: Metrics, untrusted: UntrustedForwarding
 ) -> list[Middleware]:
+    """The app's middleware, outermost first: forwarded headers, the request observer, the
+    header limit, then CORS when origins are configured."""
     # Outermost first: the observer sees (and counts) the answers of every layer inside it;
     # the client's address is resolved before anything else looks at it.
     stack = [

@@ -18,46 +18,33 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from server import schemas
 from server.ops.openapi_callback import CALLBACK_SCHEMAS
 from server.ops.openapi_desk import DESK_PATHS
 from server.ops.openapi_orders import ORDER_PATHS
 from server.ops.openapi_parts import REF
 from server.ops.openapi_site import OPS_PATHS, PAGE_PATHS, TICKET_PATHS
 from server.orders.validation import CheckoutBody
-from server.schemas.document_schema import OrderCreated, PushFailed, StatusDocument, StatusEvent, WaitResult
-from server.schemas.service_schema import (
-    AdmittedCount,
-    Alive,
-    CallbackAck,
-    CodeBody,
-    Error,
-    EventListing,
-    GateSession,
-    LostTicketsAccepted,
-    LostTicketsBody,
-    Ready,
-    TicketCheck,
-)
 
 OPENAPI_VERSION = "3.1.0"
 # Request bodies are described as they are validated (the checkout's quantity: a number or
 # its text); answers as they are written.
-REQUESTS: tuple[type[BaseModel], ...] = (CheckoutBody, CodeBody, LostTicketsBody)
+REQUESTS: tuple[type[BaseModel], ...] = (CheckoutBody, schemas.CodeBody, schemas.LostTicketsBody)
 ANSWERS: tuple[type[BaseModel], ...] = (
-    Error,
-    StatusDocument,
-    OrderCreated,
-    PushFailed,
-    WaitResult,
-    StatusEvent,
-    EventListing,
-    TicketCheck,
-    GateSession,
-    AdmittedCount,
-    Ready,
-    Alive,
-    CallbackAck,
-    LostTicketsAccepted,
+    schemas.Error,
+    schemas.StatusDocument,
+    schemas.OrderCreated,
+    schemas.PushFailed,
+    schemas.WaitResult,
+    schemas.StatusEvent,
+    schemas.EventListing,
+    schemas.TicketCheck,
+    schemas.GateSession,
+    schemas.AdmittedCount,
+    schemas.Ready,
+    schemas.Alive,
+    schemas.CallbackAck,
+    schemas.LostTicketsAccepted,
 )
 PATHS: dict[str, Any] = {**PAGE_PATHS, **TICKET_PATHS, **OPS_PATHS, **ORDER_PATHS, **DESK_PATHS}
 

@@ -115,6 +115,8 @@ def _receipt(value: Any, name: str) -> str | None:
 
 
 def parse_callback(body: bytes) -> PayHeroCallback:
+    """A PayHero callback body (v2's nested shape or API 2.0's flat one) as a PayHeroCallback;
+    CallbackInvalid when it is not one."""
     try:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):

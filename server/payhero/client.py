@@ -79,6 +79,9 @@ class TransactionStatus:
 
 
 class PayHeroClient:
+    """PayHero's API: STK pushes sent and transactions' status asked, errors told apart
+    (refused, or outcome unknown)."""
+
     def __init__(self, http: httpx.AsyncClient, *, channel_id: int) -> None:
         # `http` carries base_url, Basic auth, timeouts and pool limits; built once in the lifespan.
         self.http = http

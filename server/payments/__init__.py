@@ -1,0 +1,30 @@
+"""Payments: STK pushes sent and recorded, callbacks stored, matched and applied or held
+for review, and expiry."""
+
+from __future__ import annotations
+
+from server.payments.callbacks import CallbackProcessor
+from server.payments.expiry import ExpiryWorker
+from server.payments.pushes import (
+    REFUSED,
+    SENDING,
+    UNKNOWN,
+    PushAttemptTaken,
+    PushResult,
+    PushSender,
+    latest_push,
+)
+from server.payments.review_desk import complete_after_review
+
+__all__ = [
+    "REFUSED",
+    "SENDING",
+    "UNKNOWN",
+    "CallbackProcessor",
+    "ExpiryWorker",
+    "PushAttemptTaken",
+    "PushResult",
+    "PushSender",
+    "complete_after_review",
+    "latest_push",
+]

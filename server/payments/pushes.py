@@ -105,6 +105,7 @@ class InFlight:
 
 
 async def latest_push(database: Database, order_id: str) -> Mapping[str, Any] | None:
+    """An order's last recorded STK push, or None when it has none."""
     rows = await database.fetch_all(PUSHES_OF_ORDER.bind(order_id=order_id))
     return rows[-1]._mapping if rows else None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import typing
 
 from server.routes import (
     calendar_feed,
@@ -20,10 +20,17 @@ from server.routes import (
     shared_ticket_api,
     ticket_api,
 )
-from server.settings import Settings
+from server.routes.held import HeldRoutesFastPath
+from server.routes.qr_fast import QrFastPath
+
+if typing.TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+    from server.settings import Settings
 
 
 def all_routes(settings: Settings) -> list[BaseRoute]:
+    """Every route the app serves, in the order the Router tries them."""
     return [
         *health_checks.routes,
         *ops_api.routes,
@@ -40,3 +47,6 @@ def all_routes(settings: Settings) -> list[BaseRoute]:
         *gate_offline.routes,
         *pages.routes(sandbox=settings.sandbox),
     ]
+
+
+__all__ = ["HeldRoutesFastPath", "QrFastPath", "all_routes", "ticket_api"]

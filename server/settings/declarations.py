@@ -1,7 +1,7 @@
 """One variable's declaration, and the converters and bounds the declarations share.
 
 A `var(...)` in `Settings` is the only place a variable's name, default, converter, bound,
-secrecy and documentation are written; the parser, the validation and the README's table
+secrecy and documentation are written; the parser, the validation and docs/SETTINGS.md's table
 (`server/settings/doc_table.py`) all read them from the dataclass fields' metadata.
 """
 
@@ -36,7 +36,7 @@ class Var:
     # On the typed value, from the environment or from `with_overrides`; raises ValueError.
     check: Callable[[Any], object] | None
     secret: bool
-    # The default as the README says it, where the value alone would mislead.
+    # The default as docs/SETTINGS.md says it, where the value alone would mislead.
     shown: str | None
     # A default computed from the variables declared before it (by field name).
     derive: Callable[[Mapping[str, Any]], Any] | None

@@ -1,8 +1,8 @@
-"""The README's configuration table, generated from the declarations in `server/settings/variables.py`.
+"""docs/SETTINGS.md's configuration table, generated from the declarations in `server/settings/`.
 
-`python -m server.settings.doc_table` prints the table; `--write README.md` (`make settings-doc`)
-rewrites the part of the README between the markers; tests/test_settings_doc.py fails while
-the README differs from the declarations.
+`python -m server.settings.doc_table` prints the table; `--write docs/SETTINGS.md` (`make
+settings-doc`) rewrites the part of that file between the markers; tests/test_settings_doc.py
+fails while it differs from the declarations.
 """
 
 from __future__ import annotations
@@ -44,17 +44,17 @@ def table() -> str:
 
 
 def rewrite(readme: str) -> str:
-    """The README with its table replaced; the markers must be there, once each."""
+    """The document with its table replaced; the markers must be there, once each."""
     head, begin, rest = readme.partition(BEGIN + "\n")
     _, end, tail = rest.partition(END)
     if not begin or not end:
-        raise ValueError(f"the README needs the lines {BEGIN!r} and {END!r} around its table")
+        raise ValueError(f"the document needs the lines {BEGIN!r} and {END!r} around its table")
     return f"{head}{BEGIN}\n{table()}{END}{tail}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m server.settings.doc_table", description=__doc__)
-    parser.add_argument("--write", type=Path, metavar="README", help="rewrite this file's table in place")
+    parser.add_argument("--write", type=Path, metavar="FILE", help="rewrite this file's table in place")
     args = parser.parse_args(argv)
     if args.write is None:
         sys.stdout.write(table())

@@ -1,7 +1,7 @@
 """Configuration, read once at start from the environment (and `.env`) into one object.
 
 Each variable is declared once, by a `var(...)` below: its name, default, converter, bound,
-secrecy and one line for the README's table (`make settings-doc`). Every `Settings`, from
+secrecy and one line for docs/SETTINGS.md's table (`make settings-doc`). Every `Settings`, from
 the environment or from `with_overrides`, is checked against the declarations and the rules
 between variables (`server/settings/rules.py`), so a bad deployment fails at boot with a
 message naming the variable, never later inside a request.

@@ -133,6 +133,8 @@ class CountWatch:
 
 
 class AdmittedCounts:
+    """Who is in, per event: read from the store after a check-in commits, published on the hub."""
+
     def __init__(self, hub: StatusHub, database: Database, catalogue: Catalogue, namespace: str) -> None:
         self.hub = hub
         self.prefix = f"{ADMITTED_CHANNEL_PREFIX}{namespace}:"

@@ -29,10 +29,12 @@ RING_WINDOW = 0.2
 
 
 def sales_channel(event_slug: str) -> str:
+    """The channel a status change of an order for `event_slug` rings."""
     return SALES_PREFIX + event_slug
 
 
 def door_channel(event_slug: str) -> str:
+    """The channel a check-in at `event_slug`'s door rings."""
     return DOOR_PREFIX + event_slug
 
 

@@ -57,6 +57,9 @@ class SideListener(Protocol):
 
 
 class StatusHub:
+    """Fans status changes out to this process's waiters: one broker subscription per watched
+    order, and a safety net that re-reads what changed while a message could be missed."""
+
     def __init__(
         self,
         broker: Broker,

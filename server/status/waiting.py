@@ -187,6 +187,7 @@ async def open_stream(
     max_lifetime: float | None = None,
     client: str | None = None,
 ) -> Stream | None:
+    """An SSE stream of an order's status from `last_event_id` on, or None for an unknown order."""
     opened = await watch_and_read(hub, order_id, client)
     if opened is None:
         return None

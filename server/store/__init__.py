@@ -1,0 +1,54 @@
+"""The database: tables, migrations, prepared statements, the SQLite and PostgreSQL
+backends, and their errors translated into the store's own."""
+
+from __future__ import annotations
+
+from server.store.database import (
+    MIGRATIONS,
+    SchemaTooNew,
+    is_postgres,
+    migrate,
+    open_database,
+    schema_version,
+)
+from server.store.failures import StoreConflict, StoreUnavailable
+from server.store.postgres_url import postgres_target
+from server.store.prepared import Prepared, parameters
+from server.store.tables import (
+    customers,
+    desk_actions,
+    gate_double_admissions,
+    order_changes,
+    orders,
+    outbox,
+    payhero_callbacks,
+    payment_pushes,
+    payment_receipts,
+    ticket_inventory,
+    tickets,
+)
+
+__all__ = [
+    "MIGRATIONS",
+    "Prepared",
+    "SchemaTooNew",
+    "StoreConflict",
+    "StoreUnavailable",
+    "customers",
+    "desk_actions",
+    "gate_double_admissions",
+    "is_postgres",
+    "migrate",
+    "open_database",
+    "order_changes",
+    "orders",
+    "outbox",
+    "parameters",
+    "payhero_callbacks",
+    "payment_pushes",
+    "payment_receipts",
+    "postgres_target",
+    "schema_version",
+    "ticket_inventory",
+    "tickets",
+]

@@ -41,6 +41,7 @@ class StoreDatabase(Database):
 
 
 def is_postgres(database: Database) -> bool:
+    """Whether `database` is PostgreSQL (else SQLite)."""
     return _postgres_url(str(database.url))
 
 

@@ -68,6 +68,7 @@ def ssl_argument(options: dict[str, str]) -> Any:
 
 
 def postgres_target(url: str) -> PostgresTarget:
+    """What `url` connects to, with its TLS options as asyncpg's `ssl` (libpq's `sslmode` and files)."""
     parts = urlsplit(url)
     options = dict(parse_qsl(parts.query, keep_blank_values=True))
     return PostgresTarget(

@@ -58,6 +58,7 @@ def qr_png(code: str) -> bytes:
 
 
 def qr_svg(code: str) -> bytes:
+    """A ticket code's QR image as SVG."""
     buffer = io.BytesIO()
     _qr(code).make_image(image_factory=SvgPathImage).save(buffer)
     return buffer.getvalue()

@@ -24,6 +24,7 @@ DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 
 
 def image_etag(kind: str, code: str) -> str:
+    """The ETag of a QR image: the same for the same code, kind and drawing."""
     digest = hashlib.sha256(f"{DRAWING}:{kind}:{code}".encode()).hexdigest()[:32]
     return f'"{digest}"'
 

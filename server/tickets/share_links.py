@@ -21,6 +21,7 @@ def _mark(code: str) -> str:
 
 
 def share_id(ticket_id: str, code: str) -> str:
+    """A ticket's own link id: its id and a mark only the holder of its signed code can make."""
     return f"{ticket_id}.{_mark(code)}"
 
 

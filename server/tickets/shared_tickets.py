@@ -70,6 +70,7 @@ _ORDER_TICKETS = Prepared(
 
 
 async def find_shared_ticket(database: Database, catalogue: Catalogue, value: str) -> SharedTicket | None:
+    """The paid ticket a share link names, if its mark fits the ticket's signed code; else None."""
     parts = split_share_id(value)
     if parts is None:
         return None

@@ -60,6 +60,7 @@ def _wrapped(draw: ImageDraw.ImageDraw, text: str, font: Font, width: int) -> li
 
 
 def ticket_card_png(text: CardText, code: str) -> bytes:
+    """The ticket as a PNG card: its words, the QR of `code` and the short code."""
     qr = Image.open(io.BytesIO(qr_png(code))).convert("RGB")
     qr_size = min(WIDTH - 2 * MARGIN, 480)
     qr = qr.resize((qr_size, qr_size), Image.Resampling.NEAREST)

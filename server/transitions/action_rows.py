@@ -18,6 +18,7 @@ from server.transitions.change import ActedBy, ChangeInProgress
 
 
 def action_row(order_id: str, acted: ActedBy, at_ms: int, evidence: Any = None) -> sa.Insert:
+    """The `desk_actions` row of what a person did to an order, and when."""
     return desk_actions.insert().values(
         order_id=order_id,
         action=acted.action,

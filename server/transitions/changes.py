@@ -94,6 +94,9 @@ def new_order_number() -> str:
 
 
 class StatusChanges:
+    """The write core: applies one status change if the lifecycle allows it, with the
+    pipeline's steps in its transaction and after its commit."""
+
     def __init__(self, database: Database, reader: OrderReader, pipeline: Pipeline) -> None:
         self.database = database
         self.reader = reader

@@ -105,6 +105,7 @@ class Pipeline:
 def payment_pipeline(
     *, hub: StatusHub, catalogue: Catalogue, signer: TicketSigner, outbox: OutboxWorker
 ) -> Pipeline:
+    """The service's pipeline, its steps built from what they need."""
     return Pipeline(
         receipts=ReceiptPaysOnce(),
         seats=SeatsFollowStatus(),

@@ -1,0 +1,28 @@
+"""The write side: one status change and its pipeline of named steps (seats, ticket
+codes, outbox rows in the transaction; publishing and waking the outbox after it)."""
+
+from __future__ import annotations
+
+from server.transitions.action_rows import action_row
+from server.transitions.change import ActedBy, Change, OrderNotFound
+from server.transitions.changes import StatusChanges
+from server.transitions.outbox_rows import enqueue, letter_fields
+from server.transitions.pipeline import payment_pipeline
+from server.transitions.receipts import ReceiptTaken, receipt_owner
+from server.transitions.seats import reserve
+from server.transitions.ticket_codes import backfill_short_codes
+
+__all__ = [
+    "ActedBy",
+    "Change",
+    "OrderNotFound",
+    "ReceiptTaken",
+    "StatusChanges",
+    "action_row",
+    "backfill_short_codes",
+    "enqueue",
+    "letter_fields",
+    "payment_pipeline",
+    "receipt_owner",
+    "reserve",
+]
