@@ -259,4 +259,7 @@ def live_env(base_url: str) -> dict[str, str]:
         "PAYHERO_API_USERNAME": USERNAME,
         "PAYHERO_API_PASSWORD": PASSWORD,
         "PAYHERO_CHANNEL_ID": str(CHANNEL),
+        # Live mode wants the secrets that outlive a disk from the environment (issue 19).
+        "TICKET_SIGNING_KEY": "bench-ticket-signing-key-" + "k" * 24,
+        "CALLBACK_TOKEN": "bench-callback-token-" + "c" * 24,
     }

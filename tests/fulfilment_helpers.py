@@ -57,7 +57,9 @@ async def paid_order(services: Services, email: str, *, quantity: int = 1) -> St
     """An order placed through the real checkout, then paid, without a web server."""
     request = CheckoutRequest("demo-fest", "early-bird", quantity, email, "Amina", "Otieno", "254712349999")
     order = (await services.checkout.place(request)).update
-    change = Change(COMPLETED, source="test", fields={"result_code": 0, "receipt_number": "SAE3YULR0Y"})
+    # A receipt of its own: one receipt completes one order (issue 24).
+    receipt = "SAE" + order.order_id[:7].upper().replace("-", "X").replace("_", "Y")
+    change = Change(COMPLETED, source="test", fields={"result_code": 0, "receipt_number": receipt})
     result = await services.changes.apply(order.order_id, change)
     return result.update
 

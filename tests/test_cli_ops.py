@@ -193,6 +193,7 @@ def test_simulate_refuses_in_live_mode(make_settings: Callable[..., Settings]) -
         "PAYHERO_CHANNEL_ID": "4242",
         "PUBLIC_BASE_URL": "https://tickets.example.com",
         "CALLBACK_TOKEN": "c" * 40,
+        "TICKET_SIGNING_KEY": "t" * 40,
     }
     code, _, errors = cli(settings, "simulate", "ORD-ANY", env=live)
     assert code == 2 and "refuses in live mode" in errors

@@ -133,10 +133,16 @@ async def wait_across_restarts(base_url: str, order: dict[str, Any], back: async
     while True:
         try:
             async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
-                answer: dict[str, Any] = (await http.get(order["wait_url"], params={"since": version})).json()
+                response = await http.get(order["wait_url"], params={"since": version})
         except httpx.TransportError:
             await back.wait()
             continue
+        if response.status_code == 503:
+            # A draining process answers its held waits "restarting": ask the new one.
+            await back.wait()
+            continue
+        assert response.status_code == 200, (response.status_code, response.text)
+        answer: dict[str, Any] = response.json()
         if answer["payment_status"] not in {"pending", "processing"}:
             return answer
         version = answer["version"]

@@ -18,8 +18,10 @@ from tests.server_harness import until
 
 
 async def test_sigterm_answers_held_waits_closes_streams_and_exits_fast(tmp_path: Path) -> None:
-    # 300 waiters from one address: past MAX_WAITERS_PER_CLIENT's default, so no cap here.
-    env = sandbox_env(tmp_path, WAIT_TIMEOUT="25", MAX_WAITERS_PER_CLIENT="0")
+    # 300 waiters from one address on one order: past both waiter caps' defaults, so no caps.
+    env = sandbox_env(
+        tmp_path, WAIT_TIMEOUT="25", MAX_WAITERS_PER_CLIENT="0", MAX_WAITERS_PER_CLIENT_ORDER="0"
+    )
     with running_service(env, tmp_path) as service:
         limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
         async with httpx.AsyncClient(base_url=service.base_url, timeout=60, limits=limits) as http:
@@ -39,11 +41,11 @@ async def test_sigterm_answers_held_waits_closes_streams_and_exits_fast(tmp_path
 
             polls = [asyncio.create_task(long_poll()) for _ in range(150)]
             streams = [asyncio.create_task(stream()) for _ in range(150)]
-            # Wait until every waiter is held by the server, as the service itself reports.
-            while True:
-                ready = (await http.get("/readyz")).json()
-                if ready.get("waiters", 0) >= 300:
-                    break
+            # Wait until every waiter is held by the server, as the service itself reports; a
+            # waiter refused (a cap) ends its task early and is reported, not waited for forever.
+            while (await http.get("/readyz")).json().get("waiters", 0) < 300:
+                refused = [task for task in polls + streams if task.done()]
+                assert not refused, [task.result() for task in refused]
                 await asyncio.sleep(0.05)
 
             signalled = time.monotonic()

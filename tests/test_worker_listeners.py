@@ -59,7 +59,13 @@ def held_by(pid: int, port: int, state: str) -> set[int]:
 @contextmanager
 def three_workers(tmp_path: Path, redis_url: str) -> Iterator[tuple[ServiceProcess, list[int], int]]:
     # With Redis: on SQLite without it the launcher runs one worker (no broker between them).
-    env = sandbox_env(tmp_path, WEB_CONCURRENCY=str(WORKERS), MAX_WAITERS_PER_CLIENT="0", REDIS_URL=redis_url)
+    env = sandbox_env(
+        tmp_path,
+        WEB_CONCURRENCY=str(WORKERS),
+        MAX_WAITERS_PER_CLIENT="0",
+        MAX_WAITERS_PER_CLIENT_ORDER="0",
+        REDIS_URL=redis_url,
+    )
     with running_service(env, tmp_path) as service:
         wait_for(lambda: len(workers_of(service)) == WORKERS, 30, f"{WORKERS} uvicorn workers")
         port = urlsplit(service.base_url).port
