@@ -19,7 +19,8 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
 
 from server.settings import Settings
-from tests.browser import accessible, check_chromium, launch, phone_page, screenshot
+from tests import browser_fixtures
+from tests.browser import accessible, phone_page, screenshot
 from tests.fulfilment_helpers import SILENT_PHONE, all_sent, eventually, place
 from tests.payhero_fixtures import TOKEN, sandbox_callback
 from tests.process_harness import running_service
@@ -35,17 +36,9 @@ BY_THE_BELL_MS = 5_000
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    check_chromium()
-    async with launch() as running:
-        yield running
-
-
-@pytest_asyncio.fixture(autouse=True, loop_scope="module")
-async def close_pages(browser: Browser) -> AsyncIterator[None]:
-    yield
-    await close_contexts(browser)
+# One browser per module, each test's pages closed with it (tests/browser_fixtures.py).
+browser = browser_fixtures.browser
+close_pages = browser_fixtures.close_pages
 
 
 def desk_env(**extra: str) -> dict[str, str]:

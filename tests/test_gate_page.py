@@ -17,25 +17,17 @@ from playwright.async_api import Browser, Page, expect
 
 from server.settings import Settings
 from server.tickets.short_codes import check_symbol
-from tests.browser import accessible, check_chromium, launch, phone_page, screenshot
+from tests import browser_fixtures
+from tests.browser import accessible, phone_page, screenshot
 from tests.gate_helpers import GATE, GATE_TOKEN, ended_catalogue, paid_tickets
 from tests.server_harness import RunningServer, run_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    check_chromium()
-    async with launch() as running:
-        yield running
-
-
-@pytest_asyncio.fixture(autouse=True, loop_scope="module")
-async def close_pages(browser: Browser) -> AsyncIterator[None]:
-    yield
-    for context in browser.contexts:
-        await context.close()
+# One browser per module, each test's pages closed with it (tests/browser_fixtures.py).
+browser = browser_fixtures.browser
+close_pages = browser_fixtures.close_pages
 
 
 @pytest_asyncio.fixture(loop_scope="module")
