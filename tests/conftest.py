@@ -88,8 +88,12 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..., Settings]:
-    """Settings for a store and broker kind, on real backends, isolated to this test."""
+def make_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Settings]]:
+    """Settings for a store and broker kind, on real backends, isolated to this test.
+
+    A PostgreSQL database it gave out goes back, emptied, when the test ends (tests/backends.py).
+    """
+    handed_out: list[tuple[PostgresDatabases, str]] = []
 
     def build(
         store: Store = "sqlite",
@@ -100,7 +104,9 @@ def make_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..
     ) -> Settings:
         pool: dict[str, str] = {}
         if store == "postgres":
-            database_url = request.getfixturevalue("postgres").new_url()
+            databases: PostgresDatabases = request.getfixturevalue("postgres")
+            database_url = databases.new_url()
+            handed_out.append((databases, database_url))
             pool = {"DATABASE_POOL_SIZE": os.environ["DATABASE_POOL_SIZE"]}
         else:
             database_url = f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"
@@ -127,7 +133,9 @@ def make_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..
         base = Settings.from_env(variables | dict(env or {}), dotenv=None)
         return base.with_overrides(**overrides) if overrides else base
 
-    return build
+    yield build
+    for databases, url in handed_out:
+        databases.release(url)
 
 
 STACKS = [
