@@ -101,7 +101,10 @@ async def test_a_camera_without_barcode_detector_scans_a_real_ticket_and_admits_
         await context.add_init_script("delete window.BarcodeDetector")
         page = await context.new_page()
         fetched: list[str] = []
+        said: list[str] = []
         page.on("request", lambda request: fetched.append(request.url))
+        page.on("console", lambda message: said.append(message.text))
+        page.on("requestfailed", lambda request: said.append(f"failed: {request.url} {request.failure}"))
         await page.goto(f"{live.base_url}/gate")
         await page.get_by_label("Name of this gate").fill("North")
         await page.get_by_label("Gate token").fill(GATE_TOKEN)
@@ -109,7 +112,13 @@ async def test_a_camera_without_barcode_detector_scans_a_real_ticket_and_admits_
         assert await page.evaluate("typeof window.BarcodeDetector") == "undefined"
         await page.get_by_role("button", name="Scan QR codes with the camera").click()
 
-        await expect(page.locator("#verdict")).to_have_attribute("data-verdict", "admit", timeout=40_000)
+        try:
+            await expect(page.locator("#verdict")).to_have_attribute("data-verdict", "admit", timeout=40_000)
+        except AssertionError:
+            video = await page.evaluate(
+                "(v => [v.videoWidth, v.readyState])(document.getElementById('camera'))"
+            )
+            raise AssertionError(f"no verdict; page said {said}; video {video}; fetched {fetched}") from None
         await expect(page.locator("#verdict-title")).to_have_text("ADMIT")
         # The decoder came from this service, and nothing from anywhere else.
         assert any("/vendor/zxing-library/index.min.js" in url for url in fetched)
