@@ -96,12 +96,13 @@ class TicketRow(_Row):
 @_columns
 @dataclass(slots=True)
 class SignedTicketRow(_Row):
-    """The columns of a ticket a status document lists (`status.SIGNED_COLUMNS`)."""
+    """The columns of a ticket a status document lists (`status.SIGNED_COLUMNS`): only ever
+    read with `code IS NOT NULL`, so its code is known."""
 
     id: str
     order_id: str
     ticket_type: str
-    code: str | None
+    code: str
     short_code: str | None
 
 

@@ -13,7 +13,8 @@ from typing import Any
 from databases import Database
 
 from server.lifecycle import ALLOWED_FROM
-from server.status.document import StatusUpdate
+from server.status.document import DocumentTicket, StatusUpdate
+from server.store.rows import OrderRow
 
 # Columns a change may set besides the status itself.
 SETTABLE = frozenset(
@@ -81,7 +82,7 @@ class ChangeInProgress:
     """
 
     database: Database
-    order: dict[str, Any]
+    order: OrderRow
     previous: str | None
     change: Change
-    signed_tickets: list[dict[str, Any]] | None = None
+    signed_tickets: list[DocumentTicket] | None = None

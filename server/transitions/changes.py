@@ -22,6 +22,7 @@ from server.status.document import StatusUpdate
 from server.status.reader import OrderReader
 from server.store.failures import StoreConflict
 from server.store.prepared import Prepared, parameters
+from server.store.rows import OrderRow
 from server.store.tables import order_changes, orders
 from server.transitions.change import Change, ChangeInProgress, ChangeResult, OrderNotFound
 from server.transitions.pipeline import Pipeline
@@ -114,11 +115,11 @@ class StatusChanges:
             # (waiting on the busy timeout) instead of failing to upgrade a read later.
             row = await self.database.fetch_one(statement)
             if row is not None:
-                updated = dict(row._mapping)
+                updated = OrderRow.from_mapping(row._mapping)
                 previous = await self.database.fetch_val(
                     RECORD_CHANGE.bind(
                         order_id=order_id,
-                        version=updated["version"],
+                        version=updated.version,
                         to_status=change.to_status,
                         source=change.source,
                         note=change.note,
