@@ -34,7 +34,7 @@ from server.payments.matching import CALLBACK_SOURCE, failed_by_provider, note_r
 from server.store.prepared import Prepared
 from server.store.rows import OrderRow
 from server.store.tables import orders, payhero_callbacks
-from server.transitions.change import Change
+from server.transitions.change import Change, ChangeFields
 from server.transitions.changes import StatusChanges
 from server.transitions.receipts import ReceiptTaken
 
@@ -215,7 +215,7 @@ class CallbackProcessor:
         problem = await self._success_problem(callback, order, push)
         if problem is not None:
             return await self._not_applied(inbox_id, order, problem, callback)
-        fields: dict[str, Any] = {
+        fields: ChangeFields = {
             "result_code": 0 if callback.result_code is None else callback.result_code,
             "result_desc": callback.result_desc,
             "receipt_number": callback.receipt_number,
@@ -271,7 +271,7 @@ class CallbackProcessor:
             # It may be an old prompt's failure: the latest push, or the expiry pass, decides.
             return await self._not_applied(inbox_id, order, AMBIGUOUS_PUSH, callback)
         if status not in TERMINAL:
-            fields = {"result_code": callback.result_code, "result_desc": callback.result_desc}
+            fields: ChangeFields = {"result_code": callback.result_code, "result_desc": callback.result_desc}
             result = await self.changes.apply(order.id, Change(target, source=CALLBACK_SOURCE, fields=fields))
             status = result.update.payment_status
             if result.applied:

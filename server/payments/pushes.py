@@ -31,7 +31,7 @@ from server.store.failures import StoreConflict
 from server.store.prepared import Prepared, parameters
 from server.store.rows import PushRow
 from server.store.tables import payment_pushes
-from server.transitions.change import Change
+from server.transitions.change import Change, ChangeFields
 from server.transitions.changes import StatusChanges
 
 log = logging.getLogger("server.payments")
@@ -163,7 +163,7 @@ class PushSender:
     ) -> PushResult:
         order_id = order.id
         number = order.order_number
-        shown = {"pushes": attempt, "prompt_expires_ms": sent + int(self.prompt_window * 1000)}
+        shown: ChangeFields = {"pushes": attempt, "prompt_expires_ms": sent + int(self.prompt_window * 1000)}
         try:
             accepted = await self.payhero.initiate_stk_push(
                 amount=order.amount,
@@ -207,7 +207,7 @@ class PushSender:
             payhero_reference=accepted.reference,
             checkout_request_id=accepted.checkout_request_id,
         )
-        fields = {
+        fields: ChangeFields = {
             **shown,
             "payhero_reference": accepted.reference,
             "checkout_request_id": accepted.checkout_request_id,
@@ -254,7 +254,7 @@ class PushSender:
                 "stk push outcome unknown order=%s attempt=%d: %s", push.order_id, push.attempt, reason
             )
             await self._record(push.order_id, push.attempt, UNKNOWN, error=reason)
-            shown = {
+            shown: ChangeFields = {
                 "pushes": push.attempt,
                 "prompt_expires_ms": push.sent_ms + int(self.prompt_window * 1000),
             }

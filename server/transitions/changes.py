@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
-from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,7 +23,7 @@ from server.store.failures import StoreConflict
 from server.store.prepared import Prepared, parameters
 from server.store.rows import OrderRow
 from server.store.tables import order_changes, orders
-from server.transitions.change import Change, ChangeInProgress, ChangeResult, OrderNotFound
+from server.transitions.change import Change, ChangeInProgress, ChangeResult, NewOrder, OrderNotFound
 from server.transitions.pipeline import Pipeline
 
 log = logging.getLogger("server.status")
@@ -156,7 +155,7 @@ class StatusChanges:
         await self.pipeline.after_commit(result)
         return result
 
-    async def create(self, values: Mapping[str, Any], *, source: str = "checkout") -> StatusUpdate:
+    async def create(self, values: NewOrder, *, source: str = "checkout") -> StatusUpdate:
         """Store a new order at version 1 (`pending`) with a fresh id and order number.
 
         Call inside the caller's transaction when other rows must commit with it.
@@ -164,7 +163,7 @@ class StatusChanges:
         stamp = now_ms()
         order_id = values.get("id") or new_order_id()
         for attempt in range(1, ORDER_NUMBER_ATTEMPTS + 1):
-            row = {
+            row: dict[str, object] = {
                 "currency": "KES",
                 "quantity": 1,
                 **values,
