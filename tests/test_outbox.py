@@ -24,6 +24,7 @@ from server.mail.transport import SendFailed
 from server.services import Services
 from server.settings import Settings
 from server.store.database import MIGRATIONS, SCHEMA_VERSION_TABLE, migrate, open_database
+from server.store.rows import OutboxRow
 from server.store.tables import outbox
 from server.transitions.outbox_rows import enqueue
 from tests.backends import free_port
@@ -225,7 +226,7 @@ async def test_a_composing_process_that_dies_loses_no_e_mail(
     rows = await outbox_rows(services.database)
     sender = Recorder()
     built = worker(services, sender, retry_base=30.0, retry_max=300.0)
-    await built.composing.compose(rows[0])  # the process is up
+    await built.composing.compose(OutboxRow.from_mapping(rows[0]))  # the process is up
     for child in composing_processes():  # as the kernel's OOM killer would
         os.kill(child.pid or 0, signal.SIGKILL)
         child.join()

@@ -16,8 +16,9 @@ from databases import Database
 from server.catalogue import Catalogue
 from server.desk.reviews import RESEND_TICKETS, record_action
 from server.lifecycle import COMPLETED
-from server.mail.kinds import TICKETS
+from server.mail.kinds import TICKETS, LetterTicket, TicketsLetter
 from server.status.signed_tickets import load_tickets
+from server.store.rows import OrderRow
 from server.store.tables import customers, orders
 from server.transitions.outbox_rows import enqueue, letter_fields
 
@@ -41,23 +42,22 @@ async def resend_tickets(
     )
     if row is None:
         return None
-    order = dict(row._mapping)
-    if order["payment_status"] != COMPLETED:
+    found = row._mapping
+    order, email = OrderRow.from_mapping(found), found["email"]
+    if order.payment_status != COMPLETED:
         return Resent(None, None, "only a paid order has tickets to send")
     listed = (await load_tickets(database, [order_id])).get(order_id, [])
-    if not listed or not order["email"]:
+    if not listed or not email:
         return Resent(None, None, "this order has no tickets or no e-mail address")
-    tickets = [
+    tickets: list[LetterTicket] = [
         {"ticket_id": t["ticket_id"], "ticket_type": t["ticket_type"], "code": t["code"]} for t in listed
     ]
-    payload = {
-        **letter_fields(catalogue, order, order["first_name"] or order["customer_first_name"]),
+    payload: TicketsLetter = {
+        **letter_fields(catalogue, order, order.first_name or found["customer_first_name"]),
         "tickets": tickets,
     }
     key = f"order:{order_id}:tickets:again:{secrets.token_hex(6)}"
     async with database.transaction():
-        await enqueue(
-            database, key=key, kind=TICKETS, order_id=order_id, recipient=order["email"], payload=payload
-        )
+        await enqueue(database, key=key, kind=TICKETS, order_id=order_id, recipient=email, payload=payload)
         await record_action(database, order_id, RESEND_TICKETS, actor, evidence={"outbox_key": key})
-    return Resent(key, order["email"])
+    return Resent(key, email)

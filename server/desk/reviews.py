@@ -23,6 +23,7 @@ from server.desk.story import CallbackLine, OrderLine, callback_line, order_line
 from server.lifecycle import CANCELLED, PENDING, PROCESSING
 from server.payhero.client import PayHeroClient, PaymentProviderError
 from server.payments.review_desk import complete_after_review
+from server.store.rows import CallbackRow
 from server.store.tables import desk_actions, orders, payhero_callbacks, payment_pushes
 from server.transitions.action_rows import action_row
 from server.transitions.change import ActedBy, Change
@@ -198,7 +199,7 @@ async def review_queue(database: Database, catalogue: Catalogue) -> list[HeldPay
             HeldPayment(
                 order=order_line(m, catalogue),
                 reason=reason_in_words(m["needs_review"]),
-                callbacks=[callback_line(c._mapping) for c in callbacks],
+                callbacks=[callback_line(CallbackRow.from_mapping(c._mapping)) for c in callbacks],
                 payhero_answer=json.loads(asked._mapping["evidence"]) if asked is not None else None,
                 payhero_asked_at=iso_from_ms(asked._mapping["created_ms"]) if asked is not None else None,
             )

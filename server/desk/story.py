@@ -13,6 +13,7 @@ from databases import Database
 from server.catalogue import Catalogue
 from server.clock import iso_from_ms
 from server.desk.reasons import reason_in_words
+from server.store.rows import CallbackRow, OutboxRow, PushRow, TicketRow
 from server.store.tables import (
     customers,
     desk_actions,
@@ -259,33 +260,28 @@ async def read_story(database: Database, catalogue: Catalogue, order_id: str) ->
         ],
         pushes=[
             PushLine(
-                m["attempt"],
-                iso_from_ms(m["sent_ms"]),
-                m["outcome"],
-                m["payhero_reference"],
-                m["checkout_request_id"],
-                m["error"],
-                _at(m["answered_ms"]),
-                m["result"],
-                m["receipt_number"],
+                p.attempt,
+                iso_from_ms(p.sent_ms),
+                p.outcome,
+                p.payhero_reference,
+                p.checkout_request_id,
+                p.error,
+                _at(p.answered_ms),
+                p.result,
+                p.receipt_number,
             )
-            for m in (r._mapping for r in pushes)
+            for p in (PushRow.from_mapping(r._mapping) for r in pushes)
         ],
-        callbacks=[callback_line(r._mapping) for r in callbacks],
+        callbacks=[callback_line(CallbackRow.from_mapping(r._mapping)) for r in callbacks],
         emails=[
             EmailLine(
-                m["kind"],
-                m["recipient"],
-                iso_from_ms(m["created_ms"]),
-                _at(m["sent_ms"]),
-                m["attempts"],
-                m["last_error"],
+                e.kind, e.recipient, iso_from_ms(e.created_ms), _at(e.sent_ms), e.attempts, e.last_error
             )
-            for m in (r._mapping for r in emails)
+            for e in (OutboxRow.from_mapping(r._mapping) for r in emails)
         ],
         tickets=[
-            TicketLine(m["id"], m["ticket_type"], m["code"], _at(m["checked_in_ms"]), m["checked_in_gate"])
-            for m in (r._mapping for r in issued)
+            TicketLine(t.id, t.ticket_type, t.code, _at(t.checked_in_ms), t.checked_in_gate)
+            for t in (TicketRow.from_mapping(r._mapping) for r in issued)
         ],
         actions=[
             ActionLine(
@@ -301,12 +297,12 @@ async def read_story(database: Database, catalogue: Catalogue, order_id: str) ->
     )
 
 
-def callback_line(m: Any) -> CallbackLine:
+def callback_line(callback: CallbackRow) -> CallbackLine:
     return CallbackLine(
-        m["id"],
-        iso_from_ms(m["received_ms"]),
-        bytes(m["body"]).decode("utf-8", errors="replace"),
-        m["outcome"],
-        _at(m["processed_ms"]),
-        m["replay_of"],
+        callback.id,
+        iso_from_ms(callback.received_ms),
+        bytes(callback.body).decode("utf-8", errors="replace"),
+        callback.outcome,
+        _at(callback.processed_ms),
+        callback.replay_of,
     )

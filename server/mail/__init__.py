@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from server.mail.composer_process import Composing
 from server.mail.delivery import OutboxWorker
-from server.mail.kinds import LOST_TICKETS, RECEIPT, TICKETS, WELCOME
+from server.mail.kinds import (
+    LOST_TICKETS,
+    RECEIPT,
+    TICKETS,
+    WELCOME,
+    LetterFields,
+    LetterTicket,
+    TicketsLetter,
+)
 from server.mail.messages import Composer
 from server.mail.transport import EmlFileSender, build_sender
 
@@ -16,6 +24,9 @@ __all__ = [
     "Composer",
     "Composing",
     "EmlFileSender",
+    "LetterFields",
+    "LetterTicket",
     "OutboxWorker",
+    "TicketsLetter",
     "build_sender",
 ]

@@ -31,14 +31,13 @@ import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from email.message import EmailMessage
 from multiprocessing.connection import Connection
-from typing import Any
 
 from server.mail.messages import Composer
+from server.store.rows import OutboxRow
 
 log = logging.getLogger("server.mail")
 
@@ -64,7 +63,7 @@ def _exit_with_service(lifeline: Connection) -> None:
     os._exit(0)
 
 
-def _compose(row: dict[str, Any]) -> EmailMessage:
+def _compose(row: OutboxRow) -> EmailMessage:
     assert _composer is not None, "composing process not initialised"
     return _composer.compose(row)
 
@@ -79,12 +78,12 @@ class Composing:
         # The write end of the composing processes' lifeline: held here and nowhere else.
         self._lifeline: Connection | None = None
 
-    async def compose(self, row: Mapping[str, Any]) -> EmailMessage:
+    async def compose(self, row: OutboxRow) -> EmailMessage:
         if self.processes == 0:
             return await asyncio.to_thread(self.composer.compose, row)
         pool = self._pool or self._start()
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, _compose, dict(row))
+            return await asyncio.get_running_loop().run_in_executor(pool, _compose, row)
         except BrokenProcessPool:
             log.warning("the e-mail composing process died; a new one starts with the next e-mail")
             self._pool = None

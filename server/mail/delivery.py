@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +30,7 @@ from server.logs import mask_email
 from server.mail.composer_process import Composing
 from server.mail.transport import MailSender, SendFailed
 from server.store.prepared import Prepared
+from server.store.rows import OutboxRow
 from server.store.tables import outbox
 
 log = logging.getLogger("server.mail")
@@ -161,30 +161,30 @@ class OutboxWorker:
         )
         return int(count or 0)
 
-    async def _claim(self, row_id: int) -> Mapping[str, Any] | None:
+    async def _claim(self, row_id: int) -> OutboxRow | None:
         now = now_ms()
         claim = secrets.token_hex(8)
         row = await self.database.fetch_one(
             CLAIM.bind(row_id=row_id, now=now, locked_until_ms=now + self.lease_ms, claim=claim)
         )
-        return None if row is None else dict(row._mapping)
+        return None if row is None else OutboxRow.from_mapping(row._mapping)
 
-    async def _deliver(self, row: Mapping[str, Any]) -> bool:
-        where = f"kind={row['kind']} order={row['order_id'] or '-'} to={mask_email(row['recipient'])}"
+    async def _deliver(self, row: OutboxRow) -> bool:
+        where = f"kind={row.kind} order={row.order_id or '-'} to={mask_email(row.recipient)}"
         crash_if(self.crash_point, "before-email-sent")
         try:
             # Rendering the QR PNGs is CPU work: done off the event loop (server/mail/composer_process.py).
             message = await self.composing.compose(row)
-            destination = await self.sender.send(message, str(row["key"]))
+            destination = await self.sender.send(message, row.key)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             reason = str(exc) if isinstance(exc, SendFailed) else f"{type(exc).__name__}: {exc}"
-            delay = backoff_seconds(int(row["attempts"]), self.retry_base, self.retry_max)
+            delay = backoff_seconds(row.attempts, self.retry_base, self.retry_max)
             # Only while the lease is ours: past it, another process may be on this row.
             await self.database.execute(
                 outbox.update()
-                .where(outbox.c.id == row["id"], outbox.c.claim == row["claim"])
+                .where(outbox.c.id == row.id, outbox.c.claim == row.claim)
                 .values(
                     locked_until_ms=None,
                     claim=None,
@@ -197,7 +197,7 @@ class OutboxWorker:
                 logging.WARNING if isinstance(exc, SendFailed) else logging.ERROR,
                 "e-mail not sent %s attempt=%d: %s; next try in %.1fs",
                 where,
-                row["attempts"],
+                row.attempts,
                 reason,
                 delay,
                 exc_info=None if isinstance(exc, SendFailed) else exc,
@@ -205,11 +205,11 @@ class OutboxWorker:
             return False
         # Marked sent even if the lease ran out meanwhile: it *was* sent, and that stops
         # another sender from picking it up again once its own attempt ends.
-        await self.database.execute(MARK_SENT.bind(row_id=row["id"], sent_ms=now_ms()))
+        await self.database.execute(MARK_SENT.bind(row_id=row.id, sent_ms=now_ms()))
         log.info(
             "e-mail sent %s attempt=%d via %s message-id=%s",
             where,
-            row["attempts"],
+            row.attempts,
             destination,
             message["Message-ID"],
         )

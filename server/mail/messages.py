@@ -30,6 +30,7 @@ from typing import Any
 from server.catalogue import DEFAULT_TIMEZONE
 from server.languages import DEFAULT_LANGUAGE, known_language, load_words, moment_words
 from server.mail.kinds import LOST_TICKETS, TICKETS
+from server.store.rows import OutboxRow
 from server.tickets.qr import qr_png
 from server.urls import calendar_url, payment_page_url, qr_url
 
@@ -182,15 +183,15 @@ class Composer:
         page = self._render(f"{kind}.html", values, escape=True, markup={"tickets": html_items})
         return Letter(subject, text, page, images)
 
-    def compose(self, row: Mapping[str, Any]) -> EmailMessage:
+    def compose(self, row: OutboxRow) -> EmailMessage:
         """The whole e-mail of an outbox row (CPU work for tickets: run it in a thread)."""
-        letter = self.letter(str(row["kind"]), json.loads(row["payload"]))
+        letter = self.letter(row.kind, json.loads(row.payload))
         message = EmailMessage()
         message["From"] = self.mail_from
-        message["To"] = row["recipient"]
+        message["To"] = row.recipient
         message["Subject"] = letter.subject
         message["Date"] = formatdate(usegmt=True)
-        message["Message-ID"] = message_id(str(row["key"]), self.domain)
+        message["Message-ID"] = message_id(row.key, self.domain)
         message.set_content(letter.text)
         message.add_alternative(letter.html, subtype="html")
         html_part = message.get_body(preferencelist=("html",))

@@ -15,7 +15,7 @@ from server.clock import now_ms
 from server.logs import mask_phone
 from server.orders.unpaid_holds import UnpaidCaps, check_unpaid
 from server.orders.validation import CheckoutInvalid, CheckoutRequest
-from server.payments.pushes import REFUSED, PushResult, PushSender
+from server.payments.pushes import REFUSED, OrderToPay, PushResult, PushSender
 from server.status.document import StatusUpdate
 from server.store.database import is_postgres
 from server.store.tables import customers, tickets
@@ -93,7 +93,8 @@ class Checkout:
                     for _ in range(request.quantity)
                 ],
             )
-        number = str(order.document["order_number"])
+        document = order.document
+        number = document["order_number"]
         log.info(
             "order created order=%s number=%s %dx %s/%s amount=%d phone=%s",
             order.order_id,
@@ -101,12 +102,12 @@ class Checkout:
             request.quantity,
             event.slug,
             ticket.slug,
-            order.document["amount"],
+            document["amount"],
             mask_phone(request.phone),
         )
-        row = {"id": order.order_id, "order_number": number, "amount": order.document["amount"]}
+        to_pay = OrderToPay(order.order_id, number, document["amount"])
         name = f"{request.first_name} {request.last_name}"
-        result = await self.pushes.push(row, 1, request.phone, name)
+        result = await self.pushes.push(to_pay, 1, request.phone, name)
         if result.outcome == REFUSED:
             raise PushFailed(result.update, result.reason or "PayHero refused the payment request")
         return result

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 from databases import Database
@@ -23,6 +22,7 @@ from server.orders.push_limits import PushLimits
 from server.payments.pushes import SENDING, PushAttemptTaken, PushResult, PushSender, latest_push
 from server.status.document import StatusUpdate
 from server.status.reader import ORDER_BY_ID
+from server.store.rows import OrderRow
 from server.store.tables import customers
 from server.transitions.change import Change, OrderNotFound
 from server.transitions.changes import StatusChanges
@@ -58,15 +58,15 @@ class Prompts:
         order = await self._order(order_id)
         latest = await latest_push(self.database, order_id)
         if latest is not None:
-            open_ms = latest["sent_ms"] + int(self.pushes.prompt_window * 1000) - now_ms()
+            open_ms = latest.sent_ms + int(self.pushes.prompt_window * 1000) - now_ms()
             if open_ms > 0:
                 raise PromptOpen(math.ceil(open_ms / 1000))
-            if latest["outcome"] == SENDING:
+            if latest.outcome == SENDING:
                 # Still waiting for PayHero's answer to the last one (a slow PayHero).
                 raise PromptOpen(math.ceil(self.pushes.prompt_window))
         phone, name = await self._contact(order)
         taken = await self.push_limits.take(phone, client)
-        attempt = (latest["attempt"] if latest is not None else 0) + 1
+        attempt = (latest.attempt if latest is not None else 0) + 1
         log.info("stk push sent again order=%s attempt=%d", order_id, attempt)
         try:
             return await self.pushes.push(order, attempt, phone, name)
@@ -84,27 +84,27 @@ class Prompts:
         log.info("order cancelled by the customer order=%s", order_id)
         return result.update
 
-    async def _order(self, order_id: str) -> dict[str, Any]:
+    async def _order(self, order_id: str) -> OrderRow:
         row = await self.database.fetch_one(ORDER_BY_ID.bind(order_id=order_id))
         if row is None:
             raise OrderNotFound(order_id)
-        order = dict(row._mapping)
-        if order["payment_status"] in TERMINAL:
+        order = OrderRow.from_mapping(row._mapping)
+        if order.payment_status in TERMINAL:
             update = await self.changes.reader.get(order_id)
             assert update is not None
             raise OrderFinal(update)
         return order
 
-    async def _contact(self, order: dict[str, Any]) -> tuple[str, str]:
+    async def _contact(self, order: OrderRow) -> tuple[str, str]:
         """The phone and name the order was placed with (the customer's, for older orders)."""
-        if order["phone"]:
-            return order["phone"], f"{order['first_name']} {order['last_name']}"
+        if order.phone:
+            return order.phone, f"{order.first_name} {order.last_name}"
         row = await self.database.fetch_one(
             sa.select(customers.c.phone, customers.c.first_name, customers.c.last_name).where(
-                customers.c.id == order["customer_id"]
+                customers.c.id == order.customer_id
             )
         )
         if row is None:
-            raise OrderNotFound(order["id"])  # an order without a customer cannot be pushed
+            raise OrderNotFound(order.id)  # an order without a customer cannot be pushed
         found = row._mapping
         return found["phone"], f"{found['first_name']} {found['last_name']}"

@@ -20,9 +20,8 @@ When no push of ours carries that id, the answer to one of them was lost (`sendi
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 from databases import Database
@@ -34,6 +33,7 @@ from server.payhero.client import PayHeroClient, PaymentProviderError, Transacti
 from server.payments.matching import CallbackOrder
 from server.payments.pushes import SENDING, UNKNOWN
 from server.store.prepared import Prepared
+from server.store.rows import PushRow
 from server.store.tables import payment_pushes
 
 log = logging.getLogger("server.payments")
@@ -68,10 +68,13 @@ class MatchedPush:
         return not self.ambiguous and self.attempt < self.latest_attempt
 
 
-def _answers(push: Mapping[str, Any], callback: PayHeroCallback) -> bool:
+def _answers(
+    checkout_request_id: str | None, payhero_reference: str | None, callback: PayHeroCallback
+) -> bool:
+    """Whether a push with these ids (or a legacy order's own) is the one `callback` names."""
     if callback.checkout_request_id is not None:
-        return bool(push["checkout_request_id"] == callback.checkout_request_id)
-    return callback.reference is not None and push["payhero_reference"] == callback.reference
+        return checkout_request_id == callback.checkout_request_id
+    return callback.reference is not None and payhero_reference == callback.reference
 
 
 async def _ask(payhero: PayHeroClient, reference: str) -> TransactionStatus | None:
@@ -82,15 +85,13 @@ async def _ask(payhero: PayHeroClient, reference: str) -> TransactionStatus | No
         return None
 
 
-def _taken_during(push: Mapping[str, Any], taken_ms: int) -> bool:
+def _taken_during(push: PushRow, taken_ms: int) -> bool:
     """Whether PayHero taking a push at `taken_ms` fits this push's sending window."""
-    ended = push["answered_ms"] if push["answered_ms"] is not None else now_ms()
-    return bool(push["sent_ms"] - CLOCK_SKEW_MS <= taken_ms <= ended + CLOCK_SKEW_MS)
+    ended = push.answered_ms if push.answered_ms is not None else now_ms()
+    return push.sent_ms - CLOCK_SKEW_MS <= taken_ms <= ended + CLOCK_SKEW_MS
 
 
-def _by_time(
-    candidates: Sequence[Mapping[str, Any]], heard: TransactionStatus | None
-) -> Mapping[str, Any] | None:
+def _by_time(candidates: Sequence[PushRow], heard: TransactionStatus | None) -> PushRow | None:
     if heard is None or heard.taken_ms is None:
         return None
     fitting = [push for push in candidates if _taken_during(push, heard.taken_ms)]
@@ -102,26 +103,27 @@ async def push_for(
 ) -> MatchedPush | None:
     """The push of the order that `callback` answers, or None when it answers none we sent."""
     order, pushes = named.order, named.pushes
-    number, amount = str(order["order_number"]), int(order["amount"])
+    number, amount = order.order_number, order.amount
     if pushes:
-        found = next((push for push in pushes if _answers(push, callback)), None)
-        latest = int(pushes[-1]["attempt"])
+        found = next(
+            (p for p in pushes if _answers(p.checkout_request_id, p.payhero_reference, callback)), None
+        )
+        latest = pushes[-1].attempt
         if found is not None:
-            return MatchedPush(
-                found["id"], found["attempt"], latest, found["payhero_reference"], found["result"]
-            )
-        kind = "checkout_request_id" if callback.checkout_request_id is not None else "payhero_reference"
-        candidates = [push for push in pushes if push["outcome"] in (SENDING, UNKNOWN) and push[kind] is None]
+            return MatchedPush(found.id, found.attempt, latest, found.payhero_reference, found.result)
+        by_checkout = callback.checkout_request_id is not None
+        candidates = [
+            push
+            for push in pushes
+            if push.outcome in (SENDING, UNKNOWN)
+            and (push.checkout_request_id if by_checkout else push.payhero_reference) is None
+        ]
     else:
         # An order placed before pushes were recorded: its own ids are its one push.
-        legacy = {
-            "checkout_request_id": order["checkout_request_id"],
-            "payhero_reference": order["payhero_reference"],
-        }
-        if _answers(legacy, callback):
-            result = COMPLETED if order["payment_status"] == COMPLETED else None
-            return MatchedPush(None, 1, 1, order["payhero_reference"], result)
-        unanswered = order["checkout_request_id"] is None and order["payhero_reference"] is None
+        if _answers(order.checkout_request_id, order.payhero_reference, callback):
+            result = COMPLETED if order.payment_status == COMPLETED else None
+            return MatchedPush(None, 1, 1, order.payhero_reference, result)
+        unanswered = order.checkout_request_id is None and order.payhero_reference is None
         latest, candidates = 1, []
         if not unanswered:
             return None
@@ -139,7 +141,7 @@ async def push_for(
         return None
     confirmed = callback.reference if heard is not None and heard.names(number, amount) else None
     if not pushes:
-        return MatchedPush(None, 1, 1, confirmed, COMPLETED if order["payment_status"] == COMPLETED else None)
+        return MatchedPush(None, 1, 1, confirmed, COMPLETED if order.payment_status == COMPLETED else None)
     chosen = candidates[0] if len(candidates) == 1 else _by_time(candidates, heard)
     if chosen is None:
         log.warning(
@@ -150,6 +152,6 @@ async def push_for(
         return MatchedPush(None, latest, latest, confirmed, None, ambiguous=True)
     if confirmed is not None:
         await database.execute(
-            RECORD_CONFIRMED_REFERENCE.bind(push_id=chosen["id"], payhero_reference=confirmed)
+            RECORD_CONFIRMED_REFERENCE.bind(push_id=chosen.id, payhero_reference=confirmed)
         )
-    return MatchedPush(chosen["id"], chosen["attempt"], latest, confirmed, chosen["result"])
+    return MatchedPush(chosen.id, chosen.attempt, latest, confirmed, chosen.result)

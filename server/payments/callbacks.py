@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -32,8 +32,9 @@ from server.payhero.client import PayHeroClient, PaymentProviderError
 from server.payments.attribution import MatchedPush, push_for
 from server.payments.matching import CALLBACK_SOURCE, failed_by_provider, note_result, order_for
 from server.store.prepared import Prepared
+from server.store.rows import OrderRow
 from server.store.tables import orders, payhero_callbacks
-from server.transitions.change import Change
+from server.transitions.change import Change, ChangeFields
 from server.transitions.changes import StatusChanges
 from server.transitions.receipts import ReceiptTaken
 
@@ -98,7 +99,7 @@ class Matched(NamedTuple):
     """A parsed callback with the order and the push it answers."""
 
     callback: PayHeroCallback
-    order: dict[str, Any]
+    order: OrderRow
     push: MatchedPush
 
 
@@ -207,14 +208,14 @@ class CallbackProcessor:
         return len(rows)
 
     async def _success(
-        self, inbox_id: int, callback: PayHeroCallback, order: dict[str, Any], push: MatchedPush
+        self, inbox_id: int, callback: PayHeroCallback, order: OrderRow, push: MatchedPush
     ) -> CallbackOutcome:
-        if order["payment_status"] == COMPLETED:
+        if order.payment_status == COMPLETED:
             return await self._already_paid(inbox_id, callback, order, push)
         problem = await self._success_problem(callback, order, push)
         if problem is not None:
             return await self._not_applied(inbox_id, order, problem, callback)
-        fields: dict[str, Any] = {
+        fields: ChangeFields = {
             "result_code": 0 if callback.result_code is None else callback.result_code,
             "result_desc": callback.result_desc,
             "receipt_number": callback.receipt_number,
@@ -223,7 +224,7 @@ class CallbackProcessor:
         async with self.database.connection():
             try:
                 result = await self.changes.apply(
-                    order["id"], Change(COMPLETED, source=CALLBACK_SOURCE, fields=fields)
+                    order.id, Change(COMPLETED, source=CALLBACK_SOURCE, fields=fields)
                 )
             except ReceiptTaken as taken:
                 log.warning("receipt of callback %d already paid for order %s", inbox_id, taken.owner)
@@ -231,29 +232,38 @@ class CallbackProcessor:
             await note_result(self.database, push.id, callback)
             if not result.applied:
                 # Another delivery completed it a moment ago: the same payment, or a second one.
-                current = {**order, **result.update.document, "id": order["id"]}
+                now = result.update.document
+                current = replace(
+                    order,
+                    payment_status=now["payment_status"],
+                    version=now["version"],
+                    result_code=now["result_code"],
+                    result_desc=now["result_desc"],
+                    receipt_number=now["receipt_number"],
+                    pushes=now["pushes"],
+                )
                 return await self._already_paid(inbox_id, callback, current, push)
-            await self._mark(inbox_id, APPLIED, order["id"], COMPLETED)
-        return CallbackOutcome(order["id"], payment_status=COMPLETED)
+            await self._mark(inbox_id, APPLIED, order.id, COMPLETED)
+        return CallbackOutcome(order.id, payment_status=COMPLETED)
 
     async def _already_paid(
-        self, inbox_id: int, callback: PayHeroCallback, order: dict[str, Any], push: MatchedPush
+        self, inbox_id: int, callback: PayHeroCallback, order: OrderRow, push: MatchedPush
     ) -> CallbackOutcome:
         # No receipt on record: completed by a status check that did not name one. If that
         # check found this very push paid, the callback is that payment's own.
-        known = order["receipt_number"]
+        known = order.receipt_number
         if known == callback.receipt_number or (known is None and push.result == COMPLETED):
-            await self._mark(inbox_id, DUPLICATE, order["id"], COMPLETED)
-            return CallbackOutcome(order["id"], payment_status=COMPLETED)
+            await self._mark(inbox_id, DUPLICATE, order.id, COMPLETED)
+            return CallbackOutcome(order.id, payment_status=COMPLETED)
         # Another receipt: the customer paid twice (two prompts, both answered). One set of
         # tickets; the second payment is for a person to refund.
         return await self._not_applied(inbox_id, order, ReviewReason.DOUBLE_PAYMENT, callback)
 
     async def _failure(
-        self, inbox_id: int, callback: PayHeroCallback, order: dict[str, Any], push: MatchedPush
+        self, inbox_id: int, callback: PayHeroCallback, order: OrderRow, push: MatchedPush
     ) -> CallbackOutcome:
         target = callback.target_status
-        status = order["payment_status"]
+        status = order.payment_status
         if status not in TERMINAL and push.superseded:
             # The customer asked for a new prompt; the old one failing changes nothing.
             return await self._not_applied(inbox_id, order, SUPERSEDED_PUSH, callback)
@@ -261,31 +271,29 @@ class CallbackProcessor:
             # It may be an old prompt's failure: the latest push, or the expiry pass, decides.
             return await self._not_applied(inbox_id, order, AMBIGUOUS_PUSH, callback)
         if status not in TERMINAL:
-            fields = {"result_code": callback.result_code, "result_desc": callback.result_desc}
-            result = await self.changes.apply(
-                order["id"], Change(target, source=CALLBACK_SOURCE, fields=fields)
-            )
+            fields: ChangeFields = {"result_code": callback.result_code, "result_desc": callback.result_desc}
+            result = await self.changes.apply(order.id, Change(target, source=CALLBACK_SOURCE, fields=fields))
             status = result.update.payment_status
             if result.applied:
-                await self._mark(inbox_id, APPLIED, order["id"], target)
-                return CallbackOutcome(order["id"], payment_status=status)
+                await self._mark(inbox_id, APPLIED, order.id, target)
+                return CallbackOutcome(order.id, payment_status=status)
         if status == target:
-            await self._mark(inbox_id, DUPLICATE, order["id"], target)
-            return CallbackOutcome(order["id"], payment_status=status)
+            await self._mark(inbox_id, DUPLICATE, order.id, target)
+            return CallbackOutcome(order.id, payment_status=status)
         return await self._not_applied(
-            inbox_id, {**order, "payment_status": status}, f"already_{status}", callback
+            inbox_id, replace(order, payment_status=status), f"already_{status}", callback
         )
 
     async def _success_problem(
-        self, callback: PayHeroCallback, order: dict[str, Any], push: MatchedPush
+        self, callback: PayHeroCallback, order: OrderRow, push: MatchedPush
     ) -> str | None:
         """Why a success callback must not complete this order, or None."""
-        if callback.amount != order["amount"]:
+        if callback.amount != order.amount:
             log.warning(
                 "callback amount %s does not match order %s amount %s: held for review",
                 callback.amount,
-                order["id"],
-                order["amount"],
+                order.id,
+                order.amount,
             )
             return ReviewReason.AMOUNT_MISMATCH
         if callback.receipt_number is None:
@@ -294,7 +302,7 @@ class CallbackProcessor:
         # (a callback, or its transaction status read by the expiry pass).
         push_failed = push.result is not None and push.result != COMPLETED
         contradicts = push_failed or (
-            order["payment_status"] in TERMINAL and await failed_by_provider(self.database, order)
+            order.payment_status in TERMINAL and await failed_by_provider(self.database, order)
         )
         if not (self.verify_success or contradicts):
             return None
@@ -302,34 +310,34 @@ class CallbackProcessor:
         # payment failed or was cancelled is believed only if PayHero now says SUCCESS.
         reason = ReviewReason.CONTRADICTS_PROVIDER if contradicts else ReviewReason.UNVERIFIED
         if push.payhero_reference is None:
-            log.warning("success for order %s cannot be checked: no PayHero reference", order["id"])
+            log.warning("success for order %s cannot be checked: no PayHero reference", order.id)
             return reason
         try:
             status = await self.payhero.transaction_status(push.payhero_reference)
         except PaymentProviderError as exc:
-            log.warning("could not verify callback for order %s: %s", order["id"], exc.reason)
+            log.warning("could not verify callback for order %s: %s", order.id, exc.reason)
             return reason
         if not status.succeeded:
-            log.warning("PayHero says %s for order %s: success not applied", status.status, order["id"])
+            log.warning("PayHero says %s for order %s: success not applied", status.status, order.id)
             return reason
-        if status.contradicts(str(order["order_number"]), int(order["amount"])):
-            log.warning("PayHero's record of that payment is for another order or amount: %s", order["id"])
+        if status.contradicts(order.order_number, order.amount):
+            log.warning("PayHero's record of that payment is for another order or amount: %s", order.id)
             return reason
         if status.receipt_number is not None and status.receipt_number != callback.receipt_number:
-            log.warning("PayHero's receipt for order %s is not the callback's", order["id"])
+            log.warning("PayHero's receipt for order %s is not the callback's", order.id)
             return reason
         return None
 
     async def _not_applied(
         self,
         inbox_id: int,
-        order: dict[str, Any] | None,
+        order: OrderRow | None,
         reason: str,
         callback: PayHeroCallback,
     ) -> CallbackOutcome:
         """`review: reason` for anything that may carry money, `ignored: reason` otherwise."""
-        order_id = order["id"] if order is not None else None
-        status = order["payment_status"] if order is not None else None
+        order_id = order.id if order is not None else None
+        status = order.payment_status if order is not None else None
         target = callback.target_status
         if target != COMPLETED:
             await self._mark(inbox_id, f"ignored: {reason}", order_id, target)

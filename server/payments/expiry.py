@@ -27,7 +27,7 @@ from server.lifecycle import COMPLETED, EXPIRED, FAILED, PENDING, PROCESSING, Re
 from server.payhero.client import PayHeroClient, PaymentProviderError, TransactionStatus
 from server.payments.matching import STATUS_CHECK_SOURCE
 from server.store.tables import orders, payment_pushes
-from server.transitions.change import Change
+from server.transitions.change import Change, ChangeFields
 from server.transitions.changes import StatusChanges
 from server.transitions.receipts import ReceiptTaken
 
@@ -142,7 +142,7 @@ class ExpiryWorker:
         heard = await self._statuses(order_id, references)
         paid_by = next((reference for reference, status in heard.items() if status.succeeded), None)
         paid = heard[paid_by] if paid_by is not None else None
-        expired = {"result_desc": "No answer from M-PESA in time"}
+        expired: ChangeFields = {"result_desc": "No answer from M-PESA in time"}
         if paid is not None and paid_for is not None and paid.contradicts(*paid_for):
             # PayHero took another amount (or its record is another order's): not this sale.
             held = await self._hold(order_id, ReviewReason.AMOUNT_MISMATCH, f"amount {paid.amount}")
@@ -163,7 +163,7 @@ class ExpiryWorker:
             and len(heard) == len(references)
             and all(s.status == "FAILED" for s in heard.values())
         ):
-            failed = {"result_desc": "M-PESA reported a failure"}
+            failed: ChangeFields = {"result_desc": "M-PESA reported a failure"}
             change = Change(FAILED, source=STATUS_CHECK_SOURCE, fields=failed)
         else:
             said = ", ".join(status.status for status in heard.values()) or "nothing"

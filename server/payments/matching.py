@@ -6,9 +6,8 @@ The order is found by the order number PayHero echoes (`ExternalReference` /
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from operator import itemgetter
 
 import sqlalchemy as sa
 from databases import Database
@@ -16,6 +15,7 @@ from databases import Database
 from server.lifecycle import COMPLETED
 from server.payhero.callback_parser import PayHeroCallback
 from server.store.prepared import Prepared
+from server.store.rows import OrderRow, PushRow
 from server.store.tables import order_changes, orders, payment_pushes
 
 _PUSH = "push_"
@@ -27,6 +27,8 @@ ORDER_AND_PUSHES = Prepared(
     .where(orders.c.order_number == sa.bindparam("order_number"))
     .order_by(payment_pushes.c.attempt)
 )
+# A push's columns of that join, under their labels, in `PushRow`'s order: read in C.
+_PUSH_VALUES = itemgetter(*(_PUSH + name for name in PushRow.COLUMNS))
 NOTE_RESULT = Prepared(
     payment_pushes.update()
     .where(
@@ -48,20 +50,17 @@ LAST_CHANGE_SOURCE = Prepared(
 class CallbackOrder:
     """The order a callback names, and its pushes by attempt."""
 
-    order: dict[str, Any]
-    pushes: list[dict[str, Any]]
+    order: OrderRow
+    pushes: list[PushRow]
 
 
 async def order_for(database: Database, callback: PayHeroCallback) -> CallbackOrder | None:
     rows = await database.fetch_all(ORDER_AND_PUSHES.bind(order_number=callback.external_reference))
     if not rows:
         return None
-    order = {column.name: rows[0]._mapping[column.name] for column in orders.c}
-    pushes = [
-        {column.name: row._mapping[_PUSH + column.name] for column in payment_pushes.c}
-        for row in rows
-        if row._mapping[_PUSH + "id"] is not None
-    ]
+    # The order's columns keep their own names in the join; the pushes' carry `push_`.
+    order = OrderRow.from_mapping(rows[0]._mapping)
+    pushes = [PushRow(*_PUSH_VALUES(row._mapping)) for row in rows if row._mapping[_PUSH + "id"] is not None]
     return CallbackOrder(order, pushes)
 
 
@@ -76,10 +75,10 @@ async def note_result(database: Database, push_id: int | None, callback: PayHero
     )
 
 
-async def failed_by_provider(database: Database, order: Mapping[str, Any]) -> bool:
+async def failed_by_provider(database: Database, order: OrderRow) -> bool:
     """Whether the order's last change was PayHero's own word (its callback, or its
     transaction status read by the expiry pass), not our timer."""
-    source = await database.fetch_val(LAST_CHANGE_SOURCE.bind(order_id=order["id"]))
+    source = await database.fetch_val(LAST_CHANGE_SOURCE.bind(order_id=order.id))
     return source in PROVIDER_SOURCES
 
 

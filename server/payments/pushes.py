@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from databases import Database
@@ -29,8 +29,9 @@ from server.payhero.client import OutcomeUnknown, PayHeroClient, PaymentProvider
 from server.status.document import StatusUpdate
 from server.store.failures import StoreConflict
 from server.store.prepared import Prepared, parameters
+from server.store.rows import PushRow
 from server.store.tables import payment_pushes
-from server.transitions.change import Change
+from server.transitions.change import Change, ChangeFields
 from server.transitions.changes import StatusChanges
 
 log = logging.getLogger("server.payments")
@@ -71,6 +72,28 @@ PUSHES_OF_ORDER = Prepared(
 )
 
 
+class Payable(Protocol):
+    """What a push needs of its order: an `OrderRow`, or the checkout's `OrderToPay`."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def order_number(self) -> str: ...
+
+    @property
+    def amount(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OrderToPay:
+    """An order just created, as its first push needs it (the checkout holds no row)."""
+
+    id: str
+    order_number: str
+    amount: int
+
+
 class PushAttemptTaken(Exception):
     """Another request is sending this order's next push right now."""
 
@@ -104,10 +127,10 @@ class InFlight:
             task.cancel()
 
 
-async def latest_push(database: Database, order_id: str) -> Mapping[str, Any] | None:
+async def latest_push(database: Database, order_id: str) -> PushRow | None:
     """An order's last recorded STK push, or None when it has none."""
     rows = await database.fetch_all(PUSHES_OF_ORDER.bind(order_id=order_id))
-    return rows[-1]._mapping if rows else None
+    return PushRow.from_mapping(rows[-1]._mapping) if rows else None
 
 
 @dataclass
@@ -121,9 +144,7 @@ class PushSender:
     # Told each push's outcome (accepted, refused, unknown): /metrics' push counter.
     on_outcome: Callable[[str], None] | None = None
 
-    async def push(
-        self, order: Mapping[str, Any], attempt: int, phone: str, customer_name: str
-    ) -> PushResult:
+    async def push(self, order: Payable, attempt: int, phone: str, customer_name: str) -> PushResult:
         """Record push `attempt` of `order`, send it, and move the order by the answer.
 
         Raises PushAttemptTaken when that attempt is already on record (a concurrent request).
@@ -131,21 +152,21 @@ class PushSender:
         sent = now_ms()
         try:
             await self.database.execute(
-                RECORD_PUSH.bind(order_id=order["id"], attempt=attempt, sent_ms=sent, outcome=SENDING)
+                RECORD_PUSH.bind(order_id=order.id, attempt=attempt, sent_ms=sent, outcome=SENDING)
             )
         except StoreConflict as exc:
-            raise PushAttemptTaken(order["id"]) from exc
+            raise PushAttemptTaken(order.id) from exc
         return await self.in_flight.run(self._send(order, attempt, sent, phone, customer_name))
 
     async def _send(
-        self, order: Mapping[str, Any], attempt: int, sent: int, phone: str, customer_name: str
+        self, order: Payable, attempt: int, sent: int, phone: str, customer_name: str
     ) -> PushResult:
-        order_id = order["id"]
-        number = str(order["order_number"])
-        shown = {"pushes": attempt, "prompt_expires_ms": sent + int(self.prompt_window * 1000)}
+        order_id = order.id
+        number = order.order_number
+        shown: ChangeFields = {"pushes": attempt, "prompt_expires_ms": sent + int(self.prompt_window * 1000)}
         try:
             accepted = await self.payhero.initiate_stk_push(
-                amount=int(order["amount"]),
+                amount=order.amount,
                 phone_number=phone,
                 external_reference=number,
                 customer_name=customer_name,
@@ -186,7 +207,7 @@ class PushSender:
             payhero_reference=accepted.reference,
             checkout_request_id=accepted.checkout_request_id,
         )
-        fields = {
+        fields: ChangeFields = {
             **shown,
             "payhero_reference": accepted.reference,
             "checkout_request_id": accepted.checkout_request_id,
@@ -227,19 +248,18 @@ class PushSender:
                 payment_pushes.c.outcome == SENDING, payment_pushes.c.sent_ms < cutoff
             )
         )
-        for row in rows:
-            push = row._mapping
+        for push in (PushRow.from_mapping(row._mapping) for row in rows):
             reason = "no answer recorded: the process sending it stopped"
             log.warning(
-                "stk push outcome unknown order=%s attempt=%d: %s", push["order_id"], push["attempt"], reason
+                "stk push outcome unknown order=%s attempt=%d: %s", push.order_id, push.attempt, reason
             )
-            await self._record(push["order_id"], push["attempt"], UNKNOWN, error=reason)
-            shown = {
-                "pushes": push["attempt"],
-                "prompt_expires_ms": push["sent_ms"] + int(self.prompt_window * 1000),
+            await self._record(push.order_id, push.attempt, UNKNOWN, error=reason)
+            shown: ChangeFields = {
+                "pushes": push.attempt,
+                "prompt_expires_ms": push.sent_ms + int(self.prompt_window * 1000),
             }
             await self.changes.apply(
-                push["order_id"], Change(PROCESSING, source="stk-push", fields=shown, note=reason)
+                push.order_id, Change(PROCESSING, source="stk-push", fields=shown, note=reason)
             )
         return len(rows)
 

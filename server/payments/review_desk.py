@@ -18,7 +18,7 @@ from databases import Database
 
 from server.lifecycle import COMPLETED
 from server.store.tables import orders
-from server.transitions.change import ActedBy, Change
+from server.transitions.change import ActedBy, Change, ChangeFields
 from server.transitions.changes import StatusChanges
 from server.transitions.receipts import ReceiptTaken, receipt_owner
 
@@ -69,7 +69,11 @@ async def complete_after_review(
             order_id, status, f"receipt {receipt} already paid for order {owner}; nothing changed"
         )
     recorded = note if override_reason is None else f"override: {override_reason.strip()}; {note}"
-    fields = {"receipt_number": receipt, "result_code": 0, "result_desc": "Completed after review"}
+    fields: ChangeFields = {
+        "receipt_number": receipt,
+        "result_code": 0,
+        "result_desc": "Completed after review",
+    }
     try:
         # The action rides on the change: its row commits in the change's transaction, so there
         # is no completion without its actor, and no actor's row for one that did not apply.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from server.status.admitted import AdmittedCount, AdmittedCounts, CountWatch, channel_namespace
 from server.status.bells import door_channel, sales_channel
-from server.status.document import StatusUpdate
+from server.status.document import DocumentTicket, ListedTicket, StatusDocument, StatusUpdate
 from server.status.hub import HubUnavailable, StatusHub
 from server.status.reader import ORDER_BY_ID, OrderReader
 from server.status.signed_tickets import SIGNED_COLUMNS, SIGNED_ORDER, document_ticket, load_tickets
@@ -27,9 +27,12 @@ __all__ = [
     "AdmittedCount",
     "AdmittedCounts",
     "CountWatch",
+    "DocumentTicket",
     "HeldWait",
     "HubUnavailable",
+    "ListedTicket",
     "OrderReader",
+    "StatusDocument",
     "StatusHub",
     "StatusUpdate",
     "Stream",

@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, cast
 
 from server.clock import iso_from_ms
 from server.lifecycle import COMPLETED, TERMINAL
+from server.store.rows import OrderRow
 
 DOCUMENT_FIELDS = (
     "order_id",
@@ -30,6 +31,43 @@ DOCUMENT_FIELDS = (
 )
 
 
+class DocumentTicket(TypedDict):
+    """A signed ticket as its order's documents and e-mails carry it (JSON: stays a dict)."""
+
+    ticket_id: str
+    ticket_type: str
+    code: str
+    short_code: str | None
+    qr_url: str
+    share_url: str
+    card_url: str
+
+
+class ListedTicket(DocumentTicket):
+    """A ticket as the status document lists it: with its ticket type's name."""
+
+    ticket_type_name: str
+
+
+class StatusDocument(TypedDict):
+    """The status document's JSON (API.md): what every status route, event and message sends."""
+
+    order_id: str
+    order_number: str
+    payment_status: str
+    amount: int
+    currency: str
+    version: int
+    updated_at: str
+    result_code: int | None
+    result_desc: str | None
+    receipt_number: str | None
+    tickets: list[ListedTicket]
+    event: Mapping[str, str] | None
+    prompt_expires_at: str | None
+    pushes: int
+
+
 @dataclass(frozen=True, slots=True)
 class StatusUpdate:
     """A status document with its JSON encoded once, however many waiters receive it.
@@ -46,9 +84,9 @@ class StatusUpdate:
     payment_status: str
 
     @property
-    def document(self) -> dict[str, Any]:
-        decoded: dict[str, Any] = json.loads(self.json)
-        return decoded
+    def document(self) -> StatusDocument:
+        # Written by `status_document` (or checked by `from_json`): its shape is known.
+        return cast(StatusDocument, json.loads(self.json))
 
     @property
     def terminal(self) -> bool:
@@ -89,38 +127,37 @@ class EventFacts(Protocol):
 
 
 def status_document(
-    order: Mapping[str, Any], tickets: Sequence[Mapping[str, Any]] = (), event: EventFacts | None = None
-) -> dict[str, Any]:
+    order: OrderRow, tickets: Sequence[DocumentTicket] = (), event: EventFacts | None = None
+) -> StatusDocument:
     """Build the public document from an `orders` row (and its tickets once completed).
 
     `event` is the order's event from the catalogue; `null` in the document when the
     catalogue no longer lists it. Its facts are public: no buyer is named anywhere.
     """
-    completed = order["payment_status"] == COMPLETED
-    prompt_ends = order["prompt_expires_ms"]
+    status = order.payment_status
+    completed = status == COMPLETED
+    prompt_ends = order.prompt_expires_ms
     return {
-        "order_id": order["id"],
-        "order_number": order["order_number"],
-        "payment_status": order["payment_status"],
-        "amount": order["amount"],
-        "currency": order["currency"],
-        "version": order["version"],
-        "updated_at": iso_from_ms(order["updated_ms"]),
-        "result_code": order["result_code"],
-        "result_desc": order["result_desc"],
-        "receipt_number": order["receipt_number"] if completed else None,
+        "order_id": order.id,
+        "order_number": order.order_number,
+        "payment_status": status,
+        "amount": order.amount,
+        "currency": order.currency,
+        "version": order.version,
+        "updated_at": iso_from_ms(order.updated_ms),
+        "result_code": order.result_code,
+        "result_desc": order.result_desc,
+        "receipt_number": order.receipt_number if completed else None,
         "tickets": [_ticket(ticket, event) for ticket in tickets] if completed else [],
         "event": event.summary if event is not None else None,
         # When the latest STK prompt's window ends: the page offers "send again" after it.
         "prompt_expires_at": (
-            iso_from_ms(prompt_ends)
-            if prompt_ends is not None and order["payment_status"] not in TERMINAL
-            else None
+            iso_from_ms(prompt_ends) if prompt_ends is not None and status not in TERMINAL else None
         ),
-        "pushes": order["pushes"] or 0,
+        "pushes": order.pushes or 0,
     }
 
 
-def _ticket(ticket: Mapping[str, Any], event: EventFacts | None) -> dict[str, Any]:
-    slug = str(ticket["ticket_type"])
+def _ticket(ticket: DocumentTicket, event: EventFacts | None) -> ListedTicket:
+    slug = ticket["ticket_type"]
     return {**ticket, "ticket_type_name": event.ticket_type_name(slug) if event is not None else slug}

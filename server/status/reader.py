@@ -6,16 +6,16 @@ the store import the status package that imports the store (an import cycle)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 import sqlalchemy as sa
 from databases import Database
 
 from server.catalogue import Catalogue
 from server.lifecycle import COMPLETED
-from server.status.document import StatusUpdate, status_document
+from server.status.document import DocumentTicket, StatusUpdate, status_document
 from server.status.signed_tickets import load_tickets
 from server.store.prepared import Prepared
+from server.store.rows import OrderRow
 from server.store.tables import orders
 
 ORDER_BY_ID = Prepared(orders.select().where(orders.c.id == sa.bindparam("order_id")))
@@ -43,20 +43,18 @@ class OrderReader:
 
     async def documents(
         self,
-        rows: Sequence[Mapping[str, Any]],
-        known_tickets: Mapping[str, list[dict[str, Any]]] | None = None,
+        rows: Sequence[OrderRow],
+        known_tickets: Mapping[str, list[DocumentTicket]] | None = None,
     ) -> list[StatusUpdate]:
         """Documents of `rows`; a completed order's tickets from `known_tickets` (as the
         ticket step of its payment left them) or read from the store."""
-        tickets: dict[str, list[dict[str, Any]]] = dict(known_tickets or {})
-        missing = [
-            row["id"] for row in rows if row["payment_status"] == COMPLETED and row["id"] not in tickets
-        ]
+        tickets: dict[str, list[DocumentTicket]] = dict(known_tickets or {})
+        missing = [row.id for row in rows if row.payment_status == COMPLETED and row.id not in tickets]
         if missing:
             tickets.update(await load_tickets(self.database, missing))
         return [
             StatusUpdate.from_document(
-                status_document(row, tickets.get(row["id"], []), self.events.get(row["event_slug"] or ""))
+                status_document(row, tickets.get(row.id, []), self.events.get(row.event_slug or ""))
             )
             for row in rows
         ]
@@ -67,7 +65,7 @@ class OrderReader:
         row = await self.database.fetch_one(ORDER_BY_ID.bind(order_id=order_id))
         if row is None:
             return None
-        return (await self.documents([row._mapping]))[0]
+        return (await self.documents([OrderRow.from_mapping(row._mapping)]))[0]
 
     async def get_many(self, order_ids: Iterable[str]) -> list[StatusUpdate]:
         ids = list(order_ids)
@@ -76,7 +74,7 @@ class OrderReader:
             self.reads += 1
             chunk = ids[start : start + BATCH]
             rows = await self.database.fetch_all(orders.select().where(orders.c.id.in_(chunk)))
-            found.extend(await self.documents([row._mapping for row in rows]))
+            found.extend(await self.documents([OrderRow.from_mapping(row._mapping) for row in rows]))
         return found
 
     async def versions_changed_since(self, since_ms: int) -> dict[str, int]:

@@ -6,13 +6,14 @@ write side's (`transitions/ticket_codes.py`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from databases import Database
 
+from server.status.document import DocumentTicket
 from server.store.prepared import Prepared
+from server.store.rows import SignedTicketRow
 from server.store.tables import tickets
 from server.tickets.share_links import share_id
 from server.tickets.short_codes import grouped
@@ -35,7 +36,7 @@ SIGNED_TICKETS_OF_ORDER = Prepared(
 )
 
 
-async def load_tickets(database: Database, order_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+async def load_tickets(database: Database, order_ids: Sequence[str]) -> dict[str, list[DocumentTicket]]:
     """The `tickets` of status documents: only signed ones, so never before `completed`."""
     if len(order_ids) == 1:
         rows = await database.fetch_all(SIGNED_TICKETS_OF_ORDER.bind(order_id=order_ids[0]))
@@ -45,22 +46,23 @@ async def load_tickets(database: Database, order_ids: Sequence[str]) -> dict[str
             .where(tickets.c.order_id.in_(list(order_ids)), tickets.c.code.is_not(None))
             .order_by(*SIGNED_ORDER)
         )
-    found: dict[str, list[dict[str, Any]]] = {}
+    found: dict[str, list[DocumentTicket]] = {}
     for row in rows:
-        ticket = row._mapping
-        found.setdefault(ticket["order_id"], []).append(document_ticket(ticket))
+        ticket = SignedTicketRow.from_mapping(row._mapping)
+        found.setdefault(ticket.order_id, []).append(document_ticket(ticket))
     return found
 
 
-def document_ticket(ticket: Mapping[str, Any]) -> dict[str, Any]:
+def document_ticket(ticket: SignedTicketRow) -> DocumentTicket:
     """A signed `tickets` row as a status document lists it."""
+    ticket_id, code, short = ticket.id, ticket.code, ticket.short_code
     return {
-        "ticket_id": ticket["id"],
-        "ticket_type": ticket["ticket_type"],
-        "code": ticket["code"],
-        "short_code": grouped(ticket["short_code"]) if ticket["short_code"] else None,
-        "qr_url": qr_url(ticket["id"]),
+        "ticket_id": ticket_id,
+        "ticket_type": ticket.ticket_type,
+        "code": code,
+        "short_code": grouped(short) if short else None,
+        "qr_url": qr_url(ticket_id),
         # The ticket's own link and card: no personal data in them (DESIGN rule 7).
-        "share_url": ticket_page_url(share_id(ticket["id"], ticket["code"])),
-        "card_url": ticket_card_url(share_id(ticket["id"], ticket["code"])),
+        "share_url": ticket_page_url(share_id(ticket_id, code)),
+        "card_url": ticket_card_url(share_id(ticket_id, code)),
     }

@@ -1,5 +1,5 @@
-"""The database: tables, migrations, prepared statements, the SQLite and PostgreSQL
-backends, and their errors translated into the store's own."""
+"""The database: tables, migrations, prepared statements, the typed rows its queries hand
+out, the SQLite and PostgreSQL backends, and their errors translated into the store's own."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from server.store.database import (
 from server.store.failures import StoreConflict, StoreUnavailable
 from server.store.postgres_url import postgres_target
 from server.store.prepared import Prepared, parameters
+from server.store.rows import CallbackRow, OrderRow, OutboxRow, PushRow, SignedTicketRow, TicketRow
 from server.store.tables import (
     customers,
     desk_actions,
@@ -30,10 +31,16 @@ from server.store.tables import (
 
 __all__ = [
     "MIGRATIONS",
+    "CallbackRow",
+    "OrderRow",
+    "OutboxRow",
     "Prepared",
+    "PushRow",
     "SchemaTooNew",
+    "SignedTicketRow",
     "StoreConflict",
     "StoreUnavailable",
+    "TicketRow",
     "customers",
     "desk_actions",
     "gate_double_admissions",

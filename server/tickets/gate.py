@@ -20,21 +20,12 @@ from databases import Database
 
 from server.catalogue import Catalogue, Event
 from server.clock import iso_from_ms, now_ms
+from server.store.rows import TicketRow
 from server.store.tables import tickets
 from server.tickets.codes import TicketSigner
 from server.tickets.typed_codes import read_typed_code
 
 log = logging.getLogger("server.tickets")
-
-_COLUMNS = (
-    tickets.c.id,
-    tickets.c.order_id,
-    tickets.c.event_slug,
-    tickets.c.ticket_type,
-    tickets.c.code,
-    tickets.c.checked_in_ms,
-    tickets.c.checked_in_gate,
-)
 
 
 class NotGenuine(Exception):
@@ -151,7 +142,7 @@ class Gate:
             )
         return found
 
-    async def _row(self, code: str, *, allow_short: bool = True) -> dict[str, Any]:
+    async def _row(self, code: str, *, allow_short: bool = True) -> TicketRow:
         typed = read_typed_code(code)
         if typed is None or (typed.short is not None and not allow_short):
             raise NotGenuine()
@@ -159,14 +150,14 @@ class Gate:
             where = tickets.c.id == typed.long.ticket_id
         else:
             where = tickets.c.short_code == typed.short
-        row = await self.database.fetch_one(sa.select(*_COLUMNS).where(where))
+        row = await self.database.fetch_one(tickets.select().where(where))
+        ticket = None if row is None else TicketRow.from_mapping(row._mapping)
         # `code` stays empty until the order is paid: an unpaid ticket is no ticket yet.
-        if row is None or row._mapping["code"] is None:
+        if ticket is None or ticket.code is None:
             raise NotGenuine()
-        ticket = dict(row._mapping)
         # A short code is only ever stored beside a signed code: the row found is the proof.
         if typed.long is not None and not self.signer.verify(
-            typed.long, ticket["event_slug"], ticket["ticket_type"]
+            typed.long, ticket.event_slug, ticket.ticket_type
         ):
             log.warning("ticket code with a bad signature for ticket=%s", typed.long.ticket_id)
             raise NotGenuine()
@@ -189,43 +180,43 @@ class Gate:
         if check.checked_in_ms is not None:
             raise AlreadyCheckedIn(check)
         at = scanned_ms if scanned_ms is not None else self.clock()
-        closes = event_closes_ms(self.catalogue.events.get(ticket["event_slug"]), self.grace_after_end)
+        closes = event_closes_ms(self.catalogue.events.get(ticket.event_slug), self.grace_after_end)
         if closes is not None and at > closes:
             raise EventOver(check)
         # Conditional: of two doors scanning the same ticket at once, exactly one wins.
         marked = await self.database.fetch_val(
             tickets.update()
-            .where(tickets.c.id == ticket["id"], tickets.c.checked_in_ms.is_(None))
+            .where(tickets.c.id == ticket.id, tickets.c.checked_in_ms.is_(None))
             .values(checked_in_ms=at, checked_in_gate=gate_name)
             .returning(tickets.c.checked_in_ms)
         )
         after = await self._check(await self._row(code))
         if marked is None:
             raise AlreadyCheckedIn(after)
-        log.info("ticket checked in ticket=%s event=%s", ticket["id"], ticket["event_slug"])
+        log.info("ticket checked in ticket=%s event=%s", ticket.id, ticket.event_slug)
         return after
 
-    async def _check(self, ticket: dict[str, Any]) -> TicketCheck:
+    async def _check(self, ticket: TicketRow) -> TicketCheck:
         counts = await self.database.fetch_one(
             sa.select(sa.func.count(), sa.func.count(tickets.c.checked_in_ms)).where(
-                tickets.c.order_id == ticket["order_id"], tickets.c.code.is_not(None)
+                tickets.c.order_id == ticket.order_id, tickets.c.code.is_not(None)
             )
         )
         order_tickets, order_admitted = (int(counts[0]), int(counts[1])) if counts is not None else (1, 0)
-        event = self.catalogue.events.get(ticket["event_slug"])
-        kind = event.ticket_types.get(ticket["ticket_type"]) if event is not None else None
+        event = self.catalogue.events.get(ticket.event_slug)
+        kind = event.ticket_types.get(ticket.ticket_type) if event is not None else None
         closes = event_closes_ms(event, self.grace_after_end)
         return TicketCheck(
-            ticket_id=ticket["id"],
-            event_slug=ticket["event_slug"],
-            event_name=event.name if event is not None else ticket["event_slug"],
+            ticket_id=ticket.id,
+            event_slug=ticket.event_slug,
+            event_name=event.name if event is not None else ticket.event_slug,
             event_timezone=event.timezone if event is not None else "UTC",
             event_starts_at=event.starts_at if event is not None else "",
             event_ends_at=event.ends_at if event is not None else "",
-            ticket_type=ticket["ticket_type"],
-            ticket_type_name=kind.name if kind is not None else ticket["ticket_type"],
-            checked_in_ms=ticket["checked_in_ms"],
-            checked_in_gate=ticket["checked_in_gate"],
+            ticket_type=ticket.ticket_type,
+            ticket_type_name=kind.name if kind is not None else ticket.ticket_type,
+            checked_in_ms=ticket.checked_in_ms,
+            checked_in_gate=ticket.checked_in_gate,
             order_admitted=order_admitted,
             order_tickets=order_tickets,
             event_over=closes is not None and self.clock() > closes,

@@ -4,7 +4,7 @@ codes, outbox rows in the transaction; publishing and waking the outbox after it
 from __future__ import annotations
 
 from server.transitions.action_rows import action_row
-from server.transitions.change import ActedBy, Change, OrderNotFound
+from server.transitions.change import ActedBy, Change, ChangeFields, NewOrder, OrderNotFound
 from server.transitions.changes import StatusChanges
 from server.transitions.outbox_rows import enqueue, letter_fields
 from server.transitions.pipeline import payment_pipeline
@@ -15,6 +15,8 @@ from server.transitions.ticket_codes import backfill_short_codes
 __all__ = [
     "ActedBy",
     "Change",
+    "ChangeFields",
+    "NewOrder",
     "OrderNotFound",
     "ReceiptTaken",
     "StatusChanges",

@@ -39,4 +39,4 @@ class RecordActionWithChange:
         acted = change.change.acted_by
         if acted is not None:
             order = change.order
-            await change.database.execute(action_row(order["id"], acted, int(order["updated_ms"])))
+            await change.database.execute(action_row(order.id, acted, order.updated_ms))

@@ -6,28 +6,50 @@ lists them import these names, and `changes.py`, which applies a change, imports
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 from databases import Database
 
 from server.lifecycle import ALLOWED_FROM
-from server.status.document import StatusUpdate
+from server.status.document import DocumentTicket, StatusUpdate
+from server.store.rows import OrderRow
 
-# Columns a change may set besides the status itself.
-SETTABLE = frozenset(
-    {
-        "result_code",
-        "result_desc",
-        "receipt_number",
-        "payhero_reference",
-        "checkout_request_id",
-        "needs_review",
-        "pushes",
-        "prompt_expires_ms",
-    }
-)
+
+class ChangeFields(TypedDict, total=False):
+    """The columns a change may set besides the status itself, each as `OrderRow` types it."""
+
+    result_code: int | None
+    result_desc: str | None
+    receipt_number: str | None
+    payhero_reference: str | None
+    checkout_request_id: str | None
+    needs_review: str | None
+    pushes: int
+    prompt_expires_ms: int
+
+
+# Checked at run time too: the tests and the command line build changes mypy never sees.
+SETTABLE = ChangeFields.__optional_keys__
+
+
+class NewOrder(TypedDict, total=False):
+    """The columns of a new order its creator chooses (`StatusChanges.create`); the id, number,
+    status, version and times are the store's. Only `amount` has no default."""
+
+    id: str
+    order_number: str
+    customer_id: str
+    event_slug: str
+    ticket_type: str
+    quantity: int
+    amount: int
+    currency: str
+    first_name: str
+    last_name: str
+    phone: str
+    language: str
+    client_key: str | None
 
 
 class OrderNotFound(LookupError):
@@ -51,7 +73,7 @@ class ActedBy:
 class Change:
     to_status: str
     source: str
-    fields: Mapping[str, Any] = field(default_factory=dict)
+    fields: ChangeFields = field(default_factory=lambda: ChangeFields())
     note: str | None = None
     acted_by: ActedBy | None = None
 
@@ -81,7 +103,7 @@ class ChangeInProgress:
     """
 
     database: Database
-    order: dict[str, Any]
+    order: OrderRow
     previous: str | None
     change: Change
-    signed_tickets: list[dict[str, Any]] | None = None
+    signed_tickets: list[DocumentTicket] | None = None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
-from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,8 +21,9 @@ from server.status.document import StatusUpdate
 from server.status.reader import OrderReader
 from server.store.failures import StoreConflict
 from server.store.prepared import Prepared, parameters
+from server.store.rows import OrderRow
 from server.store.tables import order_changes, orders
-from server.transitions.change import Change, ChangeInProgress, ChangeResult, OrderNotFound
+from server.transitions.change import Change, ChangeInProgress, ChangeResult, NewOrder, OrderNotFound
 from server.transitions.pipeline import Pipeline
 
 log = logging.getLogger("server.status")
@@ -114,11 +114,11 @@ class StatusChanges:
             # (waiting on the busy timeout) instead of failing to upgrade a read later.
             row = await self.database.fetch_one(statement)
             if row is not None:
-                updated = dict(row._mapping)
+                updated = OrderRow.from_mapping(row._mapping)
                 previous = await self.database.fetch_val(
                     RECORD_CHANGE.bind(
                         order_id=order_id,
-                        version=updated["version"],
+                        version=updated.version,
                         to_status=change.to_status,
                         source=change.source,
                         note=change.note,
@@ -155,7 +155,7 @@ class StatusChanges:
         await self.pipeline.after_commit(result)
         return result
 
-    async def create(self, values: Mapping[str, Any], *, source: str = "checkout") -> StatusUpdate:
+    async def create(self, values: NewOrder, *, source: str = "checkout") -> StatusUpdate:
         """Store a new order at version 1 (`pending`) with a fresh id and order number.
 
         Call inside the caller's transaction when other rows must commit with it.
@@ -163,7 +163,7 @@ class StatusChanges:
         stamp = now_ms()
         order_id = values.get("id") or new_order_id()
         for attempt in range(1, ORDER_NUMBER_ATTEMPTS + 1):
-            row = {
+            row: dict[str, object] = {
                 "currency": "KES",
                 "quantity": 1,
                 **values,

@@ -26,10 +26,11 @@ from server.catalogue import Catalogue
 from server.clock import iso_from_ms, now_ms
 from server.languages import known_language
 from server.lifecycle import COMPLETED
-from server.mail.kinds import RECEIPT, TICKETS, WELCOME
+from server.mail.kinds import RECEIPT, TICKETS, WELCOME, LetterFields, LetterTicket, TicketsLetter
 from server.status.signed_tickets import load_tickets
 from server.store.database import is_postgres
 from server.store.prepared import Prepared, parameters
+from server.store.rows import OrderRow
 from server.store.tables import customers, orders, outbox
 from server.transitions.change import ChangeInProgress
 
@@ -92,7 +93,7 @@ async def enqueue(
     kind: str,
     order_id: str | None,
     recipient: str,
-    payload: Mapping[str, Any],
+    payload: Mapping[str, object],
 ) -> bool:
     """Add one e-mail to the outbox unless one with `key` is there already; True if added."""
     stamp = now_ms()
@@ -109,7 +110,7 @@ async def enqueue(
 
 
 async def enqueue_many(
-    database: Database, *, order_id: str, recipient: str, letters: list[tuple[str, str, dict[str, Any]]]
+    database: Database, *, order_id: str, recipient: str, letters: list[tuple[str, str, LetterFields]]
 ) -> list[str]:
     """`enqueue` each of `letters` (key, kind, payload) in one statement; the keys added."""
     if len(letters) == 1:
@@ -144,20 +145,22 @@ class OutboxWriter:
     async def __call__(self, step: ChangeInProgress) -> None:
         database, order = step.database, step.order
         # Only a payment sends mail: cancelled, failed and expired orders get none.
-        if step.change.to_status != COMPLETED or not order.get("customer_id"):
+        customer_id = order.customer_id
+        if step.change.to_status != COMPLETED or not customer_id:
             return
-        row = await database.fetch_one(CUSTOMER.bind(customer_id=order["customer_id"], order_id=order["id"]))
+        order_id = order.id
+        row = await database.fetch_one(CUSTOMER.bind(customer_id=customer_id, order_id=order_id))
         if row is None:
             return
         customer = row._mapping
         # The name typed with this order, not whatever a later checkout with the same
         # address typed (orders before migration 4 have none: the customer's, then).
-        common = self._common(order, order.get("first_name") or customer["first_name"])
-        letters: list[tuple[str, str, dict[str, Any]]] = []
+        common = self._common(order, order.first_name or customer["first_name"])
+        letters: list[tuple[str, str, LetterFields]] = []
         if not customer["paid_before"]:
             # Keyed by customer, not order: two first orders paid at once still welcome once.
-            letters.append((f"customer:{order['customer_id']}:welcome", WELCOME, common))
-        listed = [
+            letters.append((f"customer:{customer_id}:welcome", WELCOME, common))
+        listed: list[LetterTicket] = [
             {
                 "ticket_id": t["ticket_id"],
                 "ticket_type": t["ticket_type"],
@@ -167,41 +170,38 @@ class OutboxWriter:
             for t in (
                 step.signed_tickets
                 if step.signed_tickets is not None
-                else (await load_tickets(database, [order["id"]])).get(order["id"], [])
+                else (await load_tickets(database, [order_id])).get(order_id, [])
             )
         ]
         if listed:
-            letters.append((f"order:{order['id']}:tickets", TICKETS, {**common, "tickets": listed}))
-        letters.append((f"order:{order['id']}:receipt", RECEIPT, common))
-        added = await enqueue_many(
-            database, order_id=order["id"], recipient=customer["email"], letters=letters
-        )
-        log.info(
-            "outbox order=%s e-mails queued=%s", order["id"], ",".join(k.rsplit(":", 1)[-1] for k in added)
-        )
+            with_tickets: TicketsLetter = {**common, "tickets": listed}
+            letters.append((f"order:{order_id}:tickets", TICKETS, with_tickets))
+        letters.append((f"order:{order_id}:receipt", RECEIPT, common))
+        added = await enqueue_many(database, order_id=order_id, recipient=customer["email"], letters=letters)
+        log.info("outbox order=%s e-mails queued=%s", order_id, ",".join(k.rsplit(":", 1)[-1] for k in added))
 
-    def _common(self, order: Mapping[str, Any], first_name: str) -> dict[str, Any]:
+    def _common(self, order: OrderRow, first_name: str) -> LetterFields:
         return letter_fields(self.catalogue, order, first_name)
 
 
-def letter_fields(catalogue: Catalogue, order: Mapping[str, Any], first_name: str) -> dict[str, Any]:
+def letter_fields(catalogue: Catalogue, order: OrderRow, first_name: str) -> LetterFields:
     """What every e-mail of a paid order says about it (also the desk's tickets sent again)."""
-    found = catalogue.find(order.get("event_slug") or "", order.get("ticket_type") or "")
+    found = catalogue.find(order.event_slug or "", order.ticket_type or "")
     event, ticket_type = found if found is not None else (None, None)
     return {
-        "order_id": order["id"],
-        "order_number": order["order_number"],
+        "order_id": order.id,
+        "order_number": order.order_number,
         "first_name": first_name,
-        "event_name": event.name if event else (order.get("event_slug") or "your event"),
+        "event_name": event.name if event else (order.event_slug or "your event"),
         "event_starts_at": event.starts_at if event else "",
         "event_timezone": event.timezone if event else "",
         "venue": event.venue if event else "",
-        "ticket_type_name": ticket_type.name if ticket_type else (order.get("ticket_type") or ""),
-        "quantity": order["quantity"],
-        "amount": order["amount"],
-        "currency": order["currency"],
-        "receipt_number": order["receipt_number"] or "",
-        "paid_at": iso_from_ms(order["updated_ms"]),
+        "ticket_type_name": ticket_type.name if ticket_type else (order.ticket_type or ""),
+        "quantity": order.quantity,
+        "amount": order.amount,
+        "currency": order.currency,
+        "receipt_number": order.receipt_number or "",
+        "paid_at": iso_from_ms(order.updated_ms),
         # The e-mails are written in the language the order was placed in.
-        "language": known_language(order.get("language")),
+        "language": known_language(order.language),
     }

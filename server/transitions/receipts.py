@@ -47,7 +47,7 @@ class ReceiptPaysOnce:
     async def __call__(self, change: ChangeInProgress) -> None:
         if change.change.to_status != COMPLETED:
             return
-        receipt = change.order["receipt_number"]
+        receipt = change.order.receipt_number
         if not receipt:
             return  # a status check that named no receipt: nothing to claim
         database = change.database
@@ -56,13 +56,11 @@ class ReceiptPaysOnce:
             # before the owner can be read.
             async with database.transaction():
                 await database.execute(
-                    CLAIM_RECEIPT.bind(
-                        receipt_number=receipt, order_id=change.order["id"], created_ms=now_ms()
-                    )
+                    CLAIM_RECEIPT.bind(receipt_number=receipt, order_id=change.order.id, created_ms=now_ms())
                 )
         except StoreConflict:
             owner = await database.fetch_val(RECEIPT_OWNER.bind(receipt_number=receipt))
-            if owner != change.order["id"]:
+            if owner != change.order.id:
                 raise ReceiptTaken(receipt, owner) from None
 
 

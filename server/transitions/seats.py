@@ -9,12 +9,12 @@ order is flagged for review instead.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 from databases import Database
 
 from server.lifecycle import COMPLETED, RELEASING
+from server.store.rows import OrderRow
 from server.store.tables import orders, ticket_inventory
 from server.transitions.change import ChangeInProgress
 
@@ -43,7 +43,8 @@ class SeatsFollowStatus:
 
     async def __call__(self, step: ChangeInProgress) -> None:
         order, previous, to_status = step.order, step.previous, step.change.to_status
-        if not order.get("event_slug") or not order.get("ticket_type"):
+        event_slug, ticket_type = order.event_slug, order.ticket_type
+        if not event_slug or not ticket_type:
             return
         releasing = to_status in RELEASING and previous not in RELEASING
         taking_again = to_status == COMPLETED and previous in RELEASING
@@ -51,14 +52,13 @@ class SeatsFollowStatus:
             # Most changes (a payment of an order still holding its seats): no statement, and
             # none built; building `key` was 3.7% of a PostgreSQL callback's samples.
             return
-        await _move_seats(step.database, order, previous, releasing=releasing)
+        await _move_seats(step.database, order, _row(event_slug, ticket_type), previous, releasing=releasing)
 
 
 async def _move_seats(
-    database: Database, order: Mapping[str, Any], previous: str | None, *, releasing: bool
+    database: Database, order: OrderRow, key: Any, previous: str | None, *, releasing: bool
 ) -> None:
-    key = _row(order["event_slug"], order["ticket_type"])
-    quantity = int(order["quantity"])
+    quantity = order.quantity
     if releasing:
         await database.execute(
             ticket_inventory.update().where(key).values(sold=ticket_inventory.c.sold - quantity)
@@ -73,7 +73,5 @@ async def _move_seats(
         over = 0 if row is None else row._mapping["sold"] - row._mapping["capacity"]
         if over > 0:
             note = f"paid after {previous}: {over} seat(s) over capacity"
-            await database.execute(
-                orders.update().where(orders.c.id == order["id"]).values(needs_review=note)
-            )
-            log.warning("order %s needs review: %s", order["id"], note)
+            await database.execute(orders.update().where(orders.c.id == order.id).values(needs_review=note))
+            log.warning("order %s needs review: %s", order.id, note)

@@ -9,16 +9,15 @@ UPDATE makes even a second run change nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 from databases import Database
 
 from server.lifecycle import COMPLETED
-from server.status.signed_tickets import SIGNED_COLUMNS, SIGNED_ORDER, document_ticket
+from server.status.signed_tickets import SIGNED_ORDER, document_ticket
 from server.store.prepared import Prepared
+from server.store.rows import SignedTicketRow, TicketRow
 from server.store.tables import tickets
 from server.tickets.codes import TicketSigner
 from server.transitions.change import ChangeInProgress
@@ -30,9 +29,7 @@ log = logging.getLogger("server.tickets")
 # query, SQLite (no statistics) searched the unique index on `code` for NULL, a walk over
 # every unpaid ticket in the shop, instead of the order's own few.
 ORDER_TICKETS = Prepared(
-    sa.select(*SIGNED_COLUMNS, tickets.c.event_slug)
-    .where(tickets.c.order_id == sa.bindparam("order_id"))
-    .order_by(*SIGNED_ORDER)
+    tickets.select().where(tickets.c.order_id == sa.bindparam("order_id")).order_by(*SIGNED_ORDER)
 )
 # Returns the code only if this UPDATE wrote it (`code IS NULL`: a second run changes nothing).
 SIGN_TICKET = Prepared(
@@ -53,28 +50,30 @@ class TicketIssuer:
     async def __call__(self, step: ChangeInProgress) -> None:
         if step.change.to_status != COMPLETED:
             return
-        database, order = step.database, step.order
-        signed: list[Mapping[str, Any]] = []
+        database, order_id = step.database, step.order.id
+        signed: list[SignedTicketRow] = []
         issued = 0
         all_known = True
-        for row in await database.fetch_all(ORDER_TICKETS.bind(order_id=order["id"])):
-            ticket = dict(row._mapping)
-            if ticket["code"] is None:
-                code = self.signer.sign(ticket["id"], ticket["event_slug"], ticket["ticket_type"])
+        for row in await database.fetch_all(ORDER_TICKETS.bind(order_id=order_id)):
+            ticket = TicketRow.from_mapping(row._mapping)
+            code, short = ticket.code, ticket.short_code
+            if code is None:
+                code = self.signer.sign(ticket.id, ticket.event_slug, ticket.ticket_type)
                 short = await free_short_code(database, self.signer, code)
-                ticket["code"] = await database.fetch_val(
-                    SIGN_TICKET.bind(ticket_id=ticket["id"], code=code, short_code=short)
+                code = await database.fetch_val(
+                    SIGN_TICKET.bind(ticket_id=ticket.id, code=code, short_code=short)
                 )
-                ticket["short_code"] = short
-                # None: signed meanwhile by someone else, with a code not known here.
-                all_known = all_known and ticket["code"] is not None
                 issued += 1
-            signed.append(ticket)
+            if code is None:
+                # Signed meanwhile by someone else, with a code not known here.
+                all_known = False
+                continue
+            signed.append(SignedTicketRow(ticket.id, order_id, ticket.ticket_type, code, short))
         if all_known:
             # For the e-mail and the published document: not read back.
             step.signed_tickets = [document_ticket(ticket) for ticket in signed]
         if issued:
-            log.info("tickets issued order=%s count=%d", order["id"], issued)
+            log.info("tickets issued order=%s count=%d", order_id, issued)
 
 
 async def free_short_code(database: Database, signer: TicketSigner, code: str) -> str:
