@@ -98,6 +98,9 @@ class Composing:
         starting = self._starting
         if starting is None:
             starting = self._starting = asyncio.ensure_future(asyncio.to_thread(self._start))
+            # Its failure is each waiting e-mail's; with none left waiting (the service
+            # stopping), asyncio would report it as never retrieved.
+            starting.add_done_callback(lambda done: done.cancelled() or done.exception())
         try:
             pool = await asyncio.shield(starting)
             return await asyncio.get_running_loop().run_in_executor(pool, _compose, dict(row))
