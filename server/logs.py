@@ -309,7 +309,9 @@ class BatchedStreamHandler(logging.StreamHandler[TextIO]):
 def flush_logs() -> None:
     """Write the lines the service's handler keeps for a while (at shutdown)."""
     for handler in logging.getLogger(_OWN_LOGGERS[0]).handlers:
-        handler.flush()
+        # Only ours: another handler's stream (a test's capture) may be closed by now.
+        if isinstance(handler, BatchedStreamHandler):
+            handler.flush()
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = ()) -> None:
