@@ -9,24 +9,34 @@ time, in one process (nothing here starts the service):
 - log lines: the four INFO lines of a callback through the service's handler into
   /dev/null, with logging's defaults (before: caller lookup, thread and process names,
   the time's text per line) and as `configure_logging` sets it up now (after);
-- store kind: `is_postgres` parsing the database URL (before) and cached (after).
+- store kind: `is_postgres` parsing the database URL (before) and cached (after);
+- log writes: the four lines into a file (as bench/service.py's log) or a pipe to another
+  process (as a platform collects a service's output) through a plain
+  StreamHandler, a write and a flush a line (before), and through `BatchedStreamHandler`,
+  one write every 20 ms (after), on the service's uvloop, each round's turns ended by
+  `await asyncio.sleep(0)` on both sides: with all four lines in one turn (a busy loop:
+  several callbacks' lines share a turn) and with one line a turn (an idle one, the worst).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
 import os
+import subprocess
+import tempfile
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO
 
 from databases import Database, DatabaseURL
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bench.report import table
 from server.lifecycle import COMPLETED
-from server.logs import RedactingFormatter, TextFormatter
+from server.logs import BatchedStreamHandler, RedactingFormatter, TextFormatter
 from server.payments.callbacks import MARK_CALLBACK, STORE_CALLBACK
 from server.payments.matching import NOTE_RESULT, ORDER_AND_PUSHES
 from server.store.database import is_postgres
@@ -115,6 +125,61 @@ def logging_work(*, after: bool) -> Callable[[], object]:
     return work
 
 
+@contextlib.contextmanager
+def log_stream(into: str) -> Iterator[TextIO]:
+    """A file (bench/service.py's log) or a pipe to another process (a platform's collector)."""
+    if into == "file":
+        with tempfile.TemporaryFile("w") as file:
+            yield file
+        return
+    reader = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    assert reader.stdin is not None
+    try:
+        # Line-buffered, as `sys.stderr` is.
+        with open(reader.stdin.fileno(), "w", closefd=False, buffering=1) as pipe:
+            yield pipe
+    finally:
+        reader.stdin.close()
+        reader.wait()
+
+
+def turns_us(*, buffered: bool, per_turn: int, into: str, number: int, rounds: int) -> float:
+    """Best CPU time of a callback's four lines, in µs, `per_turn` lines a loop turn."""
+    import uvloop
+
+    logger = logging.getLogger("bench.callback_overheads.turns")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    lines = [LINES[i : i + per_turn] for i in range(0, len(LINES), per_turn)]
+
+    async def callbacks() -> None:
+        for _ in range(number):
+            for turn in lines:
+                for message, args in turn:
+                    logger.info(message, *args)
+                await asyncio.sleep(0)
+
+    best = float("inf")
+    with log_stream(into) as stream:
+        handler = BatchedStreamHandler(stream) if buffered else logging.StreamHandler(stream)
+        handler.setFormatter(RedactingFormatter(TextFormatter(), ["sandbox-secret-0123456789"]))
+        logger.handlers[:] = [handler]
+        try:
+            for _ in range(rounds):
+                loop = uvloop.new_event_loop()
+                start = time.process_time()
+                loop.run_until_complete(callbacks())
+                handler.flush()  # the last batch, within the time too
+                best = min(best, time.process_time() - start)
+                loop.close()
+                if into == "file":
+                    stream.seek(0)
+                    stream.truncate()
+        finally:
+            logger.handlers[:] = []
+    return best / number * 1e6
+
+
 def set_record_switches(*, after: bool) -> None:
     logging._srcfile = None if after else os.path.normcase(logging.addLevelName.__code__.co_filename)
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = not after
@@ -143,6 +208,18 @@ def run(number: int, rounds: int) -> list[dict[str, Any]]:
     finally:
         logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing = found
     rows.append({"piece": "4 log lines", "before": measured[False], "after": measured[True]})
+    try:
+        set_record_switches(after=True)
+        for into in ("file", "pipe"):
+            for per_turn, label in ((4, "all in one loop turn"), (1, "one a loop turn")):
+                before, after = (
+                    turns_us(buffered=buffered, per_turn=per_turn, into=into, number=number, rounds=rounds)
+                    for buffered in (False, True)
+                )
+                piece = f"4 log lines into a {into}, {label}"
+                rows.append({"piece": piece, "before": before, "after": after})
+    finally:
+        logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing = found
     before = best_us(store_work(after=False), number, rounds)
     after = best_us(store_work(after=True), number, rounds)
     rows.append({"piece": "is_postgres, once", "before": before, "after": after})

@@ -18,7 +18,7 @@ from server.broker import RedisHealth, create_broker
 from server.catalogue import Catalogue
 from server.fulfilment import build_fulfilment
 from server.http_errors import EXCEPTION_HANDLERS
-from server.logs import configure_logging, mask_url
+from server.logs import configure_logging, flush_logs, mask_url
 from server.ops.forwarded import UntrustedForwarding
 from server.ops.metrics import Metrics, Sources
 from server.ops.middleware import build_middleware
@@ -288,16 +288,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         # Again: a uvicorn.Config built after the app (tests, embedding) replaced the handlers.
         set_up_logging()
-        async with (
-            open_services(settings, metrics, untrusted) as services,
-            frozen_start_up(),
-            background_work(services),
-        ):
-            app.state.services = services  # for tests and tools holding the app
-            # On SIGTERM, before uvicorn waits for open requests to finish, end every wait:
-            # held long polls answer with the current status and streams close cleanly.
-            with drain_on_shutdown_signal(services.hub.drain), stop_with_supervisor():
-                yield {"services": services}
+        try:
+            async with (
+                open_services(settings, metrics, untrusted) as services,
+                frozen_start_up(),
+                background_work(services),
+            ):
+                app.state.services = services  # for tests and tools holding the app
+                # On SIGTERM, before uvicorn waits for open requests to finish, end every wait:
+                # held long polls answer with the current status and streams close cleanly.
+                with drain_on_shutdown_signal(services.hub.drain), stop_with_supervisor():
+                    yield {"services": services}
+        finally:
+            # The shutdown's own lines, kept for a loop turn that may not come.
+            flush_logs()
 
     return Starlette(
         routes=all_routes(settings),

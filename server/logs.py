@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
+import sys
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 # Attributes every LogRecord has; anything else on a record came in through `extra=`.
 # `taskName` is one from Python 3.12 on.
@@ -211,13 +213,119 @@ class RedactingFormatter(logging.Formatter):
         return redact(line, self.safety_net if holds_a_secret else None)
 
 
+# uvicorn's start and stop lines, written as they come: after its last ("Finished server
+# process") uvicorn raises the SIGTERM it caught again, and the process dies of it at once,
+# with no loop turn and no `logging.shutdown` left to write kept lines.
+_AT_ONCE = frozenset({"uvicorn.error"})
+
+
+# How long an INFO line may wait to be written with the others of its while.
+WRITE_INTERVAL = 0.02
+
+
+class BatchedStreamHandler(logging.StreamHandler[TextIO]):
+    """A stream handler that writes the lines of a short while in one write.
+
+    Each line is formatted as it is logged (the same text, byte for byte, as a plain
+    StreamHandler's) and kept; the first line kept asks the running event loop to write
+    them all `interval` seconds later (0: at its next turn). A callback logs four INFO
+    lines, and each cost a write and a flush of its own: a system call, and on a pipe (a
+    platform's log collector) a wake-up of the reader (docs/BENCHMARKS.md, "Half the CPU
+    per callback"). A write a turn saved little, since a turn rarely holds more than one
+    line; a write every 20 ms holds all of them.
+
+    Written at once, with whatever is kept before them: a WARNING or worse, uvicorn's start
+    and stop lines, a line logged where no loop runs (a thread, a command), a line of
+    another loop than the one holding the pending write, and the `capacity`-th line kept.
+    `flush()` writes what is kept: the lifespan's end calls it (`flush_logs`), and so does
+    `logging.shutdown` at exit. So a process killed outright loses at most its last
+    `interval` of INFO lines, never a warning.
+    """
+
+    def __init__(
+        self, stream: TextIO | None = None, *, interval: float = WRITE_INTERVAL, capacity: int = 512
+    ) -> None:
+        super().__init__(stream)
+        self.interval = interval
+        self.capacity = capacity
+        self._kept: list[str] = []
+        # The loop that will write the kept lines, if one will.
+        self._pending_on: asyncio.AbstractEventLoop | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # Called with the handler's lock held (`Handler.handle`).
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        self._kept.append(line)
+        if record.levelno >= logging.WARNING or record.name in _AT_ONCE or len(self._kept) >= self.capacity:
+            self.flush()
+            return
+        loop: asyncio.AbstractEventLoop | None = asyncio._get_running_loop()
+        if loop is not None and loop is self._pending_on:
+            return
+        if loop is None or self._pending_on is not None:
+            # No loop to wait for, or a write pending on another loop (one that stopped
+            # before its turn came, or runs in another thread): keep the order, write now.
+            self.flush()
+            return
+        self._pending_on = loop
+        if self.interval:
+            loop.call_later(self.interval, self._write_kept, loop)
+        else:
+            loop.call_soon(self._write_kept, loop)
+
+    def _write_kept(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.acquire()
+        try:
+            if self._pending_on is loop:
+                self.flush()
+        finally:
+            self.release()
+
+    def flush(self) -> None:
+        self.acquire()  # a lock that is reentrant: `emit` calls this holding it
+        try:
+            self._pending_on = None
+            if not self._kept:
+                # Every write flushed itself. Not touching the stream also spares one a test
+                # has closed since (pytest's capture), as a plain handler that logs nothing.
+                return
+            text = self.terminator.join(self._kept) + self.terminator
+            count = len(self._kept)
+            self._kept.clear()
+            try:
+                self.stream.write(text)
+                super().flush()
+            except Exception:
+                failed = {"msg": "writing %d kept log lines", "args": (count,)}
+                self.handleError(logging.makeLogRecord(failed))
+        finally:
+            self.release()
+
+
+def flush_logs() -> None:
+    """Write the lines the service's handler keeps for a while (at shutdown)."""
+    for handler in logging.getLogger(_OWN_LOGGERS[0]).handlers:
+        # Only ours: another handler's stream (a test's capture) may be closed by now.
+        if isinstance(handler, BatchedStreamHandler):
+            handler.flush()
+
+
 def configure_logging(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = ()) -> None:
     """Send the service's, uvicorn's and httpx's lines through one handler: one format, redacted.
+
+    The handler writes the lines of 20 ms together (`BatchedStreamHandler`).
 
     Safe to call again: uvicorn builds its own handlers when its Config is made, which in
     tests and programmatic runs happens after the app; the lifespan calls this once more.
     """
-    handler = logging.StreamHandler()
+    # Lines kept by the handler this one replaces are written first, in their order.
+    flush_logs()
+    # The stream as it is now: tests capture output by replacing `sys.stderr`.
+    handler = BatchedStreamHandler(sys.stderr)
     inner: logging.Formatter
     if fmt == "json":
         inner = JsonFormatter()

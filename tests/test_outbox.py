@@ -11,7 +11,9 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from email.message import EmailMessage
 
 import pytest
@@ -19,6 +21,7 @@ import sqlalchemy as sa
 
 from server.clock import now_ms
 from server.fulfilment import build_outbox_worker
+from server.mail import Composing
 from server.mail.delivery import OutboxWorker, backoff_seconds
 from server.mail.transport import SendFailed
 from server.services import Services
@@ -217,6 +220,32 @@ async def test_e_mails_are_composed_in_a_process_of_their_own(services: Services
     sender = Recorder()
     assert (await worker(services, sender).deliver_due()).sent == 3
     assert len(composing_processes()) == services.settings.mail_compose_processes == 1
+
+
+async def test_the_composing_processes_all_start_off_the_event_loop(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Starting one waits for the forkserver to fork it: on the loop, that stalled every
+    # waiter at a sale's first paid order (docs/BENCHMARKS.md, "The last pause").
+    started_in: list[int] = []
+    start = Composing._start
+
+    def recorded(composing: Composing) -> ProcessPoolExecutor:
+        started_in.append(threading.get_ident())
+        return start(composing)
+
+    monkeypatch.setattr(Composing, "_start", recorded)
+    services = dataclasses.replace(
+        services, settings=services.settings.with_overrides(mail_compose_processes=2)
+    )
+    await paid_order(services, "amina@example.com")
+    built = worker(services, Recorder())
+    rows = await outbox_rows(services.database)
+    # Two e-mails at once: the second waits for the pool the first one started, not another.
+    await asyncio.gather(*(built.composing.compose(row) for row in rows[:2]))
+    assert len(started_in) == 1 and started_in[0] != threading.get_ident()
+    # Both processes were up before the first e-mail was composed: none starts later, on the loop.
+    assert len(composing_processes()) == 2
 
 
 async def test_a_composing_process_that_dies_loses_no_e_mail(

@@ -33,6 +33,7 @@ events {{
 }}
 http {{
     access_log off;
+    keepalive_requests {keepalive_requests};
     client_body_temp_path {dir}/body;
     proxy_temp_path {dir}/proxy;
     nchan_max_reserved_memory 256M;
@@ -78,6 +79,10 @@ def missing() -> str | None:
 class Nchan(PeerProcess):
     name = "nchan"
     ready_path = "/stats"
+    # nginx's default, written out: a keep-alive connection ends after this many requests,
+    # so a publisher sending more (bench.compare's --messages and --flood together) has to
+    # open a new one (PeerProcess.publish); the smoke test sets it low to cross it.
+    keepalive_requests = 1000
 
     def __init__(self, data_dir: Path, *, files: int = 20_000) -> None:
         super().__init__(data_dir)
@@ -90,7 +95,14 @@ class Nchan(PeerProcess):
         for folder in ("body", "proxy"):
             (self.data_dir / folder).mkdir(exist_ok=True)
         self.config.write_text(
-            CONFIG.format(dir=self.data_dir, module=module, files=self.files, host=HOST, port=self.port)
+            CONFIG.format(
+                dir=self.data_dir,
+                module=module,
+                files=self.files,
+                host=HOST,
+                port=self.port,
+                keepalive_requests=self.keepalive_requests,
+            )
         )
         nginx = shutil.which("nginx") or "nginx"
         error_log = self.data_dir / "error.log"

@@ -200,6 +200,11 @@ class PeerProcess(Target):
         path = f"/api/orders/{order.order_id}/publish"
         headers = {"Content-Type": "application/json"}
         response = await self._publisher.request("POST", path, body=body.encode(), headers=headers)
+        if response.closing:
+            # nginx ends a keep-alive connection after `keepalive_requests` (1,000) requests:
+            # the 1,001st publish on it used to fail, and with it the rest of --flood. As a
+            # browser does, the next publish goes on a new connection.
+            self._publisher = await Connection.open(HOST, self.port)
         if not 200 <= response.status < 300:
             raise HttpError(f"{self.name} publish answered {response.status}")
 

@@ -12,6 +12,12 @@ itself (a fork of a running event loop with its threads and sockets is unsafe), 
 builds its own `Composer` from the same settings. If it dies, that e-mail fails like any
 other (retried by the outbox) and the next one starts a new process.
 
+Started from a thread, every process of the pool at once: starting one blocks its caller
+until the forkserver (a new interpreter, the first time) has forked it. On the loop, that
+was the longest stall of a sale's first payments, 134 ms with 3 ms of CPU at 5,000 held
+on a loaded machine (docs/BENCHMARKS.md, "The last pause"), and each later e-mail that
+found no idle process started one more there.
+
 It must also die with the service, however the service dies. Killed with SIGKILL (the OOM
 killer, a platform replacing a worker) the service closes nothing, and the composing
 process, its forkserver and the resource tracker lived on, 65-78 MB each time: the worker
@@ -63,6 +69,10 @@ def _exit_with_service(lifeline: Connection) -> None:
     os._exit(0)
 
 
+def _ready() -> None:
+    """A no-op: done once each process of a new pool has started and run its initializer."""
+
+
 def _compose(row: OutboxRow) -> EmailMessage:
     assert _composer is not None, "composing process not initialised"
     return _composer.compose(row)
@@ -75,24 +85,37 @@ class Composing:
         self.composer = composer
         self.processes = processes
         self._pool: ProcessPoolExecutor | None = None
+        # A pool being started in a thread: the e-mails that come meanwhile wait for it.
+        self._starting: asyncio.Future[ProcessPoolExecutor] | None = None
+        self._closed = False
         # The write end of the composing processes' lifeline: held here and nowhere else.
         self._lifeline: Connection | None = None
 
     async def compose(self, row: OutboxRow) -> EmailMessage:
         if self.processes == 0:
             return await asyncio.to_thread(self.composer.compose, row)
-        pool = self._pool or self._start()
+        starting = self._starting
+        if starting is None:
+            starting = self._starting = asyncio.ensure_future(asyncio.to_thread(self._start))
+            # Its failure is each waiting e-mail's; with none left waiting (the service
+            # stopping), asyncio would report it as never retrieved.
+            starting.add_done_callback(lambda done: done.cancelled() or done.exception())
         try:
+            pool = await asyncio.shield(starting)
             return await asyncio.get_running_loop().run_in_executor(pool, _compose, row)
         except BrokenProcessPool:
             log.warning("the e-mail composing process died; a new one starts with the next e-mail")
-            self._pool = None
-            pool.shutdown(wait=False, cancel_futures=True)
-            self._cut_lifeline()
+            if self._starting is starting:
+                self._starting = None
+                if self._pool is not None:
+                    self._pool.shutdown(wait=False, cancel_futures=True)
+                    self._pool = None
+                self._cut_lifeline()
             raise
 
     def close(self) -> None:
         """Stop the composing processes, waiting for them: at most one e-mail's composing."""
+        self._closed = True
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -104,15 +127,27 @@ class Composing:
             self._lifeline = None
 
     def _start(self) -> ProcessPoolExecutor:
+        """A new pool with all its processes up: run in a thread, never on the loop."""
         context = multiprocessing.get_context("forkserver")
         # The read end goes to each composing process (passed by the forkserver as a file
         # descriptor); it is also kept here, unused, for processes the pool starts later.
         lifeline_r, self._lifeline = context.Pipe(duplex=False)
-        self._pool = ProcessPoolExecutor(
+        pool = ProcessPoolExecutor(
             max_workers=self.processes,
             mp_context=context,
             initializer=_start_composer,
             initargs=(self.composer.mail_from, self.composer.public_base_url, lifeline_r),
         )
+        # Each submit finding no idle process starts one: all of them now, and each has run
+        # its initializer when its no-op is done (a failing one raises BrokenProcessPool).
+        try:
+            for done in [pool.submit(_ready) for _ in range(self.processes)]:
+                done.result()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        self._pool = pool
+        if self._closed:  # the service stopped while they were starting
+            self.close()
         log.info("e-mails are composed in %d process(es) of their own", self.processes)
-        return self._pool
+        return pool
