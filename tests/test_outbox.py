@@ -242,7 +242,7 @@ async def test_the_composing_processes_all_start_off_the_event_loop(
     built = worker(services, Recorder())
     rows = await outbox_rows(services.database)
     # Two e-mails at once: the second waits for the pool the first one started, not another.
-    await asyncio.gather(*(built.composing.compose(row) for row in rows[:2]))
+    await asyncio.gather(*(built.composing.compose(OutboxRow.from_mapping(row)) for row in rows[:2]))
     assert len(started_in) == 1 and started_in[0] != threading.get_ident()
     # Both processes were up before the first e-mail was composed: none starts later, on the loop.
     assert len(composing_processes()) == 2
