@@ -115,7 +115,9 @@ def test_sigkill_of_one_worker_then_of_the_supervisor_leaves_nothing_behind(
 
         # uvicorn replaces the killed worker; once the new one has started, the supervisor goes.
         started = "Application startup complete."
-        wait_for(lambda: supervisor.log().count(started) == 3, 30, "the replacement worker started")
+        # Up to the Procfile's --timeout-worker-healthcheck (15 s) to notice a worker killed
+        # while a ping was out, then its start on a loaded machine.
+        wait_for(lambda: supervisor.log().count(started) == 3, 60, "the replacement worker started")
         assert_all_end_after_sigkill(supervisor.process.pid, helpers=("multiprocessing.spawn", TRACKER))
         supervisor.process.wait(timeout=10)
 
