@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, NamedTuple
+from typing import NamedTuple, NotRequired, TypedDict
 
 import sqlalchemy as sa
 from databases import Database
@@ -70,6 +70,17 @@ SUPERSEDED_PUSH = "superseded_push"
 AMBIGUOUS_PUSH = "ambiguous_push"
 
 
+class CallbackAnswer(TypedDict):
+    """What the webhook answers PayHero (docs/API.md): the order and its status, and why a
+    callback was not applied (`ignored`) or was held (`review`)."""
+
+    ok: bool
+    order_id: str | None
+    payment_status: str | None
+    ignored: NotRequired[str]
+    review: NotRequired[str]
+
+
 @dataclass(frozen=True)
 class CallbackOutcome:
     order_id: str | None
@@ -86,8 +97,8 @@ class CallbackOutcome:
             return f"ignored: {self.ignored}"
         return APPLIED
 
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"ok": True, "order_id": self.order_id, "payment_status": self.payment_status}
+    def body(self) -> CallbackAnswer:
+        body: CallbackAnswer = {"ok": True, "order_id": self.order_id, "payment_status": self.payment_status}
         if self.review is not None:
             body["review"] = self.review
         if self.ignored is not None:

@@ -18,7 +18,7 @@ import json
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 from databases import Database
@@ -38,6 +38,24 @@ def channel_namespace(signing_key: str) -> str:
     repeat between deployments (and tests) that share a Redis, and their counts must not mix.
     Processes of one deployment share the key (they verify each other's tickets)."""
     return hashlib.sha256(b"admitted-channel\n" + signing_key.encode("utf-8")).hexdigest()[:16]
+
+
+class TypeCountBody(TypedDict):
+    slug: str
+    name: str
+    admitted: int
+    tickets: int
+
+
+class AdmittedBody(TypedDict):
+    """Who is in, as the gate's and the desk's streams send it (docs/API.md)."""
+
+    event: str
+    admitted: int
+    tickets: int
+    types: list[TypeCountBody]
+    counted_at: str
+    doubles: int
 
 
 @dataclass(frozen=True)
@@ -64,7 +82,7 @@ class AdmittedCount:
         mine = (self.admitted, self.tickets, self.doubles)
         return other is None or mine > (other.admitted, other.tickets, other.doubles)
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> AdmittedBody:
         return {
             "event": self.event_slug,
             "admitted": self.admitted,

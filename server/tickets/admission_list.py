@@ -15,7 +15,7 @@ import base64
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 import sqlalchemy as sa
 from databases import Database
@@ -36,6 +36,37 @@ def short_code_hash(event_slug: str, compact_short_code: str) -> str:
     return base64.urlsafe_b64encode(digest).decode("ascii")[:HASH_CHARS]
 
 
+class Admission(TypedDict):
+    gate: str | None
+    at: str
+
+
+class DoubleAdmission(TypedDict):
+    """A ticket let in twice, with every admission of it, the first one first."""
+
+    ticket_id: str
+    ticket_type: str
+    admissions: list[Admission]
+
+
+class TypeName(TypedDict):
+    slug: str
+    name: str
+
+
+class AdmissionListBody(TypedDict):
+    """An event's admission list as a gate keeps it for offline use (docs/API.md)."""
+
+    event: str
+    generated_at: str
+    types: list[TypeName]
+    ids: str
+    short_hashes: str
+    type_of: str
+    checked_in: list[list[int | str | None]]
+    doubles: list[DoubleAdmission]
+
+
 @dataclass(frozen=True)
 class AdmissionList:
     event_slug: str
@@ -47,9 +78,9 @@ class AdmissionList:
     type_of: str
     # (index in ids, when, at which gate)
     checked_in: tuple[tuple[int, int, str | None], ...]
-    doubles: tuple[dict[str, Any], ...] = field(default=())
+    doubles: tuple[DoubleAdmission, ...] = field(default=())
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> AdmissionListBody:
         return {
             "event": self.event_slug,
             "generated_at": iso_from_ms(self.generated_ms),
@@ -108,7 +139,7 @@ class AdmissionLists:
             doubles=tuple(await self.doubles(event_slug)),
         )
 
-    async def doubles(self, event_slug: str) -> list[dict[str, Any]]:
+    async def doubles(self, event_slug: str) -> list[DoubleAdmission]:
         """Tickets let in twice: every admission of each, the first one first."""
         rows = await self.database.fetch_all(
             sa.select(
@@ -123,7 +154,7 @@ class AdmissionLists:
             .where(gate_double_admissions.c.event_slug == event_slug)
             .order_by(gate_double_admissions.c.ticket_id, gate_double_admissions.c.scanned_ms)
         )
-        found: dict[str, dict[str, Any]] = {}
+        found: dict[str, DoubleAdmission] = {}
         for row in rows:
             ticket_id, gate, scanned, ticket_type, first_ms, first_gate = tuple(row._mapping.values())
             entry = found.setdefault(

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 import sqlalchemy as sa
 from databases import Database
@@ -46,6 +46,50 @@ class EventOver(Exception):
         self.check = check
 
 
+class NamedEvent(TypedDict):
+    slug: str
+    name: str
+    timezone: str
+    starts_at: str
+    ends_at: str | None
+
+
+class NamedType(TypedDict):
+    slug: str
+    name: str
+
+
+class OrderAdmitted(TypedDict):
+    admitted: int
+    tickets: int
+
+
+class TicketCheckBody(TypedDict):
+    """A genuine ticket as the gate's verify and check-in answer it (docs/API.md)."""
+
+    genuine: bool
+    ticket_id: str
+    event: NamedEvent
+    ticket_type: NamedType
+    checked_in: bool
+    checked_in_at: str | None
+    checked_in_gate: str | None
+    order: OrderAdmitted
+    event_over: bool
+
+
+class GateEventBody(TypedDict):
+    """An event as the gate page gets it when its session opens (docs/API.md)."""
+
+    slug: str
+    name: str
+    timezone: str
+    starts_at: str
+    ends_at: str | None
+    closes_at: str | None
+    over: bool
+
+
 @dataclass(frozen=True)
 class TicketCheck:
     ticket_id: str
@@ -63,7 +107,7 @@ class TicketCheck:
     order_tickets: int
     event_over: bool
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> TicketCheckBody:
         return {
             "genuine": True,
             "ticket_id": self.ticket_id,
@@ -103,7 +147,7 @@ class GateEvent:
     closes_ms: int | None
     over: bool
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> GateEventBody:
         return {
             "slug": self.slug,
             "name": self.name,

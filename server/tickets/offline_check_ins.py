@@ -13,14 +13,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 import sqlalchemy as sa
 from databases import Database
 
 from server.clock import iso_from_ms, now_ms
 from server.store.tables import gate_double_admissions
-from server.tickets.gate import AlreadyCheckedIn, EventOver, Gate, NotGenuine
+from server.tickets.gate import AlreadyCheckedIn, EventOver, Gate, NotGenuine, TicketCheckBody
 
 log = logging.getLogger("server.tickets")
 
@@ -33,13 +33,29 @@ class QueuedCheckIn:
     scanned_ms: int
 
 
+class AdmissionAt(TypedDict):
+    gate: str | None
+    at: str | None
+
+
+class AdmittedTwiceBody(TicketCheckBody):
+    """A ticket a queued scan let in again: both admissions, the first one first."""
+
+    admissions: list[AdmissionAt]
+
+
+class QueuedOutcomeBody(TypedDict):
+    result: str
+    ticket: TicketCheckBody | AdmittedTwiceBody | None
+
+
 @dataclass(frozen=True)
 class QueuedOutcome:
     result: str  # "admitted", "admitted_twice", "not_valid", "event_over"
-    ticket: dict[str, Any] | None = None
+    ticket: TicketCheckBody | AdmittedTwiceBody | None = None
     event_slug: str | None = None
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> QueuedOutcomeBody:
         return {"result": self.result, "ticket": self.ticket}
 
 
@@ -77,14 +93,15 @@ class OfflineCheckIns:
                     first.checked_in_gate,
                     gate_name,
                 )
-            body = first.body() | {
+            body: AdmittedTwiceBody = {
+                **first.body(),
                 "admissions": sorted(
                     [
                         {"gate": first.checked_in_gate, "at": first.body()["checked_in_at"]},
                         {"gate": gate_name, "at": iso_from_ms(scanned_ms)},
                     ],
                     key=lambda admission: str(admission["at"]),
-                )
+                ),
             }
             return QueuedOutcome("admitted_twice", body, first.event_slug)
         return QueuedOutcome("admitted", check.body(), check.event_slug)
