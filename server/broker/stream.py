@@ -24,6 +24,9 @@ from server.broker.redis_health import RedisHealth
 
 log = logging.getLogger("server.broker")
 
+# Seconds `stop` waits for the reading task after each way of ending it.
+STOP_GRACE = 2.0
+
 # A command on the subscriber connection while it is being torn down (Redis killed, a
 # reconnect under way) can fail with anything: redis-py raised AttributeError ('NoneType'
 # object has no attribute 'writelines') and RuntimeError there when Redis was killed and
@@ -87,11 +90,19 @@ class SubscriberStream:
         return self.connected
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            # A read in redis-py can swallow the cancellation: the task stays "cancelling",
+            # waiting on a reply that never comes, and a shutdown awaiting it hung for good
+            # (seen in a whole test run). Closing the connection under the read ends it.
+            done, _ = await asyncio.wait({task}, timeout=STOP_GRACE)
+            if not done:
+                await self._close_pubsub()
+                task.cancel()
+                done, _ = await asyncio.wait({task}, timeout=STOP_GRACE)
+            if not done:
+                log.warning("redis subscriber %s did not stop in time; left to the loop's end", self.name)
         await self._close_pubsub()
         await self._client.aclose()
         self.channels.clear()
