@@ -183,6 +183,7 @@ class PauseMetrics:
         after_middle: int = SETTLE_AFTER_MIDDLE,
         freeze_after: float = SETTLE_FREEZE_AFTER,
         sweep_interval: float = SWEEP_INTERVAL,
+        start_up: int | None = None,
     ) -> None:
         """Runs for the app's lifetime: keeps every full collection short (see the module).
 
@@ -192,7 +193,10 @@ class PauseMetrics:
         freed). bench.frozen_garbage measures what finished waiters leave; the
         sweep, when the process is nearly idle, bounds the rest.
         """
-        start_up = gc.get_freeze_count()  # started once start-up is frozen
+        # What start-up froze, as `frozen_start_up` counted it: counting walks every frozen
+        # object (20 ms with a large heap), so it is not done twice.
+        if start_up is None:
+            start_up = gc.get_freeze_count()  # started once start-up is frozen
         last_sweep = time.monotonic()
         self.freeze_after = freeze_after
         try:

@@ -6,7 +6,9 @@ request is never retried: a retried STK push can prompt, and charge, the custome
 
 from __future__ import annotations
 
+import functools
 import logging
+import ssl
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -192,6 +194,13 @@ def _reason(data: dict[str, Any], fallback: str) -> str:
     return fallback
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context per process: each new one loads the CA bundle again (34 ms here), which
+    an app built many times in one process (the tests) paid at every start."""
+    return httpx.create_ssl_context()
+
+
 def build_http_client(
     *,
     base_url: str,
@@ -211,5 +220,6 @@ def build_http_client(
         timeout=httpx.Timeout(timeout, connect=5.0, pool=pool_timeout),
         limits=limits,
         transport=transport,
+        verify=_tls_context(),
         headers={"Accept": "application/json", "User-Agent": "payment-status/0.1"},
     )
