@@ -160,12 +160,12 @@ async def test_complete_order_refuses_a_used_receipt_and_records_an_override(
     assert cli(settings, "complete-order", paid_id, "--receipt", "TJE4QX1L2M")[0] == 0
     other_id, _ = await stored_but_never_applied(settings)
     await hold(settings, other_id)
-    code, lines, _ = cli(settings, "complete-order", other_id, "--receipt", "TJE4QX1L2M")
-    assert code == 1 and f"already paid for order {paid_id}" in lines[0]["error"]
+    code, lines, err = cli(settings, "complete-order", other_id, "--receipt", "TJE4QX1L2M")
+    assert code == 1 and f"already paid for order {paid_id}" in lines[0]["error"], (code, lines, err)
     assert await status_of(settings, other_id) == "processing"
     third_id, _ = await stored_but_never_applied(settings)  # not held
     assert cli(settings, "complete-order", third_id, "--receipt", "TKE4QX1L2M", "--override")[0] == 2
-    code, lines, _ = cli(
+    code, lines, err = cli(
         settings,
         "complete-order",
         third_id,
@@ -175,7 +175,8 @@ async def test_complete_order_refuses_a_used_receipt_and_records_an_override(
         "--reason",
         "paid at the desk",
     )
-    assert code == 0 and lines[0]["payment_status"] == "completed"
+    # Exit 2 here once in a whole run on a loaded machine, cause unknown: stderr says next time.
+    assert code == 0 and lines[0]["payment_status"] == "completed", (code, lines, err)
     async with open_services(settings) as services:
         note = await services.database.fetch_val(
             sa.select(order_changes.c.note).where(
