@@ -31,7 +31,7 @@ from server.orders import validation
 from server.orders.validation import CheckoutInvalid, CheckoutRequest
 from server.routes.checkout_api import order_json
 from server.schemas.document_schema import OrderCreated
-from server.status.document import StatusUpdate
+from server.status.document import StatusDocument, StatusUpdate
 
 CATALOGUE = Catalogue.load(Path(__file__).resolve().parent.parent / "server" / "data" / "catalogue.json")
 VALID = json.dumps(
@@ -48,7 +48,7 @@ VALID = json.dumps(
 INVALID = json.dumps(
     {"event": "demo-fest", "ticket_type": "vvip", "quantity": 11, "email": "x", "first_name": "A1"}
 ).encode()
-DOCUMENT = {
+DOCUMENT: StatusDocument = {
     "order_id": "x" * 22,
     "order_number": "ORD-20261129-ABCDEF",
     "payment_status": "processing",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
@@ -98,6 +98,28 @@ def _moment(text: str) -> str:
     return text
 
 
+class TicketTypeListed(TypedDict):
+    slug: str
+    name: str
+    price: int
+    currency: str
+    available: int  # seats left now
+
+
+class EventListed(TypedDict):
+    """An event as `GET /api/events` lists it (docs/API.md)."""
+
+    slug: str
+    name: str
+    starts_at: str
+    timezone: str
+    venue: str
+    ends_at: str
+    sales_end: str
+    on_sale: bool
+    ticket_types: list[TicketTypeListed]
+
+
 class Catalogue:
     def __init__(self, events: dict[str, Event]) -> None:
         self.events = events
@@ -168,7 +190,7 @@ class Catalogue:
                     )
                 )
 
-    async def listing(self, database: Database, now: datetime | None = None) -> list[dict[str, Any]]:
+    async def listing(self, database: Database, now: datetime | None = None) -> list[EventListed]:
         """`GET /api/events`: every event, whether it is on sale, and how many seats are left."""
         now = now or now_utc()
         rows = await database.fetch_all(sa.select(ticket_inventory))

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TextIO
 
 # Attributes every LogRecord has; anything else on a record came in through `extra=`.
 # `taskName` is one from Python 3.12 on.
@@ -141,7 +141,9 @@ def keyed_fields(template: str) -> tuple[tuple[int, str], ...]:
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
+        # JSON where the values are; anything else (an `extra=` object) the encoder writes as
+        # its text (default=str), so a log line never fails for what was logged.
+        entry: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,

@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -147,6 +147,16 @@ return {0, 0}
 """
 
 
+class _ClientOptions(TypedDict):
+    """redis-py's options for the limiter's client: no retries, short timeouts."""
+
+    socket_connect_timeout: float
+    socket_timeout: float
+    retry: Retry
+    health_check_interval: int
+    max_connections: int
+
+
 class RedisWindows(Windows):
     """Windows every process shares; falls back to memory while Redis is unreachable."""
 
@@ -156,7 +166,7 @@ class RedisWindows(Windows):
         # broker's publish skips a Redis the limiter found hung, and the other way round.
         self.health = health or RedisHealth()
         # No library retries and short timeouts: a checkout must not wait long on a limiter.
-        options: dict[str, Any] = {
+        options: _ClientOptions = {
             "socket_connect_timeout": self.health.timeout,
             "socket_timeout": self.health.timeout,
             "retry": Retry(NoBackoff(), 0),

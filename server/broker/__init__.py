@@ -4,22 +4,17 @@ PostgreSQL and there is no Redis."""
 
 from __future__ import annotations
 
-import typing
-
 from server.broker.base import (
     STATUS_CHANNEL_PREFIX,
     Broker,
     BrokerListener,
     BrokerUnavailable,
+    PostgresConnect,
     latest_key,
     status_channel,
 )
 from server.broker.memory import MemoryBroker
 from server.broker.redis_health import REDIS_DOWN, RedisHealth
-
-if typing.TYPE_CHECKING:
-    from collections.abc import Mapping
-    from typing import Any
 
 
 def create_broker(
@@ -27,7 +22,7 @@ def create_broker(
     health: RedisHealth | None = None,
     *,
     cluster: bool = False,
-    postgres: Mapping[str, Any] | None = None,
+    postgres: PostgresConnect | None = None,
 ) -> Broker:
     """The broker the settings choose: Redis when there is a URL (sharded pub/sub on a
     cluster); else PostgreSQL's LISTEN/NOTIFY when given its connect arguments (asyncpg's);
@@ -54,6 +49,7 @@ __all__ = [
     "BrokerListener",
     "BrokerUnavailable",
     "MemoryBroker",
+    "PostgresConnect",
     "RedisHealth",
     "create_broker",
     "latest_key",

@@ -8,7 +8,8 @@ every message of a subscribed channel to its `BrokerListener`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Protocol
+from ssl import SSLContext
+from typing import Protocol, TypedDict
 
 STATUS_CHANNEL_PREFIX = "order:status:"
 LATEST_KEY_PREFIX = "order:latest:"
@@ -26,6 +27,18 @@ def latest_key(order_id: str) -> str:
     # channel's own slot, so a publish and its latest status go to one master, and a master
     # that is down fails only its own orders' publishes.
     return LATEST_KEY_PREFIX + "{" + status_channel(order_id) + "}"
+
+
+class PostgresConnect(TypedDict, total=False):
+    """asyncpg's connect arguments, for the PostgreSQL broker's own connection (the store's
+    DATABASE_URL read by server/store/postgres_url.py); those absent take asyncpg's defaults."""
+
+    host: str
+    port: int
+    user: str | None
+    password: str | None
+    database: str | None
+    ssl: bool | str | SSLContext  # False, "prefer", "allow", or a context (TLS required)
 
 
 class BrokerListener(Protocol):

@@ -20,12 +20,11 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
 
-from server.broker.base import Broker, BrokerListener, BrokerUnavailable
+from server.broker.base import Broker, BrokerListener, BrokerUnavailable, PostgresConnect
 
 log = logging.getLogger("server.broker")
 
@@ -44,12 +43,12 @@ class PostgresBroker(Broker):
 
     def __init__(
         self,
-        connect_kwargs: Mapping[str, Any],
+        connect_kwargs: PostgresConnect,
         *,
         reconnect_min: float = 0.1,
         reconnect_max: float = 5.0,
     ) -> None:
-        self._connect_kwargs = dict(connect_kwargs)
+        self._connect_kwargs = connect_kwargs.copy()
         self._reconnect_min = reconnect_min
         self._reconnect_max = reconnect_max
         self._listener: BrokerListener | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-from typing import Any
+from typing import Any, TypedDict
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -24,7 +24,17 @@ from server.broker.stream import SUBSCRIBER_TIMEOUT, SubscriberStream
 log = logging.getLogger("server.broker")
 
 
-def client_options(client_name: str, *, retries: int, timeout: float) -> dict[str, Any]:
+class ClientOptions(TypedDict):
+    """redis-py's connection options the service sets on every client it makes."""
+
+    client_name: str
+    socket_connect_timeout: float
+    socket_timeout: float
+    retry: Retry
+    health_check_interval: int
+
+
+def client_options(client_name: str, *, retries: int, timeout: float) -> ClientOptions:
     """Options for every connection this process makes to Redis, plain or cluster."""
     return {
         "client_name": client_name,

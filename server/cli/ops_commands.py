@@ -19,7 +19,7 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any
+from typing import Any, Required, TypedDict
 
 import sqlalchemy as sa
 
@@ -46,7 +46,34 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     replay.set_defaults(handler=run_replay)
 
 
-def _row(mapping: Any) -> dict[str, Any]:
+class CallbackListed(TypedDict):
+    """A `list-callbacks` line (no body: it carries the customer's phone number)."""
+
+    id: int
+    received_at: str
+    outcome: str | None
+    order_id: str | None
+    processed_at: str | None
+    replay_of: int | None
+
+
+class CallbackReplayed(TypedDict, total=False):
+    """A `replay-callback` line: `error` when no callback has the id; else the webhook's own
+    answer (`ok` … `review`, CallbackAnswer) or `invalid`, and the outcome recorded."""
+
+    id: Required[int]
+    error: str
+    replay_id: int
+    ok: bool
+    order_id: str | None
+    payment_status: str | None
+    ignored: str
+    review: str
+    invalid: str
+    outcome: str | None
+
+
+def _row(mapping: Any) -> CallbackListed:
     # No body: it carries the customer's phone number. `list-callbacks` is for finding ids.
     return {
         "id": mapping["id"],
@@ -60,7 +87,7 @@ def _row(mapping: Any) -> dict[str, Any]:
 
 async def list_callbacks(
     services: Services, outcome: str | None, unprocessed: bool, limit: int
-) -> list[dict[str, Any]]:
+) -> list[CallbackListed]:
     query = sa.select(
         inbox.c.id,
         inbox.c.received_ms,
@@ -78,9 +105,9 @@ async def list_callbacks(
     return [_row(row._mapping) for row in rows]
 
 
-async def replay(services: Services, ids: list[int]) -> tuple[list[dict[str, Any]], bool]:
+async def replay(services: Services, ids: list[int]) -> tuple[list[CallbackReplayed], bool]:
     """Apply each stored callback again; (one line per id, whether every id was found)."""
-    lines: list[dict[str, Any]] = []
+    lines: list[CallbackReplayed] = []
     all_found = True
     for inbox_id in ids:
         row = await services.database.fetch_one(
@@ -92,14 +119,14 @@ async def replay(services: Services, ids: list[int]) -> tuple[list[dict[str, Any
             continue
         body, processed = bytes(row._mapping["body"]), row._mapping["processed_ms"]
         recorded = inbox_id
-        line: dict[str, Any] = {"id": inbox_id}
+        line: CallbackReplayed = {"id": inbox_id}
         try:
             if processed is None:  # never applied: nothing recorded yet to keep
                 outcome = await services.callbacks.apply_stored(inbox_id, body)
             else:
                 recorded, outcome = await services.callbacks.replay(inbox_id, body)
                 line["replay_id"] = recorded
-            line.update(outcome.body())
+            line = {**line, **outcome.body()}
         except CallbackInvalid as exc:
             line["invalid"] = str(exc)
         # What it did, as recorded: applied, duplicate, ignored: <why>, review: <why>, invalid: <why>.
@@ -117,7 +144,7 @@ async def _unprocessed_ids(services: Services) -> list[int]:
     return [int(row._mapping["id"]) for row in rows]
 
 
-def _print(lines: list[dict[str, Any]]) -> None:
+def _print(lines: list[CallbackListed] | list[CallbackReplayed]) -> None:
     for line in lines:
         print(json.dumps(line))
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from server.app import open_services
 from server.desk.reviews import RECEIPT
@@ -27,6 +27,18 @@ from server.settings import Settings
 
 # Who the desk's record names for a completion made here (the desk names its token's holder).
 COMMAND_LINE = "command line"
+
+
+class NoSuchOrder(TypedDict):
+    order: str  # as given
+    error: str | None
+
+
+class Completed(TypedDict):
+    order_id: str
+    payment_status: str | None
+    # Why nothing changed (already paid, a receipt of another order); absent when completed now.
+    error: NotRequired[str]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 async def complete(
     services: Services, order_ref: str, receipt: str, note: str, override_reason: str | None = None
-) -> dict[str, Any]:
+) -> NoSuchOrder | Completed:
     """Complete the order; the line to print says what happened (`error` when nothing did)."""
     done = await complete_after_review(
         services.database,
@@ -60,7 +72,7 @@ async def complete(
     )
     if done.order_id is None:
         return {"order": order_ref, "error": done.error}
-    line: dict[str, Any] = {"order_id": done.order_id, "payment_status": done.payment_status}
+    line: Completed = {"order_id": done.order_id, "payment_status": done.payment_status}
     if done.error is not None:
         line["error"] = done.error
     return line

@@ -17,13 +17,14 @@ from databases import Database
 
 from server.catalogue import Catalogue
 from server.clock import now_ms
+from server.json_types import JSONObject
 from server.lifecycle import COMPLETED, PENDING, PROCESSING
 from server.store.tables import orders, ticket_inventory, tickets
 
 HOUR_MS = 3_600_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TicketTypeSales:
     slug: str
     name: str
@@ -35,25 +36,26 @@ class TicketTypeSales:
     paid_last_hour: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EventSales:
     slug: str
     name: str
     currency: str
     ticket_types: list[TicketTypeSales]
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> JSONObject:
+        """As the desk's answers send it: these fields, by these names (asdict)."""
         return asdict(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GateCount:
     # None: a device that named no gate, or a check-in from before gates were recorded.
     gate: str | None
     checked_in: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TicketTypeDoor:
     slug: str
     name: str
@@ -62,7 +64,7 @@ class TicketTypeDoor:
     gates: list[GateCount]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EventDoor:
     slug: str
     name: str
@@ -70,7 +72,8 @@ class EventDoor:
     # The whole event's check-ins per gate, all ticket types together.
     gates: list[GateCount]
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> JSONObject:
+        """As the desk's answers send it: these fields, by these names (asdict)."""
         return asdict(self)
 
 

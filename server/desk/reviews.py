@@ -11,7 +11,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import NotRequired, TypedDict
 
 import sqlalchemy as sa
 from databases import Database
@@ -20,6 +20,7 @@ from server.catalogue import Catalogue
 from server.clock import iso_from_ms, now_ms
 from server.desk.reasons import reason_in_words
 from server.desk.story import CallbackLine, OrderLine, callback_line, order_line, order_select
+from server.json_types import JSONObject, JSONValue
 from server.lifecycle import CANCELLED, PENDING, PROCESSING
 from server.payhero.client import PayHeroClient, PaymentProviderError
 from server.payments.review_desk import complete_after_review
@@ -50,6 +51,20 @@ async def find_order_id(database: Database, order_ref: str) -> str | None:
     return found
 
 
+class PayHeroAnswers(TypedDict):
+    """Ask PayHero again: its transaction-status answer per push reference (as received), or
+    `{"error": …}` where it gave none; the desk's answer and the action's evidence."""
+
+    answers: dict[str, JSONObject]
+    note: NotRequired[str]
+
+
+class ResentTickets(TypedDict):
+    """Send the tickets again: the outbox row it queued."""
+
+    outbox_key: str
+
+
 async def record_action(
     database: Database,
     order_id: str,
@@ -57,7 +72,7 @@ async def record_action(
     actor: str,
     *,
     note: str | None = None,
-    evidence: Any = None,
+    evidence: PayHeroAnswers | ResentTickets | None = None,
     resolves: str | None = None,
 ) -> None:
     """An action that changes no status, recorded on its own (one statement)."""
@@ -65,7 +80,7 @@ async def record_action(
     await database.execute(action_row(order_id, acted, now_ms(), evidence))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Completion:
     order_id: str | None
     payment_status: str | None
@@ -89,7 +104,7 @@ async def complete_order(
     return Completion(done.order_id, done.payment_status, done.error)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Closure:
     payment_status: str
     error: str | None = None
@@ -128,7 +143,7 @@ async def close_review(
 
 async def ask_payhero(
     database: Database, payhero: PayHeroClient, order_id: str, actor: str
-) -> dict[str, Any] | None:
+) -> PayHeroAnswers | None:
     """PayHero's transaction status now, for each push of the order; recorded as evidence."""
     order = await database.fetch_one(sa.select(orders.c.payhero_reference).where(orders.c.id == order_id))
     if order is None:
@@ -142,14 +157,14 @@ async def ask_payhero(
     latest = order._mapping["payhero_reference"]
     if latest and latest not in references:
         references.append(latest)  # an order from before pushes were recorded
-    answers: dict[str, Any] = {}
+    answers: dict[str, JSONObject] = {}
     for reference in references:
         try:
             status = await payhero.transaction_status(reference)
             answers[reference] = status.raw
         except PaymentProviderError as exc:
             answers[reference] = {"error": exc.reason}
-    evidence = (
+    evidence: PayHeroAnswers = (
         {"answers": answers}
         if references
         else {"answers": {}, "note": "no push of this order reached PayHero"}
@@ -158,13 +173,13 @@ async def ask_payhero(
     return evidence
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HeldPayment:
     order: OrderLine
     reason: str
     callbacks: list[CallbackLine]
     # PayHero's latest transaction-status answer, if somebody asked.
-    payhero_answer: Any
+    payhero_answer: JSONValue
     payhero_asked_at: str | None
 
 

@@ -13,6 +13,7 @@ from databases import Database
 from server.catalogue import Catalogue
 from server.clock import iso_from_ms
 from server.desk.reasons import reason_in_words
+from server.json_types import JSONObject, JSONValue
 from server.store.rows import CallbackRow, OutboxRow, PushRow, TicketRow
 from server.store.tables import (
     customers,
@@ -33,7 +34,7 @@ def _at(ms: int | None) -> str | None:
     return iso_from_ms(ms) if ms is not None else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrderLine:
     """One order as a search result or a review queue entry lists it."""
 
@@ -52,7 +53,7 @@ class OrderLine:
     created_at: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StatusChangeLine:
     at: str
     version: int
@@ -62,7 +63,7 @@ class StatusChangeLine:
     note: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PushLine:
     attempt: int
     sent_at: str
@@ -75,7 +76,7 @@ class PushLine:
     receipt_number: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CallbackLine:
     id: int
     received_at: str
@@ -86,7 +87,7 @@ class CallbackLine:
     replay_of: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EmailLine:
     kind: str
     recipient: str
@@ -96,7 +97,7 @@ class EmailLine:
     last_error: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TicketLine:
     ticket_id: str
     ticket_type: str
@@ -106,17 +107,18 @@ class TicketLine:
     gate: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ActionLine:
     at: str
     action: str
     actor: str
     note: str | None
     receipt_number: str | None
-    evidence: Any
+    # What the action kept (PayHero's answers, an outbox key) as stored; its text if not JSON.
+    evidence: JSONValue
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrderStory:
     order: OrderLine
     review_reason: str | None
@@ -128,7 +130,8 @@ class OrderStory:
     tickets: list[TicketLine]
     actions: list[ActionLine]
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> JSONObject:
+        """As the desk's answer sends it: these fields, by these names (asdict)."""
         return asdict(self)
 
 
@@ -202,13 +205,14 @@ async def resolved_reviews(database: Database, order_id: str) -> set[str]:
     return {row._mapping["resolves"] for row in rows}
 
 
-def _evidence(text: str | None) -> Any:
+def _evidence(text: str | None) -> JSONValue:
     if text is None:
         return None
     try:
-        return json.loads(text)
+        parsed: JSONValue = json.loads(text)
     except ValueError:
         return text
+    return parsed
 
 
 async def read_story(database: Database, catalogue: Catalogue, order_id: str) -> OrderStory | None:

@@ -146,7 +146,7 @@ class Composer:
         # Rows written before orders kept a language are English.
         language = known_language(payload.get("language", DEFAULT_LANGUAGE))
         words = self._words[language]
-        values: dict[str, Any] = {
+        values: dict[str, object] = {
             **payload,
             "language": language,
             "amount": _money(int(payload["amount"]), str(payload["currency"])),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -67,11 +68,11 @@ class OverCap(Exception):
     pass
 
 
-def _settings(app_state: dict[str, Any]) -> Any:
+def _settings(app_state: Mapping[str, object]) -> Any:
     return getattr(app_state.get("services"), "settings", None)
 
 
-def connection_counts(app_state: dict[str, Any]) -> ConnectionCounts | None:
+def connection_counts(app_state: MutableMapping[str, object]) -> ConnectionCounts | None:
     """The process's counts, made on first use from the service's settings (None before start)."""
     counts = app_state.get("connection_counts")
     if counts is None:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -34,7 +35,8 @@ else:
     _Protocol = object
 
 
-def header_timeout_of(app_state: dict[str, Any]) -> float:
+def header_timeout_of(app_state: Mapping[str, object]) -> float:
+    """HEADER_TIMEOUT from uvicorn's lifespan state (whatever the app put there, so read warily)."""
     services = app_state.get("services")
     timeout = getattr(getattr(services, "settings", None), "header_timeout", None)
     return float(timeout) if timeout else DEFAULT_HEADER_TIMEOUT

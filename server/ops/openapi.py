@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from server import schemas
+from server.json_types import JSONObject
 from server.ops.openapi_callback import CALLBACK_SCHEMAS
 from server.ops.openapi_desk import DESK_PATHS
 from server.ops.openapi_orders import ORDER_PATHS
@@ -46,17 +46,17 @@ ANSWERS: tuple[type[BaseModel], ...] = (
     schemas.CallbackAck,
     schemas.LostTicketsAccepted,
 )
-PATHS: dict[str, Any] = {**PAGE_PATHS, **TICKET_PATHS, **OPS_PATHS, **ORDER_PATHS, **DESK_PATHS}
+PATHS: JSONObject = {**PAGE_PATHS, **TICKET_PATHS, **OPS_PATHS, **ORDER_PATHS, **DESK_PATHS}
 
 
-def component_schemas() -> dict[str, Any]:
+def component_schemas() -> JSONObject:
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(model, "validation") for model in REQUESTS]
     models += [(model, "serialization") for model in ANSWERS]
     _, top = models_json_schema(models, ref_template=REF + "{model}")
     return {**top["$defs"], **CALLBACK_SCHEMAS}
 
 
-def openapi_document() -> dict[str, Any]:
+def openapi_document() -> JSONObject:
     return {
         "openapi": OPENAPI_VERSION,
         "info": {

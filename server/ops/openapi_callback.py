@@ -8,13 +8,12 @@ what that parser refuses. These schemas only tell PayHero's integrators what arr
 
 from __future__ import annotations
 
-from typing import Any
-
+from server.json_types import JSONObject
 from server.ops.openapi_parts import ref
 
-_NUMBER_OR_TEXT = {"description": "Number or numeric string."}
+_NUMBER_OR_TEXT: JSONObject = {"description": "Number or numeric string."}
 
-FLAT: dict[str, Any] = {
+FLAT: JSONObject = {
     "type": "object",
     "description": "PayHero API 2.0's flat result callback (docs/PAYHERO.md).",
     "required": ["external_reference"],
@@ -29,7 +28,7 @@ FLAT: dict[str, Any] = {
     },
 }
 
-V2: dict[str, Any] = {
+V2: JSONObject = {
     "type": "object",
     "description": "PayHero's v2 callback (docs/PAYHERO.md). Anything else is a 400.",
     "required": ["response"],
@@ -53,7 +52,7 @@ V2: dict[str, Any] = {
     },
 }
 
-CALLBACK_SCHEMAS: dict[str, Any] = {
+CALLBACK_SCHEMAS: JSONObject = {
     "PayHeroCallback": {"oneOf": [ref("PayHeroCallbackV2"), ref("PayHeroCallbackFlat")]},
     "PayHeroCallbackFlat": FLAT,
     "PayHeroCallbackV2": V2,

@@ -6,9 +6,8 @@ here as far as a client of the desk relies on them.
 
 from __future__ import annotations
 
-from typing import Any
-
 from server import urls
+from server.json_types import JSONObject, JSONValue
 from server.lifecycle import PROCESSING
 from server.ops.openapi_parts import (
     BINARY,
@@ -21,21 +20,29 @@ from server.ops.openapi_parts import (
     json_answer,
 )
 
-_OBJECT: dict[str, Any] = {"type": "object"}
-_COUNT = {"type": "integer", "minimum": 0}
-_NAMED = {"slug": {"type": "string"}, "name": {"type": "string"}}
+_OBJECT: JSONObject = {"type": "object"}
+_COUNT: JSONObject = {"type": "integer", "minimum": 0}
+_NAMED: JSONObject = {"slug": {"type": "string"}, "name": {"type": "string"}}
 
 
-def _per_event(per_type: dict[str, Any], per_event: dict[str, Any]) -> dict[str, Any]:
+def _per_event(per_type: JSONObject, per_event: JSONObject) -> JSONObject:
     """`{"events": [{slug, name, …per_event, "ticket_types": [{slug, name, …per_type}]}]}`."""
-    ticket_type = {"type": "object", "required": [*_NAMED, *per_type], "properties": {**_NAMED, **per_type}}
-    event_properties = {**_NAMED, **per_event, "ticket_types": {"type": "array", "items": ticket_type}}
-    event = {"type": "object", "required": list(event_properties), "properties": event_properties}
-    events = {"type": "array", "items": event}
+    ticket_type: JSONObject = {
+        "type": "object",
+        "required": [*_NAMED, *per_type],
+        "properties": {**_NAMED, **per_type},
+    }
+    event_properties: JSONObject = {
+        **_NAMED,
+        **per_event,
+        "ticket_types": {"type": "array", "items": ticket_type},
+    }
+    event: JSONObject = {"type": "object", "required": list(event_properties), "properties": event_properties}
+    events: JSONObject = {"type": "array", "items": event}
     return {"type": "object", "required": ["events"], "properties": {"events": events}}
 
 
-_SALES = _per_event(
+_SALES: JSONObject = _per_event(
     {
         "capacity": _COUNT,
         "sold": _COUNT,
@@ -46,7 +53,7 @@ _SALES = _per_event(
     },
     {"currency": {"type": "string"}},
 )
-_GATES = {
+_GATES: JSONObject = {
     "type": "array",
     "description": "Check-ins per gate: named gates by name, then `gate: null` (no gate named).",
     "items": {
@@ -55,8 +62,8 @@ _GATES = {
         "properties": {"gate": {"type": ["string", "null"]}, "checked_in": _COUNT},
     },
 }
-_DOOR = _per_event({"issued": _COUNT, "checked_in": _COUNT, "gates": _GATES}, {"gates": _GATES})
-_REFUSED = {
+_DOOR: JSONObject = _per_event({"issued": _COUNT, "checked_in": _COUNT, "gates": _GATES}, {"gates": _GATES})
+_REFUSED: JSONObject = {
     "401": error("No desk token, or a wrong one (DESK_TOKEN)."),
     "431": HEADERS_TOO_LARGE,
     "503": error(
@@ -64,26 +71,26 @@ _REFUSED = {
         "is configured (`desk_disabled`)."
     ),
 }
-_NOT_FOUND = {"404": error("No order has this id.")}
+_NOT_FOUND: JSONObject = {"404": error("No order has this id.")}
 
 
-def _get(summary: str, ok: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    responses = {"200": ok, **_REFUSED, **extra.pop("responses", {})}
+def _get(
+    summary: str, ok: JSONObject, *, responses: JSONObject | None = None, **extra: JSONValue
+) -> JSONObject:
+    answers: JSONObject = {"200": ok, **_REFUSED, **(responses or {})}
     return {
         "get": {
             "summary": summary,
             "tags": ["desk"],
             "security": [{"deskToken": []}],
-            "responses": responses,
+            "responses": answers,
             **extra,
         }
     }
 
 
-def _post(
-    summary: str, ok: dict[str, Any], fields: dict[str, Any] | None, **responses: Any
-) -> dict[str, Any]:
-    operation: dict[str, Any] = {
+def _post(summary: str, ok: JSONObject, fields: JSONObject | None, **responses: JSONValue) -> JSONObject:
+    operation: JSONObject = {
         "summary": summary,
         "tags": ["desk"],
         "security": [{"deskToken": []}],
@@ -100,16 +107,16 @@ def _post(
         },
     }
     if fields is not None:
+        # The first field is the one the route needs; the others are optional.
+        required = list[JSONValue](fields)[:1]
         operation["requestBody"] = {
             "required": True,
-            "content": {
-                JSON: {"schema": {"type": "object", "properties": fields, "required": list(fields)[:1]}}
-            },
+            "content": {JSON: {"schema": {"type": "object", "properties": fields, "required": required}}},
         }
     return {"post": operation}
 
 
-def _csv(summary: str) -> dict[str, Any]:
+def _csv(summary: str) -> JSONObject:
     return _get(
         summary,
         {
@@ -120,7 +127,7 @@ def _csv(summary: str) -> dict[str, Any]:
     )
 
 
-DESK_PATHS: dict[str, Any] = {
+DESK_PATHS: JSONObject = {
     urls.DESK_PAGE: {
         "get": {
             "summary": "The organiser's desk page (it asks for the desk token itself).",

@@ -3,9 +3,8 @@ a waiting customer's two actions (push again, cancel). Bodies are the models' co
 
 from __future__ import annotations
 
-from typing import Any
-
 from server import urls
+from server.json_types import JSONObject, JSONValue
 from server.ops.openapi_parts import (
     HEADERS_TOO_LARGE,
     JSON,
@@ -21,14 +20,16 @@ from server.ops.openapi_parts import (
     ref,
 )
 
-_VERSION = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+_VERSION: JSONObject = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
 
 
-def _order_operation(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    operation: dict[str, Any] = {
+def _order_operation(
+    summary: str, responses: JSONObject, *, parameters: list[JSONValue] | None = None, **extra: JSONValue
+) -> JSONObject:
+    operation: JSONObject = {
         "summary": summary,
         "tags": ["status"],
-        "parameters": [ORDER_ID, *extra.pop("parameters", [])],
+        "parameters": [ORDER_ID, *(parameters or [])],
         "responses": {
             **responses,
             "404": error("No order has this id."),
@@ -41,11 +42,11 @@ def _order_operation(summary: str, responses: dict[str, Any], **extra: Any) -> d
 
 
 # No body, or `{}`: the route needs only the order id.
-_EMPTY_BODY = {
+_EMPTY_BODY: JSONObject = {
     "required": False,
     "content": {JSON: {"schema": {"type": "object", "maxProperties": 0, "additionalProperties": False}}},
 }
-_ACTION_REFUSALS = {
+_ACTION_REFUSALS: JSONObject = {
     "400": error("A body that is not UTF-8 JSON."),
     "409": error("`order_final`: the order is completed, failed, cancelled or expired."),
     "413": error("A body past 1 KiB."),
@@ -54,33 +55,33 @@ _ACTION_REFUSALS = {
 }
 
 
-def _action(summary: str, responses: dict[str, Any]) -> dict[str, Any]:
+def _action(summary: str, responses: JSONObject) -> JSONObject:
     operation = _order_operation(summary, {**_ACTION_REFUSALS, **responses})
     return {"post": {**operation, "requestBody": _EMPTY_BODY}}
 
 
-_SINCE = {
+_SINCE: JSONObject = {
     "name": "since",
     "in": "query",
     "description": "The version the client has. Absent or empty: answer at once if terminal.",
     "allowEmptyValue": True,
     "schema": _VERSION,
 }
-_TIMEOUT = {
+_TIMEOUT: JSONObject = {
     "name": "timeout",
     "in": "query",
     "description": "Seconds to hold; default WAIT_TIMEOUT, cap WAIT_TIMEOUT_MAX.",
     "allowEmptyValue": True,
     "schema": {"type": "number", "minimum": 0},
 }
-_LAST_EVENT_ID = {
+_LAST_EVENT_ID: JSONObject = {
     "name": "Last-Event-ID",
     "in": "header",
     "description": "The last version the client received; only newer ones are sent. "
     "Empty is the same as absent.",
     "schema": {"type": "string", "pattern": "^[0-9]{0,10}$"},
 }
-_LAST_EVENT_ID_QUERY = {
+_LAST_EVENT_ID_QUERY: JSONObject = {
     "name": "last_event_id",
     "in": "query",
     "description": "The same, for clients that cannot set the header.",
@@ -88,7 +89,7 @@ _LAST_EVENT_ID_QUERY = {
     "schema": _VERSION,
 }
 
-ORDER_PATHS: dict[str, Any] = {
+ORDER_PATHS: JSONObject = {
     urls.EVENTS: {
         "get": {
             "summary": "Events on sale, with ticket types and seats left.",

@@ -2,41 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any
+from server.json_types import JSONObject, JSONValue
 
 JSON = "application/json"
 REF = "#/components/schemas/"
 
 
-def ref(name: str) -> dict[str, str]:
+def ref(name: str) -> JSONObject:
     return {"$ref": REF + name}
 
 
-def json_answer(schema: dict[str, Any] | str, description: str, **extra: Any) -> dict[str, Any]:
+def json_answer(schema: JSONObject | str, description: str, **extra: JSONValue) -> JSONObject:
     """A JSON response; `schema` is a component's name or a schema."""
     body = ref(schema) if isinstance(schema, str) else schema
     return {"description": description, "content": {JSON: {"schema": body}}, **extra}
 
 
-def error(description: str, **extra: Any) -> dict[str, Any]:
+def error(description: str, **extra: JSONValue) -> JSONObject:
     return json_answer("Error", description, **extra)
 
 
-RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}}
-HEADERS_TOO_LARGE = error("The request headers are larger than 16 KiB.")
-UNAVAILABLE = error(
+RETRY_AFTER: JSONObject = {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}}
+HEADERS_TOO_LARGE: JSONObject = error("The request headers are larger than 16 KiB.")
+UNAVAILABLE: JSONObject = error(
     "The database cannot be reached just now; try again after Retry-After.",
     headers={"Retry-After": {"schema": {"type": "integer"}}},
 )
-TOO_MANY_WAITERS = error(
+TOO_MANY_WAITERS: JSONObject = error(
     "This address holds MAX_WAITERS_PER_CLIENT waiters already (`too_many_waiters`).",
     headers=RETRY_AFTER,
 )
-NOT_JSON = error("The body is not sent as `Content-Type: application/json`; nothing changed.")
-NO_STORE = {"Cache-Control": {"schema": {"type": "string", "enum": ["no-store"]}}}
-CACHE_HEADERS = {"ETag": {"schema": {"type": "string"}}, "Cache-Control": {"schema": {"type": "string"}}}
-BINARY = {"type": "string", "format": "binary"}
-ORDER_ID = {
+NOT_JSON: JSONObject = error("The body is not sent as `Content-Type: application/json`; nothing changed.")
+NO_STORE: JSONObject = {"Cache-Control": {"schema": {"type": "string", "enum": ["no-store"]}}}
+CACHE_HEADERS: JSONObject = {
+    "ETag": {"schema": {"type": "string"}},
+    "Cache-Control": {"schema": {"type": "string"}},
+}
+BINARY: JSONObject = {"type": "string", "format": "binary"}
+ORDER_ID: JSONObject = {
     "name": "order_id",
     "in": "path",
     "required": True,
@@ -45,5 +48,5 @@ ORDER_ID = {
 }
 
 
-def body(schema: str, *, required: bool = True) -> dict[str, Any]:
+def body(schema: str, *, required: bool = True) -> JSONObject:
     return {"required": required, "content": {JSON: {"schema": ref(schema)}}}

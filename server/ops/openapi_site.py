@@ -3,9 +3,8 @@ health and ops routes, and PayHero's callback."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from server import urls
+from server.json_types import JSONObject, JSONValue
 from server.ops.openapi_parts import (
     BINARY,
     CACHE_HEADERS,
@@ -24,19 +23,21 @@ from server.ops.openapi_parts import (
 _ASSET_TYPES = ["text/css", "text/javascript", "image/svg+xml", "image/png", "image/x-icon", "font/woff2"]
 
 
-def _page(summary: str, media_types: list[str], **extra: Any) -> dict[str, Any]:
-    content = {media_type: {"schema": BINARY} for media_type in media_types}
-    responses = {
+def _page(
+    summary: str, media_types: list[str], *, responses: JSONObject | None = None, **extra: JSONValue
+) -> JSONObject:
+    content: JSONObject = {media_type: {"schema": BINARY} for media_type in media_types}
+    answers: JSONObject = {
         "200": {"description": "The file.", "headers": CACHE_HEADERS, "content": content},
         "304": {"description": "Unchanged since the ETag sent in If-None-Match."},
         "431": HEADERS_TOO_LARGE,
-        **extra.pop("responses", {}),
+        **(responses or {}),
     }
-    return {"get": {"summary": summary, "tags": ["pages"], "responses": responses, **extra}}
+    return {"get": {"summary": summary, "tags": ["pages"], "responses": answers, **extra}}
 
 
-def _qr(media_type: str) -> dict[str, Any]:
-    ticket_id = {
+def _qr(media_type: str) -> JSONObject:
+    ticket_id: JSONObject = {
         "name": "ticket_id",
         "in": "path",
         "required": True,
@@ -62,14 +63,14 @@ def _qr(media_type: str) -> dict[str, Any]:
     }
 
 
-_SHARE_ID = {
+_SHARE_ID: JSONObject = {
     "name": "share_id",
     "in": "path",
     "required": True,
     "description": "`<ticket id>.<mark>`: the ticket's own link (server/tickets/share_links.py).",
     "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}\\.[A-Za-z0-9_-]{16}$"},
 }
-_PRIVATE = {
+_PRIVATE: JSONObject = {
     "Cache-Control": {
         "schema": {"type": "string"},
         "description": "`private, no-store`: it names the holder.",
@@ -77,7 +78,7 @@ _PRIVATE = {
 }
 
 
-def _ops(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+def _ops(summary: str, responses: JSONObject, **extra: JSONValue) -> JSONObject:
     return {
         "get": {
             "summary": summary,
@@ -88,7 +89,7 @@ def _ops(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any
     }
 
 
-PAGE_PATHS: dict[str, Any] = {
+PAGE_PATHS: JSONObject = {
     urls.HOME_PAGE: _page("The checkout page.", ["text/html"]),
     urls.PAYMENT_PAGE: _page(
         "The payment status page; the same bytes for every order.",
@@ -132,9 +133,9 @@ PAGE_PATHS: dict[str, Any] = {
     ),
 }
 
-_EVENT_SLUG = {"name": "event_slug", "in": "path", "required": True, "schema": {"type": "string"}}
+_EVENT_SLUG: JSONObject = {"name": "event_slug", "in": "path", "required": True, "schema": {"type": "string"}}
 
-TICKET_PATHS: dict[str, Any] = {
+TICKET_PATHS: JSONObject = {
     urls.TICKET_VERIFY: {
         "get": {
             "summary": "The gate asks whether a ticket code is genuine.",
@@ -356,7 +357,7 @@ TICKET_PATHS: dict[str, Any] = {
     urls.TICKET_QR_SVG: _qr("image/svg+xml"),
 }
 
-OPS_PATHS: dict[str, Any] = {
+OPS_PATHS: JSONObject = {
     urls.HEALTHZ: _ops("The process is alive.", {"200": json_answer("Alive", "Alive.")}),
     urls.READYZ: _ops(
         "The database and the broker are reachable.",

@@ -22,7 +22,6 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -117,7 +116,7 @@ class PauseMetrics:
 
     # -- garbage collections ---------------------------------------------------------------
 
-    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._gc_started = time.perf_counter()
             self._gc_started_cpu = time.thread_time()

@@ -14,9 +14,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 import sqlalchemy as sa
 from databases import Database
@@ -25,6 +25,7 @@ from server.abuse.addresses import client_key
 from server.abuse.rate_windows import Quota, Refused, Windows
 from server.catalogue import Catalogue
 from server.clock import now_ms
+from server.json_types import JSONValue
 from server.languages import DEFAULT_LANGUAGE, LANGUAGES
 from server.lifecycle import COMPLETED
 from server.mail.kinds import LOST_TICKETS
@@ -66,7 +67,7 @@ class LostRequest:
     language: str = DEFAULT_LANGUAGE
 
 
-def parse_lost(body: Any) -> LostRequest:
+def parse_lost(body: JSONValue) -> LostRequest:
     """`{"contact": "<e-mail or phone>", "language": "en"|"sw"}`, checked; LostInvalid if not."""
     if not isinstance(body, dict):
         raise LostInvalid({"body": "must be a JSON object"})
@@ -101,6 +102,24 @@ class FoundOrder:
     quantity: int
     email: str
     first_name: str
+
+
+class LostOrderItem(TypedDict):
+    order_id: str
+    order_number: str
+    event_name: str
+    event_starts_at: str
+    event_timezone: str
+    ticket_type_name: str
+    quantity: int
+
+
+class LostTicketsLetter(TypedDict):
+    """The "Lost your tickets?" e-mail's outbox payload: one item per paid order."""
+
+    language: str
+    first_name: str
+    orders: list[LostOrderItem]
 
 
 def _hashed(value: str) -> str:
@@ -188,8 +207,8 @@ class LostTickets:
             for row in (r._mapping for r in await self.database.fetch_all(query))
         ]
 
-    def _payload(self, listed: list[FoundOrder], language: str) -> Mapping[str, Any]:
-        items = []
+    def _payload(self, listed: list[FoundOrder], language: str) -> LostTicketsLetter:
+        items: list[LostOrderItem] = []
         for order in listed:
             found = self.catalogue.find(order.event_slug, order.ticket_type)
             event, ticket_type = found if found is not None else (None, None)

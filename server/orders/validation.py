@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import VERSION, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo
 from pydantic import field_validator as check
 from pydantic_core import PydanticCustomError
 
 from server.catalogue import Catalogue
+from server.json_types import JSONValue
 from server.languages import DEFAULT_LANGUAGE
 
 MAX_QUANTITY = 10
@@ -170,8 +171,8 @@ class CheckoutBody(BaseModel):
 
 def _catalogue(info: ValidationInfo) -> Catalogue | None:
     # Without a catalogue (the description, a benchmark) only the shape is checked.
-    context: dict[str, Any] | None = info.context
-    return context.get("catalogue") if context else None
+    found = info.context.get("catalogue") if isinstance(info.context, dict) else None
+    return found if isinstance(found, Catalogue) else None
 
 
 def _fields(error: ValidationError) -> dict[str, str]:
@@ -182,7 +183,7 @@ def _fields(error: ValidationError) -> dict[str, str]:
     return fields
 
 
-def parse_checkout(body: Any, catalogue: Catalogue) -> CheckoutRequest:
+def parse_checkout(body: JSONValue, catalogue: Catalogue) -> CheckoutRequest:
     """A valid `CheckoutRequest`, or `CheckoutInvalid` naming every bad field."""
     if not isinstance(body, dict):
         raise CheckoutInvalid({"body": "must be a JSON object"})

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
 
+from server.json_types import JSONObject, JSONValue
 from server.lifecycle import status_for_result_code
 
 _REFERENCE = re.compile(r"^[A-Za-z0-9_\-:.]{1,64}$")
@@ -39,7 +39,7 @@ class CallbackInvalid(ValueError):
     """The body is not a PayHero callback; the message says which part is wrong."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PayHeroCallback:
     external_reference: str
     # v2 carries the push's CheckoutRequestID; the flat shape PayHero's `reference` instead.
@@ -59,7 +59,7 @@ class PayHeroCallback:
         return status_for_result_code(self.result_code, paid=self.paid)
 
 
-def _integer(value: Any, name: str) -> int:
+def _integer(value: JSONValue, name: str) -> int:
     if isinstance(value, bool):
         raise CallbackInvalid(f"{name} must be a number")
     number: int | None = None
@@ -76,7 +76,7 @@ def _integer(value: Any, name: str) -> int:
     return number
 
 
-def _text(value: Any, name: str) -> str:
+def _text(value: JSONValue, name: str) -> str:
     if not isinstance(value, str):
         raise CallbackInvalid(f"{name} must be text")
     try:
@@ -87,7 +87,7 @@ def _text(value: Any, name: str) -> str:
     return _CONTROL.sub(" ", value).strip()[:255]
 
 
-def _status(value: Any) -> bool | None:
+def _status(value: JSONValue) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -99,14 +99,14 @@ def _status(value: Any) -> bool | None:
     raise CallbackInvalid("status must be a boolean or a success/failure word")
 
 
-def _reference(response: dict[str, Any], name: str, where: str = "response.") -> str:
+def _reference(response: JSONObject, name: str, where: str = "response.") -> str:
     value = response.get(name)
     if not isinstance(value, str) or not _REFERENCE.match(value.strip()):
         raise CallbackInvalid(f"{where}{name} is missing or malformed")
     return value.strip()
 
 
-def _receipt(value: Any, name: str) -> str | None:
+def _receipt(value: JSONValue, name: str) -> str | None:
     if value in (None, ""):
         return None
     if not isinstance(value, str) or not _RECEIPT.match(value.strip()):
@@ -118,7 +118,7 @@ def parse_callback(body: bytes) -> PayHeroCallback:
     """A PayHero callback body (v2's nested shape or API 2.0's flat one) as a PayHeroCallback;
     CallbackInvalid when it is not one."""
     try:
-        data = json.loads(body.decode("utf-8"))
+        data: JSONValue = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         # RecursionError: deeply nested brackets fit well inside the body size limit.
         raise CallbackInvalid("body is not JSON") from None
@@ -126,9 +126,9 @@ def parse_callback(body: bytes) -> PayHeroCallback:
         raise CallbackInvalid("body is not a JSON object")
     if "response" not in data and "external_reference" in data:
         return _parse_flat(data)
-    if not isinstance(data.get("response"), dict):
+    response = data.get("response")
+    if not isinstance(response, dict):
         raise CallbackInvalid("body has no `response` object (v2) nor `external_reference` (API 2.0)")
-    response: dict[str, Any] = data["response"]
     if "ResultCode" not in response:
         raise CallbackInvalid("response.ResultCode is missing")
     result_code = _integer(response["ResultCode"], "response.ResultCode")
@@ -145,7 +145,7 @@ def parse_callback(body: bytes) -> PayHeroCallback:
     )
 
 
-def _parse_flat(data: dict[str, Any]) -> PayHeroCallback:
+def _parse_flat(data: JSONObject) -> PayHeroCallback:
     """API 2.0's flat callback: `status` success/failed, M-PESA's words in `message`."""
     status = _status(data.get("status"))
     if status is None:

@@ -11,9 +11,11 @@ import logging
 import ssl
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import httpx
+
+from server.json_types import JSONObject, JSONValue
+from server.payhero.shapes import StkPushRequest
 
 log = logging.getLogger("server.payhero")
 
@@ -49,17 +51,18 @@ class NoFreeConnection(OutcomeUnknown):
     """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StkPushAccepted:
     reference: str
     checkout_request_id: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TransactionStatus:
     status: str  # QUEUED, SUCCESS or FAILED
     receipt_number: str | None
-    raw: dict[str, Any]
+    # PayHero's answer as received, every key kept: the desk shows it as evidence.
+    raw: JSONObject
     # What PayHero says the transaction was for, where its answer names it: the amount, our
     # order number, and when PayHero took the push (epoch ms). None when the answer is silent.
     amount: int | None = None
@@ -98,7 +101,7 @@ class PayHeroClient:
         customer_name: str,
         callback_url: str,
     ) -> StkPushAccepted:
-        body = {
+        body: StkPushRequest = {
             "amount": amount,
             "phone_number": phone_number,
             "channel_id": self.channel_id,
@@ -119,7 +122,7 @@ class PayHeroClient:
         status = str(data.get("status", "")).upper()
         if status not in {"QUEUED", "SUCCESS", "FAILED"}:
             raise ProviderUnavailable(f"PayHero returned an unknown transaction status {status!r}")
-        receipt = data.get("provider_reference") or data.get("third_party_reference") or None
+        receipt = _receipt(data.get("provider_reference")) or _receipt(data.get("third_party_reference"))
         return TransactionStatus(
             status=status,
             receipt_number=receipt,
@@ -129,9 +132,18 @@ class PayHeroClient:
             taken_ms=_instant(data.get("transaction_date")),
         )
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: StkPushRequest | None = None,
+        params: dict[str, str] | None = None,
+    ) -> JSONObject:
+        """PayHero's answer as a JSON object (not yet trusted: the caller parses it), or the
+        project's error for whatever went wrong."""
         try:
-            response = await self.http.request(method, path, **kwargs)
+            response = await self.http.request(method, path, json=json, params=params)
         except httpx.PoolTimeout as exc:
             # The settings to look at are named: the reason is logged and stored on the push.
             busy = (
@@ -158,9 +170,9 @@ class PayHeroClient:
         return data
 
 
-def _whole(value: Any) -> int | None:
+def _whole(value: JSONValue) -> int | None:
     """An amount PayHero states (a number or numeric text), or None when it states none."""
-    if isinstance(value, bool) or value in (None, ""):
+    if isinstance(value, bool) or not isinstance(value, int | float | str) or value == "":
         return None
     try:
         number = float(value)
@@ -169,11 +181,16 @@ def _whole(value: Any) -> int | None:
     return int(number) if number.is_integer() else None
 
 
-def _word(value: Any) -> str | None:
+def _word(value: JSONValue) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def _instant(value: Any) -> int | None:
+def _receipt(value: JSONValue) -> str | None:
+    """A receipt as PayHero wrote it; None when absent, empty or not text."""
+    return value if isinstance(value, str) and value else None
+
+
+def _instant(value: JSONValue) -> int | None:
     """`transaction_date` (ISO 8601, `Z` or an offset) as epoch ms; None when absent or not a date."""
     if not isinstance(value, str) or not value.strip():
         return None
@@ -186,7 +203,7 @@ def _instant(value: Any) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
-def _reason(data: dict[str, Any], fallback: str) -> str:
+def _reason(data: JSONObject, fallback: str) -> str:
     for key in ("error_message", "message", "error", "detail"):
         value = data.get(key)
         if isinstance(value, str) and value.strip():

@@ -21,13 +21,22 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from server.json_types import JSONValue
+from server.payhero.shapes import (
+    CallbackBody,
+    FlatCallback,
+    StkPushAnswer,
+    StkPushRequest,
+    TransactionStatusAnswer,
+    V2Callback,
+)
 
 log = logging.getLogger("server.payhero.sandbox")
 
@@ -69,7 +78,7 @@ def callback_body(
     receipt: str | None = None,
     shape: str = "v2",
     reference: str = "",
-) -> dict[str, Any]:
+) -> CallbackBody:
     """A callback exactly as PayHero sends it (see tests/payhero_samples/)."""
     code, description = RESULTS[result]
     paid = code == 0
@@ -81,7 +90,7 @@ def callback_body(
             amount=amount,
             receipt=(receipt or new_receipt()) if paid else None,
         )
-    return {
+    v2: V2Callback = {
         "forward_url": "",
         "response": {
             "Amount": amount,
@@ -96,6 +105,7 @@ def callback_body(
         },
         "status": paid,
     }
+    return v2
 
 
 # What M-PESA says in API 2.0's flat callback, where there is no ResultCode.
@@ -104,7 +114,7 @@ FLAT_MESSAGES = {"cancelled": "Request Cancelled by user."}
 
 def flat_callback_body(
     *, result: str, external_reference: str, reference: str, amount: int, receipt: str | None
-) -> dict[str, Any]:
+) -> FlatCallback:
     """API 2.0's flat result callback (docs/PAYHERO.md, tests/payhero_samples/flat-*.json)."""
     code, description = RESULTS[result]
     paid = code == 0
@@ -168,7 +178,8 @@ class FakePayHero:
     # A push is kept for `push_ttl` seconds (the expiry check asks transaction-status about
     # it), and at most `keep_pushes` of them; only the last `keep_requests` bodies are kept.
     pushes: dict[str, Push] = field(default_factory=dict)
-    requests: list[dict[str, Any]] = field(default_factory=list)
+    # The push requests' bodies as received, a malformed one too.
+    requests: list[JSONValue] = field(default_factory=list)
     push_ttl: float = 3600.0
     keep_pushes: int = 10_000
     keep_requests: int = 100
@@ -202,18 +213,18 @@ class FakePayHero:
         if not self._authorised(request):
             return JSONResponse({"error_message": "Invalid API credentials"}, status_code=401)
         try:
-            body = await request.json()
+            body: JSONValue = await request.json()
         except ValueError:
             return JSONResponse({"error_message": "Invalid JSON"}, status_code=400)
         self.requests.append(body)
         del self.requests[: -self.keep_requests]
-        problem = _check_push(body, self.channel_id)
-        if problem:
-            return JSONResponse({"error_message": problem}, status_code=400)
+        taken = _parse_push(body, self.channel_id)
+        if isinstance(taken, str):
+            return JSONResponse({"error_message": taken}, status_code=400)
         if self.refuse_with is not None:
             status, message = self.refuse_with
             return JSONResponse({"success": False, "error_message": message}, status_code=status)
-        push = self._take(body)
+        push = self._take(taken)
         if self.callback_first and push.result is not None:
             await self._answer_later(push, 0.0)
         elif self.answer_delay is not None and push.result is not None:
@@ -225,17 +236,15 @@ class FakePayHero:
             await asyncio.sleep(self.stall_seconds)
         if self.before_answer is not None:
             await self.before_answer("payments")
-        return JSONResponse(
-            {
-                "success": True,
-                "status": "QUEUED",
-                "reference": push.reference,
-                "CheckoutRequestID": push.checkout_request_id,
-            },
-            status_code=201,
-        )
+        answer: StkPushAnswer = {
+            "success": True,
+            "status": "QUEUED",
+            "reference": push.reference,
+            "CheckoutRequestID": push.checkout_request_id,
+        }
+        return JSONResponse(answer, status_code=201)
 
-    def _take(self, body: dict[str, Any]) -> Push:
+    def _take(self, body: StkPushRequest) -> Push:
         external = body["external_reference"]
         if self.sandbox_names:
             # The first push of an order keeps the documented names; one sent again gets -2, -3...
@@ -277,22 +286,21 @@ class FakePayHero:
         if push is None:
             return JSONResponse({"error_message": "Transaction not found"}, status_code=404)
         taken = datetime.fromtimestamp(push.taken_ms / 1000, UTC).isoformat().replace("+00:00", "Z")
-        return JSONResponse(
-            {
-                "transaction_date": taken,
-                "amount": push.amount if push.paid_amount is None else push.paid_amount,
-                "external_reference": push.external_reference,
-                "provider": "m-pesa",
-                "success": push.status == "SUCCESS",
-                "status": push.status,
-                "reference": push.reference,
-                "CheckoutRequestID": push.checkout_request_id,
-                "provider_reference": push.receipt or "",
-                "third_party_reference": push.receipt or "",
-            }
-        )
+        answer: TransactionStatusAnswer = {
+            "transaction_date": taken,
+            "amount": push.amount if push.paid_amount is None else push.paid_amount,
+            "external_reference": push.external_reference,
+            "provider": "m-pesa",
+            "success": push.status == "SUCCESS",
+            "status": push.status,
+            "reference": push.reference,
+            "CheckoutRequestID": push.checkout_request_id,
+            "provider_reference": push.receipt or "",
+            "third_party_reference": push.receipt or "",
+        }
+        return JSONResponse(answer)
 
-    def settle(self, push: Push, result: str, *, shape: str | None = None) -> dict[str, Any]:
+    def settle(self, push: Push, result: str, *, shape: str | None = None) -> CallbackBody:
         """Decide the customer's answer and return the callback PayHero would send."""
         push.result = result
         push.status = "SUCCESS" if result == "success" else "FAILED"
@@ -329,10 +337,12 @@ class FakePayHero:
             log.warning("sandbox callback for %s failed: %s", push.external_reference, exc)
 
 
-def _check_push(body: Any, channel_id: int) -> str | None:
+def _parse_push(body: JSONValue, channel_id: int) -> StkPushRequest | str:
+    """The push request as PayHero would take it, or what PayHero would say is wrong."""
     if not isinstance(body, dict):
         return "Request body must be a JSON object"
-    if not isinstance(body.get("amount"), int) or body["amount"] <= 0:
+    amount = body.get("amount")
+    if not isinstance(amount, int) or amount <= 0:
         return "amount must be a positive integer"
     phone = body.get("phone_number")
     if not isinstance(phone, str) or not phone.isdigit() or len(phone) not in (10, 12):
@@ -341,9 +351,24 @@ def _check_push(body: Any, channel_id: int) -> str | None:
         return "channel_id does not belong to this account"
     if body.get("provider") != "m-pesa":
         return "provider must be m-pesa"
-    if not isinstance(body.get("external_reference"), str) or not body["external_reference"]:
+    external = body.get("external_reference")
+    if not isinstance(external, str) or not external:
         return "external_reference is required"
     url = body.get("callback_url")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         return "callback_url must be an http(s) URL"
-    return None
+    # `customer_name` is optional, and nothing here shows it.
+    return {
+        "amount": amount,
+        "phone_number": phone,
+        "channel_id": channel_id,
+        "provider": "m-pesa",
+        "external_reference": external,
+        "callback_url": url,
+    }
+
+
+def _check_push(body: JSONValue, channel_id: int) -> str | None:
+    """What PayHero would say is wrong with the push request; None when nothing is."""
+    problem = _parse_push(body, channel_id)
+    return problem if isinstance(problem, str) else None

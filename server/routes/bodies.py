@@ -7,6 +7,7 @@ import json
 from starlette.requests import Request
 
 from server.http_errors import ApiError
+from server.json_types import JSONValue
 
 JSON_MEDIA_TYPE = "application/json"
 
@@ -30,11 +31,12 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def parse_json(raw: bytes) -> object:
+def parse_json(raw: bytes) -> JSONValue:
     """The body as JSON, or a JSON 400. Strict UTF-8, as API.md says every body is."""
     try:
         # Decoded here rather than by json.loads(bytes), which also guesses UTF-16 and -32.
-        return json.loads(raw.decode("utf-8"))
+        body: JSONValue = json.loads(raw.decode("utf-8"))
+        return body
     except UnicodeDecodeError:
         # The same code as for broken JSON: clients need not tell the two apart.
         raise ApiError(400, "invalid_json", "The body must be UTF-8 encoded JSON.") from None
@@ -57,7 +59,7 @@ def _not_json() -> ApiError:
     )
 
 
-async def read_json_body(request: Request, limit: int, *, optional: bool = False) -> object:
+async def read_json_body(request: Request, limit: int, *, optional: bool = False) -> JSONValue:
     """The request's JSON body; a JSON 415 unless it is declared `application/json`.
 
     A page on another site can post `text/plain`, form or empty-typed bodies to us without

@@ -11,9 +11,13 @@ import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, dataclass_transform
+from typing import TYPE_CHECKING, Any, TypeVar, dataclass_transform
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 T = TypeVar("T")
+D = TypeVar("D", bound="DataclassInstance")
 
 MIN_TOKEN_LENGTH = 32
 
@@ -25,6 +29,23 @@ class SettingsError(ValueError):
     def __init__(self, *problems: str) -> None:
         self.problems: tuple[str, ...] = problems
         super().__init__("\n".join(problems))
+
+
+class Earlier:
+    """The values of the variables declared before a derived default, each read as the type
+    its field declares: `derive=lambda v: max(28.0, v.of("wait_timeout", float))`."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, object]) -> None:
+        self._values = values
+
+    def of(self, name: str, kind: type[T]) -> T:
+        """Field `name`'s value; TypeError if it is not a `kind` (a declaration out of order)."""
+        value = self._values[name]
+        if not isinstance(value, kind):
+            raise TypeError(f"{name} is {type(value).__name__}, not {kind.__name__}")
+        return value
 
 
 @dataclass(frozen=True)
@@ -39,7 +60,7 @@ class Var:
     # The default as docs/SETTINGS.md says it, where the value alone would mislead.
     shown: str | None
     # A default computed from the variables declared before it (by field name).
-    derive: Callable[[Mapping[str, Any]], Any] | None
+    derive: Callable[[Earlier], Any] | None
 
 
 def var(
@@ -51,7 +72,7 @@ def var(
     check: Callable[[Any], object] | None = None,
     secret: bool = False,
     shown: str | None = None,
-    derive: Callable[[Mapping[str, Any]], Any] | None = None,
+    derive: Callable[[Earlier], Any] | None = None,
 ) -> T:
     """Declare a settings field read from `env`; secrets stay out of repr and messages."""
     declared = Var(env, doc, parse or _by_type(default), check, secret, shown, derive)
@@ -77,32 +98,32 @@ def _named(declaration: Var, value: object, exc: Exception) -> SettingsError:
     return SettingsError(f"{declaration.env}{shown} is not valid: {exc}")
 
 
-def parse_all(cls: type, lookup: Callable[[str], str | None]) -> dict[str, Any]:
-    """Each declared field from its variable; unset or blank: the (derived) default.
-    Every variable that does not parse is named, in one SettingsError."""
-    values, problems = parse_each(cls, lookup)
-    if problems:
-        raise SettingsError(*problems)
-    return values
-
-
-def parse_each(cls: type, lookup: Callable[[str], str | None]) -> tuple[dict[str, Any], list[str]]:
-    """As `parse_all`, but a variable that does not parse takes its default and is reported,
-    so that the rules between variables can still be checked on the rest."""
-    values: dict[str, Any] = {}
+def parse_each(cls: type[D], lookup: Callable[[str], str | None]) -> tuple[D, list[str]]:
+    """`cls` made from each declared field's variable (unset or blank: the (derived) default),
+    and one sentence per variable that did not parse: it takes its default instead, so that
+    the rules between variables can still be checked on the rest. A SettingsError from
+    `cls` itself names those variables too."""
+    # Each field's value, of the type its parser (or its default) gives: `cls` takes them by name.
+    values: dict[str, object] = {}
     problems: list[str] = []
     for field in dataclasses.fields(cls):
         declaration: Var = field.metadata["var"]
         raw = lookup(declaration.env)
         if raw is None or raw.strip() == "":
-            values[field.name] = declaration.derive(values) if declaration.derive else field.default
+            values[field.name] = declaration.derive(Earlier(values)) if declaration.derive else field.default
             continue
         try:
             values[field.name] = declaration.parse(raw.strip())
         except (TypeError, ValueError) as exc:
             problems.append(str(_named(declaration, raw, exc)))
-            values[field.name] = declaration.derive(values) if declaration.derive else field.default
-    return values, problems
+            values[field.name] = declaration.derive(Earlier(values)) if declaration.derive else field.default
+    try:
+        made = cls(**values)
+    except SettingsError as refused:
+        # A variable that did not parse took its default: a rule may complain of that
+        # default too, which says nothing new.
+        raise SettingsError(*problems, *refused.problems) from None
+    return made, problems
 
 
 # (field, value) pairs already accepted: tests build hundreds of settings by `with_overrides`,

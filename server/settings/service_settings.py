@@ -36,7 +36,7 @@ class ServiceSettings:
     database_url: str = var(
         "DATABASE_URL",
         default="sqlite+aiosqlite:///data/payments.sqlite3",
-        derive=lambda v: f"sqlite+aiosqlite:///{v['data_dir'] / 'payments.sqlite3'}",
+        derive=lambda v: f"sqlite+aiosqlite:///{v.of('data_dir', Path) / 'payments.sqlite3'}",
         parse=normalise_database_url,
         check=normalise_database_url,
         secret=True,
@@ -72,7 +72,7 @@ class ServiceSettings:
     wait_timeout_max: float = var(
         "WAIT_TIMEOUT_MAX",
         default=28.0,
-        derive=lambda v: max(28.0, v["wait_timeout"]),
+        derive=lambda v: max(28.0, v.of("wait_timeout", float)),
         check=positive,
         shown="`28` (at least `WAIT_TIMEOUT`)",
         doc="the server's cap on a requested hold",

@@ -153,7 +153,9 @@ class Settings(ServiceSettings):
         "PUBLIC_BASE_URL",
         default="http://127.0.0.1:8000",
         # Live mode must be told; an unset one is refused there (settings_rules.py).
-        derive=lambda v: "" if v["payhero_mode"] == "live" else f"http://127.0.0.1:{v['port']}",
+        derive=lambda v: (
+            "" if v.of("payhero_mode", str) == "live" else f"http://127.0.0.1:{v.of('port', int)}"
+        ),
         parse=http_url,
         check=lambda url: url and http_url(url),
         shown="`http://127.0.0.1:$PORT`",
@@ -350,7 +352,7 @@ class Settings(ServiceSettings):
     outbox_retry_max: float = var(
         "OUTBOX_RETRY_MAX",
         default=3600.0,
-        derive=lambda v: max(3600.0, v["outbox_retry_base"]),
+        derive=lambda v: max(3600.0, v.of("outbox_retry_base", float)),
         check=positive,
         shown="`3600` (at least `OUTBOX_RETRY_BASE`)",
         doc="the cap of the doubling retry delay",
@@ -358,7 +360,7 @@ class Settings(ServiceSettings):
     outbox_lease: float = var(
         "OUTBOX_LEASE",
         default=120.0,
-        derive=lambda v: max(120.0, 4 * v["smtp_timeout"]),
+        derive=lambda v: max(120.0, 4 * v.of("smtp_timeout", float)),
         check=positive,
         shown="`120` (at least 4 x `SMTP_TIMEOUT`)",
         doc="how long a claimed row is reserved for its sender; must exceed `SMTP_TIMEOUT`",
@@ -436,13 +438,7 @@ class Settings(ServiceSettings):
     ) -> Settings:
         """Build settings from `environ` (default: the process environment) over `.env`."""
         lookup = env_lookup(os.environ if environ is None else environ, dotenv)
-        values, problems = parse_each(cls, lookup)
-        try:
-            settings = cls(**values)
-        except SettingsError as refused:
-            # A variable that did not parse took its default: a rule may complain of that
-            # default too, which says nothing new.
-            raise SettingsError(*problems, *refused.problems) from None
+        settings, problems = parse_each(cls, lookup)
         try:
             credentials_need_live(settings)
         except SettingsError as refused:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypedDict, cast
+from typing import Protocol, TypedDict, cast
 
 from server.clock import iso_from_ms
 from server.lifecycle import COMPLETED, TERMINAL
@@ -100,7 +100,7 @@ class StatusUpdate:
         return f"{self.json[:-1]},{json.dumps(extra, separators=(',', ':'))[1:]}"
 
     @classmethod
-    def from_document(cls, document: Mapping[str, Any]) -> StatusUpdate:
+    def from_document(cls, document: StatusDocument) -> StatusUpdate:
         return cls(
             json.dumps(document, separators=(",", ":")),
             str(document["order_id"]),

@@ -7,7 +7,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import sqlalchemy as sa
 from databases import Database, DatabaseURL
@@ -38,6 +38,15 @@ class StoreDatabase(Database):
         "postgresql+asyncpg": "server.store.postgres_backend:PreparedPostgresBackend",
         "postgres": "server.store.postgres_backend:PreparedPostgresBackend",
     }
+
+
+class _PoolOptions(TypedDict, total=False):
+    """The asyncpg pool's options `databases` passes on as they are."""
+
+    server_settings: dict[str, str]
+    command_timeout: float
+    acquire_timeout: float
+    timeout: float  # asyncpg's connect timeout
 
 
 def is_postgres(database: Database) -> bool:
@@ -81,7 +90,7 @@ def open_database(
         # `timeout`: how long a write waits for another process's lock, retried without
         # blocking the loop. `databases`' own backend would open a thread per query.
         return StoreDatabase(url, timeout=busy_timeout)
-    options: dict[str, Any] = {}
+    options: _PoolOptions = {}
     if statement_timeout is not None:
         options["server_settings"] = {"statement_timeout": str(int(statement_timeout * 1000))}
         options["command_timeout"] = statement_timeout + 1.0

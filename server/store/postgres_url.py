@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
-from typing import Any
+from ssl import SSLContext
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+
+from server.broker.base import PostgresConnect
 
 
 @dataclass(frozen=True)
@@ -25,9 +27,9 @@ class PostgresTarget:
     user: str | None
     password: str | None
     database: str | None
-    ssl: Any  # False, "prefer", "allow", or an SSLContext (TLS required)
+    ssl: bool | str | SSLContext  # False, "prefer", "allow", or an SSLContext (TLS required)
 
-    def connect_kwargs(self) -> dict[str, Any]:
+    def connect_kwargs(self) -> PostgresConnect:
         return {
             "host": self.host,
             "port": self.port,
@@ -42,7 +44,7 @@ class PostgresTarget:
         return f"{self.host}:{self.port}"
 
 
-def ssl_argument(options: dict[str, str]) -> Any:
+def ssl_argument(options: dict[str, str]) -> bool | str | SSLContext:
     """libpq's semantics: `require` encrypts without checking, unless a root certificate is
     given (then it checks the chain, as `verify-ca`); `verify-full` checks the name too."""
     mode = options.get("sslmode", "prefer")

@@ -15,12 +15,15 @@ each call's values. A statement with a fixed `IN` list bakes the list in at buil
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.sql import ClauseElement, bindparam
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.expression import Executable
+
+# What a statement's parameter is bound to: a column's value, as the drivers take it.
+SQLValue: TypeAlias = str | int | float | bool | bytes | None
 
 
 class Prepared:
@@ -36,7 +39,7 @@ class Prepared:
         self.is_select = bool(getattr(statement, "is_select", False))
         self.cache: dict[Any, Any] = {}
 
-    def bind(self, **values: Any) -> Bound:
+    def bind(self, **values: SQLValue) -> Bound:
         return Bound(self, values)
 
     def __repr__(self) -> str:
@@ -52,7 +55,7 @@ class Bound(ClauseElement):
 
     __slots__ = ("prepared", "values")
 
-    def __init__(self, prepared: Prepared, values: Mapping[str, Any]) -> None:
+    def __init__(self, prepared: Prepared, values: Mapping[str, SQLValue]) -> None:
         self.prepared = prepared
         self.values = values
 
@@ -88,7 +91,7 @@ class ArgumentLayout:
         processors = compiled._bind_processors
         self.slots = tuple((*by_name[name], processors.get(name)) for name in names)
 
-    def args(self, values: Mapping[str, Any]) -> list[Any]:
+    def args(self, values: Mapping[str, SQLValue]) -> list[Any]:
         laid_out = []
         for bind, name, process in self.slots:
             if bind.key in values:

@@ -28,7 +28,7 @@ class _Row:
     _values: ClassVar[itemgetter[Any]]
 
     @classmethod
-    def from_mapping(cls, row: Mapping[str, Any]) -> Self:
+    def from_mapping(cls, row: Mapping[str, object]) -> Self:
         """The row of a result mapping that has (at least) every one of `COLUMNS`."""
         return cls(*cls._values(row))
 

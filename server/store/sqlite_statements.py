@@ -10,7 +10,7 @@ against the installed versions by tests/test_store_internals.py.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from databases.backends.common.records import Record, Row, create_column_maps
@@ -52,7 +52,8 @@ class Compiled:
         # IN (...) lists and other values rendered into the SQL at execution: the text
         # then depends on the values, so those statements take SQLAlchemy's slower path.
         self.expands = bool(compiled.post_compile_params or compiled.literal_execute_params)
-        self.processors: dict[str, Any] = dict(compiled._bind_processors)
+        # Per parameter name, SQLAlchemy's conversion of a value to what sqlite3 takes.
+        self.processors: dict[str, Callable[[Any], Any]] = dict(compiled._bind_processors)
         # When every such value is an IN list, the text depends only on the lists' lengths:
         # it is made once per combination of lengths, and the values are laid out here.
         plain_lists = not compiled.literal_execute_params and all(
@@ -139,7 +140,13 @@ class Statements:
         assert entry.layout is not None
         return entry.compiled.string, entry.layout.args(bound.values), entry
 
-    def _expand_lists(self, entry: Compiled, params: dict[str, Any]) -> tuple[str, list[Any], Compiled]:
+    def _expand_lists(
+        self,
+        entry: Compiled,
+        # SQLAlchemy's own type for a statement's values (construct_params): any Python value
+        # its bind processors or sqlite3 take.
+        params: dict[str, Any],
+    ) -> tuple[str, list[Any], Compiled]:
         compiled, expanding, processors = entry.compiled, entry.expanding, entry.processors
         assert expanding is not None
         names = compiled.positiontup or ()

@@ -9,7 +9,7 @@ order), through `server/desk/reviews.py`'s `record_action`.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
 
 import sqlalchemy as sa
 
@@ -17,8 +17,14 @@ from server.store.tables import desk_actions
 from server.transitions.change import ActedBy, ChangeInProgress
 
 
-def action_row(order_id: str, acted: ActedBy, at_ms: int, evidence: Any = None) -> sa.Insert:
-    """The `desk_actions` row of what a person did to an order, and when."""
+def action_row(
+    order_id: str, acted: ActedBy, at_ms: int, evidence: Mapping[str, object] | None = None
+) -> sa.Insert:
+    """The `desk_actions` row of what a person did to an order, and when.
+
+    `evidence` is a JSON object, each action's own TypedDict (server/desk/reviews.py names
+    them): mypy takes a TypedDict as a `Mapping[str, object]`, never as a dict of JSON values.
+    """
     return desk_actions.insert().values(
         order_id=order_id,
         action=acted.action,

@@ -120,7 +120,7 @@ async def enqueue_many(
         )
         return [key] if one else []
     stamp = now_ms()
-    values: dict[str, Any] = {}
+    values: dict[str, str | int] = {}
     for row, (key, kind, payload) in enumerate(letters):
         values |= {
             f"key_{row}": key,
