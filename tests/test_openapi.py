@@ -52,3 +52,16 @@ async def test_the_callback_secret_is_not_in_the_description(make_settings: Call
     async with served(make_settings()) as (live, http):
         text = (await http.get("/openapi.json")).text
     assert live.services.settings.callback_token not in text
+
+
+def test_the_event_listing_described_is_the_one_sent() -> None:
+    # The description had lost three keys the listing gained (ends_at, sales_end, on_sale):
+    # an outside client generated from it would have dropped them.
+    from typing import get_type_hints
+
+    from server.catalogue import EventListed
+    from server.schemas import EventListing
+
+    assert set(EventListing.model_fields) == set(get_type_hints(EventListed))
+    listing = openapi_document()["components"]["schemas"]["EventListing"]
+    assert set(listing["required"]) == set(get_type_hints(EventListed))

@@ -27,11 +27,16 @@ class TicketTypeListing(BaseModel):
 
 
 class EventListing(BaseModel):
+    """An event as `GET /api/events` lists it (`server/catalogue.py`, `EventListed`)."""
+
     slug: str
     name: str
-    starts_at: str
-    timezone: str
+    starts_at: str = Field(description="ISO 8601 with the event's own offset.")
+    timezone: str = Field(description="IANA name of the venue's clock, e.g. `Africa/Nairobi`.")
     venue: str
+    ends_at: str = Field(description="ISO 8601; the start when the catalogue names no end.")
+    sales_end: str = Field(description="ISO 8601; checkout is refused from then on.")
+    on_sale: bool = Field(description="False once `sales_end` has passed.")
     ticket_types: list[TicketTypeListing]
 
 
