@@ -26,6 +26,7 @@ from bench import (
     hundred_k,
     idle_waiters,
     log_cost,
+    mail_loop,
     profiling,
     qr_flood,
     requests_per_payment,
@@ -267,6 +268,15 @@ def test_callback_overheads() -> None:
     # pipe, all in a turn and one a turn), the store kind.
     assert len(rows) == 8 and all(row["before"] > 0 and row["after"] > 0 for row in rows)
     assert (logging._srcfile, logging.logThreads, logging.logProcesses) == switches
+
+
+def test_mail_loop(out: list[str]) -> None:
+    # Not timed: each sender delivers every e-mail of the round, and what the composing
+    # process hands back is the flattened e-mail.
+    payload = mail_loop.cli(["--orders", "2", "--rounds", "1", *out])
+    assert [r["sender"] for r in payload["results"]] == ["null", "eml", "smtp"]
+    assert payload["results"][0]["handed"] == ["OutgoingMail"]
+    assert all(r["loop_us_per_email"] > 0 for r in payload["results"])
 
 
 def test_log_cost(out: list[str]) -> None:
