@@ -248,6 +248,18 @@ def test_a_profile_summary_counts_each_function_once_per_sample(tmp_path: Path) 
     assert found == {"apply (transitions/changes.py)": 75.0, "compose (mail/messages.py)": 25.0}
 
 
+def test_a_loop_share_counts_only_the_event_loop_threads_samples(tmp_path: Path) -> None:
+    collapsed = tmp_path / "profile.txt"
+    loop = "main (server/launcher.py:1);asyncio_run (uvicorn/_compat.py:30)"
+    collapsed.write_text(
+        f"{loop};deliver_due (server/mail/delivery.py:9) 1\n"
+        f"{loop};apply (server/transitions/x.py:1) 3\n"
+        # Another thread's samples: not the loop's, whatever they contain.
+        "_bootstrap (threading.py:1);run (server/mail/delivery.py:2) 4\n"
+    )
+    assert profiling.loop_share(collapsed, "server/mail/") == 25.0
+
+
 def test_schema_cost_measures_three_ways_that_agree() -> None:
     # Not timed: the three parsers and answers it times must do the same work.
     valid = schema_cost.parse_handwritten(schema_cost.VALID)
