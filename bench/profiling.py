@@ -7,6 +7,11 @@ py-spy (a bench-only dependency) attaches to the running uvicorn by pid, samples
 thread at `RATE` Hz without slowing it much, and writes collapsed stacks. The summary
 printed beside the table is each function's share of the samples that contain it
 ("inclusive"), the server's own functions and the few library ones worth naming.
+
+    python -m bench.profiling bench/results/flash_sale-sqlite.profile.txt OutboxWorker flatten_message
+
+prints, for each name given, its share of the event loop thread's samples (a profile
+already written: no service runs).
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 RATE = 250
+# A frame of every stack sampled on the service's event loop thread (other threads start
+# at threading's `_bootstrap`).
+LOOP_THREAD = "asyncio_run (uvicorn/"
 # Frames worth a line in the summary: our code, and where the event loop's time goes.
 INTERESTING = ("server/", "sqlalchemy/", "databases/", "email/", "png.py", "qrcode/", "logging/")
 
@@ -87,6 +95,14 @@ def share(collapsed: Path, within: str) -> float:
     return 100.0 * found / total if total else 0.0
 
 
+def loop_share(collapsed: Path, within: str) -> float:
+    """Percent of the event loop thread's samples whose stack has a frame containing `within`."""
+    loop = _stacks(collapsed, LOOP_THREAD)
+    total = sum(samples for _, samples in loop)
+    found = sum(samples for stack, samples in loop if within in stack)
+    return 100.0 * found / total if total else 0.0
+
+
 def _stacks(collapsed: Path, within: str | None) -> list[tuple[str, int]]:
     found = []
     for line in collapsed.read_text().splitlines():
@@ -100,3 +116,9 @@ def print_summary(collapsed: Path, top: int = 25) -> None:
     print(f"\nprofile: {collapsed} (py-spy, {RATE} Hz; share of samples containing each function)")
     for percent, name in summary(collapsed, top):
         print(f"  {percent:5.1f}%  {name}")
+
+
+if __name__ == "__main__":
+    profile, *names = sys.argv[1:]
+    for name in names:
+        print(f"{loop_share(Path(profile), name):5.1f}%  of the event loop's samples contain {name}")

@@ -26,6 +26,7 @@ from bench import (
     hundred_k,
     idle_waiters,
     log_cost,
+    mail_loop,
     profiling,
     qr_flood,
     requests_per_payment,
@@ -247,6 +248,18 @@ def test_a_profile_summary_counts_each_function_once_per_sample(tmp_path: Path) 
     assert found == {"apply (transitions/changes.py)": 75.0, "compose (mail/messages.py)": 25.0}
 
 
+def test_a_loop_share_counts_only_the_event_loop_threads_samples(tmp_path: Path) -> None:
+    collapsed = tmp_path / "profile.txt"
+    loop = "main (server/launcher.py:1);asyncio_run (uvicorn/_compat.py:30)"
+    collapsed.write_text(
+        f"{loop};deliver_due (server/mail/delivery.py:9) 1\n"
+        f"{loop};apply (server/transitions/x.py:1) 3\n"
+        # Another thread's samples: not the loop's, whatever they contain.
+        "_bootstrap (threading.py:1);run (server/mail/delivery.py:2) 4\n"
+    )
+    assert profiling.loop_share(collapsed, "server/mail/") == 25.0
+
+
 def test_schema_cost_measures_three_ways_that_agree() -> None:
     # Not timed: the three parsers and answers it times must do the same work.
     valid = schema_cost.parse_handwritten(schema_cost.VALID)
@@ -267,6 +280,15 @@ def test_callback_overheads() -> None:
     # pipe, all in a turn and one a turn), the store kind.
     assert len(rows) == 8 and all(row["before"] > 0 and row["after"] > 0 for row in rows)
     assert (logging._srcfile, logging.logThreads, logging.logProcesses) == switches
+
+
+def test_mail_loop(out: list[str]) -> None:
+    # Not timed: each sender delivers every e-mail of the round, and what the composing
+    # process hands back is the flattened e-mail.
+    payload = mail_loop.cli(["--orders", "2", "--rounds", "1", *out])
+    assert [r["sender"] for r in payload["results"]] == ["null", "eml", "smtp"]
+    assert payload["results"][0]["handed"] == ["OutgoingMail"]
+    assert all(r["loop_us_per_email"] > 0 for r in payload["results"])
 
 
 def test_log_cost(out: list[str]) -> None:

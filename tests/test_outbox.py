@@ -14,7 +14,6 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from email.message import EmailMessage
 
 import pytest
 import sqlalchemy as sa
@@ -23,6 +22,7 @@ from server.clock import now_ms
 from server.fulfilment import build_outbox_worker
 from server.mail import Composing
 from server.mail.delivery import OutboxWorker, backoff_seconds
+from server.mail.outgoing import OutgoingMail
 from server.mail.transport import SendFailed
 from server.services import Services
 from server.settings import Settings
@@ -43,7 +43,7 @@ class Recorder:
         self.keys: list[str] = []
         self.failing = failing
 
-    async def send(self, message: EmailMessage, key: str) -> str:
+    async def send(self, mail: OutgoingMail, key: str) -> str:
         await asyncio.sleep(0.005)  # a hand-over takes time: lets two workers overlap
         if self.failing:
             raise SendFailed("421 try again later")

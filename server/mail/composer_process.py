@@ -7,6 +7,10 @@ fan-out benchmark put a fifth of the service's samples there (docs/BENCHMARKS.md
 process of its own takes it to the other core. `MAIL_COMPOSE_PROCESSES=0` composes in a
 thread instead, for a machine where one process is all there may be.
 
+Either way what comes back is the e-mail already flattened to bytes (`OutgoingMail`,
+server/mail/outgoing.py): flattening is CPU work too, and a few bytes cost the service far
+less to unpickle than a message object with its images.
+
 The process is started on first use through `forkserver`, never forked from the service
 itself (a fork of a running event loop with its threads and sockets is unsafe), and
 builds its own `Composer` from the same settings. If it dies, that e-mail fails like any
@@ -39,10 +43,10 @@ import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from email.message import EmailMessage
 from multiprocessing.connection import Connection
 
 from server.mail.messages import Composer
+from server.mail.outgoing import OutgoingMail, flattened
 from server.store.rows import OutboxRow
 
 log = logging.getLogger("server.mail")
@@ -73,13 +77,18 @@ def _ready() -> None:
     """A no-op: done once each process of a new pool has started and run its initializer."""
 
 
-def _compose(row: OutboxRow) -> EmailMessage:
+def composed(composer: Composer, row: OutboxRow) -> OutgoingMail:
+    """The outbox row's e-mail, composed and flattened: all of it CPU work, run off the loop."""
+    return flattened(composer.compose(row))
+
+
+def _compose(row: OutboxRow) -> OutgoingMail:
     assert _composer is not None, "composing process not initialised"
-    return _composer.compose(row)
+    return composed(_composer, row)
 
 
 class Composing:
-    """`await compose(row)`: the outbox row's e-mail, composed in a process or a thread."""
+    """`await compose(row)`: the outbox row's e-mail, composed and flattened in a process or a thread."""
 
     def __init__(self, composer: Composer, processes: int) -> None:
         self.composer = composer
@@ -91,9 +100,9 @@ class Composing:
         # The write end of the composing processes' lifeline: held here and nowhere else.
         self._lifeline: Connection | None = None
 
-    async def compose(self, row: OutboxRow) -> EmailMessage:
+    async def compose(self, row: OutboxRow) -> OutgoingMail:
         if self.processes == 0:
-            return await asyncio.to_thread(self.composer.compose, row)
+            return await asyncio.to_thread(composed, self.composer, row)
         starting = self._starting
         if starting is None:
             starting = self._starting = asyncio.ensure_future(asyncio.to_thread(self._start))

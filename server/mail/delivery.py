@@ -173,9 +173,10 @@ class OutboxWorker:
         where = f"kind={row.kind} order={row.order_id or '-'} to={mask_email(row.recipient)}"
         crash_if(self.crash_point, "before-email-sent")
         try:
-            # Rendering the QR PNGs is CPU work: done off the event loop (server/mail/composer_process.py).
-            message = await self.composing.compose(row)
-            destination = await self.sender.send(message, row.key)
+            # Rendering the QR PNGs and flattening the message is CPU work: done off the
+            # event loop (server/mail/composer_process.py); the loop only moves the bytes.
+            mail = await self.composing.compose(row)
+            destination = await self.sender.send(mail, row.key)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -211,7 +212,7 @@ class OutboxWorker:
             where,
             row.attempts,
             destination,
-            message["Message-ID"],
+            mail.message_id,
         )
         return True
 

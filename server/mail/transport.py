@@ -1,14 +1,14 @@
 """Where e-mails go: a real SMTP server (`SMTP_URL`), or `.eml` files for development.
 
-Both raise `SendFailed` for anything that should be tried again later; the worker owns
-retries, so a sender never loops or sleeps by itself.
+Both take the e-mail already flattened (`OutgoingMail`): they move bytes and do no CPU
+work of their own on the event loop. Both raise `SendFailed` for anything that should be
+tried again later; the worker owns retries, so a sender never loops or sleeps by itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 
 from server.logs import mask_url
+from server.mail.outgoing import OutgoingMail
 from server.private_files import private_dir, write_private
 
 
@@ -26,8 +27,8 @@ class SendFailed(Exception):
 class MailSender(Protocol):
     kind: str
 
-    async def send(self, message: EmailMessage, key: str) -> str:
-        """Hand `message` over; return where it went, for the log."""
+    async def send(self, mail: OutgoingMail, key: str) -> str:
+        """Hand `mail` over; return where it went, for the log."""
         ...
 
 
@@ -48,10 +49,15 @@ class SmtpSender:
         self.timeout = timeout
         self.where = mask_url(url)
 
-    async def send(self, message: EmailMessage, key: str) -> str:
+    async def send(self, mail: OutgoingMail, key: str) -> str:
         try:
+            # Raw bytes: aiosmtplib sends them as they are, with the envelope given here.
             await aiosmtplib.send(
-                message,
+                mail.data,
+                sender=mail.sender,
+                recipients=mail.recipients,
+                # A server without SMTPUTF8 refuses it: SMTPNotSupported, retried later.
+                mail_options=["SMTPUTF8"] if mail.smtputf8 else None,
                 hostname=self.hostname,
                 port=self.port,
                 username=self.username,
@@ -86,9 +92,10 @@ class EmlFileSender:
         write_private(path, data)
         return path
 
-    async def send(self, message: EmailMessage, key: str) -> str:
+    async def send(self, mail: OutgoingMail, key: str) -> str:
         try:
-            path = await asyncio.to_thread(self._write, message.as_bytes(), key)
+            # CRLF line endings, as mail apps write .eml files themselves.
+            path = await asyncio.to_thread(self._write, mail.data, key)
         except OSError as exc:
             raise SendFailed(f"cannot write the .eml file: {exc}"[:255]) from exc
         return str(path)
