@@ -11,6 +11,8 @@ from server.mail.kinds import (
     WELCOME,
     LetterFields,
     LetterTicket,
+    LostOrderItem,
+    LostTicketsLetter,
     TicketsLetter,
 )
 from server.mail.messages import Composer
@@ -26,6 +28,8 @@ __all__ = [
     "EmlFileSender",
     "LetterFields",
     "LetterTicket",
+    "LostOrderItem",
+    "LostTicketsLetter",
     "OutboxWorker",
     "TicketsLetter",
     "build_sender",

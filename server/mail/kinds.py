@@ -49,3 +49,21 @@ class TicketsLetter(LetterFields):
     """The tickets e-mail's payload: the order's fields and its tickets."""
 
     tickets: list[LetterTicket]
+
+
+class LostOrderItem(TypedDict):
+    order_id: str
+    order_number: str
+    event_name: str
+    event_starts_at: str
+    event_timezone: str
+    ticket_type_name: str
+    quantity: int
+
+
+class LostTicketsLetter(TypedDict):
+    """The "Lost your tickets?" e-mail's outbox payload: one item per paid order."""
+
+    language: str
+    first_name: str
+    orders: list[LostOrderItem]

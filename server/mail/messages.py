@@ -25,11 +25,11 @@ from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import Any, cast
 
 from server.catalogue import DEFAULT_TIMEZONE
 from server.languages import DEFAULT_LANGUAGE, known_language, load_words, moment_words
-from server.mail.kinds import LOST_TICKETS, TICKETS
+from server.mail.kinds import LOST_TICKETS, TICKETS, LetterFields, LostTicketsLetter, TicketsLetter
 from server.store.rows import OutboxRow
 from server.tickets.qr import qr_png
 from server.urls import calendar_url, payment_page_url, qr_url
@@ -117,7 +117,7 @@ class Composer:
         # `substitute`, not `safe_substitute`: a missing value is a bug to see, not a `$gap`.
         return self._templates[name].substitute({**values, **sentences, **(markup or {})})
 
-    def lost_tickets_letter(self, payload: Mapping[str, Any]) -> Letter:
+    def lost_tickets_letter(self, payload: LostTicketsLetter) -> Letter:
         """ "Lost your tickets?": one item per paid order, each with its ticket page's link."""
         language = known_language(payload.get("language", DEFAULT_LANGUAGE))
         words = self._words[language]
@@ -138,9 +138,18 @@ class Composer:
         page = self._render("lost_tickets.html", values, escape=True, markup={"orders": html_items})
         return Letter(subject, text, page)
 
-    def letter(self, kind: str, payload: Mapping[str, Any]) -> Letter:
+    def letter(self, kind: str, payload: LetterFields | LostTicketsLetter) -> Letter:
+        """The e-mail of an outbox row's `kind` and JSON payload, as the outbox wrote it.
+
+        The kind says the payload's shape (server/transitions/outbox_rows.py,
+        server/orders/lost_tickets.py); a row written by an older release may lack a field,
+        hence `.get` with a default where that happened.
+        """
         if kind == LOST_TICKETS:
-            return self.lost_tickets_letter(payload)
+            return self.lost_tickets_letter(cast(LostTicketsLetter, payload))
+        return self._order_letter(kind, cast(LetterFields, payload))
+
+    def _order_letter(self, kind: str, payload: LetterFields) -> Letter:
         # Rows written before the event's timezone was captured are for Kenyan events too.
         timezone = str(payload.get("event_timezone") or DEFAULT_TIMEZONE)
         # Rows written before orders kept a language are English.
@@ -158,7 +167,7 @@ class Composer:
         images: list[tuple[str, str, bytes]] = []
         text_items, html_items = "", ""
         if kind == TICKETS:
-            listed = payload["tickets"]
+            listed = cast(TicketsLetter, payload)["tickets"]
             for number, ticket in enumerate(listed, start=1):
                 cid = f"ticket-{ticket['ticket_id']}@{self.domain}"
                 item = {

@@ -16,7 +16,6 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypedDict
 
 import sqlalchemy as sa
 from databases import Database
@@ -28,7 +27,7 @@ from server.clock import now_ms
 from server.json_types import JSONValue
 from server.languages import DEFAULT_LANGUAGE, LANGUAGES
 from server.lifecycle import COMPLETED
-from server.mail.kinds import LOST_TICKETS
+from server.mail.kinds import LOST_TICKETS, LostOrderItem, LostTicketsLetter
 from server.orders.validation import EMAIL_PATTERN, normalise_phone
 from server.store.tables import customers, orders
 from server.transitions.outbox_rows import enqueue
@@ -102,24 +101,6 @@ class FoundOrder:
     quantity: int
     email: str
     first_name: str
-
-
-class LostOrderItem(TypedDict):
-    order_id: str
-    order_number: str
-    event_name: str
-    event_starts_at: str
-    event_timezone: str
-    ticket_type_name: str
-    quantity: int
-
-
-class LostTicketsLetter(TypedDict):
-    """The "Lost your tickets?" e-mail's outbox payload: one item per paid order."""
-
-    language: str
-    first_name: str
-    orders: list[LostOrderItem]
 
 
 def _hashed(value: str) -> str:
