@@ -20,6 +20,20 @@ from tests.gate_helpers import GATE, GATE_TOKEN, paid_tickets
 from tests.server_harness import run_server
 
 VENDOR = Path(__file__).parent.parent / "web/static/vendor/zxing-library"
+# On a failure only: the camera element's state and its current frame's grey levels.
+FRAME_STATE = """() => {
+  const v = document.getElementById('camera');
+  const c = document.createElement('canvas');
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  const g = c.getContext('2d');
+  g.drawImage(v, 0, 0);
+  const d = g.getImageData(0, 0, c.width || 1, c.height || 1).data;
+  let dark = 0, light = 0;
+  for (let i = 0; i < d.length; i += 4) { if (d[i] < 64) dark++; else if (d[i] > 192) light++; }
+  return {width: v.videoWidth, height: v.videoHeight, readyState: v.readyState, paused: v.paused,
+          dark, light, pixels: d.length / 4, busy: document.querySelector('[aria-busy]') !== null,
+          verdictShown: !document.getElementById('verdict').hidden};
+}"""
 FRAME_WIDTH, FRAME_HEIGHT = 640, 480
 
 
@@ -115,9 +129,9 @@ async def test_a_camera_without_barcode_detector_scans_a_real_ticket_and_admits_
         try:
             await expect(page.locator("#verdict")).to_have_attribute("data-verdict", "admit", timeout=40_000)
         except AssertionError:
-            video = await page.evaluate(
-                "(v => [v.videoWidth, v.readyState])(document.getElementById('camera'))"
-            )
+            # What the scanner had to go on: the frame it would draw now (blank, or the QR's
+            # black and white?), and whether the page was busy or showing a verdict.
+            video = await page.evaluate(FRAME_STATE)
             raise AssertionError(f"no verdict; page said {said}; video {video}; fetched {fetched}") from None
         await expect(page.locator("#verdict-title")).to_have_text("ADMIT")
         # The decoder came from this service, and nothing from anywhere else.
