@@ -55,6 +55,9 @@ class NullSender:
         self.handed.add(type(mail).__name__)
         return "nowhere"
 
+    def close(self) -> None:
+        pass
+
 
 def use_service_dir() -> str:
     """Import `server` from BENCH_SERVICE_DIR when set (and make the composing process do so)."""

@@ -36,7 +36,8 @@ class _Handler:
         raw = bytes(envelope.original_content)
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
-        arrival = Arrival(parsed, list(envelope.rcpt_tos), list(envelope.mail_options), raw)
+        peer = tuple(session.peer) if session.peer else ()
+        arrival = Arrival(parsed, list(envelope.rcpt_tos), list(envelope.mail_options), raw, peer)
         self.catcher.loop.call_soon_threadsafe(self.catcher.arrived, arrival)
         return "250 Message accepted for delivery"
 
@@ -49,6 +50,8 @@ class Arrival:
     rcpt_tos: list[str]
     mail_options: list[str]
     raw: bytes
+    # The client's address and port: one per connection it opened.
+    peer: tuple[Any, ...] = ()
 
 
 class MailCatcher:

@@ -303,3 +303,34 @@ async def test_mail_server_down_loses_nothing_and_sends_each_once_when_back(
         finally:
             await mail.stop()
     assert len({m["Message-ID"] for m in mail.messages}) == 3
+
+
+async def test_e_mails_share_one_connection_and_a_server_restart_between_them_loses_nothing(
+    stack_settings: Settings,
+) -> None:
+    # One connection for many e-mails (a TLS handshake each, against a real provider, was
+    # the loop's largest cost per e-mail); one the server closed is replaced at once.
+    mail = MailCatcher()
+    await mail.start()
+    try:
+        async with (
+            run_server(shop_settings(stack_settings, mail.url)) as shop,
+            httpx.AsyncClient(base_url=shop.base_url, timeout=30) as client,
+        ):
+            first = await place(client, EMAIL, quantity=1)
+            assert (await settled(client, first["order_id"]))["payment_status"] == COMPLETED
+            await exactly(shop, mail, 3)
+            assert len({arrival.peer for arrival in mail.arrivals}) == 1
+            # The server goes away and comes back: the connection kept is dead now.
+            await mail.stop()
+            await mail.start()
+            second = await place(client, "baraka@example.com", quantity=1)
+            assert (await settled(client, second["order_id"]))["payment_status"] == COMPLETED
+            await exactly(shop, mail, 6)
+            rows = await outbox_rows(shop.services.database)
+            # Sent at the first attempt: the dead connection cost a new one, not a retry.
+            assert all(r["attempts"] == 1 for r in rows), rows
+            assert len({arrival.peer for arrival in mail.arrivals[3:]}) == 1
+            assert mail.arrivals[3].peer != mail.arrivals[0].peer
+    finally:
+        await mail.stop()

@@ -50,6 +50,9 @@ class Recorder:
         self.keys.append(key)
         return "recorder"
 
+    def close(self) -> None:
+        pass
+
 
 # Workers the tests build, closed after each test: each may have a composing process.
 _built: list[OutboxWorker] = []

@@ -107,8 +107,10 @@ class OutboxWorker:
         self._wake.set()
 
     def close(self) -> None:
-        """Stop what `deliver_due` started (the composing process); its owner calls this."""
+        """Stop what `deliver_due` started (the composing process, a kept SMTP connection);
+        its owner calls this."""
         self.composing.close()
+        self.sender.close()
 
     async def run(self) -> None:
         while True:
