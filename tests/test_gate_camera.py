@@ -34,6 +34,14 @@ FRAME_STATE = """() => {
           dark, light, pixels: d.length / 4, busy: document.querySelector('[aria-busy]') !== null,
           verdictShown: !document.getElementById('verdict').hidden};
 }"""
+# And whether the page's own decoder reads this frame now: if it does, the scanning loop had
+# stopped; if not, the decoder fails on what the camera shows.
+DECODE_NOW = """async () => {
+  const url = [...document.scripts].map(s => s.src).find(s => s.endsWith('/gate.js'));
+  const frames = await import(url.replace(/gate\\.js$/, 'gate-frames.js'));
+  const found = await (await frames.frameDetector()).detect(document.getElementById('camera'));
+  return found.length ? 'decoded ' + found[0].rawValue.length + ' chars' : 'not decoded';
+}"""
 FRAME_WIDTH, FRAME_HEIGHT = 640, 480
 
 
@@ -132,6 +140,7 @@ async def test_a_camera_without_barcode_detector_scans_a_real_ticket_and_admits_
             # What the scanner had to go on: the frame it would draw now (blank, or the QR's
             # black and white?), and whether the page was busy or showing a verdict.
             video = await page.evaluate(FRAME_STATE)
+            video["decode_now"] = await page.evaluate(DECODE_NOW)
             raise AssertionError(f"no verdict; page said {said}; video {video}; fetched {fetched}") from None
         await expect(page.locator("#verdict-title")).to_have_text("ADMIT")
         # The decoder came from this service, and nothing from anywhere else.
