@@ -62,7 +62,11 @@ def _postgres_url(url: str) -> bool:
 
 
 def dialect_of(database: Database) -> sa.engine.Dialect:
-    return postgresql.asyncpg.dialect() if is_postgres(database) else sqlite.dialect()  # type: ignore[no-untyped-call]
+    return _dialect(is_postgres(database))
+
+
+def _dialect(postgres: bool) -> sa.engine.Dialect:
+    return postgresql.asyncpg.dialect() if postgres else sqlite.dialect()  # type: ignore[no-untyped-call]
 
 
 def open_database(
@@ -118,7 +122,7 @@ def _create_statements(database: Database, *, later: frozenset[str] = frozenset(
 # compile of every table cost ~4.5 ms, a third of a fresh SQLite service's migrate.
 @functools.cache
 def _compiled_ddl(postgres: bool, later: frozenset[str]) -> tuple[str, ...]:
-    dialect = postgresql.asyncpg.dialect() if postgres else sqlite.dialect()  # type: ignore[no-untyped-call]
+    dialect = _dialect(postgres)
     statements: list[str] = []
     for table in metadata.sorted_tables:
         statements.append(str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)))
