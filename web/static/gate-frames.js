@@ -26,6 +26,13 @@ function loadDecoder() {
   return loading;
 }
 
+// Each look reads the frame at the next of these reductions: the decoder finds no finder
+// pattern in some codes' sharp images at one size and reads them at another (about 1 ticket
+// code in 27 at 640 px, 1 in 150 with a half and a third beside it: 300 random ticket codes,
+// the vendored decoder in node). A steady QR meets all three within three looks, at no more
+// CPU per look than before.
+const REDUCTIONS = [1, 2, 3];
+
 // The same shape as BarcodeDetector: `await detect(video)` gives [{ rawValue }] or [].
 export async function frameDetector() {
   const ZXing = await loadDecoder();
@@ -33,9 +40,11 @@ export async function frameDetector() {
   const canvas = document.createElement("canvas");
   const context = canvas.getContext("2d", { willReadFrequently: true });
   let luminance = new Uint8ClampedArray(0);
+  let looks = 0;
   return {
     async detect(video) {
-      const width = Math.min(video.videoWidth, MAX_WIDTH);
+      const reduction = REDUCTIONS[looks++ % REDUCTIONS.length];
+      const width = Math.round(Math.min(video.videoWidth, MAX_WIDTH) / reduction);
       const height = Math.round((video.videoHeight * width) / (video.videoWidth || 1));
       if (!width || !height) return [];
       if (canvas.width !== width || canvas.height !== height) {
@@ -43,6 +52,7 @@ export async function frameDetector() {
         canvas.height = height;
         luminance = new Uint8ClampedArray(width * height);
       }
+      // The browser scales the frame down as it draws it.
       context.drawImage(video, 0, 0, width, height);
       const pixels = context.getImageData(0, 0, width, height).data;
       for (let i = 0, j = 0; j < luminance.length; i += 4, j++) {
