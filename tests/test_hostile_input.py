@@ -104,6 +104,11 @@ GARBAGE_PARAMETERS: list[tuple[str, dict[str, str], dict[str, str | bytes]]] = [
     ("/events", {}, {"Last-Event-ID": "9" * 40}),
     ("/events", {}, {"Last-Event-ID": "-3"}),
     ("/events", {"last_event_id": "\uff11\uff12"}, {}),  # fullwidth 12
+    # Only an empty value means absent: whitespace is not a version (found by the fuzzer).
+    ("/events", {"last_event_id": "\r"}, {}),
+    ("/events", {"last_event_id": " 3"}, {}),
+    ("/wait", {"since": " "}, {}),
+    ("/wait", {"timeout": "\t"}, {}),
 ]
 
 

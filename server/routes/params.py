@@ -22,9 +22,12 @@ def opaque_id_shaped(raw: str) -> bool:
 
 
 def optional_version(raw: str | None, name: str) -> int | None:
-    if raw is None or raw.strip() == "":
+    """A version, or None where the value is absent or empty (API.md). Nothing else is read
+    loosely: a query value of only whitespace ("%0D") is a 400, as the OpenAPI schema says; a
+    header's surrounding whitespace is HTTP's, and `scope_header` strips it."""
+    if raw is None or raw == "":
         return None
-    text = raw.strip()
+    text = raw
     # isascii() first: str.isdigit() also accepts '²' and other digits int() refuses (a 500).
     if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) > MAX_VERSION:
         raise ApiError(
@@ -38,10 +41,11 @@ def optional_version(raw: str | None, name: str) -> int | None:
 
 def timeout_seconds(raw: str | None, *, default: float, cap: float) -> float:
     """The requested hold, capped by the server; absent means the default."""
-    if raw is None or raw.strip() == "":
+    if raw is None or raw == "":
         return default
-    # A plain ASCII number only: float() alone also takes "1_0", fullwidth digits, "infinity".
-    text = raw.strip()
+    # A plain ASCII number only: float() alone also takes "1_0", fullwidth digits, "infinity",
+    # and whitespace around it, which the OpenAPI schema does not.
+    text = raw
     value = float(text) if _SECONDS.fullmatch(text) else math.nan
     if not math.isfinite(value) or value < 0:
         raise ApiError(
@@ -54,8 +58,9 @@ def timeout_seconds(raw: str | None, *, default: float, cap: float) -> float:
 
 
 def scope_header(scope: Scope, name: bytes) -> str | None:
-    """A request header straight from an ASGI scope (the fast paths have no Request)."""
+    """A request header straight from an ASGI scope (the fast paths have no Request), without
+    the optional whitespace HTTP allows around a field value (RFC 9110, 5.5)."""
     for key, value in scope["headers"]:
         if key == name:
-            return str(value.decode("latin-1"))
+            return str(value.decode("latin-1")).strip(" \t")
     return None
