@@ -9,6 +9,7 @@ at 360 and 1280 px. One browser serves the whole module: the tests share its eve
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import email.policy
 import html
@@ -157,21 +158,30 @@ async def test_stream_failing_again_and_again_mid_way_falls_back(
     browser: Browser, live: RunningServer
 ) -> None:
     streams = 0
+    # The order as checkout answered it, before the payment: the sandbox may have paid it by
+    # the time the stream is asked for on a loaded machine, and a final status would end the
+    # page's stream before it could fail.
+    created: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
+
+    async def checkout(route: Route) -> None:
+        answer = await route.fetch()
+        if route.request.method == "POST" and answer.status == 201 and not created.done():
+            created.set_result(await answer.json())
+        await route.fulfill(response=answer)
 
     async def flaky_stream(route: Route) -> None:
-        # The first connection brings the current status, then drops; every reconnection fails.
+        # The first connection brings the unpaid status, then drops; every reconnection fails.
         nonlocal streams
         streams += 1
         if streams > 1:
             await route.abort()
             return
-        order_id = route.request.url.split("/")[-2]
-        event = (
-            f"retry: 200\nevent: status\nid: 2\ndata: {json.dumps(await final_document(live, order_id))}\n\n"
-        )
+        document = {key: value for key, value in (await created).items() if key != "status_url"}
+        event = f"retry: 200\nevent: status\nid: {document['version']}\ndata: {json.dumps(document)}\n\n"
         await route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=event)
 
     page, seen = await phone_page(browser)
+    await page.route("**/api/orders", checkout)
     await page.route("**/api/orders/*/events", flaky_stream)
     order_id = await buy(page, live.base_url)
     await expect_paid(page, live, order_id)
