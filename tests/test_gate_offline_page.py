@@ -48,6 +48,9 @@ async def door(browser: Browser, base_url: str, name: str) -> tuple[BrowserConte
 async def scan(page: Page, code: str, verdict: str) -> None:
     await page.get_by_label("Ticket code").fill(code)
     await page.locator("#check").click()
+    # Shown first: the attribute keeps the last verdict while hidden, so two admits in a row
+    # would otherwise match before the second was judged.
+    await expect(page.locator("#verdict")).to_be_visible()
     await expect(page.locator("#verdict")).to_have_attribute("data-verdict", verdict)
 
 
