@@ -106,7 +106,7 @@ async def _wait(
 
 
 async def wait_for_postgres(settings: Settings) -> None:
-    import asyncpg
+    import asyncpg  # here: only a start with PostgreSQL loads it (see _NOT_YET)
 
     target = postgres_target(settings.database_url)
 
@@ -120,6 +120,7 @@ async def wait_for_postgres(settings: Settings) -> None:
 
 
 async def wait_for_redis(settings: Settings) -> None:
+    # Here: only a start with a REDIS_URL loads redis-py (see _NOT_YET).
     import redis.asyncio as aioredis
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
