@@ -19,7 +19,8 @@ import httpx
 import pytest
 from redis.crc import key_slot
 
-from server.abuse.rate_windows import MemoryWindows, Quota, RedisWindows, Refused, Taken, Windows
+from server.abuse.rate_windows import MemoryWindows, Quota, Refused, Taken, Windows
+from server.abuse.redis_windows import RedisWindows
 from server.broker.redis_health import RedisHealth
 from server.orders.push_limits import PushLimits
 from server.settings import Settings

@@ -19,7 +19,8 @@ import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
-from server.abuse.rate_windows import Quota, RedisWindows, Taken
+from server.abuse.rate_windows import Quota, Taken
+from server.abuse.redis_windows import RedisWindows
 from server.broker import Broker, BrokerUnavailable, latest_key, status_channel
 from server.broker.cluster import RedisClusterBroker
 from server.broker.redis_health import RedisHealth

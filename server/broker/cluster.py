@@ -29,7 +29,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.broker.base import BrokerListener, BrokerUnavailable
 from server.broker.redis_broker import RedisBroker, client_options
-from server.broker.redis_health import REDIS_DOWN, RedisHealth
+from server.broker.redis_down import REDIS_DOWN
+from server.broker.redis_health import RedisHealth
 from server.broker.stream import SUBSCRIBER_TIMEOUT, SubscriberStream
 
 log = logging.getLogger("server.broker")

@@ -18,7 +18,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from server.broker.base import LATEST_TTL_SECONDS, Broker, BrokerListener, BrokerUnavailable
-from server.broker.redis_health import REDIS_DOWN, RedisHealth
+from server.broker.redis_down import REDIS_DOWN
+from server.broker.redis_health import RedisHealth
 from server.broker.stream import SUBSCRIBER_TIMEOUT, SubscriberStream
 
 log = logging.getLogger("server.broker")

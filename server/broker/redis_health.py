@@ -16,17 +16,9 @@ from __future__ import annotations
 import logging
 import time
 
-from redis.exceptions import RedisClusterException, RedisError
-
 log = logging.getLogger("server.broker")
 
 COOL_OFF_TIMEOUTS = 5
-
-# What a Redis call raises when Redis is down, hung or unreachable. redis-py's cluster client
-# also raises RedisClusterException, which is no RedisError ("cannot be connected", a slot
-# not covered): let through, it made a cluster unreachable at start stop the service from
-# starting, and a checkout fail on the push limits.
-REDIS_DOWN: tuple[type[Exception], ...] = (RedisError, RedisClusterException, OSError)
 
 
 class RedisHealth:

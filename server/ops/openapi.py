@@ -13,46 +13,58 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
-from pydantic.json_schema import JsonSchemaMode, models_json_schema
-
-from server import schemas
 from server.json_types import JSONObject
 from server.ops.openapi_callback import CALLBACK_SCHEMAS
 from server.ops.openapi_desk import DESK_PATHS
 from server.ops.openapi_orders import ORDER_PATHS
 from server.ops.openapi_parts import REF
 from server.ops.openapi_site import OPS_PATHS, PAGE_PATHS, TICKET_PATHS
-from server.orders.validation import CheckoutBody
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from pydantic.json_schema import JsonSchemaMode
 
 OPENAPI_VERSION = "3.1.0"
-# Request bodies are described as they are validated (the checkout's quantity: a number or
-# its text); answers as they are written.
-REQUESTS: tuple[type[BaseModel], ...] = (CheckoutBody, schemas.CodeBody, schemas.LostTicketsBody)
-ANSWERS: tuple[type[BaseModel], ...] = (
-    schemas.Error,
-    schemas.StatusDocument,
-    schemas.OrderCreated,
-    schemas.PushFailed,
-    schemas.WaitResult,
-    schemas.StatusEvent,
-    schemas.EventListing,
-    schemas.TicketCheck,
-    schemas.GateSession,
-    schemas.AdmittedCount,
-    schemas.Ready,
-    schemas.Alive,
-    schemas.CallbackAck,
-    schemas.LostTicketsAccepted,
-)
 PATHS: JSONObject = {**PAGE_PATHS, **TICKET_PATHS, **OPS_PATHS, **ORDER_PATHS, **DESK_PATHS}
 
 
+def models() -> list[tuple[type[BaseModel], JsonSchemaMode]]:
+    """The models whose schemas are the document's components. Request bodies are described
+    as they are validated (the checkout's quantity: a number or its text); answers as they
+    are written."""
+    # Imported here, when the document is first built, not when the service starts: the
+    # answers' models (server/schemas/) are used by nothing else, and building them cost
+    # every service and command start ~17 ms of CPU for a document few of them serve.
+    from server import schemas
+    from server.orders.validation import CheckoutBody
+
+    requests: tuple[type[BaseModel], ...] = (CheckoutBody, schemas.CodeBody, schemas.LostTicketsBody)
+    answers: tuple[type[BaseModel], ...] = (
+        schemas.Error,
+        schemas.StatusDocument,
+        schemas.OrderCreated,
+        schemas.PushFailed,
+        schemas.WaitResult,
+        schemas.StatusEvent,
+        schemas.EventListing,
+        schemas.TicketCheck,
+        schemas.GateSession,
+        schemas.AdmittedCount,
+        schemas.Ready,
+        schemas.Alive,
+        schemas.CallbackAck,
+        schemas.LostTicketsAccepted,
+    )
+    return [(model, "validation") for model in requests] + [(model, "serialization") for model in answers]
+
+
 def component_schemas() -> JSONObject:
-    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(model, "validation") for model in REQUESTS]
-    models += [(model, "serialization") for model in ANSWERS]
-    _, top = models_json_schema(models, ref_template=REF + "{model}")
+    # Here too: a command that validates no checkout (`migrate`, `backup`) loads no pydantic.
+    from pydantic.json_schema import models_json_schema
+
+    _, top = models_json_schema(models(), ref_template=REF + "{model}")
     return {**top["$defs"], **CALLBACK_SCHEMAS}
 
 

@@ -17,11 +17,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-import asyncpg
-import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from server.settings import Settings, SettingsError
 from server.settings.formats import endpoint
 from server.store.database import MIGRATIONS, SchemaTooNew, open_database, schema_version
@@ -59,15 +54,15 @@ def settings_or_exit(environ: Mapping[str, str] | None = None) -> Settings:
         refuse(refused.problems)
 
 
-# Errors meaning "not up yet": worth waiting for. Anything else (a password refused, a
-# database that does not exist, a server that will not speak TLS) fails at once.
+# Errors meaning "not up yet": worth waiting for, with the client library's own (added
+# where it is imported: asyncpg and redis-py only when the settings name PostgreSQL or
+# Redis, which a process on SQLite alone never loads). Anything else (a password refused,
+# a database that does not exist, a server that will not speak TLS) fails at once.
 _NOT_YET: tuple[type[BaseException], ...] = (
     ConnectionRefusedError,
     ConnectionResetError,
     socket.gaierror,
     TimeoutError,
-    asyncpg.CannotConnectNowError,
-    RedisTimeoutError,
 )
 
 
@@ -111,16 +106,25 @@ async def _wait(
 
 
 async def wait_for_postgres(settings: Settings) -> None:
+    import asyncpg  # here: only a start with PostgreSQL loads it (see _NOT_YET)
+
     target = postgres_target(settings.database_url)
 
     async def attempt() -> None:
         connection = await asyncpg.connect(**target.connect_kwargs(), timeout=5)
         await connection.close()
 
-    await _wait(f"PostgreSQL at {target.endpoint}", attempt, settings, _NOT_YET)
+    await _wait(
+        f"PostgreSQL at {target.endpoint}", attempt, settings, (*_NOT_YET, asyncpg.CannotConnectNowError)
+    )
 
 
 async def wait_for_redis(settings: Settings) -> None:
+    # Here: only a start with a REDIS_URL loads redis-py (see _NOT_YET).
+    import redis.asyncio as aioredis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
     url = settings.redis_url
     assert url is not None
 
@@ -136,7 +140,9 @@ async def wait_for_redis(settings: Settings) -> None:
         finally:
             await client.aclose()
 
-    await _wait(f"Redis at {endpoint(url)}", attempt, settings, (*_NOT_YET, RedisConnectionError))
+    await _wait(
+        f"Redis at {endpoint(url)}", attempt, settings, (*_NOT_YET, RedisTimeoutError, RedisConnectionError)
+    )
 
 
 async def wait_until_reachable(settings: Settings, found: Preflight | None = None) -> None:
@@ -172,6 +178,8 @@ async def check_schema(settings: Settings) -> int:
 async def connection_budget(settings: Settings, workers: int) -> str | None:
     """A warning when every worker's pool (and a command line's) would not fit PostgreSQL's
     `max_connections` (less the slots kept for superusers): past it, requests get 503."""
+    import asyncpg  # only with PostgreSQL, as above
+
     target = postgres_target(settings.database_url)
     connection = await asyncpg.connect(**target.connect_kwargs(), timeout=5)
     try:
