@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.json_types import JSONValue
+from server.payhero.client import shared_tls_context
 from server.payhero.shapes import (
     CallbackBody,
     FlatCallback,
@@ -323,7 +324,7 @@ class FakePayHero:
         assert push.result is not None
         body = self.settle(push, push.result)
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=10.0)
+            self._http = httpx.AsyncClient(timeout=10.0, verify=shared_tls_context())
         try:
             response = await self._http.post(push.callback_url, json=body)
             push.callbacks_sent += 1
