@@ -239,9 +239,9 @@ async def open_services(
 
 
 @asynccontextmanager
-async def background_work(services: Services, frozen_at_start: int | None = None) -> AsyncIterator[None]:
+async def background_work(services: Services) -> AsyncIterator[None]:
     """Tasks that run beside the requests: replaying stored callbacks, expiring payments,
-    delivering the e-mail outbox; `frozen_at_start` is what start-up froze (ops/pauses.py)."""
+    delivering the e-mail outbox, and the pauses' own (ops/pauses.py)."""
     settings = services.settings
     expiry = ExpiryWorker(
         services.database,
@@ -261,7 +261,7 @@ async def background_work(services: Services, frozen_at_start: int | None = None
         asyncio.create_task(expiry.run(), name="payment-expiry"),
         asyncio.create_task(services.outbox.run(), name="outbox-delivery"),
         asyncio.create_task(pauses.sample_loop_lag(), name="loop-lag"),
-        asyncio.create_task(pauses.settle_long_lived(start_up=frozen_at_start), name="gc-settle"),
+        asyncio.create_task(pauses.settle_long_lived(), name="gc-settle"),
     ]
     try:
         yield
@@ -294,8 +294,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             async with (
                 open_services(settings, metrics, untrusted) as services,
-                frozen_start_up() as frozen,
-                background_work(services, frozen),
+                frozen_start_up(),
+                background_work(services),
             ):
                 app.state.services = services  # for tests and tools holding the app
                 # On SIGTERM, before uvicorn waits for open requests to finish, end every wait:

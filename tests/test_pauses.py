@@ -120,7 +120,6 @@ async def test_frozen_garbage_in_a_cycle_is_swept_once_the_process_is_nearly_idl
     gc.freeze()
     try:
         settling = asyncio.create_task(pauses.settle_long_lived(interval=0.01, sweep_interval=0.05))
-        await asyncio.sleep(0)  # it notes what is frozen now as start-up
         node = Node()
         gone = weakref.ref(node)
         gc.freeze()
