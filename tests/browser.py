@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,8 +36,10 @@ DESKTOP_WIDTH = 1280
 # axe-core, bundled by axe-playwright-python: no download, no CDN.
 AXE = Axe()
 
-# `make screenshots` points this at docs/screenshots; otherwise they go to a temp folder.
-SCREENSHOT_DIR = Path(os.environ.get("SCREENSHOT_DIR") or Path(tempfile.gettempdir()) / "payment-screenshots")
+# `make screenshots` points this at docs/screenshots. Unset, no picture is taken: a full-page
+# PNG at twice the phone's pixels is ~0.1 s of the browser's CPU and ~0.5 s of the test's wall
+# time, 55 times a run, and the pictures only matter where someone looks at them.
+SCREENSHOT_DIR = Path(os.environ["SCREENSHOT_DIR"]) if os.environ.get("SCREENSHOT_DIR") else None
 
 # The routes that tell a page about its order (not the checkout's POST, not QR images).
 STATUS_PATH = re.compile(r"^/api/orders/[^/]+(?:/wait|/events)?$")
@@ -127,6 +128,9 @@ async def title_is(page: Page, text: str, timeout: float = 20_000) -> None:
 
 
 async def screenshot(page: Page, name: str) -> None:
+    """Save the page as it is now for the README and docs/PAGES.md, when `make screenshots` asks."""
+    if SCREENSHOT_DIR is None:
+        return
     # Playwright makes the folder. Animations off: the picture shows the state, not a frame of the pulse.
     await page.screenshot(path=SCREENSHOT_DIR / f"{name}.png", full_page=True, animations="disabled")
 
@@ -145,6 +149,13 @@ async def accessible(page: Page, state: str) -> None:
         ]
     await page.set_viewport_size(original)
     assert not found, f"axe-core in state {state!r}:\n" + "\n".join(found)
+
+
+def save_picture(name: str, content: bytes) -> None:
+    """Save an image the service made (a ticket card) beside the screenshots, when they are asked for."""
+    if SCREENSHOT_DIR is not None:
+        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOT_DIR / name).write_bytes(content)
 
 
 async def scan(element: Locator) -> list[str]:

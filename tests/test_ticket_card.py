@@ -24,16 +24,17 @@ from server.settings import Settings
 from tests import browser_fixtures
 from tests.browser import (
     PHONE,
-    SCREENSHOT_DIR,
     Buyer,
     accessible,
     buy,
     phone_page,
+    save_picture,
     scan,
     screenshot,
     title_is,
 )
 from tests.fulfilment_helpers import place, settled
+from tests.local_http import local_client
 from tests.server_harness import RunningServer, run_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -67,7 +68,7 @@ async def paid(http: httpx.AsyncClient, quantity: int = 2) -> dict[str, Any]:
 
 
 async def test_the_card_carries_the_ticket_and_is_named_after_it(live: RunningServer) -> None:
-    async with httpx.AsyncClient(base_url=live.base_url) as http:
+    async with local_client(live.base_url) as http:
         document = await paid(http)
         # The status document links each ticket's own page and card, and names nobody.
         assert "Amina" not in json.dumps(document)
@@ -80,12 +81,11 @@ async def test_the_card_carries_the_ticket_and_is_named_after_it(live: RunningSe
             )
             assert "no-store" in card.headers["cache-control"]
             assert read_qr(card.content) == [ticket["code"]], "a gate scanner reads the card's QR"
-            SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-            (SCREENSHOT_DIR / f"ticket-card-{number}.png").write_bytes(card.content)
+            save_picture(f"ticket-card-{number}.png", card.content)
         swahili = await http.get(document["tickets"][0]["card_url"], params={"lang": "sw"})
         english = await http.get(document["tickets"][0]["card_url"], params={"lang": "en"})
         assert swahili.status_code == 200 and swahili.content != english.content
-        (SCREENSHOT_DIR / "sw-ticket-card.png").write_bytes(swahili.content)
+        save_picture("sw-ticket-card.png", swahili.content)
 
         shared = (
             await http.get("/api/tickets/shared/" + document["tickets"][1]["share_url"].split("/")[-1])
@@ -117,7 +117,7 @@ async def test_save_print_and_share_a_ticket_with_a_friend(browser: Browser, liv
     await page.add_init_script("delete Navigator.prototype.share")
     await buy(page, live.base_url, Buyer(quantity=2))
     await title_is(page, "Payment received")
-    async with httpx.AsyncClient(base_url=live.base_url) as http:
+    async with local_client(live.base_url) as http:
         document = (await http.get(f"/api/orders/{page.url.rsplit('/', 1)[1]}")).json()
     tickets = document["tickets"]
 
