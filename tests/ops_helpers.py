@@ -12,6 +12,7 @@ from databases import Database
 
 from server.settings import Settings
 from server.store.tables import customers, order_changes, orders, ticket_inventory, tickets
+from tests.local_http import local_client
 from tests.payhero_fixtures import ORDER
 from tests.server_harness import RunningServer, run_server
 
@@ -52,5 +53,5 @@ async def snapshot(database: Database) -> dict[str, list[str]]:
 @contextlib.asynccontextmanager
 async def served(settings: Settings) -> AsyncIterator[tuple[RunningServer, httpx.AsyncClient]]:
     """A real server for `settings` and an HTTP client pointed at it."""
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=20) as http:
+    async with run_server(settings) as live, local_client(live.base_url, timeout=20) as http:
         yield live, http

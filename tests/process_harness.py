@@ -20,6 +20,7 @@ import httpx
 
 from bench.system import listens_on
 from tests.backends import free_port
+from tests.local_http import local_get
 from tests.payhero_fixtures import TOKEN
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,7 +104,7 @@ def _start_on_port(env: Mapping[str, str], tmp: Path, name: str, port: int) -> S
             raise RuntimeError(f"service exited at start:\n{log}")
         try:
             # Only our process's answer counts: another server may hold the port meanwhile.
-            healthy = httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200
+            healthy = local_get(f"{base_url}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
             healthy = False
         if healthy and listens_on(process.pid, port):

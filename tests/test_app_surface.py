@@ -6,12 +6,13 @@ import httpx
 import pytest
 
 from server.settings import Settings
+from tests.local_http import local_client
 from tests.server_harness import run_server
 
 
 @pytest.fixture
 async def client(stack_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with run_server(stack_settings) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+    async with run_server(stack_settings) as live, local_client(live.base_url) as http:
         yield http
 
 
@@ -45,7 +46,7 @@ async def test_readyz_says_degraded_without_the_broker(
 
     settings = make_settings("sqlite", "memory")  # type: ignore[operator]
     settings = settings.with_overrides(redis_url=f"redis://127.0.0.1:{free_port()}/0")
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+    async with run_server(settings) as live, local_client(live.base_url) as http:
         response = await http.get("/readyz")
     assert response.status_code == 200
     assert response.json()["broker"] == "degraded" and response.json()["database"] == "ok"

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from server.store.database import MIGRATIONS
+from tests.local_http import local_sync_client
 from tests.payhero_fixtures import ORDER
 from tests.process_harness import ROOT, running_service, sandbox_env
 from tests.test_platform_start import command_line, web_start
@@ -37,7 +38,7 @@ def test_a_backup_taken_under_payments_restores_with_orders_and_tickets_intact(t
     dest = tmp_path / "backup"
     with (
         running_service(env, tmp_path) as service,
-        httpx.Client(base_url=service.base_url, timeout=60) as http,
+        local_sync_client(service.base_url, timeout=60) as http,
     ):
         before = [paid_order(http) for _ in range(3)]
         # More payments land while the backup copies the pages.
@@ -45,7 +46,7 @@ def test_a_backup_taken_under_payments_restores_with_orders_and_tickets_intact(t
         during: list[dict[str, Any]] = []
 
         def keep_paying() -> None:
-            with httpx.Client(base_url=service.base_url, timeout=60) as other:
+            with local_sync_client(service.base_url, timeout=60) as other:
                 while not stop.is_set():
                     during.append(paid_order(other))
 
@@ -76,7 +77,7 @@ def test_a_backup_taken_under_payments_restores_with_orders_and_tickets_intact(t
 
     with (
         running_service(env, tmp_path, name="restored") as service,
-        httpx.Client(base_url=service.base_url, timeout=30) as http,
+        local_sync_client(service.base_url, timeout=30) as http,
     ):
         for order in before:
             again = http.get(f"/api/orders/{order['order_id']}").json()

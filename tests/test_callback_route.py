@@ -16,6 +16,7 @@ from server.payhero.fake import FakePayHero, Push
 from server.settings import Settings
 from server.store.tables import orders, payhero_callbacks
 from server.transitions.change import Change
+from tests.local_http import local_client
 from tests.payhero_fixtures import ORDER, TOKEN, fake_payhero, live_settings
 from tests.server_harness import RunningServer, run_server
 
@@ -53,7 +54,7 @@ class World:
 async def world(stack_settings: Settings) -> AsyncIterator[World]:
     async with fake_payhero() as (fake, url):
         async with run_server(live_settings(stack_settings, url)) as live:
-            async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+            async with local_client(live.base_url, timeout=30) as http:
                 yield World(live, http, fake)
 
 
@@ -197,7 +198,7 @@ async def test_bad_callbacks_get_their_answer_and_change_no_order(
 async def test_with_verification_only_a_confirmed_success_completes(stack_settings: Settings) -> None:
     async with fake_payhero() as (fake, url):
         settings = live_settings(stack_settings, url, payhero_verify_callbacks=True)
-        async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+        async with run_server(settings) as live, local_client(live.base_url) as http:
             world = World(live, http, fake)
             order, push = await world.order()
             forged = world.fake.settle(push, "success")

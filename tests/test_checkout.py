@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from server.settings import Settings
 from server.store.tables import customers, orders, tickets
+from tests.local_http import local_client
 from tests.payhero_fixtures import ORDER, fake_payhero, live_settings
 from tests.server_harness import RunningServer, run_server
 
@@ -28,7 +29,7 @@ async def live(stack_settings: Settings) -> AsyncIterator[RunningServer]:
 @pytest.fixture
 async def client(live: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
     limits = httpx.Limits(max_connections=100)
-    async with httpx.AsyncClient(base_url=live.base_url, timeout=30, limits=limits) as http:
+    async with local_client(live.base_url, timeout=30, limits=limits) as http:
         yield http
 
 
@@ -129,7 +130,7 @@ async def test_a_provider_refusal_stores_the_order_as_failed_and_answers_502(
 ) -> None:
     async with fake_payhero(refuse_with=(400, "The channel is inactive")) as (_, url):
         async with run_server(live_settings(stack_settings, url)) as live:
-            async with httpx.AsyncClient(base_url=live.base_url) as http:
+            async with local_client(live.base_url) as http:
                 response = await http.post("/api/orders", json=ORDER)
                 assert response.status_code == 502
                 body = response.json()
@@ -147,7 +148,7 @@ async def test_an_unreachable_provider_answers_502(stack_settings: Settings) -> 
     from tests.backends import free_port
 
     settings = live_settings(stack_settings, f"http://127.0.0.1:{free_port()}")
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+    async with run_server(settings) as live, local_client(live.base_url) as http:
         response = await http.post("/api/orders", json=ORDER)
     assert response.status_code == 502 and response.json()["payment_status"] == "failed"
 
@@ -173,7 +174,7 @@ async def test_capacity_holds_under_concurrent_orders(stack_settings: Settings, 
     settings = stack_settings.with_overrides(catalogue_file=catalogue, sandbox_delay=600.0)
     async with run_server(settings) as live:
         limits = httpx.Limits(max_connections=60)
-        async with httpx.AsyncClient(base_url=live.base_url, timeout=60, limits=limits) as http:
+        async with local_client(live.base_url, timeout=60, limits=limits) as http:
             responses = await asyncio.gather(
                 *(
                     http.post(

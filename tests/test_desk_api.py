@@ -22,6 +22,7 @@ from databases import Database
 from server.settings import Settings
 from server.store.tables import desk_actions
 from tests.fulfilment_helpers import SILENT_PHONE, all_sent, eventually, outbox_rows, place, settled
+from tests.local_http import local_client
 from tests.payhero_fixtures import TOKEN, sandbox_callback
 from tests.server_harness import RunningServer, run_server
 
@@ -59,7 +60,7 @@ async def held_order(http: httpx.AsyncClient, email: str) -> dict[str, Any]:
 
 
 async def test_only_a_desk_token_opens_the_desk_and_its_name_is_known(desk: RunningServer) -> None:
-    async with httpx.AsyncClient(base_url=desk.base_url) as http:
+    async with local_client(desk.base_url) as http:
         assert (await http.get("/api/desk/sales")).status_code == 401
         refused = await http.get("/api/desk/sales", headers=as_("not-a-desk-token-at-all"))
         assert refused.status_code == 401
@@ -75,7 +76,7 @@ async def test_only_a_desk_token_opens_the_desk_and_its_name_is_known(desk: Runn
 async def test_without_desk_token_the_desk_is_refused(make_settings: Callable[..., Settings]) -> None:
     async with (
         run_server(make_settings("sqlite", "memory")) as running,
-        httpx.AsyncClient(base_url=running.base_url) as http,
+        local_client(running.base_url) as http,
     ):
         answer = await http.get("/api/desk/sales", headers=as_(ALICE))
         assert answer.status_code == 503
@@ -83,7 +84,7 @@ async def test_without_desk_token_the_desk_is_refused(make_settings: Callable[..
 
 
 async def test_complete_issues_tickets_and_e_mails_once_and_the_story_says_who(desk: RunningServer) -> None:
-    async with httpx.AsyncClient(base_url=desk.base_url) as http:
+    async with local_client(desk.base_url) as http:
         order = await held_order(http, "wanjiru@example.com")
         queue = (await http.get("/api/desk/reviews", headers=as_(ALICE))).json()["held"]
         [held] = [item for item in queue if item["order"]["order_id"] == order["order_id"]]
@@ -131,7 +132,7 @@ async def actions_of(database: Database, order_id: str) -> list[tuple[str, str]]
 
 async def test_complete_and_close_commit_with_who_did_them_or_not_at_all(desk: RunningServer) -> None:
     database = desk.services.database
-    async with httpx.AsyncClient(base_url=desk.base_url) as http:
+    async with local_client(desk.base_url) as http:
         to_complete = await held_order(http, "atomic@example.com")
         to_close = await held_order(http, "atomic.close@example.com")
         complete_url = f"/api/desk/orders/{to_complete['order_id']}/complete"
@@ -166,7 +167,7 @@ async def test_complete_and_close_commit_with_who_did_them_or_not_at_all(desk: R
 
 
 async def test_close_needs_a_note_and_records_it(desk: RunningServer) -> None:
-    async with httpx.AsyncClient(base_url=desk.base_url) as http:
+    async with local_client(desk.base_url) as http:
         order = await held_order(http, "otieno@example.com")
         url = f"/api/desk/orders/{order['order_id']}"
         without = await http.post(url + "/close", json={"note": "  "}, headers=as_(BOB))
@@ -184,7 +185,7 @@ async def test_close_needs_a_note_and_records_it(desk: RunningServer) -> None:
 
 
 async def test_the_door_counts_check_ins_per_ticket_type_and_per_gate(desk: RunningServer) -> None:
-    async with httpx.AsyncClient(base_url=desk.base_url) as http:
+    async with local_client(desk.base_url) as http:
         order = await place(http, "door@example.com", quantity=4)
         codes = [ticket["code"] for ticket in (await settled(http, order["order_id"]))["tickets"]]
         gate = {"Authorization": f"Bearer {GATE_TOKEN}"}
@@ -219,7 +220,7 @@ async def test_the_door_counts_check_ins_per_ticket_type_and_per_gate(desk: Runn
 
 
 async def test_ask_payhero_again_records_its_answer(desk: RunningServer) -> None:
-    async with httpx.AsyncClient(base_url=desk.base_url) as http:
+    async with local_client(desk.base_url) as http:
         order = await held_order(http, "akinyi@example.com")
         url = f"/api/desk/orders/{order['order_id']}"
         asked = await http.post(url + "/ask-payhero", headers=as_(ALICE))
@@ -232,7 +233,7 @@ async def test_ask_payhero_again_records_its_answer(desk: RunningServer) -> None
 
 
 async def test_search_by_number_phone_digits_and_e_mail(desk: RunningServer) -> None:
-    async with httpx.AsyncClient(base_url=desk.base_url) as http:
+    async with local_client(desk.base_url) as http:
         order = await place(http, "Search.Me@example.com", phone=SILENT_PHONE, quantity=1)
         for query in (order["order_number"], order["order_number"].lower(), "9999", "search.me@example.com"):
             found = (await http.get("/api/desk/orders", params={"q": query}, headers=as_(ALICE))).json()
@@ -243,7 +244,7 @@ async def test_search_by_number_phone_digits_and_e_mail(desk: RunningServer) -> 
 
 
 async def test_exports_are_whole_csv_files(desk: RunningServer) -> None:
-    async with httpx.AsyncClient(base_url=desk.base_url) as http:
+    async with local_client(desk.base_url) as http:
         order = await held_order(http, "export@example.com")
         await http.post(
             f"/api/desk/orders/{order['order_id']}/complete",
@@ -269,7 +270,7 @@ async def test_the_command_line_completes_through_the_same_function(
 ) -> None:
     from tests.fulfilment_helpers import run_cli
 
-    async with httpx.AsyncClient(base_url=desk.base_url) as http:
+    async with local_client(desk.base_url) as http:
         order = await held_order(http, "cli@example.com")
         code, out = await run_cli(
             desk.services.settings, "complete-order", order["order_number"], "--receipt", "SAE3YULR1A"

@@ -22,6 +22,7 @@ from server.settings import Settings
 from tests import browser_fixtures
 from tests.browser import accessible, phone_page, screenshot
 from tests.fulfilment_helpers import SILENT_PHONE, all_sent, eventually, place
+from tests.local_http import local_client
 from tests.payhero_fixtures import TOKEN, sandbox_callback
 from tests.process_harness import running_service
 from tests.server_harness import RunningServer, run_server
@@ -117,7 +118,7 @@ async def test_a_payment_in_another_process_moves_the_sales_figures(
             await open_desk(page, here.base_url)
             await expect(figure(page, "sold")).to_have_text("0")
             await expect(page.locator("#live-state")).to_contain_text("Live")
-            async with httpx.AsyncClient(base_url=other.base_url, timeout=10) as http:
+            async with local_client(other.base_url, timeout=10) as http:
                 await place(http, "paid.elsewhere@example.com", quantity=2)
             # Paid in the other process: its bell reaches this one through Redis.
             await expect(figure(page, "sold")).to_have_text("2", timeout=BY_THE_BELL_MS)
@@ -129,7 +130,7 @@ async def test_a_payment_in_another_process_moves_the_sales_figures(
 async def test_complete_a_held_payment_issues_tickets_and_e_mails_once(
     browser: Browser, desk: RunningServer
 ) -> None:
-    async with httpx.AsyncClient(base_url=desk.base_url) as http:
+    async with local_client(desk.base_url) as http:
         order = await held_order(http, "wanjiru@example.com")
     page, _ = await phone_page(browser)
     await open_desk(page, desk.base_url)
@@ -172,7 +173,7 @@ async def test_complete_a_held_payment_issues_tickets_and_e_mails_once(
     code = (await desk.services.reader.get(order["order_id"])).document["tickets"][0]["code"]  # type: ignore[union-attr]
     await page.get_by_role("button", name="Door").click()
     await expect(figure(page, "checked-in", screen="#door")).to_have_text("0")
-    async with httpx.AsyncClient(base_url=desk.base_url) as http:
+    async with local_client(desk.base_url) as http:
         checked = await http.post(
             "/api/tickets/check-in",
             json={"code": code, "gate": "North"},
@@ -193,7 +194,7 @@ async def test_complete_a_held_payment_issues_tickets_and_e_mails_once(
 
 
 async def test_close_records_the_note(browser: Browser, desk: RunningServer) -> None:
-    async with httpx.AsyncClient(base_url=desk.base_url) as http:
+    async with local_client(desk.base_url) as http:
         order = await held_order(http, "otieno@example.com")
     page, _ = await phone_page(browser)
     await open_desk(page, desk.base_url)

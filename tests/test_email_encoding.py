@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -31,6 +30,7 @@ from tests.fulfilment_helpers import (
     parts,
     settled,
 )
+from tests.local_http import local_client
 from tests.mail_server import MailCatcher
 from tests.server_harness import run_server
 
@@ -54,7 +54,7 @@ async def test_a_kiswahili_name_arrives_intact_with_or_without_8bitmime(
     )
     async with (
         run_server(settings) as shop,
-        httpx.AsyncClient(base_url=shop.base_url, timeout=30) as client,
+        local_client(shop.base_url, timeout=30) as client,
     ):
         body = {**checkout_body(EMAIL, quantity=1), "first_name": NAME, "language": "sw"}
         response = await client.post("/api/orders", json=body)

@@ -30,6 +30,7 @@ from tests.fulfilment_helpers import (
     place,
     settled,
 )
+from tests.local_http import local_client
 from tests.mail_server import MailCatcher
 from tests.server_harness import RunningServer, run_server, until
 
@@ -61,7 +62,7 @@ async def shop(stack_settings: Settings, mail: MailCatcher) -> AsyncIterator[Run
 
 @pytest.fixture
 async def client(shop: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=shop.base_url, timeout=30) as http:
+    async with local_client(shop.base_url, timeout=30) as http:
         yield http
 
 
@@ -285,7 +286,7 @@ async def test_mail_server_down_loses_nothing_and_sends_each_once_when_back(
     mail = MailCatcher()  # its port is reserved, but nothing listens there yet
     async with (
         run_server(shop_settings(stack_settings, mail.url)) as shop,
-        httpx.AsyncClient(base_url=shop.base_url, timeout=30) as client,
+        local_client(shop.base_url, timeout=30) as client,
     ):
         order = await place(client, EMAIL, quantity=1)
         assert (await settled(client, order["order_id"]))["payment_status"] == COMPLETED
@@ -315,7 +316,7 @@ async def test_e_mails_share_one_connection_and_a_server_restart_between_them_lo
     try:
         async with (
             run_server(shop_settings(stack_settings, mail.url)) as shop,
-            httpx.AsyncClient(base_url=shop.base_url, timeout=30) as client,
+            local_client(shop.base_url, timeout=30) as client,
         ):
             first = await place(client, EMAIL, quantity=1)
             assert (await settled(client, first["order_id"]))["payment_status"] == COMPLETED

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 
 from server.catalogue import Event
 from server.event_calendar import event_calendar
 from server.settings import Settings
 from tests.fulfilment_helpers import place, settled
+from tests.local_http import local_client
 from tests.server_harness import RunningServer, run_server
 
 PERSONAL = ("amina", "otieno", "example.com", "0712", "254712")
@@ -24,7 +24,7 @@ async def shop(make_settings: Callable[..., Settings]) -> AsyncIterator[RunningS
 
 
 async def test_a_paid_document_names_its_event_and_each_ticket_type(shop: RunningServer) -> None:
-    async with httpx.AsyncClient(base_url=shop.base_url) as client:
+    async with local_client(shop.base_url) as client:
         created = await place(client, "amina@example.com", quantity=2)
         # Before payment too: the page shows what is being paid for.
         # The demo event rolls to its next year once its sales end (server/sales_window.py).
@@ -45,7 +45,7 @@ async def test_a_paid_document_names_its_event_and_each_ticket_type(shop: Runnin
 
 
 async def test_the_calendar_file_holds_the_event_and_nobody_s_name(shop: RunningServer) -> None:
-    async with httpx.AsyncClient(base_url=shop.base_url) as client:
+    async with local_client(shop.base_url) as client:
         created = await place(client, "amina@example.com", quantity=1)
         response = await client.get(f"/api/orders/{created['order_id']}/calendar.ics")
         unknown = await client.get(f"/api/orders/{'x' * 24}/calendar.ics")

@@ -10,7 +10,6 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import sqlalchemy as sa
 
 from server.broker.redis_broker import RedisBroker
@@ -19,6 +18,7 @@ from server.store.tables import payhero_callbacks
 from server.transitions.change import Change
 from tests.backends import OwnRedis
 from tests.helpers import SSEReader
+from tests.local_http import local_client
 from tests.payhero_fixtures import ORDER, TOKEN, sandbox_callback
 from tests.pg_cluster import OwnPostgres
 from tests.server_harness import run_server, until
@@ -38,8 +38,8 @@ async def test_redis_down_at_start_and_mid_run(
         # Two processes' worth of service on one store and one Redis: waiters on A, callbacks to B.
         async with run_server(settings) as a, run_server(settings) as b:
             async with (
-                httpx.AsyncClient(base_url=a.base_url, timeout=30) as http_a,
-                httpx.AsyncClient(base_url=b.base_url, timeout=30) as http_b,
+                local_client(a.base_url, timeout=30) as http_a,
+                local_client(b.base_url, timeout=30) as http_b,
             ):
                 ready = (await http_a.get("/readyz")).json()
                 assert ready["broker"] == "degraded" and ready["database"] == "ok"
@@ -80,7 +80,7 @@ async def test_a_locked_sqlite_answers_503_and_acknowledges_no_callback(
     settings = make_settings(
         "sqlite", "memory", sandbox_delay=600.0, callback_token=TOKEN, sqlite_busy_timeout=0.3
     )
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+    async with run_server(settings) as live, local_client(live.base_url, timeout=30) as http:
         order = (await http.post("/api/orders", json={**ORDER, "phone": "0712349999"})).json()
         path = settings.database_url.split("///", 1)[1]
         blocker = sqlite3.connect(path, isolation_level=None)
@@ -114,7 +114,7 @@ async def test_postgres_restarted_under_load_gives_json_503s_then_recovers(
         )
         async with (
             run_server(settings) as live,
-            httpx.AsyncClient(base_url=live.base_url, timeout=30) as http,
+            local_client(live.base_url, timeout=30) as http,
         ):
             order = (await http.post("/api/orders", json={**ORDER, "phone": "0712349999"})).json()
             statuses: list[int] = []
@@ -157,7 +157,7 @@ async def test_postgres_restarted_under_load_gives_json_503s_then_recovers(
 
 async def test_waiter_caps_answer_503_with_retry_after(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings("sqlite", "memory", sandbox_delay=600.0, max_waiters=3, max_waiters_per_order=2)
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+    async with run_server(settings) as live, local_client(live.base_url, timeout=30) as http:
         one = (await http.post("/api/orders", json={**ORDER, "phone": "0712349999"})).json()
         two = (await http.post("/api/orders", json={**ORDER, "phone": "0712349999"})).json()
         held = [asyncio.create_task(http.get(one["wait_url"], params={"since": 2})) for _ in range(2)]
@@ -177,7 +177,7 @@ async def test_a_stream_ends_at_its_maximum_lifetime_and_resumes(
     make_settings: Callable[..., Settings],
 ) -> None:
     settings = make_settings("sqlite", "memory", sandbox_delay=600.0, sse_max_lifetime=0.5)
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+    async with run_server(settings) as live, local_client(live.base_url, timeout=30) as http:
         order = (await http.post("/api/orders", json={**ORDER, "phone": "0712349999"})).json()
         async with http.stream("GET", order["events_url"]) as response:
             sse = SSEReader(response)
@@ -200,7 +200,7 @@ async def test_a_client_that_stops_reading_is_dropped_without_hurting_others(
     )
     async with (
         run_server(settings, send_buffer=16384) as live,
-        httpx.AsyncClient(base_url=live.base_url, timeout=30) as http,
+        local_client(live.base_url, timeout=30) as http,
     ):
         order = (await http.post("/api/orders", json={**ORDER, "phone": "0712349999"})).json()
         host, port = live.base_url.removeprefix("http://").split(":")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 
 from server.ops.forwarded import TrustedProxies
 from server.settings import Settings, SettingsError
 from server.settings.formats import DEFAULT_TRUSTED, parse_trusted
+from tests.local_http import local_client
 from tests.ops_helpers import checkout_body
 from tests.process_harness import running_service
 
@@ -65,7 +65,7 @@ async def test_the_procfile_service_behind_a_router_gives_each_customer_an_allow
         "FORWARDED_ALLOW_IPS": "",
     }
     with running_service(env, tmp_path) as service:
-        async with httpx.AsyncClient(base_url=service.base_url, timeout=20) as http:
+        async with local_client(service.base_url, timeout=20) as http:
 
             async def order(chain: str, phone: str) -> int:
                 headers = {"X-Forwarded-For": chain}

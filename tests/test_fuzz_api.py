@@ -40,6 +40,7 @@ from schemathesis.specs.openapi.checks import (
 from server.lifecycle import TERMINAL
 from server.ops.openapi import openapi_document
 from tests.backends import free_port
+from tests.local_http import local_get, local_post
 from tests.ops_helpers import GUARDED_TABLES, checkout_body
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,7 +102,7 @@ class FuzzTarget:
         """Wait until an order the fuzzer created stops changing in the background."""
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            status = httpx.get(f"{self.base_url}/api/orders/{order_id}", timeout=5).json()["payment_status"]
+            status = local_get(f"{self.base_url}/api/orders/{order_id}", timeout=5).json()["payment_status"]
             if status in TERMINAL:
                 return
             time.sleep(0.05)
@@ -140,21 +141,21 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                if local_get(f"{base_url}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             assert server.poll() is None and time.monotonic() < deadline, (tmp / "server.log").read_text()
             time.sleep(0.1)
         token = (tmp / "data" / "callback_token").read_text().strip()
-        raw = httpx.get(f"{base_url}/openapi.json").json()
+        raw = local_get(f"{base_url}/openapi.json").json()
         config = schemathesis.Config.from_dict(
             {"checks": {"negative_data_rejection": {"expected-statuses": REFUSALS}}}
         )
         schema = schemathesis.openapi.from_dict(raw, config=config)
         seeded = FuzzTarget(base_url, database, token, [], schema)
         for phone in ("0712345678", "0712341032"):  # paid, cancelled: both terminal
-            created = httpx.post(f"{base_url}/api/orders", json=checkout_body(phone=phone), timeout=10)
+            created = local_post(f"{base_url}/api/orders", json=checkout_body(phone=phone), timeout=10)
             assert created.status_code == 201, created.text
             seeded.order_ids.append(created.json()["order_id"])
             seeded.settle(seeded.order_ids[-1])

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import png
 import pytest
 import zxingcpp
@@ -19,6 +18,7 @@ from playwright.async_api import Browser, async_playwright, expect
 from server.settings import Settings
 from tests.browser import CHROMIUM, LAUNCH_ARGS, PHONE, check_chromium
 from tests.gate_helpers import GATE, GATE_TOKEN, paid_tickets
+from tests.local_http import local_client
 from tests.server_harness import run_server
 
 VENDOR = Path(__file__).parent.parent / "web/static/vendor/zxing-library"
@@ -130,7 +130,7 @@ async def test_a_camera_without_barcode_detector_scans_a_real_ticket_and_admits_
     camera_browser: Callable[[Path], Any], make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     settings = make_settings("sqlite", "memory", sandbox_delay=0.2, gate_tokens=(GATE_TOKEN,))
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+    async with run_server(settings) as live, local_client(live.base_url) as http:
         (ticket,) = await paid_tickets(http, 1)
         qr = await http.get(f"/api/tickets/{ticket['ticket_id']}/qr.png")
         assert qr.status_code == 200

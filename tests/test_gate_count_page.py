@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
-import httpx
 import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
 
 from server.settings import Settings
 from tests.browser import accessible, check_chromium, launch, phone_page, screenshot
 from tests.gate_helpers import GATE_TOKEN, paid_tickets
+from tests.local_http import local_client
 from tests.server_harness import run_server
 
 
@@ -36,7 +36,7 @@ async def test_a_check_in_at_one_door_moves_the_count_at_the_other(
     browser: Browser, make_settings: Callable[..., Settings]
 ) -> None:
     settings = make_settings("sqlite", "memory", sandbox_delay=0.2, gate_tokens=(GATE_TOKEN,))
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+    async with run_server(settings) as live, local_client(live.base_url) as http:
         first, _ = await paid_tickets(http, 2)
         north = await door(browser, live.base_url, "North")
         south = await door(browser, live.base_url, "South")

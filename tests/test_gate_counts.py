@@ -14,6 +14,7 @@ import httpx
 from server.settings import Settings
 from tests.backends import OwnRedis
 from tests.gate_helpers import GATE, GATE_TOKEN, paid_tickets
+from tests.local_http import local_client
 from tests.process_harness import running_service, sandbox_env
 from tests.server_harness import run_server
 
@@ -38,7 +39,7 @@ def summary(count: dict[str, Any]) -> tuple[int, int, dict[str, tuple[int, int]]
 
 async def test_the_count_now_is_for_gate_staff_and_moves_with_a_check_in(stack_settings: Settings) -> None:
     settings = stack_settings.with_overrides(sandbox_delay=0.2, gate_tokens=(GATE_TOKEN,))
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+    async with run_server(settings) as live, local_client(live.base_url) as http:
         first, _ = await paid_tickets(http, 2)
         before = await http.get(ADMITTED, headers=GATE)
         assert before.status_code == 200 and before.headers["cache-control"] == "no-store"
@@ -83,8 +84,8 @@ def test_a_check_in_on_one_process_moves_the_count_on_another(tmp_path: Path) ->
 
 async def _check_in_north_hear_south(north_url: str, south_url: str) -> None:
     async with (
-        httpx.AsyncClient(base_url=north_url, timeout=30) as north,
-        httpx.AsyncClient(base_url=south_url, timeout=30) as south,
+        local_client(north_url, timeout=30) as north,
+        local_client(south_url, timeout=30) as south,
     ):
         tickets = await paid_tickets(north, 3)
         async with south.stream("GET", ADMITTED + "/stream", headers=GATE) as stream:

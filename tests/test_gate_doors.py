@@ -13,6 +13,7 @@ import pytest
 from server.settings import Settings
 from server.tickets.short_codes import ALPHABET, DATA_LENGTH, check_symbol
 from tests.gate_helpers import GATE, GATE_TOKEN, ended_catalogue, paid_tickets
+from tests.local_http import local_client
 from tests.server_harness import RunningServer, run_server
 
 
@@ -26,7 +27,7 @@ async def live(stack_settings: Settings) -> AsyncIterator[RunningServer]:
 
 @pytest.fixture
 async def client(live: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+    async with local_client(live.base_url, timeout=30) as http:
         yield http
 
 
@@ -136,10 +137,10 @@ async def test_after_the_event_and_its_grace_check_in_is_refused(
 ) -> None:
     # Sold while the event is on, then the clock of the gate is past its end.
     settings = make_settings("sqlite", "memory", sandbox_delay=0.2, gate_tokens=(GATE_TOKEN,))
-    async with run_server(settings) as running, httpx.AsyncClient(base_url=running.base_url) as http:
+    async with run_server(settings) as running, local_client(running.base_url) as http:
         (ticket,) = await paid_tickets(http, 1)
     ended = settings.with_overrides(catalogue_file=ended_catalogue(tmp_path))
-    async with run_server(ended) as running, httpx.AsyncClient(base_url=running.base_url) as http:
+    async with run_server(ended) as running, local_client(running.base_url) as http:
         seen = (
             await http.get("/api/tickets/verify", params={"code": ticket["short_code"]}, headers=GATE)
         ).json()
@@ -151,7 +152,7 @@ async def test_after_the_event_and_its_grace_check_in_is_refused(
         assert session["events"][0]["over"] is True
     # A longer grace (a festival's last bus) admits it again.
     longer = ended.with_overrides(gate_grace_after_end=10 * 365 * 86400.0)
-    async with run_server(longer) as running, httpx.AsyncClient(base_url=running.base_url) as http:
+    async with run_server(longer) as running, local_client(running.base_url) as http:
         admitted = await http.post("/api/tickets/check-in", json={"code": ticket["code"]}, headers=GATE)
         assert admitted.status_code == 200
 
@@ -162,7 +163,7 @@ async def test_guessing_codes_is_limited_per_address_and_per_token(
     settings = make_settings(
         "sqlite", "memory", gate_tokens=(GATE_TOKEN,), gate_limit_per_ip=5, gate_limit_per_token=3
     )
-    async with run_server(settings) as running, httpx.AsyncClient(base_url=running.base_url) as http:
+    async with run_server(settings) as running, local_client(running.base_url) as http:
         guesses = [f"AAAAA-AAAA{symbol}" for symbol in "ABCDEFGH"]
         checked = [
             await http.post("/api/tickets/check-in", json={"code": g}, headers=GATE) for g in guesses[:4]

@@ -9,13 +9,13 @@ import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import sqlalchemy as sa
 
 from server.settings import Settings
 from server.store.tables import tickets
 from server.tickets.admission_list import short_code_hash
 from tests.gate_helpers import GATE, GATE_TOKEN, paid_tickets
+from tests.local_http import local_client
 from tests.server_harness import run_server
 
 LIST = "/api/gate/events/demo-fest/admission-list"
@@ -29,7 +29,7 @@ async def test_the_list_of_a_10000_ticket_event_is_under_300_kb_on_the_wire(
     make_settings: Callable[..., Settings],
 ) -> None:
     settings = make_settings("sqlite", "memory", sandbox_delay=0.2, gate_tokens=(GATE_TOKEN,))
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=60) as http:
+    async with run_server(settings) as live, local_client(live.base_url, timeout=60) as http:
         (paid,) = await paid_tickets(http, 1)
         assert (await http.get(LIST, headers=GATE)).json()["ids"] == paid["ticket_id"]
         svc = live.services
@@ -79,7 +79,7 @@ async def test_a_queue_sent_later_records_scan_times_and_finds_tickets_let_in_tw
     make_settings: Callable[..., Settings],
 ) -> None:
     settings = make_settings("sqlite", "memory", sandbox_delay=0.2, gate_tokens=(GATE_TOKEN,))
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+    async with run_server(settings) as live, local_client(live.base_url, timeout=30) as http:
         first, second = await paid_tickets(http, 2)
         earlier = datetime.now(UTC) - timedelta(minutes=2)
         # South is online and lets the second ticket in now; North was offline two minutes ago.

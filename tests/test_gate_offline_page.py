@@ -10,7 +10,6 @@ import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import httpx
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
@@ -19,6 +18,7 @@ from server.settings import Settings
 from server.tickets.short_codes import check_symbol
 from tests.browser import PHONE, accessible, check_chromium, launch, screenshot
 from tests.gate_helpers import GATE, GATE_TOKEN, paid_tickets
+from tests.local_http import local_client
 from tests.server_harness import run_server
 
 
@@ -68,7 +68,7 @@ async def test_two_offline_doors_admit_sync_and_both_report_a_ticket_let_in_twic
     browser: Browser, make_settings: Callable[..., Settings]
 ) -> None:
     settings = make_settings("sqlite", "memory", sandbox_delay=0.2, gate_tokens=(GATE_TOKEN,))
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+    async with run_server(settings) as live, local_client(live.base_url) as http:
         first, second, third = await paid_tickets(http, 3)
         north_context, north = await door(browser, live.base_url, "North")
         south_context, south = await door(browser, live.base_url, "South")

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
@@ -20,6 +19,7 @@ from server.tickets.short_codes import check_symbol
 from tests import browser_fixtures
 from tests.browser import accessible, phone_page, screenshot
 from tests.gate_helpers import GATE, GATE_TOKEN, ended_catalogue, paid_tickets
+from tests.local_http import local_client
 from tests.server_harness import RunningServer, run_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -37,7 +37,7 @@ async def gate(
     """The service with one paid order of two tickets."""
     settings = make_settings("sqlite", "memory", sandbox_delay=0.2, env={"GATE_TOKEN": GATE_TOKEN})
     async with run_server(settings) as live:
-        async with httpx.AsyncClient(base_url=live.base_url) as http:
+        async with local_client(live.base_url) as http:
             tickets = await paid_tickets(http, 2)
         yield live, tickets
 
@@ -60,7 +60,7 @@ async def type_code(page: Page, code: str) -> None:
 
 
 async def checked_in(live: RunningServer, code: str) -> bool:
-    async with httpx.AsyncClient(base_url=live.base_url) as http:
+    async with local_client(live.base_url) as http:
         answer = await http.get("/api/tickets/verify", params={"code": code}, headers=GATE)
     return bool(answer.json()["checked_in"])
 
@@ -166,7 +166,7 @@ async def test_after_the_event_the_gate_says_event_over(
     browser: Browser, make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     settings = make_settings("sqlite", "memory", sandbox_delay=0.2, env={"GATE_TOKEN": GATE_TOKEN})
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+    async with run_server(settings) as live, local_client(live.base_url) as http:
         (ticket,) = await paid_tickets(http, 1)
     async with run_server(settings.with_overrides(catalogue_file=ended_catalogue(tmp_path))) as live:
         page, _ = await phone_page(browser)

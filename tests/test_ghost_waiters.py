@@ -7,10 +7,9 @@ import asyncio
 import socket
 import struct
 
-import httpx
-
 from server.settings import Settings
 from tests.helpers import SSEReader, move, new_order
+from tests.local_http import local_client
 from tests.server_harness import RunningServer, run_server, until
 
 GHOSTS = 500
@@ -43,7 +42,7 @@ async def test_500_reset_waits_are_released_and_the_order_still_answers(stack_se
     settings = stack_settings.with_overrides(
         wait_timeout=25.0, max_waiters_per_order=GHOSTS, max_waiters_per_client=0
     )
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=10) as http:
+    async with run_server(settings) as live, local_client(live.base_url, timeout=10) as http:
         order = await new_order(live.services)
         hub = live.services.hub
         path = f"/api/orders/{order.order_id}/wait?since={order.version}"
@@ -73,7 +72,7 @@ async def test_500_reset_waits_are_released_and_the_order_still_answers(stack_se
 
 async def test_one_address_holds_at_most_max_waiters_per_client(stack_settings: Settings) -> None:
     settings = stack_settings.with_overrides(wait_timeout=25.0, max_waiters_per_client=3)
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=10) as http:
+    async with run_server(settings) as live, local_client(live.base_url, timeout=10) as http:
         hub = live.services.hub
         orders = [await new_order(live.services) for _ in range(3)]
         held = [

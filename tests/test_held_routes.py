@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from server.settings import Settings
 from tests.helpers import move, new_order
+from tests.local_http import local_client
 from tests.server_harness import run_server
 
 
 async def test_an_idle_stream_gets_keep_alive_comments_between_events(stack_settings: Settings) -> None:
     settings = stack_settings.with_overrides(sse_ping_interval=0.05)
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+    async with run_server(settings) as live, local_client(live.base_url, timeout=30) as http:
         order = await new_order(live.services)
         lines: list[str] = []
         async with http.stream("GET", f"/api/orders/{order.order_id}/events") as response:
@@ -31,7 +31,7 @@ async def test_an_idle_stream_gets_keep_alive_comments_between_events(stack_sett
 
 
 async def test_other_methods_on_held_routes_get_a_json_405(stack_settings: Settings) -> None:
-    async with run_server(stack_settings) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+    async with run_server(stack_settings) as live, local_client(live.base_url) as http:
         order = await new_order(live.services)
         for suffix in ("wait", "events"):
             response = await http.post(f"/api/orders/{order.order_id}/{suffix}")
@@ -40,7 +40,7 @@ async def test_other_methods_on_held_routes_get_a_json_405(stack_settings: Setti
 
 
 async def test_held_routes_count_in_metrics_by_their_route(stack_settings: Settings) -> None:
-    async with run_server(stack_settings) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+    async with run_server(stack_settings) as live, local_client(live.base_url) as http:
         order = await new_order(live.services)
         await http.get(f"/api/orders/{order.order_id}/wait", params={"since": 0})
         await http.get("/api/orders/not-an-order/events")
@@ -57,7 +57,7 @@ async def test_held_routes_count_in_metrics_by_their_route(stack_settings: Setti
 async def test_an_unexpected_error_is_answered_and_counted_as_a_500(
     stack_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with run_server(stack_settings) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+    async with run_server(stack_settings) as live, local_client(live.base_url) as http:
         order = await new_order(live.services)
 
         async def broken(order_id: str) -> None:

@@ -19,6 +19,7 @@ import pytest
 from starlette.routing import Mount
 
 from server.settings import Settings
+from tests.local_http import local_client
 from tests.ops_helpers import callback_body, checkout_body, snapshot
 from tests.server_harness import RunningServer, run_server
 
@@ -35,7 +36,7 @@ async def live(stack_settings: Settings) -> AsyncIterator[RunningServer]:
 
 @pytest.fixture
 async def client(live: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=live.base_url, timeout=10) as http:
+    async with local_client(live.base_url, timeout=10) as http:
         yield http
 
 
@@ -337,5 +338,5 @@ async def test_huge_headers_are_refused_and_the_server_carries_on(live: RunningS
         assert 400 <= status < 500
     except (ConnectionError, IndexError):
         pass  # the parser hung up before answering
-    async with httpx.AsyncClient(base_url=live.base_url) as http:
+    async with local_client(live.base_url) as http:
         assert (await http.get("/healthz")).status_code == 200

@@ -12,6 +12,7 @@ import pytest
 from server.lifecycle import CANCELLED, COMPLETED, PROCESSING
 from server.settings import Settings
 from tests.helpers import SSEReader, move, new_order
+from tests.local_http import local_client
 from tests.server_harness import RunningServer, run_server, until
 
 
@@ -24,7 +25,7 @@ async def live(stack_settings: Settings) -> AsyncIterator[RunningServer]:
 @pytest.fixture
 async def client(live: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
     limits = httpx.Limits(max_connections=500, max_keepalive_connections=500)
-    async with httpx.AsyncClient(base_url=live.base_url, timeout=30, limits=limits) as http:
+    async with local_client(live.base_url, timeout=30, limits=limits) as http:
         yield http
 
 

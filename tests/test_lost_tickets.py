@@ -22,6 +22,7 @@ from server.settings import Settings
 from tests import browser_fixtures
 from tests.browser import PHONE, accessible, phone_page, screenshot
 from tests.fulfilment_helpers import all_sent, eventually, place, settled
+from tests.local_http import local_client
 from tests.server_harness import RunningServer, run_server
 from tests.test_web_pages import as_mail_app_shows
 
@@ -55,7 +56,7 @@ async def ask(http: httpx.AsyncClient, contact: str, language: str = "en") -> ht
 async def test_two_paid_orders_one_e_mail_with_both_links_and_an_unknown_address_the_same_answer(
     live: RunningServer,
 ) -> None:
-    async with httpx.AsyncClient(base_url=live.base_url) as http:
+    async with local_client(live.base_url) as http:
         first = await place(http, "njeri@example.com", quantity=1)
         second = await place(http, "njeri@example.com", quantity=2)
         for order in (first, second):
@@ -88,7 +89,7 @@ async def test_two_paid_orders_one_e_mail_with_both_links_and_an_unknown_address
 
 
 async def test_by_phone_in_kiswahili(live: RunningServer) -> None:
-    async with httpx.AsyncClient(base_url=live.base_url) as http:
+    async with local_client(live.base_url) as http:
         order = await place(http, "otieno@example.com", quantity=1, phone="0712340077")
         assert (await settled(http, order["order_id"]))["payment_status"] == "completed"
         response = await ask(http, "+254 712 340 077", "sw")
@@ -102,7 +103,7 @@ async def test_by_phone_in_kiswahili(live: RunningServer) -> None:
 
 
 async def test_bad_input_is_a_422_and_too_many_asks_a_429(live: RunningServer) -> None:
-    async with httpx.AsyncClient(base_url=live.base_url) as http:
+    async with local_client(live.base_url) as http:
         for body in (
             {},
             {"contact": ""},
@@ -128,7 +129,7 @@ close_pages = browser_fixtures.close_pages
 async def test_lost_your_tickets_on_the_checkout_and_the_ticket_page(
     browser: Browser, live: RunningServer
 ) -> None:
-    async with httpx.AsyncClient(base_url=live.base_url) as http:
+    async with local_client(live.base_url) as http:
         orders = [await place(http, "achieng@example.com", quantity=n) for n in (1, 2)]
         for order in orders:
             assert (await settled(http, order["order_id"]))["payment_status"] == "completed"

@@ -15,6 +15,7 @@ from server.app import create_app
 from server.settings import Settings
 from tests.backends import OwnRedis, free_port
 from tests.helpers import SSEReader
+from tests.local_http import local_client
 from tests.ops_helpers import callback_body, checkout_body, served
 from tests.server_harness import RunningServer, run_server, until
 
@@ -156,7 +157,7 @@ async def test_a_new_method_per_request_adds_no_series_under_h11(
             assert (await reader.readline()).startswith(b"HTTP/1.1 405")
             writer.close()
         assert metrics.http_series == 1
-        async with httpx.AsyncClient(base_url=live.base_url) as client:
+        async with local_client(live.base_url) as client:
             samples = await scrape(client)
     series = {"method": "other", "route": "/api/events", "status": "405"}
     assert value(samples, "payment_status_http_requests_total", **series) == 300
@@ -166,8 +167,8 @@ async def test_each_app_has_its_own_registry(make_settings: Callable[..., Settin
     settings = make_settings()
     async with run_server(settings) as first, run_server(settings) as second:
         async with (
-            httpx.AsyncClient(base_url=first.base_url) as one,
-            httpx.AsyncClient(base_url=second.base_url) as two,
+            local_client(first.base_url) as one,
+            local_client(second.base_url) as two,
         ):
             for _ in range(3):
                 await one.get("/healthz")

@@ -14,8 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
+from tests.local_http import local_post
 from tests.payhero_fixtures import ORDER
 from tests.process_harness import (
     ServiceProcess,
@@ -59,7 +58,7 @@ def service(tmp_path: Path, **extra: str) -> Iterator[ServiceProcess]:
 
 def compose_emails(service: ServiceProcess, tmp_path: Path) -> None:
     """A paid sandbox order: its three e-mails are composed (in the composing process)."""
-    response = httpx.post(f"{service.base_url}/api/orders", json=ORDER, timeout=10)
+    response = local_post(f"{service.base_url}/api/orders", json=ORDER, timeout=10)
     assert response.status_code == 201, response.text
     outbox = tmp_path / "data" / "outbox"
     wait_for(lambda: len(list(outbox.glob("*.eml"))) == EMAILS, 30, "the order's e-mails written")

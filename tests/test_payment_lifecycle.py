@@ -24,6 +24,7 @@ from server.payhero.fake import FakePayHero, Push
 from server.payments.expiry import ExpiryWorker
 from server.settings import Settings
 from server.store.tables import orders, payhero_callbacks, payment_pushes, tickets
+from tests.local_http import local_client
 from tests.payhero_fixtures import ORDER, TOKEN, fake_payhero, live_settings
 from tests.server_harness import RunningServer, run_server, until
 
@@ -111,7 +112,7 @@ async def shop(
     overrides = {"payhero_timeout": 0.5, "prompt_window": 0.3, **(service or {})}
     async with fake_payhero(callback_shape=shape, **fake_options) as (fake, url):
         async with run_server(live_settings(settings, url, **overrides)) as live:
-            async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+            async with local_client(live.base_url, timeout=30) as http:
                 yield Shop(live, http, fake)
 
 

@@ -9,7 +9,6 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import sqlalchemy as sa
 
 from server.clock import iso_from_ms, now_ms
@@ -20,6 +19,7 @@ from server.payments.expiry import ExpiryWorker
 from server.services import Services
 from server.store.tables import payhero_callbacks, payment_pushes
 from server.transitions.change import Change
+from tests.local_http import local_client
 from tests.payhero_fixtures import ORDER, TOKEN, fake_payhero
 from tests.process_harness import running_service
 from tests.server_harness import until
@@ -123,7 +123,7 @@ async def test_a_deploys_sigterm_does_not_cut_a_push_in_flight(tmp_path: Path) -
             "LOG_LEVEL": "INFO",
         }
         with running_service(env, tmp_path) as service:
-            async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as http:
+            async with local_client(service.base_url, timeout=30) as http:
                 checkout = asyncio.create_task(http.post("/api/orders", json=ORDER))
                 await until(lambda: len(fake.pushes) == 1)  # the push is with PayHero now
                 service.signal(signal.SIGTERM)

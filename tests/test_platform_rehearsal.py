@@ -25,6 +25,7 @@ import pytest
 
 from server.payhero.fake import FakePayHero, Push, callback_body
 from tests.backends import PostgresDatabases, free_port
+from tests.local_http import local_client
 from tests.payhero_fixtures import ORDER, TOKEN, fake_payhero
 from tests.process_harness import ServiceProcess, start_service
 
@@ -65,7 +66,7 @@ def platform_env(
 
 def one_connection(base_url: str) -> httpx.AsyncClient:
     """A client on a single kept-alive connection: every request reaches the same worker."""
-    return httpx.AsyncClient(base_url=base_url, timeout=60, limits=httpx.Limits(max_connections=1))
+    return local_client(base_url, timeout=60, limits=httpx.Limits(max_connections=1))
 
 
 async def clients_on_two_workers(base_url: str) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
@@ -118,7 +119,7 @@ async def sell(http: httpx.AsyncClient) -> dict[str, Any]:
 async def held_somewhere(base_url: str, pid: int | None = None, at_least: int = 1) -> None:
     """Until a worker (`pid`, or any) reports a held waiter: fresh connections ask each in turn."""
     for _ in range(400):
-        async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        async with local_client(base_url, timeout=10) as http:
             ready = (await http.get("/readyz")).json()
         if (pid is None or ready["process"] == pid) and ready["waiters"] >= at_least:
             return
@@ -132,7 +133,7 @@ async def wait_across_restarts(base_url: str, order: dict[str, Any], back: async
     version = order["version"]
     while True:
         try:
-            async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
+            async with local_client(base_url, timeout=60) as http:
                 response = await http.get(order["wait_url"], params={"since": version})
         except httpx.TransportError:
             await back.wait()
@@ -189,7 +190,7 @@ async def test_a_deploy_on_a_procfile_platform(
             assert tickets
 
             # 2. A waiter held across a deploy's restart, on a disk that is not kept.
-            async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+            async with local_client(base, timeout=60) as http:
                 unpaid = await sell(http)
             back = asyncio.Event()
             across = asyncio.create_task(wait_across_restarts(base, unpaid, back))
@@ -202,7 +203,7 @@ async def test_a_deploy_on_a_procfile_platform(
             again = await asyncio.to_thread(start, "after-restart")
             services.append(again)
             back.set()
-            async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+            async with local_client(base, timeout=60) as http:
                 for code in tickets:
                     verified = await http.get("/api/tickets/verify", params={"code": code})
                     assert verified.status_code == 200, verified.text

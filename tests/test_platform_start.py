@@ -10,11 +10,11 @@ import sys
 import threading
 from pathlib import Path
 
-import httpx
 import pytest
 
 from server.settings import Settings, SettingsError
 from tests.backends import OwnRedis, free_port
+from tests.local_http import local_sync_client
 from tests.process_harness import ROOT, procfile_command, running_service, sandbox_env
 from tests.test_settings import LIVE
 
@@ -190,7 +190,7 @@ def test_on_sqlite_without_redis_one_worker_runs_whatever_web_concurrency_says(t
     with running_service({**sandbox_env(tmp_path), "WEB_CONCURRENCY": "3"}, tmp_path) as service:
         answered = set()
         for _ in range(12):  # fresh connections: with several workers the kernel spreads them
-            with httpx.Client(base_url=service.base_url, timeout=10) as http:
+            with local_sync_client(service.base_url, timeout=10) as http:
                 answered.add(http.get("/readyz").json()["process"])
         assert answered == {service.process.pid}
         assert "WEB_CONCURRENCY=3 ignored: one worker" in service.log()

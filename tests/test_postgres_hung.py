@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from server.settings import Settings
+from tests.local_http import local_client
 from tests.payhero_fixtures import ORDER
 from tests.server_harness import run_server
 
@@ -35,7 +36,7 @@ async def test_a_table_locked_by_another_connection_is_a_503_not_a_wait(
     make_settings: Callable[..., Settings],
 ) -> None:
     settings = make_settings("postgres", "memory", sandbox_delay=600.0, database_statement_timeout=0.5)
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+    async with run_server(settings) as live, local_client(live.base_url, timeout=30) as http:
         order = (await http.post("/api/orders", json={**ORDER, "phone": "0712349999"})).json()
         holder = await asyncpg.connect(settings.database_url.replace("+asyncpg", ""))
         try:
@@ -111,7 +112,7 @@ async def test_a_postgres_that_answers_nothing_is_a_503_within_the_timeouts(
         )
         async with (
             run_server(settings) as live,
-            httpx.AsyncClient(base_url=live.base_url, timeout=60) as http,
+            local_client(live.base_url, timeout=60) as http,
         ):
             order = (await http.post("/api/orders", json={**ORDER, "phone": "0712349999"})).json()
             proxy.hung.set()

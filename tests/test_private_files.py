@@ -8,10 +8,10 @@ import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from server.settings import Settings
+from tests.local_http import local_client
 from tests.payhero_fixtures import ORDER, TOKEN
 from tests.server_harness import run_server, until
 
@@ -42,7 +42,7 @@ async def test_data_dir_database_and_outbox_are_private(tmp_path: Path) -> None:
         },
         dotenv=None,
     )
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+    async with run_server(settings) as live, local_client(live.base_url, timeout=30) as http:
         order = (await http.post("/api/orders", json=ORDER)).json()
         paid = await http.get(order["wait_url"], params={"since": 2, "timeout": 10})
         assert paid.json()["payment_status"] == "completed"

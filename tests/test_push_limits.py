@@ -25,6 +25,7 @@ from server.broker.redis_health import RedisHealth
 from server.orders.push_limits import PushLimits
 from server.settings import Settings
 from tests.backends import free_port
+from tests.local_http import local_client
 from tests.ops_helpers import checkout_body, served, snapshot
 from tests.server_harness import RunningServer, run_server
 
@@ -268,8 +269,8 @@ async def test_limits_hold_across_processes_through_redis(
     async with (
         run_server(settings) as first,
         run_server(settings) as second,
-        httpx.AsyncClient(base_url=first.base_url, timeout=20) as one,
-        httpx.AsyncClient(base_url=second.base_url, timeout=20) as two,
+        local_client(first.base_url, timeout=20) as one,
+        local_client(second.base_url, timeout=20) as two,
     ):
         for http in (one, two, one):
             assert (await post_order(http, phone, random_address())).status_code == 201

@@ -29,6 +29,7 @@ from server.orders.push_limits import KEY_PREFIX
 from server.settings import Settings
 from tests.backends import OwnRedisCluster, free_port, move_slot, port_in
 from tests.helpers import Collector, SSEReader, move, new_order
+from tests.local_http import local_client
 from tests.payhero_fixtures import ORDER, sandbox_callback
 from tests.server_harness import RunningServer, run_server, until
 
@@ -68,8 +69,8 @@ async def test_payments_reach_waiters_on_every_shard(
     async with (
         run_server(base) as payments,
         run_server(base.with_overrides(safety_net_interval=3600.0)) as waiting,
-        httpx.AsyncClient(base_url=payments.base_url, timeout=30) as shop,
-        httpx.AsyncClient(base_url=waiting.base_url, timeout=30) as browser,
+        local_client(payments.base_url, timeout=30) as shop,
+        local_client(waiting.base_url, timeout=30) as browser,
     ):
         orders: list[dict[str, Any]] = []
         shards: Counter[int] = Counter()
@@ -166,7 +167,7 @@ async def test_a_master_killed_under_1000_waiters_loses_no_answer(
     async with (
         run_server(base) as payments,
         run_server(base.with_overrides(safety_net_interval=1.0)) as waiting,
-        httpx.AsyncClient(base_url=waiting.base_url, timeout=90, limits=limits) as browser,
+        local_client(waiting.base_url, timeout=90, limits=limits) as browser,
     ):
         broker = waiting.services.broker
         assert isinstance(broker, RedisClusterBroker)

@@ -12,6 +12,7 @@ from server.lifecycle import PROCESSING
 from server.settings import Settings
 from tests.backends import OwnRedis
 from tests.helpers import move, new_order
+from tests.local_http import local_client
 from tests.server_harness import run_server, until
 
 FLAPS = 6
@@ -34,7 +35,7 @@ async def test_waiters_meeting_a_flapping_redis_get_answers_and_leave_no_watch(
         bad: list[str] = []
         stop = asyncio.Event()
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-        async with httpx.AsyncClient(base_url=live.base_url, timeout=30, limits=limits) as http:
+        async with local_client(live.base_url, timeout=30, limits=limits) as http:
 
             async def waiter(n: int) -> None:
                 while not stop.is_set():

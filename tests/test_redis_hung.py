@@ -15,6 +15,7 @@ import httpx
 from server.broker.redis_broker import RedisBroker
 from server.settings import Settings
 from tests.backends import OwnRedis
+from tests.local_http import local_client
 from tests.payhero_fixtures import ORDER, TOKEN, sandbox_callback
 from tests.server_harness import run_server, until
 
@@ -44,7 +45,7 @@ async def test_a_hung_redis_costs_checkout_and_callback_one_short_timeout(
         push_limit_per_phone=1000,
         push_limit_per_ip=1000,
     ).with_overrides(redis_url=own_redis.url)
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+    async with run_server(settings) as live, local_client(live.base_url, timeout=30) as http:
         broker = live.services.broker
         assert isinstance(broker, RedisBroker)
         await until(lambda: broker.connected)

@@ -14,6 +14,7 @@ from server.lifecycle import COMPLETED, PROCESSING
 from server.settings import Settings
 from tests.backends import OwnRedis
 from tests.helpers import Collector, move, new_order
+from tests.local_http import local_client
 from tests.server_harness import RunningServer, run_server, until
 
 
@@ -49,7 +50,7 @@ async def test_redis_connections_do_not_grow_with_waiters(
         broker = live.services.broker
         assert isinstance(broker, RedisBroker)
         limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
-        async with httpx.AsyncClient(base_url=live.base_url, timeout=40, limits=limits) as http:
+        async with local_client(live.base_url, timeout=40, limits=limits) as http:
             one = await hold_waiters(live, http, 1)
             with_one = await connections_named(redis_url, broker.client_name)
             many = await hold_waiters(live, http, 299)
@@ -75,7 +76,7 @@ async def test_waiters_survive_a_redis_restart(
             broker = live.services.broker
             assert isinstance(broker, RedisBroker)
             await until(lambda: broker.connected)
-            async with httpx.AsyncClient(base_url=live.base_url, timeout=60) as http:
+            async with local_client(live.base_url, timeout=60) as http:
                 order = await new_order(live.services)
                 url = f"/api/orders/{order.order_id}/wait"
                 waiter = asyncio.create_task(http.get(url, params={"since": 1, "timeout": 60}))

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -15,6 +14,7 @@ from server.catalogue import Catalogue
 from server.settings import DEFAULT_CATALOGUE, Settings
 from server.store.tables import orders
 from tests.fulfilment_helpers import place, settled
+from tests.local_http import local_client
 from tests.payhero_fixtures import ORDER as REPEAT_ORDER
 from tests.server_harness import RunningServer, run_server
 
@@ -53,7 +53,7 @@ async def stored_orders(live: RunningServer) -> int:
 
 @pytest.mark.parametrize("stack", [("sqlite", "memory")], indirect=True)
 async def test_checkout_of_an_ended_event_is_refused_and_listed_as_closed(live: RunningServer) -> None:
-    async with httpx.AsyncClient(base_url=live.base_url) as http:
+    async with local_client(live.base_url) as http:
         listing = {event["slug"]: event for event in (await http.get("/api/events")).json()}
         assert listing["last-year"]["on_sale"] is False
         assert listing["last-year"]["sales_end"] == "2020-06-01T16:00:00+03:00"
@@ -67,7 +67,7 @@ async def test_checkout_of_an_ended_event_is_refused_and_listed_as_closed(live: 
 
 @pytest.mark.parametrize("stack", [("sqlite", "memory"), ("postgres", "redis")], indirect=True)
 async def test_a_second_order_for_a_paid_event_asks_first(live: RunningServer) -> None:
-    async with httpx.AsyncClient(base_url=live.base_url) as http:
+    async with local_client(live.base_url) as http:
         first = await place(http, "amina@example.com")
         assert (await settled(http, first["order_id"]))["payment_status"] == "completed"
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 
-import httpx
 import pytest
 
 from server.cli.simulate_commands import simulate
 from server.payments.expiry import ExpiryWorker
 from server.settings import Settings
 from tests.helpers import SSEReader
+from tests.local_http import local_client
 from tests.payhero_fixtures import ORDER
 from tests.server_harness import RunningServer, run_server, until
 
@@ -39,7 +39,7 @@ async def test_each_sandbox_outcome_reaches_sse_and_wait(
 ) -> None:
     """In either callback shape (PAYHERO_CALLBACK_SHAPE): the flat one words its outcome."""
     settings = stack_settings.with_overrides(sandbox_delay=0.3, payhero_callback_shape=shape)
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+    async with run_server(settings) as live, local_client(live.base_url, timeout=30) as http:
         created = await http.post("/api/orders", json={**ORDER, "phone": f"071234{suffix}"})
         assert created.status_code == 201
         order = created.json()
@@ -58,7 +58,7 @@ async def test_each_sandbox_outcome_reaches_sse_and_wait(
 
 
 async def test_no_answer_expires_after_a_status_check(live: RunningServer) -> None:
-    async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+    async with local_client(live.base_url, timeout=30) as http:
         order = (await http.post("/api/orders", json={**ORDER, "phone": "0712349999"})).json()
         wait = asyncio.create_task(http.get(order["wait_url"], params={"since": 2}))
         await until(lambda: live.services.hub.watch_count == 1)
@@ -70,7 +70,7 @@ async def test_no_answer_expires_after_a_status_check(live: RunningServer) -> No
 
 
 async def test_a_lost_success_callback_is_recovered_by_the_expiry_check(live: RunningServer) -> None:
-    async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+    async with local_client(live.base_url, timeout=30) as http:
         order = (await http.post("/api/orders", json={**ORDER, "phone": "0712349999"})).json()
         sandbox = live.services.sandbox
         assert sandbox is not None
@@ -85,7 +85,7 @@ async def test_a_lost_success_callback_is_recovered_by_the_expiry_check(live: Ru
 
 @pytest.mark.parametrize("shape", ["v2", "flat"])
 async def test_simulate_sends_a_callback_to_the_running_service(live: RunningServer, shape: str) -> None:
-    async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+    async with local_client(live.base_url, timeout=30) as http:
         order = (await http.post("/api/orders", json={**ORDER, "phone": "0712349999"})).json()
         result = await simulate(live.services.settings, order["order_number"], "cancelled", None, shape=shape)
         assert result == 0
@@ -96,7 +96,7 @@ async def test_simulate_sends_a_callback_to_the_running_service(live: RunningSer
 async def test_simulate_reaches_the_service_on_port_not_the_public_url(live: RunningServer) -> None:
     """PUBLIC_BASE_URL may be a tunnel or the public name; the service itself is on PORT."""
     settings = live.services.settings.with_overrides(public_base_url="https://pay.example.invalid")
-    async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+    async with local_client(live.base_url, timeout=30) as http:
         order = (await http.post("/api/orders", json={**ORDER, "phone": "0712349999"})).json()
         assert await simulate(settings, order["order_number"], "success", None) == 0
         document = (await http.get(f"/api/orders/{order['order_id']}")).json()

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.backends import free_port
+from tests.local_http import local_get, local_sync_client
 from tests.payhero_fixtures import ORDER
 from tests.process_harness import ROOT, sandbox_env
 
@@ -45,12 +46,12 @@ def test_a_sandbox_started_with_port_gets_its_callbacks(tmp_path: Path) -> None:
         while True:
             assert process.poll() is None, (tmp_path / "service.log").read_text()
             try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                if local_get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 assert time.monotonic() < deadline, "the service did not start"
                 time.sleep(0.1)
-        with httpx.Client(base_url=base, timeout=60) as http:
+        with local_sync_client(base, timeout=60) as http:
             order = http.post("/api/orders", json={**ORDER, "phone": "0712345678"}).json()
             while order["payment_status"] in {"pending", "processing"}:
                 order = http.get(order["wait_url"], params={"since": order["version"]}).json()

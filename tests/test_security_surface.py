@@ -12,6 +12,7 @@ import pytest
 
 from server.logs import mask_phone
 from server.settings import Settings
+from tests.local_http import local_client
 from tests.ops_helpers import checkout_body
 from tests.server_harness import run_server
 
@@ -28,7 +29,7 @@ def preflight(origin: str, method: str = "POST") -> dict[str, str]:
 
 
 async def test_cors_is_closed_unless_configured(make_settings: Callable[..., Settings]) -> None:
-    async with run_server(make_settings()) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+    async with run_server(make_settings()) as live, local_client(live.base_url) as http:
         simple = await http.get("/api/events", headers={"Origin": EVIL})
         options = await http.options("/api/orders", headers=preflight(EVIL))
     assert simple.status_code == 200
@@ -40,7 +41,7 @@ async def test_cors_is_closed_unless_configured(make_settings: Callable[..., Set
 
 async def test_configured_origins_and_only_those_are_allowed(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings().with_overrides(cors_origins=(SHOP,))
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+    async with run_server(settings) as live, local_client(live.base_url) as http:
         allowed = await http.options("/api/orders", headers=preflight(SHOP))
         simple = await http.get("/api/events", headers={"Origin": SHOP})
         refused = await http.options("/api/orders", headers=preflight(EVIL))
@@ -102,7 +103,7 @@ async def walk_through_a_payment(http: httpx.AsyncClient, callback_path: str) ->
 
 async def test_status_routes_carry_no_personal_data(stack_settings: Settings) -> None:
     settings = stack_settings.with_overrides(sandbox_delay=0.05)
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=20) as http:
+    async with run_server(settings) as live, local_client(live.base_url, timeout=20) as http:
         token = live.services.settings.callback_token
         walked = await walk_through_a_payment(http, f"/api/payhero/callback/{token}")
         status_texts = [r.text for r in walked["responses"][1:]] + [str(walked["stream"])]  # type: ignore[index]
@@ -130,7 +131,7 @@ async def test_logs_carry_no_secrets_and_no_customer_details(
     stack_settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = with_secrets(stack_settings)
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=20) as http:
+    async with run_server(settings) as live, local_client(live.base_url, timeout=20) as http:
         # What `uvicorn --log-level info` (the Procfile's default) logs: one line per request.
         logging.getLogger("uvicorn.access").setLevel(logging.INFO)
         token = live.services.settings.callback_token

@@ -12,6 +12,7 @@ import httpx
 
 from server.payhero.fake import callback_body
 from tests.helpers import SSEReader
+from tests.local_http import local_client
 from tests.payhero_fixtures import ORDER, TOKEN
 from tests.process_harness import running_service, sandbox_env
 from tests.server_harness import until
@@ -24,7 +25,7 @@ async def test_sigterm_answers_held_waits_closes_streams_and_exits_fast(tmp_path
     )
     with running_service(env, tmp_path) as service:
         limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
-        async with httpx.AsyncClient(base_url=service.base_url, timeout=60, limits=limits) as http:
+        async with local_client(service.base_url, timeout=60, limits=limits) as http:
             order = (await http.post("/api/orders", json={**ORDER, "phone": "0712349999"})).json()
 
             async def long_poll() -> tuple[int, dict[str, object]]:
@@ -67,7 +68,7 @@ async def test_sigterm_answers_held_waits_closes_streams_and_exits_fast(tmp_path
 async def test_kill_9_between_storing_and_applying_a_callback_loses_nothing(tmp_path: Path) -> None:
     env = sandbox_env(tmp_path)
     with running_service({**env, "CRASH_POINT": "after-callback-stored"}, tmp_path, name="first") as first:
-        async with httpx.AsyncClient(base_url=first.base_url, timeout=30) as http:
+        async with local_client(first.base_url, timeout=30) as http:
             order = (await http.post("/api/orders", json={**ORDER, "phone": "0712349999"})).json()
             body = callback_body(
                 result="success",
@@ -86,7 +87,7 @@ async def test_kill_9_between_storing_and_applying_a_callback_loses_nothing(tmp_
         assert "CRASH_POINT after-callback-stored reached" in first.log()
 
     with running_service(env, tmp_path, name="second") as second:
-        async with httpx.AsyncClient(base_url=second.base_url, timeout=30) as http:
+        async with local_client(second.base_url, timeout=30) as http:
             # The stored callback is applied at start, once.
             waited = (await http.get(order["wait_url"], params={"since": 2, "timeout": 10})).json()
             assert waited["payment_status"] == "completed" and waited["version"] == 3
@@ -101,7 +102,7 @@ async def test_kill_9_between_storing_and_applying_a_callback_loses_nothing(tmp_
 async def test_kill_9_between_outbox_write_and_send_loses_no_email(tmp_path: Path) -> None:
     env = sandbox_env(tmp_path, SANDBOX_DELAY="0.2", OUTBOX_LEASE="1", SMTP_TIMEOUT="0.5")
     with running_service({**env, "CRASH_POINT": "before-email-sent"}, tmp_path, name="first") as first:
-        async with httpx.AsyncClient(base_url=first.base_url, timeout=30) as http:
+        async with local_client(first.base_url, timeout=30) as http:
             order = (await http.post("/api/orders", json=ORDER)).json()
         # The customer pays, the order commits with its outbox rows, and the worker dies
         # holding the first row's lease, before anything was sent.
@@ -111,7 +112,7 @@ async def test_kill_9_between_outbox_write_and_send_loses_no_email(tmp_path: Pat
     assert not list(outbox_dir.glob("*.eml"))
 
     with running_service(env, tmp_path, name="second") as second:
-        async with httpx.AsyncClient(base_url=second.base_url, timeout=30) as http:
+        async with local_client(second.base_url, timeout=30) as http:
             final = (await http.get(f"/api/orders/{order['order_id']}")).json()
             # The other process's only outward sign is its log: wait for three sends there.
             await until(lambda: second.log().count("e-mail sent") >= 3, timeout=30, interval=0.1)

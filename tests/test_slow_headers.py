@@ -7,10 +7,9 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-import httpx
-
 from server.settings import Settings
 from tests.helpers import new_order
+from tests.local_http import local_client
 from tests.process_harness import running_service
 from tests.server_harness import run_server
 
@@ -47,7 +46,7 @@ async def trickle(port: int, *, first: bytes = b"") -> float:
 
 async def test_trickling_headers_are_cut_off_while_real_requests_go_on(stack_settings: Settings) -> None:
     settings = stack_settings.with_overrides(header_timeout=HEADER_TIMEOUT, wait_timeout=25.0)
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=10) as http:
+    async with run_server(settings) as live, local_client(live.base_url, timeout=10) as http:
         port = int(live.base_url.rsplit(":", 1)[1])
         order = await new_order(live.services)
         # A held /wait sent its headers at once: the deadline does not apply to it.
@@ -82,5 +81,5 @@ async def test_the_procfile_command_applies_the_header_timeout(tmp_path: Path) -
         port = int(service.base_url.rsplit(":", 1)[1])
         lasted = await asyncio.gather(*(trickle(port) for _ in range(5)))
         assert max(lasted) < GIVE_UP, lasted
-        async with httpx.AsyncClient(base_url=service.base_url) as http:
+        async with local_client(service.base_url) as http:
             assert (await http.get("/healthz")).status_code == 200

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 
 import asyncpg
-import httpx
 import pytest
 
 from server.services import Services
@@ -20,6 +19,7 @@ from server.settings import Settings
 from server.store.failures import StoreConflict
 from tests.backends import POSTGRES_ADMIN_URL, PostgresDatabases
 from tests.helpers import new_order
+from tests.local_http import local_client
 from tests.payhero_fixtures import ORDER, TOKEN, sandbox_callback
 from tests.server_harness import run_server
 
@@ -92,7 +92,7 @@ async def test_postgres_refusing_connections_answers_json_503_with_retry_after(
     refuse, allow = (s.format(role=own_role.name, database=own_role.database) for s in REFUSALS[refusal])
     settings = make_settings("sqlite", "memory", sandbox_delay=600.0, callback_token=TOKEN)
     settings = settings.with_overrides(database_url=own_role.url)
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+    async with run_server(settings) as live, local_client(live.base_url, timeout=30) as http:
         order = (await http.post("/api/orders", json={**ORDER, "phone": "0712349999"})).json()
         await own_role.admin(refuse)
         await own_role.drop_connections()  # the pool must connect again, and is refused
@@ -122,7 +122,7 @@ async def test_postgres_refusing_connections_answers_json_503_with_retry_after(
 async def test_a_statement_the_schema_does_not_match_is_a_500_not_a_503(
     stack_settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async with run_server(stack_settings) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+    async with run_server(stack_settings) as live, local_client(live.base_url) as http:
         order = await new_order(live.services)
         # A deployment whose schema lost a column the code reads: a bug, not an outage.
         await live.services.database.execute("ALTER TABLE orders RENAME COLUMN receipt_number TO receipt_no")

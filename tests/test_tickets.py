@@ -14,6 +14,7 @@ from server.settings import Settings
 from server.store.tables import tickets
 from server.tickets.codes import TicketSigner, parse_code
 from tests.fulfilment_helpers import SILENT_PHONE, decode_qr, place, run_cli, settled
+from tests.local_http import local_client
 from tests.server_harness import RunningServer, run_server
 
 KEY = "k" * 40
@@ -65,7 +66,7 @@ async def live(stack_settings: Settings) -> AsyncIterator[RunningServer]:
 
 @pytest.fixture
 async def client(live: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+    async with local_client(live.base_url, timeout=30) as http:
         yield http
 
 
@@ -269,7 +270,7 @@ async def test_without_a_gate_token_check_in_is_refused_and_the_start_says_so(
     stack_settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     async with run_server(stack_settings.with_overrides(gate_tokens=())) as running:
-        async with httpx.AsyncClient(base_url=running.base_url) as http:
+        async with local_client(running.base_url) as http:
             anyone = {"Authorization": "Bearer anything-at-all-here"}
             response = await http.post("/api/tickets/check-in", json={"code": "x"}, headers=anyone)
     assert response.status_code == 503 and response.json()["error"] == "check_in_disabled"
@@ -284,7 +285,7 @@ async def test_a_ticket_image_is_drawn_once_and_revalidated_with_its_etag(
     ticket = document["tickets"][0]  # type: ignore[index]
     images = live.services.qr_images
     limits = httpx.Limits(max_connections=50)
-    async with httpx.AsyncClient(base_url=live.base_url, timeout=30, limits=limits) as flood:
+    async with local_client(live.base_url, timeout=30, limits=limits) as flood:
         # A flood of one ticket's image, all at once on 50 connections: drawn once.
         answers = await asyncio.gather(*(flood.get(ticket["qr_url"]) for _ in range(50)))
     assert {a.status_code for a in answers} == {200}

@@ -10,6 +10,7 @@ import httpx
 
 from server.settings import Settings
 from tests.helpers import move, new_order
+from tests.local_http import local_client
 from tests.server_harness import run_server, until
 
 
@@ -17,7 +18,7 @@ async def test_a_pile_on_one_order_leaves_the_neighbours_their_share(stack_setti
     settings = stack_settings.with_overrides(
         wait_timeout=25.0, max_waiters_per_client=4, max_waiters_per_client_order=2
     )
-    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+    async with run_server(settings) as live, local_client(live.base_url, timeout=30) as http:
         hub = live.services.hub
         own, neighbour, paid = [await new_order(live.services) for _ in range(3)]
 

@@ -11,12 +11,13 @@ import pytest
 
 from server.settings import Settings
 from server.web_encoding import accepts_gzip
+from tests.local_http import local_client
 from tests.server_harness import run_server
 
 
 @pytest.fixture
 async def client(make_settings: Callable[..., Settings]) -> AsyncIterator[httpx.AsyncClient]:
-    async with run_server(make_settings()) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+    async with run_server(make_settings()) as live, local_client(live.base_url) as http:
         yield http
 
 

@@ -12,7 +12,6 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
 
-import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, Route, expect
@@ -22,6 +21,7 @@ from tests import browser_fixtures
 from tests.browser import Buyer, accessible, buy, phone_page, screenshot, title_is
 from tests.cut_proxy import CutProxy
 from tests.fulfilment_helpers import settled
+from tests.local_http import local_client
 from tests.server_harness import RunningServer, run_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -101,7 +101,7 @@ async def test_offline_while_the_payment_lands_then_paid_without_a_click(
     if radio:
         await page.context.set_offline(True)
     # The customer pays (the sandbox's callback reaches the service) while the page is cut off.
-    async with httpx.AsyncClient(base_url=live.base_url) as http:
+    async with local_client(live.base_url) as http:
         assert (await settled(http, order_id))["payment_status"] == "completed"
     # The prompt's window ends offline: the page says the connection is lost, offers nothing.
     await title_is(page, "Connection lost")

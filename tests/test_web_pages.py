@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Callable
 from email.message import EmailMessage
 from email.parser import BytesParser
 
-import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, Route, expect
@@ -40,6 +39,7 @@ from tests.browser import (
 )
 from tests.buffering_proxy import BufferingProxy
 from tests.fulfilment_helpers import all_sent, eventually, parts, place, settled
+from tests.local_http import local_client
 from tests.server_harness import RunningServer, run_server, until
 
 # The sandbox customer answers after this long; short, but long enough to see "check your phone".
@@ -64,7 +64,7 @@ async def live(sandbox_settings: Settings) -> AsyncIterator[RunningServer]:
 
 
 async def final_document(live: RunningServer, order_id: str) -> dict[str, object]:
-    async with httpx.AsyncClient(base_url=live.base_url) as http:
+    async with local_client(live.base_url) as http:
         response = await http.get(f"/api/orders/{order_id}")
     body: dict[str, object] = response.json()
     return body
@@ -564,7 +564,7 @@ def as_mail_app_shows(message: EmailMessage) -> str:
 
 
 async def test_the_e_mails_as_a_mail_app_shows_them(browser: Browser, live: RunningServer) -> None:
-    async with httpx.AsyncClient(base_url=live.base_url) as http:
+    async with local_client(live.base_url) as http:
         order = await place(http, "amina@example.com", quantity=2)
         document = await settled(http, order["order_id"])
     await eventually(lambda: all_sent(live.services.database))

@@ -12,6 +12,7 @@ import pytest
 from server.routes import pages
 from server.settings import Settings
 from server.webfiles import WebFiles
+from tests.local_http import local_client
 from tests.server_harness import run_server
 
 ORDER_PAGE = "/payment/" + "A" * 24
@@ -19,7 +20,7 @@ ORDER_PAGE = "/payment/" + "A" * 24
 
 @pytest.fixture
 async def client(make_settings: Callable[..., Settings]) -> AsyncIterator[httpx.AsyncClient]:
-    async with run_server(make_settings()) as live, httpx.AsyncClient(base_url=live.base_url) as http:
+    async with run_server(make_settings()) as live, local_client(live.base_url) as http:
         yield http
 
 

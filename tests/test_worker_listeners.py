@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from tests.helpers import SSEReader
+from tests.local_http import local_client
 from tests.payhero_fixtures import ORDER
 from tests.process_harness import ServiceProcess, running_service, sandbox_env
 from tests.test_orphans import wait_for, workers_of
@@ -108,7 +109,7 @@ STREAMS = 60  # each of three workers misses all of them with probability (2/3)*
 async def test_sigterm_ends_the_streams_every_worker_holds(tmp_path: Path, redis_url: str) -> None:
     with three_workers(tmp_path, redis_url) as (service, workers, port):
         limits = httpx.Limits(max_connections=STREAMS + 10, max_keepalive_connections=STREAMS + 10)
-        async with httpx.AsyncClient(base_url=service.base_url, timeout=30, limits=limits) as http:
+        async with local_client(service.base_url, timeout=30, limits=limits) as http:
             order = (await http.post("/api/orders", json=ORDER)).json()
             held = asyncio.Event()
             first_events = 0
