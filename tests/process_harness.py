@@ -33,6 +33,17 @@ def procfile_command() -> str:
     return match.group(1)
 
 
+# The service processes these tests start compose e-mails in a thread. The default, a
+# composing process, starts a forkserver in each of them (a new interpreter importing the
+# composer, ~0.4 s of CPU) before its first e-mail, for tests that are not about composing.
+# tests/test_orphans.py tests the process in a service of its own, tests/test_outbox.py in
+# the test's; the platform rehearsal (tests/test_platform_rehearsal.py) and the benchmarks
+# run the service's defaults. (The services a test runs in its own process keep the
+# default: they fork from the test worker's forkserver, already running, so a thread there
+# would save little and would take the worker's GIL from the test itself.)
+COMPOSE_IN_A_THREAD = {"MAIL_COMPOSE_PROCESSES": "0"}
+
+
 def sandbox_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {
         "DATA_DIR": str(tmp_path / "data"),
@@ -44,6 +55,7 @@ def sandbox_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         # phone outlive it and refused the next test's checkout (429).
         "PUSH_LIMIT_PER_PHONE": "0",
         "PUSH_LIMIT_PER_IP": "0",
+        **COMPOSE_IN_A_THREAD,
         **extra,
     }
 
