@@ -53,6 +53,13 @@ def listens_on(pid: int, port: int) -> bool:
     server can bind it first, and its /healthz then answers for ours (issue 23: a restarted
     service "lost" an order the other server had never seen).
     """
+    return listening_processes(pid, port) > 0
+
+
+def listening_processes(pid: int, port: int) -> int:
+    """How many of process `pid` and the workers it started hold a socket listening on TCP
+    `port`. Under `WEB_CONCURRENCY` the service serves on all its workers only once this is
+    their number: the first answers /healthz while the others may still be importing."""
     sockets = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -64,7 +71,7 @@ def listens_on(pid: int, port: int) -> bool:
             # local address "ADDR:PORT" in hex, state 0A is LISTEN, then the socket's inode.
             if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
                 sockets.add(f"socket:[{fields[9]}]")
-    return any(_holds(process, sockets) for process in (pid, *children(pid)))
+    return sum(_holds(process, sockets) for process in (pid, *children(pid)))
 
 
 def _holds(pid: int, sockets: set[str]) -> bool:

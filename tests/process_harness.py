@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.system import listens_on
+from bench.system import listening_processes
 from tests.backends import free_port
 from tests.local_http import local_get
 from tests.payhero_fixtures import TOKEN
@@ -78,20 +78,23 @@ class ServiceProcess:
 
 
 def start_service(
-    env: Mapping[str, str], tmp: Path, *, name: str = "service", port: int | None = None
+    env: Mapping[str, str], tmp: Path, *, name: str = "service", port: int | None = None, workers: int = 1
 ) -> ServiceProcess:
-    """The Procfile's web command on `port`, or on a free one (a restart passes the old one).
+    """The Procfile's web command on `port`, or on a free one (a restart passes the old one),
+    once `workers` of its processes listen (`WEB_CONCURRENCY`, where the test needs them all).
 
     A port picked free may be taken before the service binds it; then it exits saying so,
     and starts again on another. A port given is tried once."""
     for _ in range(1 if port else 5):
-        service = _start_on_port(env, tmp, name, port or free_port())
+        service = _start_on_port(env, tmp, name, port or free_port(), workers)
         if service is not None:
             return service
     raise RuntimeError(f"{name}: every port picked was taken before it could bind one")
 
 
-def _start_on_port(env: Mapping[str, str], tmp: Path, name: str, port: int) -> ServiceProcess | None:
+def _start_on_port(
+    env: Mapping[str, str], tmp: Path, name: str, port: int, workers: int
+) -> ServiceProcess | None:
     log_path = tmp / f"{name}-{port}.log"
     full_env = {
         **os.environ,
@@ -119,7 +122,9 @@ def _start_on_port(env: Mapping[str, str], tmp: Path, name: str, port: int) -> S
             healthy = local_get(f"{base_url}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
             healthy = False
-        if healthy and listens_on(process.pid, port):
+        # Every worker listening, not only the first to answer: a test spreading connections
+        # over two workers found all 64 on one while the other was still starting.
+        if healthy and listening_processes(process.pid, port) >= workers:
             return ServiceProcess(process, base_url, log_path)
         time.sleep(0.1)
     process.kill()

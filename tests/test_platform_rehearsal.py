@@ -166,7 +166,7 @@ async def test_a_deploy_on_a_procfile_platform(
         env = platform_env(data_dir, postgres.new_url(), redis_url, payhero_url, port)
 
         def start(name: str) -> ServiceProcess:
-            return start_service(env, tmp_path, name=name, port=port)
+            return start_service(env, tmp_path, name=name, port=port, workers=WORKERS)
 
         try:
             first = await asyncio.to_thread(start, "first")
