@@ -1,6 +1,11 @@
-"""The browser fixtures the page tests share: import them into a test module to use them.
+"""The browser fixtures the page tests share.
 
-One browser per module (the tests share its event loop); each test's pages close with it.
+One browser per test worker (`browser`, made known to every module by tests/conftest.py):
+starting Playwright's driver and Chromium costs about 0.9 s of CPU, and a module's tests are
+spread over every worker, so one per module started about 30 a run. A test module that uses
+it runs on the session's event loop (`pytestmark = pytest.mark.asyncio(loop_scope="session")`,
+its async fixtures likewise) and imports `close_pages`, so that each test's pages close with
+it and none keeps polling a service that has stopped.
 """
 
 from __future__ import annotations
@@ -13,14 +18,14 @@ from playwright.async_api import Browser
 from tests.browser import check_chromium, launch
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def browser() -> AsyncIterator[Browser]:
     check_chromium()
     async with launch() as running:
         yield running
 
 
-@pytest_asyncio.fixture(autouse=True, loop_scope="module")
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
 async def close_pages(browser: Browser) -> AsyncIterator[None]:
     """Each test's pages close with it: none keeps polling a service that has stopped."""
     yield

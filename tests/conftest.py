@@ -10,6 +10,7 @@ from server.app import open_services
 from server.services import Services
 from server.settings import Settings
 from tests.backends import REDIS_URL, OwnRedis, OwnRedisCluster, PostgresDatabases, check_redis
+from tests.browser_fixtures import browser  # noqa: F401  (one per worker, for every page test)
 
 Store = str  # "sqlite" | "postgres"
 

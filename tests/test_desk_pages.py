@@ -34,11 +34,10 @@ GATE_TOKEN = "gate-staff-token-for-desk-tests-0123"
 # that changes within this came by the bell, not by the slow safety re-read.
 BY_THE_BELL_MS = 5_000
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-# One browser per module, each test's pages closed with it (tests/browser_fixtures.py).
-browser = browser_fixtures.browser
+# Each test's pages close with it (tests/browser_fixtures.py).
 close_pages = browser_fixtures.close_pages
 
 
@@ -46,7 +45,7 @@ def desk_env(**extra: str) -> dict[str, str]:
     return {"DESK_TOKEN": DESK_TOKEN, "GATE_TOKEN": GATE_TOKEN, "CALLBACK_TOKEN": TOKEN, **extra}
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest_asyncio.fixture(loop_scope="session")
 async def desk(browser: Browser, make_settings: Callable[..., Settings]) -> AsyncIterator[RunningServer]:
     settings = make_settings("sqlite", "memory", sandbox_delay=0.2, env=desk_env())
     async with run_server(settings) as running:

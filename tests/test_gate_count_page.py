@@ -3,23 +3,22 @@ count on the other; the ticket types on a tap (screenshot, axe at 360 and 1280 p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
-import pytest_asyncio
+import pytest
 from playwright.async_api import Browser, Page, expect
 
 from server.settings import Settings
-from tests.browser import accessible, check_chromium, launch, phone_page, screenshot
+from tests import browser_fixtures
+from tests.browser import accessible, phone_page, screenshot
 from tests.gate_helpers import GATE_TOKEN, paid_tickets
 from tests.local_http import local_client
 from tests.server_harness import run_server
 
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-@pytest_asyncio.fixture
-async def browser() -> AsyncIterator[Browser]:
-    check_chromium()
-    async with launch() as running:
-        yield running
+# The worker's one browser (tests/browser_fixtures.py); each test's pages close with it.
+close_pages = browser_fixtures.close_pages
 
 
 async def door(browser: Browser, base_url: str, name: str) -> Page:

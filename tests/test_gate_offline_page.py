@@ -7,26 +7,25 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-import pytest_asyncio
+import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from server.settings import Settings
 from server.tickets.short_codes import check_symbol
-from tests.browser import PHONE, accessible, check_chromium, launch, screenshot
+from tests import browser_fixtures
+from tests.browser import PHONE, accessible, screenshot
 from tests.gate_helpers import GATE, GATE_TOKEN, paid_tickets
 from tests.local_http import local_client
 from tests.server_harness import run_server
 
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-@pytest_asyncio.fixture
-async def browser() -> AsyncIterator[Browser]:
-    check_chromium()
-    async with launch() as running:
-        yield running
+# The worker's one browser (tests/browser_fixtures.py); each test's pages close with it.
+close_pages = browser_fixtures.close_pages
 
 
 async def door(browser: Browser, base_url: str, name: str) -> tuple[BrowserContext, Page]:

@@ -22,15 +22,14 @@ from tests.gate_helpers import GATE, GATE_TOKEN, ended_catalogue, paid_tickets
 from tests.local_http import local_client
 from tests.server_harness import RunningServer, run_server
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-# One browser per module, each test's pages closed with it (tests/browser_fixtures.py).
-browser = browser_fixtures.browser
+# Each test's pages close with it (tests/browser_fixtures.py).
 close_pages = browser_fixtures.close_pages
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest_asyncio.fixture(loop_scope="session")
 async def gate(
     make_settings: Callable[..., Settings],
 ) -> AsyncIterator[tuple[RunningServer, list[dict[str, Any]]]]:

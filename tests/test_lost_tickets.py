@@ -26,7 +26,7 @@ from tests.local_http import local_client
 from tests.server_harness import RunningServer, run_server
 from tests.test_web_pages import as_mail_app_shows
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def sandbox_settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings("sqlite", "memory", sandbox_delay=0.2)
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest_asyncio.fixture(loop_scope="session")
 async def live(sandbox_settings: Settings) -> AsyncIterator[RunningServer]:
     async with run_server(sandbox_settings) as running:
         yield running
@@ -122,7 +122,7 @@ async def test_bad_input_is_a_422_and_too_many_asks_a_429(live: RunningServer) -
 
 # --- On the pages -------------------------------------------------------------------------
 
-browser = browser_fixtures.browser
+# Each test's pages close with it (tests/browser_fixtures.py).
 close_pages = browser_fixtures.close_pages
 
 

@@ -37,9 +37,9 @@ from tests.fulfilment_helpers import place, settled
 from tests.local_http import local_client
 from tests.server_harness import RunningServer, run_server
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-browser = browser_fixtures.browser
+# Each test's pages close with it (tests/browser_fixtures.py).
 close_pages = browser_fixtures.close_pages
 
 
@@ -48,7 +48,7 @@ def sandbox_settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings("sqlite", "memory", sandbox_delay=0.3)
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest_asyncio.fixture(loop_scope="session")
 async def live(sandbox_settings: Settings) -> AsyncIterator[RunningServer]:
     async with run_server(sandbox_settings) as running:
         yield running

@@ -18,13 +18,13 @@ from tests import browser_fixtures
 from tests.browser import Buyer, accessible, buy, fill_checkout, phone_page, screenshot, title_is
 from tests.server_harness import RunningServer, run_server
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-browser = browser_fixtures.browser
+# Each test's pages close with it (tests/browser_fixtures.py).
 close_pages = browser_fixtures.close_pages
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest_asyncio.fixture(loop_scope="session")
 async def live(make_settings: Callable[..., Settings]) -> AsyncIterator[RunningServer]:
     async with run_server(make_settings("sqlite", "memory", sandbox_delay=0.5)) as running:
         yield running

@@ -24,9 +24,9 @@ from tests.fulfilment_helpers import all_sent, eventually
 from tests.server_harness import RunningServer, run_server
 from tests.test_web_pages import as_mail_app_shows
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-browser = browser_fixtures.browser
+# Each test's pages close with it (tests/browser_fixtures.py).
 close_pages = browser_fixtures.close_pages
 
 
@@ -35,7 +35,7 @@ def sandbox_settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings("sqlite", "memory", sandbox_delay=0.5)
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest_asyncio.fixture(loop_scope="session")
 async def live(sandbox_settings: Settings) -> AsyncIterator[RunningServer]:
     async with run_server(sandbox_settings) as running:
         yield running

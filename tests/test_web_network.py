@@ -24,10 +24,9 @@ from tests.fulfilment_helpers import settled
 from tests.local_http import local_client
 from tests.server_harness import RunningServer, run_server
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-# One browser for the module; each test's pages close with it (tests/browser_fixtures.py).
-browser = browser_fixtures.browser
+# Each test's pages close with it (tests/browser_fixtures.py).
 close_pages = browser_fixtures.close_pages
 
 # How long the network stays down while the payment lands. The issue's 25 s is longer than
@@ -54,7 +53,7 @@ new MutationObserver((records) => {
 """
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest_asyncio.fixture(loop_scope="session")
 async def live(make_settings: Callable[..., Settings]) -> AsyncIterator[RunningServer]:
     settings = make_settings(
         "sqlite", "memory", sandbox_delay=SANDBOX_DELAY, env={"PROMPT_WINDOW": PROMPT_WINDOW}
@@ -63,7 +62,7 @@ async def live(make_settings: Callable[..., Settings]) -> AsyncIterator[RunningS
         yield running
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest_asyncio.fixture(loop_scope="session")
 async def proxy(live: RunningServer) -> AsyncIterator[tuple[CutProxy, str]]:
     cut_proxy = CutProxy(upstream_port=int(live.base_url.rsplit(":", 1)[1]))
     base_url = await cut_proxy.start()

@@ -45,10 +45,9 @@ from tests.server_harness import RunningServer, run_server, until
 # The sandbox customer answers after this long; short, but long enough to see "check your phone".
 SANDBOX_DELAY = 1.0
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-# One browser for the module; each test's pages close with it (tests/browser_fixtures.py).
-browser = browser_fixtures.browser
+# Each test's pages close with it (tests/browser_fixtures.py).
 close_pages = browser_fixtures.close_pages
 
 
@@ -57,7 +56,7 @@ def sandbox_settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings("sqlite", "memory", sandbox_delay=SANDBOX_DELAY)
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest_asyncio.fixture(loop_scope="session")
 async def live(sandbox_settings: Settings) -> AsyncIterator[RunningServer]:
     async with run_server(sandbox_settings) as running:
         yield running
