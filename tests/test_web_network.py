@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
@@ -18,7 +19,7 @@ from playwright.async_api import Browser, Page, Route, expect
 
 from server.settings import Settings
 from tests import browser_fixtures
-from tests.browser import Buyer, accessible, buy, phone_page, screenshot, title_is
+from tests.browser import Buyer, Recorder, accessible, buy, phone_page, screenshot, title_is
 from tests.cut_proxy import CutProxy
 from tests.fulfilment_helpers import settled
 from tests.local_http import local_client
@@ -77,58 +78,76 @@ async def recorded(page: Page) -> tuple[list[str], list[str]]:
     return list(states), list(lines)
 
 
-@pytest.mark.parametrize(
-    "radio",
-    [
-        pytest.param(True, id="phone-knows-it-is-offline"),
-        # A dead cell with the radio still "connected": no online/offline event at all.
-        pytest.param(False, id="dead-network-no-events"),
-    ],
-)
-async def test_offline_while_the_payment_lands_then_paid_without_a_click(
-    browser: Browser, live: RunningServer, proxy: tuple[CutProxy, str], radio: bool
-) -> None:
-    cut_proxy, base_url = proxy
+@dataclass
+class Phone:
+    """One customer's phone in the cut: `radio` if it knows it is offline (the browser fires
+    offline/online), not if it sits on a dead cell with the radio still "connected"."""
+
+    radio: bool
+    page: Page
+    seen: Recorder
+    order_id: str = ""
+
+
+async def bought_on(browser: Browser, base_url: str, radio: bool, buyer: Buyer) -> Phone:
     page, seen = await phone_page(browser)
     await page.add_init_script(RECORD_STATES)
-    order_id = await buy(page, base_url)
+    phone = Phone(radio, page, seen, await buy(page, base_url, buyer))
     await title_is(page, "Check your phone")
+    return phone
 
-    loop = asyncio.get_running_loop()
-    cut_at = loop.time()
-    cut_proxy.cut()
-    if radio:
-        await page.context.set_offline(True)
-    # The customer pays (the sandbox's callback reaches the service) while the page is cut off.
-    async with local_client(live.base_url) as http:
-        assert (await settled(http, order_id))["payment_status"] == "completed"
-    # The prompt's window ends offline: the page says the connection is lost, offers nothing.
-    await title_is(page, "Connection lost")
-    await expect(page.locator("#connection")).to_have_text("Connection lost: we'll keep checking.")
-    await expect(page.get_by_role("button", name="Send it again")).to_be_hidden()
-    if radio:
-        await screenshot(page, "connection-lost")
-        await accessible(page, "connection-lost")
-    await asyncio.sleep(max(0.0, OFFLINE_SECONDS - (loop.time() - cut_at)))  # the length of the cut itself
-    # It kept trying, with backoff: a handful of reads, not a burst.
-    retries = len(seen.logged("reading the order (retry)"))
-    assert 2 <= retries <= 2 + OFFLINE_SECONDS / 2, retries
-    if not radio:
-        assert cut_proxy.refused >= retries, "the tries reached the network and found it dead"
 
-    cut_proxy.restore()
-    if radio:
-        await page.context.set_offline(False)
+async def lost_the_connection(phone: Phone) -> None:
+    """The prompt's window ends offline: the page says the connection is lost, offers nothing."""
+    await title_is(phone.page, "Connection lost")
+    await expect(phone.page.locator("#connection")).to_have_text("Connection lost: we'll keep checking.")
+    await expect(phone.page.get_by_role("button", name="Send it again")).to_be_hidden()
+    if phone.radio:
+        await screenshot(phone.page, "connection-lost")
+        await accessible(phone.page, "connection-lost")
+
+
+async def paid_without_a_click(phone: Phone) -> None:
     # Back within 5 s of the network, with no click.
-    await title_is(page, "Payment received", timeout=5_000)
-    await expect(page.locator("#connection")).to_be_hidden()
-
-    states, lines = await recorded(page)
+    await title_is(phone.page, "Payment received", timeout=5_000)
+    await expect(phone.page.locator("#connection")).to_be_hidden()
+    states, lines = await recorded(phone.page)
     assert "no-prompt" not in states, f"a paid customer was asked to send the prompt again: {states}"
     assert "offline" in states and states[-1] == "completed"
     assert not any("4 of 4" in line for line in lines), lines
     # A network that is down is not an attempt: no round was used up against it.
-    assert len(seen.logged("long polling attempt 2/4")) == 0, [line for _, line in seen.console]
+    assert len(phone.seen.logged("long polling attempt 2/4")) == 0, [line for _, line in phone.seen.console]
+
+
+async def test_offline_while_the_payment_lands_then_paid_without_a_click(
+    browser: Browser, live: RunningServer, proxy: tuple[CutProxy, str]
+) -> None:
+    """One cell goes down for OFFLINE_SECONDS under two phones whose customers both pay in it:
+    one knows it is offline, the other is on a dead network with no online/offline event."""
+    cut_proxy, base_url = proxy
+    phones = await asyncio.gather(
+        bought_on(browser, base_url, True, Buyer(phone="712345678")),
+        bought_on(browser, base_url, False, Buyer(phone="712345679")),
+    )
+    loop = asyncio.get_running_loop()
+    cut_at = loop.time()
+    cut_proxy.cut()
+    await phones[0].page.context.set_offline(True)
+    # The customers pay (the sandbox's callbacks reach the service) while the pages are cut off.
+    async with local_client(live.base_url) as http:
+        for phone in phones:
+            assert (await settled(http, phone.order_id))["payment_status"] == "completed"
+    await asyncio.gather(*(lost_the_connection(phone) for phone in phones))
+    await asyncio.sleep(max(0.0, OFFLINE_SECONDS - (loop.time() - cut_at)))  # the length of the cut itself
+    # Each kept trying, with backoff: a handful of reads, not a burst.
+    retries = [len(phone.seen.logged("reading the order (retry)")) for phone in phones]
+    assert all(2 <= tries <= 2 + OFFLINE_SECONDS / 2 for tries in retries), retries
+    # The dead network's tries reached it and found it dead (the other's never left the phone).
+    assert cut_proxy.refused >= retries[1]
+
+    cut_proxy.restore()
+    await phones[0].page.context.set_offline(False)
+    await asyncio.gather(*(paid_without_a_click(phone) for phone in phones))
 
 
 async def slow(route: Route) -> None:
