@@ -32,6 +32,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
         if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
+    items[:] = spread(items, lambda item: item.module is not None and item.module.__name__ in SPREAD_MODULES)
+
+
+# Modules whose tests mostly wait (a benchmark's flash sale is 20 s of timers at a tenth of real
+# time) and need no fixture beyond their own test: spread evenly over the run. In collection
+# order they ran side by side on every worker at once, and the machine sat half idle for 20 s.
+SPREAD_MODULES = frozenset({"tests.test_bench_smoke"})
+
+
+def spread(items: list[pytest.Item], chosen: Callable[[pytest.Item], bool]) -> list[pytest.Item]:
+    """`items` with the chosen ones placed at even intervals among the others, each group in
+    its own order (pytest-xdist hands tests out in this order, one to each free worker)."""
+    picked = [item for item in items if chosen(item)]
+    others = [item for item in items if not chosen(item)]
+    if not picked or not others:
+        return items
+    step = len(others) / len(picked)
+    placed: list[pytest.Item] = []
+    for index, item in enumerate(picked):
+        placed.extend(others[int(index * step) : int((index + 1) * step)])
+        placed.append(item)
+    return placed + others[int(len(picked) * step) :]
 
 
 BrokerKind = str  # "memory" | "redis" | "cluster"
