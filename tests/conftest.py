@@ -32,18 +32,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
         if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
-    items[:] = spread(items, lambda item: item.module is not None and item.module.__name__ in SPREAD_MODULES)
+    items[:] = spread(items, lambda item: item.get_closest_marker("waits") is not None)
 
 
-# Modules whose tests mostly wait (a benchmark's flash sale is 20 s of timers at a tenth of real
-# time) and need no fixture beyond their own test: spread evenly over the run. In collection
-# order they ran side by side on every worker at once, and the machine sat half idle for 20 s.
-SPREAD_MODULES = frozenset({"tests.test_bench_smoke"})
-
-
+# Tests marked `waits` spend most of their time on timers (a flash sale at a tenth of real
+# time, a page's 5 s between long-poll attempts, a 25 s network cut): spread evenly over the
+# run, their waits overlap other tests' work. In collection order the benchmark smoke tests
+# ran side by side on every worker at once, and the machine sat at 40% for 20 s.
 def spread(items: list[pytest.Item], chosen: Callable[[pytest.Item], bool]) -> list[pytest.Item]:
-    """`items` with the chosen ones placed at even intervals among the others, each group in
-    its own order (pytest-xdist hands tests out in this order, one to each free worker)."""
+    """`items` with the chosen ones placed at even intervals among the others, the first one
+    first and the last a whole interval before the end (a long wait last would be the run's
+    tail), each group in its own order: pytest-xdist hands tests out in this order."""
     picked = [item for item in items if chosen(item)]
     others = [item for item in items if not chosen(item)]
     if not picked or not others:
@@ -51,9 +50,9 @@ def spread(items: list[pytest.Item], chosen: Callable[[pytest.Item], bool]) -> l
     step = len(others) / len(picked)
     placed: list[pytest.Item] = []
     for index, item in enumerate(picked):
-        placed.extend(others[int(index * step) : int((index + 1) * step)])
         placed.append(item)
-    return placed + others[int(len(picked) * step) :]
+        placed.extend(others[int(index * step) : int((index + 1) * step)])
+    return placed
 
 
 BrokerKind = str  # "memory" | "redis" | "cluster"

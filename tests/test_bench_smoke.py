@@ -77,6 +77,7 @@ def test_fanout(out: list[str]) -> None:
     assert pauses["longest_gc_ms"] >= 0 and pauses["longest_loop_lag_ms"] >= 0
 
 
+@pytest.mark.waits
 def test_frozen_garbage(out: list[str]) -> None:
     payload = frozen_garbage.cli(["--held", "200", "--complete", "50", *out])
     no_errors(payload)
@@ -141,6 +142,7 @@ def flash_sale_small(out: list[str], *more: str) -> dict[str, Any]:
     return payload
 
 
+@pytest.mark.waits
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
 def test_flash_sale_small(out: list[str], store: str, request: pytest.FixtureRequest) -> None:
     if store == "postgres":
@@ -149,11 +151,13 @@ def test_flash_sale_small(out: list[str], store: str, request: pytest.FixtureReq
     assert payload["callback_to_screen_ms_by_kind"].keys() == {"sse", "wait"}
 
 
+@pytest.mark.waits
 def test_flash_sale_polling(out: list[str]) -> None:
     payload = flash_sale_small(out, "--poll", "5")
     assert payload["transport"] == "poll" and payload["server"]["status_requests"] > 0
 
 
+@pytest.mark.waits
 def test_requests_per_payment(out: list[str]) -> None:
     payload = requests_per_payment.cli(["--scale", "0.05", "--per-case", "1", *out])
     no_errors(payload)

@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from server.broker.redis_broker import RedisBroker
@@ -26,6 +27,7 @@ from tests.server_harness import run_server, until
 CALLBACK = f"/api/payhero/callback/{TOKEN}"
 
 
+@pytest.mark.waits
 async def test_redis_down_at_start_and_mid_run(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
@@ -189,6 +191,7 @@ async def test_a_stream_ends_at_its_maximum_lifetime_and_resumes(
             assert response.status_code == 200  # the browser reconnects and carries on
 
 
+@pytest.mark.waits
 async def test_a_client_that_stops_reading_is_dropped_without_hurting_others(
     make_settings: Callable[..., Settings],
 ) -> None:

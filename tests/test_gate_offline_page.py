@@ -63,6 +63,7 @@ async def next_ticket(page: Page) -> None:
     await expect(page.locator("#verdict")).to_be_hidden()
 
 
+@pytest.mark.waits
 async def test_two_offline_doors_admit_sync_and_both_report_a_ticket_let_in_twice(
     browser: Browser, make_settings: Callable[..., Settings]
 ) -> None:

@@ -189,6 +189,7 @@ async def test_the_metrics_token_is_required_when_set(make_settings: Callable[..
         assert response.headers["www-authenticate"] == "Bearer"
 
 
+@pytest.mark.waits
 async def test_the_outbox_backlog_counts_unsent_emails(make_settings: Callable[..., Settings]) -> None:
     # A mail server that is not there: the paid order's e-mails wait in the outbox.
     settings = make_settings().with_overrides(

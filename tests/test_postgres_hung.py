@@ -97,6 +97,7 @@ class HangingProxy:
             await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
+@pytest.mark.waits
 async def test_a_postgres_that_answers_nothing_is_a_503_within_the_timeouts(
     make_settings: Callable[..., Settings],
 ) -> None:

@@ -30,6 +30,7 @@ async def live(make_settings: Callable[..., Settings]) -> AsyncIterator[RunningS
         yield running
 
 
+@pytest.mark.waits
 async def test_back_after_paying_offers_the_tickets_and_buying_again_asks_first(
     browser: Browser, live: RunningServer
 ) -> None:

@@ -60,6 +60,7 @@ def sent_to(live: RunningServer, address: str) -> dict[str, EmailMessage]:
     return found
 
 
+@pytest.mark.waits
 async def test_checkout_and_ticket_page_in_kiswahili_and_the_e_mails_too(
     browser: Browser, live: RunningServer
 ) -> None:

@@ -119,6 +119,7 @@ async def paid_without_a_click(phone: Phone) -> None:
     assert len(phone.seen.logged("long polling attempt 2/4")) == 0, [line for _, line in phone.seen.console]
 
 
+@pytest.mark.waits
 async def test_offline_while_the_payment_lands_then_paid_without_a_click(
     browser: Browser, live: RunningServer, proxy: tuple[CutProxy, str]
 ) -> None:
@@ -156,6 +157,7 @@ async def slow(route: Route) -> None:
     await route.continue_()
 
 
+@pytest.mark.waits
 async def test_a_slow_reload_of_a_paid_page_never_offers_the_prompt_again(
     browser: Browser, live: RunningServer
 ) -> None:
@@ -198,6 +200,7 @@ async def test_a_slow_reload_of_a_paid_page_never_offers_the_prompt_again(
     assert "no-prompt" not in states and states[-1] == "completed", states
 
 
+@pytest.mark.waits
 async def test_a_qr_image_that_failed_once_loads_when_the_network_is_back(
     browser: Browser, live: RunningServer
 ) -> None:

@@ -189,6 +189,7 @@ async def test_stream_failing_again_and_again_mid_way_falls_back(
     assert streams == 3 and seen.requests_to("/wait")
 
 
+@pytest.mark.waits
 async def test_buffering_proxy_makes_the_page_fall_back_within_seconds(
     browser: Browser, sandbox_settings: Settings
 ) -> None:
@@ -214,6 +215,7 @@ async def test_buffering_proxy_makes_the_page_fall_back_within_seconds(
 # --- Long polling's limits --------------------------------------------------------------
 
 
+@pytest.mark.waits
 async def test_no_callback_gives_four_attempts_then_still_waiting_and_check_again(
     browser: Browser, make_settings: Callable[..., Settings]
 ) -> None:
