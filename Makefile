@@ -8,7 +8,8 @@ STAMP_TEST := $(VENV)/.installed-test
 .PHONY: run test test-fast lint typecheck pytest screenshots settings-doc clean lock
 
 # Workers for the whole suite; PYTEST_WORKERS=0 runs it in one process (easier to debug).
-PYTEST_WORKERS ?= 4
+# Five on two cores: a fifth of the workers' time is tests waiting on real time (docs/BENCHMARKS.md).
+PYTEST_WORKERS ?= 5
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
