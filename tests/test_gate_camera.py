@@ -21,6 +21,9 @@ from tests.gate_helpers import GATE, GATE_TOKEN, paid_tickets
 from tests.local_http import local_client
 from tests.server_harness import run_server
 
+# Chromium of its own (a fake camera), so no `browser` fixture marks it: `make test-fast` skips it.
+pytestmark = pytest.mark.browser
+
 VENDOR = Path(__file__).parent.parent / "web/static/vendor/zxing-library"
 # On a failure only: the camera element's state and its current frame's grey levels.
 FRAME_STATE = """() => {
