@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import png
 import zxingcpp
-from axe_playwright_python.async_playwright import Axe
+from axe_playwright_python.async_playwright import DEFAULT_OPTIONS, Axe
 from playwright.async_api import Browser, ConsoleMessage, Locator, Page, Request, async_playwright, expect
 
 from tests.backends import missing
@@ -139,6 +139,12 @@ async def screenshot(page: Page, name: str) -> None:
     await page.screenshot(path=SCREENSHOT_DIR / f"{name}.png", full_page=True, animations="disabled")
 
 
+async def close_contexts(browser: Browser) -> None:
+    """Close every page the browser has open, so none keeps polling a service that stops."""
+    for context in browser.contexts:
+        await context.close()
+
+
 async def axe_violations(page: Page) -> list[dict[str, Any]]:
     """axe-core's violations in the page as it is now. The library's `Axe.run` sends the whole
     of axe-core (0.5 MB) through the driver into the page on every run; here it goes in once
@@ -147,8 +153,7 @@ async def axe_violations(page: Page) -> list[dict[str, Any]]:
     if not await page.evaluate("() => typeof window.axe?.run === 'function'"):
         await page.evaluate(AXE.axe_script)
     violations: list[dict[str, Any]] = await page.evaluate(
-        "options => axe.run(document, options).then((results) => results.violations)",
-        {"resultTypes": ["violations"]},
+        "options => axe.run(document, options).then((results) => results.violations)", DEFAULT_OPTIONS
     )
     return violations
 

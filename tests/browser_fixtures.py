@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 from playwright.async_api import Browser
 
-from tests.browser import check_chromium, launch
+from tests.browser import check_chromium, close_contexts, launch
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -29,5 +29,4 @@ async def browser() -> AsyncIterator[Browser]:
 async def close_pages(browser: Browser) -> AsyncIterator[None]:
     """Each test's pages close with it: none keeps polling a service that has stopped."""
     yield
-    for context in browser.contexts:
-        await context.close()
+    await close_contexts(browser)

@@ -20,7 +20,7 @@ from playwright.async_api import Browser, Page, expect
 
 from server.settings import Settings
 from tests import browser_fixtures
-from tests.browser import accessible, phone_page, screenshot
+from tests.browser import accessible, close_contexts, phone_page, screenshot
 from tests.fulfilment_helpers import SILENT_PHONE, all_sent, eventually, place
 from tests.local_http import local_client
 from tests.payhero_fixtures import TOKEN, sandbox_callback
@@ -51,11 +51,6 @@ async def desk(browser: Browser, make_settings: Callable[..., Settings]) -> Asyn
     async with run_server(settings) as running:
         yield running
         await close_contexts(browser)  # the desk's live stream ends before the server stops
-
-
-async def close_contexts(browser: Browser) -> None:
-    for context in browser.contexts:
-        await context.close()
 
 
 async def open_desk(page: Page, base_url: str, token: str = ALICE) -> None:
