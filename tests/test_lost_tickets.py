@@ -6,6 +6,7 @@ written by the outbox as `.eml` files, as a development machine has them.
 
 from __future__ import annotations
 
+import asyncio
 import email.policy
 import re
 from collections.abc import AsyncIterator, Callable
@@ -15,7 +16,7 @@ from email.parser import BytesParser
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Route, expect
 
 from server.orders.lost_tickets import PER_CLIENT
 from server.settings import Settings
@@ -166,9 +167,28 @@ async def test_lost_your_tickets_on_the_checkout_and_the_ticket_page(
     # On the ticket page too, in Kiswahili.
     context = await browser.new_context(**PHONE, extra_http_headers={"Accept-Language": "sw"})  # type: ignore[arg-type]
     swahili = await context.new_page()
+    # The QR is held back until "Lost your tickets?" has been measured: when it comes, nothing
+    # below it may move (a finger about to tap would land elsewhere; so did Playwright's click).
+    held: list[Route] = []
+    arrived = asyncio.Event()
+
+    async def hold(route: Route) -> None:
+        held.append(route)
+        arrived.set()
+
+    await swahili.route("**/api/tickets/*/qr.*", hold)
     await swahili.goto(f"{live.base_url}/payment/{orders[0]['order_id']}")
     await expect(swahili.locator("#title")).to_have_text("Malipo yamepokelewa")
-    await swahili.get_by_text("Umepoteza tiketi zako?").click()
+    await arrived.wait()
+    summary = swahili.get_by_text("Umepoteza tiketi zako?")
+    before = await summary.bounding_box()
+    for route in held:
+        await route.continue_()
+    await swahili.unroute("**/api/tickets/*/qr.*")
+    await expect(swahili.locator("#ticket-list img")).to_have_js_property("complete", True)
+    await expect(swahili.locator("#ticket-list a.save")).to_be_visible()
+    assert await summary.bounding_box() == before
+    await summary.click()
     await swahili.get_by_label("Barua pepe au nambari ya simu").fill("si anwani")
     await swahili.get_by_role("button", name="Nitumie tiketi zangu kwa barua pepe").click()
     await expect(swahili.locator("#lost-status")).to_contain_text("Weka anwani ya barua pepe")

@@ -133,13 +133,15 @@ export function ticketItem(ticket, index, count, event = null) {
     save.href = card ? `${card}?lang=${language}` : url;
     save.download = card ? cardName(ticket, index, event) : `ticket-${index + 1}.png`;
     save.textContent = count > 1 ? t("ticket.saveNumbered", { number: index + 1 }) : t("ticket.save");
-    save.hidden = true;
+    // Unseen until its QR is here, but in its place: were it to appear then, everything below
+    // (Lost your tickets?, the next ticket) would jump under a finger about to tap it.
+    save.style.visibility = "hidden";
     loadUntilLoaded(
       url,
       t("ticket.qrAlt", { code: ticket.code }),
       (image) => {
         slot.replaceChildren(image);
-        save.hidden = false;
+        save.style.visibility = "";
       },
       () => {
         if (slot.querySelector("img")) return;
