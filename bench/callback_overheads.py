@@ -37,10 +37,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from bench.report import table
 from server.lifecycle import COMPLETED
 from server.logs import BatchedStreamHandler, RedactingFormatter, TextFormatter
-from server.payments.callbacks import MARK_CALLBACK, STORE_CALLBACK
-from server.payments.matching import NOTE_RESULT, ORDER_AND_PUSHES
+from server.payments.callbacks import STORE_CALLBACK
+from server.payments.matching import ORDER_AND_PUSHES
 from server.store.database import is_postgres
 from server.store.prepared import ArgumentLayout, Prepared
+from server.transitions.callback_rows import MARK_CALLBACK, NOTE_RESULT
 from server.transitions.changes import RECORD_CHANGE, transition
 from server.transitions.outbox_rows import CUSTOMER, ENQUEUE_POSTGRES, ENQUEUE_SQLITE
 from server.transitions.ticket_codes import ORDER_TICKETS, SHORT_CODE_TAKEN, SIGN_TICKET
@@ -50,13 +51,13 @@ COMPLETE = transition(COMPLETED, ("receipt_number", "result_code", "result_desc"
 CALLBACK_STATEMENTS: tuple[Prepared, ...] = (
     STORE_CALLBACK,
     ORDER_AND_PUSHES,
-    NOTE_RESULT,
     COMPLETE,
     RECORD_CHANGE,
     ORDER_TICKETS,
     SHORT_CODE_TAKEN,
     SIGN_TICKET,
     CUSTOMER,
+    NOTE_RESULT,
     MARK_CALLBACK,
 )
 ENQUEUE = {"sqlite": ENQUEUE_SQLITE, "postgres": ENQUEUE_POSTGRES}

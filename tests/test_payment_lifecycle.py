@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from server.payhero.fake import FakePayHero, Push
 from server.payments.expiry import ExpiryWorker
 from server.settings import Settings
+from server.status.document import StatusUpdate
 from server.store.tables import orders, payhero_callbacks, payment_pushes, tickets
 from tests.local_http import local_client
 from tests.payhero_fixtures import ORDER, TOKEN, fake_payhero, live_settings
@@ -141,6 +142,33 @@ async def paid_and_ticketed(world: Shop, order: dict[str, Any]) -> dict[str, Any
     assert await world.signed_tickets(order["order_id"]) == ORDER["quantity"]
     assert document["prompt_expires_at"] is None  # terminal: no prompt to wait for
     return document
+
+
+@pytest.mark.parametrize("result", ["success", "cancelled"])
+async def test_whoever_sees_the_order_move_sees_the_callback_that_moved_it_applied(
+    stack_settings: Settings, result: str
+) -> None:
+    """One commit for the order's move, the callback's `applied` mark and its push's result:
+    read when the change is published, the three agree, and a crash between them cannot
+    leave the callback to be replayed at start and counted a duplicate of its own payment."""
+    async with shop(stack_settings) as world:
+        order = await world.checkout()
+        [push] = world.pushes_of(order)
+        hub = world.live.services.hub
+        publish = hub.publish
+        seen: list[tuple[str, list[str], list[str | None]]] = []
+
+        async def read_then_publish(update: StatusUpdate) -> None:
+            pushes = await world.push_rows(order["order_id"])
+            outcomes = await world.outcomes(order["order_id"])
+            seen.append((update.payment_status, outcomes, [row["result"] for row in pushes]))
+            await publish(update)
+
+        hub.publish = read_then_publish  # type: ignore[method-assign]
+        answer = await world.http.post(CALLBACK, json=world.fake.settle(push, result))
+        status = "completed" if result == "success" else "cancelled"
+        assert answer.json()["payment_status"] == status
+        assert seen == [(status, ["applied"], [status])]
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -11,14 +11,15 @@ from databases import Database
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.lifecycle import COMPLETED
-from server.payments.callbacks import HOLD_FOR_REVIEW, MARK_CALLBACK
-from server.payments.matching import LAST_CHANGE_SOURCE, NOTE_RESULT, ORDER_AND_PUSHES
+from server.payments.callbacks import HOLD_FOR_REVIEW
+from server.payments.matching import LAST_CHANGE_SOURCE, ORDER_AND_PUSHES
 from server.payments.pushes import PUSHES_OF_ORDER, RECORD_ANSWER
 from server.settings import Settings
 from server.status.signed_tickets import SIGNED_TICKETS_OF_ORDER
 from server.store.database import SCHEMA_VERSION_TABLE, migrate, open_database
 from server.store.prepared import Prepared
 from server.store.tables import orders
+from server.transitions.callback_rows import MARK_CALLBACK, NOTE_RESULT
 from server.transitions.changes import RECORD_CHANGE, transition
 from server.transitions.outbox_rows import CUSTOMER
 from server.transitions.ticket_codes import ORDER_TICKETS, SIGN_TICKET

@@ -34,7 +34,8 @@ from server.payments.matching import CALLBACK_SOURCE, failed_by_provider, note_r
 from server.store.prepared import Prepared
 from server.store.rows import OrderRow
 from server.store.tables import orders, payhero_callbacks
-from server.transitions.change import Change, ChangeFields
+from server.transitions.callback_rows import APPLIED, MARK_CALLBACK
+from server.transitions.change import Change, ChangeFields, FromCallback
 from server.transitions.changes import StatusChanges
 from server.transitions.receipts import ReceiptTaken
 
@@ -49,20 +50,10 @@ STORE_CALLBACK = Prepared(
     )
     .returning(payhero_callbacks.c.id)
 )
-MARK_CALLBACK = Prepared(
-    payhero_callbacks.update()
-    .where(payhero_callbacks.c.id == sa.bindparam("inbox_id"))
-    .values(
-        outcome=sa.bindparam("outcome"),
-        order_id=sa.bindparam("order_id"),
-        processed_ms=sa.bindparam("processed_ms"),
-    )
-)
 HOLD_FOR_REVIEW = Prepared(
     orders.update().where(orders.c.id == sa.bindparam("order_id")).values(needs_review=sa.bindparam("reason"))
 )
 
-APPLIED = "applied"
 DUPLICATE = "duplicate"
 # Why a failure changed nothing (`ignored: <why>`): it answers a push a newer one replaced,
 # or no single push could be named for it (attribution.py), so it cannot end the order.
@@ -231,17 +222,18 @@ class CallbackProcessor:
             "result_desc": callback.result_desc,
             "receipt_number": callback.receipt_number,
         }
+        # Marked applied, and noted on its push, in the change's own transaction.
+        paying = FromCallback(inbox_id, push.id, callback.receipt_number)
+        change = Change(COMPLETED, source=CALLBACK_SOURCE, fields=fields, from_callback=paying)
         # Held from here, not across the problem check above: that may wait on PayHero.
         async with self.database.connection():
             try:
-                result = await self.changes.apply(
-                    order.id, Change(COMPLETED, source=CALLBACK_SOURCE, fields=fields)
-                )
+                result = await self.changes.apply(order.id, change)
             except ReceiptTaken as taken:
                 log.warning("receipt of callback %d already paid for order %s", inbox_id, taken.owner)
                 return await self._not_applied(inbox_id, order, ReviewReason.RECEIPT_REUSED, callback)
-            await note_result(self.database, push.id, callback)
             if not result.applied:
+                await note_result(self.database, push.id, callback)
                 # Another delivery completed it a moment ago: the same payment, or a second one.
                 now = result.update.document
                 current = replace(
@@ -254,7 +246,7 @@ class CallbackProcessor:
                     pushes=now["pushes"],
                 )
                 return await self._already_paid(inbox_id, callback, current, push)
-            await self._mark(inbox_id, APPLIED, order.id, COMPLETED)
+        self._count(APPLIED, COMPLETED)
         return CallbackOutcome(order.id, payment_status=COMPLETED)
 
     async def _already_paid(
@@ -283,10 +275,12 @@ class CallbackProcessor:
             return await self._not_applied(inbox_id, order, AMBIGUOUS_PUSH, callback)
         if status not in TERMINAL:
             fields: ChangeFields = {"result_code": callback.result_code, "result_desc": callback.result_desc}
-            result = await self.changes.apply(order.id, Change(target, source=CALLBACK_SOURCE, fields=fields))
+            failing = FromCallback(inbox_id)
+            change = Change(target, source=CALLBACK_SOURCE, fields=fields, from_callback=failing)
+            result = await self.changes.apply(order.id, change)
             status = result.update.payment_status
             if result.applied:
-                await self._mark(inbox_id, APPLIED, order.id, target)
+                self._count(APPLIED, target)
                 return CallbackOutcome(order.id, payment_status=status)
         if status == target:
             await self._mark(inbox_id, DUPLICATE, order.id, target)
@@ -377,6 +371,9 @@ class CallbackProcessor:
         await self.database.execute(
             MARK_CALLBACK.bind(inbox_id=inbox_id, outcome=outcome, order_id=order_id, processed_ms=now_ms())
         )
+        self._count(outcome, result)
+
+    def _count(self, outcome: str, result: str) -> None:
         if self.on_outcome is not None:
             # "invalid: <parser message>" has free text: one label value for all of them.
             label = "invalid" if outcome.startswith("invalid") else outcome.replace(": ", ":")

@@ -12,11 +12,11 @@ from operator import itemgetter
 import sqlalchemy as sa
 from databases import Database
 
-from server.lifecycle import COMPLETED
 from server.payhero.callback_parser import PayHeroCallback
 from server.store.prepared import Prepared
 from server.store.rows import OrderRow, PushRow
 from server.store.tables import order_changes, orders, payment_pushes
+from server.transitions.callback_rows import NOTE_RESULT
 
 _PUSH = "push_"
 # The order a callback names and all its pushes in one round trip, where two statements
@@ -29,15 +29,6 @@ ORDER_AND_PUSHES = Prepared(
 )
 # A push's columns of that join, under their labels, in `PushRow`'s order: read in C.
 _PUSH_VALUES = itemgetter(*(_PUSH + name for name in PushRow.COLUMNS))
-NOTE_RESULT = Prepared(
-    payment_pushes.update()
-    .where(
-        payment_pushes.c.id == sa.bindparam("push_id"),
-        # A success is never overwritten by a later failure's word.
-        sa.or_(payment_pushes.c.result.is_(None), payment_pushes.c.result != COMPLETED),
-    )
-    .values(result=sa.bindparam("result"), receipt_number=sa.bindparam("receipt_number"))
-)
 LAST_CHANGE_SOURCE = Prepared(
     sa.select(order_changes.c.source)
     .where(order_changes.c.order_id == sa.bindparam("order_id"))

@@ -1,10 +1,12 @@
 """The write side: one status change and its pipeline of named steps (seats, ticket
-codes, outbox rows in the transaction; publishing and waking the outbox after it)."""
+codes, outbox rows, the applied callback's mark in the transaction; publishing and waking
+the outbox after it)."""
 
 from __future__ import annotations
 
 from server.transitions.action_rows import action_row
-from server.transitions.change import ActedBy, Change, ChangeFields, NewOrder, OrderNotFound
+from server.transitions.callback_rows import APPLIED, MARK_CALLBACK, NOTE_RESULT
+from server.transitions.change import ActedBy, Change, ChangeFields, FromCallback, NewOrder, OrderNotFound
 from server.transitions.changes import StatusChanges
 from server.transitions.outbox_rows import enqueue, letter_fields
 from server.transitions.pipeline import payment_pipeline
@@ -13,9 +15,13 @@ from server.transitions.seats import reserve
 from server.transitions.ticket_codes import backfill_short_codes
 
 __all__ = [
+    "APPLIED",
+    "MARK_CALLBACK",
+    "NOTE_RESULT",
     "ActedBy",
     "Change",
     "ChangeFields",
+    "FromCallback",
     "NewOrder",
     "OrderNotFound",
     "ReceiptTaken",

@@ -70,12 +70,23 @@ class ActedBy:
 
 
 @dataclass(frozen=True)
+class FromCallback:
+    """The stored PayHero callback a change applies (`payhero_callbacks.id`), and the push it
+    answers: marked `applied` in the change's transaction (`callback_rows.py`)."""
+
+    inbox_id: int
+    push_id: int | None = None
+    receipt_number: str | None = None
+
+
+@dataclass(frozen=True)
 class Change:
     to_status: str
     source: str
     fields: ChangeFields = field(default_factory=lambda: ChangeFields())
     note: str | None = None
     acted_by: ActedBy | None = None
+    from_callback: FromCallback | None = None
 
     def __post_init__(self) -> None:
         if self.to_status not in ALLOWED_FROM:

@@ -7,7 +7,8 @@ row), so each commits with the change or not at all:
 2. seats follow the status: given back on failure, taken again by a late payment;
 3. ticket codes signed on payment, before
 4. the outbox rows of the payment's e-mails, which carry those codes;
-5. the desk action the change carries out, if a person made it (who, and when).
+5. the desk action the change carries out, if a person made it (who, and when);
+6. the callback the change applies, marked `applied`, and a success noted on its push.
 
 After the commit, so each sees only committed rows:
 
@@ -32,6 +33,7 @@ from server.status.bells import sales_channel
 from server.status.hub import StatusHub
 from server.tickets.codes import TicketSigner
 from server.transitions.action_rows import RecordActionWithChange
+from server.transitions.callback_rows import MarkCallbackWithChange
 from server.transitions.change import ChangeInProgress, ChangeResult
 from server.transitions.outbox_rows import OutboxWriter
 from server.transitions.receipts import ReceiptPaysOnce
@@ -84,6 +86,7 @@ class Pipeline:
     tickets: TicketIssuer
     outbox: OutboxWriter
     action: RecordActionWithChange
+    callback: MarkCallbackWithChange
     publish: PublishToWaiters
     wake: WakeOutboxOnPayment
     sales: RingSalesBell
@@ -94,6 +97,7 @@ class Pipeline:
         await self.tickets(change)
         await self.outbox(change)
         await self.action(change)
+        await self.callback(change)
 
     async def after_commit(self, result: ChangeResult) -> None:
         # Quick: the webhook answers after these, so none may wait on SMTP or anything as slow.
@@ -112,6 +116,7 @@ def payment_pipeline(
         tickets=TicketIssuer(signer),
         outbox=OutboxWriter(catalogue),
         action=RecordActionWithChange(),
+        callback=MarkCallbackWithChange(),
         publish=PublishToWaiters(hub),
         wake=WakeOutboxOnPayment(outbox),
         sales=RingSalesBell(hub),

@@ -1,0 +1,59 @@
+"""The `payhero_callbacks` row's mark and its push's noted result: what a callback did.
+
+One writer of those values for both ways they are written: inside a status change's
+transaction when the callback is the change (`FromCallback` on the change: the callback that
+paid or failed the order is `applied` in the same commit), or on their own when the callback
+changes no order (`server/payments/callbacks.py`: a duplicate, an ignored or held one).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from server.lifecycle import COMPLETED
+from server.store.prepared import Prepared
+from server.store.tables import payhero_callbacks, payment_pushes
+from server.transitions.change import ChangeInProgress
+
+MARK_CALLBACK = Prepared(
+    payhero_callbacks.update()
+    .where(payhero_callbacks.c.id == sa.bindparam("inbox_id"))
+    .values(
+        outcome=sa.bindparam("outcome"),
+        order_id=sa.bindparam("order_id"),
+        processed_ms=sa.bindparam("processed_ms"),
+    )
+)
+NOTE_RESULT = Prepared(
+    payment_pushes.update()
+    .where(
+        payment_pushes.c.id == sa.bindparam("push_id"),
+        # A success is never overwritten by a later failure's word.
+        sa.or_(payment_pushes.c.result.is_(None), payment_pushes.c.result != COMPLETED),
+    )
+    .values(result=sa.bindparam("result"), receipt_number=sa.bindparam("receipt_number"))
+)
+APPLIED = "applied"
+
+
+class MarkCallbackWithChange:
+    """In the change's transaction: the callback a change applies is marked `applied` (and a
+    success noted on its push) as the order moves, so no reader ever sees an order paid by a
+    callback still marked unprocessed, and a crash between the two cannot leave it to be
+    replayed at start and marked a duplicate of its own payment."""
+
+    async def __call__(self, change: ChangeInProgress) -> None:
+        callback = change.change.from_callback
+        if callback is None:
+            return
+        order = change.order
+        if callback.push_id is not None and change.change.to_status == COMPLETED:
+            noted = NOTE_RESULT.bind(
+                push_id=callback.push_id, result=COMPLETED, receipt_number=callback.receipt_number
+            )
+            await change.database.execute(noted)
+        await change.database.execute(
+            MARK_CALLBACK.bind(
+                inbox_id=callback.inbox_id, outcome=APPLIED, order_id=order.id, processed_ms=order.updated_ms
+            )
+        )
