@@ -18,6 +18,7 @@ from server.orders.validation import CheckoutInvalid, CheckoutRequest
 from server.payments.pushes import REFUSED, OrderToPay, PushResult, PushSender
 from server.status.document import StatusUpdate
 from server.store.database import is_postgres
+from server.store.ids import random_id
 from server.store.tables import customers, tickets
 from server.transitions.changes import StatusChanges
 from server.transitions.seats import reserve
@@ -84,7 +85,7 @@ class Checkout:
                 tickets.insert(),
                 [
                     {
-                        "id": secrets.token_urlsafe(12),
+                        "id": random_id(12),
                         "order_id": order.order_id,
                         "event_slug": event.slug,
                         "ticket_type": ticket.slug,

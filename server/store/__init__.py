@@ -12,6 +12,7 @@ from server.store.database import (
     schema_version,
 )
 from server.store.failures import StoreConflict, StoreUnavailable
+from server.store.ids import random_id
 from server.store.postgres_url import postgres_target
 from server.store.prepared import Prepared, parameters
 from server.store.rows import CallbackRow, OrderRow, OutboxRow, PushRow, SignedTicketRow, TicketRow
@@ -55,6 +56,7 @@ __all__ = [
     "payment_pushes",
     "payment_receipts",
     "postgres_target",
+    "random_id",
     "schema_version",
     "ticket_inventory",
     "tickets",

@@ -20,6 +20,7 @@ from server.lifecycle import ALLOWED_FROM, PENDING
 from server.status.document import StatusUpdate
 from server.status.reader import OrderReader
 from server.store.failures import StoreConflict
+from server.store.ids import random_id
 from server.store.prepared import Prepared, parameters
 from server.store.rows import OrderRow
 from server.store.tables import order_changes, orders
@@ -86,7 +87,7 @@ def transition(to_status: str, field_names: tuple[str, ...]) -> Prepared:
 
 def new_order_id() -> str:
     # 144 random bits, URL-safe: unguessable (DESIGN rule 7).
-    return secrets.token_urlsafe(18)
+    return random_id(18)
 
 
 def new_order_number() -> str:
