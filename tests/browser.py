@@ -6,6 +6,7 @@ it), and the background-networking flags keep it from dialling out of this close
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import time
@@ -16,9 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import png
 import zxingcpp
 from axe_playwright_python.async_playwright import DEFAULT_OPTIONS, Axe
+from PIL import Image
 from playwright.async_api import Browser, ConsoleMessage, Locator, Page, Request, async_playwright, expect
 
 from tests.backends import missing
@@ -182,11 +183,6 @@ def save_picture(name: str, content: bytes) -> None:
 
 async def scan(element: Locator) -> list[str]:
     """What a scanner reads in `element` as the browser drew it (ZXing, on a grey screenshot)."""
-    width, height, rows, info = png.Reader(bytes=await element.screenshot()).asDirect()
-    planes, top = info["planes"], (1 << info["bitdepth"]) - 1
-    grey = bytes(
-        sum(row[x * planes + c] for c in range(min(planes, 3))) * 255 // (min(planes, 3) * top)
-        for row in rows
-        for x in range(width)
-    )
-    return [code.text for code in zxingcpp.read_barcodes(memoryview(grey).cast("B", shape=(height, width)))]
+    # Pillow makes it grey in C: the pure-Python loop it replaces took 0.25 s per QR.
+    grey = Image.open(io.BytesIO(await element.screenshot())).convert("L")
+    return [code.text for code in zxingcpp.read_barcodes(grey)]
