@@ -15,10 +15,13 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from typing import TYPE_CHECKING
 
-import qrcode
-import qrcode.constants
-from qrcode.image.svg import SvgPathImage
+if TYPE_CHECKING:
+    import qrcode
+
+# qrcode is imported when the first QR is drawn, not at start: ~27 ms of every service and
+# command-line start, most of which draw none (the composing process imports it once).
 
 # 8 px modules and the standard 4-module quiet zone: ~300 px for a ticket code, crisp on
 # phones and printers. Error correction M survives a scuffed screen or a crumpled print.
@@ -27,6 +30,8 @@ BORDER = 4
 
 
 def _qr(code: str) -> qrcode.QRCode:
+    import qrcode.constants
+
     qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=BOX_SIZE, border=BORDER)
     qr.add_data(code)
     qr.make(fit=True)
@@ -59,6 +64,8 @@ def qr_png(code: str) -> bytes:
 
 def qr_svg(code: str) -> bytes:
     """A ticket code's QR image as SVG."""
+    from qrcode.image.svg import SvgPathImage
+
     buffer = io.BytesIO()
     _qr(code).make_image(image_factory=SvgPathImage).save(buffer)
     return buffer.getvalue()

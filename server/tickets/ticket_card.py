@@ -12,10 +12,17 @@ import io
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-
-from PIL import Image, ImageDraw, ImageFont
+from typing import TYPE_CHECKING, TypeAlias
 
 from server.tickets.qr import qr_png
+
+if TYPE_CHECKING:
+    from PIL import ImageDraw, ImageFont
+
+    Font: TypeAlias = ImageFont.FreeTypeFont | ImageFont.ImageFont
+
+# Pillow is imported when the first card is drawn, not at start: ~50 ms of every service
+# and command-line start, most of which draw no card.
 
 WIDTH = 720
 MARGIN = 40
@@ -23,8 +30,6 @@ BRAND = (11, 122, 59)  # the pages' M-PESA green
 INK = (27, 31, 35)
 MUTED = (90, 100, 112)
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
-
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,8 @@ class CardText:
 
 @cache
 def _font(size: int, bold: bool = False) -> Font:
+    from PIL import ImageFont
+
     path = FONT_DIR / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")
     try:
         return ImageFont.truetype(str(path), size)
@@ -61,6 +68,8 @@ def _wrapped(draw: ImageDraw.ImageDraw, text: str, font: Font, width: int) -> li
 
 def ticket_card_png(text: CardText, code: str) -> bytes:
     """The ticket as a PNG card: its words, the QR of `code` and the short code."""
+    from PIL import Image, ImageDraw, ImageFont
+
     qr = Image.open(io.BytesIO(qr_png(code))).convert("RGB")
     qr_size = min(WIDTH - 2 * MARGIN, 480)
     qr = qr.resize((qr_size, qr_size), Image.Resampling.NEAREST)
