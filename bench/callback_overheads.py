@@ -53,12 +53,12 @@ CALLBACK_STATEMENTS: tuple[Prepared, ...] = (
     ORDER_AND_PUSHES,
     COMPLETE,
     RECORD_CHANGE,
+    NOTE_RESULT,
+    MARK_CALLBACK,
     ORDER_TICKETS,
     SHORT_CODE_TAKEN,
     SIGN_TICKET,
     CUSTOMER,
-    NOTE_RESULT,
-    MARK_CALLBACK,
 )
 ENQUEUE = {"sqlite": ENQUEUE_SQLITE, "postgres": ENQUEUE_POSTGRES}
 DIALECTS = {"sqlite": sqlite.dialect(), "postgres": postgresql.asyncpg.dialect()}  # type: ignore[no-untyped-call]

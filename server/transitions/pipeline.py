@@ -3,12 +3,14 @@
 Inside the change's transaction (after the order row's conditional UPDATE and its history
 row), so each commits with the change or not at all:
 
-1. a payment's receipt claimed: one receipt completes one order, or the change rolls back;
-2. seats follow the status: given back on failure, taken again by a late payment;
-3. ticket codes signed on payment, before
-4. the outbox rows of the payment's e-mails, which carry those codes;
-5. the desk action the change carries out, if a person made it (who, and when);
-6. the callback the change applies, marked `applied`, and a success noted on its push.
+1. the callback the change applies, marked `applied`, and a success noted on its push
+   (first: these rows are the callback's own, so they wait on nobody, and the shared rows
+   below, such as a ticket type's seats, are not held two statements longer);
+2. a payment's receipt claimed: one receipt completes one order, or the change rolls back;
+3. seats follow the status: given back on failure, taken again by a late payment;
+4. ticket codes signed on payment, before
+5. the outbox rows of the payment's e-mails, which carry those codes;
+6. the desk action the change carries out, if a person made it (who, and when).
 
 After the commit, so each sees only committed rows:
 
@@ -81,23 +83,23 @@ class Pipeline:
     the order is part of the contract (ticket codes before the e-mail that carries them;
     waiters told before the outbox worker wakes)."""
 
+    callback: MarkCallbackWithChange
     receipts: ReceiptPaysOnce
     seats: SeatsFollowStatus
     tickets: TicketIssuer
     outbox: OutboxWriter
     action: RecordActionWithChange
-    callback: MarkCallbackWithChange
     publish: PublishToWaiters
     wake: WakeOutboxOnPayment
     sales: RingSalesBell
 
     async def in_transaction(self, change: ChangeInProgress) -> None:
+        await self.callback(change)
         await self.receipts(change)
         await self.seats(change)
         await self.tickets(change)
         await self.outbox(change)
         await self.action(change)
-        await self.callback(change)
 
     async def after_commit(self, result: ChangeResult) -> None:
         # Quick: the webhook answers after these, so none may wait on SMTP or anything as slow.
@@ -111,12 +113,12 @@ def payment_pipeline(
 ) -> Pipeline:
     """The service's pipeline, its steps built from what they need."""
     return Pipeline(
+        callback=MarkCallbackWithChange(),
         receipts=ReceiptPaysOnce(),
         seats=SeatsFollowStatus(),
         tickets=TicketIssuer(signer),
         outbox=OutboxWriter(catalogue),
         action=RecordActionWithChange(),
-        callback=MarkCallbackWithChange(),
         publish=PublishToWaiters(hub),
         wake=WakeOutboxOnPayment(outbox),
         sales=RingSalesBell(hub),
