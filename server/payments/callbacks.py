@@ -34,7 +34,7 @@ from server.payments.matching import CALLBACK_SOURCE, failed_by_provider, note_r
 from server.store.prepared import Prepared
 from server.store.rows import OrderRow
 from server.store.tables import orders, payhero_callbacks
-from server.transitions.callback_rows import APPLIED, MARK_CALLBACK
+from server.transitions.callback_rows import APPLIED, mark_callback
 from server.transitions.change import Change, ChangeFields, FromCallback
 from server.transitions.changes import StatusChanges
 from server.transitions.receipts import ReceiptTaken
@@ -368,8 +368,8 @@ class CallbackProcessor:
         return CallbackOutcome(order_id, payment_status=status, review=reason)
 
     async def _mark(self, inbox_id: int, outcome: str, order_id: str | None, result: str) -> None:
-        await self.database.execute(
-            MARK_CALLBACK.bind(inbox_id=inbox_id, outcome=outcome, order_id=order_id, processed_ms=now_ms())
+        await mark_callback(
+            self.database, inbox_id=inbox_id, outcome=outcome, order_id=order_id, at_ms=now_ms()
         )
         self._count(outcome, result)
 

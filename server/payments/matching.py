@@ -16,7 +16,7 @@ from server.payhero.callback_parser import PayHeroCallback
 from server.store.prepared import Prepared
 from server.store.rows import OrderRow, PushRow
 from server.store.tables import order_changes, orders, payment_pushes
-from server.transitions.callback_rows import NOTE_RESULT
+from server.transitions.callback_rows import note_push_result
 
 _PUSH = "push_"
 # The order a callback names and all its pushes in one round trip, where two statements
@@ -59,10 +59,8 @@ async def note_result(database: Database, push_id: int | None, callback: PayHero
     """Record on the push what its callback said (a success is never overwritten)."""
     if push_id is None:
         return
-    await database.execute(
-        NOTE_RESULT.bind(
-            push_id=push_id, result=callback.target_status, receipt_number=callback.receipt_number
-        )
+    await note_push_result(
+        database, push_id=push_id, result=callback.target_status, receipt_number=callback.receipt_number
     )
 
 

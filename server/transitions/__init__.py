@@ -5,7 +5,13 @@ the outbox after it)."""
 from __future__ import annotations
 
 from server.transitions.action_rows import action_row
-from server.transitions.callback_rows import APPLIED, MARK_CALLBACK, NOTE_RESULT
+from server.transitions.callback_rows import (
+    APPLIED,
+    MARK_CALLBACK,
+    NOTE_RESULT,
+    mark_callback,
+    note_push_result,
+)
 from server.transitions.change import ActedBy, Change, ChangeFields, FromCallback, NewOrder, OrderNotFound
 from server.transitions.changes import StatusChanges
 from server.transitions.outbox_rows import enqueue, letter_fields
@@ -30,6 +36,8 @@ __all__ = [
     "backfill_short_codes",
     "enqueue",
     "letter_fields",
+    "mark_callback",
+    "note_push_result",
     "payment_pipeline",
     "receipt_owner",
     "reserve",

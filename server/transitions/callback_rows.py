@@ -9,6 +9,7 @@ changes no order (`server/payments/callbacks.py`: a duplicate, an ignored or hel
 from __future__ import annotations
 
 import sqlalchemy as sa
+from databases import Database
 
 from server.lifecycle import COMPLETED
 from server.store.prepared import Prepared
@@ -36,24 +37,44 @@ NOTE_RESULT = Prepared(
 APPLIED = "applied"
 
 
+async def mark_callback(
+    database: Database, *, inbox_id: int, outcome: str, order_id: str | None, at_ms: int
+) -> None:
+    """The stored callback's outcome (`applied`, `duplicate`, `ignored: …`, `review: …`)."""
+    await database.execute(
+        MARK_CALLBACK.bind(inbox_id=inbox_id, outcome=outcome, order_id=order_id, processed_ms=at_ms)
+    )
+
+
+async def note_push_result(
+    database: Database, *, push_id: int, result: str, receipt_number: str | None
+) -> None:
+    """What PayHero said of a push (a success is never overwritten by a later failure)."""
+    await database.execute(NOTE_RESULT.bind(push_id=push_id, result=result, receipt_number=receipt_number))
+
+
 class MarkCallbackWithChange:
-    """In the change's transaction: the callback a change applies is marked `applied` (and a
-    success noted on its push) as the order moves, so no reader ever sees an order paid by a
-    callback still marked unprocessed, and a crash between the two cannot leave it to be
-    replayed at start and marked a duplicate of its own payment."""
+    """In the change's transaction: the callback a change applies is marked `applied` (and
+    noted on its push) as the order moves, so no reader ever sees an order paid by a callback
+    still marked unprocessed, and a crash between the two cannot leave it to be replayed at
+    start and marked a duplicate of its own payment."""
 
     async def __call__(self, change: ChangeInProgress) -> None:
         callback = change.change.from_callback
         if callback is None:
             return
         order = change.order
-        if callback.push_id is not None and change.change.to_status == COMPLETED:
-            noted = NOTE_RESULT.bind(
-                push_id=callback.push_id, result=COMPLETED, receipt_number=callback.receipt_number
+        if callback.push_id is not None:
+            await note_push_result(
+                change.database,
+                push_id=callback.push_id,
+                result=change.change.to_status,
+                receipt_number=callback.receipt_number,
             )
-            await change.database.execute(noted)
-        await change.database.execute(
-            MARK_CALLBACK.bind(
-                inbox_id=callback.inbox_id, outcome=APPLIED, order_id=order.id, processed_ms=order.updated_ms
-            )
+        await mark_callback(
+            change.database,
+            inbox_id=callback.inbox_id,
+            outcome=APPLIED,
+            order_id=order.id,
+            at_ms=order.updated_ms,
         )

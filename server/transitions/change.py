@@ -71,8 +71,9 @@ class ActedBy:
 
 @dataclass(frozen=True)
 class FromCallback:
-    """The stored PayHero callback a change applies (`payhero_callbacks.id`), and the push it
-    answers: marked `applied` in the change's transaction (`callback_rows.py`)."""
+    """The stored PayHero callback a change applies (`payhero_callbacks.id`): marked `applied`
+    in the change's transaction (`callback_rows.py`), and the change's status noted as what
+    PayHero said of `push_id` where one is given (a failure's is noted before, on matching)."""
 
     inbox_id: int
     push_id: int | None = None
