@@ -29,6 +29,7 @@ from bench import (
     mail_loop,
     profiling,
     qr_flood,
+    qr_reductions,
     requests_per_payment,
     scale_out,
     schema_cost,
@@ -300,3 +301,18 @@ def test_log_cost(out: list[str]) -> None:
     payload = log_cost.cli(["--rounds", "1", "--number", "2", *out])
     assert set(payload["redact"]) == {"before", "pre-checks only", "anchored pattern only", "now"}
     assert all(rate > 0 for group in ("redact", "format") for rate in payload[group].values())
+
+
+def test_qr_reductions() -> None:
+    # The page's hard cases (tests/test_gate_camera.py): read at a half, a quarter, a fifth.
+    codes = [
+        "OH3iAp9if5VHnifE.kcpJBeSqwU5SyYyCRS5dYw",
+        "VRjjddFU5Tix6_TE.V0r3JzOE945qXaB4XriuxQ",
+        "4AAhx3pgrj_xbv_C.LBusAm7mzlg1CG42thrfu5",
+        *qr_reductions.ticket_like_codes(3, seed=1),
+    ]
+    reductions = [1.0, 2.0, 3.0, 4.0, 5.0]
+    table = qr_reductions.summary(qr_reductions.decode_all(codes, reductions), reductions)
+    for scaling in ("bilinear", "area"):
+        assert table[scaling]["cycle"]["1,2,3,4"] == 5, table  # type: ignore[index]
+        assert table[scaling]["missed by the whole cycle"] == [], table  # type: ignore[index]
