@@ -4,40 +4,39 @@
 
 The gate page (web/static/gate-frames.js) reads each camera look at the next of a few
 widths: the vendored decoder finds no finder pattern in some codes' sharp images at one
-size and reads them at another. This draws `--codes` random codes shaped like ticket codes
-as the camera test draws them (tests/test_gate_camera.py: 640x480, the QR filling its
-height), makes each frame smaller by every reduction two ways (bilinear, as a canvas
-samples; an area average), decodes each with the vendored decoder in node, and prints how
-many codes each reduction reads alone and each leading run of reductions reads together
-(what the page's cycle of looks reads), with the codes the whole cycle misses. Needs node.
+size and reads them at another. This signs `--codes` random ticket ids as the service signs
+them, draws each code as the camera test draws it (tests/test_gate_camera.py: 640x480, the
+QR filling its height), makes each frame smaller by every reduction two ways (bilinear, as
+a canvas samples; an area average), decodes each with the vendored decoder in node, and
+prints how many codes each reduction reads alone and each leading run of reductions reads
+together (what the page's cycle of looks reads), with the codes the whole cycle misses.
+Needs node.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import random
 import shutil
-import string
 import subprocess
 from pathlib import Path
 
+from server.tickets.codes import TicketSigner
 from server.tickets.qr import _qr
 
 HERE = Path(__file__).parent
 DECODER = HERE.parent / "web" / "static" / "vendor" / "zxing-library" / "index.min.js"
-ALPHABET = string.ascii_letters + string.digits + "-_"
+SIGNER = TicketSigner("bench-signing-key-0123456789abcdef")
 
 
-def ticket_like_codes(count: int, seed: int) -> list[str]:
-    """Codes shaped like a signed ticket code: 16 characters, a dot, 22 (base64url)."""
+def ticket_codes(count: int, seed: int) -> list[str]:
+    """Ticket codes as the service signs them, for ticket ids drawn as the checkout draws
+    them (12 random bytes, URL-safe), from `seed` so that a run can be repeated."""
     rng = random.Random(seed)
-    return [
-        "".join(rng.choice(ALPHABET) for _ in range(16))
-        + "."
-        + "".join(rng.choice(ALPHABET) for _ in range(22))
-        for _ in range(count)
-    ]
+    ids = (base64.urlsafe_b64encode(rng.randbytes(12)).decode("ascii") for _ in range(count))
+    return [SIGNER.sign(ticket_id, "demo-fest", "early-bird") for ticket_id in ids]
 
 
 def modules(code: str) -> list[str]:
@@ -77,7 +76,7 @@ def main() -> None:
     parser.add_argument("--reductions", default="1,2,3,4,5")
     args = parser.parse_args()
     reductions = [float(r) for r in args.reductions.split(",")]
-    results = decode_all(ticket_like_codes(args.codes, args.seed), reductions)
+    results = decode_all(ticket_codes(args.codes, args.seed), reductions)
     print(json.dumps(summary(results, reductions), indent=2))
 
 

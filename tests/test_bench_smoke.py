@@ -38,6 +38,7 @@ from bench import (
 )
 from bench.peers import nchan
 from tests.backends import POSTGRES_ADMIN_URL, PostgresDatabases
+from tests.gate_helpers import MISSED_AT_FULL_SIZE, READ_ONLY_AT_A_FIFTH, READ_ONLY_AT_A_QUARTER
 
 
 @pytest.fixture
@@ -304,13 +305,9 @@ def test_log_cost(out: list[str]) -> None:
 
 
 def test_qr_reductions() -> None:
-    # The page's hard cases (tests/test_gate_camera.py): read at a half, a quarter, a fifth.
-    codes = [
-        "OH3iAp9if5VHnifE.kcpJBeSqwU5SyYyCRS5dYw",
-        "VRjjddFU5Tix6_TE.V0r3JzOE945qXaB4XriuxQ",
-        "4AAhx3pgrj_xbv_C.LBusAm7mzlg1CG42thrfu5",
-        *qr_reductions.ticket_like_codes(3, seed=1),
-    ]
+    # The page's hard cases, read at a half, a quarter, a fifth; and three ordinary ones.
+    hard = [MISSED_AT_FULL_SIZE, READ_ONLY_AT_A_QUARTER, READ_ONLY_AT_A_FIFTH]
+    codes = [*hard, *qr_reductions.ticket_codes(3, seed=1)]
     reductions = [1.0, 2.0, 3.0, 4.0, 5.0]
     table = qr_reductions.summary(qr_reductions.decode_all(codes, reductions), reductions)
     for scaling in ("bilinear", "area"):

@@ -30,7 +30,7 @@ function loadDecoder() {
 // pattern in some codes' sharp images at one size and reads them at another. Of 20,000
 // random ticket codes filling a still frame (the vendored decoder in node, python -m
 // bench.qr_reductions, docs/BENCHMARKS.md): 1 in 100 missed at all of full, half and third
-// width, 1 in 800 with a quarter too, 1 in 8,000 with a fifth as well. The small looks are
+// width, 1 in 700 with a quarter too, 1 in 10,000 with a fifth as well. The small looks are
 // the cheapest (0.3 ms); a QR held further away is read at the larger ones. A steady QR
 // meets all five within five looks, and a camera in a hand gives a new frame each look.
 const REDUCTIONS = [1, 2, 3, 4, 5];
