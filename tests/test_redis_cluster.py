@@ -353,8 +353,15 @@ async def test_a_dead_master_fails_only_its_own_channels(
     await publisher.connect(publishing)
     channels = one_channel_per_master(redis_cluster.slot_map())
     try:
+        # Both hold the slot map and every subscription is in place before the kill: with a
+        # 0.2 s timeout, a loaded machine can time out the first read of the slot map at
+        # start, and then the publisher knows no master for any channel (seen in CI).
+        await until_pinged(publisher)
+        await until_pinged(subscriber)
         for channel in channels.values():
             await subscriber.subscribe(channel)
+        for port, channel in channels.items():
+            await until_subscribed(port, [channel.removeprefix("order:status:")])
         redis_cluster.kill(dead)
         try:
             # The dead master's first: with the library's retry, its failure made the
