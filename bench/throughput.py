@@ -31,6 +31,7 @@ import asyncpg
 
 from bench import runner
 from bench.hundred_k import until_workers
+from bench.instructions import Count, counted, valgrind_prefix
 from bench.orders import Tally, create_orders, send_callbacks
 from bench.postgres import temporary_database
 from bench.profiling import print_summary, profiled
@@ -61,9 +62,10 @@ async def analyze(url: str) -> None:
         await connection.close()
 
 
-def phase(name: str, tally: Tally, expected: int, cpu: list[float]) -> dict[str, Any]:
+def phase(name: str, tally: Tally, expected: int, cpu: list[float], count: Count | None) -> dict[str, Any]:
     ok = tally.statuses.get(expected, 0)
     return {
+        "instructions": None if count is None else count.instructions,
         "phase": name,
         "requests": sum(tally.statuses.values()),
         "ok": ok,
@@ -84,30 +86,43 @@ async def measure(
     profile: Path | None = None,
     workers: int = 1,
     redis: str = REDIS_URL,
+    instructions: Path | None = None,
 ) -> list[dict[str, Any]]:
     async with database_for(store) as url:
         if workers > 1:
             service = Service(database_url=url, redis_url=redis, env={"WEB_CONCURRENCY": str(workers)})
         else:
             service = Service(database_url=url)
-        await service.start()
+        if instructions is not None:
+            if workers > 1:
+                raise SystemExit("--instructions counts one process: leave --workers at 1")
+            service.command_prefix = valgrind_prefix(instructions)
+        # Under valgrind the imports alone take a minute.
+        await service.start(timeout=60.0 if instructions is None else 600.0)
         try:
             # With one worker uvicorn serves in its own process; with more, in its children.
             pids = await until_workers(service, redis, workers) if workers > 1 else [service.pid]
             cpu = worker_cpu(pids)
-            orders, created = await create_orders(service.port, count, connections=connections)
+            async with counting(pids[0], instructions) as in_orders:
+                orders, created = await create_orders(service.port, count, connections=connections)
             cpu_created = worker_cpu(pids)
             if url is not None:
                 await analyze(url)
-            async with profiled(pids[0], profile):
+            async with profiled(pids[0], profile), counting(pids[0], instructions) as in_callbacks:
                 applied = await send_callbacks(service.port, orders, connections=connections)
             cpu_applied = worker_cpu(pids)
             log_errors = service.log_errors()
         finally:
             await service.stop()
     results = [
-        phase("orders", created, 201, [b - a for a, b in zip(cpu, cpu_created, strict=True)]),
-        phase("callbacks", applied, 200, [b - a for a, b in zip(cpu_created, cpu_applied, strict=True)]),
+        phase("orders", created, 201, [b - a for a, b in zip(cpu, cpu_created, strict=True)], in_orders),
+        phase(
+            "callbacks",
+            applied,
+            200,
+            [b - a for a, b in zip(cpu_created, cpu_applied, strict=True)],
+            in_callbacks,
+        ),
     ]
     for result in results:
         result.update(store=store, connections=connections, workers=workers, log_errors=log_errors[:10])
@@ -115,13 +130,33 @@ async def measure(
     return results
 
 
+@contextlib.asynccontextmanager
+async def counting(pid: int, out_dir: Path | None) -> AsyncIterator[Count | None]:
+    """`counted` under `--instructions`; nothing otherwise."""
+    if out_dir is None:
+        yield None
+        return
+    async with counted(pid, out_dir) as count:
+        yield count
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     results = []
+    if args.connections is None:
+        # Under valgrind a request takes ~60 times as long: sixteen at once wait past the
+        # pool's acquire limit, and one at a time is the count of one request's own work.
+        args.connections = 1 if args.instructions else 16
     for store in args.stores.split(","):
         for attempt in range(args.repeat):
             profile = profile_path(args, store.strip()) if attempt == 0 else None
             measured = await measure(
-                store.strip(), args.orders, args.connections, profile, workers=args.workers, redis=args.redis
+                store.strip(),
+                args.orders,
+                args.connections,
+                profile,
+                workers=args.workers,
+                redis=args.redis,
+                instructions=(args.out or RESULTS) / "callgrind" if args.instructions else None,
             )
             for result in measured:
                 result["attempt"] = attempt + 1
@@ -153,6 +188,7 @@ def print_report(payload: dict[str, Any]) -> None:
             r["latency_ms"]["p99"],
             r["server_cpu_s"] / r["seconds"] if r["seconds"] else 0.0,
             1000 * r["server_cpu_s"] / r["ok"] if r["ok"] else 0.0,
+            r["instructions"] / r["ok"] / 1e6 if r.get("instructions") and r["ok"] else "—",
         ]
         for r in payload["results"]
     ]
@@ -168,6 +204,7 @@ def print_report(payload: dict[str, Any]) -> None:
         "p99 ms",
         "server CPU",
         "CPU ms each",
+        "M instr each",
     ]
     print(table("Order and callback throughput", columns, rows))
 
@@ -176,9 +213,19 @@ def cli(argv: list[str] | None = None) -> runner.Payload:
     parser = runner.parser("throughput", __doc__)
     parser.add_argument("--stores", default="sqlite,postgres", help="sqlite, postgres or both")
     parser.add_argument("--orders", type=int, default=2000, help="orders (and callbacks) per store")
-    parser.add_argument("--connections", type=int, default=16, help="client connections sending at once")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=None,
+        help="client connections sending at once (16; 1 with --instructions)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per store (a fresh service each)")
     parser.add_argument("--profile", action="store_true", help="py-spy the callbacks phase of the first run")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count the service's instructions under valgrind (bench/instructions.py), one connection",
+    )
     parser.add_argument("--workers", type=int, default=1, help="service worker processes (WEB_CONCURRENCY)")
     parser.add_argument(
         "--redis", default=REDIS_URL, help="the Redis the workers share (with --workers 2 or more)"

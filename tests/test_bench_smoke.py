@@ -7,8 +7,10 @@ asserted: these check that the scenarios still work, not how fast the service is
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import shutil
 import sys
 from collections import Counter
 from pathlib import Path
@@ -25,6 +27,7 @@ from bench import (
     frozen_garbage,
     hundred_k,
     idle_waiters,
+    instructions,
     log_cost,
     mail_loop,
     profiling,
@@ -313,3 +316,54 @@ def test_qr_reductions() -> None:
     for scaling in ("bilinear", "area"):
         assert table[scaling]["cycle"]["1,2,3,4"] == 5, table  # type: ignore[index]
         assert table[scaling]["missed by the whole cycle"] == [], table  # type: ignore[index]
+
+
+# Reads a count per line, adds that many numbers in a Python loop, and says "done".
+COUNTING_WORKER = """
+import sys
+print("ready", flush=True)
+for line in sys.stdin:
+    total = 0
+    for number in range(int(line)):
+        total += number
+    print("done", flush=True)
+"""
+
+
+@pytest.mark.skipif(
+    shutil.which("callgrind_control") is None, reason="bench.throughput --instructions needs valgrind"
+)
+async def test_instructions_count_the_work_done_inside_the_block(tmp_path: Path) -> None:
+    """`--instructions` (bench/instructions.py) counts what the process runs between the
+    block's start and end: twice the work, twice the count; none of what ran outside."""
+    process = await asyncio.create_subprocess_exec(
+        *instructions.callgrind_command(tmp_path),
+        sys.executable,
+        "-c",
+        COUNTING_WORKER,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    stdin, stdout = process.stdin, process.stdout
+
+    async def work(numbers: int) -> None:
+        stdin.write(f"{numbers}\n".encode())
+        await stdin.drain()
+        assert await asyncio.wait_for(stdout.readline(), 120) == b"done\n"
+
+    try:
+        assert await asyncio.wait_for(stdout.readline(), 120) == b"ready\n"
+        await work(300_000)  # before any block: not counted
+        counts = []
+        for numbers in (100_000, 200_000):
+            async with instructions.counted(process.pid, tmp_path) as count:
+                await work(numbers)
+            counts.append(count.instructions)
+    finally:
+        stdin.close()
+        await asyncio.wait_for(process.wait(), 120)
+    one, two = counts
+    assert one > 100_000 * 10  # a Python loop's step is tens of instructions
+    assert 1.8 < two / one < 2.2, counts
