@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import databases.core
 import pytest
 import sqlalchemy as sa
 from databases import Database
@@ -16,7 +18,7 @@ from server.payments.matching import LAST_CHANGE_SOURCE, ORDER_AND_PUSHES
 from server.payments.pushes import PUSHES_OF_ORDER, RECORD_ANSWER
 from server.settings import Settings
 from server.status.signed_tickets import SIGNED_TICKETS_OF_ORDER
-from server.store.database import SCHEMA_VERSION_TABLE, migrate, open_database
+from server.store.database import SCHEMA_VERSION_TABLE, is_postgres, migrate, open_database
 from server.store.prepared import Prepared
 from server.store.tables import orders
 from server.transitions.callback_rows import MARK_CALLBACK, NOTE_RESULT
@@ -84,6 +86,52 @@ async def test_prepared_writes_roll_back_with_their_transaction(database: Databa
             assert await database.fetch_one(BY_ID.bind(id="o-3")) is not None
             raise RuntimeError("abort")
     assert await database.fetch_one(BY_ID.bind(id="o-3")) is None
+
+
+async def test_a_held_connection_runs_each_statement_itself(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside a transaction every kind of statement runs on the transaction's connection
+    (it sees the uncommitted order, and rolls back with it) without entering `databases`'
+    connection context again (server/store/held_connection.py); two tasks interleaving
+    their transactions each see only their own."""
+    entered = 0
+    enter = databases.core.Connection.__aenter__
+
+    async def counting(self: databases.core.Connection) -> databases.core.Connection:
+        nonlocal entered
+        entered += 1
+        return await enter(self)
+
+    async def one_task(order_id: str, number: str, turn: asyncio.Event, next_turn: asyncio.Event) -> None:
+        nonlocal entered
+        with pytest.raises(RuntimeError, match="roll back"):
+            async with database.transaction():
+                entered = 0
+                await database.execute(INSERT_ORDER.bind(id=order_id, number=number, amount=300, stamp=7))
+                next_turn.set()
+                await turn.wait()  # the other task writes its own order meanwhile
+                assert await database.fetch_val(BY_ID.bind(id=order_id)) == order_id
+                row = await database.fetch_one(BUMP.bind(id=order_id, desc="held"))
+                assert row is not None and row["version"] == 2
+                assert [r["id"] for r in await database.fetch_all(BY_ID.bind(id=order_id))] == [order_id]
+                assert entered == 0
+                raise RuntimeError("roll back")
+
+    monkeypatch.setattr(databases.core.Connection, "__aenter__", counting)
+    if is_postgres(database):
+        first, second = asyncio.Event(), asyncio.Event()
+        await asyncio.gather(
+            one_task("o-a", "ORD-00000A", first, second), one_task("o-b", "ORD-00000B", second, first)
+        )
+    else:  # one writer at a time: the tasks cannot interleave their transactions
+        for order_id, number in (("o-a", "ORD-00000A"), ("o-b", "ORD-00000B")):
+            ready = asyncio.Event()
+            ready.set()
+            await one_task(order_id, number, ready, asyncio.Event())
+    assert await database.fetch_one(BY_ID.bind(id="o-a")) is None
+    assert await database.fetch_one(BY_ID.bind(id="o-b")) is None
+    assert entered > 0  # a statement outside any held connection still takes its own
 
 
 def test_an_in_list_given_per_call_is_refused() -> None:

@@ -9,8 +9,10 @@ import sqlite3
 from typing import Any
 
 import sqlalchemy as sa
+from databases import Database
 from databases.backends.postgres import PostgresBackend, PostgresConnection
 from databases.backends.sqlite import CompilationContext, SQLiteBackend
+from databases.core import Connection
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine.cursor import CursorResultMetaData
 
@@ -55,3 +57,7 @@ def test_databases_internals_are_where_the_store_reads_them() -> None:
     postgres = PostgresBackend("postgresql://unused/x")
     connection = PostgresConnection(postgres, postgres._dialect)
     assert missing(connection, internals.POSTGRES_CONNECTION) == []
+    database = Database("sqlite:///unused.sqlite3")
+    assert missing(database, internals.DATABASE) == []
+    assert missing(Database, internals.DATABASE_PROPERTIES) == []
+    assert missing(Connection(database, database._backend), internals.CORE_CONNECTION) == []

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from server.private_files import private_sqlite_file
+from server.store.held_connection import HeldConnectionDatabase
 from server.store.postgres_url import postgres_target
 from server.store.tables import metadata
 
@@ -26,9 +27,10 @@ SCHEMA_VERSION_TABLE = "schema_version"
 MIGRATION_LOCK_ID = 727_001
 
 
-class StoreDatabase(Database):
+class StoreDatabase(HeldConnectionDatabase):
     """`databases.Database` on the store's own backends: SQLite on the event loop, and
-    PostgreSQL through asyncpg, both running `Prepared` statements compiled once."""
+    PostgreSQL through asyncpg, both running `Prepared` statements compiled once, and a
+    statement whose task already holds its connection run on it directly."""
 
     SUPPORTED_BACKENDS = {
         **Database.SUPPORTED_BACKENDS,

@@ -50,3 +50,8 @@ DATABASES_MODULES = {
 SQLITE_BACKEND = ("_pool", "_dialect")
 SQLITE_POOL = ("_database",)
 POSTGRES_CONNECTION = ("_compile", "_dialect", "_connection")
+# `databases.Database` and its `core.Connection`: whether the task already holds its
+# connection, and the backend connection a held one runs statements on (held_connection.py).
+DATABASE = ("_global_connection", "_connection_map")
+DATABASE_PROPERTIES = ("_connection",)  # the running task's connection, read on the class
+CORE_CONNECTION = ("_connection_counter", "_connection")
