@@ -26,7 +26,7 @@ from sqlalchemy.sql import ClauseElement
 
 
 class HeldConnectionDatabase(Database):
-    def _held(self, query: ClauseElement | str, values: dict[str, Any] | None) -> Connection | None:
+    def _held(self, query: ClauseElement | str, values: dict[str, object] | None) -> Connection | None:
         """The task's connection if it already holds it and the statement needs no building."""
         if values is not None or isinstance(query, str) or self._global_connection is not None:
             return None
@@ -35,27 +35,29 @@ class HeldConnectionDatabase(Database):
             return None
         return connection
 
-    async def fetch_all(self, query: ClauseElement | str, values: dict[str, Any] | None = None) -> list[Any]:
+    async def fetch_all(
+        self, query: ClauseElement | str, values: dict[str, object] | None = None
+    ) -> list[Any]:
         held = self._held(query, values)
         if held is None:
             return await super().fetch_all(query, values)
         return await held._connection.fetch_all(query)  # type: ignore[arg-type]
 
-    async def fetch_one(self, query: ClauseElement | str, values: dict[str, Any] | None = None) -> Any:
+    async def fetch_one(self, query: ClauseElement | str, values: dict[str, object] | None = None) -> Any:
         held = self._held(query, values)
         if held is None:
             return await super().fetch_one(query, values)
         return await held._connection.fetch_one(query)  # type: ignore[arg-type]
 
     async def fetch_val(
-        self, query: ClauseElement | str, values: dict[str, Any] | None = None, column: Any = 0
+        self, query: ClauseElement | str, values: dict[str, object] | None = None, column: Any = 0
     ) -> Any:
         held = self._held(query, values)
         if held is None:
             return await super().fetch_val(query, values, column=column)
         return await held._connection.fetch_val(query, column)  # type: ignore[arg-type]
 
-    async def execute(self, query: ClauseElement | str, values: dict[str, Any] | None = None) -> Any:
+    async def execute(self, query: ClauseElement | str, values: dict[str, object] | None = None) -> Any:
         held = self._held(query, values)
         if held is None:
             return await super().execute(query, values)
