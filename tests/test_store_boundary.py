@@ -8,6 +8,7 @@ schema no longer matches is a bug, answered as a 500 with its traceback in the l
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -16,7 +17,7 @@ import pytest
 
 from server.services import Services
 from server.settings import Settings
-from server.store.failures import StoreConflict
+from server.store.failures import StoreConflict, StoreError, StoreUnavailable, translating
 from tests.backends import POSTGRES_ADMIN_URL, PostgresDatabases
 from tests.helpers import new_order
 from tests.local_http import local_client
@@ -141,3 +142,24 @@ async def test_a_duplicate_key_is_a_store_conflict(services: Services) -> None:
         await services.changes.create({"amount": 300, "order_number": first.document["order_number"]})
     # The store still answers after it: the conflict rolled back only its own statement.
     assert (await services.reader.get(first.order_id)) is not None
+
+
+def test_translating_changes_only_what_its_classifier_names() -> None:
+    """The boundary itself: a driver error it knows becomes the store's (with the driver's as
+    its cause), a bug or a cancellation passes as it was, a store error is not wrapped twice."""
+
+    def classify(exc: Exception) -> type[StoreError] | None:
+        return StoreUnavailable if isinstance(exc, ConnectionRefusedError) else None
+
+    refused = ConnectionRefusedError("refused")
+    with pytest.raises(StoreUnavailable, match="ConnectionRefusedError: refused") as translated:
+        with translating(classify):
+            raise refused
+    assert translated.value.__cause__ is refused
+    for untouched in (KeyError("bug"), asyncio.CancelledError(), StoreConflict("taken")):
+        with pytest.raises(type(untouched)) as passed:
+            with translating(classify):
+                raise untouched
+        assert passed.value is untouched
+    with translating(classify):
+        pass

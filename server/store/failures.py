@@ -16,8 +16,8 @@ bug and passes through untouched, to be logged with its traceback and answered a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from types import TracebackType
 
 
 class StoreError(Exception):
@@ -36,15 +36,27 @@ class StoreConflict(StoreError):
 Classify = Callable[[Exception], type[StoreError] | None]
 
 
-@contextmanager
-def translating(classify: Classify) -> Iterator[None]:
-    """Re-raise a driver's exception as the store's own, when `classify` says what it is."""
-    try:
-        yield
-    except StoreError:
-        raise
-    except Exception as exc:
-        kind = classify(exc)
-        if kind is None:
-            raise
-        raise kind(f"{type(exc).__name__}: {exc}") from exc
+class translating:  # lower-case: read as a function, `with translating(classify):`
+    """Re-raise a driver's exception as the store's own, when `classify` says what it is.
+
+    A class, not a `@contextmanager` generator: every statement passes through one or two
+    of these, and the generator's machinery was 4 Python calls each (docs/BENCHMARKS.md)."""
+
+    __slots__ = ("classify",)
+
+    def __init__(self, classify: Classify) -> None:
+        self.classify = classify
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        # None, never True: whatever is not translated goes on as it was.
+        if exc is None or isinstance(exc, StoreError) or not isinstance(exc, Exception):
+            return
+        translated = self.classify(exc)
+        if translated is None:
+            return
+        raise translated(f"{type(exc).__name__}: {exc}") from exc
