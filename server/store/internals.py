@@ -52,6 +52,6 @@ SQLITE_POOL = ("_database",)
 POSTGRES_CONNECTION = ("_compile", "_dialect", "_connection")
 # `databases.Database` and its `core.Connection`: whether the task already holds its
 # connection, and the backend connection a held one runs statements on (held_connection.py).
-DATABASE = ("_global_connection", "_connection_map")
+DATABASE = ("_global_connection", "_connection_map", "_backend")
 DATABASE_PROPERTIES = ("_connection",)  # the running task's connection, read on the class
 CORE_CONNECTION = ("_connection_counter", "_connection")
