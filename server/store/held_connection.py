@@ -32,9 +32,11 @@ class HeldConnectionDatabase(Database):
         a task lookup and a weak reference made): about 20 calls per callback."""
         if self._global_connection is not None:
             return self._global_connection
-        connection: Connection | None = self._connection_map.get(_running_task())
+        task = _running_task()
+        connection: Connection | None = self._connection_map.get(task)
         if connection is None:
-            connection = self._connection = Connection(self, self._backend)
+            # What `databases`' `_connection` setter does, without finding the task again.
+            connection = self._connection_map[task] = Connection(self, self._backend)
         return connection
 
     def _held(self, query: ClauseElement | str, values: dict[str, object] | None) -> Connection | None:
@@ -76,6 +78,8 @@ class HeldConnectionDatabase(Database):
 
 
 def _running_task() -> asyncio.Task[Any]:
+    """`databases`' `Database._current_task`, as a plain function: its property is one
+    more Python call on every statement."""
     task = asyncio.current_task()
     if task is None:  # as `databases` says it
         raise RuntimeError("No currently active asyncio.Task found")
