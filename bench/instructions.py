@@ -1,17 +1,16 @@
 """`--instructions`: the service's CPU work counted in instructions, not seconds.
 
-    python -m bench.throughput --stores sqlite,postgres --orders 300 --instructions
+    python -m bench.throughput --stores sqlite,postgres --orders 100 --instructions
 
 On a shared machine the CPU seconds a callback costs spread by 10-40% from one run to the
 next (docs/BENCHMARKS.md), more than most changes worth making; an instruction count does
 not depend on what else the machine runs. The service runs under valgrind's callgrind with
-instrumentation off (about five times slower, so the set-up phases still take seconds), and
-`counted(pid)` turns it on, zeroes the counters, and dumps them around the measured phase:
-every instruction of the process, every thread (the SQLite thread included), in that
-window. A dependency's C code counts as much as ours, which is the point: asyncpg's protocol
-work and SQLite's own are part of what a callback costs. Instructions are not time (a cache
-miss costs more than an add), so a change is judged by both: instructions on any machine,
-seconds on a quiet one.
+instrumentation off until a measured phase, and `counted(pid, out_dir)` turns it on, zeroes
+the counters, and dumps them around that phase: every user-space instruction of the
+process, all its threads, in that window. A dependency's C code counts as much as ours,
+which is the point: asyncpg's protocol work and SQLite's own are part of what a callback
+costs. Instructions are not time (a cache miss costs more than an add), so a change is
+judged by both: instructions on any machine, seconds on a quiet one.
 
 Needs `valgrind` (Debian's package); the bench says so and stops without it.
 """
@@ -84,8 +83,12 @@ def summary(dump: Path) -> int:
 
 
 @contextlib.asynccontextmanager
-async def counted(pid: int, out_dir: Path) -> AsyncIterator[Count]:
-    """Counts the instructions `pid` (a service under `valgrind_prefix`) runs in the block."""
+async def counted(pid: int, out_dir: Path | None) -> AsyncIterator[Count | None]:
+    """Counts the instructions `pid` (a service under `valgrind_prefix`) runs in the block;
+    yields None and counts nothing without `out_dir`, as `profiled` samples nothing."""
+    if out_dir is None:
+        yield None
+        return
     count = Count()
     before = len(dumps(out_dir, pid))
     await control(pid, "--instr=on")

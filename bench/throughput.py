@@ -103,12 +103,12 @@ async def measure(
             # With one worker uvicorn serves in its own process; with more, in its children.
             pids = await until_workers(service, redis, workers) if workers > 1 else [service.pid]
             cpu = worker_cpu(pids)
-            async with counting(pids[0], instructions) as in_orders:
+            async with counted(pids[0], instructions) as in_orders:
                 orders, created = await create_orders(service.port, count, connections=connections)
             cpu_created = worker_cpu(pids)
             if url is not None:
                 await analyze(url)
-            async with profiled(pids[0], profile), counting(pids[0], instructions) as in_callbacks:
+            async with profiled(pids[0], profile), counted(pids[0], instructions) as in_callbacks:
                 applied = await send_callbacks(service.port, orders, connections=connections)
             cpu_applied = worker_cpu(pids)
             log_errors = service.log_errors()
@@ -128,16 +128,6 @@ async def measure(
         result.update(store=store, connections=connections, workers=workers, log_errors=log_errors[:10])
         result["errors"] += len(log_errors)
     return results
-
-
-@contextlib.asynccontextmanager
-async def counting(pid: int, out_dir: Path | None) -> AsyncIterator[Count | None]:
-    """`counted` under `--instructions`; nothing otherwise."""
-    if out_dir is None:
-        yield None
-        return
-    async with counted(pid, out_dir) as count:
-        yield count
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:

@@ -360,6 +360,7 @@ async def test_instructions_count_the_work_done_inside_the_block(tmp_path: Path)
         for numbers in (100_000, 200_000):
             async with instructions.counted(process.pid, tmp_path) as count:
                 await work(numbers)
+            assert count is not None
             counts.append(count.instructions)
     finally:
         stdin.close()
