@@ -134,6 +134,27 @@ async def test_a_held_connection_runs_each_statement_itself(
     assert entered > 0  # a statement outside any held connection still takes its own
 
 
+async def test_a_commit_that_fails_gives_its_connection_back(make_settings: Callable[..., Settings]) -> None:
+    """A COMMIT that PostgreSQL refuses (a deferred check) is the caller's error, and the
+    task leaves the connection: with a pool of one, the next statement, in another task,
+    gets it at once (`databases`' own transaction kept it, server/store/held_transaction.py)."""
+    db = open_database(make_settings("postgres").database_url, pool_size=1, acquire_timeout=2.0)
+    await db.connect()
+    try:
+        await db.execute(
+            "CREATE TABLE deferred_check (id INTEGER PRIMARY KEY, parent INTEGER"
+            " REFERENCES deferred_check (id) DEFERRABLE INITIALLY DEFERRED)"
+        )
+        with pytest.raises(Exception, match="deferred_check"):
+            async with db.transaction():
+                await db.execute("INSERT INTO deferred_check (id, parent) VALUES (1, 99)")
+        assert db.connection()._connection_counter == 0
+        assert await asyncio.create_task(db.fetch_val("SELECT COUNT(*) FROM deferred_check")) == 0
+    finally:
+        async with asyncio.timeout(10):  # a pool closing waits for a connection never given back
+            await db.disconnect()
+
+
 def test_an_in_list_given_per_call_is_refused() -> None:
     with pytest.raises(ValueError, match="IN lists"):
         Prepared(sa.select(orders.c.id).where(orders.c.id.in_(sa.bindparam("ids", expanding=True))))

@@ -9,11 +9,12 @@ callback's Python calls, and going round them here saves 5-7% of a callback's in
 on both stores (docs/BENCHMARKS.md, "Instructions per callback").
 
 Here, a statement whose task already holds its connection goes to the backend connection
-directly. Nothing is skipped that could matter: a connection belongs to one task (the map
-is keyed by task; none is shared, since the service never uses `force_rollback`'s global
-connection, and the shortcut is off if it does), one task runs one statement at a time,
-so its query lock is never contended; and a held connection stays held until the block
-that took it ends, after this statement. Any other statement goes `databases`' own way.
+directly, and `transaction()` finds that connection once (held_transaction.py). Nothing is
+skipped that could matter: a connection belongs to one task (the map is keyed by task; none
+is shared, since the service never uses `force_rollback`'s global connection, and the
+shortcut is off if it does), one task runs one statement at a time, so its query lock is
+never contended; and a held connection stays held until the block that took it ends, after
+this statement. Any other statement goes `databases`' own way.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import asyncio
 from typing import Any
 
 from databases import Database
-from databases.core import Connection
+from databases.core import Connection, Transaction
 from sqlalchemy.sql import ClauseElement
+
+from server.store.held_transaction import HeldTransaction
 
 
 class HeldConnectionDatabase(Database):
@@ -38,6 +41,12 @@ class HeldConnectionDatabase(Database):
             # What `databases`' `_connection` setter does, without finding the task again.
             connection = self._connection_map[task] = Connection(self, self._backend)
         return connection
+
+    def transaction(self, *, force_rollback: bool = False, **kwargs: Any) -> Transaction:
+        """A transaction that finds the task's connection once (held_transaction.py)."""
+        if self._global_connection is not None:
+            return super().transaction(force_rollback=force_rollback, **kwargs)
+        return HeldTransaction(self.connection, force_rollback, kwargs)
 
     def _held(self, query: ClauseElement | str, values: dict[str, object] | None) -> Connection | None:
         """The task's connection if it already holds it and the statement needs no building."""

@@ -54,4 +54,4 @@ POSTGRES_CONNECTION = ("_compile", "_dialect", "_connection")
 # connection, and the backend connection a held one runs statements on (held_connection.py).
 DATABASE = ("_global_connection", "_connection_map", "_backend")
 DATABASE_PROPERTIES = ("_connection",)  # the running task's connection, read on the class
-CORE_CONNECTION = ("_connection_counter", "_connection")
+CORE_CONNECTION = ("_connection_counter", "_connection", "_transaction_stack")
