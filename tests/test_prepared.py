@@ -20,6 +20,7 @@ from server.settings import Settings
 from server.status.signed_tickets import SIGNED_TICKETS_OF_ORDER
 from server.store.database import SCHEMA_VERSION_TABLE, is_postgres, migrate, open_database
 from server.store.prepared import Prepared
+from server.store.rows import OrderRow
 from server.store.tables import orders
 from server.transitions.callback_rows import MARK_CALLBACK, NOTE_RESULT
 from server.transitions.changes import RECORD_CHANGE, transition
@@ -71,6 +72,20 @@ async def test_a_prepared_statement_reads_what_a_built_one_reads(database: Datab
     assert prepared is not None and built is not None
     assert dict(prepared._mapping) == dict(built._mapping)
     assert await database.fetch_one(BY_ID.bind(id="no-such-order")) is None
+
+
+async def test_a_row_reads_alike_on_both_stores(database: Database) -> None:
+    """What the rest of the service reads off a row, the same on SQLite and PostgreSQL: by
+    column name, by position and as a mapping of column names (what typed rows are built
+    from), labels included."""
+    await database.execute(INSERT_ORDER.bind(id="o-4", number="ORD-000004", amount=450, stamp=9))
+    row = await database.fetch_one(BY_ID.bind(id="o-4"))
+    assert row is not None
+    assert list(row._mapping.keys())[:3] == ["id", "order_number", "customer_id"]
+    assert (row["amount"], row[0], row._mapping["amount"]) == (450, "o-4", 450)
+    assert OrderRow.from_mapping(row._mapping).order_number == "ORD-000004"
+    labelled = await database.fetch_one(sa.select(orders.c.id, (orders.c.amount * 2).label("twice")))
+    assert labelled is not None and dict(labelled._mapping) == {"id": "o-4", "twice": 900}
 
 
 async def test_a_missing_value_is_an_error_not_a_null(database: Database) -> None:

@@ -36,7 +36,7 @@ BIND_PARAMETER = ("expanding", "literal_execute")
 # The SQLite dialect's execution context, filled in by hand, then read by the result metadata.
 DIALECT = ("execution_ctx_cls",)
 EXECUTION_CONTEXT = ("dialect", "result_column_struct")
-RESULT_METADATA = ("_processors", "_keymap")
+RESULT_METADATA = ("_processors", "_key_to_index")
 
 # `databases`: modules and the names taken from them.
 DATABASES_MODULES = {
