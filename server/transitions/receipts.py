@@ -4,7 +4,8 @@ A completion claims its receipt in `payment_receipts`, whose key is the receipt,
 change's transaction: a second order completed with a receipt already claimed rolls back
 whole (no seats, no tickets, no e-mail) and the caller holds it for review. The key holds
 under concurrency on both stores: on PostgreSQL the second INSERT waits on the first
-transaction's index entry and then fails; SQLite writes one transaction at a time.
+transaction's index entry and then inserts nothing, and the owner it reads is the first
+order; SQLite writes one transaction at a time.
 """
 
 from __future__ import annotations
@@ -16,13 +17,20 @@ from databases import Database
 
 from server.clock import now_ms
 from server.lifecycle import COMPLETED
-from server.store.failures import StoreConflict
-from server.store.prepared import Prepared, parameters
+from server.store.prepared import Prepared
 from server.store.tables import payment_receipts
 from server.transitions.change import ChangeInProgress
 
+# The claim, or nothing where the receipt is claimed already: no error to catch, so no
+# savepoint around it (two statements less a completion; on PostgreSQL a failed INSERT
+# would have poisoned the transaction). A claim another transaction holds uncommitted is
+# waited for, as the key's unique index was.
 CLAIM_RECEIPT = Prepared(
-    payment_receipts.insert().values(parameters("receipt_number", "order_id", "created_ms"))
+    sa.text(
+        "INSERT INTO payment_receipts (receipt_number, order_id, created_ms) "
+        "VALUES (:receipt_number, :order_id, :created_ms) "
+        "ON CONFLICT (receipt_number) DO NOTHING RETURNING order_id"
+    )
 )
 RECEIPT_OWNER = Prepared(
     sa.select(payment_receipts.c.order_id).where(
@@ -51,17 +59,13 @@ class ReceiptPaysOnce:
         if not receipt:
             return  # a status check that named no receipt: nothing to claim
         database = change.database
-        try:
-            # A savepoint: on PostgreSQL a failed INSERT would otherwise poison the transaction
-            # before the owner can be read.
-            async with database.transaction():
-                await database.execute(
-                    CLAIM_RECEIPT.bind(receipt_number=receipt, order_id=change.order.id, created_ms=now_ms())
-                )
-        except StoreConflict:
+        claimed = await database.fetch_val(
+            CLAIM_RECEIPT.bind(receipt_number=receipt, order_id=change.order.id, created_ms=now_ms())
+        )
+        if claimed is None:
             owner = await database.fetch_val(RECEIPT_OWNER.bind(receipt_number=receipt))
             if owner != change.order.id:
-                raise ReceiptTaken(receipt, owner) from None
+                raise ReceiptTaken(receipt, owner)
 
 
 async def receipt_owner(database: Database, receipt_number: str) -> str | None:
