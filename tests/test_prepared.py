@@ -201,7 +201,7 @@ PAYMENT_PATH = {
     "history row and previous status": (RECORD_CHANGE, None),
     "status update": (transition(COMPLETED, ("receipt_number", "result_code", "result_desc")), None),
     "order's tickets": (ORDER_TICKETS, ["o"]),
-    "sign a ticket": (SIGN_TICKET, ["code", "short", "t"]),
+    "sign a ticket": (SIGN_TICKET, ["code", "short", "t", "short"]),
     "customer, and paid before?": (CUSTOMER, None),
     "signed tickets (document, e-mail)": (SIGNED_TICKETS_OF_ORDER, ["o"]),
     "mark the callback": (MARK_CALLBACK, None),

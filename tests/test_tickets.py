@@ -122,6 +122,43 @@ async def test_tickets_appear_in_the_status_document_only_once_completed(
         assert svg.text.lstrip().startswith("<?xml") and "<svg" in svg.text
 
 
+async def test_a_short_code_another_ticket_holds_is_never_given_twice(
+    live: RunningServer, client: httpx.AsyncClient
+) -> None:
+    """The gate admits by short code: a ticket whose first short code another ticket holds
+    gets the next one derived from its code, and the holder keeps its own."""
+    first = await place(client, "amina@example.com", phone=SILENT_PHONE, quantity=1)
+    holder = await place(client, "baraka@example.com", phone=SILENT_PHONE, quantity=1)
+    database = live.services.database
+    ticket_of = {
+        r._mapping["order_id"]: r._mapping["id"]
+        for r in await database.fetch_all(
+            sa.select(tickets.c.id, tickets.c.order_id).where(
+                tickets.c.order_id.in_([first["order_id"], holder["order_id"]])
+            )
+        )
+    }
+    signer = TicketSigner(live.services.settings.ticket_signing_key)
+    code = signer.sign(ticket_of[first["order_id"]], "demo-fest", "early-bird")
+    taken = signer.short_code(code, 0)
+    await database.execute(
+        tickets.update().where(tickets.c.id == ticket_of[holder["order_id"]]).values(short_code=taken)
+    )
+
+    sandbox = live.services.sandbox
+    assert sandbox is not None
+    push = sandbox.pushes[f"SANDBOX-{first['order_number']}"]
+    assert (
+        await client.post(live.services.settings.callback_url, json=sandbox.settle(push, "success"))
+    ).status_code == 200
+    short_of = {
+        r._mapping["id"]: (r._mapping["code"], r._mapping["short_code"])
+        for r in await database.fetch_all(sa.select(tickets.c.id, tickets.c.code, tickets.c.short_code))
+    }
+    assert short_of[ticket_of[first["order_id"]]] == (code, signer.short_code(code, 1))
+    assert short_of[ticket_of[holder["order_id"]]] == (None, taken)
+
+
 async def test_unknown_ticket_qr_is_a_json_404(client: httpx.AsyncClient) -> None:
     for suffix in ("png", "svg"):
         response = await client.get(f"/api/tickets/NoSuchTicket1234/qr.{suffix}")

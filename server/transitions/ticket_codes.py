@@ -31,13 +31,21 @@ log = logging.getLogger("server.tickets")
 ORDER_TICKETS = Prepared(
     tickets.select().where(tickets.c.order_id == sa.bindparam("order_id")).order_by(*SIGNED_ORDER)
 )
-# Returns the code only if this UPDATE wrote it (`code IS NULL`: a second run changes nothing).
+_HOLDER = tickets.alias("holder")
+# Returns the code only if this UPDATE wrote it: not where the ticket has a code already (a
+# second run changes nothing), nor where another ticket has the short code. The check in the
+# same statement: one round trip a ticket, where a SELECT before it made two.
 SIGN_TICKET = Prepared(
     tickets.update()
-    .where(tickets.c.id == sa.bindparam("ticket_id"), tickets.c.code.is_(None))
+    .where(
+        tickets.c.id == sa.bindparam("ticket_id"),
+        tickets.c.code.is_(None),
+        ~sa.select(_HOLDER.c.id).where(_HOLDER.c.short_code == sa.bindparam("short_code")).exists(),
+    )
     .values(code=sa.bindparam("code"), short_code=sa.bindparam("short_code"))
     .returning(tickets.c.code)
 )
+TICKET_CODE = Prepared(sa.select(tickets.c.code).where(tickets.c.id == sa.bindparam("ticket_id")))
 SHORT_CODE_TAKEN = Prepared(sa.select(tickets.c.id).where(tickets.c.short_code == sa.bindparam("short_code")))
 # 50 bits: a second try is needed about once in 10^9 tickets of a million-ticket shop.
 SHORT_CODE_ATTEMPTS = 8
@@ -58,11 +66,7 @@ class TicketIssuer:
             ticket = TicketRow.from_mapping(row._mapping)
             code, short = ticket.code, ticket.short_code
             if code is None:
-                code = self.signer.sign(ticket.id, ticket.event_slug, ticket.ticket_type)
-                short = await free_short_code(database, self.signer, code)
-                code = await database.fetch_val(
-                    SIGN_TICKET.bind(ticket_id=ticket.id, code=code, short_code=short)
-                )
+                code, short = await self._sign(database, ticket)
                 issued += 1
             if code is None:
                 # Signed meanwhile by someone else, with a code not known here.
@@ -74,6 +78,22 @@ class TicketIssuer:
             step.signed_tickets = [document_ticket(ticket) for ticket in signed]
         if issued:
             log.info("tickets issued order=%s count=%d", order_id, issued)
+
+    async def _sign(self, database: Database, ticket: TicketRow) -> tuple[str | None, str]:
+        """The code and short code written on `ticket`; no code where another signer wrote
+        one first (`code IS NULL` matched nothing)."""
+        code = self.signer.sign(ticket.id, ticket.event_slug, ticket.ticket_type)
+        for attempt in range(SHORT_CODE_ATTEMPTS):
+            short = self.signer.short_code(code, attempt)
+            written = await database.fetch_val(
+                SIGN_TICKET.bind(ticket_id=ticket.id, code=code, short_code=short)
+            )
+            if written is not None:
+                return str(written), short
+            if await database.fetch_val(TICKET_CODE.bind(ticket_id=ticket.id)) is not None:
+                return None, short  # signed meanwhile, not by this UPDATE
+            # Another ticket holds this short code: the next one derived from the code.
+        raise RuntimeError("no free short code after several attempts: the shop holds too many tickets")
 
 
 async def free_short_code(database: Database, signer: TicketSigner, code: str) -> str:
