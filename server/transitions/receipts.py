@@ -22,7 +22,7 @@ from server.store.tables import payment_receipts
 from server.transitions.change import ChangeInProgress
 
 # The claim, or nothing where the receipt is claimed already: no error to catch, so no
-# savepoint around it (two statements less a completion; on PostgreSQL a failed INSERT
+# savepoint around it (two statements fewer per completion; on PostgreSQL a failed INSERT
 # would have poisoned the transaction). A claim another transaction holds uncommitted is
 # waited for, as the key's unique index was.
 CLAIM_RECEIPT = Prepared(
