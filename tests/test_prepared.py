@@ -25,6 +25,7 @@ from server.store.tables import orders
 from server.transitions.callback_rows import MARK_CALLBACK, NOTE_RESULT
 from server.transitions.changes import RECORD_CHANGE, transition
 from server.transitions.outbox_rows import CUSTOMER
+from server.transitions.seats import RESERVE
 from server.transitions.ticket_codes import ORDER_TICKETS, SIGN_TICKET
 
 INSERT_ORDER = Prepared(
@@ -201,6 +202,7 @@ PAYMENT_PATH = {
     "history row and previous status": (RECORD_CHANGE, None),
     "status update": (transition(COMPLETED, ("receipt_number", "result_code", "result_desc")), None),
     "order's tickets": (ORDER_TICKETS, ["o"]),
+    "seats taken at checkout": (RESERVE, [1, "demo-fest", "early-bird", 1]),
     "sign a ticket": (SIGN_TICKET, ["code", "short", "t", "short"]),
     "customer, and paid before?": (CUSTOMER, None),
     "signed tickets (document, e-mail)": (SIGNED_TICKETS_OF_ORDER, ["o"]),

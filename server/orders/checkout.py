@@ -6,8 +6,8 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 
+import sqlalchemy as sa
 from databases import Database
-from sqlalchemy.dialects import postgresql, sqlite
 
 from server.abuse.addresses import client_key
 from server.catalogue import Catalogue
@@ -17,9 +17,9 @@ from server.orders.unpaid_holds import UnpaidCaps, check_unpaid
 from server.orders.validation import CheckoutInvalid, CheckoutRequest
 from server.payments.pushes import REFUSED, OrderToPay, PushResult, PushSender
 from server.status.document import StatusUpdate
-from server.store.database import is_postgres
 from server.store.ids import random_id
-from server.store.tables import customers, tickets
+from server.store.prepared import Prepared, parameters
+from server.store.tables import tickets
 from server.transitions.changes import StatusChanges
 from server.transitions.seats import reserve
 
@@ -33,6 +33,22 @@ class PushFailed(Exception):
         super().__init__(reason)
         self.update = update
         self.reason = reason
+
+
+# A known e-mail address keeps the name and phone it has: anyone can type anyone's address
+# into a checkout. The order itself carries what this checkout typed. The same text on both
+# stores; built once, as is the tickets' INSERT (a statement built per call was SQLAlchemy's
+# coercions and cache key on every checkout).
+UPSERT_CUSTOMER = Prepared(
+    sa.text(
+        "INSERT INTO customers (id, email, first_name, last_name, phone, created_ms) "
+        "VALUES (:id, :email, :first_name, :last_name, :phone, :created_ms) "
+        "ON CONFLICT (email) DO UPDATE SET email = excluded.email RETURNING id"
+    )
+)
+INSERT_TICKET = Prepared(
+    tickets.insert().values(parameters("id", "order_id", "event_slug", "ticket_type", "created_ms"))
+)
 
 
 @dataclass(frozen=True)
@@ -81,19 +97,16 @@ class Checkout:
                 self.database, self.unpaid_caps, phone=request.phone, client=holder, email=request.email
             )
             stamp = now_ms()
-            await self.database.execute_many(
-                tickets.insert(),
-                [
-                    {
-                        "id": random_id(12),
-                        "order_id": order.order_id,
-                        "event_slug": event.slug,
-                        "ticket_type": ticket.slug,
-                        "created_ms": stamp,
-                    }
-                    for _ in range(request.quantity)
-                ],
-            )
+            for _ in range(request.quantity):
+                await self.database.execute(
+                    INSERT_TICKET.bind(
+                        id=random_id(12),
+                        order_id=order.order_id,
+                        event_slug=event.slug,
+                        ticket_type=ticket.slug,
+                        created_ms=stamp,
+                    )
+                )
         document = order.document
         number = document["order_number"]
         log.info(
@@ -114,20 +127,14 @@ class Checkout:
         return result
 
     async def _upsert_customer(self, request: CheckoutRequest) -> str:
-        values = {
-            "id": secrets.token_hex(12),
-            "email": request.email,
-            "first_name": request.first_name,
-            "last_name": request.last_name,
-            "phone": request.phone,
-            "created_ms": now_ms(),
-        }
-        dialect_insert = postgresql.insert if is_postgres(self.database) else sqlite.insert
-        insert = dialect_insert(customers).values(**values)
-        # A known e-mail address keeps the name and phone it has: anyone can type anyone's
-        # address into a checkout. The order itself carries what this checkout typed.
-        upsert = insert.on_conflict_do_update(
-            index_elements=[customers.c.email], set_={"email": insert.excluded.email}
-        ).returning(customers.c.id)
-        customer_id = await self.database.fetch_val(upsert)
+        customer_id = await self.database.fetch_val(
+            UPSERT_CUSTOMER.bind(
+                id=secrets.token_hex(12),
+                email=request.email,
+                first_name=request.first_name,
+                last_name=request.last_name,
+                phone=request.phone,
+                created_ms=now_ms(),
+            )
+        )
         return str(customer_id)

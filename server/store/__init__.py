@@ -14,7 +14,7 @@ from server.store.database import (
 from server.store.failures import StoreConflict, StoreUnavailable
 from server.store.ids import random_id
 from server.store.postgres_url import postgres_target
-from server.store.prepared import Prepared, parameters
+from server.store.prepared import Prepared, SQLValue, parameters
 from server.store.rows import CallbackRow, OrderRow, OutboxRow, PushRow, SignedTicketRow, TicketRow
 from server.store.tables import (
     customers,
@@ -37,6 +37,7 @@ __all__ = [
     "OutboxRow",
     "Prepared",
     "PushRow",
+    "SQLValue",
     "SchemaTooNew",
     "SignedTicketRow",
     "StoreConflict",

@@ -21,7 +21,7 @@ from server.status.document import StatusUpdate
 from server.status.reader import OrderReader
 from server.store.failures import StoreConflict
 from server.store.ids import random_id
-from server.store.prepared import Prepared, parameters
+from server.store.prepared import Prepared, SQLValue, parameters
 from server.store.rows import OrderRow
 from server.store.tables import order_changes, orders
 from server.transitions.change import Change, ChangeInProgress, ChangeResult, NewOrder, OrderNotFound
@@ -63,6 +63,21 @@ RECORD_CHANGE = Prepared(
     )
     .returning(order_changes.c.from_status)
 )
+
+
+# The first history row of a new order: version 1, from nothing.
+FIRST_CHANGE = Prepared(
+    order_changes.insert().values(
+        version=1, from_status=None, **parameters("order_id", "to_status", "source", "created_ms")
+    )
+)
+
+
+@functools.cache
+def _insert_order(columns: tuple[str, ...]) -> Prepared:
+    """The INSERT of a new order giving `columns`: one per shape (a checkout's is always the
+    same), built once, where building it per order cost SQLAlchemy's coercions and cache key."""
+    return Prepared(orders.insert().values(parameters(*columns)))
 
 
 @functools.cache
@@ -164,10 +179,10 @@ class StatusChanges:
         stamp = now_ms()
         order_id = values.get("id") or new_order_id()
         for attempt in range(1, ORDER_NUMBER_ATTEMPTS + 1):
-            row: dict[str, object] = {
+            row: dict[str, SQLValue] = {
                 "currency": "KES",
                 "quantity": 1,
-                **values,
+                **values,  # type: ignore[dict-item]  # a TypedDict of column values
                 "id": order_id,
                 "order_number": values.get("order_number") or new_order_number(),
                 "payment_status": PENDING,
@@ -179,15 +194,10 @@ class StatusChanges:
                 # Nested inside a caller's transaction this is a savepoint, so a collision
                 # rolls back only this insert and the next number can be tried.
                 async with self.database.transaction():
-                    await self.database.execute(orders.insert().values(**row))
+                    await self.database.execute(_insert_order(tuple(row)).bind(**row))
                     await self.database.execute(
-                        order_changes.insert().values(
-                            order_id=order_id,
-                            version=1,
-                            from_status=None,
-                            to_status=PENDING,
-                            source=source,
-                            created_ms=stamp,
+                        FIRST_CHANGE.bind(
+                            order_id=order_id, to_status=PENDING, source=source, created_ms=stamp
                         )
                     )
             except StoreConflict:
