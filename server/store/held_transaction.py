@@ -18,8 +18,7 @@ global connection (`force_rollback`, which the service never uses) `databases`' 
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Generator
-from types import TracebackType
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from databases.core import Connection, Transaction
@@ -40,23 +39,8 @@ class HeldTransaction(Transaction):
         self._held: Connection | None = None
         self._backend_transaction: TransactionBackend | None = None
 
-    async def __aenter__(self) -> HeldTransaction:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc_value: BaseException | None = None,
-        traceback: TracebackType | None = None,
-    ) -> None:
-        if exc_type is not None or self._force_rollback:
-            await self.rollback()
-        else:
-            await self.commit()
-
-    def __await__(self) -> Generator[None, None, HeldTransaction]:
-        return self.start().__await__()
+    # `async with`, `await` and the rollback under `force_rollback` are the base class's own:
+    # they call `start`, `commit` and `rollback` below.
 
     def __call__(self, func: Callable[..., Awaitable[Result]]) -> Callable[..., Awaitable[Result]]:  # type: ignore[override]
         """As a decorator: a transaction of its own for each call, as calls may overlap."""
