@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -17,17 +16,15 @@ from server.routes.checkout_api import client_address
 from server.routes.params import opaque_id_shaped
 from server.services import services
 from server.status.bells import door_channel
-from server.store.prepared import Prepared
-from server.store.tables import tickets
 from server.tickets.gate import AlreadyCheckedIn, EventOver, NotGenuine
 from server.tickets.gate_limits import GateLimited
 from server.tickets.qr import qr_png, qr_svg
 from server.tickets.qr_images import etag_matches, image_etag
 from server.tickets.typed_codes import MAX_TYPED_LENGTH
+from server.transitions import TICKET_CODE
 from server.urls import IMAGE_CACHE_CONTROL, TICKET_CHECK_IN, TICKET_QR_PNG, TICKET_QR_SVG, TICKET_VERIFY
 
 NO_STORE = {"Cache-Control": "no-store"}
-TICKET_CODE = Prepared(sa.select(tickets.c.code).where(tickets.c.id == sa.bindparam("ticket_id")))
 # A ticket's image never changes. `private`: it is the ticket, kept off shared caches.
 MAX_CHECK_IN_BODY = 1024
 MAX_GATE_NAME = 40

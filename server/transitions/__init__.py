@@ -18,12 +18,13 @@ from server.transitions.outbox_rows import enqueue, letter_fields
 from server.transitions.pipeline import payment_pipeline
 from server.transitions.receipts import ReceiptTaken, receipt_owner
 from server.transitions.seats import reserve
-from server.transitions.ticket_codes import backfill_short_codes
+from server.transitions.ticket_codes import TICKET_CODE, backfill_short_codes
 
 __all__ = [
     "APPLIED",
     "MARK_CALLBACK",
     "NOTE_RESULT",
+    "TICKET_CODE",
     "ActedBy",
     "Change",
     "ChangeFields",

@@ -63,7 +63,7 @@ class ReceiptPaysOnce:
             CLAIM_RECEIPT.bind(receipt_number=receipt, order_id=change.order.id, created_ms=now_ms())
         )
         if claimed is None:
-            owner = await database.fetch_val(RECEIPT_OWNER.bind(receipt_number=receipt))
+            owner = await receipt_owner(database, receipt)
             if owner != change.order.id:
                 raise ReceiptTaken(receipt, owner)
 
