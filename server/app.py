@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 from server.abuse.rate_windows import MemoryWindows, Windows
 from server.broker import RedisHealth, create_broker
 from server.catalogue import Catalogue
+from server.clock import now_ms
 from server.fulfilment import build_fulfilment
 from server.http_errors import EXCEPTION_HANDLERS
 from server.logs import configure_logging, flush_logs, mask_url
@@ -238,6 +239,14 @@ async def open_services(
         )
 
 
+async def settle_left_behind(services: Services, older_than: float) -> None:
+    """Before each expiry pass: callbacks stored more than `older_than` seconds ago and never
+    applied, then pushes a dead process left `sending`. Callbacks first: an order they pay
+    is not one the pass should expire."""
+    await services.callbacks.replay_unprocessed(received_before_ms=now_ms() - int(older_than * 1000))
+    await services.pushes.adopt_orphans(older_than)
+
+
 @asynccontextmanager
 async def background_work(services: Services) -> AsyncIterator[None]:
     """Tasks that run beside the requests: replaying stored callbacks, expiring payments,
@@ -251,8 +260,9 @@ async def background_work(services: Services) -> AsyncIterator[None]:
         interval=settings.expiry_check_interval,
         on_error=services.metrics.background_error,
         on_review=services.metrics.review,
-        # Past PayHero's timeout and the shutdown's wait, no process is still sending it.
-        before_pass=functools.partial(services.pushes.adopt_orphans, settings.payhero_timeout + 10),
+        # Past PayHero's timeout and the shutdown's wait, no process is still sending a push
+        # or applying a callback it stored (a success's check may ask PayHero).
+        before_pass=functools.partial(settle_left_behind, services, settings.payhero_timeout + 10),
     )
     pauses = services.metrics.pauses
     pauses.start_gc_timing()

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from server.app import settle_left_behind
 from server.clock import iso_from_ms, now_ms
 from server.lifecycle import PROCESSING
 from server.payhero.fake import callback_body
 from server.payments.callbacks import CallbackOutcome, CallbackProcessor
 from server.payments.expiry import ExpiryWorker
 from server.services import Services
+from server.status.document import StatusUpdate
 from server.store.tables import payhero_callbacks, payment_pushes
 from server.transitions.change import Change
 from tests.local_http import local_client
@@ -61,6 +63,37 @@ async def test_the_expiry_pass_logs_and_counts_a_bad_row_and_goes_on(services: S
     assert errors(services, "payment-expiry") == 1
 
 
+def stored_success(order: StatusUpdate) -> bytes:
+    number = str(order.document["order_number"])
+    return json.dumps(
+        callback_body(
+            result="success",
+            external_reference=number,
+            checkout_request_id=f"ws_CO_SANDBOX_{number}",
+            amount=300,
+            phone="254712345678",
+        )
+    ).encode()
+
+
+async def prompted_order(services: Services) -> StatusUpdate:
+    order = await services.changes.create({"amount": 300})
+    number = str(order.document["order_number"])
+    fields = {"checkout_request_id": f"ws_CO_SANDBOX_{number}", "payhero_reference": f"SANDBOX-{number}"}
+    await services.changes.apply(order.order_id, Change(PROCESSING, source="test", fields=fields))
+    return order
+
+
+async def store_callback(services: Services, body: bytes, received_ms: int) -> int:
+    """A callback row as a request leaves it when the store fails it after the INSERT."""
+    stored = await services.database.fetch_val(
+        payhero_callbacks.insert()
+        .values(received_ms=received_ms, body=body)
+        .returning(payhero_callbacks.c.id)
+    )
+    return int(stored)
+
+
 @dataclass(frozen=True)
 class OneBadCallback(CallbackProcessor):
     bad: int = 0
@@ -72,27 +105,9 @@ class OneBadCallback(CallbackProcessor):
 
 
 async def test_the_start_up_replay_logs_and_counts_a_bad_row_and_goes_on(services: Services) -> None:
-    order = await services.changes.create({"amount": 300})
-    number = str(order.document["order_number"])
-    fields = {"checkout_request_id": f"ws_CO_SANDBOX_{number}", "payhero_reference": f"SANDBOX-{number}"}
-    await services.changes.apply(order.order_id, Change(PROCESSING, source="test", fields=fields))
-    body = json.dumps(
-        callback_body(
-            result="success",
-            external_reference=number,
-            checkout_request_id=f"ws_CO_SANDBOX_{number}",
-            amount=300,
-            phone="254712345678",
-        )
-    ).encode()
-    ids = []
-    for _ in range(2):
-        stored = await services.database.fetch_val(
-            payhero_callbacks.insert()
-            .values(received_ms=now_ms(), body=body)
-            .returning(payhero_callbacks.c.id)
-        )
-        ids.append(int(stored))
+    order = await prompted_order(services)
+    body = stored_success(order)
+    ids = [await store_callback(services, body, now_ms()) for _ in range(2)]
     processor = OneBadCallback(
         services.database,
         services.changes,
@@ -161,3 +176,43 @@ async def test_a_push_a_dead_process_left_sending_is_adopted_as_unknown(services
         live.order_id: "sending",  # still within PayHero's timeout: maybe in flight elsewhere
     }
     assert (await services.reader.get(live.order_id)).payment_status == "pending"  # type: ignore[union-attr]
+
+
+async def marks(services: Services) -> dict[int, tuple[str | None, str | None]]:
+    rows = await services.database.fetch_all(
+        sa.select(payhero_callbacks.c.id, payhero_callbacks.c.outcome, payhero_callbacks.c.order_id)
+    )
+    return {row._mapping["id"]: (row._mapping["outcome"], row._mapping["order_id"]) for row in rows}
+
+
+async def test_a_callback_a_request_stored_but_could_not_apply_is_applied_by_the_next_pass(
+    services: Services,
+) -> None:
+    """PayHero documents no retry: a success stored, then refused by the store (503 under
+    load), is applied by the expiry pass's first step, not only at the next start. One stored
+    within the last `older_than` seconds is left to the request that may still be applying it."""
+    stale, fresh = await prompted_order(services), await prompted_order(services)
+    stale_id = await store_callback(services, stored_success(stale), now_ms() - 120_000)
+    fresh_id = await store_callback(services, stored_success(fresh), now_ms())
+
+    await settle_left_behind(services, older_than=60)
+
+    assert (await services.reader.get(stale.order_id)).payment_status == "completed"  # type: ignore[union-attr]
+    assert (await services.reader.get(fresh.order_id)).payment_status == "processing"  # type: ignore[union-attr]
+    assert (await marks(services)) == {stale_id: ("applied", stale.order_id), fresh_id: (None, None)}
+
+
+async def test_one_stored_callback_applied_by_two_passes_at_once_stays_applied(services: Services) -> None:
+    """Two workers' passes may pick the same row: one status change between them, and the
+    row keeps the first mark (`applied`), not the other's `duplicate` of its own payment."""
+    order = await prompted_order(services)
+    body = stored_success(order)
+    inbox_id = await store_callback(services, body, now_ms() - 120_000)
+
+    await asyncio.gather(*(services.callbacks.apply_stored(inbox_id, body) for _ in range(2)))
+    # And once more after both: the row is processed, its mark unchanged.
+    await services.callbacks.apply_stored(inbox_id, body)
+
+    final = await services.reader.get(order.order_id)
+    assert final is not None and final.payment_status == "completed" and final.version == 3
+    assert (await marks(services))[inbox_id] == ("applied", order.order_id)

@@ -185,16 +185,23 @@ class CallbackProcessor:
         async with self.database.connection():
             return await self._failure(inbox_id, callback, order, push)
 
-    async def replay_unprocessed(self) -> int:
-        """Apply callbacks stored but never marked (the process died in between).
+    async def replay_unprocessed(self, received_before_ms: int | None = None) -> int:
+        """Apply callbacks stored but never marked: at start, those a process died between
+        storing and applying; with `received_before_ms` (each expiry pass), those stored
+        before it that a request could not apply (the store refused it after the row was
+        written: a pool timeout under load). PayHero documents no retry, so the pass is what
+        applies them; the cutoff leaves alone a row a request may still be applying.
 
         A row that cannot be applied at all is logged and counted, and the rest go on.
         """
-        rows = await self.database.fetch_all(
+        query = (
             sa.select(payhero_callbacks.c.id, payhero_callbacks.c.body)
             .where(payhero_callbacks.c.processed_ms.is_(None))
             .order_by(payhero_callbacks.c.id)
         )
+        if received_before_ms is not None:
+            query = query.where(payhero_callbacks.c.received_ms < received_before_ms)
+        rows = await self.database.fetch_all(query)
         for row in rows:
             inbox_id = row._mapping["id"]
             try:
@@ -205,8 +212,10 @@ class CallbackProcessor:
                 log.exception("stored callback %d could not be applied; going on with the next", inbox_id)
                 if self.on_error is not None:
                     self.on_error("callback-replay")
-        if rows:
+        if rows and received_before_ms is None:
             log.info("replayed %d stored callback(s) left unapplied by an earlier process", len(rows))
+        elif rows:
+            log.warning("applied %d stored callback(s) a request had stored but not applied", len(rows))
         return len(rows)
 
     async def _success(

@@ -16,9 +16,11 @@ from server.store.prepared import Prepared
 from server.store.tables import payhero_callbacks, payment_pushes
 from server.transitions.change import ChangeInProgress
 
+# The first mark stands: where two passes of two processes applied one stored row at once
+# (one status change between them, the other a duplicate of it), the row keeps `applied`.
 MARK_CALLBACK = Prepared(
     payhero_callbacks.update()
-    .where(payhero_callbacks.c.id == sa.bindparam("inbox_id"))
+    .where(payhero_callbacks.c.id == sa.bindparam("inbox_id"), payhero_callbacks.c.processed_ms.is_(None))
     .values(
         outcome=sa.bindparam("outcome"),
         order_id=sa.bindparam("order_id"),
