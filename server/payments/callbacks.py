@@ -202,6 +202,7 @@ class CallbackProcessor:
         if received_before_ms is not None:
             query = query.where(payhero_callbacks.c.received_ms < received_before_ms)
         rows = await self.database.fetch_all(query)
+        went_through = 0
         for row in rows:
             inbox_id = row._mapping["id"]
             try:
@@ -212,10 +213,16 @@ class CallbackProcessor:
                 log.exception("stored callback %d could not be applied; going on with the next", inbox_id)
                 if self.on_error is not None:
                     self.on_error("callback-replay")
+            else:
+                went_through += 1
         if rows and received_before_ms is None:
             log.info("replayed %d stored callback(s) left unapplied by an earlier process", len(rows))
         elif rows:
-            log.warning("applied %d stored callback(s) a request had stored but not applied", len(rows))
+            log.warning(
+                "%d of %d stored callback(s) a request had stored but not applied went through now",
+                went_through,
+                len(rows),
+            )
         return len(rows)
 
     async def _success(
