@@ -135,3 +135,36 @@ async def test_an_order_whose_latest_push_is_past_expiry_still_expires(stack_set
         await first_prompt_an_hour_ago(world, order_id)  # the second prompt an hour old too
         await expiry_pass(world).run_once()
         assert await status_of(world, order_id) == "expired"
+
+
+async def test_a_paid_order_payhero_cannot_be_asked_about_stays_open_until_it_can(
+    stack_settings: Settings,
+) -> None:
+    """The customer paid and the callback never came in (a store that refused it, say): the
+    pass's status check is the payment's only word. While PayHero's transaction status fails,
+    the pass leaves the order open and counts an error; once it answers, the order completes.
+    Expiring it on "no answer" ended a paid order with nobody told."""
+    async with shop(stack_settings) as world:
+        order = await world.checkout()
+        order_id = order["order_id"]
+        (push,) = world.pushes_of(order)
+        world.fake.settle(push, "success")  # paid at PayHero; the callback is never delivered
+        await first_prompt_an_hour_ago(world, order_id)
+
+        async def status_service_down(answering: str) -> None:
+            if answering == "transaction-status":
+                raise RuntimeError("PayHero's transaction status is down")  # a 500
+
+        world.fake.before_answer = status_service_down
+        svc = world.live.services
+        worker = expiry_pass(world)
+        worker.on_error = svc.metrics.background_error
+        assert await worker.run_once() == 1
+        assert await status_of(world, order_id) == "processing"
+        labels = {"task": "payment-expiry"}
+        assert svc.metrics.registry.get_sample_value("payment_status_background_errors_total", labels) == 1
+
+        world.fake.before_answer = None
+        assert await worker.run_once() == 1
+        assert await status_of(world, order_id) == "completed"
+        await paid_and_ticketed(world, order)

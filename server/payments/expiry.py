@@ -5,7 +5,9 @@ change, and from their latest push: one sent again is recorded before PayHero an
 and the order changes only once it has) are checked with PayHero's transaction status for every
 push PayHero took: a success completes (the customer paid, the callback was lost), failures
 on every push fail (a push whose answer was lost cannot be asked about, so it is no
-failure), and only "no result" expires. An order held for review is never
+failure), and only "no result" expires. Where PayHero could not be asked about a push (not
+reached, no answer, a 5xx) and none was paid, the order stays open for the next pass and the
+pass counts an error: not knowing is not "not paid". An order held for review is never
 completed here: what PayHero says is recorded on the change, and a person decides. Nor is
 one whose success PayHero states for another amount or order, or with a receipt that already
 paid for another order: those are held for review (issue 24).
@@ -24,7 +26,12 @@ from databases import Database
 
 from server.clock import now_ms
 from server.lifecycle import COMPLETED, EXPIRED, FAILED, PENDING, PROCESSING, ReviewReason
-from server.payhero.client import PayHeroClient, PaymentProviderError, TransactionStatus
+from server.payhero.client import (
+    PayHeroClient,
+    PaymentProviderError,
+    ProviderUnavailable,
+    TransactionStatus,
+)
 from server.payments.matching import STATUS_CHECK_SOURCE
 from server.store.tables import orders, payment_pushes
 from server.transitions.change import Change, ChangeFields
@@ -117,14 +124,20 @@ class ExpiryWorker:
         found = await self.database.fetch_val(sa.select(_pushed_since(sa.literal(order_id), cutoff)))
         return bool(found)
 
-    async def _statuses(self, order_id: str, references: list[str]) -> dict[str, TransactionStatus]:
+    async def _statuses(
+        self, order_id: str, references: list[str]
+    ) -> tuple[dict[str, TransactionStatus], int]:
+        """What PayHero says of each reference, and how many it could not be asked about
+        (not reached, no answer, a 5xx). A refusal (4xx) is PayHero's answer: no result."""
         heard = {}
+        unreachable = 0
         for reference in references:
             try:
                 heard[reference] = await self.payhero.transaction_status(reference)
             except PaymentProviderError as exc:
+                unreachable += isinstance(exc, ProviderUnavailable)
                 log.warning("status check for order %s (%s) failed: %s", order_id, reference, exc.reason)
-        return heard
+        return heard, unreachable
 
     async def settle(
         self,
@@ -139,9 +152,21 @@ class ExpiryWorker:
         and amount, which PayHero's success must not contradict. With `cutoff`, an order that
         was sent a push at or after it (epoch ms) is left alone, unless it was paid."""
         references, unasked = await self._references(order_id, reference)
-        heard = await self._statuses(order_id, references)
+        heard, unreachable = await self._statuses(order_id, references)
         paid_by = next((reference for reference, status in heard.items() if status.succeeded), None)
         paid = heard[paid_by] if paid_by is not None else None
+        if paid is None and unreachable:
+            # Not knowing is no "not paid": the callback may have been refused (a store that
+            # was down) and this check is then the payment's only word. The next pass asks
+            # again; expiring now would end a paid order with nobody told.
+            log.warning(
+                "order %s left open: PayHero could not be asked about %d of its push(es)",
+                order_id,
+                unreachable,
+            )
+            if self.on_error is not None:
+                self.on_error("payment-expiry")
+            return
         expired: ChangeFields = {"result_desc": "No answer from M-PESA in time"}
         if paid is not None and paid_for is not None and paid.contradicts(*paid_for):
             # PayHero took another amount (or its record is another order's): not this sale.
