@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from server.payhero.callback_parser import CallbackInvalid, PayHeroCallback, parse_callback
-from server.payhero.client import OutcomeUnknown, PayHeroClient, PaymentProviderError, TransactionStatus
+from server.payhero.client import (
+    OutcomeUnknown,
+    PayHeroClient,
+    PaymentProviderError,
+    ProviderUnavailable,
+    TransactionStatus,
+)
 from server.payhero.fake import RESULTS, FakePayHero, callback_body
 from server.payhero.gateway import open_payhero
 
@@ -15,6 +21,7 @@ __all__ = [
     "PayHeroCallback",
     "PayHeroClient",
     "PaymentProviderError",
+    "ProviderUnavailable",
     "TransactionStatus",
     "callback_body",
     "open_payhero",
