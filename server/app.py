@@ -16,7 +16,6 @@ from starlette.middleware import Middleware
 from server.abuse.rate_windows import MemoryWindows, Windows
 from server.broker import RedisHealth, create_broker
 from server.catalogue import Catalogue
-from server.clock import now_ms
 from server.fulfilment import build_fulfilment
 from server.http_errors import EXCEPTION_HANDLERS
 from server.logs import configure_logging, flush_logs, mask_url
@@ -243,7 +242,7 @@ async def settle_left_behind(services: Services, older_than: float) -> None:
     """Before each expiry pass: callbacks stored more than `older_than` seconds ago and never
     applied, then pushes a dead process left `sending`. Callbacks first: an order they pay
     is not one the pass should expire."""
-    await services.callbacks.replay_unprocessed(received_before_ms=now_ms() - int(older_than * 1000))
+    await services.callbacks.replay_unprocessed(older_than)
     await services.pushes.adopt_orphans(older_than)
 
 

@@ -185,10 +185,10 @@ class CallbackProcessor:
         async with self.database.connection():
             return await self._failure(inbox_id, callback, order, push)
 
-    async def replay_unprocessed(self, received_before_ms: int | None = None) -> int:
+    async def replay_unprocessed(self, older_than: float | None = None) -> int:
         """Apply callbacks stored but never marked: at start, those a process died between
-        storing and applying; with `received_before_ms` (each expiry pass), those stored
-        before it that a request could not apply (the store refused it after the row was
+        storing and applying; with `older_than` (each expiry pass), those stored more than
+        that many seconds ago that a request could not apply (the store refused it after the row was
         written: a pool timeout under load). PayHero documents no retry, so the pass is what
         applies them; the cutoff leaves alone a row a request may still be applying.
 
@@ -199,8 +199,8 @@ class CallbackProcessor:
             .where(payhero_callbacks.c.processed_ms.is_(None))
             .order_by(payhero_callbacks.c.id)
         )
-        if received_before_ms is not None:
-            query = query.where(payhero_callbacks.c.received_ms < received_before_ms)
+        if older_than is not None:
+            query = query.where(payhero_callbacks.c.received_ms < now_ms() - int(older_than * 1000))
         rows = await self.database.fetch_all(query)
         went_through = 0
         for row in rows:
@@ -215,7 +215,7 @@ class CallbackProcessor:
                     self.on_error("callback-replay")
             else:
                 went_through += 1
-        if rows and received_before_ms is None:
+        if rows and older_than is None:
             log.info("replayed %d stored callback(s) left unapplied by an earlier process", len(rows))
         elif rows:
             log.warning(
