@@ -23,6 +23,7 @@ from server.payments.expiry import ExpiryWorker
 from server.settings import Settings
 from server.store.tables import orders, payment_pushes
 from tests.test_payment_lifecycle import CALLBACK, SHAPES, Shop, paid_and_ticketed, shop
+from tests.test_payment_recovery import errors
 
 HOUR_MS = 3_600_000
 # The service's PAYMENT_EXPIRY for these passes: far less than the hour the first prompt is
@@ -161,8 +162,7 @@ async def test_a_paid_order_payhero_cannot_be_asked_about_stays_open_until_it_ca
         worker.on_error = svc.metrics.background_error
         assert await worker.run_once() == 1
         assert await status_of(world, order_id) == "processing"
-        labels = {"task": "payment-expiry"}
-        assert svc.metrics.registry.get_sample_value("payment_status_background_errors_total", labels) == 1
+        assert errors(svc, "payment-expiry") == 1
 
         world.fake.before_answer = None
         assert await worker.run_once() == 1
