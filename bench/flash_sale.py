@@ -58,6 +58,21 @@ from bench.throughput import database_for
 
 STATUS_ROUTES = ("/api/orders/{order_id}", "/api/orders/{order_id}/wait", "/api/orders/{order_id}/events")
 CALLBACK_FRAME = "payhero_callback ("
+# A screen later than this after its callback counts in the report's "when" line: the
+# target's maximum (sale_report.TARGETS).
+SLOW_SCREEN = 0.1
+
+
+def slow_by_second(late: list[tuple[float, float]]) -> list[dict[str, float]]:
+    """The screens slower than SLOW_SCREEN, by the second of the sale their callback was sent
+    in: a cluster of them in a few seconds is one stall, not a capacity limit."""
+    seconds: dict[int, list[float]] = {}
+    for at, took in late:
+        seconds.setdefault(int(at), []).append(took)
+    return [
+        {"second": second, "count": len(took), "max_ms": round(1000 * max(took), 1)}
+        for second, took in sorted(seconds.items())
+    ]
 
 
 def sale_catalogue(folder: Path, seats: int) -> Path:
@@ -183,6 +198,7 @@ async def _sell(
         audit.as_dict(),
         _cpu(cpu_before, cpu_after, web),
         used=delta(after, before) if one_process else None,
+        opened=opened,
         extra={
             "sold_for_s": sold_for,
             "drain_wait_s": drain_wait,
@@ -211,6 +227,7 @@ def _payload(
     cpu: dict[str, float],
     *,
     used: dict[str, float] | None,
+    opened: float,
     extra: dict[str, Any],
 ) -> dict[str, Any]:
     placed = [b for b in buyers if b.order_id is not None]
@@ -225,10 +242,13 @@ def _payload(
         and (held := stand_in.held.get((b.order_number or "", 1))) is not None
     ]
     to_screen: dict[str, list[float]] = {"sse": [], "wait": [], "poll": []}
+    late: list[tuple[float, float]] = []
     for b in placed:
         sent = stand_in.decisive_sent.get(b.order_number or "")
         if sent is not None and b.final_at is not None and b.final != "expired" and b.final_at >= sent:
             to_screen[b.plan.transport].append(b.final_at - sent)
+            if b.final_at - sent > SLOW_SCREEN:
+                late.append((sent - opened, b.final_at - sent))
     wrong = [
         f"buyer {b.plan.index} ({b.plan.outcome}) saw {b.final}"
         for b in placed
@@ -278,6 +298,7 @@ def _payload(
         "sold_out_answer_ms": summary_ms([s for b in buyers for s in b.sold_out_answers]),
         "callback_to_screen_ms": summary_ms([s for kind in to_screen.values() for s in kind]),
         "callback_to_screen_ms_by_kind": {k: summary_ms(v) for k, v in to_screen.items() if v},
+        "slow_screens_by_second": slow_by_second(late),
         "callbacks_sent": callbacks,
         "callback_answers": {f"{k}: {a}": n for (k, a), n in sorted(stand_in.answers.items())},
         "client_requests": sum(b.requests for b in buyers),

@@ -85,6 +85,11 @@ def print_report(payload: dict[str, Any]) -> None:
                 f"{server['store_reads'] / paid:.1f} / {server['store_single_reads'] / paid:.1f}",
             ],
         ]
+    slow = payload.get("slow_screens_by_second") or []
+    if slow:
+        shown = ", ".join(f"{s['second']} s: {s['count']} (max {s['max_ms']:,.0f} ms)" for s in slow[:12])
+        more = f", and {len(slow) - 12} more seconds" if len(slow) > 12 else ""
+        rows.append(["screens over 100 ms, by second of the sale their callback was sent", shown + more])
     rows.append(["errors", payload["errors"]])
     print(table(title, ["what", "figure"], rows))
     measured = {
