@@ -1,7 +1,16 @@
 """Headless Debian Chromium driven by Playwright, at phone size, with what the page did recorded.
 
-Never `playwright install`: the browser is the system's /usr/bin/chromium (`.ci/run` installs
-it), and the background-networking flags keep it from dialling out of this closed network.
+Never `playwright install`: the browsers are Debian's (`.ci/run` installs them), and the
+background-networking flags keep them from dialling out of this closed network.
+
+Two builds of the same Chromium release, from Debian's `chromium` source package:
+- `HEADLESS_SHELL`, `chromium-headless-shell`: Blink and V8 without the browser's window,
+  profile and services, what Playwright itself runs for headless tests. The page tests run
+  in it: the same 52 tests took 103 core-s of the machine in it and 182 in the full browser
+  (docs/BENCHMARKS.md, "The browser tests in Chromium's headless shell").
+- `CHROMIUM`, `/usr/bin/chromium`, the browser a person runs: the camera tests and one whole
+  checkout-to-paid journey per stack run in it, so that a difference between the two builds
+  that matters to the pages shows.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from playwright.async_api import Browser, ConsoleMessage, Locator, Page, Request
 from tests.backends import missing
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+HEADLESS_SHELL = os.environ.get("CHROMIUM_HEADLESS_SHELL_PATH", "/usr/bin/chromium-headless-shell")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 # A common Android phone: the pages must work 360 px wide.
 PHONE = {
@@ -50,15 +60,16 @@ SCREENSHOT_DIR = Path(os.environ["SCREENSHOT_DIR"]) if os.environ.get("SCREENSHO
 STATUS_PATH = re.compile(r"^/api/orders/[^/]+(?:/wait|/events)?$")
 
 
-def check_chromium() -> None:
-    if not Path(CHROMIUM).exists():
-        missing("Chromium", f"no browser at {CHROMIUM}; .ci/run installs Debian's chromium")
+def check_chromium(path: str = CHROMIUM) -> None:
+    if not Path(path).exists():
+        package = "chromium-headless-shell" if path == HEADLESS_SHELL else "chromium"
+        missing("Chromium", f"no browser at {path}; .ci/run installs Debian's {package}")
 
 
 @asynccontextmanager
-async def launch() -> AsyncIterator[Browser]:
+async def launch(path: str) -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
+        browser = await playwright.chromium.launch(executable_path=path, args=LAUNCH_ARGS, headless=True)
         try:
             yield browser
         finally:

@@ -10,7 +10,11 @@ from server.app import open_services
 from server.services import Services
 from server.settings import Settings
 from tests.backends import REDIS_URL, OwnRedis, OwnRedisCluster, PostgresDatabases, check_redis
-from tests.browser_fixtures import browser  # noqa: F401  (one per worker, for every page test)
+from tests.browser_fixtures import (  # noqa: F401  (one per worker, for every page test)
+    _full_chromium_running,
+    browser,
+    full_chromium,
+)
 
 Store = str  # "sqlite" | "postgres"
 
@@ -28,7 +32,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.postgres)
         if "redis_url" in fixtures or "redis_cluster" in fixtures or (stack and stack[1] != "memory"):
             item.add_marker(pytest.mark.redis)
-        if "browser" in fixtures or "chromium" in fixtures:
+        if "browser" in fixtures or "full_chromium" in fixtures:
             item.add_marker(pytest.mark.browser)
         if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)

@@ -113,10 +113,11 @@ async def expect_paid(page: Page, live: RunningServer, order_id: str, quantity: 
 
 
 async def test_checkout_to_paid_over_one_event_stream(
-    browser: Browser, stack_settings: Settings, stack: tuple[str, str]
+    full_chromium: Browser, stack_settings: Settings, stack: tuple[str, str]
 ) -> None:
+    # In the full browser, not the headless shell the other page tests use (tests/browser.py).
     async with run_server(stack_settings.with_overrides(sandbox_delay=SANDBOX_DELAY)) as live:
-        page, seen = await phone_page(browser)
+        page, seen = await phone_page(full_chromium)
         await fill_checkout(page, live.base_url, Buyer())
         if stack == ("sqlite", "memory"):
             await screenshot(page, "checkout")
