@@ -42,7 +42,7 @@ from typing import Any
 from bench import runner
 from bench.http import Connection
 from bench.hundred_k import until_workers
-from bench.metrics import READS, SINGLE_READS, delta, requests_total
+from bench.metrics import PREFIX, READS, SINGLE_READS, bucket_bound, delta, requests_total
 from bench.postgres import pool_per_process
 from bench.profiling import profiled, share, summary
 from bench.report import RESULTS, summary_ms
@@ -61,6 +61,9 @@ CALLBACK_FRAME = "payhero_callback ("
 # A screen later than this after its callback counts in the report's "when" line: the
 # target's maximum (sale_report.TARGETS).
 SLOW_SCREEN = 0.1
+LAG_BEAT = 0.01
+HTTP_DURATION = PREFIX + "http_request_duration_seconds"
+FAN_OUT_DELAY = PREFIX + "fanout_delay_seconds"
 
 
 def slow_by_second(late: list[tuple[float, float]]) -> list[dict[str, float]]:
@@ -101,6 +104,18 @@ def tree_cpu(pid: int) -> dict[int, float]:
         with contextlib.suppress(OSError):
             found[member] = cpu_seconds(member)
     return found
+
+
+async def sample_client_lag(opened: float, worst: dict[int, float]) -> None:
+    """The load client's own event-loop lag, the worst per second of the sale: the buyers
+    and the PayHero stand-in share this loop, and a screen is "told" when this loop reads
+    the status, so a late loop here is time no service could save."""
+    while True:
+        due = time.perf_counter() + LAG_BEAT
+        await asyncio.sleep(LAG_BEAT)
+        now = time.perf_counter()
+        second = int(now - opened)
+        worst[second] = max(worst.get(second, 0.0), now - due)
 
 
 async def sample_rss(pid: int, peak: list[int]) -> None:
@@ -175,6 +190,8 @@ async def _sell(
     peak = [0]
     sampler = asyncio.create_task(sample_rss(service.pid, peak))
     opened = time.perf_counter() + 0.5
+    client_lag: dict[int, float] = {}
+    lag_sampler = asyncio.create_task(sample_client_lag(opened, client_lag))
     sale = Sale(service.port, timing, opened, poll_every=args.poll)
     sale.deadline = deadline(opened, args.over, timing)
     buyers = [Buyer(plan) for plan in plans]
@@ -183,6 +200,7 @@ async def _sell(
         await asyncio.gather(*(sale.shop(buyer) for buyer in buyers))
         await stand_in.settled(sale.deadline - time.perf_counter())
     sold_for = time.perf_counter() - opened
+    lag_sampler.cancel()  # the audit after the sale runs on this loop too
     audit, drain_wait = await until_drained(service.database_url, timeout=120.0)
     cpu_after = tree_cpu(service.pid)
     after = await service.metrics() if one_process else {}
@@ -207,6 +225,13 @@ async def _sell(
             "missing_tickets": missing_tickets,
             "log_errors": log_errors[:10],
             "log_error_count": len(log_errors),
+            "client_loop_lag_ms": {
+                "max": round(1000 * max(client_lag.values(), default=0.0), 1),
+                "seconds_over_100_ms": sum(1 for lag in client_lag.values() if lag > SLOW_SCREEN),
+                "worst_by_second": {
+                    s: round(1000 * lag, 1) for s, lag in sorted(client_lag.items()) if lag > SLOW_SCREEN
+                },
+            },
             "profile": str(profile) if profile else None,
         },
     )
@@ -273,6 +298,11 @@ def _payload(
             "all_requests": requests_total(used),
             "store_reads": used.get(READS, 0.0),
             "store_single_reads": used.get(SINGLE_READS, 0.0),
+            # Inside the service, bucket bounds in ms: a callback's request from arrival to
+            # answer, and a change's commit to its waiters being handed it.
+            "callback_request_p99_le_ms": 1000
+            * bucket_bound(used, HTTP_DURATION, 99, labels='route="/api/payhero/callback/{token}"'),
+            "fan_out_p99_le_ms": 1000 * bucket_bound(used, FAN_OUT_DELAY, 99),
         }
     callbacks = sum(n for (kind, _), n in stand_in.answers.items())
     result: dict[str, Any] = {

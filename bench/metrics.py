@@ -70,3 +70,22 @@ def pauses(metrics: Metrics) -> dict[str, float]:
         "longest_loop_lag_ms": ms(LAG_LONGEST),
         "frozen_objects": metrics.get(FROZEN, nan),
     }
+
+
+def bucket_bound(metrics: Metrics, name: str, q: float, *, labels: str = "") -> float:
+    """The upper bound of the histogram bucket holding the q-th percentile (0..100) of `name`'s
+    observations whose label text contains `labels`: what a Prometheus histogram can say of
+    a percentile. NaN without observations; inf past the last bucket."""
+    buckets: dict[float, float] = {}
+    for key, value in metrics.items():
+        if key.startswith(name + "_bucket{") and labels in key:
+            bound = key.rsplit('le="', 1)[1].split('"', 1)[0]
+            le = float("inf") if bound == "+Inf" else float(bound)
+            buckets[le] = buckets.get(le, 0.0) + value
+    total = buckets.get(float("inf"), 0.0)
+    if not total:
+        return float("nan")
+    for le in sorted(buckets):
+        if buckets[le] >= q / 100 * total:
+            return le
+    return float("inf")

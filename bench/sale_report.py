@@ -85,6 +85,21 @@ def print_report(payload: dict[str, Any]) -> None:
                 f"{server['store_reads'] / paid:.1f} / {server['store_single_reads'] / paid:.1f}",
             ],
         ]
+    if server and "callback_request_p99_le_ms" in server:
+        rows.append(
+            [
+                "inside the service, p99 at most: callback request / commit -> waiters (ms)",
+                f"{server['callback_request_p99_le_ms']:,.0f} / {server['fan_out_p99_le_ms']:,.0f}",
+            ]
+        )
+    lag = payload.get("client_loop_lag_ms")
+    if lag:
+        rows.append(
+            [
+                "load client's own loop lag: max (ms) / seconds over 100 ms",
+                f"{lag['max']:,.0f} / {lag['seconds_over_100_ms']}",
+            ]
+        )
     slow = payload.get("slow_screens_by_second") or []
     if slow:
         shown = ", ".join(f"{s['second']} s: {s['count']} (max {s['max_ms']:,.0f} ms)" for s in slow[:12])
