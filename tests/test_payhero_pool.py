@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
+import httpx
+import pytest
+
+from server.payhero.client import shared_tls_context
+from server.payhero.connection_shards import sharded_transport
 from server.settings import Settings
-from tests.server_harness import until
+from tests.server_harness import serve_app, until
 from tests.test_expiry_open_prompt import held_at
 from tests.test_payment_lifecycle import send_again_when_allowed, shop
 
@@ -42,3 +48,43 @@ async def test_a_push_with_no_free_connection_is_unknown_and_keeps_the_order(
         again = await send_again_when_allowed(world, third["order_id"])
         assert again.status_code == 202 and "push_outcome" not in again.json()
         assert len(world.pushes_of(third)) == 1 and again.json()["pushes"] == 2
+
+
+async def test_split_connections_hold_as_many_pushes_as_one_pool_and_are_kept_alive() -> None:
+    """PayHero's connections are split over small pools (server/payhero/connection_shards.py):
+    as many requests are at PayHero at once as PAYHERO_MAX_CONNECTIONS says, the next waits
+    for a connection, and the connections are kept for the next burst."""
+    held, arrived, peers = asyncio.Event(), [0], set()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        arrived[0] += 1
+        peers.add(tuple(scope["client"]))
+        await held.wait()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b'{"success": true}'})
+
+    total = 70  # three shards: 24, 23 and 23 connections
+    async with serve_app(app) as url:
+        transport = sharded_transport(total, verify=shared_tls_context())
+        http = httpx.AsyncClient(base_url=url, transport=transport, timeout=httpx.Timeout(10.0, pool=0.3))
+        async with http:
+            burst = [asyncio.create_task(http.post("/push", json={})) for _ in range(total)]
+            await until(lambda: arrived[0] == total)
+            assert sorted(transport.in_flight) == [23, 23, 24]
+            with pytest.raises(httpx.PoolTimeout):
+                await http.post("/push", json={})
+            held.set()
+            assert all(response.status_code == 200 for response in await asyncio.gather(*burst))
+            assert transport.in_flight == (0, 0, 0)
+
+            again = [asyncio.create_task(http.post("/push", json={})) for _ in range(total)]
+            assert all(response.status_code == 200 for response in await asyncio.gather(*again))
+    assert arrived[0] == 2 * total and len(peers) == total  # the second burst on the same connections

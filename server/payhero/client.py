@@ -15,6 +15,7 @@ from datetime import datetime
 import httpx
 
 from server.json_types import JSONObject, JSONValue
+from server.payhero.connection_shards import sharded_transport
 from server.payhero.shapes import StkPushRequest
 
 log = logging.getLogger("server.payhero")
@@ -230,16 +231,14 @@ def build_http_client(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
     # Every connection may be kept alive: httpx's default of 20 closes the rest after each
-    # answer, and a sale's burst would open (and, over TLS, handshake) one per push.
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    # answer, and a sale's burst would open (and, over TLS, handshake) one per push. They
+    # are split over small pools (server/payhero/connection_shards.py). The sandbox's
+    # transport is in-process, with no TLS: loading the CA bundle for it cost every
+    # sandbox start ~35 ms of CPU.
     return httpx.AsyncClient(
         base_url=base_url,
         auth=httpx.BasicAuth(username, password),
         timeout=httpx.Timeout(timeout, connect=5.0, pool=pool_timeout),
-        limits=limits,
-        transport=transport,
-        # Only httpx's own transport uses it: the sandbox's is in-process, with no TLS, and
-        # loading the CA bundle for it cost every sandbox start ~35 ms of CPU.
-        verify=shared_tls_context() if transport is None else True,
+        transport=transport or sharded_transport(max_connections, verify=shared_tls_context()),
         headers={"Accept": "application/json", "User-Agent": "payment-status/0.1"},
     )
