@@ -74,6 +74,20 @@ MARK_SENT = Prepared(
     .where(outbox.c.id == sa.bindparam("row_id"), outbox.c.sent_ms.is_(None))
     .values(sent_ms=sa.bindparam("sent_ms"), locked_until_ms=None, claim=None, last_error=None)
 )
+# Run once per pass, and a paid order's commit wakes a pass: built once too.
+_UNSENT_AFTER = (
+    sa.select(outbox.c.id)
+    .where(outbox.c.sent_ms.is_(None), outbox.c.id > sa.bindparam("last_id"), _unlocked(sa.bindparam("now")))
+    .order_by(outbox.c.id)
+    .limit(BATCH)
+)
+DUE_AFTER = Prepared(_UNSENT_AFTER.where(outbox.c.next_attempt_ms <= sa.bindparam("due_by")))
+UNSENT_AFTER = Prepared(_UNSENT_AFTER)
+_DUE = sa.case(
+    (outbox.c.locked_until_ms > outbox.c.next_attempt_ms, outbox.c.locked_until_ms),
+    else_=outbox.c.next_attempt_ms,
+)
+EARLIEST_DUE = Prepared(sa.select(sa.func.min(_DUE)).where(outbox.c.sent_ms.is_(None)))
 
 
 class OutboxWorker:
@@ -136,14 +150,10 @@ class OutboxWorker:
         last_id = 0
         while True:
             now = now_ms()
-            query = (
-                sa.select(outbox.c.id)
-                .where(outbox.c.sent_ms.is_(None), outbox.c.id > last_id, _unlocked(now))
-                .order_by(outbox.c.id)
-                .limit(BATCH)
-            )
-            if not include_waiting:
-                query = query.where(outbox.c.next_attempt_ms <= now)
+            if include_waiting:
+                query = UNSENT_AFTER.bind(last_id=last_id, now=now)
+            else:
+                query = DUE_AFTER.bind(last_id=last_id, now=now, due_by=now)
             ids = [row._mapping["id"] for row in await self.database.fetch_all(query)]
             if not ids:
                 return DeliveryReport(sent, failed)
@@ -220,13 +230,7 @@ class OutboxWorker:
 
     async def _seconds_until_due(self) -> float:
         """How long until the earliest unsent row may be tried: sleep no longer than that."""
-        due = sa.case(
-            (outbox.c.locked_until_ms > outbox.c.next_attempt_ms, outbox.c.locked_until_ms),
-            else_=outbox.c.next_attempt_ms,
-        )
-        earliest = await self.database.fetch_val(
-            sa.select(sa.func.min(due)).where(outbox.c.sent_ms.is_(None))
-        )
+        earliest = await self.database.fetch_val(EARLIEST_DUE.bind())
         if earliest is None:
             return self.poll_interval
         return min(self.poll_interval, max(MIN_PAUSE, (int(earliest) - now_ms()) / 1000))
