@@ -64,8 +64,11 @@ async def test_the_list_of_a_10000_ticket_event_is_under_300_kb_on_the_wire(
         assert len(body["checked_in"]) == 3_333
         assert wire <= 300 * 1024, f"{wire} bytes on the wire"
         print(f"admission list of 10,000 tickets: {wire} bytes gzipped, {len(answer.content)} raw")
-        # No personal data: no names, e-mails, phones, nor the codes themselves.
-        text = answer.text.lower()
+        # No personal data: no names, e-mails, phones, nor the codes themselves. The ids are
+        # the tickets' own and nothing else; the rest is searched. (Searched with them, ten
+        # thousand random ids lowercased held "amina" once in a few hundred runs.)
+        assert set(body["ids"].split(",")) == {paid["ticket_id"], *(ticket["id"] for ticket in more)}
+        text = json.dumps({key: value for key, value in body.items() if key != "ids"}).lower()
         short = paid["short_code"].replace("-", "").lower()
         for private in ("amina", "otieno", "@example.com", "712345678", paid["code"].lower(), short):
             assert private not in text, private
