@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server.payhero.client import shared_tls_context
+from server.payhero.client import build_http_client, shared_tls_context
 from server.payhero.connection_shards import sharded_transport
 from server.settings import Settings
 from tests.server_harness import serve_app, until
@@ -88,3 +88,34 @@ async def test_split_connections_hold_as_many_pushes_as_one_pool_and_are_kept_al
             again = [asyncio.create_task(http.post("/push", json={})) for _ in range(total)]
             assert all(response.status_code == 200 for response in await asyncio.gather(*again))
     assert arrived[0] == 2 * total and len(peers) == total  # the second burst on the same connections
+
+
+async def test_a_proxy_the_environment_names_for_payhero_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Behind an egress proxy (HTTP_PROXY / HTTPS_PROXY, as for a static outbound IP), the
+    pushes go through it: httpx reads the environment only with its own transport, so the
+    split pools step aside there."""
+    request_lines: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request_lines.append(await reader.readline())
+        while (await reader.readline()) not in (b"\r\n", b""):
+            pass
+        body = b'{"success": true}'
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+        )
+        writer.write(body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    async with server:
+        http = build_http_client(base_url="http://payhero.test", username="u", password="p", timeout=5.0)
+        async with http:
+            answer = await http.post("/api/v2/payments", json={})
+    assert answer.status_code == 200
+    assert request_lines == [b"POST http://payhero.test/api/v2/payments HTTP/1.1\r\n"]
