@@ -92,8 +92,8 @@ async def test_split_connections_hold_as_many_pushes_as_one_pool_and_are_kept_al
 
 async def test_a_proxy_the_environment_names_for_payhero_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     """Behind an egress proxy (HTTP_PROXY / HTTPS_PROXY, as for a static outbound IP), the
-    pushes go through it: httpx reads the environment only with its own transport, so the
-    split pools step aside there."""
+    pushes go through it: httpx reads the environment only for its own transport, so the
+    split pools are each given the proxy."""
     request_lines: list[bytes] = []
 
     async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

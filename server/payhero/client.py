@@ -233,29 +233,25 @@ def build_http_client(
 ) -> httpx.AsyncClient:
     # Every connection may be kept alive: httpx's default of 20 closes the rest after each
     # answer, and a sale's burst would open (and, over TLS, handshake) one per push. They
-    # are split over small pools (server/payhero/connection_shards.py), except behind a
-    # proxy the environment names for PayHero (HTTPS_PROXY, NO_PROXY): httpx honours those
-    # only with its own transport, and one pool there keeps the proxy working. The
-    # sandbox's transport is in-process, with no TLS: loading the CA bundle for it cost
-    # every sandbox start ~35 ms of CPU.
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    if transport is None and not through_proxy(base_url):
-        transport = sharded_transport(max_connections, verify=shared_tls_context())
+    # are split over small pools (server/payhero/connection_shards.py), each through the
+    # proxy the environment names for PayHero (HTTPS_PROXY, NO_PROXY), if any: httpx reads
+    # those only for its own transport. The sandbox's transport is in-process, with no TLS:
+    # loading the CA bundle for it cost every sandbox start ~35 ms of CPU.
     return httpx.AsyncClient(
         base_url=base_url,
         auth=httpx.BasicAuth(username, password),
         timeout=httpx.Timeout(timeout, connect=5.0, pool=pool_timeout),
-        limits=limits,
-        transport=transport,
-        verify=shared_tls_context() if transport is None else True,
+        transport=transport
+        or sharded_transport(max_connections, verify=shared_tls_context(), proxy=proxy_for(base_url)),
         headers={"Accept": "application/json", "User-Agent": "payment-status/0.1"},
     )
 
 
-def through_proxy(base_url: str) -> bool:
-    """Whether the environment sends requests to `base_url` through a proxy, as httpx reads it."""
+def proxy_for(base_url: str) -> str | None:
+    """The proxy the environment sends requests to `base_url` through, as httpx reads it."""
     url = httpx.URL(base_url)
     proxies = urllib.request.getproxies()
-    if not (proxies.get(url.scheme) or proxies.get("all")):
-        return False
-    return not urllib.request.proxy_bypass(url.host)
+    proxy = proxies.get(url.scheme) or proxies.get("all")
+    if proxy is None or urllib.request.proxy_bypass(url.host):
+        return None
+    return proxy

@@ -81,14 +81,19 @@ class _ReleasedOnClose(httpx.AsyncByteStream):
                 done()
 
 
-def sharded_transport(max_connections: int, *, verify: ssl.SSLContext) -> ShardedTransport:
-    """`max_connections` kept-alive connections in all, over shards of at most PER_SHARD."""
+def sharded_transport(
+    max_connections: int, *, verify: ssl.SSLContext, proxy: str | None = None
+) -> ShardedTransport:
+    """`max_connections` kept-alive connections in all, over shards of at most PER_SHARD,
+    each through `proxy` when one is given."""
     count = -(-max_connections // PER_SHARD)
     sizes = [max_connections // count + (1 if i < max_connections % count else 0) for i in range(count)]
     return ShardedTransport(
         [
             httpx.AsyncHTTPTransport(
-                verify=verify, limits=httpx.Limits(max_connections=size, max_keepalive_connections=size)
+                verify=verify,
+                proxy=proxy,
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
             )
             for size in sizes
         ]
