@@ -20,13 +20,13 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.catalogue import Catalogue
 from server.clock import now_ms
 from server.desk.exports import PAGE, attendees_csv, payments_csv
 from server.lifecycle import COMPLETED
 from server.settings.variables import DEFAULT_CATALOGUE
+from server.store import Database, StatementValues
 from server.store.database import migrate, open_database
 from server.store.tables import orders, tickets
 
@@ -36,7 +36,8 @@ BATCH = 1000
 async def seed(database: Database, count: int) -> None:
     stamp = now_ms()
     for start in range(0, count, BATCH):
-        order_rows, ticket_rows = [], []
+        order_rows: list[StatementValues] = []
+        ticket_rows: list[StatementValues] = []
         for n in range(start, min(count, start + BATCH)):
             order_id = secrets.token_urlsafe(18)
             order_rows.append(

@@ -30,7 +30,7 @@ RATE = 250
 # at threading's `_bootstrap`).
 LOOP_THREAD = "asyncio_run (uvicorn/"
 # Frames worth a line in the summary: our code, and where the event loop's time goes.
-INTERESTING = ("server/", "sqlalchemy/", "databases/", "email/", "png.py", "qrcode/", "logging/")
+INTERESTING = ("server/", "sqlalchemy/", "asyncpg/", "email/", "png.py", "qrcode/", "logging/")
 
 
 def py_spy() -> str:

@@ -3,8 +3,8 @@
 µs per row built from one real result record of each store (SQLite, and PostgreSQL through
 asyncpg), best of several rounds on one core, for an `orders` row (25 columns) and a
 `payment_pushes` row (11):
-- dict: `dict(record._mapping)`, what the readers did before issue 23;
-- row: `OrderRow.from_mapping(record._mapping)` / `PushRow.from_mapping(...)`, what they do now;
+- dict: `dict(record)`, what the readers did before issue 23;
+- row: `OrderRow.from_mapping(record)` / `PushRow.from_mapping(...)`, what they do now;
 - attribute vs key: one column read from the row and from the dict.
 Nothing here starts the service.
 """
@@ -20,10 +20,8 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-from databases import Database
-
 from bench.postgres import temporary_database
-from server.store import OrderRow, PushRow, migrate, open_database, orders, payment_pushes
+from server.store import Database, OrderRow, PushRow, migrate, open_database, orders, payment_pushes
 
 ORDER = {
     "id": "bench-order-000000000001",
@@ -50,7 +48,7 @@ async def records(database: Database) -> tuple[Any, Any]:
     order = await database.fetch_one(orders.select())
     push = await database.fetch_one(payment_pushes.select())
     assert order is not None and push is not None
-    return order._mapping, push._mapping
+    return order, push
 
 
 def measure(order: Any, push: Any, number: int, rounds: int) -> dict[str, float]:

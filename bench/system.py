@@ -128,7 +128,7 @@ def machine() -> dict[str, Any]:
         if line.startswith("MemTotal:"):
             mem_kb = int(line.split()[1])
     versions: dict[str, str | None] = {}
-    for package in ["starlette", "uvicorn", "uvloop", "httptools", "databases", "aiosqlite"]:
+    for package in ["starlette", "uvicorn", "uvloop", "httptools", "asyncpg", "SQLAlchemy"]:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

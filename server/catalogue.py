@@ -15,10 +15,10 @@ from typing import TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
-from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 
 from server.sales_window import ROLLS, YEARLY, now_utc, rolled_forward
+from server.store import Database
 from server.store.database import is_postgres
 from server.store.tables import ticket_inventory
 
@@ -194,10 +194,7 @@ class Catalogue:
         """`GET /api/events`: every event, whether it is on sale, and how many seats are left."""
         now = now or now_utc()
         rows = await database.fetch_all(sa.select(ticket_inventory))
-        left = {
-            (m["event_slug"], m["ticket_type"]): max(0, m["capacity"] - m["sold"])
-            for m in (r._mapping for r in rows)
-        }
+        left = {(m["event_slug"], m["ticket_type"]): max(0, m["capacity"] - m["sold"]) for m in rows}
         return [
             {
                 "slug": event.slug,

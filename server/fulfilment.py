@@ -8,8 +8,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from databases import Database
-
 from server.catalogue import Catalogue
 from server.logs import mask_url
 from server.mail.composer_process import Composing
@@ -17,6 +15,7 @@ from server.mail.delivery import OutboxWorker
 from server.mail.messages import Composer
 from server.mail.transport import EmlFileSender, build_sender
 from server.settings import Settings
+from server.store import Database
 from server.tickets.codes import TicketSigner
 from server.tickets.gate import Gate
 

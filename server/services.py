@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from databases import Database
 from starlette.requests import Request
 
 from server.broker import Broker
@@ -24,6 +23,7 @@ from server.settings import Settings
 from server.status.admitted import AdmittedCounts
 from server.status.hub import StatusHub
 from server.status.reader import OrderReader
+from server.store import Database
 from server.tickets.admission_list import AdmissionLists
 from server.tickets.gate import Gate
 from server.tickets.gate_limits import GateLimits

@@ -13,13 +13,13 @@ import httpx
 import png
 import sqlalchemy as sa
 import zxingcpp
-from databases import Database
 
 from server.lifecycle import COMPLETED, TERMINAL
 from server.orders.validation import CheckoutRequest
 from server.services import Services
 from server.settings import Settings
 from server.status.document import StatusUpdate
+from server.store import Database
 from server.store.tables import outbox
 from server.transitions.change import Change
 from tests.payhero_fixtures import ORDER
@@ -68,7 +68,7 @@ async def outbox_rows(database: Database, order_id: str | None = None) -> list[d
     query = sa.select(outbox).order_by(outbox.c.id)
     if order_id is not None:
         query = query.where(outbox.c.order_id == order_id)
-    return [dict(row._mapping) for row in await database.fetch_all(query)]
+    return [dict(row) for row in await database.fetch_all(query)]
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = 15.0) -> None:

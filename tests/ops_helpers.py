@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from databases import Database
 
 from server.settings import Settings
+from server.store import Database
 from server.store.tables import customers, order_changes, orders, ticket_inventory, tickets
 from tests.local_http import local_client
 from tests.payhero_fixtures import ORDER
@@ -46,7 +46,7 @@ async def snapshot(database: Database) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for table in GUARDED_TABLES:
         rows = await database.fetch_all(table.select())
-        found[table.name] = sorted(repr(tuple(row._mapping.values())) for row in rows)
+        found[table.name] = sorted(repr(tuple(row)) for row in rows)
     return found
 
 

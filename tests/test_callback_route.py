@@ -39,11 +39,11 @@ class World:
     async def stored(self, order_id: str) -> dict[str, Any]:
         row = await self.live.services.database.fetch_one(orders.select().where(orders.c.id == order_id))
         assert row is not None
-        return dict(row._mapping)
+        return dict(row)
 
     async def snapshot(self) -> list[dict[str, Any]]:
         rows = await self.live.services.database.fetch_all(orders.select().order_by(orders.c.id))
-        return [dict(r._mapping) for r in rows]
+        return [dict(r) for r in rows]
 
     async def inbox(self) -> int:
         query = sa.select(sa.func.count()).select_from(payhero_callbacks)

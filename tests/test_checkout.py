@@ -59,8 +59,8 @@ async def test_an_order_is_stored_and_pushed(live: RunningServer, client: httpx.
     assert not {"email", "phone", "first_name", "last_name"} & set(body)
     row = await live.services.database.fetch_one(orders.select().where(orders.c.id == order_id))
     assert row is not None
-    assert row._mapping["checkout_request_id"] == f"ws_CO_SANDBOX_{body['order_number']}"
-    assert row._mapping["payhero_reference"] == f"SANDBOX-{body['order_number']}"
+    assert row["checkout_request_id"] == f"ws_CO_SANDBOX_{body['order_number']}"
+    assert row["payhero_reference"] == f"SANDBOX-{body['order_number']}"
     assert await count(live, tickets) == 2
 
 

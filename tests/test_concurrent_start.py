@@ -95,7 +95,7 @@ async def test_syncing_the_catalogue_again_changes_capacity_and_adds_types_never
     types = {**event.ticket_types, first.slug: grown, "late-entry": added}
     await Catalogue({event.slug: replace(event, ticket_types=types)}).sync_inventory(database)
     stored = {
-        r._mapping["ticket_type"]: (r._mapping["capacity"], r._mapping["sold"])
+        r["ticket_type"]: (r["capacity"], r["sold"])
         for r in await database.fetch_all(sa.select(ticket_inventory))
     }
     assert stored[first.slug] == (first.capacity + 1, 5)

@@ -17,9 +17,9 @@ import httpx
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
-from databases import Database
 
 from server.settings import Settings
+from server.store import Database
 from server.store.tables import desk_actions
 from tests.fulfilment_helpers import SILENT_PHONE, all_sent, eventually, outbox_rows, place, settled
 from tests.local_http import local_client
@@ -127,7 +127,7 @@ async def actions_of(database: Database, order_id: str) -> list[tuple[str, str]]
         .where(desk_actions.c.order_id == order_id)
         .order_by(desk_actions.c.id)
     )
-    return [(row._mapping["action"], row._mapping["actor"]) for row in rows]
+    return [(row["action"], row["actor"]) for row in rows]
 
 
 async def test_complete_and_close_commit_with_who_did_them_or_not_at_all(desk: RunningServer) -> None:

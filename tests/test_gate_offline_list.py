@@ -43,7 +43,7 @@ async def test_the_list_of_a_10000_ticket_event_is_under_300_kb_on_the_wire(
             more.append(
                 {
                     "id": ticket_id,
-                    "order_id": row._mapping["order_id"],
+                    "order_id": row["order_id"],
                     "event_slug": "demo-fest",
                     "ticket_type": "early-bird" if number % 3 else "vip",
                     "code": code,

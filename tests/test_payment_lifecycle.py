@@ -68,7 +68,7 @@ class Shop:
     async def row(self, order_id: str) -> dict[str, Any]:
         found = await self.live.services.database.fetch_one(orders.select().where(orders.c.id == order_id))
         assert found is not None
-        return dict(found._mapping)
+        return dict(found)
 
     async def push_rows(self, order_id: str) -> list[dict[str, Any]]:
         rows = await self.live.services.database.fetch_all(
@@ -76,7 +76,7 @@ class Shop:
             .where(payment_pushes.c.order_id == order_id)
             .order_by(payment_pushes.c.attempt)
         )
-        return [dict(r._mapping) for r in rows]
+        return [dict(r) for r in rows]
 
     async def outcomes(self, order_id: str) -> list[str]:
         rows = await self.live.services.database.fetch_all(
@@ -84,7 +84,7 @@ class Shop:
             .where(payhero_callbacks.c.order_id == order_id)
             .order_by(payhero_callbacks.c.id)
         )
-        return [r._mapping["outcome"] for r in rows]
+        return [r["outcome"] for r in rows]
 
     async def signed_tickets(self, order_id: str) -> int:
         query = sa.select(sa.func.count()).where(tickets.c.order_id == order_id, tickets.c.code.is_not(None))

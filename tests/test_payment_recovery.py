@@ -171,7 +171,7 @@ async def test_a_push_a_dead_process_left_sending_is_adopted_as_unknown(services
     window = int(services.settings.prompt_window * 1000)
     assert document["prompt_expires_at"] == iso_from_ms(long_ago + window)
     rows = await services.database.fetch_all(sa.select(payment_pushes.c.order_id, payment_pushes.c.outcome))
-    assert {r._mapping["order_id"]: r._mapping["outcome"] for r in rows} == {
+    assert {r["order_id"]: r["outcome"] for r in rows} == {
         dead.order_id: "unknown",
         live.order_id: "sending",  # still within PayHero's timeout: maybe in flight elsewhere
     }
@@ -182,7 +182,7 @@ async def marks(services: Services) -> dict[int, tuple[str | None, str | None]]:
     rows = await services.database.fetch_all(
         sa.select(payhero_callbacks.c.id, payhero_callbacks.c.outcome, payhero_callbacks.c.order_id)
     )
-    return {row._mapping["id"]: (row._mapping["outcome"], row._mapping["order_id"]) for row in rows}
+    return {row["id"]: (row["outcome"], row["order_id"]) for row in rows}
 
 
 async def test_a_callback_a_request_stored_but_could_not_apply_is_applied_by_the_next_pass(

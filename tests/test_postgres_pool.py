@@ -19,7 +19,7 @@ async def test_a_released_connection_costs_no_statement_and_is_never_left_in_a_t
     database = open_database(postgres.new_url())
     await database.connect()
     try:
-        pool: Any = database._backend._pool
+        pool: Any = database.backend.pool  # type: ignore[attr-defined]
         connection = await pool.acquire()
         sent: list[str] = []
         connection.add_query_logger(lambda record: sent.append(record.query))

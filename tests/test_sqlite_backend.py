@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from databases import Database
 
+from server.store import Database
 from server.store.database import migrate, open_database
 from server.store.tables import orders
 
@@ -122,11 +122,11 @@ async def test_cached_statements_take_each_executions_values(database: Database)
         assert await status_of(database, f"order-{n}") == f"s{n}"
     for ids in (["order-5"], ["order-6", "order-7"], ["order-5", "order-8", "order-9"]):
         rows = await database.fetch_all(sa.select(orders.c.id).where(orders.c.id.in_(ids)))
-        assert sorted(row._mapping["id"] for row in rows) == sorted(ids)
+        assert sorted(row["id"] for row in rows) == sorted(ids)
     returned = await database.fetch_one(
         orders.update()
         .where(orders.c.id == "order-9")
         .values(version=orders.c.version + 1)
         .returning(orders.c.version)
     )
-    assert returned is not None and returned._mapping["version"] == 2
+    assert returned is not None and returned["version"] == 2

@@ -114,7 +114,7 @@ async def test_migration_8_gives_each_paid_receipt_to_one_order(store: Services)
         )
     await migrate(store.database)
     owners = await store.database.fetch_all(sa.select(payment_receipts.c.order_id))
-    assert len(owners) == 1 and owners[0]._mapping["order_id"] in {o.order_id for o in placed[:2]}
+    assert len(owners) == 1 and owners[0]["order_id"] in {o.order_id for o in placed[:2]}
     with pytest.raises(ReceiptTaken):
         await store.changes.apply(
             placed[2].order_id, Change(COMPLETED, source="test", fields={"receipt_number": "SREUSED123"})
@@ -140,7 +140,7 @@ async def test_every_change_bumps_the_version_by_one_and_is_recorded(store: Serv
     rows = await store.database.fetch_all(
         sa.select(order_changes).where(order_changes.c.order_id == order.order_id).order_by("version")
     )
-    assert [(r.from_status, r.to_status, r.version) for r in rows] == [
+    assert [(r["from_status"], r["to_status"], r["version"]) for r in rows] == [
         (None, PENDING, 1),
         (PENDING, PROCESSING, 2),
         (PROCESSING, COMPLETED, 3),

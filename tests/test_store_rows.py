@@ -59,7 +59,7 @@ async def test_rows_built_from_each_stores_results(services: Services) -> None:
     await move(store, update.order_id, COMPLETED, receipt_number="RCPT-ROWS-1")
     found = await store.database.fetch_one(orders.select().where(orders.c.id == update.order_id))
     assert found is not None
-    order = OrderRow.from_mapping(found._mapping)
+    order = OrderRow.from_mapping(found)
     assert (order.id, order.payment_status, order.receipt_number) == (
         update.order_id,
         COMPLETED,
@@ -68,5 +68,5 @@ async def test_rows_built_from_each_stores_results(services: Services) -> None:
     assert isinstance(order.version, int) and order.version >= 2
     ticket_rows = await store.database.fetch_all(tickets.select().where(tickets.c.order_id == order.id))
     assert ticket_rows
-    for ticket in (TicketRow.from_mapping(r._mapping) for r in ticket_rows):
+    for ticket in (TicketRow.from_mapping(r) for r in ticket_rows):
         assert ticket.order_id == order.id and ticket.code

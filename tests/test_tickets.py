@@ -91,8 +91,8 @@ async def test_tickets_appear_in_the_status_document_only_once_completed(
     rows = await live.services.database.fetch_all(
         sa.select(tickets.c.id, tickets.c.code).where(tickets.c.order_id == order["order_id"])
     )
-    assert len(rows) == 2 and all(r._mapping["code"] is None for r in rows)
-    unpaid = rows[0]._mapping["id"]
+    assert len(rows) == 2 and all(r["code"] is None for r in rows)
+    unpaid = rows[0]["id"]
     # No QR, and no valid code, for a ticket nobody has paid for yet.
     response = await client.get(f"/api/tickets/{unpaid}/qr.png")
     assert response.status_code == 404 and response.json()["error"] == "ticket_not_found"
@@ -106,7 +106,7 @@ async def test_tickets_appear_in_the_status_document_only_once_completed(
     assert answer.status_code == 200
     document = (await client.get(f"/api/orders/{order['order_id']}")).json()
     assert document["payment_status"] == COMPLETED
-    assert sorted(t["ticket_id"] for t in document["tickets"]) == sorted(r._mapping["id"] for r in rows)
+    assert sorted(t["ticket_id"] for t in document["tickets"]) == sorted(r["id"] for r in rows)
     for ticket in document["tickets"]:
         assert set(ticket) == {
             *("ticket_id", "ticket_type", "ticket_type_name", "code", "short_code", "qr_url"),
@@ -131,7 +131,7 @@ async def test_a_short_code_another_ticket_holds_is_never_given_twice(
     holder = await place(client, "baraka@example.com", phone=SILENT_PHONE, quantity=1)
     database = live.services.database
     ticket_of = {
-        r._mapping["order_id"]: r._mapping["id"]
+        r["order_id"]: r["id"]
         for r in await database.fetch_all(
             sa.select(tickets.c.id, tickets.c.order_id).where(
                 tickets.c.order_id.in_([first["order_id"], holder["order_id"]])
@@ -152,7 +152,7 @@ async def test_a_short_code_another_ticket_holds_is_never_given_twice(
         await client.post(live.services.settings.callback_url, json=sandbox.settle(push, "success"))
     ).status_code == 200
     short_of = {
-        r._mapping["id"]: (r._mapping["code"], r._mapping["short_code"])
+        r["id"]: (r["code"], r["short_code"])
         for r in await database.fetch_all(sa.select(tickets.c.id, tickets.c.code, tickets.c.short_code))
     }
     assert short_of[ticket_of[first["order_id"]]] == (code, signer.short_code(code, 1))

@@ -102,7 +102,7 @@ async def list_callbacks(
         # Not LIKE: the `databases` SQLite backend %-formats the SQL, and LIKE's pattern has a %.
         query = query.where(sa.func.substr(inbox.c.outcome, 1, len(outcome)) == outcome)
     rows = await services.database.fetch_all(query.order_by(inbox.c.id.desc()).limit(limit))
-    return [_row(row._mapping) for row in rows]
+    return [_row(row) for row in rows]
 
 
 async def replay(services: Services, ids: list[int]) -> tuple[list[CallbackReplayed], bool]:
@@ -117,7 +117,7 @@ async def replay(services: Services, ids: list[int]) -> tuple[list[CallbackRepla
             lines.append({"id": inbox_id, "error": "no stored callback has this id"})
             all_found = False
             continue
-        body, processed = bytes(row._mapping["body"]), row._mapping["processed_ms"]
+        body, processed = bytes(row["body"]), row["processed_ms"]
         recorded = inbox_id
         line: CallbackReplayed = {"id": inbox_id}
         try:
@@ -141,7 +141,7 @@ async def _unprocessed_ids(services: Services) -> list[int]:
     rows = await services.database.fetch_all(
         sa.select(inbox.c.id).where(inbox.c.processed_ms.is_(None)).order_by(inbox.c.id)
     )
-    return [int(row._mapping["id"]) for row in rows]
+    return [int(row["id"]) for row in rows]
 
 
 def _print(lines: list[CallbackListed] | list[CallbackReplayed]) -> None:

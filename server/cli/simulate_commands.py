@@ -72,7 +72,7 @@ async def simulate(
     if row is None:
         print(f"no order {order_ref!r} in {settings.store_kind} store")
         return 1
-    order = row._mapping
+    order = row
     number = order["order_number"]
     body = callback_body(
         result=result,

@@ -14,12 +14,11 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
-from databases import Database
-
 from server.catalogue import Catalogue
 from server.fulfilment import build_gate, build_outbox_worker
 from server.logs import configure_logging
 from server.settings import Settings
+from server.store import Database
 from server.store.database import migrate, open_database
 from server.tickets.gate import NotGenuine, TicketCheck
 

@@ -16,11 +16,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.catalogue import Catalogue
 from server.clock import iso_from_ms
 from server.lifecycle import COMPLETED
+from server.store import Database
 from server.store.tables import orders, tickets
 
 PAGE = 500
@@ -57,7 +57,7 @@ async def _pages(database: Database, query: Any, keys: tuple[Any, Any]) -> Async
         rows = await database.fetch_all(page_query.order_by(*keys).limit(PAGE))
         if not rows:
             return
-        mappings = [row._mapping for row in rows]
+        mappings = [row for row in rows]
         yield mappings
         if len(rows) < PAGE:
             return

@@ -13,12 +13,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.catalogue import Catalogue
 from server.clock import now_ms
 from server.json_types import JSONObject
 from server.lifecycle import COMPLETED, PENDING, PROCESSING
+from server.store import Database
 from server.store.tables import orders, ticket_inventory, tickets
 
 HOUR_MS = 3_600_000
@@ -97,7 +97,7 @@ async def read_sales(database: Database, catalogue: Catalogue) -> list[EventSale
     """Sold, being paid, seats left, revenue and paid in the last hour, per event and type, now."""
     totals: dict[tuple[str, str, str], tuple[int, int, int]] = {}
     for row in await database.fetch_all(_sales_query(now_ms() - HOUR_MS)):
-        m = row._mapping
+        m = row
         totals[(m["event_slug"], m["ticket_type"], m["payment_status"])] = (
             int(m["quantity"] or 0),
             int(m["amount"] or 0),
@@ -105,7 +105,7 @@ async def read_sales(database: Database, catalogue: Catalogue) -> list[EventSale
         )
     taken = {
         (m["event_slug"], m["ticket_type"]): (int(m["capacity"]), int(m["sold"]))
-        for m in (r._mapping for r in await database.fetch_all(sa.select(ticket_inventory)))
+        for m in await database.fetch_all(sa.select(ticket_inventory))
     }
     found = []
     for event in catalogue.events.values():
@@ -165,11 +165,11 @@ async def read_door(database: Database, catalogue: Catalogue) -> list[EventDoor]
     """Tickets issued and checked in per event, ticket type and gate, read from the store now."""
     counts = {
         (m["event_slug"], m["ticket_type"]): (int(m["issued"]), int(m["checked_in"]))
-        for m in (r._mapping for r in await database.fetch_all(DOOR_QUERY))
+        for m in await database.fetch_all(DOOR_QUERY)
     }
     per_type: dict[tuple[str, str], dict[str | None, int]] = {}
     per_event: dict[str, dict[str | None, int]] = {}
-    for m in (r._mapping for r in await database.fetch_all(GATES_QUERY)):
+    for m in await database.fetch_all(GATES_QUERY):
         gate, number = m["checked_in_gate"], int(m["checked_in"])
         per_type.setdefault((m["event_slug"], m["ticket_type"]), {})[gate] = number
         event_gates = per_event.setdefault(m["event_slug"], {})

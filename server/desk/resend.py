@@ -11,13 +11,13 @@ import secrets
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.catalogue import Catalogue
 from server.desk.reviews import RESEND_TICKETS, record_action
 from server.lifecycle import COMPLETED
 from server.mail.kinds import TICKETS, LetterTicket, TicketsLetter
 from server.status.signed_tickets import load_tickets
+from server.store import Database
 from server.store.rows import OrderRow
 from server.store.tables import customers, orders
 from server.transitions.outbox_rows import enqueue, letter_fields
@@ -42,7 +42,7 @@ async def resend_tickets(
     )
     if row is None:
         return None
-    found = row._mapping
+    found = row
     order, email = OrderRow.from_mapping(found), found["email"]
     if order.payment_status != COMPLETED:
         return Resent(None, None, "only a paid order has tickets to send")

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import NotRequired, TypedDict
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.catalogue import Catalogue
 from server.clock import iso_from_ms, now_ms
@@ -24,6 +23,7 @@ from server.json_types import JSONObject, JSONValue
 from server.lifecycle import CANCELLED, PENDING, PROCESSING
 from server.payhero.client import PayHeroClient, PaymentProviderError
 from server.payments.review_desk import complete_after_review
+from server.store import Database
 from server.store.rows import CallbackRow
 from server.store.tables import desk_actions, orders, payhero_callbacks, payment_pushes
 from server.transitions.action_rows import action_row
@@ -123,7 +123,7 @@ async def close_review(
     )
     if row is None:
         return None
-    status, held = row._mapping["payment_status"], row._mapping["needs_review"]
+    status, held = row["payment_status"], row["needs_review"]
     if not held:
         return Closure(status, "this order is not held for review")
     acted = ActedBy(CLOSE, actor, note=note, resolves=held)
@@ -153,8 +153,8 @@ async def ask_payhero(
         .where(payment_pushes.c.order_id == order_id, payment_pushes.c.payhero_reference.is_not(None))
         .order_by(payment_pushes.c.attempt)
     )
-    references = [row._mapping["payhero_reference"] for row in rows]
-    latest = order._mapping["payhero_reference"]
+    references = [row["payhero_reference"] for row in rows]
+    latest = order["payhero_reference"]
     if latest and latest not in references:
         references.append(latest)  # an order from before pushes were recorded
     answers: dict[str, JSONObject] = {}
@@ -198,7 +198,7 @@ async def review_queue(database: Database, catalogue: Catalogue) -> list[HeldPay
     )
     held = []
     for row in rows:
-        m = row._mapping
+        m = row
         callbacks = await database.fetch_all(
             sa.select(payhero_callbacks)
             .where(payhero_callbacks.c.order_id == m["id"])
@@ -214,9 +214,9 @@ async def review_queue(database: Database, catalogue: Catalogue) -> list[HeldPay
             HeldPayment(
                 order=order_line(m, catalogue),
                 reason=reason_in_words(m["needs_review"]),
-                callbacks=[callback_line(CallbackRow.from_mapping(c._mapping)) for c in callbacks],
-                payhero_answer=json.loads(asked._mapping["evidence"]) if asked is not None else None,
-                payhero_asked_at=iso_from_ms(asked._mapping["created_ms"]) if asked is not None else None,
+                callbacks=[callback_line(CallbackRow.from_mapping(c)) for c in callbacks],
+                payhero_answer=json.loads(asked["evidence"]) if asked is not None else None,
+                payhero_asked_at=iso_from_ms(asked["created_ms"]) if asked is not None else None,
             )
         )
     return held

@@ -8,12 +8,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.catalogue import Catalogue
 from server.clock import iso_from_ms
 from server.desk.reasons import reason_in_words
 from server.json_types import JSONObject, JSONValue
+from server.store import Database
 from server.store.rows import CallbackRow, OutboxRow, PushRow, TicketRow
 from server.store.tables import (
     customers,
@@ -193,7 +193,7 @@ async def search_orders(database: Database, catalogue: Catalogue, query: str) ->
     rows = await database.fetch_all(
         order_select().where(condition).order_by(orders.c.created_ms.desc()).limit(SEARCH_LIMIT)
     )
-    return [order_line(row._mapping, catalogue) for row in rows]
+    return [order_line(row, catalogue) for row in rows]
 
 
 async def resolved_reviews(database: Database, order_id: str) -> set[str]:
@@ -202,7 +202,7 @@ async def resolved_reviews(database: Database, order_id: str) -> set[str]:
             desk_actions.c.order_id == order_id, desk_actions.c.resolves.is_not(None)
         )
     )
-    return {row._mapping["resolves"] for row in rows}
+    return {row["resolves"] for row in rows}
 
 
 def _evidence(text: str | None) -> JSONValue:
@@ -220,7 +220,7 @@ async def read_story(database: Database, catalogue: Catalogue, order_id: str) ->
     row = await database.fetch_one(order_select().where(orders.c.id == order_id))
     if row is None:
         return None
-    line = order_line(row._mapping, catalogue)
+    line = order_line(row, catalogue)
     by_order = order_id
 
     changes = await database.fetch_all(
@@ -245,7 +245,7 @@ async def read_story(database: Database, catalogue: Catalogue, order_id: str) ->
     actions = await database.fetch_all(
         sa.select(desk_actions).where(desk_actions.c.order_id == by_order).order_by(desk_actions.c.id)
     )
-    resolved = {a._mapping["resolves"] for a in actions if a._mapping["resolves"]}
+    resolved = {a["resolves"] for a in actions if a["resolves"]}
     review = line.needs_review
     return OrderStory(
         order=line,
@@ -260,7 +260,7 @@ async def read_story(database: Database, catalogue: Catalogue, order_id: str) ->
                 m["source"],
                 m["note"],
             )
-            for m in (r._mapping for r in changes)
+            for m in changes
         ],
         pushes=[
             PushLine(
@@ -274,18 +274,18 @@ async def read_story(database: Database, catalogue: Catalogue, order_id: str) ->
                 p.result,
                 p.receipt_number,
             )
-            for p in (PushRow.from_mapping(r._mapping) for r in pushes)
+            for p in (PushRow.from_mapping(r) for r in pushes)
         ],
-        callbacks=[callback_line(CallbackRow.from_mapping(r._mapping)) for r in callbacks],
+        callbacks=[callback_line(CallbackRow.from_mapping(r)) for r in callbacks],
         emails=[
             EmailLine(
                 e.kind, e.recipient, iso_from_ms(e.created_ms), _at(e.sent_ms), e.attempts, e.last_error
             )
-            for e in (OutboxRow.from_mapping(r._mapping) for r in emails)
+            for e in (OutboxRow.from_mapping(r) for r in emails)
         ],
         tickets=[
             TicketLine(t.id, t.ticket_type, t.code, _at(t.checked_in_ms), t.checked_in_gate)
-            for t in (TicketRow.from_mapping(r._mapping) for r in issued)
+            for t in (TicketRow.from_mapping(r) for r in issued)
         ],
         actions=[
             ActionLine(
@@ -296,7 +296,7 @@ async def read_story(database: Database, catalogue: Catalogue, order_id: str) ->
                 m["receipt_number"],
                 _evidence(m["evidence"]),
             )
-            for m in (r._mapping for r in actions)
+            for m in actions
         ],
     )
 

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.clock import now_ms
 from server.faults import crash_if
 from server.logs import mask_email
 from server.mail.composer_process import Composing
 from server.mail.transport import MailSender, SendFailed
+from server.store import Database
 from server.store.prepared import Prepared
 from server.store.rows import OutboxRow
 from server.store.tables import outbox
@@ -154,7 +154,7 @@ class OutboxWorker:
                 query = UNSENT_AFTER.bind(last_id=last_id, now=now)
             else:
                 query = DUE_AFTER.bind(last_id=last_id, now=now, due_by=now)
-            ids = [row._mapping["id"] for row in await self.database.fetch_all(query)]
+            ids = [row["id"] for row in await self.database.fetch_all(query)]
             if not ids:
                 return DeliveryReport(sent, failed)
             for row_id in ids:
@@ -179,7 +179,7 @@ class OutboxWorker:
         row = await self.database.fetch_one(
             CLAIM.bind(row_id=row_id, now=now, locked_until_ms=now + self.lease_ms, claim=claim)
         )
-        return None if row is None else OutboxRow.from_mapping(row._mapping)
+        return None if row is None else OutboxRow.from_mapping(row)
 
     async def _deliver(self, row: OutboxRow) -> bool:
         where = f"kind={row.kind} order={row.order_id or '-'} to={mask_email(row.recipient)}"

@@ -39,13 +39,12 @@ from server.ops.outbox_backlog import outbox_backlog
 from server.ops.pauses import PauseMetrics
 
 if TYPE_CHECKING:
-    from databases import Database
-
     from server.abuse.rate_windows import Windows
     from server.broker import Broker
     from server.orders.push_limits import PushLimits
     from server.status.hub import StatusHub
     from server.status.reader import OrderReader
+    from server.store import Database
     from server.tickets.gate_limits import GateLimits
     from server.tickets.offline_check_ins import OfflineCheckIns
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.clock import now_ms
+from server.store import Database
 from server.store.tables import outbox
 
 

@@ -7,7 +7,6 @@ import secrets
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.abuse.addresses import client_key
 from server.catalogue import Catalogue
@@ -17,6 +16,7 @@ from server.orders.unpaid_holds import UnpaidCaps, check_unpaid
 from server.orders.validation import CheckoutInvalid, CheckoutRequest
 from server.payments.pushes import REFUSED, OrderToPay, PushResult, PushSender
 from server.status.document import StatusUpdate
+from server.store import Database
 from server.store.ids import random_id
 from server.store.prepared import Prepared, parameters
 from server.store.tables import tickets

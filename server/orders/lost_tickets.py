@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.abuse.addresses import client_key
 from server.abuse.rate_windows import Quota, Refused, Windows
@@ -29,6 +28,7 @@ from server.languages import DEFAULT_LANGUAGE, LANGUAGES
 from server.lifecycle import COMPLETED
 from server.mail.kinds import LOST_TICKETS, LostOrderItem, LostTicketsLetter
 from server.orders.validation import EMAIL_PATTERN, normalise_phone
+from server.store import Database
 from server.store.tables import customers, orders
 from server.transitions.outbox_rows import enqueue
 
@@ -185,7 +185,7 @@ class LostTickets:
                 email=row["email"],
                 first_name=row["first_name"] or "",
             )
-            for row in (r._mapping for r in await self.database.fetch_all(query))
+            for row in await self.database.fetch_all(query)
         ]
 
     def _payload(self, listed: list[FoundOrder], language: str) -> LostTicketsLetter:

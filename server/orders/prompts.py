@@ -14,7 +14,6 @@ import math
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.clock import now_ms
 from server.lifecycle import CANCELLED, TERMINAL
@@ -22,6 +21,7 @@ from server.orders.push_limits import PushLimits
 from server.payments.pushes import SENDING, PushAttemptTaken, PushResult, PushSender, latest_push
 from server.status.document import StatusUpdate
 from server.status.reader import ORDER_BY_ID
+from server.store import Database
 from server.store.rows import OrderRow
 from server.store.tables import customers
 from server.transitions.change import Change, OrderNotFound
@@ -88,7 +88,7 @@ class Prompts:
         row = await self.database.fetch_one(ORDER_BY_ID.bind(order_id=order_id))
         if row is None:
             raise OrderNotFound(order_id)
-        order = OrderRow.from_mapping(row._mapping)
+        order = OrderRow.from_mapping(row)
         if order.payment_status in TERMINAL:
             update = await self.changes.reader.get(order_id)
             assert update is not None
@@ -106,5 +106,5 @@ class Prompts:
         )
         if row is None:
             raise OrderNotFound(order.id)  # an order without a customer cannot be pushed
-        found = row._mapping
+        found = row
         return found["phone"], f"{found['first_name']} {found['last_name']}"

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.catalogue import Catalogue
 from server.lifecycle import COMPLETED
 from server.orders.validation import CheckoutRequest
 from server.sales_window import now_utc
+from server.store import Database
 from server.store.prepared import Prepared
 from server.store.tables import customers, orders
 

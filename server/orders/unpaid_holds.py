@@ -16,9 +16,9 @@ import hashlib
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.lifecycle import PENDING, PROCESSING
+from server.store import Database
 from server.store.database import is_postgres
 from server.store.prepared import Prepared
 from server.store.tables import customers, orders

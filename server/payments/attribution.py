@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.clock import now_ms
 from server.lifecycle import COMPLETED
@@ -32,6 +31,7 @@ from server.payhero.callback_parser import PayHeroCallback
 from server.payhero.client import PayHeroClient, PaymentProviderError, TransactionStatus
 from server.payments.matching import CallbackOrder
 from server.payments.pushes import SENDING, UNKNOWN
+from server.store import Database
 from server.store.prepared import Prepared
 from server.store.rows import PushRow
 from server.store.tables import payment_pushes

@@ -22,7 +22,6 @@ from dataclasses import dataclass, replace
 from typing import NamedTuple, NotRequired, TypedDict
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.clock import now_ms
 from server.faults import crash_if
@@ -31,6 +30,7 @@ from server.payhero.callback_parser import CallbackInvalid, PayHeroCallback, par
 from server.payhero.client import PayHeroClient, PaymentProviderError
 from server.payments.attribution import MatchedPush, push_for
 from server.payments.matching import CALLBACK_SOURCE, failed_by_provider, note_result, order_for
+from server.store import Database
 from server.store.prepared import Prepared
 from server.store.rows import OrderRow
 from server.store.tables import orders, payhero_callbacks
@@ -204,9 +204,9 @@ class CallbackProcessor:
         rows = await self.database.fetch_all(query)
         went_through = 0
         for row in rows:
-            inbox_id = row._mapping["id"]
+            inbox_id = row["id"]
             try:
-                await self.apply_stored(inbox_id, bytes(row._mapping["body"]))
+                await self.apply_stored(inbox_id, bytes(row["body"]))
             except CallbackInvalid:
                 continue
             except Exception:

@@ -22,7 +22,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.clock import now_ms
 from server.lifecycle import COMPLETED, EXPIRED, FAILED, PENDING, PROCESSING, ReviewReason
@@ -33,6 +32,7 @@ from server.payhero.client import (
     TransactionStatus,
 )
 from server.payments.matching import STATUS_CHECK_SOURCE
+from server.store import Database
 from server.store.tables import orders, payment_pushes
 from server.transitions.change import Change, ChangeFields
 from server.transitions.changes import StatusChanges
@@ -88,7 +88,7 @@ class ExpiryWorker:
             .limit(BATCH)
         )
         for row in rows:
-            found = row._mapping
+            found = row
             try:
                 await self.settle(
                     found["id"],
@@ -113,7 +113,7 @@ class ExpiryWorker:
             .where(payment_pushes.c.order_id == order_id)
             .order_by(payment_pushes.c.attempt)
         )
-        known: list[str | None] = [row._mapping["payhero_reference"] for row in rows]
+        known: list[str | None] = [row["payhero_reference"] for row in rows]
         found = [ref for ref in known if ref is not None]
         unasked = len(found) < len(known)
         if reference and reference not in found:

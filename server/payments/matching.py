@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from operator import itemgetter
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.payhero.callback_parser import PayHeroCallback
+from server.store import Database
 from server.store.prepared import Prepared
 from server.store.rows import OrderRow, PushRow
 from server.store.tables import order_changes, orders, payment_pushes
@@ -50,8 +50,8 @@ async def order_for(database: Database, callback: PayHeroCallback) -> CallbackOr
     if not rows:
         return None
     # The order's columns keep their own names in the join; the pushes' carry `push_`.
-    order = OrderRow.from_mapping(rows[0]._mapping)
-    pushes = [PushRow(*_PUSH_VALUES(row._mapping)) for row in rows if row._mapping[_PUSH + "id"] is not None]
+    order = OrderRow.from_mapping(rows[0])
+    pushes = [PushRow(*_PUSH_VALUES(row)) for row in rows if row[_PUSH + "id"] is not None]
     return CallbackOrder(order, pushes)
 
 

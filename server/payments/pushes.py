@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.clock import now_ms
 from server.lifecycle import FAILED, PROCESSING
 from server.logs import mask_phone
 from server.payhero.client import OutcomeUnknown, PayHeroClient, PaymentProviderError
 from server.status.document import StatusUpdate
+from server.store import Database
 from server.store.failures import StoreConflict
 from server.store.prepared import Prepared, parameters
 from server.store.rows import PushRow
@@ -130,7 +130,7 @@ class InFlight:
 async def latest_push(database: Database, order_id: str) -> PushRow | None:
     """An order's last recorded STK push, or None when it has none."""
     rows = await database.fetch_all(PUSHES_OF_ORDER.bind(order_id=order_id))
-    return PushRow.from_mapping(rows[-1]._mapping) if rows else None
+    return PushRow.from_mapping(rows[-1]) if rows else None
 
 
 @dataclass
@@ -248,7 +248,7 @@ class PushSender:
                 payment_pushes.c.outcome == SENDING, payment_pushes.c.sent_ms < cutoff
             )
         )
-        for push in (PushRow.from_mapping(row._mapping) for row in rows):
+        for push in (PushRow.from_mapping(row) for row in rows):
             reason = "no answer recorded: the process sending it stopped"
             log.warning(
                 "stk push outcome unknown order=%s attempt=%d: %s", push.order_id, push.attempt, reason

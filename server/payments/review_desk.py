@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.lifecycle import COMPLETED
+from server.store import Database
 from server.store.tables import orders
 from server.transitions.change import ActedBy, Change, ChangeFields
 from server.transitions.changes import StatusChanges
@@ -54,7 +54,7 @@ async def complete_after_review(
     )
     if row is None:
         return DeskOutcome(None, None, "no order has this id or number")
-    order_id, status, held = row._mapping["id"], row._mapping["payment_status"], row._mapping["needs_review"]
+    order_id, status, held = row["id"], row["payment_status"], row["needs_review"]
     if status == COMPLETED:
         return DeskOutcome(order_id, status, f"the order is already {status}; nothing changed")
     if held is None and not (override_reason and override_reason.strip()):

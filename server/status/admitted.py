@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.catalogue import Catalogue
 from server.clock import iso_from_ms, now_ms
 from server.status.hub import StatusHub
+from server.store import Database
 from server.store.tables import gate_double_admissions, tickets
 
 log = logging.getLogger("server.admitted")

@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.catalogue import Catalogue
 from server.lifecycle import COMPLETED
 from server.status.document import DocumentTicket, StatusUpdate, status_document
 from server.status.signed_tickets import load_tickets
+from server.store import Database
 from server.store.prepared import Prepared
 from server.store.rows import OrderRow
 from server.store.tables import orders
@@ -65,7 +65,7 @@ class OrderReader:
         row = await self.database.fetch_one(ORDER_BY_ID.bind(order_id=order_id))
         if row is None:
             return None
-        return (await self.documents([OrderRow.from_mapping(row._mapping)]))[0]
+        return (await self.documents([OrderRow.from_mapping(row)]))[0]
 
     async def get_many(self, order_ids: Iterable[str]) -> list[StatusUpdate]:
         ids = list(order_ids)
@@ -74,7 +74,7 @@ class OrderReader:
             self.reads += 1
             chunk = ids[start : start + BATCH]
             rows = await self.database.fetch_all(orders.select().where(orders.c.id.in_(chunk)))
-            found.extend(await self.documents([OrderRow.from_mapping(row._mapping) for row in rows]))
+            found.extend(await self.documents([OrderRow.from_mapping(row) for row in rows]))
         return found
 
     async def versions_changed_since(self, since_ms: int) -> dict[str, int]:
@@ -82,4 +82,4 @@ class OrderReader:
         self.reads += 1
         query = sa.select(orders.c.id, orders.c.version).where(orders.c.updated_ms >= since_ms)
         rows = await self.database.fetch_all(query)
-        return {row._mapping["id"]: row._mapping["version"] for row in rows}
+        return {row["id"]: row["version"] for row in rows}

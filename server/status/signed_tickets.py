@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.status.document import DocumentTicket
+from server.store import Database
 from server.store.prepared import Prepared
 from server.store.rows import SignedTicketRow
 from server.store.tables import tickets
@@ -48,7 +48,7 @@ async def load_tickets(database: Database, order_ids: Sequence[str]) -> dict[str
         )
     found: dict[str, list[DocumentTicket]] = {}
     for row in rows:
-        ticket = SignedTicketRow.from_mapping(row._mapping)
+        ticket = SignedTicketRow.from_mapping(row)
         found.setdefault(ticket.order_id, []).append(document_ticket(ticket))
     return found
 

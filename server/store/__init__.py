@@ -15,7 +15,9 @@ from server.store.failures import StoreConflict, StoreUnavailable
 from server.store.ids import random_id
 from server.store.postgres_url import postgres_target
 from server.store.prepared import Prepared, SQLValue, parameters
+from server.store.results import ResultRow
 from server.store.rows import CallbackRow, OrderRow, OutboxRow, PushRow, SignedTicketRow, TicketRow
+from server.store.sessions import Database, Query, StatementValues
 from server.store.tables import (
     customers,
     desk_actions,
@@ -33,13 +35,17 @@ from server.store.tables import (
 __all__ = [
     "MIGRATIONS",
     "CallbackRow",
+    "Database",
     "OrderRow",
     "OutboxRow",
     "Prepared",
     "PushRow",
+    "Query",
+    "ResultRow",
     "SQLValue",
     "SchemaTooNew",
     "SignedTicketRow",
+    "StatementValues",
     "StoreConflict",
     "StoreUnavailable",
     "TicketRow",

@@ -7,16 +7,15 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TypedDict
 
 import sqlalchemy as sa
-from databases import Database, DatabaseURL
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from server.private_files import private_sqlite_file
-from server.store.held_connection import HeldConnectionDatabase
-from server.store.postgres_url import postgres_target
+from server.store.postgres_backend import PostgresBackend
+from server.store.sessions import Database
+from server.store.sqlite_backend import SQLiteBackend
 from server.store.tables import metadata
 
 log = logging.getLogger("server.store")
@@ -27,40 +26,9 @@ SCHEMA_VERSION_TABLE = "schema_version"
 MIGRATION_LOCK_ID = 727_001
 
 
-class StoreDatabase(HeldConnectionDatabase):
-    """`databases.Database` on the store's own backends: SQLite on the event loop, and
-    PostgreSQL through asyncpg, both running `Prepared` statements compiled once, and a
-    statement whose task already holds its connection run on it directly."""
-
-    SUPPORTED_BACKENDS = {
-        **Database.SUPPORTED_BACKENDS,
-        "sqlite": "server.store.sqlite_backend:LoopSQLiteBackend",
-        "sqlite+aiosqlite": "server.store.sqlite_backend:LoopSQLiteBackend",
-        "postgresql": "server.store.postgres_backend:PreparedPostgresBackend",
-        "postgresql+asyncpg": "server.store.postgres_backend:PreparedPostgresBackend",
-        "postgres": "server.store.postgres_backend:PreparedPostgresBackend",
-    }
-
-
-class _PoolOptions(TypedDict, total=False):
-    """The asyncpg pool's options `databases` passes on as they are."""
-
-    server_settings: dict[str, str]
-    command_timeout: float
-    acquire_timeout: float
-    timeout: float  # asyncpg's connect timeout
-
-
 def is_postgres(database: Database) -> bool:
     """Whether `database` is PostgreSQL (else SQLite)."""
-    return _postgres_url(str(database.url))
-
-
-@functools.lru_cache(maxsize=64)
-def _postgres_url(url: str) -> bool:
-    # `DatabaseURL.dialect` parses the whole URL on every call, and the outbox asks once per
-    # paid order: 1.7% of a PostgreSQL callback's CPU (docs/BENCHMARKS.md).
-    return DatabaseURL(url).dialect.startswith("postgres")
+    return database.dialect_name == "postgresql"
 
 
 def dialect_of(database: Database) -> sa.engine.Dialect:
@@ -79,7 +47,7 @@ def open_database(
     statement_timeout: float | None = None,
     acquire_timeout: float | None = None,
 ) -> Database:
-    """A `databases.Database` for `url`; SQLite gets a busy timeout on every connection.
+    """The store at `url` (not yet connected); SQLite gets a busy timeout on every connection.
 
     With the busy timeout a SQLite writer waits for the lock instead of failing at once
     with "database is locked"; past it the request gets a JSON 503. On PostgreSQL,
@@ -93,22 +61,17 @@ def open_database(
         if path and path != ":memory:":
             # Names, phones, callback bodies, ticket codes: readable by the service's user only.
             private_sqlite_file(Path(path))
-        # `timeout`: how long a write waits for another process's lock, retried without
-        # blocking the loop. `databases`' own backend would open a thread per query.
-        return StoreDatabase(url, timeout=busy_timeout)
-    options: _PoolOptions = {}
-    if statement_timeout is not None:
-        options["server_settings"] = {"statement_timeout": str(int(statement_timeout * 1000))}
-        options["command_timeout"] = statement_timeout + 1.0
-    if acquire_timeout is not None:
-        options["acquire_timeout"] = acquire_timeout
-        options["timeout"] = acquire_timeout  # asyncpg's connect timeout (60 s by default)
-    # The URL's TLS options as asyncpg's `ssl` (server/store/postgres_url.py): `databases`
-    # would drop them.
-    target = postgres_target(url)
-    return StoreDatabase(
-        target.url, min_size=min(2, pool_size), max_size=pool_size, ssl=target.ssl, **options
+        # How long a write waits for another process's lock, retried without blocking the loop.
+        return Database(url, SQLiteBackend(path, busy_timeout=busy_timeout))
+    # The URL's TLS options become asyncpg's `ssl` (server/store/postgres_url.py).
+    backend = PostgresBackend(
+        url,
+        min_size=min(2, pool_size),
+        max_size=pool_size,
+        statement_timeout=statement_timeout,
+        acquire_timeout=acquire_timeout,
     )
+    return Database(url, backend)
 
 
 # Indexes on columns a later migration adds: an older database upgraded through migrations
@@ -155,9 +118,9 @@ async def _existing_columns(database: Database, table: str) -> set[str]:
                 t=table
             )
         )
-        return {row._mapping["column_name"] for row in rows}
+        return {row["column_name"] for row in rows}
     rows = await database.fetch_all(f"PRAGMA table_info({table})")
-    return {row._mapping["name"] for row in rows}
+    return {row["name"] for row in rows}
 
 
 async def _added_columns(database: Database, added: Sequence[tuple[str, str]]) -> list[str]:

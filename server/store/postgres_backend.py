@@ -1,27 +1,24 @@
-"""PostgreSQL for `databases`, with `Prepared` statements compiled once, and asyncpg's errors
-translated into the store's own (server/store/failures.py).
+"""PostgreSQL through asyncpg's pool, statements compiled once, errors translated at the
+boundary (server/store/failures.py).
 
-`databases`' asyncpg backend compiles every statement on every call. For a `Bound`
-prepared statement this one reuses the compilation and only lays out the values; any
-other statement goes the stock way.
+A session is one pool connection held by a task; a statement outside a session borrows one
+for itself. Rows are asyncpg's own records. A `Prepared` statement is compiled once per
+process and only its values laid out on each call (postgres_statements.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
-from databases.backends.common.records import Record, create_column_maps
-from databases.backends.postgres import PostgresBackend, PostgresConnection, PostgresTransaction
+from asyncpg.pool import Pool
 from sqlalchemy.sql import ClauseElement
 
-from server.store.failures import StoreConflict, StoreError, StoreUnavailable, translating
-from server.store.prepared import ArgumentLayout, Bound
-
-# Where a `Prepared` statement keeps its compilation for this backend.
-_PREPARED_KEY = "postgres-asyncpg"
+from server.store.failures import StoreConflict, StoreError, StoreUnavailable, store_error
+from server.store.postgres_statements import PostgresStatements
+from server.store.postgres_url import postgres_target
+from server.store.results import ResultRow
 
 # The server or the network says "not now": connection errors (SQLSTATE class 08), too
 # many clients or out of resources (53), shut down or not accepting connections yet (57),
@@ -60,113 +57,195 @@ def classify_connecting(exc: Exception) -> type[StoreError] | None:
     return classify(exc)
 
 
-class TranslatingPostgresTransaction(PostgresTransaction):
-    async def start(self, is_root: bool, extra_options: dict[Any, Any]) -> None:
-        with translating(classify):
-            await super().start(is_root, extra_options)
-
-    async def commit(self) -> None:
-        with translating(classify):
-            await super().commit()
-
-    async def rollback(self) -> None:
-        with translating(classify):
-            await super().rollback()
-
-
-class PreparedPostgresConnection(PostgresConnection):
-    async def acquire(self) -> None:
-        limit = getattr(self._database, "acquire_timeout", None)
-        with translating(classify_connecting):
-            # TimeoutError past the limit: every connection busy or the server not answering.
-            async with asyncio.timeout(limit):
-                await super().acquire()
-
-    async def release(self) -> None:
-        with translating(classify):
-            await super().release()
-
-    async def fetch_all(self, query: ClauseElement) -> list[Any]:
-        with translating(classify):
-            if isinstance(query, Bound):
-                text, args, columns, maps = self._prepared(query)
-                rows = await self._raw().fetch(text, *args)
-                return [Record(row, columns, self._dialect, maps) for row in rows]
-            return await super().fetch_all(query)
-
-    async def fetch_one(self, query: ClauseElement) -> Any:
-        with translating(classify):
-            if isinstance(query, Bound):
-                text, args, columns, maps = self._prepared(query)
-                row = await self._raw().fetchrow(text, *args)
-                return None if row is None else Record(row, columns, self._dialect, maps)
-            return await super().fetch_one(query)
-
-    async def execute(self, query: ClauseElement) -> Any:
-        with translating(classify):
-            return await super().execute(query)
-
-    async def execute_many(self, queries: list[ClauseElement]) -> None:
-        with translating(classify):
-            await super().execute_many(queries)
-
-    async def iterate(self, query: ClauseElement) -> AsyncGenerator[Any, None]:
-        with translating(classify):
-            async for record in super().iterate(query):
-                yield record
-
-    def _raw(self) -> asyncpg.Connection:
-        assert self._connection is not None, "Connection is not acquired"
-        return self._connection
-
-    def transaction(self) -> TranslatingPostgresTransaction:
-        return TranslatingPostgresTransaction(connection=self)
-
-    def _compile(self, query: ClauseElement) -> tuple[str, list[Any], Any]:
-        if not isinstance(query, Bound):
-            return super()._compile(query)
-        text, args, columns, _ = self._prepared(query)
-        return text, args, columns
-
-    def _prepared(self, query: Bound) -> tuple[str, list[Any], Any, Any]:
-        """SQL text, this call's values, result columns and their maps, compiled once."""
-        cache = query.prepared.cache
-        entry = cache.get(_PREPARED_KEY)
-        if entry is None:
-            compiled = query.prepared.statement.compile(dialect=self._dialect)
-            # Numbered as `databases` numbers them: the parameter names, sorted.
-            names = tuple(sorted(compiled.params))
-            text = compiled.string % {name: f"${number}" for number, name in enumerate(names, start=1)}
-            # `databases` rebuilds these maps for every fetch, compiling each labelled
-            # column's SQL again to name it: 8% of a PostgreSQL callback's samples.
-            maps = create_column_maps(compiled._result_columns)
-            entry = cache[_PREPARED_KEY] = (compiled, ArgumentLayout(compiled, names), text, maps)
-        compiled, layout, text, maps = entry
-        return text, layout.args(query.values), compiled._result_columns, maps
-
-
 async def keep_session(connection: asyncpg.Connection) -> None:
     """The pool's reset on release: nothing to send.
 
     asyncpg's default sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET
-    ALL` on every release, and `databases` releases after every statement run outside a
-    transaction: 8.5 of a callback's 29 round trips (docs/BENCHMARKS.md). The service keeps no
-    session state to undo: no LISTEN, no SET, no session advisory lock (the migration's is
-    transaction-scoped), no cursor outside a transaction. A transaction left open is still
-    rolled back by asyncpg before this is called.
+    ALL` on every release, and a statement outside a session borrows and gives back a
+    connection: 8.5 of a callback's 29 round trips (docs/BENCHMARKS.md). The service keeps
+    no session state to undo: no LISTEN, no SET, no session advisory lock (the migration's
+    is transaction-scoped), no cursor outside a transaction. A transaction left open is
+    still rolled back by asyncpg before this is called.
     """
 
 
-class PreparedPostgresBackend(PostgresBackend):
-    # How long a request waits for a pool connection (None: as long as it takes).
-    acquire_timeout: float | None = None
+class PostgresTransaction:
+    """asyncpg's transaction (a savepoint when one is open), its ends translated."""
+
+    __slots__ = ("_transaction",)
+
+    def __init__(self, transaction: Any) -> None:
+        self._transaction = transaction
+
+    async def commit(self) -> None:
+        try:
+            await self._transaction.commit()
+        except Exception as exc:
+            error = store_error(exc, classify)
+            if error is None:
+                raise
+            raise error from exc
+
+    async def rollback(self) -> None:
+        try:
+            await self._transaction.rollback()
+        except Exception as exc:
+            error = store_error(exc, classify)
+            if error is None:
+                raise
+            raise error from exc
+
+
+class PostgresSession:
+    """A pool connection a task holds; its statements run on it one at a time."""
+
+    __slots__ = ("connection", "depth", "statements", "task")
+
+    def __init__(self, connection: Any, statements: PostgresStatements) -> None:
+        self.connection = connection
+        self.statements = statements
+        self.task = asyncio.current_task()
+        self.depth = 0
+
+    async def fetch_all(self, query: ClauseElement) -> list[ResultRow]:
+        sql, args = self.statements.compile(query)
+        try:
+            return cast(list[ResultRow], await self.connection.fetch(sql, *args))
+        except Exception as exc:
+            error = store_error(exc, classify)
+            if error is None:
+                raise
+            raise error from exc
+
+    async def fetch_one(self, query: ClauseElement) -> ResultRow | None:
+        sql, args = self.statements.compile(query)
+        try:
+            return cast(ResultRow | None, await self.connection.fetchrow(sql, *args))
+        except Exception as exc:
+            error = store_error(exc, classify)
+            if error is None:
+                raise
+            raise error from exc
+
+    async def execute(self, query: ClauseElement) -> Any:
+        sql, args = self.statements.compile(query)
+        try:
+            return await self.connection.fetchval(sql, *args)
+        except Exception as exc:
+            error = store_error(exc, classify)
+            if error is None:
+                raise
+            raise error from exc
+
+    async def begin(self) -> PostgresTransaction:
+        transaction = self.connection.transaction()
+        try:
+            await transaction.start()
+        except Exception as exc:
+            error = store_error(exc, classify)
+            if error is None:
+                raise
+            raise error from exc
+        return PostgresTransaction(transaction)
+
+
+class PostgresBackend:
+    dialect_name = "postgresql"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int,
+        max_size: int,
+        statement_timeout: float | None = None,
+        acquire_timeout: float | None = None,
+    ) -> None:
+        self.target = postgres_target(url)
+        self.statements = PostgresStatements()
+        # How long a request waits for a pool connection, opening one included (None: as
+        # long as it takes).
+        self.acquire_timeout = acquire_timeout
+        self._options: dict[str, Any] = {"min_size": min_size, "max_size": max_size, "reset": keep_session}
+        if statement_timeout is not None:
+            self._options["server_settings"] = {"statement_timeout": str(int(statement_timeout * 1000))}
+            self._options["command_timeout"] = statement_timeout + 1.0
+        if acquire_timeout is not None:
+            self._options["timeout"] = acquire_timeout  # asyncpg's connect timeout (60 s by default)
+        self._pool: Pool | None = None
 
     async def connect(self) -> None:
-        # Ours, not asyncpg's: taken out before the options reach its pool.
-        self.acquire_timeout = self._options.pop("acquire_timeout", None)
-        self._options.setdefault("reset", keep_session)
-        with translating(classify_connecting):
-            await super().connect()
+        assert self._pool is None, "already connected"
+        try:
+            self._pool = await asyncpg.create_pool(**self.target.connect_kwargs(), **self._options)
+        except Exception as exc:
+            error = store_error(exc, classify_connecting)
+            if error is None:
+                raise
+            raise error from exc
 
-    def connection(self) -> PreparedPostgresConnection:
-        return PreparedPostgresConnection(self, self._dialect)
+    async def disconnect(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def _acquire(self) -> Any:
+        pool = self._pool
+        if pool is None:
+            raise StoreUnavailable("the PostgreSQL pool is not open")
+        try:
+            if self.acquire_timeout is None:
+                return await pool.acquire()
+            # TimeoutError past the limit: every connection busy or the server not answering.
+            async with asyncio.timeout(self.acquire_timeout):
+                return await pool.acquire()
+        except Exception as exc:
+            error = store_error(exc, classify_connecting)
+            if error is None:
+                raise
+            raise error from exc
+
+    async def _release(self, connection: Any) -> None:
+        assert self._pool is not None
+        try:
+            await self._pool.release(connection)
+        except Exception as exc:
+            error = store_error(exc, classify)
+            if error is None:
+                raise
+            raise error from exc
+
+    async def open_session(self) -> PostgresSession:
+        return PostgresSession(await self._acquire(), self.statements)
+
+    async def close_session(self, session: Any) -> None:
+        await self._release(session.connection)
+
+    async def fetch_all(self, query: ClauseElement) -> list[ResultRow]:
+        session = await self.open_session()
+        try:
+            return await session.fetch_all(query)
+        finally:
+            await self._release(session.connection)
+
+    async def fetch_one(self, query: ClauseElement) -> ResultRow | None:
+        session = await self.open_session()
+        try:
+            return await session.fetch_one(query)
+        finally:
+            await self._release(session.connection)
+
+    async def execute(self, query: ClauseElement) -> Any:
+        session = await self.open_session()
+        try:
+            return await session.execute(query)
+        finally:
+            await self._release(session.connection)
+
+    def raw_connection(self, session: Any) -> Any:
+        assert session is not None, "hold a connection first"
+        return session.connection
+
+    @property
+    def pool(self) -> Pool | None:
+        return self._pool

@@ -2,8 +2,8 @@
 
 Each row is a `@dataclass(slots=True)` whose fields are its table's columns, in the table's
 order, so a misspelt column is a mypy error rather than a `KeyError` at run time, and a row
-costs a slotted object, not a dict. `from_mapping` builds one from a result row (a
-`databases` record's `_mapping`) through the tuple of column names computed once here, read
+costs a slotted object, not a dict. `from_mapping` builds one from a result row (the
+driver's own, results.py) through the tuple of column names computed once here, read
 by one `operator.itemgetter`: no per-field introspection or Python loop when a row is built
 (bench/row_cost.py measures it).
 
@@ -18,6 +18,8 @@ from dataclasses import dataclass, fields
 from operator import itemgetter
 from typing import Any, ClassVar, Self, TypeVar
 
+from server.store.results import ResultRow
+
 
 class _Row:
     """What every row shares: its column names and the one way to build it from a result."""
@@ -28,8 +30,8 @@ class _Row:
     _values: ClassVar[itemgetter[Any]]
 
     @classmethod
-    def from_mapping(cls, row: Mapping[str, object]) -> Self:
-        """The row of a result mapping that has (at least) every one of `COLUMNS`."""
+    def from_mapping(cls, row: ResultRow | Mapping[str, object]) -> Self:
+        """The row of a query's result (or a mapping) that has at least every one of `COLUMNS`."""
         return cls(*cls._values(row))
 
 

@@ -1,11 +1,11 @@
-"""SQLite for `databases`, run on the event loop's own thread with statements compiled once.
+"""SQLite, run on the event loop's own thread with statements compiled once.
 
 Profiles of the throughput benchmark (docs/BENCHMARKS.md) showed where a callback's time
 went with `databases`' own SQLite backend: a new aiosqlite connection, and so a new thread
 and a fresh parse of the schema, for every statement outside a transaction; three thread
 hops per statement (execute, fetch, close) with the GIL handed over each time; and
 SQLAlchemy compiling every statement from scratch (~0.5 ms, fifteen times the ~30 µs that
-SQLite needs to run it). This backend keeps the `databases` API and removes all three:
+SQLite needs to run it). This backend removes all three:
 
 - Two connections, opened once: a writer and a reader. WAL lets the reader see the last
   commit while the writer is in a transaction.
@@ -18,6 +18,7 @@ SQLite needs to run it). This backend keeps the `databases` API and removes all 
 - Compiled statements are cached by SQLAlchemy's own cache key, as SQLAlchemy's engine
   does; the values of each execution are read from the new statement
   (`sqlite_statements.py`).
+- Rows are `sqlite3.Row`s, read by name in C (results.py).
 
 `synchronous=NORMAL` (WAL): a commit is durable when the process crashes, not when the
 machine loses power (the last commits may roll back then). A callback lost that way is
@@ -30,16 +31,14 @@ import asyncio
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncGenerator, Callable
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
-from databases.backends.common.records import Record
-from databases.backends.sqlite import SQLiteBackend, SQLiteConnection
-from databases.interfaces import TransactionBackend
 from sqlalchemy.sql import ClauseElement
 
-from server.store.failures import StoreConflict, StoreError, StoreUnavailable, translating
-from server.store.sqlite_statements import Compiled, Statements
+from server.store.failures import StoreConflict, StoreError, StoreUnavailable, store_error, translating
+from server.store.results import ResultRow
+from server.store.sqlite_statements import Statements, sqlite_dialect
 
 T = TypeVar("T")
 
@@ -85,13 +84,13 @@ def classify(exc: Exception) -> type[StoreError] | None:
 class SQLiteFile:
     """The process's two connections to one SQLite file, and its writers' turn."""
 
-    def __init__(self, path: str, busy_timeout: float, dialect: Any) -> None:
+    def __init__(self, path: str, busy_timeout: float) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
         self.writer: sqlite3.Connection | None = None
         self.reader: sqlite3.Connection | None = None
         self.write_lock = asyncio.Lock()
-        self.statements = Statements(dialect)
+        self.statements = Statements(sqlite_dialect())
 
     async def open(self) -> None:
         # Retried like any statement: a connect-time PRAGMA meets "database is locked" while
@@ -103,6 +102,8 @@ class SQLiteFile:
         # timeout=0: a busy database raises at once and is retried without blocking the loop.
         # check_same_thread=False: tests may open it on one loop's thread and use it on another.
         connection = sqlite3.connect(self.path, isolation_level=None, timeout=0, check_same_thread=False)
+        # Rows read by name or position in C (results.py).
+        connection.row_factory = sqlite3.Row
         try:
             connection.execute("PRAGMA synchronous=NORMAL")
         except BaseException:
@@ -130,39 +131,40 @@ class SQLiteFile:
             delay = min(delay * 2, _BUSY_RETRY_MAX)
 
 
-class LoopSQLiteConnection(SQLiteConnection):
-    """One task's view: the writer while its transaction is open, else the reader (or a turn)."""
+class SQLiteSession:
+    """One task's view of the file: the writer while its transaction is open; otherwise the
+    reader for a read, and the writer, on the writers' turn, for a single write."""
 
-    def __init__(self, file: SQLiteFile, dialect: Any) -> None:
-        super().__init__(None, dialect)  # type: ignore[arg-type]
-        self._file = file
-        self._in_transaction: sqlite3.Connection | None = None
+    __slots__ = ("depth", "file", "in_transaction", "task")
 
-    async def acquire(self) -> None:
-        """Nothing to take: the connections are the file's, borrowed per statement."""
+    def __init__(self, file: SQLiteFile, task: asyncio.Task[Any] | None) -> None:
+        self.file = file
+        self.task = task
+        self.depth = 0
+        self.in_transaction: sqlite3.Connection | None = None
 
-    async def release(self) -> None:
-        """Nothing to give back."""
-
-    async def _run(self, query: ClauseElement, use: Callable[[sqlite3.Cursor, Compiled | None], T]) -> T:
-        with translating(classify):
+    async def _run(self, query: ClauseElement, use: Callable[[sqlite3.Cursor], T]) -> T:
+        try:
             return await self._run_sqlite(query, use)
+        except Exception as exc:
+            error = store_error(exc, classify)
+            if error is None:
+                raise
+            raise error from exc
 
-    async def _run_sqlite(
-        self, query: ClauseElement, use: Callable[[sqlite3.Cursor, Compiled | None], T]
-    ) -> T:
-        sql, args, entry = self._file.statements.prepare(query)
+    async def _run_sqlite(self, query: ClauseElement, use: Callable[[sqlite3.Cursor], T]) -> T:
+        sql, args = self.file.statements.prepare(query)
 
         def run(connection: sqlite3.Connection) -> T:
             cursor = connection.execute(sql, args)
             try:
-                return use(cursor, entry)
+                return use(cursor)
             finally:
                 cursor.close()
 
-        if self._in_transaction is not None:
-            return run(self._in_transaction)
-        file = self._file
+        if self.in_transaction is not None:
+            return run(self.in_transaction)
+        file = self.file
         if not is_write(query):
             assert file.reader is not None, "database not connected"
             reader = file.reader
@@ -172,64 +174,55 @@ class LoopSQLiteConnection(SQLiteConnection):
             writer = file.writer
             return await file.retry_busy(lambda: run(writer))
 
-    async def fetch_all(self, query: ClauseElement) -> list[Any]:
-        return await self._run(
-            query, lambda cursor, entry: self._file.statements.records(cursor, entry, cursor.fetchall())
-        )
+    async def fetch_all(self, query: ClauseElement) -> list[ResultRow]:
+        return await self._run(query, _all_rows)
 
-    async def fetch_one(self, query: ClauseElement) -> Record | None:
-        def one(cursor: sqlite3.Cursor, entry: Compiled | None) -> Record | None:
-            # An UPDATE … RETURNING makes all its changes at the first step: one row is enough.
-            row = cursor.fetchone()
-            return None if row is None else self._file.statements.records(cursor, entry, [row])[0]
-
-        return await self._run(query, one)
+    async def fetch_one(self, query: ClauseElement) -> ResultRow | None:
+        # An UPDATE … RETURNING makes all its changes at the first step: one row is enough.
+        return await self._run(query, _first_row)
 
     async def execute(self, query: ClauseElement) -> Any:
-        def result(cursor: sqlite3.Cursor, entry: Compiled | None) -> Any:
-            return cursor.rowcount if cursor.lastrowid == 0 else cursor.lastrowid
+        return await self._run(query, _written)
 
-        return await self._run(query, result)
-
-    async def execute_many(self, queries: list[ClauseElement]) -> None:
-        for query in queries:
-            await self.execute(query)
-
-    async def iterate(self, query: ClauseElement) -> AsyncGenerator[Any, None]:
-        for record in await self.fetch_all(query):
-            yield record
-
-    def transaction(self) -> LoopSQLiteTransaction:
-        return LoopSQLiteTransaction(self)
-
-    @property
-    def raw_connection(self) -> Any:
-        connection = self._in_transaction or self._file.reader
-        assert connection is not None, "database not connected"
-        return connection
+    async def begin(self) -> SQLiteTransaction:
+        transaction = SQLiteTransaction(self)
+        with translating(classify):
+            await transaction.start()
+        return transaction
 
 
-class LoopSQLiteTransaction(TransactionBackend):
-    """A root transaction takes the writers' turn and the writer from BEGIN to its end."""
+def _all_rows(cursor: sqlite3.Cursor) -> list[ResultRow]:
+    return cursor.fetchall()
 
-    def __init__(self, connection: LoopSQLiteConnection) -> None:
-        self._connection = connection
-        self._is_root = False
+
+def _first_row(cursor: sqlite3.Cursor) -> ResultRow | None:
+    return cast(ResultRow | None, cursor.fetchone())
+
+
+def _written(cursor: sqlite3.Cursor) -> int:
+    # As `databases` answered: the new row's id for an INSERT, else the rows changed.
+    return cursor.rowcount if cursor.lastrowid == 0 else cast(int, cursor.lastrowid)
+
+
+class SQLiteTransaction:
+    """A root transaction takes the writers' turn and the writer from BEGIN to its end; one
+    inside it is a savepoint."""
+
+    __slots__ = ("_is_root", "_savepoint", "_session")
+
+    def __init__(self, session: SQLiteSession) -> None:
+        self._session = session
+        self._is_root = session.in_transaction is None
         self._savepoint = ""
 
-    async def start(self, is_root: bool, extra_options: dict[Any, Any]) -> None:
-        with translating(classify):
-            await self._start(is_root)
-
-    async def _start(self, is_root: bool) -> None:
-        owner = self._connection
-        self._is_root = is_root
-        if not is_root:
-            assert owner._in_transaction is not None
+    async def start(self) -> None:
+        owner = self._session
+        if not self._is_root:
+            assert owner.in_transaction is not None
             self._savepoint = f"SAVEPOINT_{uuid.uuid4().hex}"
-            owner._in_transaction.execute(f"SAVEPOINT {self._savepoint}")
+            owner.in_transaction.execute(f"SAVEPOINT {self._savepoint}")
             return
-        file = owner._file
+        file = owner.file
         await file.write_lock.acquire()
         try:
             writer = file.writer
@@ -239,20 +232,20 @@ class LoopSQLiteTransaction(TransactionBackend):
         except BaseException:
             file.write_lock.release()
             raise
-        owner._in_transaction = writer
+        owner.in_transaction = writer
 
     async def commit(self) -> None:
         with translating(classify):
             await self._commit()
 
     async def _commit(self) -> None:
-        writer = self._connection._in_transaction
+        writer = self._session.in_transaction
         assert writer is not None
         if not self._is_root:
             writer.execute(f"RELEASE SAVEPOINT {self._savepoint}")
             return
         try:
-            await self._connection._file.retry_busy(lambda: writer.execute("COMMIT"))
+            await self._session.file.retry_busy(lambda: writer.execute("COMMIT"))
         except BaseException:
             if writer.in_transaction:
                 writer.execute("ROLLBACK")
@@ -265,7 +258,7 @@ class LoopSQLiteTransaction(TransactionBackend):
             await self._rollback()
 
     async def _rollback(self) -> None:
-        writer = self._connection._in_transaction
+        writer = self._session.in_transaction
         assert writer is not None
         if not self._is_root:
             writer.execute(f"ROLLBACK TO SAVEPOINT {self._savepoint}")
@@ -278,22 +271,43 @@ class LoopSQLiteTransaction(TransactionBackend):
             self._end()
 
     def _end(self) -> None:
-        self._connection._in_transaction = None
-        self._connection._file.write_lock.release()
+        self._session.in_transaction = None
+        self._session.file.write_lock.release()
 
 
-class LoopSQLiteBackend(SQLiteBackend):
-    def __init__(self, database_url: Any, **options: Any) -> None:
-        super().__init__(database_url, **options)
-        self._file = SQLiteFile(self._pool._database, float(options.get("timeout", 5.0)), self._dialect)
+class SQLiteBackend:
+    """A SQLite file: sessions cost nothing to open, as the file's two connections are shared."""
+
+    dialect_name = "sqlite"
+
+    def __init__(self, path: str, *, busy_timeout: float) -> None:
+        self.file = SQLiteFile(path, busy_timeout)
+        # Statements outside any session: the same view a session has outside a transaction.
+        self._free = SQLiteSession(self.file, None)
 
     async def connect(self) -> None:
         with translating(classify):
-            await self._file.open()
+            await self.file.open()
 
     async def disconnect(self) -> None:
-        self._file.close()
-        await super().disconnect()
+        self.file.close()
 
-    def connection(self) -> LoopSQLiteConnection:
-        return LoopSQLiteConnection(self._file, self._dialect)
+    async def open_session(self) -> SQLiteSession:
+        return SQLiteSession(self.file, asyncio.current_task())
+
+    async def close_session(self, session: Any) -> None:
+        """Nothing to give back: a transaction has ended before its session is closed."""
+
+    async def fetch_all(self, query: ClauseElement) -> list[ResultRow]:
+        return await self._free.fetch_all(query)
+
+    async def fetch_one(self, query: ClauseElement) -> ResultRow | None:
+        return await self._free.fetch_one(query)
+
+    async def execute(self, query: ClauseElement) -> Any:
+        return await self._free.execute(query)
+
+    def raw_connection(self, session: Any) -> sqlite3.Connection:
+        connection = (session.in_transaction if session is not None else None) or self.file.reader
+        assert connection is not None, "database not connected"
+        return connection

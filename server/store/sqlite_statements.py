@@ -1,21 +1,18 @@
-"""Statements for the on-loop SQLite backend, compiled once, and their rows read as Records.
+"""Statements for the on-loop SQLite backend: SQL text and values, compiled once.
 
 Compiled statements are cached by SQLAlchemy's own cache key, as SQLAlchemy's engine does;
 the values of each execution are read from the new statement. This module, with
 `postgres_backend.py` and `prepared.py`, is where the store leans on private names of
-SQLAlchemy and `databases`: they are listed in `server/store/internals.py` and checked
+SQLAlchemy: they are listed in `server/store/internals.py` and checked
 against the installed versions by tests/test_store_internals.py.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from databases.backends.common.records import Record, Row, create_column_maps
-from databases.backends.sqlite import CompilationContext
-from sqlalchemy.engine.cursor import CursorResultMetaData
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.ddl import DDLElement
 
@@ -27,52 +24,27 @@ _CACHE_SIZE = 512
 _PREPARED_KEY = "sqlite-on-loop"
 
 
-class SQLiteRow(Row):
-    """`databases`' row, given SQLAlchemy's own key map (a key's index), so that its
-    `_mapping` is SQLAlchemy's `RowMapping`, read in C: `databases`' `Row.__getitem__` took
-    a Python call per column, 25 for an order made into an `OrderRow`."""
-
-    __slots__ = ()
-
-    def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, int | slice):
-            return super(Row, self).__getitem__(key)
-        return super(Row, self).__getitem__(self._key_to_index[key])
-
-
-class SQLiteRecord(Record):
-    """A record whose `_mapping` is the row's `RowMapping`: a mapping by column name, as
-    `databases`' record gives on PostgreSQL (asyncpg's record), not a sequence of values."""
-
-    __slots__ = ()
-
-    @property
-    def _mapping(self) -> Mapping[str, Any]:
-        return self._row._mapping  # type: ignore[no-any-return]
+def sqlite_dialect() -> SQLiteDialect_pysqlite:
+    """SQLAlchemy's SQLite dialect with `?` placeholders, as `databases` compiled with."""
+    dialect = SQLiteDialect_pysqlite(paramstyle="qmark")
+    dialect.supports_native_decimal = False
+    return dialect
 
 
 class Compiled:
-    """A statement shape compiled once, with what is needed to read its rows."""
+    """A statement shape compiled once, and how each call's values are laid out on it."""
 
     __slots__ = (
-        "column_maps",
         "compiled",
-        "context",
         "expanding",
         "expands",
         "layout",
-        "metadata",
         "processors",
-        "result_columns",
         "texts",
     )
 
-    def __init__(self, compiled: Any, context: CompilationContext) -> None:
+    def __init__(self, compiled: Any) -> None:
         self.compiled = compiled
-        self.context = context
-        self.result_columns = compiled._result_columns
-        self.column_maps = create_column_maps(self.result_columns)
-        self.metadata: CursorResultMetaData | None = None
         # IN (...) lists and other values rendered into the SQL at execution: the text
         # then depends on the values, so those statements take SQLAlchemy's slower path.
         self.expands = bool(compiled.post_compile_params or compiled.literal_execute_params)
@@ -100,34 +72,16 @@ class Statements:
         self._dialect = dialect
         self.cache: dict[Any, Compiled] = {}
 
-    def records(self, cursor: sqlite3.Cursor, entry: Compiled | None, rows: Sequence[Any]) -> list[Record]:
-        if entry is None:
-            raise TypeError("rows need a compiled statement")
-        metadata: Any = entry.metadata
-        if metadata is None:
-            # `databases` passes its CompilationContext where SQLAlchemy expects a result.
-            metadata = entry.metadata = CursorResultMetaData(entry.context, cursor.description)  # type: ignore[arg-type]
-        processors, key_to_index = metadata._processors, metadata._key_to_index
-        return [
-            SQLiteRecord(
-                SQLiteRow(metadata, processors, key_to_index, row),
-                entry.result_columns,
-                self._dialect,
-                entry.column_maps,
-            )
-            for row in rows
-        ]
-
-    def prepare(self, query: ClauseElement) -> tuple[str, Sequence[Any], Compiled | None]:
-        """SQL text, positional values and the (cached) compilation of `query`."""
+    def prepare(self, query: ClauseElement) -> tuple[str, Sequence[Any]]:
+        """SQL text and positional values of `query`, its compilation cached."""
         if isinstance(query, DDLElement):
-            return str(query.compile(dialect=self._dialect)), (), None
+            return str(query.compile(dialect=self._dialect)), ()
         if isinstance(query, Bound):
             return self._prepare_bound(query)
         key = query._generate_cache_key()
         entry = None if key is None else self.cache.get(key.key)
         if entry is None:
-            entry = self._compile(query.compile(dialect=self._dialect, cache_key=key))
+            entry = Compiled(query.compile(dialect=self._dialect, cache_key=key))
             if key is not None:
                 if len(self.cache) >= _CACHE_SIZE:
                     self.cache.clear()
@@ -142,7 +96,7 @@ class Statements:
                 processors[name](params[name]) if name in processors else params[name]
                 for name in compiled.positiontup or ()
             ]
-            return compiled.string, args, entry
+            return compiled.string, args
         if entry.expanding is not None:
             return self._expand_lists(
                 entry, compiled.construct_params(extracted_parameters=extracted, escape_names=False)
@@ -154,18 +108,18 @@ class Statements:
             processors[name](values[name]) if name in processors else values[name]
             for name in state.positiontup or ()
         ]
-        return state.statement, args, entry
+        return state.statement, args
 
-    def _prepare_bound(self, bound: Bound) -> tuple[str, list[Any], Compiled]:
+    def _prepare_bound(self, bound: Bound) -> tuple[str, list[Any]]:
         """A prepared statement: compiled on first use, then only its values are laid out."""
         cache = bound.prepared.cache
         entry: Compiled | None = cache.get(_PREPARED_KEY)
         if entry is None:
             sql: Any = bound.prepared.statement.compile(dialect=self._dialect)
-            entry = cache[_PREPARED_KEY] = self._compile(sql)
+            entry = cache[_PREPARED_KEY] = Compiled(sql)
             entry.layout = ArgumentLayout(sql, sql.positiontup or ())
         assert entry.layout is not None
-        return entry.compiled.string, entry.layout.args(bound.values), entry
+        return entry.compiled.string, entry.layout.args(bound.values)
 
     def _expand_lists(
         self,
@@ -173,7 +127,7 @@ class Statements:
         # SQLAlchemy's own type for a statement's values (construct_params): any Python value
         # its bind processors or sqlite3 take.
         params: dict[str, Any],
-    ) -> tuple[str, list[Any], Compiled]:
+    ) -> tuple[str, list[Any]]:
         compiled, expanding, processors = entry.compiled, entry.expanding, entry.processors
         assert expanding is not None
         names = compiled.positiontup or ()
@@ -186,17 +140,4 @@ class Statements:
             process = processors.get(name)
             values = params[name] if name in expanding else (params[name],)
             args.extend(process(value) if process else value for value in values)
-        return text, args, entry
-
-    def _compile(self, compiled: Any) -> Compiled:
-        # What `databases` needs to turn rows into Records, as its own backend builds it.
-        context: Any = self._dialect.execution_ctx_cls()
-        context.dialect = self._dialect
-        context.result_column_struct = (
-            compiled._result_columns,
-            compiled._ordered_columns,
-            compiled._textual_ordered_columns,
-            compiled._ad_hoc_textual,
-            compiled._loose_column_name_matching,
-        )
-        return Compiled(compiled, CompilationContext(context))
+        return text, args

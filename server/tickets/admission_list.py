@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import TypedDict
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.catalogue import Catalogue
 from server.clock import iso_from_ms, now_ms
+from server.store import Database
 from server.store.tables import gate_double_admissions, tickets
 
 # Ticket types as one character each: digits, then letters (an event has a handful).
@@ -117,7 +117,7 @@ class AdmissionLists:
         names = [kind.name for kind in event.ticket_types.values()] if event is not None else []
         ids, hashes, kinds, checked = [], [], [], []
         for index, row in enumerate(rows):
-            ticket_id, ticket_type, short, at, gate = tuple(row._mapping.values())
+            ticket_id, ticket_type, short, at, gate = tuple(row)
             if ticket_type not in slugs:
                 slugs.append(ticket_type)
                 names.append(ticket_type)
@@ -156,7 +156,7 @@ class AdmissionLists:
         )
         found: dict[str, DoubleAdmission] = {}
         for row in rows:
-            ticket_id, gate, scanned, ticket_type, first_ms, first_gate = tuple(row._mapping.values())
+            ticket_id, gate, scanned, ticket_type, first_ms, first_gate = tuple(row)
             entry = found.setdefault(
                 ticket_id,
                 {

@@ -16,10 +16,10 @@ from datetime import datetime
 from typing import TypedDict
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.catalogue import Catalogue, Event
 from server.clock import iso_from_ms, now_ms
+from server.store import Database
 from server.store.rows import TicketRow
 from server.store.tables import tickets
 from server.tickets.codes import TicketSigner
@@ -195,7 +195,7 @@ class Gate:
         else:
             where = tickets.c.short_code == typed.short
         row = await self.database.fetch_one(tickets.select().where(where))
-        ticket = None if row is None else TicketRow.from_mapping(row._mapping)
+        ticket = None if row is None else TicketRow.from_mapping(row)
         # `code` stays empty until the order is paid: an unpaid ticket is no ticket yet.
         if ticket is None or ticket.code is None:
             raise NotGenuine()

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import TypedDict
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.clock import iso_from_ms, now_ms
+from server.store import Database
 from server.store.tables import gate_double_admissions
 from server.tickets.gate import AlreadyCheckedIn, EventOver, Gate, NotGenuine, TicketCheckBody
 

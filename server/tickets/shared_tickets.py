@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from string import Template
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.catalogue import Catalogue, Event
 from server.languages import moment_words
+from server.store import Database
 from server.store.prepared import Prepared
 from server.store.tables import customers, orders, tickets
 from server.tickets.share_links import mark_matches, split_share_id
@@ -76,11 +76,11 @@ async def find_shared_ticket(database: Database, catalogue: Catalogue, value: st
         return None
     ticket_id, mark = parts
     row = await database.fetch_one(_TICKET.bind(ticket_id=ticket_id))
-    if row is None or not mark_matches(row._mapping["code"], mark):
+    if row is None or not mark_matches(row["code"], mark):
         return None
-    found = row._mapping
+    found = row
     rows = await database.fetch_all(_ORDER_TICKETS.bind(order_id=found["order_id"]))
-    siblings = [r._mapping["id"] for r in rows]
+    siblings = [r["id"] for r in rows]
     listed = catalogue.find(found["event_slug"], found["ticket_type"])
     event, ticket_type = listed if listed is not None else (None, None)
     return SharedTicket(

@@ -9,9 +9,9 @@ changes no order (`server/payments/callbacks.py`: a duplicate, an ignored or hel
 from __future__ import annotations
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.lifecycle import COMPLETED
+from server.store import Database
 from server.store.prepared import Prepared
 from server.store.tables import payhero_callbacks, payment_pushes
 from server.transitions.change import ChangeInProgress

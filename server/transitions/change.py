@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TypedDict
 
-from databases import Database
-
 from server.lifecycle import ALLOWED_FROM
 from server.status.document import DocumentTicket, StatusUpdate
+from server.store import Database
 from server.store.rows import OrderRow
 
 

@@ -13,12 +13,12 @@ import secrets
 from typing import Any
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.clock import now_ms
 from server.lifecycle import ALLOWED_FROM, PENDING
 from server.status.document import StatusUpdate
 from server.status.reader import OrderReader
+from server.store import Database
 from server.store.failures import StoreConflict
 from server.store.ids import random_id
 from server.store.prepared import Prepared, SQLValue, parameters
@@ -130,7 +130,7 @@ class StatusChanges:
             # (waiting on the busy timeout) instead of failing to upgrade a read later.
             row = await self.database.fetch_one(statement)
             if row is not None:
-                updated = OrderRow.from_mapping(row._mapping)
+                updated = OrderRow.from_mapping(row)
                 previous = await self.database.fetch_val(
                     RECORD_CHANGE.bind(
                         order_id=order_id,

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 
 from server.catalogue import Catalogue
@@ -28,6 +27,7 @@ from server.languages import known_language
 from server.lifecycle import COMPLETED
 from server.mail.kinds import RECEIPT, TICKETS, WELCOME, LetterFields, LetterTicket, TicketsLetter
 from server.status.signed_tickets import load_tickets
+from server.store import Database
 from server.store.database import is_postgres
 from server.store.prepared import Prepared, parameters
 from server.store.rows import OrderRow
@@ -133,7 +133,7 @@ async def enqueue_many(
         }
     dialect = "postgres" if is_postgres(database) else "sqlite"
     rows = await database.fetch_all(ENQUEUE_MANY[dialect, len(letters)].bind(**values))
-    added = {row._mapping["key"] for row in rows}
+    added = {row["key"] for row in rows}
     # In the letters' order, for the log line.
     return [key for key, _, _ in letters if key in added]
 
@@ -152,7 +152,7 @@ class OutboxWriter:
         row = await database.fetch_one(CUSTOMER.bind(customer_id=customer_id, order_id=order_id))
         if row is None:
             return
-        customer = row._mapping
+        customer = row
         # The name typed with this order, not whatever a later checkout with the same
         # address typed (orders before migration 4 have none: the customer's, then).
         common = self._common(order, order.first_name or customer["first_name"])

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.clock import now_ms
 from server.lifecycle import COMPLETED
+from server.store import Database
 from server.store.prepared import Prepared
 from server.store.tables import payment_receipts
 from server.transitions.change import ChangeInProgress

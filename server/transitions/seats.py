@@ -12,9 +12,9 @@ import logging
 from typing import Any
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.lifecycle import COMPLETED, RELEASING
+from server.store import Database
 from server.store.prepared import Prepared
 from server.store.rows import OrderRow
 from server.store.tables import orders, ticket_inventory
@@ -82,7 +82,7 @@ async def _move_seats(
             .values(sold=ticket_inventory.c.sold + quantity)
             .returning(ticket_inventory.c.sold, ticket_inventory.c.capacity)
         )
-        over = 0 if row is None else row._mapping["sold"] - row._mapping["capacity"]
+        over = 0 if row is None else row["sold"] - row["capacity"]
         if over > 0:
             note = f"paid after {previous}: {over} seat(s) over capacity"
             await database.execute(orders.update().where(orders.c.id == order.id).values(needs_review=note))

@@ -12,10 +12,10 @@ import logging
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from databases import Database
 
 from server.lifecycle import COMPLETED
 from server.status.signed_tickets import SIGNED_ORDER, document_ticket
+from server.store import Database
 from server.store.prepared import Prepared
 from server.store.rows import SignedTicketRow, TicketRow
 from server.store.tables import tickets
@@ -63,7 +63,7 @@ class TicketIssuer:
         issued = 0
         all_known = True
         for row in await database.fetch_all(ORDER_TICKETS.bind(order_id=order_id)):
-            ticket = TicketRow.from_mapping(row._mapping)
+            ticket = TicketRow.from_mapping(row)
             code, short = ticket.code, ticket.short_code
             if code is None:
                 code, short = await self._sign(database, ticket)
@@ -114,10 +114,10 @@ async def backfill_short_codes(database: Database, signer: TicketSigner) -> int:
         )
     )
     for row in rows:
-        short = await free_short_code(database, signer, row._mapping["code"])
+        short = await free_short_code(database, signer, row["code"])
         await database.execute(
             tickets.update()
-            .where(tickets.c.id == row._mapping["id"], tickets.c.short_code.is_(None))
+            .where(tickets.c.id == row["id"], tickets.c.short_code.is_(None))
             .values(short_code=short)
         )
     if rows:

@@ -1,0 +1,60 @@
+"""Statements for PostgreSQL: SQL text with `$n` placeholders, and this call's values.
+
+A `Prepared` statement (prepared.py) is compiled once per process and only its values laid
+out on each call. Any other statement is compiled on each call, as `databases` did (the
+service's hot paths are all prepared): IN lists rendered, the values numbered in the order
+of their names, sorted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects.postgresql.base import PGDialect
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.ddl import DDLElement
+
+from server.store.prepared import ArgumentLayout, Bound
+
+# Where a `Prepared` statement keeps its compilation for this backend.
+_PREPARED_KEY = "postgres-asyncpg"
+
+
+def postgres_dialect() -> Any:
+    """SQLAlchemy's PostgreSQL dialect with `%(name)s` placeholders, numbered here: the
+    settings `databases` compiled with, so every statement's SQL is as it was."""
+    dialect: Any = PGDialect(paramstyle="pyformat")  # type: ignore[no-untyped-call]
+    dialect.supports_native_enum = True
+    dialect.supports_smallserial = True
+    dialect._backslash_escapes = False
+    dialect.supports_sane_multi_rowcount = True
+    dialect.supports_native_decimal = True
+    return dialect
+
+
+class PostgresStatements:
+    def __init__(self) -> None:
+        self.dialect = postgres_dialect()
+
+    def compile(self, query: ClauseElement) -> tuple[str, list[Any]]:
+        if isinstance(query, Bound):
+            return self._prepared(query)
+        compiled: Any = query.compile(dialect=self.dialect, compile_kwargs={"render_postcompile": True})
+        if isinstance(query, DDLElement):
+            return compiled.string, []
+        params = sorted(compiled.params.items())
+        text = compiled.string % {name: f"${number}" for number, (name, _) in enumerate(params, start=1)}
+        processors = compiled._bind_processors
+        return text, [processors[name](value) if name in processors else value for name, value in params]
+
+    def _prepared(self, query: Bound) -> tuple[str, list[Any]]:
+        cache = query.prepared.cache
+        entry = cache.get(_PREPARED_KEY)
+        if entry is None:
+            compiled: Any = query.prepared.statement.compile(dialect=self.dialect)
+            # Numbered as any other statement: the parameter names, sorted.
+            names = tuple(sorted(compiled.params))
+            text = compiled.string % {name: f"${number}" for number, name in enumerate(names, start=1)}
+            entry = cache[_PREPARED_KEY] = (text, ArgumentLayout(compiled, names))
+        text, layout = entry
+        return text, layout.args(query.values)
