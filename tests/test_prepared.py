@@ -153,6 +153,49 @@ async def test_a_held_connection_runs_each_statement_itself(
         assert entered > 0
 
 
+async def test_a_task_started_inside_a_transaction_runs_on_a_connection_of_its_own(
+    database: Database,
+) -> None:
+    """A child task inherits its parent's context, and with it the variable that holds the
+    parent's connection (server/store/sessions.py): it must not run its statements on that
+    connection (it would see, and on PostgreSQL interleave with, the parent's uncommitted
+    work), but take its own, as under `databases`' task map."""
+    with pytest.raises(RuntimeError, match="roll back"):
+        async with database.transaction():
+            await database.execute(INSERT_ORDER.bind(id="o-p", number="ORD-00000P", amount=1, stamp=7))
+            assert await database.fetch_val(BY_ID.bind(id="o-p")) == "o-p"
+            # The child's read sees only what is committed: not the parent's order.
+            assert await asyncio.create_task(database.fetch_one(BY_ID.bind(id="o-p"))) is None
+            assert database.held() is not None
+            assert await asyncio.create_task(_held_in_child(database)) is False
+            raise RuntimeError("roll back")
+    assert database.held() is None
+    assert await database.fetch_one(BY_ID.bind(id="o-p")) is None
+
+
+async def _held_in_child(database: Database) -> bool:
+    return database.held() is not None
+
+
+async def test_a_connection_block_that_raises_gives_its_connection_back(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """With a pool of one, a `connection()` block left by an exception must have given its
+    connection back: the next statement, in another task, gets it within the acquire limit."""
+    db = open_database(make_settings("postgres").database_url, pool_size=1, acquire_timeout=2.0)
+    await db.connect()
+    try:
+        with pytest.raises(LookupError):
+            async with db.connection():
+                assert await db.fetch_val("SELECT 1") == 1
+                raise LookupError("gone mid-block")
+        assert db.held() is None
+        assert await asyncio.create_task(db.fetch_val("SELECT 2")) == 2
+    finally:
+        async with asyncio.timeout(10):
+            await db.disconnect()
+
+
 async def test_a_commit_that_fails_gives_its_connection_back(make_settings: Callable[..., Settings]) -> None:
     """A COMMIT that PostgreSQL refuses (a deferred check) is the caller's error, and the
     task leaves the connection: with a pool of one, the next statement, in another task,
