@@ -57,11 +57,10 @@ async def _pages(database: Database, query: Any, keys: tuple[Any, Any]) -> Async
         rows = await database.fetch_all(page_query.order_by(*keys).limit(PAGE))
         if not rows:
             return
-        mappings = [row for row in rows]
-        yield mappings
+        yield rows
         if len(rows) < PAGE:
             return
-        last = (mappings[-1]["sort_ms"], mappings[-1]["sort_id"])
+        last = (rows[-1]["sort_ms"], rows[-1]["sort_id"])
 
 
 async def attendees_csv(database: Database, catalogue: Catalogue) -> AsyncIterator[str]:

@@ -96,8 +96,7 @@ def _sales_query(since_ms: int) -> Any:
 async def read_sales(database: Database, catalogue: Catalogue) -> list[EventSales]:
     """Sold, being paid, seats left, revenue and paid in the last hour, per event and type, now."""
     totals: dict[tuple[str, str, str], tuple[int, int, int]] = {}
-    for row in await database.fetch_all(_sales_query(now_ms() - HOUR_MS)):
-        m = row
+    for m in await database.fetch_all(_sales_query(now_ms() - HOUR_MS)):
         totals[(m["event_slug"], m["ticket_type"], m["payment_status"])] = (
             int(m["quantity"] or 0),
             int(m["amount"] or 0),

@@ -35,14 +35,13 @@ async def resend_tickets(
     database: Database, catalogue: Catalogue, order_id: str, actor: str
 ) -> Resent | None:
     """Queue the tickets e-mail again; None when there is no such order."""
-    row = await database.fetch_one(
+    found = await database.fetch_one(
         sa.select(*orders.c, customers.c.email, customers.c.first_name.label("customer_first_name"))
         .select_from(orders.outerjoin(customers, customers.c.id == orders.c.customer_id))
         .where(orders.c.id == order_id)
     )
-    if row is None:
+    if found is None:
         return None
-    found = row
     order, email = OrderRow.from_mapping(found), found["email"]
     if order.payment_status != COMPLETED:
         return Resent(None, None, "only a paid order has tickets to send")

@@ -197,8 +197,7 @@ async def review_queue(database: Database, catalogue: Catalogue) -> list[HeldPay
         .limit(QUEUE_LIMIT)
     )
     held = []
-    for row in rows:
-        m = row
+    for m in rows:
         callbacks = await database.fetch_all(
             sa.select(payhero_callbacks)
             .where(payhero_callbacks.c.order_id == m["id"])

@@ -106,5 +106,4 @@ class Prompts:
         )
         if row is None:
             raise OrderNotFound(order.id)  # an order without a customer cannot be pushed
-        found = row
-        return found["phone"], f"{found['first_name']} {found['last_name']}"
+        return row["phone"], f"{row['first_name']} {row['last_name']}"

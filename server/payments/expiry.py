@@ -87,8 +87,7 @@ class ExpiryWorker:
             .order_by(orders.c.updated_ms)
             .limit(BATCH)
         )
-        for row in rows:
-            found = row
+        for found in rows:
             try:
                 await self.settle(
                     found["id"],

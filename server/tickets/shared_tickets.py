@@ -75,10 +75,9 @@ async def find_shared_ticket(database: Database, catalogue: Catalogue, value: st
     if parts is None:
         return None
     ticket_id, mark = parts
-    row = await database.fetch_one(_TICKET.bind(ticket_id=ticket_id))
-    if row is None or not mark_matches(row["code"], mark):
+    found = await database.fetch_one(_TICKET.bind(ticket_id=ticket_id))
+    if found is None or not mark_matches(found["code"], mark):
         return None
-    found = row
     rows = await database.fetch_all(_ORDER_TICKETS.bind(order_id=found["order_id"]))
     siblings = [r["id"] for r in rows]
     listed = catalogue.find(found["event_slug"], found["ticket_type"])
