@@ -33,9 +33,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +120,23 @@ async def sample_client_lag(opened: float, worst: dict[int, float]) -> None:
         worst[second] = max(worst.get(second, 0.0), now - due)
 
 
+@contextlib.contextmanager
+def client_collector_off() -> Iterator[None]:
+    """The load client's cyclic garbage collector off while the sale runs, on again after.
+
+    Its full collections stopped this loop for up to 148 ms in a 5,000-buyer sale and freed
+    nothing (0 objects each; gc.callbacks, 2026-12-07): a screen whose callback was sent
+    just before one was "told" that much later, a figure of the client's own making (the
+    service's own p99 bounds stayed at 25 ms). Reference counting still frees what the
+    buyers drop; what cycles there are wait for the collection at the end."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect()
+
+
 async def sample_rss(pid: int, peak: list[int]) -> None:
     while True:
         total = 0
@@ -196,9 +215,10 @@ async def _sell(
     sale.deadline = deadline(opened, args.over, timing)
     buyers = [Buyer(plan) for plan in plans]
     profile = (args.out or RESULTS) / f"flash_sale-{args.store}.profile.txt" if args.profile else None
-    async with profiled(web[0], profile):
-        await asyncio.gather(*(sale.shop(buyer) for buyer in buyers))
-        await stand_in.settled(sale.deadline - time.perf_counter())
+    with client_collector_off():
+        async with profiled(web[0], profile):
+            await asyncio.gather(*(sale.shop(buyer) for buyer in buyers))
+            await stand_in.settled(sale.deadline - time.perf_counter())
     sold_for = time.perf_counter() - opened
     lag_sampler.cancel()  # the audit after the sale runs on this loop too
     audit, drain_wait = await until_drained(service.database_url, timeout=120.0)
