@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from server.catalogue import Catalogue
 from server.clock import iso_from_ms
 from server.lifecycle import COMPLETED
-from server.store import Database
+from server.store import Database, ResultRow
 from server.store.tables import orders, tickets
 
 PAGE = 500
@@ -48,7 +48,7 @@ def local_time(ms: int, timezone: str) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-async def _pages(database: Database, query: Any, keys: tuple[Any, Any]) -> AsyncIterator[list[Any]]:
+async def _pages(database: Database, query: Any, keys: tuple[Any, Any]) -> AsyncIterator[list[ResultRow]]:
     last: tuple[Any, Any] | None = None
     while True:
         page_query = query
