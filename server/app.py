@@ -36,6 +36,7 @@ from server.payments.pushes import PushSender
 from server.private_files import private_dir
 from server.routes import all_routes, ticket_api
 from server.routes.held import HeldRoutesFastPath
+from server.routes.payhero_webhook import CallbackFastPath
 from server.routes.qr_fast import QrFastPath
 from server.services import Services
 from server.settings import Settings
@@ -317,11 +318,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     return Starlette(
         routes=all_routes(settings),
-        # Innermost: held /wait and /events (server/routes/held.py) and QR images already
-        # drawn (server/routes/qr_fast.py) go past the Router.
+        # Innermost: held /wait and /events (server/routes/held.py), PayHero's callbacks
+        # (server/routes/payhero_webhook.py) and QR images already drawn
+        # (server/routes/qr_fast.py) go past the Router.
         middleware=[
             *build_middleware(settings, metrics, untrusted),
             Middleware(HeldRoutesFastPath),
+            Middleware(CallbackFastPath),
             Middleware(QrFastPath, routes=ticket_api.qr_routes),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

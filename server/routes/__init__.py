@@ -21,6 +21,7 @@ from server.routes import (
     ticket_api,
 )
 from server.routes.held import HeldRoutesFastPath
+from server.routes.payhero_webhook import CallbackFastPath
 from server.routes.qr_fast import QrFastPath
 
 if typing.TYPE_CHECKING:
@@ -49,4 +50,4 @@ def all_routes(settings: Settings) -> list[BaseRoute]:
     ]
 
 
-__all__ = ["HeldRoutesFastPath", "QrFastPath", "all_routes", "ticket_api"]
+__all__ = ["CallbackFastPath", "HeldRoutesFastPath", "QrFastPath", "all_routes", "ticket_api"]
