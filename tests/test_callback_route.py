@@ -126,6 +126,21 @@ async def test_a_wrong_token_is_404_and_stores_nothing(world: World) -> None:
     assert await world.inbox() == 0 and await world.snapshot() == before
 
 
+async def test_the_fast_path_answers_as_the_router_would(world: World) -> None:
+    """PayHero's callback is served past the Router (server/routes/payhero_webhook.py): its
+    route is still the Router's for other methods, a wrong token reads exactly as an
+    unknown path, and a success is the JSON it always was."""
+    assert (await world.http.get(CALLBACK)).status_code == 405
+    unknown = await world.http.post("/api/no-such-route", json={})
+    wrong = await world.http.post(f"/api/payhero/callback/{'x' * len(TOKEN)}", json={})
+    assert unknown.status_code == wrong.status_code == 404 and wrong.content == unknown.content
+    _, push = await world.order()
+    paid = await world.http.post(CALLBACK, json=world.fake.settle(push, "success"))
+    assert paid.status_code == 200 and paid.headers["content-type"] == "application/json"
+    assert int(paid.headers["content-length"]) == len(paid.content)
+    assert paid.json()["payment_status"] == "completed"
+
+
 def reshaped(body: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
     copy = json.loads(json.dumps(body))
     target = copy
