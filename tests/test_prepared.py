@@ -235,7 +235,7 @@ async def test_an_older_database_gets_the_customer_index(database: Database) -> 
     # SQLite: the "first paid order?" check of every payment searches by customer, rather
     # than scanning every paid order through the status index.
     statement = CUSTOMER.statement.compile(dialect=sqlite_dialect())
-    raw = database.backend.raw_connection(None)
+    raw = database.backend.raw_connection()  # type: ignore[attr-defined]
     plan = raw.execute(
         "EXPLAIN QUERY PLAN " + statement.string, ["c", "completed", "o", 1, 0, "c"]
     ).fetchall()
@@ -272,7 +272,7 @@ async def test_the_payment_path_searches_by_key_never_scans(tmp_path: Path, name
         prepared, values = PAYMENT_PATH[name]
         sql = prepared.statement.compile(dialect=sqlite_dialect()).string
         values = values or [1] * sql.count("?")
-        raw = database.backend.raw_connection(None)
+        raw = database.backend.raw_connection()  # type: ignore[attr-defined]
         steps = [row[3] for row in raw.execute("EXPLAIN QUERY PLAN " + sql, values).fetchall()]
     finally:
         await database.disconnect()

@@ -26,9 +26,8 @@ class TransactionHandle(Protocol):
 class Session(Protocol):
     """One task's connection, for as long as the task holds it."""
 
-    # The task that holds it, and how many `connection()` blocks of that task are open.
+    # The task that holds it.
     task: asyncio.Task[Any] | None
-    depth: int
 
     async def fetch_all(self, query: ClauseElement) -> list[ResultRow]: ...
 
@@ -59,7 +58,3 @@ class Backend(Protocol):
     async def fetch_one(self, query: ClauseElement) -> ResultRow | None: ...
 
     async def execute(self, query: ClauseElement) -> Any: ...
-
-    def raw_connection(self, session: Session | None) -> Any:
-        """The driver's connection under `session` (tests read query plans with it)."""
-        ...

@@ -15,7 +15,7 @@ import asyncpg
 from asyncpg.pool import Pool
 from sqlalchemy.sql import ClauseElement
 
-from server.store.failures import StoreConflict, StoreError, StoreUnavailable, store_error
+from server.store.failures import StoreConflict, StoreError, StoreUnavailable, store_error, translating
 from server.store.postgres_statements import PostgresStatements
 from server.store.postgres_url import postgres_target
 from server.store.results import ResultRow
@@ -78,34 +78,23 @@ class PostgresTransaction:
         self._transaction = transaction
 
     async def commit(self) -> None:
-        try:
+        with translating(classify):
             await self._transaction.commit()
-        except Exception as exc:
-            error = store_error(exc, classify)
-            if error is None:
-                raise
-            raise error from exc
 
     async def rollback(self) -> None:
-        try:
+        with translating(classify):
             await self._transaction.rollback()
-        except Exception as exc:
-            error = store_error(exc, classify)
-            if error is None:
-                raise
-            raise error from exc
 
 
 class PostgresSession:
     """A pool connection a task holds; its statements run on it one at a time."""
 
-    __slots__ = ("connection", "depth", "statements", "task")
+    __slots__ = ("connection", "statements", "task")
 
     def __init__(self, connection: Any, statements: PostgresStatements) -> None:
         self.connection = connection
         self.statements = statements
         self.task = asyncio.current_task()
-        self.depth = 0
 
     async def fetch_all(self, query: ClauseElement) -> list[ResultRow]:
         sql, args = self.statements.compile(query)
@@ -139,13 +128,8 @@ class PostgresSession:
 
     async def begin(self) -> PostgresTransaction:
         transaction = self.connection.transaction()
-        try:
+        with translating(classify):
             await transaction.start()
-        except Exception as exc:
-            error = store_error(exc, classify)
-            if error is None:
-                raise
-            raise error from exc
         return PostgresTransaction(transaction)
 
 
@@ -176,13 +160,8 @@ class PostgresBackend:
 
     async def connect(self) -> None:
         assert self._pool is None, "already connected"
-        try:
+        with translating(classify_connecting):
             self._pool = await asyncpg.create_pool(**self.target.connect_kwargs(), **self._options)
-        except Exception as exc:
-            error = store_error(exc, classify_connecting)
-            if error is None:
-                raise
-            raise error from exc
 
     async def disconnect(self) -> None:
         pool, self._pool = self._pool, None
@@ -193,27 +172,17 @@ class PostgresBackend:
         pool = self._pool
         if pool is None:
             raise StoreUnavailable("the PostgreSQL pool is not open")
-        try:
+        with translating(classify_connecting):
             if self.acquire_timeout is None:
                 return await pool.acquire()
             # TimeoutError past the limit: every connection busy or the server not answering.
             async with asyncio.timeout(self.acquire_timeout):
                 return await pool.acquire()
-        except Exception as exc:
-            error = store_error(exc, classify_connecting)
-            if error is None:
-                raise
-            raise error from exc
 
     async def _release(self, connection: Any) -> None:
         assert self._pool is not None
-        try:
+        with translating(classify):
             await self._pool.release(connection)
-        except Exception as exc:
-            error = store_error(exc, classify)
-            if error is None:
-                raise
-            raise error from exc
 
     async def open_session(self) -> PostgresSession:
         return PostgresSession(await self._acquire(), self.statements)
@@ -241,10 +210,6 @@ class PostgresBackend:
             return await session.execute(query)
         finally:
             await self._release(session.connection)
-
-    def raw_connection(self, session: Any) -> Any:
-        assert session is not None, "hold a connection first"
-        return session.connection
 
     @property
     def pool(self) -> Pool | None:

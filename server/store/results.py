@@ -2,7 +2,7 @@
 
 An asyncpg `Record` on PostgreSQL, a `sqlite3.Row` on SQLite. Both are read by column name
 or position (`row["id"]`, `row[0]`), give their `keys()`, iterate over their values and
-turn into a dict with `dict(row)` (both have `keys()`). Neither is a full `Mapping` (a `sqlite3.Row` has no
+turn into a dict with `dict(row)`. Neither is a full `Mapping` (a `sqlite3.Row` has no
 `get`, `items` or name test with `in`), so code outside the store reads a row only in
 those ways, and turns it into a typed row (rows.py) or a dict at once.
 

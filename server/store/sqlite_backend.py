@@ -135,12 +135,11 @@ class SQLiteSession:
     """One task's view of the file: the writer while its transaction is open; otherwise the
     reader for a read, and the writer, on the writers' turn, for a single write."""
 
-    __slots__ = ("depth", "file", "in_transaction", "task")
+    __slots__ = ("file", "in_transaction", "task")
 
     def __init__(self, file: SQLiteFile, task: asyncio.Task[Any] | None) -> None:
         self.file = file
         self.task = task
-        self.depth = 0
         self.in_transaction: sqlite3.Connection | None = None
 
     async def _run(self, query: ClauseElement, use: Callable[[sqlite3.Cursor], T]) -> T:
@@ -307,7 +306,7 @@ class SQLiteBackend:
     async def execute(self, query: ClauseElement) -> Any:
         return await self._free.execute(query)
 
-    def raw_connection(self, session: Any) -> sqlite3.Connection:
-        connection = (session.in_transaction if session is not None else None) or self.file.reader
-        assert connection is not None, "database not connected"
-        return connection
+    def raw_connection(self) -> sqlite3.Connection:
+        """The reader, for tests that read a statement's query plan."""
+        assert self.file.reader is not None, "database not connected"
+        return self.file.reader
