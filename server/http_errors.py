@@ -8,6 +8,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from server.status.hub import HubUnavailable
 from server.store.failures import StoreUnavailable
@@ -125,3 +126,13 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     ClientDisconnect: client_disconnect_handler,
     Exception: unexpected_error_handler,
 }
+
+
+async def render_error(exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer `exc` as the app's exception handlers would; re-raise what none handles."""
+    for cls in type(exc).__mro__:
+        if cls is not Exception and cls in EXCEPTION_HANDLERS:
+            response = await EXCEPTION_HANDLERS[cls](Request(scope, receive), exc)
+            await response(scope, receive, send)
+            return
+    raise exc  # a bug: ServerErrorMiddleware logs it and answers a JSON 500

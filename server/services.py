@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
+from starlette.types import Scope
 
 from server.broker import Broker
 from server.catalogue import Catalogue
@@ -70,4 +71,10 @@ class Services:
 
 def services(request: Request) -> Services:
     found: Services = request.state.services
+    return found
+
+
+def scope_services(scope: Scope) -> Services:
+    """`services`, for a bare ASGI route that has its scope and no Request."""
+    found: Services = scope["state"]["services"]
     return found

@@ -16,15 +16,14 @@ import asyncio
 from collections.abc import Awaitable
 from urllib.parse import parse_qsl
 
-from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.abuse.addresses import scope_client_key
-from server.http_errors import EXCEPTION_HANDLERS, ApiError
+from server.http_errors import ApiError, render_error
 from server.routes.event_stream import EventStream
 from server.routes.params import opaque_id_shaped, optional_version, scope_header, timeout_seconds
-from server.services import Services
+from server.services import scope_services
 from server.status.document import StatusUpdate
 from server.status.hub import StatusHub
 from server.status.waiting import HeldWait, WaitResult, answer_at_once, open_stream, watch_unless_answered
@@ -46,11 +45,6 @@ def shaped_order_id(order_id: str) -> str:
     if not opaque_id_shaped(order_id):
         raise unknown_order(order_id[:64])
     return order_id
-
-
-def _services(scope: Scope) -> Services:
-    found: Services = scope["state"]["services"]
-    return found
 
 
 def _query(scope: Scope) -> dict[str, str]:
@@ -86,16 +80,6 @@ class LongPoll(HeldWait):
         self.writer = asyncio.get_running_loop().create_task(_send_result(self.send, result))
 
 
-async def render_error(exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
-    """Answer `exc` as the app's exception handlers would; re-raise what none handles."""
-    for cls in type(exc).__mro__:
-        if cls is not Exception and cls in EXCEPTION_HANDLERS:
-            response = await EXCEPTION_HANDLERS[cls](Request(scope, receive), exc)
-            await response(scope, receive, send)
-            return
-    raise exc  # a bug: ServerErrorMiddleware logs it and answers a JSON 500
-
-
 # Each endpoint handles its errors in its own `serve` rather than in a shared wrapper
 # coroutine: one frame less for every held request. The fast path calls `serve` with the
 # order id it matched, so no `path_params` dict is made either.
@@ -110,7 +94,7 @@ class WaitEndpoint:
     async def serve(self, order_id: str, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             shaped_order_id(order_id)
-            svc = _services(scope)
+            svc = scope_services(scope)
             query = _query(scope)
             since = optional_version(query.get("since"), "since")
             timeout = timeout_seconds(
@@ -157,7 +141,7 @@ class EventsEndpoint:
     async def serve(self, order_id: str, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             shaped_order_id(order_id)
-            svc = _services(scope)
+            svc = scope_services(scope)
             settings = svc.settings
             # Both checked, so a bad one is a 400 whichever the client sent; the header wins.
             header = optional_version(scope_header(scope, b"last-event-id"), "Last-Event-ID")

@@ -20,11 +20,10 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from server.http_errors import ApiError
+from server.http_errors import ApiError, render_error
 from server.payhero.callback_parser import CallbackInvalid
 from server.routes.bodies import read_body
-from server.routes.held import render_error
-from server.services import Services
+from server.services import scope_services
 from server.urls import CALLBACK, router_pattern
 
 # The Router's own pattern of the template: the fast path matches exactly what it would.
@@ -38,7 +37,7 @@ class CallbackEndpoint:
 
     async def serve(self, token: str, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            svc: Services = scope["state"]["services"]
+            svc = scope_services(scope)
             # Constant time, and the same 404 as any unknown path: a wrong token learns nothing.
             if not hmac.compare_digest(token.encode(), svc.settings.callback_token.encode()):
                 raise ApiError(404, "not_found", "Not Found")

@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.routes.params import scope_header
+from server.services import scope_services
 from server.tickets.qr_images import QrImage, etag_matches
 from server.urls import IMAGE_CACHE_CONTROL, TICKET_QR_PNG, TICKET_QR_SVG, router_pattern
 
@@ -52,7 +53,7 @@ class QrFastPath:
                 match = pattern.match(scope["path"])
                 if match is None:
                     continue
-                image = scope["state"]["services"].qr_images.cached(media_type, match["ticket_id"])
+                image = scope_services(scope).qr_images.cached(media_type, match["ticket_id"])
                 if image is not None:
                     scope["route"] = self.routes[extension]
                     fresh = etag_matches(scope_header(scope, b"if-none-match"), image.etag)
