@@ -54,12 +54,11 @@ class translating:  # lower-case: read as a function, `with translating(classify
         self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
         # None, never True: whatever is not translated goes on as it was.
-        if exc is None or isinstance(exc, StoreError) or not isinstance(exc, Exception):
+        if not isinstance(exc, Exception):
             return
-        translated = self.classify(exc)
-        if translated is None:
-            return
-        raise translated(f"{type(exc).__name__}: {exc}") from exc
+        error = store_error(exc, self.classify)
+        if error is not None:
+            raise error from exc
 
 
 def store_error(exc: Exception, classify: Classify) -> StoreError | None:
