@@ -106,3 +106,53 @@ async def test_an_unreachable_database_leaves_the_broker_degraded_not_failed() -
             await broker.publish(status_channel("x"), "doc")
     finally:
         await broker.disconnect()
+
+
+async def test_messages_published_while_a_notify_is_on_the_wire_all_arrive_in_order(
+    two_processes: tuple[PostgresBroker, Listener, PostgresBroker, Listener],
+) -> None:
+    # Publishes that queue behind a NOTIFY go together in the next one: none may be lost or
+    # reordered on the way (a waiter keeps only a newer version, but the log reads in order).
+    first, _, second, heard = two_processes
+    channel = status_channel(uuid.uuid4().hex)
+    await second.subscribe(channel)
+    async with first._lock:  # a NOTIFY on the wire
+        publishing = [asyncio.create_task(first.publish(channel, f"v{n}")) for n in range(20)]
+        await asyncio.sleep(0)  # every one queued behind it
+        assert not any(task.done() for task in publishing)
+    await asyncio.gather(*publishing)
+    received = [await asyncio.wait_for(heard.messages.get(), 5) for _ in range(20)]
+    assert received == [(channel, f"v{n}") for n in range(20)]
+
+
+async def test_a_batch_that_cannot_go_fails_every_publisher_in_it(
+    two_processes: tuple[PostgresBroker, Listener, PostgresBroker, Listener], database_url: str
+) -> None:
+    first, *_ = two_processes
+    channel = status_channel(uuid.uuid4().hex)
+    admin = await asyncpg.connect(**postgres_target(database_url).connect_kwargs())
+    try:
+        async with first._lock:
+            publishing = [asyncio.create_task(first.publish(channel, f"v{n}")) for n in range(5)]
+            await asyncio.sleep(0)
+            # The publisher's connection dies while they wait for it.
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        outcomes = await asyncio.wait_for(asyncio.gather(*publishing, return_exceptions=True), 10)
+    finally:
+        await admin.close()
+    assert all(isinstance(outcome, BrokerUnavailable) for outcome in outcomes), outcomes
+
+
+async def test_a_message_with_a_nul_is_refused_alone(
+    two_processes: tuple[PostgresBroker, Listener, PostgresBroker, Listener],
+) -> None:
+    first, _, second, heard = two_processes
+    channel = status_channel(uuid.uuid4().hex)
+    await second.subscribe(channel)
+    with pytest.raises(BrokerUnavailable, match="NUL"):
+        await first.publish(channel, "bad\x00")
+    await first.publish(channel, "good")
+    assert await asyncio.wait_for(heard.messages.get(), 5) == (channel, "good")

@@ -9,9 +9,11 @@ linearly for each notification: thousands of held orders would make every NOTIFY
 Subscribing is then local and needs no round trip.
 
 Publishing is `pg_notify` on that same connection (one statement at a time, under a lock),
-after the change committed (rule 1). When the connection drops, a task reconnects with
-capped, jittered backoff and tells the listener to resync: notifications sent meanwhile are
-gone, and the store is the truth.
+after the change committed (rule 1). Messages published while a NOTIFY is on the wire wait
+for the lock together and go in the next one statement: under load a callback's NOTIFY
+shares its round trip with others' instead of queueing behind them one by one. When the
+connection drops, a task reconnects with capped, jittered backoff and tells the listener to
+resync: notifications sent meanwhile are gone, and the store is the truth.
 """
 
 from __future__ import annotations
@@ -36,6 +38,19 @@ MAX_PAYLOAD_BYTES = 7999
 # be noticed at the next publish.
 KEEPALIVE_SECONDS = 10.0
 CALL_TIMEOUT = 5.0
+# Every message of a batch in one statement, in the order they were published (a transaction's
+# notifications are delivered in the order sent).
+NOTIFY_ALL = "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload"
+
+
+class _Batch:
+    """Messages waiting for the lock together; whoever takes the lock first sends them all."""
+
+    __slots__ = ("failure", "payloads")
+
+    def __init__(self) -> None:
+        self.payloads: list[str] = []
+        self.failure: str | None = None  # why the batch did not go, told to each of its callers
 
 
 class PostgresBroker(Broker):
@@ -55,6 +70,7 @@ class PostgresBroker(Broker):
         self._channels: set[str] = set()
         self._connection: Any = None
         self._lock = asyncio.Lock()
+        self._waiting: _Batch | None = None
         self._lost = asyncio.Event()
         self._up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -97,17 +113,38 @@ class PostgresBroker(Broker):
         payload = f"{channel}\n{message}"
         if len(payload.encode("utf-8")) > MAX_PAYLOAD_BYTES:
             raise BrokerUnavailable(f"a message of {len(payload)} characters is over NOTIFY's limit")
+        if "\x00" in payload:
+            # PostgreSQL's text has no NUL: refused here, not by the server for the whole batch.
+            raise BrokerUnavailable("a message with a NUL character cannot travel by NOTIFY")
         connection = self._connection
         if connection is None or connection.is_closed():
             raise BrokerUnavailable("the PostgreSQL broker's connection is down")
+        batch = self._waiting
+        if batch is None:
+            batch = self._waiting = _Batch()
+        batch.payloads.append(payload)
+        async with self._lock:
+            if self._waiting is batch:
+                # Nobody sent this batch while it waited: this caller sends it, its own
+                # message and every one queued behind the NOTIFY that held the lock.
+                self._waiting = None
+                await self._send(connection, batch)
+        if batch.failure is not None:
+            raise BrokerUnavailable(batch.failure)
+
+    async def _send(self, connection: Any, batch: _Batch) -> None:
         try:
-            async with self._lock:
-                await connection.execute(
-                    "SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, payload, timeout=CALL_TIMEOUT
-                )
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            await connection.execute(NOTIFY_ALL, NOTIFY_CHANNEL, batch.payloads, timeout=CALL_TIMEOUT)
+        except Exception as exc:
+            # Whatever the driver raises (a dropped connection can surface as its internal
+            # "another operation is in progress"), the batch did not go and the connection is
+            # suspect: the watcher re-opens it and the listener resyncs.
             self._lost.set()
-            raise BrokerUnavailable(f"NOTIFY failed: {exc}") from exc
+            batch.failure = f"NOTIFY failed: {type(exc).__name__}: {exc}"
+        except BaseException:
+            # Cancelled on the wire: whether the batch went is unknown to the others.
+            batch.failure = "NOTIFY was interrupted"
+            raise
 
     async def ping(self) -> bool:
         connection = self._connection
