@@ -43,7 +43,7 @@ from server.store.database import is_postgres, open_database
 from server.store.prepared import ArgumentLayout, Prepared
 from server.transitions.callback_rows import MARK_CALLBACK, NOTE_RESULT
 from server.transitions.changes import RECORD_CHANGE, transition
-from server.transitions.outbox_rows import CUSTOMER, ENQUEUE_POSTGRES, ENQUEUE_SQLITE
+from server.transitions.outbox_rows import ENQUEUE_POSTGRES, ENQUEUE_SQLITE
 from server.transitions.ticket_codes import ORDER_TICKETS, SHORT_CODE_TAKEN, SIGN_TICKET
 
 COMPLETE = transition(COMPLETED, ("receipt_number", "result_code", "result_desc"))
@@ -58,7 +58,6 @@ CALLBACK_STATEMENTS: tuple[Prepared, ...] = (
     ORDER_TICKETS,
     SHORT_CODE_TAKEN,
     SIGN_TICKET,
-    CUSTOMER,
 )
 ENQUEUE = {"sqlite": ENQUEUE_SQLITE, "postgres": ENQUEUE_POSTGRES}
 DIALECTS = {"sqlite": sqlite.dialect(), "postgres": postgresql.asyncpg.dialect()}  # type: ignore[no-untyped-call]

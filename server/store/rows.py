@@ -110,6 +110,18 @@ class SignedTicketRow(_Row):
 
 @_columns
 @dataclass(slots=True)
+class PayerRow(_Row):
+    """Who a payment's e-mails go to, as the completing UPDATE returns them beside the order
+    (`transitions/outbox_rows.py`): the customer's address and name, and whether they paid
+    for another order before (the welcome e-mail's condition). None of them without a customer."""
+
+    customer_email: str | None
+    customer_first_name: str | None
+    customer_paid_before: bool | None
+
+
+@_columns
+@dataclass(slots=True)
 class OutboxRow(_Row):
     """An `outbox` row: one e-mail to send, its payload as JSON text, its retries and lease."""
 

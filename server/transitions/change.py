@@ -12,7 +12,7 @@ from typing import TypedDict
 from server.lifecycle import ALLOWED_FROM
 from server.status.document import DocumentTicket, StatusUpdate
 from server.store import Database
-from server.store.rows import OrderRow
+from server.store.rows import OrderRow, PayerRow
 
 
 class ChangeFields(TypedDict, total=False):
@@ -117,4 +117,6 @@ class ChangeInProgress:
     order: OrderRow
     previous: str | None
     change: Change
+    # On a payment, its customer, returned by the same UPDATE (the outbox step's recipient).
+    payer: PayerRow | None = None
     signed_tickets: list[DocumentTicket] | None = None

@@ -15,16 +15,17 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.clock import now_ms
-from server.lifecycle import ALLOWED_FROM, PENDING
+from server.lifecycle import ALLOWED_FROM, COMPLETED, PENDING
 from server.status.document import StatusUpdate
 from server.status.reader import OrderReader
 from server.store import Database
 from server.store.failures import StoreConflict
 from server.store.ids import random_id
 from server.store.prepared import Prepared, SQLValue, parameters
-from server.store.rows import OrderRow
+from server.store.rows import OrderRow, PayerRow
 from server.store.tables import order_changes, orders
 from server.transitions.change import Change, ChangeInProgress, ChangeResult, NewOrder, OrderNotFound
+from server.transitions.outbox_rows import PAYER_COLUMNS
 from server.transitions.pipeline import Pipeline
 
 log = logging.getLogger("server.status")
@@ -82,7 +83,8 @@ def _insert_order(columns: tuple[str, ...]) -> Prepared:
 
 @functools.cache
 def transition(to_status: str, field_names: tuple[str, ...]) -> Prepared:
-    """The conditional UPDATE into `to_status` setting `field_names`: one per shape, built once."""
+    """The conditional UPDATE into `to_status` setting `field_names`: one per shape, built once.
+    A payment's also returns its customer (`PayerRow`), whom the outbox step writes to."""
     return Prepared(
         orders.update()
         .where(
@@ -96,7 +98,7 @@ def transition(to_status: str, field_names: tuple[str, ...]) -> Prepared:
             updated_ms=sa.bindparam("updated_ms"),
             **parameters(*field_names),
         )
-        .returning(*orders.c)
+        .returning(*orders.c, *(PAYER_COLUMNS if to_status == COMPLETED else ()))
     )
 
 
@@ -141,7 +143,8 @@ class StatusChanges:
                         created_ms=stamp,
                     )
                 )
-                in_progress = ChangeInProgress(self.database, updated, previous, change)
+                payer = PayerRow.from_mapping(row) if change.to_status == COMPLETED else None
+                in_progress = ChangeInProgress(self.database, updated, previous, change, payer)
                 await self.pipeline.in_transaction(in_progress)
         if row is None:
             current = await self.reader.get(order_id)

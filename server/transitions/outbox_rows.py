@@ -31,7 +31,7 @@ from server.store import Database
 from server.store.database import is_postgres
 from server.store.prepared import Prepared, parameters
 from server.store.rows import OrderRow
-from server.store.tables import customers, orders, outbox
+from server.store.tables import outbox
 from server.transitions.change import ChangeInProgress
 
 log = logging.getLogger("server.mail")
@@ -68,21 +68,23 @@ ENQUEUE_MANY = {
     for dialect, insert in (("postgres", postgresql.insert), ("sqlite", sqlite.insert))
     for rows in (2, 3)
 }
-_OTHER_PAID_ORDER = (
-    sa.select(orders.c.id)
-    .where(
-        orders.c.customer_id == sa.bindparam("customer_id"),
-        orders.c.payment_status == COMPLETED,
-        orders.c.id != sa.bindparam("order_id"),
-    )
-    .limit(1)
-)
-# The customer, and whether they paid for another order before (the welcome e-mail's
-# condition), in one round trip.
-CUSTOMER = Prepared(
-    sa.select(
-        customers.c.email, customers.c.first_name, sa.exists(_OTHER_PAID_ORDER).label("paid_before")
-    ).where(customers.c.id == sa.bindparam("customer_id"))
+# The completing UPDATE's own RETURNING carries the payment's customer (transitions/changes.py),
+# one round trip fewer per payment than a SELECT of the customer after it; `PayerRow` names
+# them. Whether the customer paid for another order before decides the welcome e-mail.
+# Written out, qualified: SQLAlchemy's SQLite compiler drops the table names in a RETURNING
+# list, which would turn `other_order.id != orders.id` into `id != id`.
+PAYER_COLUMNS: tuple[sa.Label[object], ...] = (
+    sa.literal_column(
+        "(SELECT customers.email FROM customers WHERE customers.id = orders.customer_id)"
+    ).label("customer_email"),
+    sa.literal_column(
+        "(SELECT customers.first_name FROM customers WHERE customers.id = orders.customer_id)"
+    ).label("customer_first_name"),
+    sa.literal_column(
+        "EXISTS (SELECT 1 FROM orders AS other_order"
+        " WHERE other_order.customer_id = orders.customer_id"
+        f" AND other_order.payment_status = '{COMPLETED}' AND other_order.id != orders.id)"
+    ).label("customer_paid_before"),
 )
 
 
@@ -143,21 +145,19 @@ class OutboxWriter:
     catalogue: Catalogue
 
     async def __call__(self, step: ChangeInProgress) -> None:
-        database, order = step.database, step.order
+        database, order, payer = step.database, step.order, step.payer
         # Only a payment sends mail: cancelled, failed and expired orders get none.
         customer_id = order.customer_id
         if step.change.to_status != COMPLETED or not customer_id:
             return
+        if payer is None or payer.customer_email is None:
+            return  # no such customer
         order_id = order.id
-        row = await database.fetch_one(CUSTOMER.bind(customer_id=customer_id, order_id=order_id))
-        if row is None:
-            return
-        customer = row
         # The name typed with this order, not whatever a later checkout with the same
         # address typed (orders before migration 4 have none: the customer's, then).
-        common = self._common(order, order.first_name or customer["first_name"])
+        common = self._common(order, order.first_name or payer.customer_first_name or "")
         letters: list[tuple[str, str, LetterFields]] = []
-        if not customer["paid_before"]:
+        if not payer.customer_paid_before:
             # Keyed by customer, not order: two first orders paid at once still welcome once.
             letters.append((f"customer:{customer_id}:welcome", WELCOME, common))
         listed: list[LetterTicket] = [
@@ -177,7 +177,8 @@ class OutboxWriter:
             with_tickets: TicketsLetter = {**common, "tickets": listed}
             letters.append((f"order:{order_id}:tickets", TICKETS, with_tickets))
         letters.append((f"order:{order_id}:receipt", RECEIPT, common))
-        added = await enqueue_many(database, order_id=order_id, recipient=customer["email"], letters=letters)
+        recipient = payer.customer_email
+        added = await enqueue_many(database, order_id=order_id, recipient=recipient, letters=letters)
         log.info("outbox order=%s e-mails queued=%s", order_id, ",".join(k.rsplit(":", 1)[-1] for k in added))
 
     def _common(self, order: OrderRow, first_name: str) -> LetterFields:
