@@ -20,15 +20,18 @@ import sqlalchemy as sa
 
 from server.clock import now_ms
 from server.fulfilment import build_outbox_worker
+from server.lifecycle import COMPLETED
 from server.mail import Composing
 from server.mail.delivery import OutboxWorker, backoff_seconds
 from server.mail.outgoing import OutgoingMail
 from server.mail.transport import SendFailed
+from server.orders.validation import CheckoutRequest
 from server.services import Services
 from server.settings import Settings
 from server.store.database import MIGRATIONS, SCHEMA_VERSION_TABLE, migrate, open_database
 from server.store.rows import OutboxRow
 from server.store.tables import outbox
+from server.transitions.change import Change
 from server.transitions.outbox_rows import enqueue
 from tests.backends import free_port
 from tests.fulfilment_helpers import outbox_rows, paid_order, run_cli
@@ -93,6 +96,34 @@ async def test_the_same_key_is_written_once(services: Services) -> None:
     )
     assert again is False
     assert await outbox_rows(services.database) == before
+
+
+async def test_a_customer_who_paid_before_is_not_welcomed_again(services: Services) -> None:
+    # The welcome's condition is the store's "paid for another order?", not only its key: an
+    # outbox without the first welcome (restored from a backup without the mail queue, or
+    # paid before welcomes existed) must not welcome a returning customer.
+    first = await paid_order(services, "wanjiru@example.com")
+    await services.database.execute(sa.delete(outbox))
+    request = CheckoutRequest(
+        "demo-fest",
+        "early-bird",
+        1,
+        "wanjiru@example.com",
+        "Wanjiru",
+        "Kamau",
+        "254712349999",
+        confirm_repeat=True,
+    )
+    second = (await services.checkout.place(request)).update
+    change = Change(COMPLETED, source="test", fields={"result_code": 0, "receipt_number": "SAE2NDPAY01"})
+    await services.changes.apply(second.order_id, change)
+    rows = await outbox_rows(services.database)
+    assert {(r["order_id"], r["kind"]) for r in rows} == {
+        (second.order_id, "tickets"),
+        (second.order_id, "receipt"),
+    }
+    assert first.order_id != second.order_id
+    assert {r["recipient"] for r in rows} == {"wanjiru@example.com"}
 
 
 async def test_two_workers_never_send_the_same_row(services: Services) -> None:
