@@ -278,3 +278,70 @@ async def test_the_payment_path_searches_by_key_never_scans(tmp_path: Path, name
     plan = " / ".join(s for s in steps if s != "SCAN CONSTANT ROW" and not s.startswith("SCALAR SUBQUERY"))
     assert plan.startswith("SEARCH") and " SCAN " not in f" {plan} ", plan
     assert "(code=?)" not in plan, plan
+
+
+SET_DESC = Prepared(
+    orders.update().where(orders.c.id == sa.bindparam("id")).values(result_desc=sa.bindparam("desc"))
+)
+
+
+async def _descs(database: Database) -> dict[str, str | None]:
+    rows = await database.fetch_all(sa.select(orders.c.id, orders.c.result_desc).order_by(orders.c.id))
+    return {row["id"]: row["result_desc"] for row in rows}
+
+
+async def _two_orders(database: Database) -> None:
+    for n in (1, 2):
+        await database.execute(INSERT_ORDER.bind(id=f"o-{n}", number=f"ORD-00000{n}", amount=1, stamp=7))
+
+
+async def test_a_write_kept_for_later_commits_with_its_transaction(database: Database) -> None:
+    """`execute_later` (on PostgreSQL, carried by the next statement as a CTE) writes what
+    `execute` writes: with a statement after it, and with only COMMIT after it."""
+    await _two_orders(database)
+    async with database.transaction():
+        await database.execute_later(SET_DESC.bind(id="o-1", desc="carried"))
+        # The next statement carries it; it reads another row, as the rule asks.
+        assert await database.fetch_val(BY_ID.bind(id="o-2")) == "o-2"
+        await database.execute_later(SET_DESC.bind(id="o-2", desc="sent at commit"))
+    assert await _descs(database) == {"o-1": "carried", "o-2": "sent at commit"}
+
+
+async def test_a_write_kept_for_later_goes_with_a_rollback(database: Database) -> None:
+    await _two_orders(database)
+    with pytest.raises(LookupError):
+        async with database.transaction():
+            await database.execute_later(SET_DESC.bind(id="o-1", desc="carried, then undone"))
+            await database.fetch_val(BY_ID.bind(id="o-2"))
+            await database.execute_later(SET_DESC.bind(id="o-2", desc="never sent"))
+            raise LookupError("roll back")
+    assert await _descs(database) == {"o-1": None, "o-2": None}
+
+
+async def test_a_savepoints_rollback_drops_only_the_writes_kept_inside_it(database: Database) -> None:
+    await _two_orders(database)
+    async with database.transaction():
+        await database.execute_later(SET_DESC.bind(id="o-1", desc="before the savepoint"))
+        with pytest.raises(LookupError):
+            async with database.transaction():
+                await database.execute_later(SET_DESC.bind(id="o-2", desc="inside it"))
+                raise LookupError("roll back to the savepoint")
+    assert await _descs(database) == {"o-1": "before the savepoint", "o-2": None}
+
+
+async def test_a_write_kept_for_later_outside_a_transaction_is_written_at_once(database: Database) -> None:
+    await _two_orders(database)
+    async with database.connection():
+        await database.execute_later(SET_DESC.bind(id="o-1", desc="now"))
+        # Another task, on a connection of its own, sees it committed.
+        assert await asyncio.create_task(_descs(database)) == {"o-1": "now", "o-2": None}
+
+
+async def test_a_kept_write_that_fails_fails_its_transaction(database: Database) -> None:
+    await _two_orders(database)
+    with pytest.raises(Exception, match=r"(?i)null"):
+        async with database.transaction():
+            await database.execute(SET_DESC.bind(id="o-2", desc="undone with the rest"))
+            await database.execute_later(orders.update().where(orders.c.id == "o-1").values(version=None))
+            await database.fetch_val(BY_ID.bind(id="o-2"))
+    assert await _descs(database) == {"o-1": None, "o-2": None}

@@ -35,6 +35,11 @@ class Session(Protocol):
 
     async def execute(self, query: ClauseElement) -> Any: ...
 
+    async def execute_later(self, query: ClauseElement) -> None:
+        """A write whose result is not read: at once, or, inside a transaction, carried by
+        the session's next statement (sessions.py, `Database.execute_later`)."""
+        ...
+
     async def begin(self) -> TransactionHandle:
         """BEGIN when the session is in no transaction; a savepoint inside one."""
         ...

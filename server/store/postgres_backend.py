@@ -9,6 +9,7 @@ process and only its values laid out on each call (postgres_statements.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any, cast
 
 import asyncpg
@@ -16,7 +17,7 @@ from asyncpg.pool import Pool
 from sqlalchemy.sql import ClauseElement
 
 from server.store.failures import StoreConflict, StoreError, StoreUnavailable, store_error, translating
-from server.store.postgres_statements import PostgresStatements
+from server.store.postgres_statements import PostgresStatements, carried
 from server.store.postgres_url import postgres_target
 from server.store.results import ResultRow
 
@@ -70,34 +71,52 @@ async def keep_session(connection: asyncpg.Connection) -> None:
 
 
 class PostgresTransaction:
-    """asyncpg's transaction (a savepoint when one is open), its ends translated."""
+    """asyncpg's transaction (a savepoint when one is open), its ends translated. The writes
+    the session holds for its next statement go before COMMIT, and are dropped on ROLLBACK
+    (everything still held was written inside the level rolled back: beginning a level
+    sends what was held before it)."""
 
-    __slots__ = ("_transaction",)
+    __slots__ = ("_session", "_transaction")
 
-    def __init__(self, transaction: Any) -> None:
+    def __init__(self, session: PostgresSession, transaction: Any) -> None:
+        self._session = session
         self._transaction = transaction
 
     async def commit(self) -> None:
+        try:
+            await self._session.send_writes()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self._transaction.rollback()
+            raise
         with translating(classify):
             await self._transaction.commit()
 
     async def rollback(self) -> None:
+        self._session.writes.clear()
         with translating(classify):
             await self._transaction.rollback()
 
 
 class PostgresSession:
-    """A pool connection a task holds; its statements run on it one at a time."""
+    """A pool connection a task holds; its statements run on it one at a time.
 
-    __slots__ = ("connection", "statements", "task")
+    `execute_later` keeps a write inside a transaction for the next statement to carry, as
+    leading data-modifying CTEs: one round trip where there were two (sessions.py says which
+    writes may be kept)."""
+
+    __slots__ = ("connection", "statements", "task", "writes")
 
     def __init__(self, connection: Any, statements: PostgresStatements) -> None:
         self.connection = connection
         self.statements = statements
         self.task = asyncio.current_task()
+        self.writes: list[tuple[str, list[Any]]] = []
 
     async def fetch_all(self, query: ClauseElement) -> list[ResultRow]:
         sql, args = self.statements.compile(query)
+        if self.writes:
+            sql, args = self._carrying(sql, args)
         try:
             return cast(list[ResultRow], await self.connection.fetch(sql, *args))
         except Exception as exc:
@@ -108,6 +127,8 @@ class PostgresSession:
 
     async def fetch_one(self, query: ClauseElement) -> ResultRow | None:
         sql, args = self.statements.compile(query)
+        if self.writes:
+            sql, args = self._carrying(sql, args)
         try:
             return cast(ResultRow | None, await self.connection.fetchrow(sql, *args))
         except Exception as exc:
@@ -118,6 +139,11 @@ class PostgresSession:
 
     async def execute(self, query: ClauseElement) -> Any:
         sql, args = self.statements.compile(query)
+        if self.writes:
+            sql, args = self._carrying(sql, args)
+        return await self._execute(sql, args)
+
+    async def _execute(self, sql: str, args: list[Any]) -> Any:
         try:
             return await self.connection.fetchval(sql, *args)
         except Exception as exc:
@@ -126,11 +152,30 @@ class PostgresSession:
                 raise
             raise error from exc
 
+    async def execute_later(self, query: ClauseElement) -> None:
+        if not self.connection.is_in_transaction():
+            await self.execute(query)  # nothing would be sure to carry it
+            return
+        self.writes.append(self.statements.compile(query))
+
+    async def send_writes(self) -> None:
+        """Send the writes kept for the next statement, in one statement of their own."""
+        if self.writes:
+            sql, args = self.writes.pop()
+            if self.writes:
+                sql, args = self._carrying(sql, args)
+            await self._execute(sql, args)
+
+    def _carrying(self, sql: str, args: list[Any]) -> tuple[str, list[Any]]:
+        writes, self.writes = self.writes, []
+        return carried(writes, sql, args)
+
     async def begin(self) -> PostgresTransaction:
+        await self.send_writes()  # a savepoint's ROLLBACK must not undo them
         transaction = self.connection.transaction()
         with translating(classify):
             await transaction.start()
-        return PostgresTransaction(transaction)
+        return PostgresTransaction(self, transaction)
 
 
 class PostgresBackend:

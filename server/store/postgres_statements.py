@@ -8,6 +8,8 @@ of their names, sorted.
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Any
 
 from sqlalchemy.dialects.postgresql.base import PGDialect
@@ -58,3 +60,40 @@ class PostgresStatements:
             entry = cache[_PREPARED_KEY] = (text, ArgumentLayout(compiled, names))
         text, layout = entry
         return text, layout.args(query.values)
+
+
+# A `$n` placeholder. The service's SQL has no `$` in a literal or a name, so every match is one.
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+@functools.lru_cache(maxsize=256)
+def _carrying(writes: tuple[tuple[str, int], ...], carrier: str) -> str:
+    """`carrier` led by `writes` (each its SQL and its number of values) as data-modifying
+    CTEs, placeholders renumbered in the order the values are laid out: writes first."""
+    parts = []
+    offset = 0
+    for number, (sql, count) in enumerate(writes, start=1):
+        parts.append(f"_write_{number} AS ({_renumbered(sql, offset)})")
+        offset += count
+    carrier = _renumbered(carrier, offset)
+    ctes = ", ".join(parts)
+    for lead in ("WITH RECURSIVE ", "WITH "):
+        if carrier.startswith(lead):
+            # The carrier's own CTEs follow the writes in one WITH list.
+            return f"{lead}{ctes}, {carrier[len(lead) :]}"
+    return f"WITH {ctes} {carrier}"
+
+
+def _renumbered(sql: str, offset: int) -> str:
+    if not offset:
+        return sql
+    return _PLACEHOLDER.sub(lambda found: f"${int(found.group(1)) + offset}", sql)
+
+
+def carried(writes: list[tuple[str, list[Any]]], sql: str, args: list[Any]) -> tuple[str, list[Any]]:
+    """One statement that runs `writes` (deferred, their results unread) and then `sql`."""
+    text = _carrying(tuple((write, len(values)) for write, values in writes), sql)
+    laid_out: list[Any] = []
+    for _, values in writes:
+        laid_out += values
+    return text, laid_out + args

@@ -183,6 +183,10 @@ class SQLiteSession:
     async def execute(self, query: ClauseElement) -> Any:
         return await self._run(query, _written)
 
+    async def execute_later(self, query: ClauseElement) -> None:
+        # Now: a statement here is a call on the loop, not a round trip worth saving.
+        await self._run(query, _written)
+
     async def begin(self) -> SQLiteTransaction:
         transaction = SQLiteTransaction(self)
         with translating(classify):
