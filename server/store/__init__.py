@@ -16,7 +16,7 @@ from server.store.ids import random_id
 from server.store.postgres_url import postgres_target
 from server.store.prepared import Prepared, SQLValue, parameters
 from server.store.results import ResultRow
-from server.store.rows import CallbackRow, OrderRow, OutboxRow, PushRow, SignedTicketRow, TicketRow
+from server.store.rows import CallbackRow, OrderRow, OutboxRow, PayerRow, PushRow, SignedTicketRow, TicketRow
 from server.store.sessions import Database, Query, StatementValues
 from server.store.tables import (
     customers,
@@ -38,6 +38,7 @@ __all__ = [
     "Database",
     "OrderRow",
     "OutboxRow",
+    "PayerRow",
     "Prepared",
     "PushRow",
     "Query",

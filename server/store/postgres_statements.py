@@ -67,7 +67,7 @@ _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
 @functools.lru_cache(maxsize=256)
-def _carrying(writes: tuple[tuple[str, int], ...], carrier: str) -> str:
+def _carrying_sql(writes: tuple[tuple[str, int], ...], carrier: str) -> str:
     """`carrier` led by `writes` (each its SQL and its number of values) as data-modifying
     CTEs, placeholders renumbered in the order the values are laid out: writes first."""
     parts = []
@@ -92,7 +92,7 @@ def _renumbered(sql: str, offset: int) -> str:
 
 def carried(writes: list[tuple[str, list[Any]]], sql: str, args: list[Any]) -> tuple[str, list[Any]]:
     """One statement that runs `writes` (deferred, their results unread) and then `sql`."""
-    text = _carrying(tuple((write, len(values)) for write, values in writes), sql)
+    text = _carrying_sql(tuple((write, len(values)) for write, values in writes), sql)
     laid_out: list[Any] = []
     for _, values in writes:
         laid_out += values
