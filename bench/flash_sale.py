@@ -44,7 +44,7 @@ from typing import Any
 from bench import runner
 from bench.http import Connection
 from bench.hundred_k import until_workers
-from bench.metrics import PREFIX, READS, SINGLE_READS, bucket_bound, delta, requests_total
+from bench.metrics import PREFIX, READS, SINGLE_READS, bucket_bound, delta, requests_total, service_stalls
 from bench.postgres import pool_per_process
 from bench.profiling import profiled, share, summary
 from bench.report import RESULTS, summary_ms
@@ -229,6 +229,9 @@ async def _sell(
     paid = [b for b in buyers if b.final == "completed"]
     missing_tickets = await tickets_shown(service.port, paid)
     log_errors = service.log_errors()
+    # The service's own word on its pauses (server/ops/pauses.py): which slow screens were
+    # the service working, collecting garbage, or waiting for a core.
+    stalls = service_stalls(service.log_lines("event loop stalled"))
     return _payload(
         args,
         buyers,
@@ -243,6 +246,7 @@ async def _sell(
             "rss_peak_mb": peak[0] / 1024,
             "rss_end_mb": rss_end / 1024,
             "missing_tickets": missing_tickets,
+            "service_stalls": stalls,
             "log_errors": log_errors[:10],
             "log_error_count": len(log_errors),
             "client_loop_lag_ms": {

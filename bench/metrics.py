@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 Metrics = dict[str, float]
 
 # The service's names (server/ops/metrics.py): what the scenarios read.
@@ -89,3 +91,23 @@ def bucket_bound(metrics: Metrics, name: str, q: float, *, labels: str = "") -> 
         if buckets[le] >= q / 100 * total:
             return le
     return float("inf")
+
+
+# The line `PauseMetrics.sample_loop_lag` logs past LOOP_LAG_WARNING (server/ops/pauses.py).
+_STALL = re.compile(
+    r"event loop stalled (\d+) ms \((\d+) ms of it in garbage collection, "
+    r"(\d+) ms on CPU in the last (\d+) ms\)"
+)
+
+
+def service_stalls(lines: list[str]) -> list[dict[str, float]]:
+    """The service's logged loop stalls, longest first: each its lag, the part of it in the
+    garbage collector, and the CPU the loop's thread used over the lag and the interval
+    before it (near the window: the service was working; far below it: waiting for a core)."""
+    found = []
+    for line in lines:
+        match = _STALL.search(line)
+        if match:
+            lag, in_gc, on_cpu, window = (float(group) for group in match.groups())
+            found.append({"lag_ms": lag, "gc_ms": in_gc, "cpu_ms": on_cpu, "window_ms": window})
+    return sorted(found, key=lambda stall: -stall["lag_ms"])

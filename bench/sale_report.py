@@ -100,6 +100,19 @@ def print_report(payload: dict[str, Any]) -> None:
                 f"{lag['max']:,.0f} / {lag['seconds_over_100_ms']}",
             ]
         )
+    stalls = payload.get("service_stalls")
+    if stalls is not None:
+        said = "none"
+        if stalls:
+            worst = stalls[0]
+            parts = (worst["lag_ms"], worst["gc_ms"], worst["cpu_ms"], worst["window_ms"])
+            said = "{:,.0f} ({:,.0f} / {:,.0f} of {:,.0f})".format(*parts)
+        rows.append(
+            [
+                "service's own loop stalls over 100 ms: count; the longest (ms: GC / on CPU of window)",
+                f"{len(stalls)}; {said}",
+            ]
+        )
     slow = payload.get("slow_screens_by_second") or []
     if slow:
         shown = ", ".join(f"{s['second']} s: {s['count']} (max {s['max_ms']:,.0f} ms)" for s in slow[:12])

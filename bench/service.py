@@ -262,6 +262,14 @@ class Service:
         except OSError:
             return "(no log)"
 
+    def log_lines(self, containing: str) -> list[str]:
+        """Lines of the service log that contain `containing`."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return []
+        return [line for line in text.splitlines() if containing in line]
+
     def log_errors(self) -> list[str]:
         """Lines of the service log at ERROR or worse, or with a traceback."""
         try:
