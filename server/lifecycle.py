@@ -73,6 +73,9 @@ class ReviewReason:
     UNKNOWN_PUSH = "unknown_push"
     # A receipt already on another completed order: one payment pays for one order (issue 24).
     RECEIPT_REUSED = "receipt_reused"
+    # Open past PAYMENT_EXPIRY and more, and PayHero could not be asked whether it was paid
+    # (not reached, no answer, a 5xx): the expiry pass keeps asking, and a person is told.
+    STATUS_UNKNOWN = "status_unknown"
 
 
 REVIEW_REASONS = (
@@ -84,6 +87,7 @@ REVIEW_REASONS = (
     ReviewReason.UNKNOWN_ORDER,
     ReviewReason.UNKNOWN_PUSH,
     ReviewReason.RECEIPT_REUSED,
+    ReviewReason.STATUS_UNKNOWN,
 )
 
 # M-PESA's result codes as PayHero passes them on (docs/PAYHERO.md).

@@ -18,7 +18,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
+import sqlalchemy as sa
 
+from server.desk.reviews import review_queue
 from server.payments.expiry import ExpiryWorker
 from server.settings import Settings
 from server.store.tables import orders, payment_pushes
@@ -167,4 +169,50 @@ async def test_a_paid_order_payhero_cannot_be_asked_about_stays_open_until_it_ca
         world.fake.before_answer = None
         assert await worker.run_once() == 1
         assert await status_of(world, order_id) == "completed"
+        await paid_and_ticketed(world, order)
+
+
+async def test_an_order_payhero_cannot_be_asked_about_for_long_is_held_for_a_person(
+    stack_settings: Settings,
+) -> None:
+    """Left open while PayHero cannot be asked is right for a blip, but through an outage a
+    paid customer would wait with nobody told: an hour past PAYMENT_EXPIRY the order is held
+    for review (`status_unknown`, counted), still open, on the desk's queue. PayHero's answer,
+    when it comes, completes it and ends that review."""
+    async with shop(stack_settings) as world:
+        order = await world.checkout()
+        order_id = order["order_id"]
+        (push,) = world.pushes_of(order)
+        world.fake.settle(push, "success")  # paid at PayHero; the callback is never delivered
+        await first_prompt_an_hour_ago(world, order_id)
+
+        async def status_service_down(answering: str) -> None:
+            if answering == "transaction-status":
+                raise RuntimeError("PayHero's transaction status is down")
+
+        world.fake.before_answer = status_service_down
+        svc = world.live.services
+        worker = expiry_pass(world)
+        worker.on_review = svc.metrics.review
+        database = svc.database
+        mark = sa.select(orders.c.needs_review).where(orders.c.id == order_id)
+        await worker.run_once()  # open 50 minutes past PAYMENT_EXPIRY: not yet
+        assert await database.fetch_val(mark) is None
+
+        await first_prompt_an_hour_ago(world, order_id)  # now 1 h 50 min past it
+        await worker.run_once()
+        await worker.run_once()  # held once, not again
+        held = await database.fetch_val(mark)
+        assert held.startswith("review: status_unknown")
+        assert world.reviews("status_unknown") == 1
+        assert await status_of(world, order_id) == "processing"
+        queue = await review_queue(database, svc.catalogue)
+        assert [entry.order.order_id for entry in queue] == [order_id]
+        assert "could not be asked" in queue[0].reason
+
+        world.fake.before_answer = None
+        await worker.run_once()
+        assert await status_of(world, order_id) == "completed"
+        assert await database.fetch_val(mark) is None
+        assert await review_queue(database, svc.catalogue) == []
         await paid_and_ticketed(world, order)

@@ -14,6 +14,11 @@ WORDS = {
     ReviewReason.DOUBLE_PAYMENT: "The customer paid twice: the second payment needs a refund.",
     ReviewReason.UNKNOWN_ORDER: "Money arrived for an order number we do not have.",
     ReviewReason.UNKNOWN_PUSH: "Money arrived for a payment request we have no record of.",
+    ReviewReason.RECEIPT_REUSED: "The M-PESA receipt given for this order already paid for another order.",
+    ReviewReason.STATUS_UNKNOWN: (
+        "PayHero could not be asked whether this payment went through, for over an hour:"
+        " check the M-PESA statement. The service keeps asking."
+    ),
 }
 # `review: amount_mismatch (callback 12)`, as the callback processor writes it.
 HELD = re.compile(r"^review: (?P<reason>[a-z_]+)")

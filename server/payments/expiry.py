@@ -7,7 +7,10 @@ push PayHero took: a success completes (the customer paid, the callback was lost
 on every push fail (a push whose answer was lost cannot be asked about, so it is no
 failure), and only "no result" expires. Where PayHero could not be asked about a push (not
 reached, no answer, a 5xx) and none was paid, the order stays open for the next pass and the
-pass counts an error: not knowing is not "not paid". An order held for review is never
+pass counts an error: not knowing is not "not paid". Once such an order has been open
+`UNKNOWN_REVIEW_AFTER` past PAYMENT_EXPIRY it is also held for review (`status_unknown`), so a
+person with the M-PESA statement is told; the pass goes on asking, and PayHero's answer, when
+it comes, settles the order and ends that review. An order held for review is never
 completed here: what PayHero says is recorded on the change, and a person decides. Nor is
 one whose success PayHero states for another amount or order, or with a receipt that already
 paid for another order: those are held for review (issue 24).
@@ -19,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 
@@ -41,6 +44,13 @@ from server.transitions.receipts import ReceiptTaken
 log = logging.getLogger("server.payments")
 
 BATCH = 200
+# How long past PAYMENT_EXPIRY an order PayHero cannot be asked about stays open before a
+# person is told too (`status_unknown`): long enough for a PayHero outage to pass unnoticed
+# by the desk, short enough that a paid customer is not left without tickets through the
+# evening of the event.
+UNKNOWN_REVIEW_AFTER = 3600.0
+# The mark `_hold` writes for that reason: a later answer from PayHero ends this review only.
+_UNKNOWN_MARK = f"review: {ReviewReason.STATUS_UNKNOWN} "
 
 
 @dataclass
@@ -78,6 +88,7 @@ class ExpiryWorker:
                 orders.c.needs_review,
                 orders.c.order_number,
                 orders.c.amount,
+                orders.c.updated_ms,
             )
             .where(
                 orders.c.payment_status.in_([PENDING, PROCESSING]),
@@ -95,6 +106,7 @@ class ExpiryWorker:
                     held=found["needs_review"],
                     paid_for=(str(found["order_number"]), int(found["amount"])),
                     cutoff=cutoff,
+                    open_since=int(found["updated_ms"]),
                 )
             except asyncio.CancelledError:
                 raise
@@ -146,10 +158,13 @@ class ExpiryWorker:
         held: str | None = None,
         paid_for: tuple[str, int] | None = None,
         cutoff: int | None = None,
+        open_since: int | None = None,
     ) -> None:
         """Settle one order by what PayHero says of its pushes. `paid_for`: the order's number
         and amount, which PayHero's success must not contradict. With `cutoff`, an order that
-        was sent a push at or after it (epoch ms) is left alone, unless it was paid."""
+        was sent a push at or after it (epoch ms) is left alone, unless it was paid.
+        `open_since`: its last change (epoch ms), which says when a person is told of an order
+        PayHero cannot be asked about."""
         references, unasked = await self._references(order_id, reference)
         heard, unreachable = await self._statuses(order_id, references)
         paid_by = next((reference for reference, status in heard.items() if status.succeeded), None)
@@ -165,7 +180,16 @@ class ExpiryWorker:
             )
             if self.on_error is not None:
                 self.on_error("payment-expiry")
+            overdue = (self.expiry_seconds + UNKNOWN_REVIEW_AFTER) * 1000
+            if not held and open_since is not None and now_ms() - open_since > overdue:
+                detail = f"PayHero not reached about {unreachable} push(es) since the prompt expired"
+                await self._hold(order_id, ReviewReason.STATUS_UNKNOWN, detail)
             return
+        # PayHero answered: the review of not knowing, if this pass opened one, is over. The
+        # change clears its mark in the same commit (the desk's queue no longer lists it).
+        answered_review = held is not None and held.startswith(_UNKNOWN_MARK)
+        if answered_review:
+            held = None
         expired: ChangeFields = {"result_desc": "No answer from M-PESA in time"}
         if paid is not None and paid_for is not None and paid.contradicts(*paid_for):
             # PayHero took another amount (or its record is another order's): not this sale.
@@ -192,6 +216,8 @@ class ExpiryWorker:
         else:
             said = ", ".join(status.status for status in heard.values()) or "nothing"
             change = Change(EXPIRED, source="expiry", fields=expired, note=f"PayHero said: {said}"[:255])
+        if answered_review and not held:
+            change = replace(change, fields={**change.fields, "needs_review": None})
         if change.to_status != COMPLETED and cutoff is not None and await self._sent_again(order_id, cutoff):
             # The customer asked for a new prompt while PayHero was being asked about the
             # old ones: that prompt may be paid yet, and the next pass judges it by its time.
