@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -140,6 +141,23 @@ async def test_an_order_whose_latest_push_is_past_expiry_still_expires(stack_set
         assert await status_of(world, order_id) == "expired"
 
 
+async def status_service_down(answering: str) -> None:
+    """PayHero's fake: its transaction status answers 500."""
+    if answering == "transaction-status":
+        raise RuntimeError("PayHero's transaction status is down")
+
+
+async def paid_and_unaskable(world: Shop) -> dict[str, Any]:
+    """An order paid at PayHero whose callback never came, its prompt an hour old, while
+    PayHero's transaction status is down: the status check is the payment's only word."""
+    order = await world.checkout()
+    (push,) = world.pushes_of(order)
+    world.fake.settle(push, "success")
+    await first_prompt_an_hour_ago(world, order["order_id"])
+    world.fake.before_answer = status_service_down
+    return order
+
+
 async def test_a_paid_order_payhero_cannot_be_asked_about_stays_open_until_it_can(
     stack_settings: Settings,
 ) -> None:
@@ -148,17 +166,8 @@ async def test_a_paid_order_payhero_cannot_be_asked_about_stays_open_until_it_ca
     the pass leaves the order open and counts an error; once it answers, the order completes.
     Expiring it on "no answer" ended a paid order with nobody told."""
     async with shop(stack_settings) as world:
-        order = await world.checkout()
+        order = await paid_and_unaskable(world)
         order_id = order["order_id"]
-        (push,) = world.pushes_of(order)
-        world.fake.settle(push, "success")  # paid at PayHero; the callback is never delivered
-        await first_prompt_an_hour_ago(world, order_id)
-
-        async def status_service_down(answering: str) -> None:
-            if answering == "transaction-status":
-                raise RuntimeError("PayHero's transaction status is down")  # a 500
-
-        world.fake.before_answer = status_service_down
         svc = world.live.services
         worker = expiry_pass(world)
         worker.on_error = svc.metrics.background_error
@@ -180,17 +189,8 @@ async def test_an_order_payhero_cannot_be_asked_about_for_long_is_held_for_a_per
     for review (`status_unknown`, counted), still open, on the desk's queue. PayHero's answer,
     when it comes, completes it and ends that review."""
     async with shop(stack_settings) as world:
-        order = await world.checkout()
+        order = await paid_and_unaskable(world)
         order_id = order["order_id"]
-        (push,) = world.pushes_of(order)
-        world.fake.settle(push, "success")  # paid at PayHero; the callback is never delivered
-        await first_prompt_an_hour_ago(world, order_id)
-
-        async def status_service_down(answering: str) -> None:
-            if answering == "transaction-status":
-                raise RuntimeError("PayHero's transaction status is down")
-
-        world.fake.before_answer = status_service_down
         svc = world.live.services
         worker = expiry_pass(world)
         worker.on_review = svc.metrics.review
