@@ -33,6 +33,7 @@ from server.payhero.gateway import open_payhero
 from server.payments.callbacks import CallbackProcessor
 from server.payments.expiry import ExpiryWorker
 from server.payments.pushes import PushSender
+from server.payments.spool import SPOOL_DIR, CallbackSpool
 from server.private_files import private_dir
 from server.routes import all_routes, ticket_api
 from server.routes.held import HeldRoutesFastPath
@@ -172,6 +173,8 @@ async def open_services(
             window=settings.gate_limit_window,
         )
         offline_check_ins = OfflineCheckIns(fulfilment.gate, database)
+        # Callbacks the store refuses before storing them wait here for it (spool.py).
+        spool = CallbackSpool(settings.data_dir / SPOOL_DIR)
         metrics.watch(
             Sources(
                 hub=hub,
@@ -181,6 +184,7 @@ async def open_services(
                 windows=windows,
                 gate_limits=gate_limits,
                 offline_check_ins=offline_check_ins,
+                spool=spool,
             )
         )
         pushes = PushSender(
@@ -224,6 +228,7 @@ async def open_services(
                 crash_point=settings.crash_point,
                 on_outcome=metrics.callback_outcome,
                 on_error=metrics.background_error,
+                spool=spool,
             ),
             gate=fulfilment.gate,
             outbox=fulfilment.outbox,
@@ -241,10 +246,17 @@ async def open_services(
 
 async def settle_left_behind(services: Services, older_than: float) -> None:
     """Before each expiry pass: callbacks stored more than `older_than` seconds ago and never
-    applied, then pushes a dead process left `sending`. Callbacks first: an order they pay
-    is not one the pass should expire."""
+    applied, those the spool kept while the store refused them, then pushes a dead process
+    left `sending`. Callbacks first: an order they pay is not one the pass should expire."""
     await services.callbacks.replay_unprocessed(older_than)
+    await services.callbacks.replay_spooled()
     await services.pushes.adopt_orphans(older_than)
+
+
+async def replay_at_start(services: Services) -> None:
+    """Callbacks an earlier process stored and never applied, then those it kept on disk."""
+    await services.callbacks.replay_unprocessed()
+    await services.callbacks.replay_spooled()
 
 
 @asynccontextmanager
@@ -267,7 +279,7 @@ async def background_work(services: Services) -> AsyncIterator[None]:
     pauses = services.metrics.pauses
     pauses.start_gc_timing()
     tasks = [
-        asyncio.create_task(services.callbacks.replay_unprocessed(), name="callback-replay"),
+        asyncio.create_task(replay_at_start(services), name="callback-replay"),
         asyncio.create_task(expiry.run(), name="payment-expiry"),
         asyncio.create_task(services.outbox.run(), name="outbox-delivery"),
         asyncio.create_task(pauses.sample_loop_lag(), name="loop-lag"),

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from server.abuse.rate_windows import Windows
     from server.broker import Broker
     from server.orders.push_limits import PushLimits
+    from server.payments.spool import CallbackSpool
     from server.status.hub import StatusHub
     from server.status.reader import OrderReader
     from server.store import Database
@@ -83,6 +84,8 @@ class Sources:
     # None where nobody built a gate (tools that only read the store).
     gate_limits: GateLimits | None = None
     offline_check_ins: OfflineCheckIns | None = None
+    # None where no callback is received (tools).
+    spool: CallbackSpool | None = None
 
 
 class Metrics:
@@ -297,6 +300,12 @@ class ServiceCollector:
                 f"{PREFIX}gate_admitted_twice",
                 "Tickets let in twice, found when an offline gate's queue was sent (this process).",
                 value=self.sources.offline_check_ins.admitted_twice,
+            )
+        if self.sources.spool is not None:
+            yield GaugeMetricFamily(
+                f"{PREFIX}callbacks_kept_on_disk",
+                "PayHero callbacks the store refused, kept on this host's disk until it answers.",
+                value=len(self.sources.spool.waiting()),
             )
         yield self._labelled(
             CounterMetricFamily,

@@ -1,5 +1,5 @@
-"""Payments: STK pushes sent and recorded, callbacks stored, matched and applied or held
-for review, and expiry."""
+"""Payments: STK pushes sent and recorded, callbacks stored (or kept on disk while the store
+refuses them), matched and applied or held for review, and expiry."""
 
 from __future__ import annotations
 
@@ -17,12 +17,15 @@ from server.payments.pushes import (
     latest_push,
 )
 from server.payments.review_desk import complete_after_review
+from server.payments.spool import SPOOL_DIR, CallbackSpool
 
 __all__ = [
     "REFUSED",
     "SENDING",
+    "SPOOL_DIR",
     "UNKNOWN",
     "CallbackProcessor",
+    "CallbackSpool",
     "ExpiryWorker",
     "OrderToPay",
     "Payable",

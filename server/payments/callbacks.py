@@ -30,7 +30,8 @@ from server.payhero.callback_parser import CallbackInvalid, PayHeroCallback, par
 from server.payhero.client import PayHeroClient, PaymentProviderError
 from server.payments.attribution import MatchedPush, push_for
 from server.payments.matching import CALLBACK_SOURCE, failed_by_provider, note_result, order_for
-from server.store import Database
+from server.payments.spool import CallbackSpool
+from server.store import Database, StoreUnavailable
 from server.store.prepared import Prepared
 from server.store.rows import OrderRow
 from server.store.tables import orders, payhero_callbacks
@@ -59,6 +60,8 @@ DUPLICATE = "duplicate"
 # or no single push could be named for it (attribution.py), so it cannot end the order.
 SUPERSEDED_PUSH = "superseded_push"
 AMBIGUOUS_PUSH = "ambiguous_push"
+# The metrics' outcome of a callback the store refused and the spool kept.
+SPOOLED = "spooled"
 
 
 class CallbackAnswer(TypedDict):
@@ -116,17 +119,43 @@ class CallbackProcessor:
     # Told the task's name when one stored callback could not be applied at all (a bad row).
     on_error: Callable[[str], None] | None = None
     crash_point: str | None = None
+    # Where a body goes that the store refused before storing it (spool.py); None: nowhere.
+    spool: CallbackSpool | None = None
 
-    async def receive(self, body: bytes) -> CallbackOutcome:
-        """Store `body`, then apply it. Raises CallbackInvalid for a body that is no callback."""
-        # One pool connection for the store and the lookup that follows, taken once: on
-        # PostgreSQL a statement run on its own takes and gives back a pool connection,
-        # which cost more of the service's CPU than the statement (docs/BENCHMARKS.md).
-        async with self.database.connection():
-            inbox_id = await self._store(body, None)
-            crash_if(self.crash_point, "after-callback-stored")
-            matched = await self._match(inbox_id, body)
+    async def receive(self, body: bytes, *, keep_if_refused: bool = True) -> CallbackOutcome:
+        """Store `body`, then apply it. Raises CallbackInvalid for a body that is no callback,
+        and StoreUnavailable when the store refused it; refused before it was stored, it is
+        kept in the spool for the store (unless `keep_if_refused` is off: the spool's replay)."""
+        stored = False
+        try:
+            # One pool connection for the store and the lookup that follows, taken once: on
+            # PostgreSQL a statement run on its own takes and gives back a pool connection,
+            # which cost more of the service's CPU than the statement (docs/BENCHMARKS.md).
+            async with self.database.connection():
+                inbox_id = await self._store(body, None)
+                stored = True
+                crash_if(self.crash_point, "after-callback-stored")
+                matched = await self._match(inbox_id, body)
+        except StoreUnavailable:
+            # Refused with the INSERT unanswered, it may be stored after all: kept anyway,
+            # it comes back as a duplicate at worst. Stored, the expiry pass applies it.
+            if not stored and keep_if_refused and self.spool is not None:
+                await self.spool.keep(body)
+                self._count(SPOOLED, "unstored")
+            raise
         return await self._decide(inbox_id, matched)
+
+    async def replay_spooled(self) -> int:
+        """Store and apply the callbacks the spool kept while the store refused them."""
+        if self.spool is None:
+            return 0
+        return await self.spool.replay(self._receive_kept)
+
+    async def _receive_kept(self, body: bytes) -> None:
+        try:
+            await self.receive(body, keep_if_refused=False)
+        except CallbackInvalid:
+            pass  # stored and marked invalid, as when it first came
 
     async def replay(self, original_id: int, body: bytes) -> tuple[int, CallbackOutcome]:
         """Apply a stored callback again as a new row beside it (`replay_of`): the original
