@@ -175,6 +175,7 @@ async def open_services(
         offline_check_ins = OfflineCheckIns(fulfilment.gate, database)
         # Callbacks the store refuses before storing them wait here for it (spool.py).
         spool = CallbackSpool(settings.data_dir / SPOOL_DIR)
+        spool.on_error = metrics.background_error
         metrics.watch(
             Sources(
                 hub=hub,

@@ -139,8 +139,7 @@ class CallbackProcessor:
         except StoreUnavailable:
             # Refused with the INSERT unanswered, it may be stored after all: kept anyway,
             # it comes back as a duplicate at worst. Stored, the expiry pass applies it.
-            if not stored and keep_if_refused and self.spool is not None:
-                await self.spool.keep(body)
+            if not stored and keep_if_refused and self.spool is not None and await self.spool.keep(body):
                 self._count(SPOOLED, "unstored")
             raise
         return await self._decide(inbox_id, matched)

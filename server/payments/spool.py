@@ -43,13 +43,19 @@ class CallbackSpool:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        # Told how many were applied from the spool on each replay: /metrics.
-        self.on_applied: Callable[[int], None] | None = None
+        # Told the task's name when a kept callback could not be applied (a bug): /metrics.
+        self.on_error: Callable[[str], None] | None = None
 
-    async def keep(self, body: bytes) -> None:
-        """Write `body` to the disk before the 503 goes out (off the event loop)."""
-        path = await asyncio.to_thread(self._write, body)
+    async def keep(self, body: bytes) -> bool:
+        """Write `body` to the disk before the 503 goes out (off the event loop). False, and
+        an error logged, when the disk refuses too: the 503 stands either way."""
+        try:
+            path = await asyncio.to_thread(self._write, body)
+        except OSError:
+            log.exception("a callback the store refused could not be kept on disk either")
+            return False
         log.warning("callback kept on disk for the store: %s (%d bytes)", path.name, len(body))
+        return True
 
     def waiting(self) -> list[Path]:
         """The kept callbacks not claimed by any process, oldest first (names start with
@@ -76,6 +82,14 @@ class CallbackSpool:
                 claimed.rename(path)
                 log.warning("the store still refuses callbacks: %d kept on disk", len(self.waiting()))
                 break
+            except Exception:
+                # Kept for a person (and tried again next time); the others go on, and so
+                # does the expiry pass this replay runs before.
+                claimed.rename(path)
+                log.exception("callback %s kept on disk could not be applied; going on", path.name)
+                if self.on_error is not None:
+                    self.on_error("callback-spool")
+                continue
             except BaseException:
                 claimed.rename(path)
                 raise
@@ -83,8 +97,6 @@ class CallbackSpool:
             went += 1
         if went:
             log.info("%d callback(s) kept on disk were stored and applied", went)
-            if self.on_applied is not None:
-                self.on_applied(went)
         return went
 
     def _write(self, body: bytes) -> Path:
