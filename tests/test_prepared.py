@@ -345,3 +345,21 @@ async def test_a_kept_write_that_fails_fails_its_transaction(database: Database)
             await database.execute_later(orders.update().where(orders.c.id == "o-1").values(version=None))
             await database.fetch_val(BY_ID.bind(id="o-2"))
     assert await _descs(database) == {"o-1": None, "o-2": None}
+
+
+async def test_a_statement_that_cannot_carry_kept_writes_goes_after_them(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # PostgreSQL lets a WITH lead SELECT, INSERT, UPDATE and DELETE only: a LOCK (or a SET, or
+    # DDL) after a kept write must not be given one.
+    database = open_database(make_settings("postgres").database_url)
+    await database.connect()
+    try:
+        await migrate(database)
+        await _two_orders(database)
+        async with database.transaction():
+            await database.execute_later(SET_DESC.bind(id="o-1", desc="before the lock"))
+            await database.execute("LOCK TABLE orders IN SHARE ROW EXCLUSIVE MODE")
+        assert await _descs(database) == {"o-1": "before the lock", "o-2": None}
+    finally:
+        await database.disconnect()

@@ -17,7 +17,7 @@ from asyncpg.pool import Pool
 from sqlalchemy.sql import ClauseElement
 
 from server.store.failures import StoreConflict, StoreError, StoreUnavailable, store_error, translating
-from server.store.postgres_statements import PostgresStatements, carried
+from server.store.postgres_statements import CARRIERS, PostgresStatements, carried
 from server.store.postgres_url import postgres_target
 from server.store.results import ResultRow
 
@@ -116,7 +116,7 @@ class PostgresSession:
     async def fetch_all(self, query: ClauseElement) -> list[ResultRow]:
         sql, args = self.statements.compile(query)
         if self.writes:
-            sql, args = self._carrying(sql, args)
+            sql, args = await self._carrying(sql, args)
         try:
             return cast(list[ResultRow], await self.connection.fetch(sql, *args))
         except Exception as exc:
@@ -128,7 +128,7 @@ class PostgresSession:
     async def fetch_one(self, query: ClauseElement) -> ResultRow | None:
         sql, args = self.statements.compile(query)
         if self.writes:
-            sql, args = self._carrying(sql, args)
+            sql, args = await self._carrying(sql, args)
         try:
             return cast(ResultRow | None, await self.connection.fetchrow(sql, *args))
         except Exception as exc:
@@ -140,7 +140,7 @@ class PostgresSession:
     async def execute(self, query: ClauseElement) -> Any:
         sql, args = self.statements.compile(query)
         if self.writes:
-            sql, args = self._carrying(sql, args)
+            sql, args = await self._carrying(sql, args)
         return await self._execute(sql, args)
 
     async def _execute(self, sql: str, args: list[Any]) -> Any:
@@ -163,10 +163,16 @@ class PostgresSession:
         if self.writes:
             sql, args = self.writes.pop()
             if self.writes:
-                sql, args = self._carrying(sql, args)
+                writes, self.writes = self.writes, []
+                sql, args = carried(writes, sql, args)
             await self._execute(sql, args)
 
-    def _carrying(self, sql: str, args: list[Any]) -> tuple[str, list[Any]]:
+    async def _carrying(self, sql: str, args: list[Any]) -> tuple[str, list[Any]]:
+        """`sql` with the kept writes before it; a statement that cannot lead with a WITH
+        (LOCK, SET, DDL) goes alone, after them."""
+        if not sql.lstrip()[:6].upper().startswith(CARRIERS):
+            await self.send_writes()
+            return sql, args
         writes, self.writes = self.writes, []
         return carried(writes, sql, args)
 

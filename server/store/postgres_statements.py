@@ -62,6 +62,8 @@ class PostgresStatements:
         return text, layout.args(query.values)
 
 
+# The statements PostgreSQL lets a WITH of data-modifying statements lead.
+CARRIERS = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
 # A `$n` placeholder. The service's SQL has no `$` in a literal or a name, so every match is one.
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 

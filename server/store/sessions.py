@@ -131,7 +131,8 @@ class Database:
     async def execute_later(self, query: Query, values: StatementValues | None = None) -> None:
         """A write whose result nobody reads, which PostgreSQL may send with the transaction's
         next statement (or just before COMMIT) as a leading data-modifying CTE: one round trip
-        fewer each. SQLite, and any statement outside a transaction, runs it now.
+        fewer each. A next statement that cannot lead with a WITH (LOCK, SET, DDL) goes alone,
+        after the writes. SQLite, and any statement outside a transaction, runs it now.
 
         Only for a write that nothing later in the transaction reads or writes again (the
         statement carrying it does not see its effect: one snapshot) and that cannot fail on
