@@ -18,6 +18,7 @@ order it cannot ask about.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import secrets
@@ -25,7 +26,6 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from server.clock import now_ms
 from server.private_files import PRIVATE_FILE, private_dir
 from server.store.failures import StoreUnavailable
 
@@ -36,6 +36,7 @@ SUFFIX = ".callback"
 CLAIMED = ".claimed-"
 # Longer than any one callback takes to apply, even waiting on PayHero's status check.
 CLAIM_STALE_AFTER = 300.0
+_KEPT = itertools.count()
 
 
 class CallbackSpool:
@@ -101,7 +102,9 @@ class CallbackSpool:
 
     def _write(self, body: bytes) -> Path:
         private_dir(self.folder)
-        name = f"{now_ms():015d}-{secrets.token_hex(6)}{SUFFIX}"
+        # Sorted by name is oldest first: the time, then this process's count (two kept in
+        # one clock tick keep their order), then a random part (two processes' never clash).
+        name = f"{time.time_ns():020d}-{next(_KEPT):08d}-{secrets.token_hex(6)}{SUFFIX}"
         partial = self.folder / f"{name}.partial"
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
         try:
