@@ -5,6 +5,7 @@ pass, and by the next start of a process that stopped with it still kept."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import time
@@ -23,6 +24,7 @@ from server.store import StoreUnavailable
 from server.store.tables import payhero_callbacks
 from tests.local_http import local_client
 from tests.payhero_fixtures import ORDER, TOKEN, sandbox_callback
+from tests.pg_cluster import OwnPostgres
 from tests.server_harness import RunningServer, run_server
 from tests.test_metrics import scrape, value
 
@@ -178,3 +180,30 @@ async def test_a_disk_that_refuses_too_leaves_the_503_as_it_was(tmp_path: Path) 
     blocked = tmp_path / "not-a-folder"
     blocked.write_bytes(b"")
     assert await CallbackSpool(blocked / SPOOL_DIR).keep(b"body") is False
+
+
+async def test_on_postgresql_a_callback_sent_while_the_server_is_down_is_applied_once_it_is_back(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    # The platform's store: a PostgreSQL server of the test's own, stopped and started for real.
+    pg = OwnPostgres(tmp_path)
+    pg.start()
+    try:
+        settings = lockable_shop(make_settings, expiry_every=0.5).with_overrides(
+            database_url=pg.url.replace("postgresql://", "postgresql+asyncpg://")
+        )
+        async with run_server(settings) as live, local_client(live.base_url, timeout=30) as http:
+            order = (await http.post("/api/orders", json={**ORDER, "phone": "0712349999"})).json()
+            await asyncio.to_thread(pg.stop)
+            refused = await http.post(CALLBACK, json=sandbox_callback(order))
+            assert refused.status_code == 503 and refused.json()["error"] == "store_unavailable"
+            assert len(list((settings.data_dir / SPOOL_DIR).glob("*.callback*"))) == 1
+            await asyncio.to_thread(pg.start)
+            document = await asyncio.wait_for(settled(http, order), 60)
+            assert document["payment_status"] == "completed"
+            rows = await live.services.database.fetch_all(sa.select(payhero_callbacks.c.outcome))
+            assert [row["outcome"] for row in rows] == ["applied"]
+    finally:
+        with contextlib.suppress(Exception):
+            pg.stop()
+        pg.remove()
