@@ -10,6 +10,7 @@ reason as a bare string (tests/test_lifecycle_vocabulary.py keeps it so).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "STATUSES",
     "TERMINAL",
     "ReviewReason",
+    "review_code",
     "status_for_result_code",
 ]
 
@@ -89,6 +91,17 @@ REVIEW_REASONS = (
     ReviewReason.RECEIPT_REUSED,
     ReviewReason.STATUS_UNKNOWN,
 )
+
+# An order's `needs_review` mark starts with its reason, as the callback processor and the
+# expiry pass write it: `review: amount_mismatch (callback 12)`.
+_HELD = re.compile(r"^review: (?P<reason>[a-z_]+)")
+
+
+def review_code(needs_review: str) -> str | None:
+    """The review reason a `needs_review` mark names, or None for a mark of another shape."""
+    match = _HELD.match(needs_review)
+    return match.group("reason") if match else None
+
 
 # M-PESA's result codes as PayHero passes them on (docs/PAYHERO.md).
 PAID_CODE = 0

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
-from server.lifecycle import ReviewReason
+from server.lifecycle import ReviewReason, review_code
 
 WORDS = {
     ReviewReason.AMOUNT_MISMATCH: "The customer paid a different amount from the order's price.",
@@ -20,13 +18,6 @@ WORDS = {
         " check the M-PESA statement. The service keeps asking."
     ),
 }
-# `review: amount_mismatch (callback 12)`, as the callback processor writes it.
-HELD = re.compile(r"^review: (?P<reason>[a-z_]+)")
-
-
-def review_code(needs_review: str) -> str | None:
-    match = HELD.match(needs_review)
-    return match.group("reason") if match else None
 
 
 def reason_in_words(needs_review: str) -> str:

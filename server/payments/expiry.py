@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 import sqlalchemy as sa
 
 from server.clock import now_ms
-from server.lifecycle import COMPLETED, EXPIRED, FAILED, PENDING, PROCESSING, ReviewReason
+from server.lifecycle import COMPLETED, EXPIRED, FAILED, PENDING, PROCESSING, ReviewReason, review_code
 from server.payhero.client import (
     PayHeroClient,
     PaymentProviderError,
@@ -49,8 +49,6 @@ BATCH = 200
 # by the desk, short enough that a paid customer is not left without tickets through the
 # evening of the event.
 UNKNOWN_REVIEW_AFTER = 3600.0
-# The mark `_hold` writes for that reason: a later answer from PayHero ends this review only.
-_UNKNOWN_MARK = f"review: {ReviewReason.STATUS_UNKNOWN} "
 
 
 @dataclass
@@ -187,7 +185,7 @@ class ExpiryWorker:
             return
         # PayHero answered: the review of not knowing, if this pass opened one, is over. The
         # change clears its mark in the same commit (the desk's queue no longer lists it).
-        answered_review = held is not None and held.startswith(_UNKNOWN_MARK)
+        answered_review = held is not None and review_code(held) == ReviewReason.STATUS_UNKNOWN
         if answered_review:
             held = None
         expired: ChangeFields = {"result_desc": "No answer from M-PESA in time"}
