@@ -40,19 +40,21 @@ APPLIED = "applied"
 
 
 async def mark_callback(
-    database: Database, *, inbox_id: int, outcome: str, order_id: str | None, at_ms: int
+    database: Database, *, inbox_id: int, outcome: str, order_id: str | None, at_ms: int, later: bool = False
 ) -> None:
-    """The stored callback's outcome (`applied`, `duplicate`, `ignored: …`, `review: …`)."""
-    await database.execute(
-        MARK_CALLBACK.bind(inbox_id=inbox_id, outcome=outcome, order_id=order_id, processed_ms=at_ms)
-    )
+    """The stored callback's outcome (`applied`, `duplicate`, `ignored: …`, `review: …`).
+    `later`: inside a change's transaction, with its next statement (`Database.execute_later`)."""
+    mark = MARK_CALLBACK.bind(inbox_id=inbox_id, outcome=outcome, order_id=order_id, processed_ms=at_ms)
+    await (database.execute_later(mark) if later else database.execute(mark))
 
 
 async def note_push_result(
-    database: Database, *, push_id: int, result: str, receipt_number: str | None
+    database: Database, *, push_id: int, result: str, receipt_number: str | None, later: bool = False
 ) -> None:
-    """What PayHero said of a push (a success is never overwritten by a later failure)."""
-    await database.execute(NOTE_RESULT.bind(push_id=push_id, result=result, receipt_number=receipt_number))
+    """What PayHero said of a push (a success is never overwritten by a later failure).
+    `later` as for `mark_callback`."""
+    note = NOTE_RESULT.bind(push_id=push_id, result=result, receipt_number=receipt_number)
+    await (database.execute_later(note) if later else database.execute(note))
 
 
 class MarkCallbackWithChange:
@@ -68,17 +70,20 @@ class MarkCallbackWithChange:
         callback = change.change.from_callback
         if callback is None:
             return
-        order, database = change.order, change.database
+        order = change.order
         if callback.push_id is not None:
-            await database.execute_later(
-                NOTE_RESULT.bind(
-                    push_id=callback.push_id,
-                    result=change.change.to_status,
-                    receipt_number=callback.receipt_number,
-                )
+            await note_push_result(
+                change.database,
+                push_id=callback.push_id,
+                result=change.change.to_status,
+                receipt_number=callback.receipt_number,
+                later=True,
             )
-        await database.execute_later(
-            MARK_CALLBACK.bind(
-                inbox_id=callback.inbox_id, outcome=APPLIED, order_id=order.id, processed_ms=order.updated_ms
-            )
+        await mark_callback(
+            change.database,
+            inbox_id=callback.inbox_id,
+            outcome=APPLIED,
+            order_id=order.id,
+            at_ms=order.updated_ms,
+            later=True,
         )
