@@ -159,13 +159,11 @@ class PostgresSession:
         self.writes.append(self.statements.compile(query))
 
     async def send_writes(self) -> None:
-        """Send the writes kept for the next statement, in one statement of their own."""
+        """Send the writes kept for the next statement, in one statement of their own: the
+        last of them carries the others."""
         if self.writes:
             sql, args = self.writes.pop()
-            if self.writes:
-                writes, self.writes = self.writes, []
-                sql, args = carried(writes, sql, args)
-            await self._execute(sql, args)
+            await self._execute(*self._led_by_writes(sql, args))
 
     async def _carrying(self, sql: str, args: list[Any]) -> tuple[str, list[Any]]:
         """`sql` with the kept writes before it; a statement that cannot lead with a WITH
@@ -173,8 +171,12 @@ class PostgresSession:
         if not sql.lstrip()[:6].upper().startswith(CARRIERS):
             await self.send_writes()
             return sql, args
+        return self._led_by_writes(sql, args)
+
+    def _led_by_writes(self, sql: str, args: list[Any]) -> tuple[str, list[Any]]:
+        """`sql` led by every write kept, which it takes from the session."""
         writes, self.writes = self.writes, []
-        return carried(writes, sql, args)
+        return carried(writes, sql, args) if writes else (sql, args)
 
     async def begin(self) -> PostgresTransaction:
         await self.send_writes()  # a savepoint's ROLLBACK must not undo them
