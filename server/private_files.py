@@ -61,11 +61,22 @@ def private_sqlite_file(path: Path) -> None:
         _tighten(path.with_name(path.name + suffix), PRIVATE_FILE)
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically (a reader never sees half a file), 0600 throughout."""
+def write_private(path: Path, data: bytes, *, durable: bool = False) -> None:
+    """Write `data` to `path` atomically (a reader never sees half a file), 0600 throughout.
+    `durable`: the file and its name flushed to the disk before this returns, so that they
+    survive the host losing power too (a kept callback, `payments/spool.py`)."""
     partial = path.with_name(path.name + ".partial")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
     with os.fdopen(fd, "wb") as file:
         file.write(data)
+        if durable:
+            file.flush()
+            os.fsync(file.fileno())
     os.chmod(partial, PRIVATE_FILE)  # an older partial may have been made with another mode
     os.replace(partial, path)
+    if durable:
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)

@@ -26,7 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from server.private_files import PRIVATE_FILE, private_dir
+from server.private_files import private_dir, write_private
 from server.store.failures import StoreUnavailable
 
 log = logging.getLogger("server.payments")
@@ -105,22 +105,8 @@ class CallbackSpool:
         # Sorted by name is oldest first: the time, then this process's count (two kept in
         # one clock tick keep their order), then a random part (two processes' never clash).
         name = f"{time.time_ns():020d}-{next(_KEPT):08d}-{secrets.token_hex(6)}{SUFFIX}"
-        partial = self.folder / f"{name}.partial"
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
-        try:
-            view = memoryview(body)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
         path = self.folder / name
-        os.replace(partial, path)
-        folder = os.open(self.folder, os.O_RDONLY)
-        try:
-            os.fsync(folder)  # the rename too survives the host losing power
-        finally:
-            os.close(folder)
+        write_private(path, body, durable=True)
         return path
 
     def _give_back_stale_claims(self) -> None:
