@@ -24,7 +24,7 @@ from server.store.rows import OrderRow
 from server.store.sqlite_statements import sqlite_dialect
 from server.store.tables import orders
 from server.transitions.callback_rows import MARK_CALLBACK, NOTE_RESULT
-from server.transitions.changes import RECORD_CHANGE, transition
+from server.transitions.changes import HISTORY_STATUS, transition
 from server.transitions.seats import RESERVE
 from server.transitions.ticket_codes import ORDER_TICKETS, SIGN_TICKET
 
@@ -243,8 +243,8 @@ async def test_an_older_database_gets_the_customer_index(database: Database) -> 
 # The statements every payment runs, with the values a plan needs.
 PAYMENT_PATH = {
     "order by number, with its pushes": (ORDER_AND_PUSHES, ["ORD-1"]),
-    "history row and previous status": (RECORD_CHANGE, None),
-    # With the customer and "paid before?" the outbox step writes to.
+    "previous status, read alone": (HISTORY_STATUS, ["o", 1]),
+    # With the status it came from, the customer, and "paid before?" the outbox step writes to.
     "status update": (transition(COMPLETED, ("receipt_number", "result_code", "result_desc")), None),
     "order's tickets": (ORDER_TICKETS, ["o"]),
     "seats taken at checkout": (RESERVE, [1, "demo-fest", "early-bird", 1]),

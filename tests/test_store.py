@@ -21,6 +21,7 @@ from server.transitions.change import Change
 from server.transitions.changes import new_order_id
 from server.transitions.receipts import ReceiptTaken
 from server.transitions.ticket_codes import backfill_short_codes
+from tests.fulfilment_helpers import eventually
 from tests.helpers import move, new_order
 
 
@@ -208,3 +209,60 @@ def test_order_and_ticket_ids_never_start_with_a_dash() -> None:
     ids = [new_order_id() for _ in range(1000)] + [random_id(12) for _ in range(1000)]
     assert not [found for found in ids if found.startswith("-")]
     assert all(len(found) == 24 for found in ids[:1000]) and all(len(found) == 16 for found in ids[1000:])
+
+
+async def _blocked_on_a_row_lock(store: Services) -> bool:
+    """Whether a statement of this database waits on a lock another transaction holds."""
+    waiting = await store.database.fetch_val(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    return bool(waiting)
+
+
+async def test_a_change_that_waited_on_another_names_the_status_that_one_set(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """PostgreSQL: a payment whose UPDATE waited on another process's change comes from the
+    status that change set, in its result and its history row. (Its RETURNING is evaluated
+    in the snapshot the UPDATE began with, which lacks the other change's history row.)"""
+    async with open_services(make_settings("postgres", "memory")) as store:
+        order = await new_order(store)
+        holding, release = asyncio.Event(), asyncio.Event()
+
+        async def another_process_moves_it_to_processing() -> None:
+            async with store.database.transaction():
+                await store.database.execute(
+                    orders.update()
+                    .where(orders.c.id == order.order_id)
+                    .values(payment_status=PROCESSING, version=2)
+                )
+                await store.database.execute(
+                    order_changes.insert().values(
+                        order_id=order.order_id,
+                        version=2,
+                        from_status=PENDING,
+                        to_status=PROCESSING,
+                        source="elsewhere",
+                        created_ms=1,
+                    )
+                )
+                holding.set()
+                await release.wait()
+
+        other = asyncio.create_task(another_process_moves_it_to_processing())
+        await holding.wait()
+        paying = asyncio.create_task(store.changes.apply(order.order_id, Change(COMPLETED, source="test")))
+        await eventually(lambda: _blocked_on_a_row_lock(store))
+        release.set()
+        await other
+        result = await paying
+        assert result.applied and result.previous_status == PROCESSING
+        rows = await store.database.fetch_all(
+            sa.select(order_changes).where(order_changes.c.order_id == order.order_id).order_by("version")
+        )
+        assert [(r["from_status"], r["to_status"], r["version"]) for r in rows] == [
+            (None, PENDING, 1),
+            (PENDING, PROCESSING, 2),
+            (PROCESSING, COMPLETED, 3),
+        ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -36,33 +35,29 @@ ORDER_NUMBER_ATTEMPTS = 5
 ORDER_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
 
 
-def _typed(name: str, type_: Any) -> Any:
-    # Typed in the SQL itself: in a SELECT list PostgreSQL would take a bare $n for text.
-    return sa.cast(sa.bindparam(name), type_)
-
-
-# The history row of a change and, in the same statement, the status it came from (the
-# previous version's `to_status`): one round trip where a SELECT and an INSERT were two.
-RECORD_CHANGE = Prepared(
-    order_changes.insert()
-    .from_select(
-        ["order_id", "version", "from_status", "to_status", "source", "note", "created_ms"],
-        sa.select(
-            _typed("order_id", sa.String),
-            _typed("version", sa.Integer),
-            sa.select(order_changes.c.to_status)
-            .where(
-                order_changes.c.order_id == _typed("order_id", sa.String),
-                order_changes.c.version == _typed("version", sa.Integer) - 1,
-            )
-            .scalar_subquery(),
-            _typed("to_status", sa.String),
-            _typed("source", sa.String),
-            _typed("note", sa.String),
-            _typed("created_ms", sa.BigInteger),
-        ),
+# The status a change came from, returned by its own UPDATE: the history row of the version
+# before (the order's row holds only the new one). Qualified by hand: SQLAlchemy's SQLite
+# compiler drops table names in a RETURNING list, which would make it `version = version - 1`.
+PREVIOUS_STATUS: sa.Label[object] = sa.literal_column(
+    "(SELECT order_changes.to_status FROM order_changes"
+    " WHERE order_changes.order_id = orders.id AND order_changes.version = orders.version - 1)"
+).label("previous_status")
+# The same, read alone: where the UPDATE waited on a change committed meanwhile, PostgreSQL
+# evaluates its RETURNING in the snapshot the UPDATE began with, which lacks that change's
+# history row (NULL). A statement of its own sees it.
+HISTORY_STATUS = Prepared(
+    sa.select(order_changes.c.to_status).where(
+        order_changes.c.order_id == sa.bindparam("order_id"),
+        order_changes.c.version == sa.bindparam("version"),
     )
-    .returning(order_changes.c.from_status)
+)
+# The history row of a change. Nobody in the change's transaction reads it, and its key
+# (order, version) is the one the UPDATE just took under the row's lock: it may wait for the
+# next statement (`execute_later`), one round trip fewer per change on PostgreSQL.
+RECORD_CHANGE = Prepared(
+    order_changes.insert().values(
+        **parameters("order_id", "version", "from_status", "to_status", "source", "note", "created_ms")
+    )
 )
 
 
@@ -84,7 +79,8 @@ def _insert_order(columns: tuple[str, ...]) -> Prepared:
 @functools.cache
 def transition(to_status: str, field_names: tuple[str, ...]) -> Prepared:
     """The conditional UPDATE into `to_status` setting `field_names`: one per shape, built once.
-    A payment's also returns its customer (`PayerRow`), whom the outbox step writes to."""
+    It returns the status it came from (`previous_status`); a payment's also returns its
+    customer (`PayerRow`), whom the outbox step writes to."""
     return Prepared(
         orders.update()
         .where(
@@ -98,7 +94,7 @@ def transition(to_status: str, field_names: tuple[str, ...]) -> Prepared:
             updated_ms=sa.bindparam("updated_ms"),
             **parameters(*field_names),
         )
-        .returning(*orders.c, *(PAYER_COLUMNS if to_status == COMPLETED else ()))
+        .returning(*orders.c, PREVIOUS_STATUS, *(PAYER_COLUMNS if to_status == COMPLETED else ()))
     )
 
 
@@ -133,10 +129,16 @@ class StatusChanges:
             row = await self.database.fetch_one(statement)
             if row is not None:
                 updated = OrderRow.from_mapping(row)
-                previous = await self.database.fetch_val(
+                previous = row["previous_status"]
+                if previous is None:
+                    previous = await self.database.fetch_val(
+                        HISTORY_STATUS.bind(order_id=order_id, version=updated.version - 1)
+                    )
+                await self.database.execute_later(
                     RECORD_CHANGE.bind(
                         order_id=order_id,
                         version=updated.version,
+                        from_status=previous,
                         to_status=change.to_status,
                         source=change.source,
                         note=change.note,
