@@ -132,20 +132,24 @@ async def test_a_new_order_starts_pending_at_version_1(store: Services) -> None:
     assert order.document["order_number"].startswith("ORD-")
 
 
+# An order's history, (from, to, version) per change: placed, prompted, paid.
+PAID_AFTER_A_PROMPT = [(None, PENDING, 1), (PENDING, PROCESSING, 2), (PROCESSING, COMPLETED, 3)]
+
+
+async def _history(store: Services, order_id: str) -> list[tuple[str | None, str, int]]:
+    rows = await store.database.fetch_all(
+        sa.select(order_changes).where(order_changes.c.order_id == order_id).order_by("version")
+    )
+    return [(r["from_status"], r["to_status"], r["version"]) for r in rows]
+
+
 async def test_every_change_bumps_the_version_by_one_and_is_recorded(store: Services) -> None:
     order = await new_order(store)
     processing = await move(store, order.order_id, PROCESSING, checkout_request_id="ws_CO_1")
     completed = await move(store, order.order_id, COMPLETED, receipt_number="SAE3YULR0Y", result_code=0)
     assert (processing.version, completed.version) == (2, 3)
     assert completed.document["receipt_number"] == "SAE3YULR0Y"
-    rows = await store.database.fetch_all(
-        sa.select(order_changes).where(order_changes.c.order_id == order.order_id).order_by("version")
-    )
-    assert [(r["from_status"], r["to_status"], r["version"]) for r in rows] == [
-        (None, PENDING, 1),
-        (PENDING, PROCESSING, 2),
-        (PROCESSING, COMPLETED, 3),
-    ]
+    assert await _history(store, order.order_id) == PAID_AFTER_A_PROMPT
 
 
 @pytest.mark.parametrize("late", [FAILED, CANCELLED, EXPIRED])
@@ -258,11 +262,4 @@ async def test_a_change_that_waited_on_another_names_the_status_that_one_set(
         await other
         result = await paying
         assert result.applied and result.previous_status == PROCESSING
-        rows = await store.database.fetch_all(
-            sa.select(order_changes).where(order_changes.c.order_id == order.order_id).order_by("version")
-        )
-        assert [(r["from_status"], r["to_status"], r["version"]) for r in rows] == [
-            (None, PENDING, 1),
-            (PENDING, PROCESSING, 2),
-            (PROCESSING, COMPLETED, 3),
-        ]
+        assert await _history(store, order.order_id) == PAID_AFTER_A_PROMPT
