@@ -259,6 +259,9 @@ PAYMENT_PATH = {
 }
 
 
+WALKS_NO_TABLE = ("SCAN CONSTANT ROW", "SCALAR SUBQUERY", "CO-ROUTINE (subquery-", "SCAN (subquery-")
+
+
 @pytest.mark.parametrize("name", sorted(PAYMENT_PATH))
 async def test_the_payment_path_searches_by_key_never_scans(tmp_path: Path, name: str) -> None:
     # Without statistics SQLite plans from the schema alone: a wrong index is a walk over
@@ -274,8 +277,10 @@ async def test_the_payment_path_searches_by_key_never_scans(tmp_path: Path, name
         steps = [row[3] for row in raw.execute("EXPLAIN QUERY PLAN " + sql, values).fetchall()]
     finally:
         await database.disconnect()
-    # An INSERT ... SELECT of bound values reads one constant row: no table is scanned.
-    plan = " / ".join(s for s in steps if s != "SCAN CONSTANT ROW" and not s.startswith("SCALAR SUBQUERY"))
+    # An INSERT ... SELECT of bound values reads one constant row: no table is scanned. Nor
+    # is one by a scan of a subquery's rows (the completing UPDATE's list of the order's
+    # tickets, ordered): those are what its own SEARCH found.
+    plan = " / ".join(s for s in steps if not s.startswith(WALKS_NO_TABLE))
     assert plan.startswith("SEARCH") and " SCAN " not in f" {plan} ", plan
     assert "(code=?)" not in plan, plan
 

@@ -263,3 +263,52 @@ async def test_a_change_that_waited_on_another_names_the_status_that_one_set(
         result = await paying
         assert result.applied and result.previous_status == PROCESSING
         assert await _history(store, order.order_id) == PAID_AFTER_A_PROMPT
+
+
+async def _paid_with_tickets(
+    store: Services, *, signed_before: str | None = None
+) -> tuple[list[str], list[str]]:
+    """An order of three tickets paid: the ticket ids its published document lists, and
+    those a later read lists. Ids and times chosen so that neither the order they were
+    written in nor their ids alone is the order a document lists them in (time, then id)."""
+    placed = await store.changes.create(
+        {"amount": 900, "event_slug": "demo-fest", "ticket_type": "early-bird", "quantity": 3}
+    )
+    signer = store.gate.signer
+    for ticket_id, created_ms in (("ticket-B", 5), ("ticket-A", 5), ("ticket-C", 1)):
+        code = signer.sign(ticket_id, "demo-fest", "early-bird") if ticket_id == signed_before else None
+        await store.database.execute(
+            tickets.insert().values(
+                id=ticket_id,
+                order_id=placed.order_id,
+                event_slug="demo-fest",
+                ticket_type="early-bird",
+                created_ms=created_ms,
+                code=code,
+                short_code=None if code is None else signer.short_code(code, 0),
+            )
+        )
+    result = await store.changes.apply(placed.order_id, Change(COMPLETED, source="test"))
+    read = await store.reader.get(placed.order_id)
+    assert result.applied and read is not None
+    assert all(ticket["code"] for ticket in read.document["tickets"])
+    assert result.update.document["tickets"] == read.document["tickets"]
+    return (
+        [t["ticket_id"] for t in result.update.document["tickets"]],
+        [t["ticket_id"] for t in read.document["tickets"]],
+    )
+
+
+async def test_a_payment_signs_every_ticket_and_publishes_them_as_a_read_lists_them(store: Services) -> None:
+    """The completing UPDATE lists the order's tickets for the step that signs them (no read
+    first): every one is signed, in the order a status document lists them."""
+    published, read = await _paid_with_tickets(store)
+    assert published == read == ["ticket-C", "ticket-A", "ticket-B"]
+
+
+async def test_a_ticket_signed_before_the_payment_keeps_its_code(store: Services) -> None:
+    signer = store.gate.signer
+    published, read = await _paid_with_tickets(store, signed_before="ticket-A")
+    assert published == read == ["ticket-C", "ticket-A", "ticket-B"]
+    kept = await store.database.fetch_val(sa.select(tickets.c.code).where(tickets.c.id == "ticket-A"))
+    assert kept == signer.sign("ticket-A", "demo-fest", "early-bird")

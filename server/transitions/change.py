@@ -12,7 +12,7 @@ from typing import TypedDict
 from server.lifecycle import ALLOWED_FROM
 from server.status.document import DocumentTicket, StatusUpdate
 from server.store import Database
-from server.store.rows import OrderRow, PayerRow
+from server.store.rows import OrderRow, PayerRow, TicketRow
 
 
 class ChangeFields(TypedDict, total=False):
@@ -119,4 +119,7 @@ class ChangeInProgress:
     change: Change
     # On a payment, its customer, returned by the same UPDATE (the outbox step's recipient).
     payer: PayerRow | None = None
+    # On a payment, its unsigned tickets, listed by the same UPDATE (the tickets step signs
+    # them); None where they must be read (one was signed already).
+    order_tickets: list[TicketRow] | None = None
     signed_tickets: list[DocumentTicket] | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -26,6 +27,7 @@ from server.store.tables import order_changes, orders
 from server.transitions.change import Change, ChangeInProgress, ChangeResult, NewOrder, OrderNotFound
 from server.transitions.outbox_rows import PAYER_COLUMNS
 from server.transitions.pipeline import Pipeline
+from server.transitions.ticket_codes import ORDER_TICKET_LIST, listed_tickets
 
 log = logging.getLogger("server.status")
 
@@ -80,7 +82,8 @@ def _insert_order(columns: tuple[str, ...]) -> Prepared:
 def transition(to_status: str, field_names: tuple[str, ...]) -> Prepared:
     """The conditional UPDATE into `to_status` setting `field_names`: one per shape, built once.
     It returns the status it came from (`previous_status`); a payment's also returns its
-    customer (`PayerRow`), whom the outbox step writes to."""
+    customer (`PayerRow`), whom the outbox step writes to, and its tickets, which the tickets
+    step signs."""
     return Prepared(
         orders.update()
         .where(
@@ -94,8 +97,11 @@ def transition(to_status: str, field_names: tuple[str, ...]) -> Prepared:
             updated_ms=sa.bindparam("updated_ms"),
             **parameters(*field_names),
         )
-        .returning(*orders.c, PREVIOUS_STATUS, *(PAYER_COLUMNS if to_status == COMPLETED else ()))
+        .returning(*orders.c, PREVIOUS_STATUS, *(PAYMENT_COLUMNS if to_status == COMPLETED else ()))
     )
+
+
+PAYMENT_COLUMNS: tuple[sa.Label[Any], ...] = (*PAYER_COLUMNS, ORDER_TICKET_LIST)
 
 
 def new_order_id() -> str:
@@ -145,8 +151,10 @@ class StatusChanges:
                         created_ms=stamp,
                     )
                 )
-                payer = PayerRow.from_mapping(row) if change.to_status == COMPLETED else None
-                in_progress = ChangeInProgress(self.database, updated, previous, change, payer)
+                in_progress = ChangeInProgress(self.database, updated, previous, change)
+                if change.to_status == COMPLETED:
+                    in_progress.payer = PayerRow.from_mapping(row)
+                    in_progress.order_tickets = listed_tickets(row["order_tickets"], order_id)
                 await self.pipeline.in_transaction(in_progress)
         if row is None:
             current = await self.reader.get(order_id)
