@@ -37,8 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from bench.report import table
 from server.lifecycle import COMPLETED
 from server.logs import BatchedStreamHandler, RedactingFormatter, TextFormatter
-from server.payments.callbacks import STORE_CALLBACK
-from server.payments.matching import ORDER_AND_PUSHES
+from server.payments.matching import ORDER_AND_PUSHES, STORE_CALLBACK
 from server.store.database import is_postgres, open_database
 from server.store.prepared import ArgumentLayout, Prepared
 from server.transitions.callback_rows import MARK_CALLBACK, NOTE_RESULT

@@ -6,11 +6,14 @@ import asyncio
 import json
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from server.payhero.fake import callback_body
+from server.settings import Settings
 from tests.helpers import SSEReader
 from tests.local_http import local_client
 from tests.payhero_fixtures import ORDER, TOKEN
@@ -65,8 +68,14 @@ async def test_sigterm_answers_held_waits_closes_streams_and_exits_fast(tmp_path
     assert "draining: ended 300 wait(s)" in service.log()
 
 
-async def test_kill_9_between_storing_and_applying_a_callback_loses_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+async def test_kill_9_between_storing_and_applying_a_callback_loses_nothing(
+    tmp_path: Path, store: str, make_settings: Callable[..., Settings]
+) -> None:
+    # On PostgreSQL the body is stored by the statement that also finds its order.
     env = sandbox_env(tmp_path)
+    if store == "postgres":
+        env["DATABASE_URL"] = make_settings("postgres").database_url
     with running_service({**env, "CRASH_POINT": "after-callback-stored"}, tmp_path, name="first") as first:
         async with local_client(first.base_url, timeout=30) as http:
             order = (await http.post("/api/orders", json={**ORDER, "phone": "0712349999"})).json()

@@ -29,9 +29,18 @@ from server.lifecycle import COMPLETED, TERMINAL, ReviewReason
 from server.payhero.callback_parser import CallbackInvalid, PayHeroCallback, parse_callback
 from server.payhero.client import PayHeroClient, PaymentProviderError
 from server.payments.attribution import MatchedPush, push_for
-from server.payments.matching import CALLBACK_SOURCE, failed_by_provider, note_result, order_for
+from server.payments.matching import (
+    CALLBACK_SOURCE,
+    STORE_CALLBACK,
+    CallbackOrder,
+    failed_by_provider,
+    note_result,
+    order_for,
+    store_and_find,
+)
 from server.payments.spool import CallbackSpool
 from server.store import Database, StoreUnavailable
+from server.store.database import is_postgres
 from server.store.prepared import Prepared
 from server.store.rows import OrderRow
 from server.store.tables import orders, payhero_callbacks
@@ -42,15 +51,6 @@ from server.transitions.receipts import ReceiptTaken
 
 log = logging.getLogger("server.payments")
 
-STORE_CALLBACK = Prepared(
-    payhero_callbacks.insert()
-    .values(
-        received_ms=sa.bindparam("received_ms"),
-        body=sa.bindparam("body"),
-        replay_of=sa.bindparam("replay_of"),
-    )
-    .returning(payhero_callbacks.c.id)
-)
 HOLD_FOR_REVIEW = Prepared(
     orders.update().where(orders.c.id == sa.bindparam("order_id")).values(needs_review=sa.bindparam("reason"))
 )
@@ -132,10 +132,19 @@ class CallbackProcessor:
             # PostgreSQL a statement run on its own takes and gives back a pool connection,
             # which cost more of the service's CPU than the statement (docs/BENCHMARKS.md).
             async with self.database.connection():
-                inbox_id = await self._store(body, None)
+                # PostgreSQL stores and looks up in one statement, so parses first; a body
+                # that does not parse is stored alone first, as on SQLite.
+                callback = _parsed(body) if is_postgres(self.database) else None
+                if callback is not None:
+                    inbox_id, found = await store_and_find(self.database, body, now_ms(), callback)
+                else:
+                    inbox_id, found = await self._store(body, None), None
                 stored = True
                 crash_if(self.crash_point, "after-callback-stored")
-                matched = await self._match(inbox_id, body)
+                if callback is not None:
+                    matched = await self._matched(inbox_id, callback, found)
+                else:
+                    matched = await self._match(inbox_id, body)
         except StoreUnavailable:
             # Refused with the INSERT unanswered, it may be stored after all: kept anyway,
             # it comes back as a duplicate at worst. Stored, the expiry pass applies it.
@@ -183,6 +192,11 @@ class CallbackProcessor:
             await self._mark(inbox_id, f"invalid: {exc}"[:64], None, "unparsed")
             log.warning("callback %d rejected: %s", inbox_id, exc)
             raise
+        return await self._matched(inbox_id, callback, await order_for(self.database, callback))
+
+    async def _matched(
+        self, inbox_id: int, callback: PayHeroCallback, found: CallbackOrder | None
+    ) -> CallbackOutcome | Matched:
         log.info(
             "callback received id=%d shape=%s reference=%s checkout=%s payhero=%s result=%s",
             inbox_id,
@@ -192,7 +206,6 @@ class CallbackProcessor:
             callback.reference or "-",
             callback.target_status,
         )
-        found = await order_for(self.database, callback)
         if found is None:
             return await self._not_applied(inbox_id, None, ReviewReason.UNKNOWN_ORDER, callback)
         order = found.order
@@ -422,3 +435,12 @@ class CallbackProcessor:
             # "invalid: <parser message>" has free text: one label value for all of them.
             label = "invalid" if outcome.startswith("invalid") else outcome.replace(": ", ":")
             self.on_outcome(result, label)
+
+
+def _parsed(body: bytes) -> PayHeroCallback | None:
+    """`body` parsed, or None for one that is no callback or that the parser cannot take:
+    that one is stored first and parsed again after (`_match`), as DESIGN rule 6 wants."""
+    try:
+        return parse_callback(body)
+    except Exception:
+        return None
