@@ -137,7 +137,8 @@ class Database:
         Only for a write that nothing later in the transaction reads or writes again (the
         statement carrying it does not see its effect: one snapshot) and that cannot fail on
         its own terms, such as a key conflict (its error would surface from the carrying
-        statement). The callback's mark and its push's noted result are such writes.
+        statement). A change's history row, the callback's mark and its push's noted result
+        are such writes.
         """
         if values is not None or isinstance(query, str):
             query = built(query, values)
