@@ -63,6 +63,10 @@ RECORD_CHANGE = Prepared(
 )
 
 
+# What a payment's UPDATE returns besides the order: its customer and its tickets.
+PAYMENT_COLUMNS: tuple[sa.Label[Any], ...] = (*PAYER_COLUMNS, ORDER_TICKET_LIST)
+
+
 # The first history row of a new order: version 1, from nothing.
 FIRST_CHANGE = Prepared(
     order_changes.insert().values(
@@ -99,9 +103,6 @@ def transition(to_status: str, field_names: tuple[str, ...]) -> Prepared:
         )
         .returning(*orders.c, PREVIOUS_STATUS, *(PAYMENT_COLUMNS if to_status == COMPLETED else ()))
     )
-
-
-PAYMENT_COLUMNS: tuple[sa.Label[Any], ...] = (*PAYER_COLUMNS, ORDER_TICKET_LIST)
 
 
 def new_order_id() -> str:

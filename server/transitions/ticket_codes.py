@@ -56,7 +56,8 @@ _LISTED = (
     "CASE WHEN tickets.code IS NULL THEN tickets.created_ms || ' ' || tickets.id"
     " || ' ' || tickets.event_slug || ' ' || tickets.ticket_type ELSE '!' END"
 )
-_SIGNED_ORDER_SQL = "tickets.created_ms, tickets.id"
+# `SIGNED_ORDER` within one order (its first key, the order, is the same for every ticket).
+_SIGNED_ORDER_SQL = ", ".join(f"tickets.{column.name}" for column in SIGNED_ORDER[1:])
 
 
 @compiles(OrderTicketList, "postgresql")
