@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 
 from server.store import Database
 from server.store.database import migrate, open_database
+from server.store.sqlite_checkpoints import CHECKPOINT_EVERY_COMMITS, SAFETY_NET_FRAMES
 from server.store.tables import orders
 
 
@@ -130,3 +132,45 @@ async def test_cached_statements_take_each_executions_values(database: Database)
         .returning(orders.c.version)
     )
     assert returned is not None and returned["version"] == 2
+
+
+async def test_commits_reach_the_database_file_on_the_checkpoint_thread(
+    database: Database, tmp_path: Path
+) -> None:
+    """SQLite's own checkpoint would run inside a COMMIT on the event loop, with two disk
+    syncs; the service's connections leave it to a thread of their own. Few enough commits
+    that SQLite's automatic checkpoint (1,000 frames by default) would not have run yet."""
+    backend = database.backend
+    checkpoints = backend.file.checkpoints  # type: ignore[attr-defined]
+    writer = backend.file.writer  # type: ignore[attr-defined]
+    assert writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == SAFETY_NET_FRAMES
+    for n in range(CHECKPOINT_EVERY_COMMITS):
+        await database.execute(orders.insert().values(**order_row(n)))
+    # Each checkpoint the thread runs, awaited (the count-triggered one, or an idle one that
+    # came first) until the database file alone, its WAL not read, holds every row.
+    in_file, runs = 0, checkpoints.runs
+    for _ in range(5):
+        if in_file == CHECKPOINT_EVERY_COMMITS:
+            break
+        assert await asyncio.to_thread(checkpoints.wait_for_runs, runs + 1, 10.0)
+        runs = checkpoints.runs
+        in_file = rows_in_the_file_alone(tmp_path / "store.sqlite3")
+    assert in_file == CHECKPOINT_EVERY_COMMITS
+
+
+def rows_in_the_file_alone(path: Path) -> int:
+    main_file = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+    try:
+        (count,) = main_file.execute("SELECT count(*) FROM orders").fetchone()
+    finally:
+        main_file.close()
+    return int(count)
+
+
+async def test_disconnecting_ends_the_checkpoint_thread(tmp_path: Path) -> None:
+    db = open_database(f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}")
+    await db.connect()
+    threads = {thread for thread in threading.enumerate() if thread.name == "sqlite-checkpoints"}
+    assert threads
+    await db.disconnect()
+    assert all(not thread.is_alive() for thread in threads)

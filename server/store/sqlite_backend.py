@@ -38,6 +38,7 @@ from sqlalchemy.sql import ClauseElement
 
 from server.store.failures import StoreConflict, StoreError, StoreUnavailable, store_error, translating
 from server.store.results import ResultRow
+from server.store.sqlite_checkpoints import SAFETY_NET_FRAMES, Checkpointer
 from server.store.sqlite_statements import Statements, sqlite_dialect
 
 T = TypeVar("T")
@@ -91,12 +92,14 @@ class SQLiteFile:
         self.reader: sqlite3.Connection | None = None
         self.write_lock = asyncio.Lock()
         self.statements = Statements(sqlite_dialect())
+        self.checkpoints = Checkpointer(path)
 
     async def open(self) -> None:
         # Retried like any statement: a connect-time PRAGMA meets "database is locked" while
         # another process starting at the same moment switches the file to WAL.
         self.writer = await self.retry_busy(self._connect)
         self.reader = await self.retry_busy(self._connect)
+        self.checkpoints.start()
 
     def _connect(self) -> sqlite3.Connection:
         # timeout=0: a busy database raises at once and is retried without blocking the loop.
@@ -106,16 +109,34 @@ class SQLiteFile:
         connection.row_factory = sqlite3.Row
         try:
             connection.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints are the checkpoint thread's (sqlite_checkpoints.py); SQLite's own
+            # automatic one stays as a safety net, far out.
+            connection.execute(f"PRAGMA wal_autocheckpoint={SAFETY_NET_FRAMES}")
         except BaseException:
             connection.close()
             raise
         return connection
 
     def close(self) -> None:
+        self.checkpoints.stop()
         for connection in (self.writer, self.reader):
             if connection is not None:
                 connection.close()
         self.writer = self.reader = None
+
+    def for_reading(self) -> sqlite3.Connection:
+        """The connection a read outside any transaction runs on: the writer when no
+        transaction holds it, else the reader.
+
+        SQLite empties a WAL connection's whole page cache when it starts reading after
+        another connection wrote; the reader, used for every read, re-read each page it
+        needed from the file after every commit. The writer's cache stays warm across its
+        own commits. Picked at each try, on the loop's thread, with nothing awaited before
+        the statement runs: a transaction that begins while a busy read waits to retry
+        never lends it its uncommitted rows."""
+        connection = self.reader if self.write_lock.locked() else self.writer
+        assert connection is not None, "database not connected"
+        return connection
 
     async def retry_busy(self, run: Callable[[], T]) -> T:
         """`run()` now; while another process holds the file, again after a short sleep."""
@@ -165,13 +186,13 @@ class SQLiteSession:
             return run(self.in_transaction)
         file = self.file
         if not is_write(query):
-            assert file.reader is not None, "database not connected"
-            reader = file.reader
-            return await file.retry_busy(lambda: run(reader))
+            return await file.retry_busy(lambda: run(file.for_reading()))
         async with file.write_lock:
             assert file.writer is not None, "database not connected"
             writer = file.writer
-            return await file.retry_busy(lambda: run(writer))
+            written = await file.retry_busy(lambda: run(writer))
+        file.checkpoints.committed()
+        return written
 
     async def fetch_all(self, query: ClauseElement) -> list[ResultRow]:
         return await self._run(query, _all_rows)
@@ -247,14 +268,16 @@ class SQLiteTransaction:
         if not self._is_root:
             writer.execute(f"RELEASE SAVEPOINT {self._savepoint}")
             return
+        file = self._session.file
         try:
-            await self._session.file.retry_busy(lambda: writer.execute("COMMIT"))
+            await file.retry_busy(lambda: writer.execute("COMMIT"))
         except BaseException:
             if writer.in_transaction:
                 writer.execute("ROLLBACK")
             raise
         finally:
             self._end()
+        file.checkpoints.committed()
 
     async def rollback(self) -> None:
         with translating(classify):
