@@ -60,6 +60,9 @@ async def test_json_logs_carry_the_payments_values_as_fields(
     [entry] = changed
     assert entry["order"] == order["order_id"] and entry["version"] > order["version"]
     assert entry["from_status"] in {"pending", "processing"} and entry["source"]
+    # The payment's one line says what it did: a ticket signed, its e-mails queued.
+    assert entry["tickets"] == checkout_body()["quantity"]
+    assert entry["mail"].split(",") == ["welcome", "tickets", "receipt"]
     received = [line for line in lines if line["message"].startswith("callback received")]
     assert (
         received

@@ -123,3 +123,7 @@ class ChangeInProgress:
     # them); None where they must be read (one was signed already).
     order_tickets: list[TicketRow] | None = None
     signed_tickets: list[DocumentTicket] | None = None
+    # What the steps did, for the change's one log line once it commits (changes.py): not a
+    # line of each step's own, which would also be written for a change that rolls back.
+    tickets_issued: int = 0
+    emails_queued: list[str] | None = None

@@ -171,16 +171,7 @@ class StatusChanges:
             return ChangeResult(False, current, current.payment_status)
         known = {order_id: in_progress.signed_tickets} if in_progress.signed_tickets is not None else None
         update = (await self.reader.documents([updated], known_tickets=known))[0]
-        log.info(
-            "status changed order=%s %s -> %s version=%d source=%s",
-            order_id,
-            previous,
-            change.to_status,
-            update.version,
-            change.source,
-            # The two statuses have no `name=` in the text: named here for JSON logs.
-            extra={"from_status": previous, "status": change.to_status},
-        )
+        _log_change(order_id, previous, change, update.version, in_progress)
         result = ChangeResult(True, update, previous)
         await self.pipeline.after_commit(result)
         return result
@@ -227,3 +218,34 @@ class StatusChanges:
         if update is None:  # pragma: no cover - the row was just written
             raise OrderNotFound(order_id)
         return update
+
+
+def _log_change(
+    order_id: str, previous: str | None, change: Change, version: int, steps: ChangeInProgress
+) -> None:
+    """The change's line, once committed; a payment's also says what its steps did (tickets
+    signed, e-mails queued), so one line tells an operator the payment's outcome."""
+    # The two statuses have no `name=` in the text: named here for JSON logs.
+    statuses = {"from_status": previous, "status": change.to_status}
+    if steps.tickets_issued or steps.emails_queued:
+        log.info(
+            "status changed order=%s %s -> %s version=%d source=%s tickets=%d mail=%s",
+            order_id,
+            previous,
+            change.to_status,
+            version,
+            change.source,
+            steps.tickets_issued,
+            ",".join(steps.emails_queued or ()) or "-",
+            extra=statuses,
+        )
+        return
+    log.info(
+        "status changed order=%s %s -> %s version=%d source=%s",
+        order_id,
+        previous,
+        change.to_status,
+        version,
+        change.source,
+        extra=statuses,
+    )

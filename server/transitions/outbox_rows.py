@@ -13,7 +13,6 @@ in the delivery worker, off the webhook's path.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,9 +32,6 @@ from server.store.prepared import Prepared, parameters
 from server.store.rows import OrderRow
 from server.store.tables import outbox
 from server.transitions.change import ChangeInProgress
-
-log = logging.getLogger("server.mail")
-
 
 _OUTBOX_VALUES = parameters(
     "key", "kind", "order_id", "recipient", "payload", "created_ms", "next_attempt_ms"
@@ -136,7 +132,7 @@ async def enqueue_many(
     dialect = "postgres" if is_postgres(database) else "sqlite"
     rows = await database.fetch_all(ENQUEUE_MANY[dialect, len(letters)].bind(**values))
     added = {row["key"] for row in rows}
-    # In the letters' order, for the log line.
+    # In the letters' order, for the change's log line.
     return [key for key, _, _ in letters if key in added]
 
 
@@ -179,7 +175,7 @@ class OutboxWriter:
         letters.append((f"order:{order_id}:receipt", RECEIPT, common))
         recipient = payer.customer_email
         added = await enqueue_many(database, order_id=order_id, recipient=recipient, letters=letters)
-        log.info("outbox order=%s e-mails queued=%s", order_id, ",".join(k.rsplit(":", 1)[-1] for k in added))
+        step.emails_queued = [key.rsplit(":", 1)[-1] for key in added]
 
     def _common(self, order: OrderRow, first_name: str) -> LetterFields:
         return letter_fields(self.catalogue, order, first_name)

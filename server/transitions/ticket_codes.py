@@ -151,8 +151,7 @@ class TicketIssuer:
         if all_known:
             # For the e-mail and the published document: not read back.
             step.signed_tickets = [document_ticket(ticket) for ticket in signed]
-        if issued:
-            log.info("tickets issued order=%s count=%d", order_id, issued)
+        step.tickets_issued = issued
 
     @staticmethod
     async def _read(database: Database, order_id: str) -> list[TicketRow]:
