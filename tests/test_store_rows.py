@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 import sqlalchemy as sa
 
@@ -70,3 +72,31 @@ async def test_rows_built_from_each_stores_results(services: Services) -> None:
     assert ticket_rows
     for ticket in (TicketRow.from_mapping(r) for r in ticket_rows):
         assert ticket.order_id == order.id and ticket.code
+
+
+def sqlite_row(names: list[str], values: list[object]) -> sqlite3.Row:
+    connection = sqlite3.connect(":memory:")
+    connection.row_factory = sqlite3.Row
+    columns = ", ".join(f"? AS {name}" for name in names)
+    row: sqlite3.Row = connection.execute(f"SELECT {columns}", values).fetchone()
+    connection.close()
+    return row
+
+
+def test_a_sqlite_row_is_read_as_by_name_whatever_its_columns_order_and_case() -> None:
+    # The positions are found once per list of names, then reused: each shape twice.
+    names = list(reversed(PushRow.COLUMNS))
+    for _ in range(2):
+        row = PushRow.from_mapping(sqlite_row([*names, "extra"], [f"v-{n}" for n in names] + ["x"]))
+        assert [getattr(row, name) for name in PushRow.COLUMNS] == [f"v-{n}" for n in PushRow.COLUMNS]
+    # A name twice: the first, as `row[name]` reads it. A name in capitals: found.
+    shouting = [name.upper() for name in PushRow.COLUMNS]
+    for _ in range(2):
+        twice = sqlite_row([*shouting, "id"], [f"v-{n}" for n in PushRow.COLUMNS] + ["second"])
+        assert PushRow.from_mapping(twice).id == twice["id"] == "v-id"
+
+
+def test_a_sqlite_row_without_a_column_is_refused() -> None:
+    names = [name for name in PushRow.COLUMNS if name != "outcome"]
+    with pytest.raises((KeyError, IndexError)):
+        PushRow.from_mapping(sqlite_row(names, [1] * len(names)))
