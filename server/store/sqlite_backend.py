@@ -8,7 +8,10 @@ SQLAlchemy compiling every statement from scratch (~0.5 ms, fifteen times the ~3
 SQLite needs to run it). This backend removes all three:
 
 - Two connections, opened once: a writer and a reader. WAL lets the reader see the last
-  commit while the writer is in a transaction.
+  commit while the writer is in a transaction; a read when no transaction holds the writer
+  runs on the writer, whose page cache its own commits leave warm (`for_reading`).
+- WAL checkpoints, with their disk syncs, run on a thread of their own
+  (`sqlite_checkpoints.py`), not inside a COMMIT on the loop.
 - Statements run synchronously on the loop's thread: an indexed read or a small write on a
   local file takes tens of microseconds, less than one hop to a thread. Nothing can wait on
   a lock there: busy_timeout is 0 and a busy database is retried with `asyncio.sleep`, so
