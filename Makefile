@@ -8,8 +8,9 @@ STAMP_TEST := $(VENV)/.installed-test
 .PHONY: run test test-fast lint typecheck pytest screenshots settings-doc clean lock
 
 # Workers for the whole suite; PYTEST_WORKERS=0 runs it in one process (easier to debug).
-# Five on two cores: a fifth of the workers' time is tests waiting on real time (docs/BENCHMARKS.md).
-PYTEST_WORKERS ?= 5
+# Six on two cores: many tests wait on real time, and a sixth worker fills more of those
+# gaps (245-247 s against 284 s with five, one after the other; docs/BENCHMARKS.md).
+PYTEST_WORKERS ?= 6
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
