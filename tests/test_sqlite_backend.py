@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
@@ -174,3 +175,39 @@ async def test_disconnecting_ends_the_checkpoint_thread(tmp_path: Path) -> None:
     assert threads
     await db.disconnect()
     assert all(not thread.is_alive() for thread in threads)
+
+
+async def test_two_processes_on_one_file_checkpoint_side_by_side(tmp_path: Path) -> None:
+    """Two handles on one file, as two service processes would have, each with its own
+    checkpoint thread: neither's checkpoint fails for the other's, and the file gets it all."""
+    # On the module's own logger: the service's logging may have stopped "server" propagating.
+    failures: list[logging.LogRecord] = []
+    watch = logging.Handler(logging.WARNING)
+    watch.emit = failures.append  # type: ignore[method-assign]
+    logging.getLogger("server.store.sqlite_checkpoints").addHandler(watch)
+    path = tmp_path / "store.sqlite3"
+    first = open_database(f"sqlite+aiosqlite:///{path}")
+    second = open_database(f"sqlite+aiosqlite:///{path}")
+    await first.connect()
+    await migrate(first)
+    await second.connect()
+    try:
+        rows = 3 * CHECKPOINT_EVERY_COMMITS
+        for n in range(rows):
+            await (first if n % 2 else second).execute(orders.insert().values(**order_row(n)))
+        threads = [db.backend.file.checkpoints for db in (first, second)]  # type: ignore[attr-defined]
+        for checkpoints in threads:
+            assert await asyncio.to_thread(checkpoints.wait_for_runs, 1, 10.0)
+        in_file, runs = 0, threads[0].runs
+        for _ in range(5):
+            in_file = rows_in_the_file_alone(path)
+            if in_file == rows:
+                break
+            assert await asyncio.to_thread(threads[0].wait_for_runs, runs + 1, 10.0)
+            runs = threads[0].runs
+        assert in_file == rows
+    finally:
+        await second.disconnect()
+        await first.disconnect()
+        logging.getLogger("server.store.sqlite_checkpoints").removeHandler(watch)
+    assert not failures, [record.getMessage() for record in failures]
