@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from server.store import Database
 from server.store.database import migrate, open_database
-from server.store.sqlite_checkpoints import CHECKPOINT_EVERY_COMMITS, SAFETY_NET_FRAMES
+from server.store.sqlite_checkpoints import CHECKPOINT_EVERY_COMMITS, SAFETY_NET_FRAMES, Checkpointer
 from server.store.tables import orders
 
 
@@ -147,19 +147,25 @@ async def test_commits_reach_the_database_file_on_the_checkpoint_thread(
     assert writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == SAFETY_NET_FRAMES
     for n in range(CHECKPOINT_EVERY_COMMITS):
         await database.execute(orders.insert().values(**order_row(n)))
-    # Each checkpoint the thread runs, awaited (the count-triggered one, or an idle one that
-    # came first) until the database file alone, its WAL not read, holds every row.
+    path, rows = tmp_path / "store.sqlite3", CHECKPOINT_EVERY_COMMITS
+    assert await rows_in_the_file_after_checkpoints(checkpoints, path, rows) == rows
+
+
+async def rows_in_the_file_after_checkpoints(checkpoints: Checkpointer, path: Path, rows: int) -> int:
+    """Each checkpoint the thread runs, awaited (the count-triggered one, or an idle one that
+    came first, up to five), until the database file alone holds `rows` rows: its count."""
     in_file, runs = 0, checkpoints.runs
     for _ in range(5):
-        if in_file == CHECKPOINT_EVERY_COMMITS:
+        if in_file == rows:
             break
         assert await asyncio.to_thread(checkpoints.wait_for_runs, runs + 1, 10.0)
         runs = checkpoints.runs
-        in_file = rows_in_the_file_alone(tmp_path / "store.sqlite3")
-    assert in_file == CHECKPOINT_EVERY_COMMITS
+        in_file = rows_in_the_file_alone(path)
+    return in_file
 
 
 def rows_in_the_file_alone(path: Path) -> int:
+    """Rows in `orders` as the database file alone holds them, its WAL not read."""
     main_file = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
     try:
         (count,) = main_file.execute("SELECT count(*) FROM orders").fetchone()
@@ -198,14 +204,7 @@ async def test_two_processes_on_one_file_checkpoint_side_by_side(tmp_path: Path)
         threads = [db.backend.file.checkpoints for db in (first, second)]  # type: ignore[attr-defined]
         for checkpoints in threads:
             assert await asyncio.to_thread(checkpoints.wait_for_runs, 1, 10.0)
-        in_file, runs = 0, threads[0].runs
-        for _ in range(5):
-            in_file = rows_in_the_file_alone(path)
-            if in_file == rows:
-                break
-            assert await asyncio.to_thread(threads[0].wait_for_runs, runs + 1, 10.0)
-            runs = threads[0].runs
-        assert in_file == rows
+        assert await rows_in_the_file_after_checkpoints(threads[0], path, rows) == rows
     finally:
         await second.disconnect()
         await first.disconnect()

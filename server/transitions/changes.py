@@ -225,27 +225,10 @@ def _log_change(
 ) -> None:
     """The change's line, once committed; a payment's also says what its steps did (tickets
     signed, e-mails queued), so one line tells an operator the payment's outcome."""
-    # The two statuses have no `name=` in the text: named here for JSON logs.
-    statuses = {"from_status": previous, "status": change.to_status}
+    template = "status changed order=%s %s -> %s version=%d source=%s"
+    args: list[object] = [order_id, previous, change.to_status, version, change.source]
     if steps.tickets_issued or steps.emails_queued:
-        log.info(
-            "status changed order=%s %s -> %s version=%d source=%s tickets=%d mail=%s",
-            order_id,
-            previous,
-            change.to_status,
-            version,
-            change.source,
-            steps.tickets_issued,
-            ",".join(steps.emails_queued or ()) or "-",
-            extra=statuses,
-        )
-        return
-    log.info(
-        "status changed order=%s %s -> %s version=%d source=%s",
-        order_id,
-        previous,
-        change.to_status,
-        version,
-        change.source,
-        extra=statuses,
-    )
+        template += " tickets=%d mail=%s"
+        args += [steps.tickets_issued, ",".join(steps.emails_queued or ()) or "-"]
+    # The two statuses have no `name=` in the text: named here for JSON logs.
+    log.info(template, *args, extra={"from_status": previous, "status": change.to_status})
