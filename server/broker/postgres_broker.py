@@ -151,8 +151,8 @@ class PostgresBroker(Broker):
         if connection is None or connection.is_closed():
             return False
         try:
-            async with self._lock:
-                await connection.fetchval("SELECT 1", timeout=CALL_TIMEOUT)
+            async with self._lock, asyncio.timeout(CALL_TIMEOUT):
+                await connection.fetchval("SELECT 1")
         except Exception:
             self._lost.set()
             return False
@@ -184,7 +184,8 @@ class PostgresBroker(Broker):
         self._up.clear()
         if connection is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(connection.close(), CALL_TIMEOUT)
+                async with asyncio.timeout(CALL_TIMEOUT):
+                    await connection.close()
             if not connection.is_closed():
                 connection.terminate()
 
@@ -218,9 +219,14 @@ class PostgresBroker(Broker):
 
     async def _watch(self) -> None:
         """Return when the connection is lost (its termination, a failed call or keepalive)."""
+        # asyncio.timeout here and in `ping`, not wait_for: Python 3.11's wait_for returns
+        # normally when its awaitable finishes as `disconnect`'s cancel lands, and this task
+        # then kept pinging every 10 s with `disconnect` waiting on it for ever (seen once in
+        # the suite, a test's teardown).
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._lost.wait(), KEEPALIVE_SECONDS)
+                async with asyncio.timeout(KEEPALIVE_SECONDS):
+                    await self._lost.wait()
                 return
             if not await self.ping():
                 return

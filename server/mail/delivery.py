@@ -16,6 +16,7 @@ A failure keeps the row and schedules it again after a delay that doubles from
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from dataclasses import dataclass
@@ -136,10 +137,11 @@ class OutboxWorker:
             except Exception:
                 log.exception("outbox pass failed; trying again in %.0fs", self.poll_interval)
                 pause = self.poll_interval
-            try:
-                await asyncio.wait_for(self._wake.wait(), pause)
-            except TimeoutError:
-                pass
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for returns normally when the
+            # wake and stop()'s cancel land together, and the worker would run on.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(pause):
+                    await self._wake.wait()
             # Cleared before the pass: a notify during the pass makes the next wait return.
             self._wake.clear()
 
