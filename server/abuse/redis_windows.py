@@ -113,7 +113,8 @@ class RedisWindows(Windows):
         # Every master is learnt now, while the node REDIS_URL names answers: the client
         # then asks the others for the slot map when that one is down.
         try:
-            await asyncio.wait_for(self._client.initialize(), 2 * self.health.timeout)
+            async with asyncio.timeout(2 * self.health.timeout):
+                await self._client.initialize()
         except REDIS_DOWN as exc:
             log.warning("push limit: redis cluster unreachable at start (%s)", exc)
 

@@ -245,7 +245,8 @@ class RedisClusterBroker(RedisBroker):
         # Bounded: it asks the known nodes in turn, and a hung one must not hold up the
         # reconnection of a shard that is back.
         with contextlib.suppress(*REDIS_DOWN):
-            await asyncio.wait_for(self._client.nodes_manager.initialize(), 2 * self.health.timeout)
+            async with asyncio.timeout(2 * self.health.timeout):
+                await self._client.nodes_manager.initialize()
 
     async def _place(self, owner: str, channels: list[str]) -> None:
         stream = self._stream_for(owner)

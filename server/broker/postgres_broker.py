@@ -90,7 +90,8 @@ class PostgresBroker(Broker):
         # The first connection is waited for briefly, as the Redis broker's is; a database
         # that does not answer leaves the broker degraded, and the task keeps trying.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._up.wait(), CALL_TIMEOUT)
+            async with asyncio.timeout(CALL_TIMEOUT):
+                await self._up.wait()
 
     async def disconnect(self) -> None:
         if self._task is not None:

@@ -86,7 +86,8 @@ class SubscriberStream:
 
     async def wait_connected(self, timeout: float) -> bool:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._connected.wait(), timeout=timeout)
+            async with asyncio.timeout(timeout):
+                await self._connected.wait()
         return self.connected
 
     async def stop(self) -> None:
@@ -121,7 +122,8 @@ class SubscriberStream:
             await self._send_subscribe(pubsub, [channel])
             if not self._health.answering():
                 return
-            await asyncio.wait_for(asyncio.shield(future), self._health.timeout)
+            async with asyncio.timeout(self._health.timeout):
+                await asyncio.shield(future)
         except TimeoutError as exc:
             # Connected but silent: the waiter reads the store, the next ones do not wait.
             self._health.failed("subscribe", exc)

@@ -225,14 +225,16 @@ class Metrics:
         backlog: float
         oldest: float
         try:
-            backlog, oldest = await asyncio.wait_for(outbox_backlog(database), PROBE_TIMEOUT)
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                backlog, oldest = await outbox_backlog(database)
         except Exception as exc:
             log.warning("metrics: outbox backlog not readable: %s", exc)
             backlog, oldest = math.nan, math.nan
         self.outbox_backlog.set(backlog)
         self.outbox_oldest.set(oldest)
         try:
-            up = await asyncio.wait_for(broker.ping(), PROBE_TIMEOUT)
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                up = await broker.ping()
         except Exception:
             up = False
         self.broker_up.set(1 if up else 0)

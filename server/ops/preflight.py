@@ -87,7 +87,8 @@ async def _wait(
     pause = 0.2
     while True:
         try:
-            await asyncio.wait_for(attempt(), timeout=max(1.0, min(10.0, settings.startup_wait)))
+            async with asyncio.timeout(max(1.0, min(10.0, settings.startup_wait))):
+                await attempt()
             return
         except retry as exc:
             if time.monotonic() + pause >= deadline:

@@ -22,12 +22,14 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     svc = services(request)
     try:
-        await asyncio.wait_for(svc.database.fetch_val("SELECT 1"), CHECK_TIMEOUT)
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            await svc.database.fetch_val("SELECT 1")
         database = "ok"
     except Exception:
         database = "unavailable"
     try:
-        broker_ok = await asyncio.wait_for(svc.broker.ping(), CHECK_TIMEOUT)
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            broker_ok = await svc.broker.ping()
     except Exception:
         broker_ok = False
     broker = "ok" if broker_ok else "degraded"

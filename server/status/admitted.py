@@ -138,7 +138,8 @@ class CountWatch:
     async def next(self, timeout: float) -> AdmittedCount | None:
         """The next newer count, or None at `timeout` (time for a keep-alive) or the end."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._changed.wait()
         self._changed.clear()
         latest = self.owner.latest(self.event_slug)
         if self.ended or latest is None or not latest.newer_than(self.sent):
