@@ -72,6 +72,10 @@ def parameters(*names: str) -> dict[str, BindParameter[Any]]:
     return {name: bindparam(name) for name in names}
 
 
+# A slot's value comes from the call, not from a constant in the statement.
+_GIVEN = object()
+
+
 class ArgumentLayout:
     """Where each value of an execution comes from, worked out once per compilation.
 
@@ -83,15 +87,38 @@ class ArgumentLayout:
     SQLAlchemy does; each through the dialect's bind processor.
     """
 
-    __slots__ = ("slots",)
+    __slots__ = ("_plan", "_processed", "slots")
 
     def __init__(self, compiled: Any, names: tuple[str, ...]) -> None:
         escaped = compiled.escaped_bind_names
         by_name = {escaped.get(name, name): (bind, name) for bind, name in compiled.bind_names.items()}
         processors = compiled._bind_processors
         self.slots = tuple((*by_name[name], processors.get(name)) for name in names)
+        # Each value's key, its compiled name, and its constant (`_GIVEN`: the call gives it),
+        # for `args` to lay out in one pass; None where a default is computed per call.
+        plan = tuple((b.key, name, _GIVEN if b.required else b.value) for b, name, _ in self.slots)
+        self._plan = None if any(bind.callable for bind, _, _ in self.slots) else plan
+        self._processed = tuple(
+            (position, process) for position, (_, _, process) in enumerate(self.slots) if process is not None
+        )
 
     def args(self, values: Mapping[str, SQLValue]) -> list[Any]:
+        plan = self._plan
+        if plan is None:
+            return self._args_by_rule(values)
+        try:
+            laid_out: list[Any] = [
+                values[key] if constant is _GIVEN else values.get(key, values.get(name, constant))
+                for key, name, constant in plan
+            ]
+        except KeyError:
+            # A value given by its compiled name, or missing (which raises as SQLAlchemy does).
+            return self._args_by_rule(values)
+        for position, process in self._processed:
+            laid_out[position] = process(laid_out[position])
+        return laid_out
+
+    def _args_by_rule(self, values: Mapping[str, SQLValue]) -> list[Any]:
         laid_out = []
         for bind, name, process in self.slots:
             if bind.key in values:
