@@ -9,6 +9,8 @@ import pytest
 from server.app import open_services
 from server.services import Services
 from server.settings import Settings
+from server.store import Database
+from server.store.database import migrate, open_database
 from tests.backends import REDIS_URL, OwnRedis, OwnRedisCluster, PostgresDatabases, check_redis
 from tests.browser_fixtures import (  # noqa: F401  (one per worker, for every page test)
     _full_chromium_running,
@@ -185,3 +187,15 @@ def stack_settings(stack: tuple[Store, BrokerKind], make_settings: Callable[...,
 async def services(stack_settings: Settings) -> AsyncIterator[Services]:
     async with open_services(stack_settings) as svc:
         yield svc
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def migrated_store(
+    request: pytest.FixtureRequest, make_settings: Callable[..., Settings]
+) -> AsyncIterator[Database]:
+    """A store of the test's own on each backend, migrated, with nothing of the service around."""
+    db = open_database(make_settings(request.param).database_url)
+    await db.connect()
+    await migrate(db)
+    yield db
+    await db.disconnect()

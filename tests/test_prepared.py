@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,15 +50,9 @@ BUMP = Prepared(
 BY_ID = Prepared(orders.select().where(orders.c.id == sa.bindparam("id")))
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database(
-    request: pytest.FixtureRequest, make_settings: Callable[..., Settings]
-) -> AsyncIterator[Database]:
-    db = open_database(make_settings(request.param).database_url)
-    await db.connect()
-    await migrate(db)
-    yield db
-    await db.disconnect()
+@pytest.fixture
+async def database(migrated_store: Database) -> Database:
+    return migrated_store
 
 
 async def test_a_prepared_statement_reads_what_a_built_one_reads(database: Database) -> None:

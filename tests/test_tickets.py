@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import httpx
@@ -11,7 +12,8 @@ import sqlalchemy as sa
 
 from server.lifecycle import COMPLETED, PROCESSING
 from server.settings import Settings
-from server.store.tables import tickets
+from server.store import Database
+from server.store.tables import outbox, tickets
 from server.tickets.codes import TicketSigner, parse_code
 from tests.fulfilment_helpers import SILENT_PHONE, decode_qr, place, run_cli, settled
 from tests.local_http import local_client
@@ -157,6 +159,50 @@ async def test_a_short_code_another_ticket_holds_is_never_given_twice(
     }
     assert short_of[ticket_of[first["order_id"]]] == (code, signer.short_code(code, 1))
     assert short_of[ticket_of[holder["order_id"]]] == (None, taken)
+    # The e-mail carries the code the ticket got, not the one first tried.
+    assert await mailed_codes(database, first["order_id"]) == [(code, signer.short_code(code, 1))]
+
+
+async def mailed_codes(database: Database, order_id: str) -> list[tuple[str, str]]:
+    """The (code, short code) of each ticket the order's tickets e-mail carries (the short
+    code as stored: the e-mail groups it with dashes for reading aloud)."""
+    payload = await database.fetch_val(
+        sa.select(outbox.c.payload).where(outbox.c.key == f"order:{order_id}:tickets")
+    )
+    letter = json.loads(payload)
+    return [(ticket["code"], ticket["short_code"].replace("-", "")) for ticket in letter["tickets"]]
+
+
+async def test_two_tickets_of_one_order_first_given_one_short_code_end_with_two(
+    live: RunningServer, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A paid order's codes are written together, each with its first short code; where two
+    of them are the same (forced here: about once in 10^15 pairs), the payment is signed
+    again one ticket at a time, and the second ticket takes its next short code."""
+    signer = TicketSigner(live.services.settings.ticket_signing_key)
+    same = signer.short_code("any code", 0)
+    real = TicketSigner.short_code
+
+    def first_short_codes_collide(self: TicketSigner, code: str, attempt: int = 0) -> str:
+        return same if attempt == 0 else real(self, code, attempt)
+
+    monkeypatch.setattr(TicketSigner, "short_code", first_short_codes_collide)
+    document = await paid(client, quantity=2)
+    database = live.services.database
+    stored: dict[str, str] = {
+        row["code"]: row["short_code"]
+        for row in await database.fetch_all(
+            sa.select(tickets.c.code, tickets.c.short_code).where(tickets.c.order_id == document["order_id"])
+        )
+    }
+    (kept_first,) = [code for code, short in stored.items() if short == same]
+    (other,) = set(stored) - {kept_first}
+    assert stored[other] == real(signer, other, 1)
+    # What the customer sees and is mailed is what the tickets hold.
+    listed = document["tickets"]
+    assert isinstance(listed, list)
+    assert {ticket["code"]: ticket["short_code"].replace("-", "") for ticket in listed} == stored
+    assert dict(await mailed_codes(database, str(document["order_id"]))) == stored
 
 
 async def test_unknown_ticket_qr_is_a_json_404(client: httpx.AsyncClient) -> None:

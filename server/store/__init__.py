@@ -15,7 +15,7 @@ from server.store.failures import StoreConflict, StoreUnavailable
 from server.store.ids import random_id
 from server.store.postgres_url import postgres_target
 from server.store.prepared import Prepared, SQLValue, parameters
-from server.store.results import ResultRow
+from server.store.results import LaterColumn, ResultRow
 from server.store.rows import CallbackRow, OrderRow, OutboxRow, PayerRow, PushRow, SignedTicketRow, TicketRow
 from server.store.sessions import Database, Query, StatementValues
 from server.store.tables import (
@@ -36,6 +36,7 @@ __all__ = [
     "MIGRATIONS",
     "CallbackRow",
     "Database",
+    "LaterColumn",
     "OrderRow",
     "OutboxRow",
     "PayerRow",

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.sql import ClauseElement
 
-from server.store.results import ResultRow
+from server.store.results import LaterColumn, ResultRow
 
 
 class TransactionHandle(Protocol):
@@ -38,6 +38,15 @@ class Session(Protocol):
     async def execute_later(self, query: ClauseElement) -> None:
         """A write whose result is not read: at once, or, inside a transaction, carried by
         the session's next statement (sessions.py, `Database.execute_later`)."""
+        ...
+
+    async def fetch_column_later(self, query: ClauseElement) -> LaterColumn:
+        """A statement whose one column is read after `send_kept` (sessions.py,
+        `Database.fetch_column_later`): at once, or kept as `execute_later` keeps a write."""
+        ...
+
+    async def send_kept(self) -> None:
+        """Send the statements kept for later, if any, and fill their columns."""
         ...
 
     async def begin(self) -> TransactionHandle:

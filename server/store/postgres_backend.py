@@ -17,9 +17,9 @@ from asyncpg.pool import Pool
 from sqlalchemy.sql import ClauseElement
 
 from server.store.failures import StoreConflict, StoreError, StoreUnavailable, store_error, translating
-from server.store.postgres_statements import CARRIERS, PostgresStatements, carried
+from server.store.postgres_statements import CARRIERS, PostgresStatements, carried, gathered
 from server.store.postgres_url import postgres_target
-from server.store.results import ResultRow
+from server.store.results import LaterColumn, ResultRow
 
 # The server or the network says "not now": connection errors (SQLSTATE class 08), too
 # many clients or out of resources (53), shut down or not accepting connections yet (57),
@@ -84,7 +84,7 @@ class PostgresTransaction:
 
     async def commit(self) -> None:
         try:
-            await self._session.send_writes()
+            await self._session.send_kept()
         except BaseException:
             with contextlib.suppress(Exception):
                 await self._transaction.rollback()
@@ -94,6 +94,7 @@ class PostgresTransaction:
 
     async def rollback(self) -> None:
         self._session.writes.clear()
+        self._session.fetches.clear()
         with translating(classify):
             await self._transaction.rollback()
 
@@ -103,18 +104,23 @@ class PostgresSession:
 
     `execute_later` keeps a write inside a transaction for the next statement to carry, as
     leading data-modifying CTEs: one round trip where there were two (sessions.py says which
-    writes may be kept)."""
+    writes may be kept). `fetch_column_later` keeps a statement whose column is read: those
+    go, with the writes, in one statement of their own before the next one (or at
+    `send_kept`), which returns each one's column as an array."""
 
-    __slots__ = ("connection", "statements", "task", "writes")
+    __slots__ = ("connection", "fetches", "statements", "task", "writes")
 
     def __init__(self, connection: Any, statements: PostgresStatements) -> None:
         self.connection = connection
         self.statements = statements
         self.task = asyncio.current_task()
         self.writes: list[tuple[str, list[Any]]] = []
+        self.fetches: list[tuple[str, list[Any], LaterColumn]] = []
 
     async def fetch_all(self, query: ClauseElement) -> list[ResultRow]:
         sql, args = self.statements.compile(query)
+        if self.fetches:
+            await self.send_kept()
         if self.writes:
             sql, args = await self._carrying(sql, args)
         try:
@@ -127,6 +133,8 @@ class PostgresSession:
 
     async def fetch_one(self, query: ClauseElement) -> ResultRow | None:
         sql, args = self.statements.compile(query)
+        if self.fetches:
+            await self.send_kept()
         if self.writes:
             sql, args = await self._carrying(sql, args)
         try:
@@ -139,6 +147,8 @@ class PostgresSession:
 
     async def execute(self, query: ClauseElement) -> Any:
         sql, args = self.statements.compile(query)
+        if self.fetches:
+            await self.send_kept()
         if self.writes:
             sql, args = await self._carrying(sql, args)
         return await self._execute(sql, args)
@@ -158,10 +168,34 @@ class PostgresSession:
             return
         self.writes.append(self.statements.compile(query))
 
-    async def send_writes(self) -> None:
-        """Send the writes kept for the next statement, in one statement of their own: the
-        last of them carries the others."""
-        if self.writes:
+    async def fetch_column_later(self, query: ClauseElement) -> LaterColumn:
+        later = LaterColumn()
+        if not self.connection.is_in_transaction():
+            # Nothing would be sure to send it: now.
+            later.fill([row[0] for row in await self.fetch_all(query)])
+            return later
+        sql, args = self.statements.compile(query)
+        self.fetches.append((sql, args, later))
+        return later
+
+    async def send_kept(self) -> None:
+        """Send everything kept for the next statement in one statement of its own: the kept
+        fetches with the writes before them, or, with no fetch kept, the last write carrying
+        the others."""
+        if self.fetches:
+            fetches, self.fetches = self.fetches, []
+            writes, self.writes = self.writes, []
+            sql, args = gathered(writes, [(fetch, values) for fetch, values, _ in fetches])
+            try:
+                row = await self.connection.fetchrow(sql, *args)
+            except Exception as exc:
+                error = store_error(exc, classify)
+                if error is None:
+                    raise
+                raise error from exc
+            for (_, _, later), values in zip(fetches, row, strict=True):
+                later.fill(list(values))
+        elif self.writes:
             sql, args = self.writes.pop()
             await self._execute(*self._led_by_writes(sql, args))
 
@@ -169,7 +203,7 @@ class PostgresSession:
         """`sql` with the kept writes before it; a statement that cannot lead with a WITH
         (LOCK, SET, DDL) goes alone, after them."""
         if not sql.lstrip()[:6].upper().startswith(CARRIERS):
-            await self.send_writes()
+            await self.send_kept()
             return sql, args
         return self._led_by_writes(sql, args)
 
@@ -179,7 +213,7 @@ class PostgresSession:
         return carried(writes, sql, args) if writes else (sql, args)
 
     async def begin(self) -> PostgresTransaction:
-        await self.send_writes()  # a savepoint's ROLLBACK must not undo them
+        await self.send_kept()  # a savepoint's ROLLBACK must not undo them
         transaction = self.connection.transaction()
         with translating(classify):
             await transaction.start()

@@ -99,3 +99,16 @@ def carried(writes: list[tuple[str, list[Any]]], sql: str, args: list[Any]) -> t
     for _, values in writes:
         laid_out += values
     return text, laid_out + args
+
+
+@functools.lru_cache(maxsize=64)
+def _arrays(first: int, count: int) -> str:
+    return ", ".join(f"ARRAY(SELECT * FROM _write_{number})" for number in range(first, first + count))
+
+
+def gathered(
+    writes: list[tuple[str, list[Any]]], fetches: list[tuple[str, list[Any]]]
+) -> tuple[str, list[Any]]:
+    """One statement that runs `writes` and `fetches` (each returning one column) as
+    data-modifying CTEs; its one row holds an array per fetch, of that column's values."""
+    return carried(writes + fetches, f"SELECT {_arrays(len(writes) + 1, len(fetches))}", [])

@@ -24,3 +24,33 @@ class ResultRow(Protocol):
     def __iter__(self) -> Iterator[Any]: ...
 
     def keys(self) -> KeysView[str] | Sequence[str] | Iterator[str]: ...
+
+
+class LaterColumn:
+    """The values of a statement's one RETURNING column, read once the statement is sent.
+
+    What `Database.fetch_column_later` hands back: on PostgreSQL inside a transaction the
+    statement waits, with the other kept statements, for the session's next statement or
+    `Database.send_kept()`, and all of them go in one round trip; elsewhere it runs at once.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self) -> None:
+        self._values: list[Any] | None = None
+
+    def fill(self, values: list[Any]) -> None:
+        self._values = values
+
+    @property
+    def values(self) -> list[Any]:
+        """The column's values, one per row returned (none where the statement matched none)."""
+        if self._values is None:
+            raise RuntimeError("a kept statement's values were read before it was sent")
+        return self._values
+
+    @property
+    def first(self) -> Any:
+        """The first row's value, or None where no row came back."""
+        values = self.values
+        return values[0] if values else None

@@ -32,7 +32,7 @@ from sqlalchemy.sql import ClauseElement
 
 from server.store.backends import Backend, Session, TransactionHandle
 from server.store.prepared import SQLValue
-from server.store.results import ResultRow
+from server.store.results import LaterColumn, ResultRow
 
 # What a statement is given as: a SQLAlchemy statement (a `Prepared` one's `Bound` among
 # them) or plain SQL text.
@@ -147,6 +147,34 @@ class Database:
             await session.execute_later(query)
         else:
             await self._backend.execute(query)
+
+    async def fetch_column_later(self, query: Query, values: StatementValues | None = None) -> LaterColumn:
+        """A statement whose RETURNING has one column that may wait, as `execute_later`'s
+        writes do, and go with them and the other statements kept here in one round trip on
+        PostgreSQL, sent by `send_kept()` or before the session's next statement. Its values
+        are read from what it hands back once sent; SQLite, and any statement outside a
+        transaction, runs it now.
+
+        For statements that neither read nor write what another kept statement writes (all
+        of them run in one snapshot) and lead with no WITH of their own, such as a payment's
+        receipt claim, its tickets' codes and its e-mails' outbox rows. A kept statement that
+        fails fails the statement that sends it.
+        """
+        if values is not None or isinstance(query, str):
+            query = built(query, values)
+        session = self._held.get()
+        if session is not None and session.task is asyncio.current_task():
+            return await session.fetch_column_later(query)
+        later = LaterColumn()
+        later.fill([row[0] for row in await self._backend.fetch_all(query)])
+        return later
+
+    async def send_kept(self) -> None:
+        """Send what the task's session keeps for later (`execute_later`,
+        `fetch_column_later`), so the kept columns can be read."""
+        session = self._held.get()
+        if session is not None and session.task is asyncio.current_task():
+            await session.send_kept()
 
     async def execute_many(self, query: Query, values: Sequence[StatementValues]) -> None:
         """One statement for each set of values, all on one connection."""

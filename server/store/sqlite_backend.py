@@ -40,7 +40,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy.sql import ClauseElement
 
 from server.store.failures import StoreConflict, StoreError, StoreUnavailable, store_error, translating
-from server.store.results import ResultRow
+from server.store.results import LaterColumn, ResultRow
 from server.store.sqlite_checkpoints import SAFETY_NET_FRAMES, Checkpointer
 from server.store.sqlite_statements import Statements, sqlite_dialect
 
@@ -210,6 +210,14 @@ class SQLiteSession:
     async def execute_later(self, query: ClauseElement) -> None:
         # Now: a statement here is a call on the loop, not a round trip worth saving.
         await self._run(query, _written)
+
+    async def fetch_column_later(self, query: ClauseElement) -> LaterColumn:
+        later = LaterColumn()  # filled now, as `execute_later` writes now
+        later.fill([row[0] for row in await self._run(query, _all_rows)])
+        return later
+
+    async def send_kept(self) -> None:
+        return  # nothing is ever kept here
 
     async def begin(self) -> SQLiteTransaction:
         transaction = SQLiteTransaction(self)

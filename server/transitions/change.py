@@ -11,7 +11,7 @@ from typing import TypedDict
 
 from server.lifecycle import ALLOWED_FROM
 from server.status.document import DocumentTicket, StatusUpdate
-from server.store import Database
+from server.store import Database, LaterColumn
 from server.store.rows import OrderRow, PayerRow, TicketRow
 
 
@@ -127,3 +127,13 @@ class ChangeInProgress:
     # line of each step's own, which would also be written for a change that rolls back.
     tickets_issued: int = 0
     emails_queued: list[str] | None = None
+    # The statements the steps keep for later (`Database.fetch_column_later`), read by their
+    # `confirm` once sent: on PostgreSQL the receipt's claim, the tickets' codes and the
+    # e-mails' outbox rows go in one round trip.
+    receipt_claim: LaterColumn | None = None
+    codes_written: list[LaterColumn] = field(default_factory=list)
+    letters: list[str] = field(default_factory=list)
+    letters_added: LaterColumn | None = None
+    # Set on the second run of a change whose kept ticket codes missed (a short code held):
+    # the tickets are signed one at a time then, each read back before the next.
+    careful: bool = False

@@ -26,7 +26,7 @@ from server.languages import known_language
 from server.lifecycle import COMPLETED
 from server.mail.kinds import RECEIPT, TICKETS, WELCOME, LetterFields, LetterTicket, TicketsLetter
 from server.status.signed_tickets import load_tickets
-from server.store import Database
+from server.store import Database, LaterColumn
 from server.store.database import is_postgres
 from server.store.prepared import Prepared, parameters
 from server.store.rows import OrderRow
@@ -38,9 +38,10 @@ _OUTBOX_VALUES = parameters(
 )
 
 
-def _enqueue_statement(insert: Any, rows: int = 1) -> Prepared:
-    """Outbox rows written in one statement; the keys of those added (not already there)."""
-    if rows == 1:
+def _enqueue_statement(insert: Any, rows: int | None = None) -> Prepared:
+    """Outbox rows written in one statement, returning the keys of those added (not already
+    there); with `rows` None, one row returning its id."""
+    if rows is None:
         values: Any = {"attempts": 0, **_OUTBOX_VALUES}
     else:
         values = [
@@ -51,18 +52,18 @@ def _enqueue_statement(insert: Any, rows: int = 1) -> Prepared:
         insert(outbox)
         .values(values)
         .on_conflict_do_nothing(index_elements=[outbox.c.key])
-        .returning(outbox.c.id if rows == 1 else outbox.c.key)
+        .returning(outbox.c.id if rows is None else outbox.c.key)
     )
 
 
 # `ON CONFLICT DO NOTHING` is spelled by each dialect's own insert.
 ENQUEUE_POSTGRES = _enqueue_statement(postgresql.insert)
 ENQUEUE_SQLITE = _enqueue_statement(sqlite.insert)
-# A payment's two or three e-mails in one round trip, not one each.
+# A payment's e-mails in one statement, not one each, returning the keys added.
 ENQUEUE_MANY = {
     (dialect, rows): _enqueue_statement(insert, rows)
     for dialect, insert in (("postgres", postgresql.insert), ("sqlite", sqlite.insert))
-    for rows in (2, 3)
+    for rows in (1, 2, 3)
 }
 # The completing UPDATE's own RETURNING carries the payment's customer (transitions/changes.py),
 # one round trip fewer per payment than a SELECT of the customer after it; `PayerRow` names
@@ -109,14 +110,9 @@ async def enqueue(
 
 async def enqueue_many(
     database: Database, *, order_id: str, recipient: str, letters: list[tuple[str, str, LetterFields]]
-) -> list[str]:
-    """`enqueue` each of `letters` (key, kind, payload) in one statement; the keys added."""
-    if len(letters) == 1:
-        key, kind, payload = letters[0]
-        one = await enqueue(
-            database, key=key, kind=kind, order_id=order_id, recipient=recipient, payload=payload
-        )
-        return [key] if one else []
+) -> LaterColumn:
+    """`enqueue` each of `letters` (key, kind, payload) in one statement, kept for later
+    (`Database.fetch_column_later`): the keys added, once sent."""
     stamp = now_ms()
     values: dict[str, str | int] = {}
     for row, (key, kind, payload) in enumerate(letters):
@@ -130,10 +126,7 @@ async def enqueue_many(
             f"next_attempt_ms_{row}": stamp,
         }
     dialect = "postgres" if is_postgres(database) else "sqlite"
-    rows = await database.fetch_all(ENQUEUE_MANY[dialect, len(letters)].bind(**values))
-    added = {row["key"] for row in rows}
-    # In the letters' order, for the change's log line.
-    return [key for key, _, _ in letters if key in added]
+    return await database.fetch_column_later(ENQUEUE_MANY[dialect, len(letters)].bind(**values))
 
 
 @dataclass(frozen=True)
@@ -174,8 +167,17 @@ class OutboxWriter:
             letters.append((f"order:{order_id}:tickets", TICKETS, with_tickets))
         letters.append((f"order:{order_id}:receipt", RECEIPT, common))
         recipient = payer.customer_email
-        added = await enqueue_many(database, order_id=order_id, recipient=recipient, letters=letters)
-        step.emails_queued = [key.rsplit(":", 1)[-1] for key in added]
+        step.letters = [key for key, _, _ in letters]
+        step.letters_added = await enqueue_many(
+            database, order_id=order_id, recipient=recipient, letters=letters
+        )
+
+    def confirm(self, step: ChangeInProgress) -> None:
+        """Once the kept statements are sent: which e-mails were new, for the change's log."""
+        if step.letters_added is not None:
+            added = set(step.letters_added.values)
+            # In the letters' order, for the change's log line.
+            step.emails_queued = [key.rsplit(":", 1)[-1] for key in step.letters if key in added]
 
     def _common(self, order: OrderRow, first_name: str) -> LetterFields:
         return letter_fields(self.catalogue, order, first_name)

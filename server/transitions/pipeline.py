@@ -12,6 +12,13 @@ row), so each commits with the change or not at all:
 5. the outbox rows of the payment's e-mails, which carry those codes;
 6. the desk action the change carries out, if a person made it (who, and when).
 
+Steps 1, 2, 4 and 5 keep their statements for later (`Database.execute_later`,
+`fetch_column_later`): none reads what another writes, so on PostgreSQL they go together,
+after the steps, in one round trip where there were three. Then each step that must know
+what came back confirms it, in the same order: a receipt claimed already raises
+`ReceiptTaken`; a ticket code not written (its first short code held) raises
+`SigningMissed`, and the change runs once more signing one ticket at a time.
+
 After the commit, so each sees only committed rows:
 
 1. the change published: local waiters, then the broker (other processes);
@@ -100,6 +107,13 @@ class Pipeline:
         await self.tickets(change)
         await self.outbox(change)
         await self.action(change)
+        # What the steps kept for later goes now (on PostgreSQL in one round trip: the
+        # receipt's claim, the tickets' codes, the outbox rows and the writes before them),
+        # and each step reads what came back, in the steps' order.
+        await change.database.send_kept()
+        await self.receipts.confirm(change)
+        self.tickets.confirm(change)
+        self.outbox.confirm(change)
 
     async def after_commit(self, result: ChangeResult) -> None:
         # Quick: the webhook answers after these, so none may wait on SMTP or anything as slow.

@@ -50,7 +50,10 @@ class ReceiptTaken(Exception):
 
 @dataclass(frozen=True)
 class ReceiptPaysOnce:
-    """The first in-transaction step of a completion: claim the receipt, or undo it all."""
+    """The first in-transaction step of a completion: claim the receipt, or undo it all.
+
+    The claim is kept for later (`Database.fetch_column_later`): on PostgreSQL it goes with
+    the tickets' codes and the outbox rows in one round trip, and `confirm` reads it after."""
 
     async def __call__(self, change: ChangeInProgress) -> None:
         if change.change.to_status != COMPLETED:
@@ -58,14 +61,19 @@ class ReceiptPaysOnce:
         receipt = change.order.receipt_number
         if not receipt:
             return  # a status check that named no receipt: nothing to claim
-        database = change.database
-        claimed = await database.fetch_val(
+        change.receipt_claim = await change.database.fetch_column_later(
             CLAIM_RECEIPT.bind(receipt_number=receipt, order_id=change.order.id, created_ms=now_ms())
         )
-        if claimed is None:
-            owner = await receipt_owner(database, receipt)
-            if owner != change.order.id:
-                raise ReceiptTaken(receipt, owner)
+
+    async def confirm(self, change: ChangeInProgress) -> None:
+        """Raise `ReceiptTaken` where the receipt paid another order already (the change
+        rolls back whole: its tickets and e-mails with it)."""
+        claim, receipt = change.receipt_claim, change.order.receipt_number
+        if claim is None or receipt is None or claim.first is not None:
+            return
+        owner = await receipt_owner(change.database, receipt)
+        if owner != change.order.id:
+            raise ReceiptTaken(receipt, owner)
 
 
 async def receipt_owner(database: Database, receipt_number: str) -> str | None:
