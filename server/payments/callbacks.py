@@ -145,6 +145,10 @@ class CallbackProcessor:
                     matched = await self._matched(inbox_id, callback, found)
                 else:
                     matched = await self._match(inbox_id, body)
+                if not self._may_ask_payhero(matched):
+                    # Decided on the connection already held: a pool connection taken and
+                    # given back fewer per payment on PostgreSQL.
+                    return await self._decide(inbox_id, matched)
         except StoreUnavailable:
             # Refused with the INSERT unanswered, it may be stored after all: kept anyway,
             # it comes back as a duplicate at worst. Stored, the expiry pass applies it.
@@ -345,6 +349,17 @@ class CallbackProcessor:
         return await self._not_applied(
             inbox_id, replace(order, payment_status=status), f"already_{status}", callback
         )
+
+    def _may_ask_payhero(self, matched: CallbackOutcome | Matched) -> bool:
+        """Whether deciding `matched` may wait on PayHero (`_success_problem` asks it about a
+        success it doubts), so must not hold a pool connection meanwhile. Errs towards yes."""
+        if not isinstance(matched, Matched) or matched.callback.target_status != COMPLETED:
+            return False
+        order, push = matched.order, matched.push
+        if order.payment_status == COMPLETED:
+            return False  # a duplicate or a second payment: decided from the rows
+        push_failed = push.result is not None and push.result != COMPLETED
+        return self.verify_success or push_failed or order.payment_status in TERMINAL
 
     async def _success_problem(
         self, callback: PayHeroCallback, order: OrderRow, push: MatchedPush
