@@ -124,3 +124,26 @@ async def test_the_sandbox_keeps_pushes_and_request_bodies_bounded() -> None:
         assert len(fake.pushes) == 1
     finally:
         await fake.aclose()
+
+
+async def test_the_sandbox_names_a_push_sent_again_by_how_many_it_keeps_for_the_order() -> None:
+    """The documented names for an order's first push, `-2`, `-3` for the ones sent again;
+    another order's pushes do not count, and a forgotten push no longer does."""
+    now = [1000.0]
+    fake = FakePayHero("api-user", "api-secret", 4242, push_ttl=60.0, clock=lambda: now[0])
+    try:
+        client = client_for(fake)
+
+        async def push(order: str) -> str:
+            return (await client.initiate_stk_push(**{**PUSH, "external_reference": order})).reference
+
+        assert [await push("ORD-A"), await push("ORD-B"), await push("ORD-A"), await push("ORD-A")] == [
+            "SANDBOX-ORD-A",
+            "SANDBOX-ORD-B",
+            "SANDBOX-ORD-A-2",
+            "SANDBOX-ORD-A-3",
+        ]
+        now[0] += 61  # all of them forgotten
+        assert await push("ORD-A") == "SANDBOX-ORD-A"
+    finally:
+        await fake.aclose()

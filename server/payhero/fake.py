@@ -188,6 +188,10 @@ class FakePayHero:
 
     def __post_init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
+        # How many of `pushes` each order has: the sandbox's name for a push sent again,
+        # counted as pushes come and go rather than by a scan of up to `keep_pushes` of them
+        # per checkout (0.65 ms of a checkout's CPU with 2,000 kept, on a slow host).
+        self._kept_of_order: dict[str, int] = {}
         self._http: httpx.AsyncClient | None = None
         self.app = Starlette(
             routes=[
@@ -247,9 +251,11 @@ class FakePayHero:
 
     def _take(self, body: StkPushRequest) -> Push:
         external = body["external_reference"]
+        # First, so a push forgotten is not counted in the name of the next one.
+        self._forget_old_pushes()
         if self.sandbox_names:
             # The first push of an order keeps the documented names; one sent again gets -2, -3...
-            again = sum(1 for p in self.pushes.values() if p.external_reference == external)
+            again = self._kept_of_order.get(external, 0)
             suffix = f"-{again + 1}" if again else ""
             reference, checkout = f"SANDBOX-{external}{suffix}", f"ws_CO_SANDBOX_{external}{suffix}"
         else:
@@ -265,8 +271,8 @@ class FakePayHero:
             created_at=self.clock(),
             taken_ms=int(time.time() * 1000),
         )
-        self._forget_old_pushes()
         self.pushes[reference] = push
+        self._kept_of_order[external] = self._kept_of_order.get(external, 0) + 1
         return push
 
     def _forget_old_pushes(self) -> None:
@@ -276,7 +282,12 @@ class FakePayHero:
             oldest = next(iter(self.pushes))
             if self.pushes[oldest].created_at > cutoff and len(self.pushes) < self.keep_pushes:
                 return
-            del self.pushes[oldest]
+            external = self.pushes.pop(oldest).external_reference
+            left = self._kept_of_order[external] - 1
+            if left:
+                self._kept_of_order[external] = left
+            else:
+                del self._kept_of_order[external]
 
     async def _transaction_status(self, request: Request) -> Response:
         if not self._authorised(request):
