@@ -137,6 +137,9 @@ class PostgresSession:
             await self.send_kept()
         if self.writes:
             sql, args = await self._carrying(sql, args)
+        return await self._fetch_row(sql, args)
+
+    async def _fetch_row(self, sql: str, args: list[Any]) -> ResultRow | None:
         try:
             return cast(ResultRow | None, await self.connection.fetchrow(sql, *args))
         except Exception as exc:
@@ -169,11 +172,10 @@ class PostgresSession:
         self.writes.append(self.statements.compile(query))
 
     async def fetch_column_later(self, query: ClauseElement) -> LaterColumn:
-        later = LaterColumn()
         if not self.connection.is_in_transaction():
             # Nothing would be sure to send it: now.
-            later.fill([row[0] for row in await self.fetch_all(query)])
-            return later
+            return LaterColumn.of_rows(await self.fetch_all(query))
+        later = LaterColumn()
         sql, args = self.statements.compile(query)
         self.fetches.append((sql, args, later))
         return later
@@ -185,14 +187,8 @@ class PostgresSession:
         if self.fetches:
             fetches, self.fetches = self.fetches, []
             writes, self.writes = self.writes, []
-            sql, args = gathered(writes, [(fetch, values) for fetch, values, _ in fetches])
-            try:
-                row = await self.connection.fetchrow(sql, *args)
-            except Exception as exc:
-                error = store_error(exc, classify)
-                if error is None:
-                    raise
-                raise error from exc
+            row = await self._fetch_row(*gathered(writes, [(fetch, values) for fetch, values, _ in fetches]))
+            assert row is not None, "a SELECT without FROM returns its one row"
             for (_, _, later), values in zip(fetches, row, strict=True):
                 later.fill(list(values))
         elif self.writes:

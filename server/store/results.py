@@ -39,6 +39,13 @@ class LaterColumn:
     def __init__(self) -> None:
         self._values: list[Any] | None = None
 
+    @classmethod
+    def of_rows(cls, rows: Sequence[ResultRow]) -> LaterColumn:
+        """One already read: the first column of `rows`."""
+        later = cls()
+        later.fill([row[0] for row in rows])
+        return later
+
     def fill(self, values: list[Any]) -> None:
         self._values = values
 

@@ -165,9 +165,7 @@ class Database:
         session = self._held.get()
         if session is not None and session.task is asyncio.current_task():
             return await session.fetch_column_later(query)
-        later = LaterColumn()
-        later.fill([row[0] for row in await self._backend.fetch_all(query)])
-        return later
+        return LaterColumn.of_rows(await self._backend.fetch_all(query))
 
     async def send_kept(self) -> None:
         """Send what the task's session keeps for later (`execute_later`,

@@ -212,9 +212,8 @@ class SQLiteSession:
         await self._run(query, _written)
 
     async def fetch_column_later(self, query: ClauseElement) -> LaterColumn:
-        later = LaterColumn()  # filled now, as `execute_later` writes now
-        later.fill([row[0] for row in await self._run(query, _all_rows)])
-        return later
+        # Read now, as `execute_later` writes now.
+        return LaterColumn.of_rows(await self._run(query, _all_rows))
 
     async def send_kept(self) -> None:
         return  # nothing is ever kept here
