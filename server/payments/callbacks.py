@@ -358,8 +358,12 @@ class CallbackProcessor:
         order, push = matched.order, matched.push
         if order.payment_status == COMPLETED:
             return False  # a duplicate or a second payment: decided from the rows
-        push_failed = push.result is not None and push.result != COMPLETED
-        return self.verify_success or push_failed or order.payment_status in TERMINAL
+        return self._may_doubt(order, push)
+
+    def _may_doubt(self, order: OrderRow, push: MatchedPush) -> bool:
+        """Whether a success for `push` may be checked with PayHero: always in verify mode,
+        and where PayHero said that push failed or the order has already ended."""
+        return self.verify_success or _push_failed(push) or order.payment_status in TERMINAL
 
     async def _success_problem(
         self, callback: PayHeroCallback, order: OrderRow, push: MatchedPush
@@ -375,10 +379,11 @@ class CallbackProcessor:
             return ReviewReason.AMOUNT_MISMATCH
         if callback.receipt_number is None:
             return ReviewReason.MISSING_RECEIPT
+        if not self._may_doubt(order, push):
+            return None
         # PayHero said this push failed (its callback, noted on the push), or ended the order
         # (a callback, or its transaction status read by the expiry pass).
-        push_failed = push.result is not None and push.result != COMPLETED
-        contradicts = push_failed or (
+        contradicts = _push_failed(push) or (
             order.payment_status in TERMINAL and await failed_by_provider(self.database, order)
         )
         if not (self.verify_success or contradicts):
@@ -459,3 +464,8 @@ def _parsed(body: bytes) -> PayHeroCallback | None:
         return parse_callback(body)
     except Exception:
         return None
+
+
+def _push_failed(push: MatchedPush) -> bool:
+    """PayHero said this push failed (its callback, noted on the push)."""
+    return push.result is not None and push.result != COMPLETED
