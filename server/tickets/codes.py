@@ -67,7 +67,7 @@ class TicketSigner:
 
     def short_code(self, code: str, attempt: int = 0) -> str:
         """The short gate code of a signed `code`, derived with the same key."""
-        return derive_short_code(self._key.decode("utf-8"), code, attempt)
+        return derive_short_code(self._key, code, attempt)
 
     def verify(self, parsed: ParsedCode, event_slug: str, ticket_type: str) -> bool:
         """True when `parsed` was signed with one of our keys for exactly this event and type."""

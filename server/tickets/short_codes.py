@@ -57,21 +57,30 @@ _WEIGHTS = _weights(DATA_LENGTH)
 _CHECK_INVERSE = _weights(32 - DATA_LENGTH)[-1]
 
 
+# Each data position's product with every symbol value, and the check character of every
+# sum, made once: the check is then ten look-ups. Multiplying in GF(32) bit by bit, per
+# character, took half of a short code's 20 µs (docs/BENCHMARKS.md, "Issue 22's last cut").
+_PRODUCTS = tuple(tuple(_gf_multiply(value, weight) for value in range(32)) for weight in _WEIGHTS)
+_CHECK_OF_SUM = tuple(ALPHABET[_gf_multiply(total, _CHECK_INVERSE)] for total in range(32))
+# Where each data character's five bits sit in the HMAC's leading 50.
+_SHIFTS = tuple(5 * (DATA_LENGTH - 1 - i) for i in range(DATA_LENGTH))
+
+
 def check_symbol(data: str) -> str:
     """The check character of ten data characters (already in ALPHABET)."""
     total = 0
-    for symbol, weight in zip(data, _WEIGHTS, strict=True):
-        total ^= _gf_multiply(_VALUE[symbol], weight)
-    return ALPHABET[_gf_multiply(total, _CHECK_INVERSE)]
+    for symbol, products in zip(data, _PRODUCTS, strict=True):
+        total ^= products[_VALUE[symbol]]
+    return _CHECK_OF_SUM[total]
 
 
-def derive_short_code(key: str, long_code: str, attempt: int = 0) -> str:
+def derive_short_code(key: bytes, long_code: str, attempt: int = 0) -> str:
     """The short code of a signed code, compact (no dashes). `attempt` > 0 picks another
     one for the rare ticket whose first choice is already another ticket's."""
     message = _DOMAIN + long_code.encode("utf-8") + (b"\n%d" % attempt if attempt else b"")
-    number = int.from_bytes(hmac.new(key.encode("utf-8"), message, hashlib.sha256).digest()[:8], "big")
+    number = int.from_bytes(hmac.new(key, message, hashlib.sha256).digest()[:8], "big")
     number >>= 64 - 5 * DATA_LENGTH
-    data = "".join(ALPHABET[(number >> (5 * (DATA_LENGTH - 1 - i))) & 31] for i in range(DATA_LENGTH))
+    data = "".join([ALPHABET[(number >> shift) & 31] for shift in _SHIFTS])
     return data + check_symbol(data)
 
 
