@@ -108,7 +108,7 @@ FLOORS: tuple[frozenset[str], ...] = tuple(
     frozenset(f"server.{name}" for name in floor.split())
     for floor in (
         "clock lifecycle languages urls sales_window faults logs private_files settings broker shutdown"
-        " webfiles json_types",
+        " webfiles json_types json_text",
         "store schemas payhero web_encoding abuse",
         "catalogue",
         "event_calendar tickets",

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -28,6 +27,7 @@ from string import Template
 from typing import Any, cast
 
 from server.catalogue import DEFAULT_TIMEZONE
+from server.json_text import parse_own_json
 from server.languages import DEFAULT_LANGUAGE, known_language, load_words, moment_words
 from server.mail.kinds import LOST_TICKETS, TICKETS, LetterFields, LostTicketsLetter, TicketsLetter
 from server.store.rows import OutboxRow
@@ -194,7 +194,7 @@ class Composer:
 
     def compose(self, row: OutboxRow) -> EmailMessage:
         """The whole e-mail of an outbox row (CPU work for tickets: run it in a thread)."""
-        letter = self.letter(row.kind, json.loads(row.payload))
+        letter = self.letter(row.kind, parse_own_json(row.payload))
         message = EmailMessage()
         message["From"] = self.mail_from
         message["To"] = row.recipient

@@ -13,7 +13,6 @@ own exception handlers.
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Awaitable
 
 from starlette.requests import Request
@@ -21,6 +20,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.http_errors import ApiError, render_error
+from server.json_text import compact_json
 from server.payhero.callback_parser import CallbackInvalid
 from server.routes.bodies import read_body
 from server.services import scope_services
@@ -50,8 +50,7 @@ class CallbackEndpoint:
             await render_error(exc, scope, receive, send)
             return
         # The bytes and headers Starlette's JSONResponse would send.
-        answer = json.dumps(outcome.body(), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        encoded = answer.encode("utf-8")
+        encoded = compact_json(outcome.body()).encode("utf-8")
         headers = [(b"content-length", b"%d" % len(encoded)), _JSON]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": encoded})

@@ -5,12 +5,12 @@ It carries no personal data (API.md): anyone holding an order id may read it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypedDict, cast
 
 from server.clock import iso_from_ms
+from server.json_text import compact_json, parse_own_json
 from server.lifecycle import COMPLETED, TERMINAL
 from server.store.rows import OrderRow
 
@@ -86,7 +86,7 @@ class StatusUpdate:
     @property
     def document(self) -> StatusDocument:
         # Written by `status_document` (or checked by `from_json`): its shape is known.
-        return cast(StatusDocument, json.loads(self.json))
+        return cast(StatusDocument, parse_own_json(self.json))
 
     @property
     def terminal(self) -> bool:
@@ -97,12 +97,12 @@ class StatusUpdate:
         encoding it again (6.4 µs against 16.8 for a checkout's answer, bench.schema_cost)."""
         if not extra:
             return self.json
-        return f"{self.json[:-1]},{json.dumps(extra, separators=(',', ':'))[1:]}"
+        return f"{self.json[:-1]},{compact_json(extra)[1:]}"
 
     @classmethod
     def from_document(cls, document: StatusDocument) -> StatusUpdate:
         return cls(
-            json.dumps(document, separators=(",", ":")),
+            compact_json(document),
             str(document["order_id"]),
             int(document["version"]),
             str(document["payment_status"]),
@@ -110,7 +110,7 @@ class StatusUpdate:
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> StatusUpdate:
-        document = json.loads(raw)
+        document = parse_own_json(raw)
         if not isinstance(document, dict) or not all(k in document for k in DOCUMENT_FIELDS):
             raise ValueError("not a status document")
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw

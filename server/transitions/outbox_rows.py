@@ -12,7 +12,6 @@ in the delivery worker, off the webhook's path.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from server.catalogue import Catalogue
 from server.clock import iso_from_ms, now_ms
+from server.json_text import compact_json
 from server.languages import known_language
 from server.lifecycle import COMPLETED
 from server.mail.kinds import RECEIPT, TICKETS, WELCOME, LetterFields, LetterTicket, TicketsLetter
@@ -101,7 +101,7 @@ async def enqueue(
         kind=kind,
         order_id=order_id,
         recipient=recipient,
-        payload=json.dumps(payload, separators=(",", ":")),
+        payload=compact_json(payload),
         created_ms=stamp,
         next_attempt_ms=stamp,
     )
@@ -121,7 +121,7 @@ async def enqueue_many(
             f"kind_{row}": kind,
             f"order_id_{row}": order_id,
             f"recipient_{row}": recipient,
-            f"payload_{row}": json.dumps(payload, separators=(",", ":")),
+            f"payload_{row}": compact_json(payload),
             f"created_ms_{row}": stamp,
             f"next_attempt_ms_{row}": stamp,
         }
