@@ -1,5 +1,7 @@
 """Killed with SIGKILL, the service leaves nothing behind: its e-mail composing process, that
 process's forkserver and the resource tracker end within 2 s, whatever killed the service.
+And while it runs, the composing process never takes the CPU from it: it runs at a lower
+priority.
 
 Real processes: the Procfile's command, alone or as one of two uvicorn workers, made to
 compose e-mails (a paid sandbox order), then SIGKILLed by its pid alone, not its group.
@@ -14,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from server.mail.composer_process import COMPOSING_NICENESS
 from tests.local_http import local_post
 from tests.payhero_fixtures import ORDER
 from tests.process_harness import (
@@ -91,6 +94,20 @@ def test_sigkill_of_the_service_leaves_no_helper_behind(tmp_path: Path) -> None:
         assert len(composing) == 2  # the forkserver and the composing process it forked
         assert_all_end_after_sigkill(main.process.pid, helpers=(FORKSERVER, TRACKER))
         main.process.wait(timeout=10)
+
+
+def test_e_mails_are_composed_at_a_lower_cpu_priority_than_the_service(tmp_path: Path) -> None:
+    """A webhook's answer and a waiter's screen go before an e-mail: on a busy core the
+    scheduler gives the composing process what the service leaves."""
+    with service(tmp_path) as main:
+        compose_emails(main, tmp_path)
+        service_niceness = os.getpriority(os.PRIO_PROCESS, main.process.pid)
+        forked = [child for child in descendants(main.process.pid) if FORKSERVER in command_line(child)]
+        # The forkserver keeps the service's priority; the composing process it forked does not.
+        assert sorted(os.getpriority(os.PRIO_PROCESS, pid) for pid in forked) == [
+            service_niceness,
+            min(service_niceness + COMPOSING_NICENESS, 19),
+        ]
 
 
 def test_sigkill_of_one_worker_then_of_the_supervisor_leaves_nothing_behind(

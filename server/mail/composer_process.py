@@ -53,12 +53,20 @@ log = logging.getLogger("server.mail")
 
 # The composing process's own Composer, built once by `_start_composer`.
 _composer: Composer | None = None
+# How much lower a composing process's CPU priority is than the service's (`nice`). An e-mail
+# may wait a few seconds; the webhook's answer and the waiters' screens may not. In a
+# 5,000-buyer sale on two cores the composing processes used more CPU than the event loop
+# (51-59 s against 43-50), and at the same priority they took it in the loop's busiest
+# seconds: callback -> screen p99 24.9-26.7 ms, 21.6 with this (docs/BENCHMARKS.md, "Issue
+# 22's last cut"). An idle loop leaves them the whole core, so the outbox still drains.
+COMPOSING_NICENESS = 10
 
 
 def _start_composer(mail_from: str, public_base_url: str, lifeline: Connection) -> None:
     global _composer
     # Ctrl-C in a terminal reaches the whole process group: the service decides, not us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.nice(COMPOSING_NICENESS)
     threading.Thread(target=_exit_with_service, args=(lifeline,), name="lifeline", daemon=True).start()
     _composer = Composer(mail_from, public_base_url)
 
