@@ -88,11 +88,10 @@ def summary(collapsed: Path, top: int = 25, within: str | None = None) -> list[t
     return [(100.0 * n / total, name) for name, n in inclusive.most_common(top)]
 
 
-def share(collapsed: Path, within: str) -> float:
-    """Percent of all samples whose stack has a frame containing `within`."""
-    total = sum(samples for _, samples in _stacks(collapsed, None))
-    found = sum(samples for _, samples in _stacks(collapsed, within))
-    return 100.0 * found / total if total else 0.0
+def seconds_within(collapsed: Path, within: str) -> float:
+    """Seconds the sampled threads spent in a frame containing `within` (its samples over
+    `RATE`). Not a share of all samples: py-spy samples threads idle in a wait too."""
+    return sum(samples for _, samples in _stacks(collapsed, within)) / RATE
 
 
 def loop_share(collapsed: Path, within: str) -> float:

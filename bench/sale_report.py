@@ -24,6 +24,11 @@ def _spread(summary: dict[str, Any]) -> str:
     return f"p50 {p50:.1f}  p99 {p99:.1f}  max {top:.1f}  (n={summary.get('count', 0)})"
 
 
+def _or_nan(value: float | None) -> float:
+    """A figure, or nan where there is none (0 is a figure: a share of 0% prints as 0)."""
+    return float("nan") if value is None else value
+
+
 def print_report(payload: dict[str, Any]) -> None:
     nan = float("nan")
     audit = payload["audit"]
@@ -145,8 +150,8 @@ def print_report(payload: dict[str, Any]) -> None:
     if profile:
         print(
             f"\nprofile: {payload['profile']}; callback route"
-            f" {profile['samples_share_percent']:.1f}% of samples,"
-            f" ~{profile['cpu_ms_per_callback'] or nan:.2f} ms CPU per callback. Within the callback route:"
+            f" {profile['samples_share_percent']:.1f}% of the event loop's samples,"
+            f" ~{_or_nan(profile['cpu_ms_per_callback']):.2f} ms CPU per callback. Within the callback route:"
         )
         for percent, name in profile["top_within_callback"][:20]:
             print(f"  {percent:5.1f}%  {name}")

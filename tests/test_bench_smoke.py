@@ -269,6 +269,23 @@ def test_a_loop_share_counts_only_the_event_loop_threads_samples(tmp_path: Path)
     assert profiling.loop_share(collapsed, "server/mail/") == 25.0
 
 
+def test_the_sales_callback_time_is_its_samples_over_the_rate_not_a_share_of_idle_ones(
+    tmp_path: Path,
+) -> None:
+    collapsed = tmp_path / "profile.txt"
+    loop = "main (server/launcher.py:1);asyncio_run (uvicorn/_compat.py:30)"
+    route = f"{loop};{flash_sale.CALLBACK_FRAME}routes/payhero_webhook.py:46)"
+    collapsed.write_text(
+        f"{route};apply (server/transitions/changes.py:1) {profiling.RATE}\n"
+        f"{loop};create_order (server/routes/checkout_api.py:82) {profiling.RATE}\n"
+        # A thread idle in a wait is sampled too: it must not dilute the callback's time.
+        f"_bootstrap (threading.py:1);wait (threading.py:2) {8 * profiling.RATE}\n"
+    )
+    found = flash_sale._callback_profile(collapsed, callbacks=100)
+    assert found["samples_share_percent"] == 50.0
+    assert found["cpu_ms_per_callback"] == 10.0  # one second over 100 callbacks
+
+
 def test_schema_cost_measures_three_ways_that_agree() -> None:
     # Not timed: the three parsers and answers it times must do the same work.
     valid = schema_cost.parse_handwritten(schema_cost.VALID)
