@@ -4,6 +4,7 @@ time, retried with backoff and never dropped, and `deliver-emails` from the comm
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import email
 import email.policy
@@ -29,6 +30,7 @@ from server.orders.validation import CheckoutRequest
 from server.services import Services
 from server.settings import Settings
 from server.store.database import MIGRATIONS, SCHEMA_VERSION_TABLE, migrate, open_database
+from server.store.failures import StoreUnavailable
 from server.store.rows import OutboxRow
 from server.store.tables import outbox
 from server.transitions.change import Change
@@ -309,3 +311,80 @@ async def test_with_no_composing_process_e_mails_are_composed_in_a_thread(servic
     await paid_order(services, "amina@example.com")
     assert (await worker(services, sender).deliver_due()).sent == 3
     assert composing_processes() == []
+
+
+class Counted(Recorder):
+    """A Recorder that says when it has taken `expected` e-mails."""
+
+    def __init__(self, expected: int) -> None:
+        super().__init__()
+        self.expected = expected
+        self.all_taken = asyncio.Event()
+
+    async def send(self, mail: OutgoingMail, key: str) -> str:
+        sent = await super().send(mail, key)
+        if len(self.keys) == self.expected:
+            self.all_taken.set()
+        return sent
+
+
+class Lines(logging.Handler):
+    """The records of one logger, and an event set at the first."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self.first = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        self.first.set()
+
+
+@pytest.mark.parametrize(
+    ("failure", "level", "with_traceback"),
+    [
+        (StoreUnavailable("TimeoutError: no pool connection in 5s"), logging.WARNING, False),
+        (RuntimeError("a bug in the pass"), logging.ERROR, True),
+    ],
+)
+async def test_a_pass_the_store_refused_is_one_warning_and_the_e_mails_go_at_the_next_commit(
+    services: Services,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: Exception,
+    level: int,
+    with_traceback: bool,
+) -> None:
+    # In a sale past the host's capacity the PostgreSQL pool refuses the outbox's pass: that
+    # was three tracebacks an ERROR each time, for a refusal the store already named.
+    await paid_order(services, "amina@example.com")
+    sender = Counted(expected=3)
+    built = worker(services, sender, poll_interval=3600.0)
+    deliver_due = built.deliver_due
+    failures = [failure]
+
+    async def refused_once(*, include_waiting: bool = False) -> object:
+        if failures:
+            raise failures.pop()
+        return await deliver_due(include_waiting=include_waiting)
+
+    monkeypatch.setattr(built, "deliver_due", refused_once)
+    lines = Lines()
+    logger = logging.getLogger("server.mail")
+    logger.addHandler(lines)
+    running = asyncio.create_task(built.run())
+    try:
+        await asyncio.wait_for(lines.first.wait(), 10)
+        [line] = lines.records
+        assert line.levelno == level and (line.exc_info is not None) == with_traceback
+        assert line.getMessage().startswith("outbox pass ")
+        assert "trying again when a change commits, or in 3600s" in line.getMessage()
+        built.notify()  # a change commits: the hour's pause is not waited out
+        await asyncio.wait_for(sender.all_taken.wait(), 10)
+    finally:
+        logger.removeHandler(lines)
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    # The pass after it sent all three and had nothing to complain of.
+    assert [r.levelno for r in lines.records if r.levelno >= logging.WARNING] == [level]

@@ -29,7 +29,7 @@ from server.faults import crash_if
 from server.logs import mask_email
 from server.mail.composer_process import Composing
 from server.mail.transport import MailSender, SendFailed
-from server.store import Database
+from server.store import Database, log_failed_pass
 from server.store.prepared import Prepared
 from server.store.rows import OutboxRow
 from server.store.tables import outbox
@@ -134,9 +134,9 @@ class OutboxWorker:
                 pause = await self._seconds_until_due()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("outbox pass failed; trying again in %.0fs", self.poll_interval)
+            except Exception as exc:
                 pause = self.poll_interval
+                log_failed_pass(log, "outbox pass", f"when a change commits, or in {pause:.0f}s", exc)
             # asyncio.timeout, not wait_for: Python 3.11's wait_for returns normally when the
             # wake and stop()'s cancel land together, and the worker would run on.
             with contextlib.suppress(TimeoutError):

@@ -35,7 +35,7 @@ from server.payhero.client import (
     TransactionStatus,
 )
 from server.payments.matching import STATUS_CHECK_SOURCE
-from server.store import Database
+from server.store import Database, log_failed_pass
 from server.store.tables import orders, payment_pushes
 from server.transitions.change import Change, ChangeFields
 from server.transitions.changes import StatusChanges
@@ -72,8 +72,8 @@ class ExpiryWorker:
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("expiry pass failed; trying again in %.0fs", self.interval)
+            except Exception as exc:
+                log_failed_pass(log, "expiry pass", f"in {self.interval:.0f}s", exc)
 
     async def run_once(self) -> int:
         if self.before_pass is not None:

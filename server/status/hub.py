@@ -28,6 +28,7 @@ from server.status.bells import Bells, is_bell
 from server.status.document import StatusUpdate
 from server.status.reader import OrderReader
 from server.status.watch import Deadlines, Watch
+from server.store import log_failed_pass
 
 __all__ = ["HubUnavailable", "StatusHub", "Watch"]
 
@@ -391,8 +392,8 @@ class StatusHub:
                 last_ms = started_ms
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("safety-net read failed; retrying in %.1fs", self.safety_net_interval)
+            except Exception as exc:
+                log_failed_pass(log, "safety-net read", f"in {self.safety_net_interval:.1f}s", exc)
 
     async def check_store(self, *, since_ms: int) -> int:
         """One safety-net pass: refresh watched orders the store has newer versions of."""

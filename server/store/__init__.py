@@ -11,7 +11,7 @@ from server.store.database import (
     open_database,
     schema_version,
 )
-from server.store.failures import StoreConflict, StoreUnavailable
+from server.store.failures import StoreConflict, StoreUnavailable, log_failed_pass
 from server.store.ids import random_id
 from server.store.postgres_url import postgres_target
 from server.store.prepared import Prepared, SQLValue, parameters
@@ -55,6 +55,7 @@ __all__ = [
     "desk_actions",
     "gate_double_admissions",
     "is_postgres",
+    "log_failed_pass",
     "migrate",
     "open_database",
     "order_changes",

@@ -16,6 +16,7 @@ bug and passes through untouched, to be logged with its traceback and answered a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from types import TracebackType
 
@@ -69,3 +70,15 @@ def store_error(exc: Exception, classify: Classify) -> StoreError | None:
         return None
     kind = classify(exc)
     return None if kind is None else kind(f"{type(exc).__name__}: {exc}")
+
+
+def log_failed_pass(log: logging.Logger, what: str, retry: str, exc: Exception) -> None:
+    """A background pass (the outbox, the expiry pass, the safety net) that stopped on `exc`.
+
+    A store that refused it is an outage or an overload, named in one WARNING line: its
+    traceback is the pool's or the driver's and says nothing more, and in a sale past the
+    host's capacity it was three tracebacks a pass. Anything else is a bug: its traceback."""
+    if isinstance(exc, StoreUnavailable):
+        log.warning("%s stopped: the store is unavailable (%s); trying again %s", what, exc, retry)
+    else:
+        log.error("%s failed; trying again %s", what, retry, exc_info=exc)
