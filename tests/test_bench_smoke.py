@@ -40,6 +40,7 @@ from bench import (
     throughput,
 )
 from bench.peers import nchan
+from bench.sale_audit import Audit
 from tests.backends import POSTGRES_ADMIN_URL, PostgresDatabases
 from tests.gate_helpers import MISSED_AT_FULL_SIZE, READ_ONLY_AT_A_FIFTH, READ_ONLY_AT_A_QUARTER
 
@@ -284,6 +285,22 @@ def test_the_sales_callback_time_is_its_samples_over_the_rate_not_a_share_of_idl
     found = flash_sale._callback_profile(collapsed, callbacks=100)
     assert found["samples_share_percent"] == 50.0
     assert found["cpu_ms_per_callback"] == 10.0  # one second over 100 callbacks
+
+
+def _audit(**figures: int) -> Audit:
+    clean = dict.fromkeys(Audit.__dataclass_fields__, 0)
+    return Audit(**{**clean, "capacity": 100, **figures})
+
+
+def test_the_sales_audit_counts_seats_open_orders_hold_as_held_not_lost() -> None:
+    # A sale past the host ends with orders still open; their seats are sold, not leaked.
+    held = _audit(sold=90, paid_seats=80, paid_tickets=80, open_orders=4, open_seats=10)
+    assert held.problems == ["open_orders: 4"]
+    leaked = _audit(sold=90, paid_seats=80, paid_tickets=80, open_orders=1, open_seats=2)
+    assert leaked.problems == [
+        "seats sold 90 != seats paid 80 + held by open orders 2 (seats lost or leaked)",
+        "open_orders: 1",
+    ]
 
 
 def test_schema_cost_measures_three_ways_that_agree() -> None:
