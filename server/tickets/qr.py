@@ -38,6 +38,10 @@ def _qr(code: str) -> qrcode.QRCode:
     return qr
 
 
+# zlib's default level. Level 9 took 0.96 ms a ticket's QR and wrote a larger PNG (471 bytes
+# on average against 445): its longer searches find nothing more in rows that repeat each
+# module eight times. Level 6 takes 0.14 ms (one-off, 100 ticket codes; docs/BENCHMARKS.md).
+ZLIB_LEVEL = 6
 # One byte per module, so the module size is fixed to the byte: 8 px (BOX_SIZE).
 _DARK, _LIGHT = b"\x00", b"\xff"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -58,7 +62,7 @@ def qr_png(code: str) -> bytes:
         row = b"\x00" + b"".join(_DARK if dark else _LIGHT for dark in line)
         rows.append(row * BOX_SIZE)
     header = struct.pack(">IIBBBBB", size, size, 1, 0, 0, 0, 0)  # 1-bit greyscale
-    pixels = zlib.compress(b"".join(rows), 9)
+    pixels = zlib.compress(b"".join(rows), ZLIB_LEVEL)
     return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", pixels) + _chunk(b"IEND", b"")
 
 
