@@ -30,7 +30,6 @@ def _or_nan(value: float | None) -> float:
 
 
 def print_report(payload: dict[str, Any]) -> None:
-    nan = float("nan")
     audit = payload["audit"]
     p = payload
     title = (
@@ -62,8 +61,7 @@ def print_report(payload: dict[str, Any]) -> None:
                 _spread(summary),
             ]
         )
-    drained = payload["emails_drained_after_last_payment_s"]
-    drained_s = nan if drained is None else drained
+    drained_s = _or_nan(payload["emails_drained_after_last_payment_s"])
     rows += [
         [
             "e-mails sent / unsent; drained after last payment",
@@ -77,7 +75,7 @@ def print_report(payload: dict[str, Any]) -> None:
             "service CPU s (web / other / total)",
             "{web_s:.1f} / {other_s:.1f} / {total_s:.1f}".format(**payload["cpu_s"]),
         ],
-        ["service CPU per paid order (ms)", payload["cpu_ms_per_paid_order"] or nan],
+        ["service CPU per paid order (ms)", _or_nan(payload["cpu_ms_per_paid_order"])],
         ["client requests per paid order", payload["client_requests"] / max(1, payload["paid"])],
     ]
     server = payload.get("server")
@@ -129,7 +127,7 @@ def print_report(payload: dict[str, Any]) -> None:
         "callback -> screen p99 ms": _ms(payload["callback_to_screen_ms"], "p99"),
         "callback -> screen max ms": _ms(payload["callback_to_screen_ms"], "max"),
         "checkout (service's part) p99 ms": _ms(payload["checkout_own_ms"], "p99"),
-        "e-mails drained after last payment s": nan if drained is None else drained,
+        "e-mails drained after last payment s": drained_s,
     }
     target_rows = [
         [name, limit, measured[name], "met" if measured[name] <= limit else "MISSED"]
